@@ -1,0 +1,1 @@
+"""rmdsl.engine."""

@@ -1,0 +1,366 @@
+"""Broker-neutral events the engine consumes, and the ProjectX payload -> event mapping.
+
+Every event carries `ts` (the broker's time, tz-aware UTC) and `received_ns`
+(time.monotonic_ns() when our process first saw it: enforcement latency is
+measured from there). Gateway payloads are mapped here once, for the
+adapter, `replay`, `test` and the simulated gateway alike (docs/events.md).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+
+class Side(enum.IntEnum):
+    """OrderSide of the gateway: 0 buy (bid), 1 sell (ask)."""
+
+    BUY = 0
+    SELL = 1
+
+    @property
+    def word(self) -> str:
+        return "buy" if self is Side.BUY else "sell"
+
+    @property
+    def opposite(self) -> Side:
+        return Side.SELL if self is Side.BUY else Side.BUY
+
+
+class OrderType(enum.IntEnum):
+    LIMIT = 1
+    MARKET = 2
+    STOP_LIMIT = 3
+    STOP = 4
+    TRAILING_STOP = 5
+    JOIN_BID = 6
+    JOIN_ASK = 7
+
+    @property
+    def word(self) -> str:
+        return self.name.lower()
+
+    @property
+    def is_stop(self) -> bool:
+        return self in (OrderType.STOP_LIMIT, OrderType.STOP, OrderType.TRAILING_STOP)
+
+
+class OrderStatus(enum.IntEnum):
+    NONE = 0
+    OPEN = 1
+    FILLED = 2
+    CANCELLED = 3
+    EXPIRED = 4
+    REJECTED = 5
+    PENDING = 6
+    PENDING_CANCELLATION = 7
+    SUSPENDED = 8
+
+    @property
+    def is_working(self) -> bool:
+        return self in (OrderStatus.OPEN, OrderStatus.PENDING, OrderStatus.SUSPENDED)
+
+
+class PositionType(enum.IntEnum):
+    UNDEFINED = 0
+    LONG = 1
+    SHORT = 2
+
+
+def _now_ns() -> int:
+    return time.monotonic_ns()
+
+
+@dataclass(frozen=True, slots=True)
+class TradeEvent:
+    """A fill (GatewayUserTrade). pnl is None on opening fills."""
+
+    id: int
+    account_id: int
+    contract_id: str
+    ts: dt.datetime
+    price: Decimal
+    pnl: Decimal | None
+    fees: Decimal
+    side: Side
+    size: int
+    voided: bool = False
+    order_id: int = 0
+    received_ns: int = field(default_factory=_now_ns, compare=False)
+
+    @property
+    def symbol(self) -> str:
+        return symbol_of(self.contract_id)
+
+
+@dataclass(frozen=True, slots=True)
+class PositionEvent:
+    """GatewayUserPosition: size 0 means closed."""
+
+    id: int
+    account_id: int
+    contract_id: str
+    ts: dt.datetime
+    type: PositionType
+    size: int
+    avg_price: Decimal
+    received_ns: int = field(default_factory=_now_ns, compare=False)
+
+    @property
+    def symbol(self) -> str:
+        return symbol_of(self.contract_id)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderEvent:
+    """GatewayUserOrder."""
+
+    id: int
+    account_id: int
+    contract_id: str
+    ts: dt.datetime
+    status: OrderStatus
+    type: OrderType
+    side: Side
+    size: int
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+    fill_volume: int = 0
+    filled_price: Decimal | None = None
+    custom_tag: str | None = None
+    received_ns: int = field(default_factory=_now_ns, compare=False)
+
+    @property
+    def symbol(self) -> str:
+        return symbol_of(self.contract_id)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountEvent:
+    """GatewayUserAccount."""
+
+    id: int
+    name: str
+    balance: Decimal
+    can_trade: bool
+    ts: dt.datetime
+    received_ns: int = field(default_factory=_now_ns, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteEvent:
+    """GatewayQuote, reduced to a price: last, or the bid/ask midpoint when last is 0."""
+
+    contract_id: str
+    ts: dt.datetime
+    price: Decimal
+    bid: Decimal | None = None
+    ask: Decimal | None = None
+    received_ns: int = field(default_factory=_now_ns, compare=False)
+
+    @property
+    def symbol(self) -> str:
+        return symbol_of(self.contract_id)
+
+
+@dataclass(frozen=True, slots=True)
+class ClockEvent:
+    """Time passes: timers, sessions and resets are checked against ts."""
+
+    ts: dt.datetime
+    received_ns: int = field(default_factory=_now_ns, compare=False)
+
+
+class ConnectionState(enum.StrEnum):
+    CONNECTED = "connected"
+    DISCONNECTED = "disconnected"
+    RECONCILED = "reconciled"
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionEvent:
+    state: ConnectionState
+    ts: dt.datetime
+    received_ns: int = field(default_factory=_now_ns, compare=False)
+
+
+Event = (
+    TradeEvent
+    | PositionEvent
+    | OrderEvent
+    | AccountEvent
+    | QuoteEvent
+    | ClockEvent
+    | ConnectionEvent
+)
+
+# SignalR targets of the gateway's hubs that carry account state
+USER_TARGETS = ("GatewayUserTrade", "GatewayUserPosition", "GatewayUserOrder", "GatewayUserAccount")
+MARKET_TARGETS = ("GatewayQuote",)
+
+
+class PayloadError(ValueError):
+    """A gateway payload is missing a field or has one of the wrong kind."""
+
+
+def symbol_of(contract_id: str) -> str:
+    """`CON.F.US.MNQ.Z25` -> `MNQ`; anything else is returned upper-cased as is."""
+    parts = contract_id.split(".")
+    if len(parts) >= 5 and parts[0] == "CON":
+        return parts[3].upper()
+    return contract_id.upper()
+
+
+def parse_ts(value: Any, default: dt.datetime | None = None) -> dt.datetime:
+    """ISO-8601 (the gateway's `2025-01-21T14:30:00.123+00:00` or `...Z`) -> aware UTC datetime."""
+    if isinstance(value, dt.datetime):
+        ts = value
+    elif isinstance(value, str) and value:
+        try:
+            ts = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise PayloadError(f"bad timestamp {value!r}") from exc
+    elif default is not None:
+        return default
+    else:
+        raise PayloadError("missing timestamp")
+    return ts.replace(tzinfo=dt.UTC) if ts.tzinfo is None else ts.astimezone(dt.UTC)
+
+
+def _dec(value: Any, name: str) -> Decimal:
+    if isinstance(value, bool) or value is None:
+        raise PayloadError(f"field {name!r} must be a number, got {value!r}")
+    try:
+        return Decimal(str(value))
+    except InvalidOperation as exc:
+        raise PayloadError(f"field {name!r} must be a number, got {value!r}") from exc
+
+
+def _opt_dec(value: Any, name: str) -> Decimal | None:
+    return None if value is None else _dec(value, name)
+
+
+def _int(data: Mapping[str, Any], name: str, default: int | None = None) -> int:
+    value = data.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise PayloadError(f"field {name!r} must be an integer, got {value!r}")
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise PayloadError(f"field {name!r} must be an integer, got {value!r}") from exc
+
+
+def _str(data: Mapping[str, Any], name: str) -> str:
+    value = data.get(name)
+    if not isinstance(value, str) or not value:
+        raise PayloadError(f"field {name!r} must be a non-empty string, got {value!r}")
+    return value
+
+
+def unwrap(payload: Any) -> Mapping[str, Any]:
+    """The user hub sends `{"action": n, "data": {...}}` (or the bare dict): return the dict."""
+    if isinstance(payload, list | tuple) and len(payload) == 1:
+        payload = payload[0]
+    if isinstance(payload, Mapping) and "data" in payload and "action" in payload:
+        payload = payload["data"]
+    if not isinstance(payload, Mapping):
+        raise PayloadError(f"payload must be an object, got {type(payload).__name__}")
+    return payload
+
+
+def _enum[E: enum.IntEnum](cls: type[E], data: Mapping[str, Any], name: str) -> E:
+    code = _int(data, name)
+    try:
+        return cls(code)
+    except ValueError as exc:
+        raise PayloadError(f"field {name!r}: {code} is not a {cls.__name__}") from exc
+
+
+def event_from_gateway(
+    target: str,
+    payload: Any,
+    fallback_ts: dt.datetime | None = None,
+    received_ns: int | None = None,
+) -> Event:
+    """Map one realtime message (SignalR target + its payload) to an engine event."""
+    rn = _now_ns() if received_ns is None else received_ns
+    if target == "GatewayQuote":
+        return _quote(payload, fallback_ts, rn)
+    data = unwrap(payload)
+    if target == "GatewayUserTrade":
+        return TradeEvent(
+            id=_int(data, "id"),
+            account_id=_int(data, "accountId", 0),
+            contract_id=_str(data, "contractId"),
+            ts=parse_ts(data.get("creationTimestamp"), fallback_ts),
+            price=_dec(data.get("price"), "price"),
+            pnl=_opt_dec(data.get("profitAndLoss"), "profitAndLoss"),
+            fees=_opt_dec(data.get("fees"), "fees") or Decimal(0),
+            side=_enum(Side, data, "side"),
+            size=_int(data, "size"),
+            voided=bool(data.get("voided", False)),
+            order_id=_int(data, "orderId", 0),
+            received_ns=rn,
+        )
+    if target == "GatewayUserPosition":
+        return PositionEvent(
+            id=_int(data, "id"),
+            account_id=_int(data, "accountId", 0),
+            contract_id=_str(data, "contractId"),
+            ts=parse_ts(data.get("creationTimestamp"), fallback_ts),
+            type=_enum(PositionType, data, "type"),
+            size=_int(data, "size"),
+            avg_price=_opt_dec(data.get("averagePrice"), "averagePrice") or Decimal(0),
+            received_ns=rn,
+        )
+    if target == "GatewayUserOrder":
+        return OrderEvent(
+            id=_int(data, "id"),
+            account_id=_int(data, "accountId", 0),
+            contract_id=_str(data, "contractId"),
+            ts=parse_ts(data.get("updateTimestamp") or data.get("creationTimestamp"), fallback_ts),
+            status=_enum(OrderStatus, data, "status"),
+            type=_enum(OrderType, data, "type"),
+            side=_enum(Side, data, "side"),
+            size=_int(data, "size"),
+            limit_price=_opt_dec(data.get("limitPrice"), "limitPrice"),
+            stop_price=_opt_dec(data.get("stopPrice"), "stopPrice"),
+            fill_volume=_int(data, "fillVolume", 0) if data.get("fillVolume") is not None else 0,
+            filled_price=_opt_dec(data.get("filledPrice"), "filledPrice"),
+            custom_tag=data.get("customTag") if isinstance(data.get("customTag"), str) else None,
+            received_ns=rn,
+        )
+    if target == "GatewayUserAccount":
+        return AccountEvent(
+            id=_int(data, "id"),
+            name=str(data.get("name", "")),
+            balance=_dec(data.get("balance", 0), "balance"),
+            can_trade=bool(data.get("canTrade", True)),
+            ts=parse_ts(data.get("timestamp"), fallback_ts or dt.datetime.now(dt.UTC)),
+            received_ns=rn,
+        )
+    raise PayloadError(f"unknown target {target!r}")
+
+
+def _quote(payload: Any, fallback_ts: dt.datetime | None, rn: int) -> QuoteEvent:
+    contract_id: Any = None
+    if isinstance(payload, list | tuple) and len(payload) == 2 and isinstance(payload[0], str):
+        contract_id, payload = payload
+    data = unwrap(payload)
+    contract_id = contract_id or data.get("symbol") or data.get("contractId")
+    if not isinstance(contract_id, str) or not contract_id:
+        raise PayloadError("quote without a contract id (field 'symbol')")
+    bid = _opt_dec(data.get("bestBid"), "bestBid")
+    ask = _opt_dec(data.get("bestAsk"), "bestAsk")
+    last = _opt_dec(data.get("lastPrice"), "lastPrice")
+    if last is None or last == 0:
+        if bid is None or ask is None:
+            raise PayloadError("quote without lastPrice or bestBid/bestAsk")
+        last = (bid + ask) / 2
+    ts = parse_ts(data.get("timestamp") or data.get("lastUpdated"), fallback_ts)
+    return QuoteEvent(contract_id, ts, last, bid, ask, received_ns=rn)

@@ -1,0 +1,160 @@
+"""The runtime view compiled predicates read: EvalContext and its sub-views.
+
+The engine owns one EvalContext per account, keeps the views current as
+events arrive, and binds `position` / `trade` / `order` / `symbol` before
+evaluating a scoped rule. Compiled code reads plain attributes
+(`ctx.day.realized_pnl`) and calls `ctx.funcs.<fn>(...)`; nothing else.
+Value representations are those of rmdsl.lang.types.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Protocol
+
+ZERO = Decimal(0)
+
+
+@dataclass(slots=True)
+class AccountView:
+    id: int = 0
+    name: str = ""
+    balance: Decimal = ZERO
+    can_trade: bool = True
+
+
+@dataclass(slots=True)
+class DayView:
+    realized_pnl: Decimal = ZERO
+    unrealized_pnl: Decimal = ZERO
+    pnl: Decimal = ZERO  # realized + unrealized
+    peak_pnl: Decimal = ZERO
+    drawdown: Decimal = ZERO  # peak_pnl - pnl
+    trades: int = 0
+    wins: int = 0
+    losses: int = 0
+    consecutive_losses: int = 0
+
+
+@dataclass(slots=True)
+class PositionsView:
+    count: int = 0
+    contracts: int = 0  # gross
+    net_contracts: int = 0  # long minus short
+    unrealized_pnl: Decimal = ZERO
+
+
+@dataclass(slots=True)
+class PositionView:
+    symbol: str = ""
+    contract_id: str = ""
+    side: str = "long"  # "long" | "short"
+    size: int = 0
+    avg_price: Decimal = ZERO
+    unrealized_pnl: Decimal = ZERO
+    unrealized_ticks: Decimal = ZERO
+    age: int = 0  # ms since opened
+    has_stop: bool = False
+    stop_ticks: Decimal = ZERO  # distance entry -> nearest stop, 0 without a stop
+
+
+@dataclass(slots=True)
+class TradeView:
+    symbol: str = ""
+    side: str = "buy"  # "buy" | "sell"
+    size: int = 0
+    price: Decimal = ZERO
+    pnl: Decimal = ZERO  # gateway profitAndLoss (net of fees); 0 on opening fills
+    fees: Decimal = ZERO
+    is_close: bool = False
+
+
+@dataclass(slots=True)
+class OrderView:
+    symbol: str = ""
+    type: str = "limit"  # limit|market|stop_limit|stop|trailing_stop|join_bid|join_ask
+    side: str = "buy"
+    size: int = 0
+    price: Decimal = ZERO  # limit price, 0 when none
+    stop_price: Decimal = ZERO  # 0 when none
+    age: int = 0  # ms since placed
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+@dataclass(slots=True)
+class NowView:
+    """`now` itself compares as a datetime; `.time/.date/.weekday` are in the ruleset's timezone."""
+
+    value: dt.datetime = _EPOCH
+    time: dt.time = dt.time(0, 0)
+    date: dt.date = dt.date(1970, 1, 1)
+    weekday: int = 3
+
+    def set(self, local: dt.datetime) -> None:
+        self.value = local
+        self.time = local.time().replace(tzinfo=None)
+        self.date = local.date()
+        self.weekday = local.weekday()
+
+
+@dataclass(slots=True)
+class SessionView:
+    open: bool = False
+    ends_in: int = 0  # ms until the session closes, 0 when closed
+
+
+class RuntimeFunctions(Protocol):
+    """The functions of the language that need engine state (durations in ms)."""
+
+    def contracts(self, symbol: str) -> int: ...
+    def fills(self, window_ms: int) -> int: ...
+    def trades(self, window_ms: int) -> int: ...
+    def losses(self, window_ms: int) -> int: ...
+    def pnl(self, window_ms: int) -> Decimal: ...
+    def tick_value(self, symbol: str) -> Decimal: ...
+    def tick_size(self, symbol: str) -> Decimal: ...
+
+
+class NoFunctions:
+    """Functions over an empty account: for tests and `check`-time evaluation."""
+
+    def contracts(self, symbol: str) -> int:
+        return 0
+
+    def fills(self, window_ms: int) -> int:
+        return 0
+
+    def trades(self, window_ms: int) -> int:
+        return 0
+
+    def losses(self, window_ms: int) -> int:
+        return 0
+
+    def pnl(self, window_ms: int) -> Decimal:
+        return ZERO
+
+    def tick_value(self, symbol: str) -> Decimal:
+        return ZERO
+
+    def tick_size(self, symbol: str) -> Decimal:
+        return ZERO
+
+
+@dataclass(slots=True)
+class EvalContext:
+    account: AccountView = field(default_factory=AccountView)
+    day: DayView = field(default_factory=DayView)
+    positions: PositionsView = field(default_factory=PositionsView)
+    now: NowView = field(default_factory=NowView)
+    session: SessionView = field(default_factory=SessionView)
+    params: dict[str, object] = field(default_factory=dict)
+    funcs: RuntimeFunctions = field(default_factory=NoFunctions)
+    # bound per scoped evaluation; None outside their scope
+    position: PositionView | None = None
+    trade: TradeView | None = None
+    order: OrderView | None = None
+    symbol: str | None = None

@@ -1,0 +1,120 @@
+"""The compiled ruleset: what load_ruleset returns and the engine runs (no Lark, no ruamel)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from rmdsl.lang.schema import Scope, Trigger, UntilKind
+from rmdsl.source import Span
+from rmdsl.types import Getter, Predicate, Renderer
+
+
+class RuleSeverity(enum.StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+class Stricter(enum.StrEnum):
+    HIGHER = "higher"
+    LOWER = "lower"
+
+
+# reset | session_start | a duration in milliseconds
+Until = UntilKind | int
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """One entry of a rule's `do:` list with its arguments resolved and typed.
+
+    name is a key of rmdsl.lang.schema.ACTIONS; `cooldown(D)` is normalised to
+    `lockout` with until=D. args hold: to/ticks/after -> int, until -> Until.
+    """
+
+    name: str
+    args: Mapping[str, int | Until] = field(default_factory=dict)
+    span: Span | None = field(default=None, compare=False)
+
+    @property
+    def until(self) -> Until | None:
+        value = self.args.get("until")
+        return value if isinstance(value, UntilKind | int) else None
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a rule (or a field of it) was written: the file and the span of its key."""
+
+    path: str
+    span: Span | None
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    id: str
+    scope: Scope
+    when: Predicate
+    when_source: str
+    triggers: frozenset[Trigger]
+    actions: tuple[Action, ...]
+    message: Renderer
+    severity: RuleSeverity = RuleSeverity.CRITICAL
+    enabled: bool = True
+    locked: bool = False
+    for_ms: int | None = None
+    # the names the condition reads, with getters: the "values that made the rule fire"
+    inputs: tuple[tuple[str, Getter], ...] = ()
+    origin: Origin | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class NoStopLossGrace:
+    """The mandatory built-in: close a position that has no working stop for `grace_ms`."""
+
+    grace_ms: int = 120_000
+    action: str = "close_position"  # or "flatten"
+    message: str = "position {position.symbol} has no stop loss after the grace period"
+    severity: RuleSeverity = RuleSeverity.CRITICAL
+    origin: Origin | None = field(default=None, compare=False)
+
+    ID = "no_stop_loss_grace"
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    name: str
+    value: object  # runtime representation of its type (see rmdsl.lang.types)
+    type_name: str
+    stricter: Stricter | None = None
+    origin: Origin | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionHours:
+    start: dt.time = dt.time(8, 30)
+    end: dt.time = dt.time(15, 10)  # half-open; may be < start (wraps midnight)
+    days: frozenset[int] = frozenset({0, 1, 2, 3, 4})  # mon=0
+
+
+@dataclass(frozen=True, slots=True)
+class Ruleset:
+    name: str
+    path: str
+    description: str
+    timezone: ZoneInfo
+    reset: dt.time
+    session: SessionHours
+    holidays: frozenset[dt.date]
+    params: Mapping[str, Param]
+    rules: tuple[Rule, ...]
+    no_stop_loss_grace: NoStopLossGrace
+    files: tuple[str, ...]  # this file and every file it extends (absolute), for hot reload
+    digest: str  # sha256 over the files' bytes: the ruleset version
+
+    def param_values(self) -> dict[str, object]:
+        return {name: p.value for name, p in self.params.items()}
