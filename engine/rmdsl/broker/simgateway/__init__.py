@@ -1,0 +1,26 @@
+"""A simulated ProjectX Gateway (REST + SignalR hubs on 127.0.0.1) for tests and `rmdsl demo`.
+
+The real project-x-py SDK connects to it; see docs/simgateway.md.
+"""
+
+from rmdsl.broker.simgateway.contracts import ContractSpec, SimClock
+from rmdsl.broker.simgateway.faults import DelayFault, ErrorFault, RequestRecord, StatusFault
+from rmdsl.broker.simgateway.market import Market, OrderRequest, Push
+from rmdsl.broker.simgateway.orders import GatewayRejection, Quote
+from rmdsl.broker.simgateway.server import PushRecord, SimGateway
+
+__all__ = [
+    "ContractSpec",
+    "DelayFault",
+    "ErrorFault",
+    "GatewayRejection",
+    "Market",
+    "OrderRequest",
+    "Push",
+    "PushRecord",
+    "Quote",
+    "RequestRecord",
+    "SimClock",
+    "SimGateway",
+    "StatusFault",
+]

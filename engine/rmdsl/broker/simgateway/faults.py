@@ -1,0 +1,105 @@
+"""Fault injection and the request log of the simulated gateway.
+
+A fault applies to the next N requests to one REST path ("*" = any path):
+answer success false with an error code, answer an HTTP status, or delay.
+Every request is logged with its path, JSON body and monotonic_ns arrival.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    path: str  # relative to api_url, e.g. "/Position/closeContract"
+    body: Any
+    received_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorFault:
+    """Answer `{"success": false, "errorCode": code, "errorMessage": message}`."""
+
+    code: int = 7
+    message: str = "Injected failure"
+
+
+@dataclass(frozen=True, slots=True)
+class StatusFault:
+    """Answer an HTTP error status (500 -> ProjectXServerError in the SDK)."""
+
+    status: int = 500
+    message: str = "Injected server error"
+
+
+@dataclass(frozen=True, slots=True)
+class DelayFault:
+    """Hold the request for `seconds`, then serve it normally."""
+
+    seconds: float
+
+
+Fault = ErrorFault | StatusFault | DelayFault
+
+
+class FaultPlan:
+    """Armed faults per path, consumed in order, one per request."""
+
+    def __init__(self) -> None:
+        self._armed: dict[str, deque[Fault]] = {}
+
+    def inject(self, path: str, fault: Fault, count: int = 1) -> None:
+        queue = self._armed.setdefault(_norm(path), deque())
+        queue.extend([fault] * count)
+
+    def take(self, path: str) -> Fault | None:
+        for key in (_norm(path), "*"):
+            queue = self._armed.get(key)
+            if queue:
+                return queue.popleft()
+        return None
+
+    def pending(self, path: str) -> int:
+        return len(self._armed.get(_norm(path), ()))
+
+    def clear(self) -> None:
+        self._armed.clear()
+
+
+def _norm(path: str) -> str:
+    if path == "*":
+        return path
+    return "/" + path.strip("/")
+
+
+class RequestLog:
+    """Append-only log of REST requests that tests can wait on."""
+
+    def __init__(self) -> None:
+        self.records: list[RequestRecord] = []
+        self._changed = asyncio.Event()
+
+    def add(self, path: str, body: Any) -> RequestRecord:
+        record = RequestRecord(path, body, time.monotonic_ns())
+        self.records.append(record)
+        self._changed.set()
+        return record
+
+    def calls(self, path: str) -> list[RequestRecord]:
+        path = _norm(path)
+        return [r for r in self.records if r.path == path]
+
+    async def wait_for(self, path: str, *, count: int = 1, timeout: float = 5.0) -> RequestRecord:
+        """The `count`-th request to `path`; TimeoutError if it does not come in time."""
+        async with asyncio.timeout(timeout):
+            while True:
+                found = self.calls(path)
+                if len(found) >= count:
+                    return found[count - 1]
+                self._changed.clear()
+                await self._changed.wait()

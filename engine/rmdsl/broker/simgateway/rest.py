@@ -1,0 +1,271 @@
+"""REST endpoints of the simulated gateway: JSON request -> Market call -> gateway JSON response.
+
+Paths and bodies follow what project-x-py 4.4.1 sends (client/, order_manager/,
+position_manager/); every response carries success, errorCode, errorMessage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import json
+import secrets
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from aiohttp import web
+
+from rmdsl.broker.simgateway.faults import (
+    DelayFault,
+    ErrorFault,
+    FaultPlan,
+    RequestLog,
+    StatusFault,
+)
+from rmdsl.broker.simgateway.market import Market, OrderRequest
+from rmdsl.broker.simgateway.orders import ERR_ORDER_NOT_FOUND, GatewayRejection, order_payload
+from rmdsl.broker.simgateway.positions import account_payload
+
+Body = dict[str, Any]
+Handler = Callable[[Body], Body]
+TOKEN_LIFETIME = dt.timedelta(hours=24)
+_OPEN_PATHS = {"/Auth/loginKey", "/Status/ping"}
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+class Tokens:
+    """HS256 JWTs with `exp` (the SDK decodes the payload for expiry, never the signature)."""
+
+    def __init__(self) -> None:
+        self._secret = secrets.token_bytes(32)
+        self.valid: set[str] = set()
+
+    def issue(self, subject: str) -> str:
+        exp = dt.datetime.now(dt.UTC) + TOKEN_LIFETIME
+        header = _b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+        claims = {"sub": subject, "exp": int(exp.timestamp()), "jti": secrets.token_hex(8)}
+        body = _b64(json.dumps(claims).encode())
+        sig = hmac.new(self._secret, f"{header}.{body}".encode(), hashlib.sha256).digest()
+        token = f"{header}.{body}.{_b64(sig)}"
+        self.valid.add(token)
+        return token
+
+    def ok(self, token: str) -> bool:
+        return token in self.valid
+
+
+def ok(**fields: Any) -> Body:
+    return {"success": True, "errorCode": 0, "errorMessage": None, **fields}
+
+
+def fail(code: int, message: str, **fields: Any) -> Body:
+    return {"success": False, "errorCode": code, "errorMessage": message, **fields}
+
+
+def _dec(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(str(value))
+
+
+def _ts(value: Any) -> dt.datetime | None:
+    if not value:
+        return None
+    parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+class RestApi:
+    """The /api/* routes: log, authorize, inject faults, dispatch to the Market."""
+
+    def __init__(
+        self,
+        market: Market,
+        tokens: Tokens,
+        faults: FaultPlan,
+        log: RequestLog,
+        api_keys: dict[str, str] | None = None,
+    ) -> None:
+        self.market = market
+        self.tokens = tokens
+        self.faults = faults
+        self.log = log
+        self.api_keys = api_keys
+        self._handlers: dict[str, Handler] = {
+            "/Auth/validate": lambda body: ok(newToken=None),
+            "/Auth/logout": lambda body: ok(),
+            "/Account/search": self._accounts,
+            "/Contract/search": self._contract_search,
+            "/Contract/searchById": self._contract_by_id,
+            "/Contract/available": lambda body: ok(
+                contracts=[c.payload() for c in market.contracts.values()]
+            ),
+            "/Position/searchOpen": lambda b: ok(positions=market.open_positions(b["accountId"])),
+            "/Position/closeContract": self._close,
+            "/Position/partialCloseContract": self._partial_close,
+            "/Order/place": self._place,
+            "/Order/cancel": self._cancel,
+            "/Order/modify": self._modify,
+            "/Order/search": self._order_search,
+            "/Order/searchOpen": lambda b: ok(orders=market.orders(b["accountId"], open_only=True)),
+            "/Order/searchById": self._order_by_id,
+            "/Trade/search": self._trade_search,
+            "/History/retrieveBars": self._bars,
+        }
+
+    def routes(self, prefix: str = "/api") -> list[web.RouteDef]:
+        return [web.route("*", prefix + "/{tail:.*}", self._handle)]
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        path = "/" + request.match_info["tail"]
+        body = await _json_body(request)
+        self.log.add(path, body)
+        fault = self.faults.take(path)
+        if isinstance(fault, DelayFault):
+            await asyncio.sleep(fault.seconds)
+        elif isinstance(fault, StatusFault):
+            return web.json_response({"message": fault.message}, status=fault.status)
+        elif isinstance(fault, ErrorFault):
+            return web.json_response(fail(fault.code, fault.message))
+        if path not in _OPEN_PATHS and not self.tokens.ok(_bearer(request)):
+            return web.json_response({"message": "Unauthorized"}, status=401)
+        return await self._dispatch(path, body)
+
+    async def _dispatch(self, path: str, body: Body) -> web.StreamResponse:
+        if path == "/Status/ping":
+            return web.json_response("pong")
+        if path == "/Auth/loginKey":
+            return web.json_response(self._login(body))
+        handler = self._handlers.get(path)
+        if handler is None:
+            return web.json_response({"message": f"No such endpoint {path}"}, status=404)
+        try:
+            return web.json_response(handler(body))
+        except GatewayRejection as exc:
+            return web.json_response(fail(exc.code, exc.message))
+        except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
+            return web.json_response({"message": f"Bad request: {exc!r}"}, status=400)
+
+    # -- auth / reference data -------------------------------------------
+
+    def _login(self, body: Body) -> Body:
+        user, key = str(body.get("userName", "")), str(body.get("apiKey", ""))
+        if self.api_keys is not None and self.api_keys.get(user) != key:
+            return fail(3, "Invalid credentials", token=None)
+        return ok(token=self.tokens.issue(user))
+
+    def _accounts(self, body: Body) -> Body:
+        return ok(accounts=[account_payload(a) for a in self.market.iter_accounts()])
+
+    def _contract_search(self, body: Body) -> Body:
+        found = self.market.search_contracts(str(body.get("searchText") or ""))
+        return ok(contracts=[c.payload() for c in found])
+
+    def _contract_by_id(self, body: Body) -> Body:
+        return ok(contract=self.market.resolve_contract(str(body["contractId"])).payload())
+
+    # -- orders and positions ----------------------------------------------
+
+    def _place(self, body: Body) -> Body:
+        req = OrderRequest(
+            account_id=int(body["accountId"]),
+            contract_id=str(body["contractId"]),
+            type=int(body["type"]),
+            side=int(body["side"]),
+            size=body["size"],
+            limit_price=_dec(body.get("limitPrice")),
+            stop_price=_dec(body.get("stopPrice")),
+            trail_price=_dec(body.get("trailPrice")),
+            custom_tag=body.get("customTag"),
+        )
+        return ok(orderId=self.market.place_order(req).id)
+
+    def _cancel(self, body: Body) -> Body:
+        self.market.cancel_order(int(body["accountId"]), int(body["orderId"]))
+        return ok()
+
+    def _modify(self, body: Body) -> Body:
+        self.market.modify_order(
+            int(body["accountId"]),
+            int(body["orderId"]),
+            size=body.get("size"),
+            limit_price=_dec(body.get("limitPrice")),
+            stop_price=_dec(body.get("stopPrice")),
+            trail_price=_dec(body.get("trailPrice")),
+        )
+        return ok()
+
+    def _close(self, body: Body) -> Body:
+        order = self.market.close_position(int(body["accountId"]), str(body["contractId"]))
+        return ok(orderId=order.id)
+
+    def _partial_close(self, body: Body) -> Body:
+        order = self.market.close_position(
+            int(body["accountId"]), str(body["contractId"]), int(body["size"])
+        )
+        return ok(orderId=order.id)
+
+    def _order_search(self, body: Body) -> Body:
+        start, end = _ts(body.get("startTimestamp")), _ts(body.get("endTimestamp"))
+        orders = self.market.book.for_account(
+            self.market.account(body["accountId"]).id, open_only=False
+        )
+        return ok(
+            orders=[
+                order_payload(o, self.market.contracts[o.contract_id])
+                for o in orders
+                if (start is None or o.created >= start) and (end is None or o.created <= end)
+            ]
+        )
+
+    def _order_by_id(self, body: Body) -> Body:
+        acc = self.market.account(body["accountId"])
+        order = self.market.book.get(acc.id, int(body["orderId"]))
+        if order is None:
+            return fail(ERR_ORDER_NOT_FOUND, f"Order {body['orderId']} not found", order=None)
+        return ok(order=order_payload(order, self.market.contracts[order.contract_id]))
+
+    def _trade_search(self, body: Body) -> Body:
+        acc = self.market.account(body["accountId"])
+        start, end = _ts(body.get("startTimestamp")), _ts(body.get("endTimestamp"))
+        return ok(
+            trades=self.market.ledger.trades_between(acc.id, start, end, body.get("contractId"))
+        )
+
+    def _bars(self, body: Body) -> Body:
+        """A few flat bars at the current price: enough for clients that want history."""
+        spec = self.market.resolve_contract(str(body["contractId"]))
+        quote = self.market.quotes[spec.contract_id]
+        now = self.market.clock.now().replace(second=0, microsecond=0)
+        count = max(0, min(int(body.get("limit") or 20), 20))
+        price = float(quote.last)
+        bars = [
+            {
+                "t": (now - dt.timedelta(minutes=i)).isoformat(),
+                "o": price,
+                "h": price,
+                "l": price,
+                "c": price,
+                "v": 0,
+            }
+            for i in range(count)
+        ]
+        return ok(bars=bars)
+
+
+async def _json_body(request: web.Request) -> Any:
+    if not request.can_read_body:
+        return None
+    try:
+        return await request.json()
+    except ValueError:
+        return None
+
+
+def _bearer(request: web.Request) -> str:
+    return request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
