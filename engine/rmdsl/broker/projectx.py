@@ -1,0 +1,404 @@
+"""TopstepX (ProjectX Gateway) broker over project-x-py 4.4.1: Broker calls -> SDK calls.
+
+The only modules that touch the SDK are this one's siblings projectx_sdk
+(the real objects, imported lazily) and, through the injected suite,
+projectx_live (realtime). Every SDK exception, `success: false` answer or
+timeout leaves this module as rmdsl.errors.BrokerError (docs/broker.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import os
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from rmdsl.broker.interface import ContractInfo, EventSink, OrderRequest, Snapshot
+from rmdsl.broker.projectx_live import LiveFeed
+from rmdsl.broker.projectx_stream import Handoff, event_from_model
+from rmdsl.engine.events import (
+    AccountEvent,
+    Event,
+    OrderEvent,
+    PayloadError,
+    PositionEvent,
+    TradeEvent,
+    symbol_of,
+)
+from rmdsl.engine.tradingday import last_reset
+from rmdsl.errors import BrokerError
+
+log = logging.getLogger("rmdsl.broker.projectx")
+
+ENV_API_KEY = "PROJECT_X_API_KEY"
+ENV_USERNAME = "PROJECT_X_USERNAME"
+# /Trade/search answers are cut to `limit` by the SDK: ask for far more than a day holds
+MAX_TRADES = 100_000
+_CHICAGO = ZoneInfo("America/Chicago")
+
+DayStart = Callable[[dt.datetime], dt.datetime]
+
+
+def default_day_start(now: dt.datetime) -> dt.datetime:
+    """The SPEC's default trading day: from the last 17:00 America/Chicago."""
+    return last_reset(now, _CHICAGO, dt.time(17, 0))
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectXSettings:
+    """Credentials and optional endpoint overrides (None: the SDK's env/default configuration)."""
+
+    username: str
+    api_key: str
+    api_url: str | None = None
+    user_hub_url: str | None = None
+    market_hub_url: str | None = None
+
+
+class SdkFactory(Protocol):
+    """Builds the SDK objects; the default is projectx_sdk.ProjectXSdk, tests pass the mock SDK."""
+
+    async def login(self, settings: ProjectXSettings) -> Any:
+        """An open, authenticated ProjectX client."""
+
+    async def open_suite(self, client: Any) -> Any:
+        """A TradingSuite-shaped object: .client .realtime .orders .positions .events."""
+
+    async def logout(self, client: Any) -> None: ...
+
+
+def _default_sdk() -> SdkFactory:
+    from rmdsl.broker.projectx_sdk import ProjectXSdk
+
+    return ProjectXSdk()
+
+
+class ProjectXBroker:
+    """The Broker protocol for one TopstepX account, chosen by name, across all its instruments."""
+
+    def __init__(
+        self,
+        account_name: str,
+        *,
+        api_key: str | None = None,
+        username: str | None = None,
+        api_url: str | None = None,
+        user_hub_url: str | None = None,
+        market_hub_url: str | None = None,
+        call_timeout_s: float = 5.0,
+        connect_timeout_s: float = 30.0,
+        reconnect_after_s: float = 10.0,
+        watch_interval_s: float = 0.5,
+        day_start: DayStart = default_day_start,
+        sdk: SdkFactory | None = None,
+    ) -> None:
+        self.account_name = account_name
+        self._credentials = (api_key, username)
+        self._urls = (api_url, user_hub_url, market_hub_url)
+        self._call_timeout_s = call_timeout_s
+        self._connect_timeout_s = connect_timeout_s
+        self._reconnect_after_s = reconnect_after_s
+        self._watch_interval_s = watch_interval_s
+        self._day_start = day_start
+        self._sdk = sdk
+        self._client: Any = None
+        self._suite: Any = None
+        self._account: Any = None
+        self._handoff: Handoff | None = None
+        self.live: LiveFeed | None = None
+        self._contracts: dict[str, ContractInfo] = {}
+
+    @property
+    def account_id(self) -> int:
+        if self._account is None:
+            raise BrokerError("not connected to ProjectX")
+        return int(self._account.id)
+
+    # -- lifecycle -------------------------------------------------------
+
+    async def connect(self, sink: EventSink) -> None:
+        if self._client is not None:
+            raise BrokerError("already connected to ProjectX")
+        settings = self._settings()
+        sdk = self._sdk if self._sdk is not None else _default_sdk()
+        self._sdk = sdk
+        self._client = await self._call("login", sdk.login(settings), self._connect_timeout_s)
+        try:
+            self._account = await self._select_account(self._client)
+            self._suite = await self._call("open the SDK suite", sdk.open_suite(self._client))
+            self._handoff = Handoff(sink)
+            self._handoff.start()
+            self.live = LiveFeed(
+                self._suite,
+                self.account_id,
+                self._handoff,
+                reconnect_after_s=self._reconnect_after_s,
+                reconnect_timeout_s=self._connect_timeout_s,
+                watch_interval_s=self._watch_interval_s,
+            )
+            await self._call("connect realtime", self.live.start(), self._connect_timeout_s)
+        except BaseException:
+            await self.disconnect()
+            raise
+        log.info("connected to ProjectX account %s (%d)", self._account.name, self.account_id)
+
+    async def disconnect(self) -> None:
+        live, handoff, client = self.live, self._handoff, self._client
+        self.live, self._handoff, self._client, self._suite = None, None, None, None
+        self._account = None
+        if live is not None:
+            await self._quietly("stop realtime", live.stop())
+        if handoff is not None:
+            await handoff.close()
+        if client is not None and self._sdk is not None:
+            await self._quietly("log out", self._sdk.logout(client))
+
+    async def flush(self) -> None:
+        """Wait until every event received so far has been handed to the sink."""
+        if self._handoff is not None:
+            await self._handoff.drain()
+
+    def _settings(self) -> ProjectXSettings:
+        api_key = self._credentials[0] or os.environ.get(ENV_API_KEY, "")
+        username = self._credentials[1] or os.environ.get(ENV_USERNAME, "")
+        missing = [n for n, v in ((ENV_API_KEY, api_key), (ENV_USERNAME, username)) if not v]
+        if missing:
+            raise BrokerError(
+                f"ProjectX credentials missing: set {' and '.join(missing)} "
+                "(or pass api_key= / username=)"
+            )
+        return ProjectXSettings(username, api_key, *self._urls)
+
+    async def _select_account(self, client: Any) -> Any:
+        accounts = await self._call("list accounts", client.list_accounts())
+        wanted = self.account_name.strip().upper()
+        for account in accounts:
+            if str(account.name).upper() == wanted:
+                # a token refresh re-authenticates: it must select this account again
+                client.account_name = account.name
+                client.account_info = account
+                return account
+        names = ", ".join(sorted(str(a.name) for a in accounts)) or "none"
+        raise BrokerError(
+            f"ProjectX account {self.account_name!r} not found; available accounts: {names}"
+        )
+
+    # -- state -----------------------------------------------------------
+
+    async def snapshot(self) -> Snapshot:
+        """Account, open positions, ALL open orders and the trading day's trades, over REST."""
+        suite = self._require()
+        since = self._day_start(dt.datetime.now(dt.UTC))
+        account, positions, orders, trades = await _all(
+            self._fetch_account(),
+            self._events("open positions", suite.client.search_open_positions(), "Position"),
+            self._events("open orders", suite.orders.search_open_orders(), "Order"),
+            self.trades_since(since),
+        )
+        live_positions = tuple(p for p in positions if isinstance(p, PositionEvent) and p.size)
+        open_orders = tuple(o for o in orders if isinstance(o, OrderEvent))
+        exposed = {p.contract_id for p in live_positions}
+        exposed |= {o.contract_id for o in open_orders if o.status.is_working}
+        for contract_id in sorted(exposed):
+            if self.live is not None:
+                self.live.watch_quotes(contract_id)
+        ids = exposed | {o.contract_id for o in open_orders} | {t.contract_id for t in trades}
+        return Snapshot(
+            account=account,
+            positions=live_positions,
+            open_orders=open_orders,
+            trades_today=trades,
+            contracts=await self._contracts_for(sorted(ids)),
+        )
+
+    async def trades_since(self, since: dt.datetime) -> tuple[TradeEvent, ...]:
+        """Fills from `since` to now (/Trade/search), oldest first."""
+        client = self._require().client
+        found = await self._call(
+            "trade search",
+            client.search_trades(
+                start_date=since, end_date=dt.datetime.now(dt.UTC), limit=MAX_TRADES
+            ),
+        )
+        events = self._map("trades", found, "Trade")
+        trades = (e for e in events if isinstance(e, TradeEvent))
+        return tuple(sorted(trades, key=lambda t: (t.ts, t.id)))
+
+    async def contract_info(self, contract_id: str) -> ContractInfo:
+        cached = self._contracts.get(contract_id)
+        if cached is not None:
+            return cached
+        client = self._require().client
+        inst = await self._call(f"contract {contract_id}", client.get_instrument(contract_id))
+        try:
+            info = ContractInfo(
+                contract_id=contract_id,
+                symbol=symbol_of(contract_id),
+                tick_size=Decimal(str(inst.tickSize)),
+                tick_value=Decimal(str(inst.tickValue)),
+            )
+        except (AttributeError, ArithmeticError) as exc:
+            raise BrokerError(f"contract {contract_id}: unusable contract data {inst!r}") from exc
+        if info.tick_size <= 0 or info.tick_value <= 0:
+            raise BrokerError(f"contract {contract_id}: tick size/value must be positive")
+        self._contracts[contract_id] = info
+        return info
+
+    async def _contracts_for(self, contract_ids: list[str]) -> tuple[ContractInfo, ...]:
+        found = await asyncio.gather(
+            *(self.contract_info(c) for c in contract_ids), return_exceptions=True
+        )
+        infos: list[ContractInfo] = []
+        for contract_id, info in zip(contract_ids, found, strict=True):
+            if isinstance(info, ContractInfo):
+                infos.append(info)
+            elif isinstance(info, Exception):  # the snapshot is still good without it
+                log.warning("no contract info for %s: %s", contract_id, info)
+            else:
+                raise info
+        return tuple(infos)
+
+    async def _fetch_account(self) -> AccountEvent:
+        suite = self._require()
+        accounts = await self._call("account search", suite.client.list_accounts())
+        for account in accounts:
+            if int(account.id) == self.account_id:
+                event = self._map("account", [account], "Account")[0]
+                assert isinstance(event, AccountEvent)
+                return event
+        raise BrokerError(f"ProjectX account {self.account_name!r} is no longer listed as active")
+
+    async def _events(self, what: str, call: Awaitable[Any], kind: str) -> tuple[Event, ...]:
+        return self._map(what, await self._call(what, call), kind)
+
+    def _map(self, what: str, models: Any, kind: str) -> tuple[Event, ...]:
+        now = dt.datetime.now(dt.UTC)
+        try:
+            return tuple(event_from_model(f"GatewayUser{kind}", m, now) for m in models)
+        except (PayloadError, TypeError) as exc:
+            raise BrokerError(f"{what}: unexpected data from the SDK: {exc}") from exc
+
+    # -- enforcement -----------------------------------------------------
+
+    async def close_position(self, contract_id: str) -> None:
+        what = f"close position {contract_id}"
+        positions = self._require().positions
+        _check_answer(what, await self._call(what, positions.close_position_direct(contract_id)))
+
+    async def partial_close(self, contract_id: str, size: int) -> None:
+        what = f"partial close {contract_id} by {size}"
+        if size <= 0:
+            raise BrokerError(f"{what}: size must be positive")
+        positions = self._require().positions
+        answer = await self._call(what, positions.partially_close_position(contract_id, size))
+        _check_answer(what, answer)
+
+    async def cancel_order(self, order_id: int) -> None:
+        what = f"cancel order {order_id}"
+        if not await self._call(what, self._require().orders.cancel_order(order_id)):
+            log.info("%s: already filled, expired or rejected, nothing to cancel", what)
+
+    async def place_order(self, request: OrderRequest) -> int:
+        what = f"place {request.type.word} {request.side.word} {request.size} {request.contract_id}"
+        answer = await self._call(
+            what,
+            self._require().orders.place_order(
+                contract_id=request.contract_id,
+                order_type=int(request.type),
+                side=int(request.side),
+                size=request.size,
+                limit_price=_float(request.limit_price),
+                stop_price=_float(request.stop_price),
+                trail_price=_float(request.trail_price),
+                custom_tag=request.custom_tag,
+            ),
+        )
+        order_id = getattr(answer, "orderId", None)
+        if not isinstance(order_id, int) or isinstance(order_id, bool) or order_id <= 0:
+            raise BrokerError(f"{what}: no order id in the answer {answer!r}")
+        return order_id
+
+    async def modify_order(
+        self,
+        order_id: int,
+        *,
+        size: int | None = None,
+        limit_price: Decimal | None = None,
+        stop_price: Decimal | None = None,
+    ) -> None:
+        what = f"modify order {order_id}"
+        orders = self._require().orders
+        done = await self._call(
+            what,
+            orders.modify_order(
+                order_id, limit_price=_float(limit_price), stop_price=_float(stop_price), size=size
+            ),
+        )
+        if done is False:
+            raise BrokerError(f"{what}: the SDK reported failure")
+
+    # -- plumbing --------------------------------------------------------
+
+    async def _quietly(self, what: str, call: Awaitable[None]) -> None:
+        """Shutdown steps: bounded, and a failure is logged, never raised."""
+        try:
+            await self._call(what, call, self._connect_timeout_s)
+        except BrokerError as exc:
+            log.warning("disconnect: %s", exc)
+
+    def _require(self) -> Any:
+        if self._suite is None:
+            raise BrokerError("not connected to ProjectX")
+        return self._suite
+
+    async def _call[T](self, what: str, call: Awaitable[T], timeout_s: float | None = None) -> T:
+        """Await one SDK call under a timeout; anything it raises becomes a BrokerError."""
+        limit = self._call_timeout_s if timeout_s is None else timeout_s
+        timer = asyncio.timeout(limit)
+        try:
+            async with timer:
+                return await call
+        except BrokerError:
+            raise
+        except Exception as exc:
+            if timer.expired():
+                detail = "" if isinstance(exc, TimeoutError) else f" ({_message(exc)})"
+                raise BrokerError(f"{what}: no answer within {limit:g} s{detail}") from exc
+            raise BrokerError(f"{what}: {_message(exc)}") from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _check_answer(what: str, answer: Any) -> None:
+    """The position endpoints answer a gateway dict; `success: false` is a failure."""
+    if not isinstance(answer, Mapping):
+        raise BrokerError(f"{what}: unexpected answer {answer!r}")
+    if not answer.get("success", False):
+        reason = answer.get("errorMessage") or answer.get("error")
+        code = answer.get("errorCode")
+        suffix = f" (errorCode {code})" if code else ""
+        raise BrokerError(f"{what}: {reason or 'rejected'}{suffix}")
+
+
+def _message(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__
+
+
+def _float(value: Decimal | None) -> float | None:
+    """The SDK takes float prices (and aligns them to the tick itself)."""
+    return None if value is None else float(value)
+
+
+async def _all[A, P, O, T](
+    a: Awaitable[A], p: Awaitable[P], o: Awaitable[O], t: Awaitable[T]
+) -> tuple[A, P, O, T]:
+    """Run the four snapshot reads at once; the first failure is raised after all finished."""
+    results = await asyncio.gather(a, p, o, t, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return results  # type: ignore[return-value]

@@ -1,0 +1,267 @@
+"""The ProjectX realtime session: SDK hub callbacks -> engine events, hub state -> ConnectionEvents.
+
+Owns the SDK's ProjectXRealtimeClient for one account: registers one plain
+(synchronous) callback per user-hub message kind, so `received_ns` is taken
+the moment the SDK hands the payload over and nothing awaits inside the
+SDK's dispatch; follows the quotes of contracts with exposure; turns hub
+close/open into DISCONNECTED/CONNECTED, and reconnects itself with backoff
+when the SDK's own websocket reconnection does not bring the user hub back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import math
+import time
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any
+
+from rmdsl.broker.projectx_stream import Deduper, Handoff
+from rmdsl.engine.events import (
+    AccountEvent,
+    ConnectionEvent,
+    ConnectionState,
+    Event,
+    OrderEvent,
+    PayloadError,
+    PositionEvent,
+    event_from_gateway,
+)
+from rmdsl.errors import BrokerError
+
+log = logging.getLogger("rmdsl.broker.projectx")
+
+# SDK realtime callback name -> the gateway target whose payload it carries
+USER_CALLBACKS = {
+    "trade_execution": "GatewayUserTrade",
+    "position_update": "GatewayUserPosition",
+    "order_update": "GatewayUserOrder",
+    "account_update": "GatewayUserAccount",
+}
+MAX_BACKOFF_S = 60.0
+
+
+class LiveFeed:
+    """One account's realtime stream over an SDK suite (`.client`, `.realtime`)."""
+
+    def __init__(
+        self,
+        suite: Any,
+        account_id: int,
+        handoff: Handoff,
+        *,
+        reconnect_after_s: float = 10.0,
+        reconnect_timeout_s: float = 30.0,
+        watch_interval_s: float = 0.5,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._suite = suite
+        self._rt = suite.realtime
+        self._account_id = account_id
+        self._handoff = handoff
+        self._reconnect_after_s = reconnect_after_s
+        self._reconnect_timeout_s = reconnect_timeout_s
+        self._watch_interval_s = watch_interval_s
+        self._clock = clock
+        self.deduper = Deduper()
+        self.up = False
+        self.reconnects = 0
+        self._down_since: float | None = None
+        self._next_attempt = 0.0
+        self._backoff_s = 1.0
+        self._restoring = False
+        self._hooked: dict[str, object] = {}
+        self._quotes: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._watcher: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Register callbacks, connect both hubs, subscribe to the account; raises BrokerError."""
+        for name, target in USER_CALLBACKS.items():
+            await self._rt.add_callback(name, self._user_callback(target))
+        await self._rt.add_callback("quote_update", self._on_quote)
+        # The SDK reconnects BOTH hubs whenever the market hub is silent for 30 s,
+        # which is always the case while the account is flat (no quote
+        # subscriptions): that would drop the user hub every 30 s.
+        self._rt.stale_feed_seconds = math.inf
+        if not await self._rt.connect():
+            hubs = f"{self._rt.user_hub_url}, {self._rt.market_hub_url}"
+            raise BrokerError(f"realtime hubs did not connect ({hubs})")
+        if not await self._rt.subscribe_user_updates():
+            raise BrokerError("could not subscribe to the account's realtime updates")
+        self._hook_hubs()
+        self.up = True
+        self._watcher = asyncio.create_task(self._watch(), name="rmdsl-projectx-watch")
+
+    async def stop(self) -> None:
+        self.up = False  # our own hangup is not a disconnect to reconcile
+        tasks = [t for t in (self._watcher, *self._tasks) if t is not None]
+        self._watcher = None
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._rt.cleanup()
+
+    # -- messages --------------------------------------------------------
+
+    def _user_callback(self, target: str) -> Callable[[Any], None]:
+        def on_message(payload: Any) -> None:
+            received_ns = time.monotonic_ns()
+            self._accept(target, payload, received_ns)
+
+        on_message.__name__ = f"rmdsl_{target}"
+        return on_message
+
+    def _on_quote(self, data: Any) -> None:
+        received_ns = time.monotonic_ns()
+        payload = data
+        if isinstance(data, Mapping) and isinstance(data.get("contract_id"), str):
+            payload = (data["contract_id"], data.get("data"))
+        self._accept("GatewayQuote", payload, received_ns)
+
+    def _accept(self, target: str, payload: Any, received_ns: int) -> None:
+        try:
+            # a fill without a timestamp is still a fill: stamp it with our clock
+            now = dt.datetime.now(dt.UTC)
+            event = event_from_gateway(target, payload, now, received_ns)
+        except PayloadError as exc:
+            log.warning("dropped a malformed %s message: %s", target, exc)
+            return
+        if not self._ours(event) or not self.deduper.is_new(event):
+            return
+        self._handoff.put(event)
+        self._follow_quotes(event)
+
+    def _ours(self, event: Event) -> bool:
+        """SubscribeAccounts streams every account of the user: keep this account's only."""
+        if isinstance(event, AccountEvent):
+            return event.id == self._account_id
+        account_id = getattr(event, "account_id", 0)
+        return account_id in (0, self._account_id)
+
+    # -- quotes ------------------------------------------------------------
+
+    def _follow_quotes(self, event: Event) -> None:
+        if (isinstance(event, PositionEvent) and event.size != 0) or (
+            isinstance(event, OrderEvent) and event.status.is_working
+        ):
+            self.watch_quotes(event.contract_id)
+
+    def watch_quotes(self, contract_id: str) -> None:
+        """Subscribe the contract's quotes once (quotes only: depth and tape are not needed)."""
+        if contract_id not in self._quotes:
+            self._quotes.add(contract_id)
+            self._spawn(self._subscribe_quotes([contract_id]))
+
+    async def _subscribe_quotes(self, contract_ids: list[str]) -> None:
+        connection = self._rt.market_connection
+        for contract_id in contract_ids:
+            try:
+                await connection.send("SubscribeContractQuotes", [contract_id])
+            except Exception as exc:  # retried when the market hub next opens
+                log.warning("quote subscription for %s failed: %s", contract_id, exc)
+
+    # -- connection state ----------------------------------------------------
+
+    def _hook_hubs(self) -> None:
+        """(Re)attach our open/close handlers; the SDK builds new hub objects on a token refresh."""
+        user, market = self._rt.user_connection, self._rt.market_connection
+        if user is not None and self._hooked.get("user") is not user:
+            user.on_close(self._on_user_close)
+            user.on_open(self._on_user_open)
+            self._hooked["user"] = user
+        if market is not None and self._hooked.get("market") is not market:
+            market.on_open(self._on_market_open)
+            self._hooked["market"] = market
+
+    def _on_user_close(self) -> None:
+        self._mark_down("user hub closed")
+
+    def _on_user_open(self) -> None:
+        if not self.up and not self._restoring:
+            self._restoring = True
+            self._spawn(self._restore())
+
+    def _on_market_open(self) -> None:
+        if self._quotes:
+            self._spawn(self._subscribe_quotes(sorted(self._quotes)))
+
+    async def _restore(self) -> None:
+        """Subscribe again BEFORE announcing CONNECTED: the engine's REST reconcile comes after."""
+        try:
+            if await self._rt.subscribe_user_updates():
+                self._mark_up()
+            else:
+                log.warning("user hub reopened but the resubscription failed")
+        finally:
+            self._restoring = False
+
+    def _mark_down(self, why: str) -> None:
+        if self.up:
+            self.up = False
+            self._down_since = self._clock()
+            log.warning("ProjectX realtime disconnected: %s", why)
+            self._emit(ConnectionState.DISCONNECTED)
+
+    def _mark_up(self) -> None:
+        if not self.up:
+            self.up = True
+            self._down_since = None
+            self._backoff_s = 1.0
+            log.info("ProjectX realtime connected again")
+            self._emit(ConnectionState.CONNECTED)
+
+    def _emit(self, state: ConnectionState) -> None:
+        self._handoff.put(ConnectionEvent(state, dt.datetime.now(dt.UTC)))
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(self._watch_interval_s)
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("realtime watchdog failed; continuing")
+
+    async def tick(self) -> None:
+        """One watchdog pass: rehook, notice a silent drop, restore or reconnect when due."""
+        self._hook_hubs()
+        if self.up and not self._rt.user_connected:
+            self._mark_down("user hub flag dropped")
+        if self.up or self._restoring:
+            return
+        if self._rt.user_connected:
+            self._restoring = True
+            await self._restore()
+        elif self._reconnect_due():
+            await self._reconnect()
+
+    def _reconnect_due(self) -> bool:
+        now = self._clock()
+        down_for = now - (self._down_since if self._down_since is not None else now)
+        return down_for >= self._reconnect_after_s and now >= self._next_attempt
+
+    async def _reconnect(self) -> None:
+        """Fresh token, new hub connections (the SDK resubscribes the account), quotes again."""
+        self.reconnects += 1
+        client = self._suite.client
+        try:
+            async with asyncio.timeout(self._reconnect_timeout_s):
+                await client.authenticate()
+                ok = bool(await self._rt.update_jwt_token(client.get_session_token()))
+        except Exception as exc:
+            log.warning("ProjectX reconnect attempt failed: %s", exc)
+            ok = False
+        if not ok:
+            self._next_attempt = self._clock() + self._backoff_s
+            self._backoff_s = min(self._backoff_s * 2, MAX_BACKOFF_S)
+            return
+        self._hook_hubs()
+        await self._subscribe_quotes(sorted(self._quotes))
+        self._mark_up()
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)

@@ -1,0 +1,1 @@
+"""Test doubles shared across the suite (tests/mocks/mock_sdk.py: the mock project-x-py SDK)."""
