@@ -1,0 +1,163 @@
+"""Values -> message text (format_value), and `message:` templates with `{expression}` holes
+-> Renderer (compile_template). Holes are parsed and checked like any expression."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Callable
+from decimal import ROUND_HALF_EVEN, Decimal
+
+from rmdsl.errors import Diagnostic, ParseError
+from rmdsl.lang.check import CheckEnv, check_expression
+from rmdsl.lang.compile import compile_expression
+from rmdsl.lang.context import EvalContext
+from rmdsl.lang.diagnostic_codes import CODES
+from rmdsl.lang.parser import parse_expression
+from rmdsl.lang.printer import WEEKDAYS, format_duration
+from rmdsl.lang.types import BOOL, DATE, DATETIME, DURATION, MONEY, NUMBER, TIME, WEEKDAY, Type
+from rmdsl.source import Span
+from rmdsl.types import Renderer
+
+_CENT = Decimal("0.01")
+
+
+def format_value(value: object, typ: Type) -> str:
+    """`-$400.00`, `$1,250.50`, `1h30m`, `08:30`, `true`, `2.5` (never an exponent)."""
+    try:
+        return _format(value, typ)
+    except (ArithmeticError, ValueError, TypeError):
+        return str(value)
+
+
+def _format(value: object, typ: Type) -> str:
+    if typ.is_list and isinstance(value, tuple | list):
+        elem = typ.elem or typ
+        return "[" + ", ".join(format_value(v, elem) for v in value) + "]"
+    if typ == BOOL:
+        return "true" if value else "false"
+    if typ == MONEY and isinstance(value, Decimal | int):
+        cents = Decimal(value).quantize(_CENT, ROUND_HALF_EVEN)
+        sign = "-" if cents < 0 else ""
+        return f"{sign}${abs(cents):,.2f}"
+    if typ == NUMBER and isinstance(value, Decimal):
+        text = format(value.normalize(), "f")
+        return "0" if text in ("-0", "0") else text
+    if typ == DURATION and isinstance(value, int):
+        return format_duration(value)
+    if typ == TIME and isinstance(value, dt.time):
+        return value.strftime("%H:%M:%S" if value.second else "%H:%M")
+    if typ == DATETIME and isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if typ == DATE and isinstance(value, dt.date):
+        return value.isoformat()
+    if typ == WEEKDAY and isinstance(value, int):
+        return WEEKDAYS[value % 7]
+    return str(value)
+
+
+Part = str | Callable[[EvalContext], str]
+
+
+def compile_template(
+    text: str, env: CheckEnv, *, origin: Span | None = None
+) -> tuple[Renderer, tuple[Diagnostic, ...]]:
+    """A renderer for `text` and the diagnostics of its holes (errors leave the hole verbatim)."""
+    hole_env = dataclasses.replace(env, expected=None)
+    parts: list[Part] = []
+    diags: list[Diagnostic] = []
+    for piece, start in _split(text, env.path, origin, diags):
+        if start is None:
+            parts.append(piece)
+            continue
+        where = _origin_of(text, start, origin)
+        part, hole_diags = _compile_hole(piece, hole_env, where)
+        parts.append(part)
+        diags.extend(hole_diags)
+    return _renderer(tuple(parts)), tuple(diags)
+
+
+def _compile_hole(source: str, env: CheckEnv, where: Span) -> tuple[Part, list[Diagnostic]]:
+    literal = "{" + source + "}"
+    try:
+        expr = parse_expression(source, path=env.path, origin=where, source=env.source)
+    except ParseError as err:
+        return literal, list(err.diagnostics)
+    checked = check_expression(expr, env)
+    if not checked.ok:
+        return literal, list(checked.diagnostics)
+    getter, typ = compile_expression(checked), checked.type
+    return (lambda ctx: format_value(getter(ctx), typ)), list(checked.diagnostics)
+
+
+def _renderer(parts: tuple[Part, ...]) -> Renderer:
+    def render(ctx: EvalContext) -> str:
+        return "".join(p if isinstance(p, str) else p(ctx) for p in parts)
+
+    return render
+
+
+def _position(text: str, index: int) -> tuple[int, int]:
+    line = text.count("\n", 0, index) + 1
+    return line, index - (text.rfind("\n", 0, index) + 1) + 1
+
+
+def _origin_of(text: str, index: int, origin: Span | None) -> Span:
+    line, col = _position(text, index)
+    span = Span.point(line, col)
+    return span.shifted(origin.line - 1, origin.col - 1) if origin is not None else span
+
+
+def _split(
+    text: str, path: str, origin: Span | None, diags: list[Diagnostic]
+) -> list[tuple[str, int | None]]:
+    """Literal pieces (start None) and hole sources (start = index of their first character)."""
+    out: list[tuple[str, int | None]] = []
+    buf: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch in "{}" and text[i + 1 : i + 2] == ch:
+            buf.append(ch)
+            i += 2
+        elif ch == "}":
+            diags.append(
+                _diag("RM119", path, _origin_of(text, i, origin), "write `}}` for a brace")
+            )
+            buf.append(ch)
+            i += 1
+        elif ch == "{":
+            end = _hole_end(text, i + 1)
+            if end < 0:
+                hint = "close the hole with `}` or write `{{` for a brace"
+                diags.append(_diag("RM118", path, _origin_of(text, i, origin), hint))
+                buf.append(text[i:])
+                break
+            out.append(("".join(buf), None))
+            buf = []
+            out.append((text[i + 1 : end], i + 1))
+            i = end + 1
+        else:
+            buf.append(ch)
+            i += 1
+    out.append(("".join(buf), None))
+    return [p for p in out if p[1] is not None or p[0]]
+
+
+def _hole_end(text: str, i: int) -> int:
+    in_string = False
+    while i < len(text):
+        ch = text[i]
+        if in_string and ch == "\\":
+            i += 2
+            continue
+        if ch == '"':
+            in_string = not in_string
+        elif ch == "}" and not in_string:
+            return i
+        i += 1
+    return -1
+
+
+def _diag(code: str, path: str, span: Span, hint: str) -> Diagnostic:
+    return Diagnostic(code, CODES[code], path, span, hint=hint)

@@ -1,0 +1,171 @@
+"""CheckedExpr -> warnings (RM8xx) for likely mistakes: zero divisors, wrong-sign loss limits,
+conditions that can never or always hold."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from rmdsl.errors import Diagnostic, Severity
+from rmdsl.lang import ast
+from rmdsl.lang.ast import BinaryOp, CompareOp
+from rmdsl.lang.diagnostic_codes import CODES
+from rmdsl.lang.types import BOOL
+from rmdsl.lang.typing_rules import CYCLIC
+
+# names holding P&L that loss limits compare against
+PNL_NAMES = frozenset(
+    {
+        "day.realized_pnl",
+        "day.unrealized_pnl",
+        "day.pnl",
+        "positions.unrealized_pnl",
+        "position.unrealized_pnl",
+        "trade.pnl",
+    }
+)
+_UNSET = object()
+
+
+def lint_expression(checked: object) -> tuple[Diagnostic, ...]:
+    from rmdsl.lang.check import CheckedExpr
+
+    assert isinstance(checked, CheckedExpr)
+    linter = _Linter(checked)
+    return tuple(linter.run())
+
+
+class _Linter:
+    def __init__(self, checked: object) -> None:
+        from rmdsl.lang.check import CheckedExpr
+
+        assert isinstance(checked, CheckedExpr)
+        self.checked = checked
+        self.path = checked.env.path
+        self.params = checked.env.params
+        self.diags: list[Diagnostic] = []
+
+    def warn(self, code: str, message: str, node: ast.Expr, hint: str | None = None) -> None:
+        self.diags.append(Diagnostic(code, message, self.path, node.span, Severity.WARNING, hint))
+
+    def run(self) -> list[Diagnostic]:
+        root = self.checked.expr
+        for node in root.walk():
+            if isinstance(node, ast.Binary) and node.op in (BinaryOp.DIV, BinaryOp.MOD):
+                self._divisor(node.right)
+            elif isinstance(node, ast.Compare):
+                self._loss_limit(node)
+            elif isinstance(node, ast.In) and isinstance(node.container, ast.Range):
+                self._range(node.container)
+        if isinstance(root, ast.Binary) and root.op is BinaryOp.AND:
+            self._bounds(root)
+        if self.checked.type == BOOL and self.checked.env.expected == BOOL:
+            self._constant_condition(root)
+        return self.diags
+
+    def constant(self, node: ast.Expr) -> object:
+        """The value of a node that reads no engine state (params count as constants here)."""
+        if isinstance(node, ast.Literal):
+            return node.value
+        if isinstance(node, ast.Name) and node.path.startswith("params."):
+            declared = self.params.get(node.path.removeprefix("params."))
+            return declared[1] if declared else _UNSET
+        if isinstance(node, ast.Unary) and node.op is ast.UnaryOp.NEG:
+            inner = self.constant(node.operand)
+            return -inner if isinstance(inner, int | Decimal) else _UNSET
+        return _UNSET
+
+    def _divisor(self, node: ast.Expr) -> None:
+        value = self.constant(node)
+        if value is not _UNSET:
+            if value == 0:
+                self.warn("RM800", f"{CODES['RM800']}: it is 0; the result is always 0", node)
+            return
+        if isinstance(node, ast.Name | ast.Call):
+            what = node.path if isinstance(node, ast.Name) else f"{node.func}(...)"
+            hint = "when it is 0 the division gives 0; guard it, e.g. `x if d != 0 else ...`"
+            self.warn("RM800", f"{CODES['RM800']}: `{what}` can be 0", node, hint)
+
+    def _loss_limit(self, node: ast.Compare) -> None:
+        for left, op, right in zip(node.operands, node.ops, node.operands[1:], strict=False):
+            name, bound = (left, right) if op in (CompareOp.LE, CompareOp.LT) else (right, left)
+            if op not in (CompareOp.LE, CompareOp.LT, CompareOp.GE, CompareOp.GT):
+                continue
+            if not (isinstance(name, ast.Name) and name.path in PNL_NAMES):
+                continue
+            limit = self.constant(bound)
+            if isinstance(limit, Decimal) and limit > 0:
+                hint = f"a loss limit is negative: write `{name.path} <= -${abs(limit)}`"
+                message = f"{CODES['RM801']}: `{name.path}` at or below ${limit} fires on a profit"
+                self.warn("RM801", message, node, hint)
+
+    def _range(self, node: ast.Range) -> None:
+        start, end = self.constant(node.start), self.constant(node.end)
+        if start is _UNSET or end is _UNSET:
+            return
+        cyclic = self.checked.types.get(id(node)) in CYCLIC
+        try:
+            empty = start == end or (not cyclic and start > end)  # type: ignore[operator]
+        except TypeError:
+            return
+        if empty:
+            self.warn("RM804", f"{CODES['RM804']}: nothing is in [start, end)", node)
+
+    def _bounds(self, node: ast.Binary) -> None:
+        lower: dict[str, tuple[object, bool]] = {}
+        upper: dict[str, tuple[object, bool]] = {}
+        for conj in _conjuncts(node):
+            if not (isinstance(conj, ast.Compare) and len(conj.ops) == 1):
+                continue
+            left, right = conj.operands
+            op = conj.ops[0]
+            if isinstance(left, ast.Name) and not left.path.startswith("params."):
+                name, value = left.path, self.constant(right)
+            elif isinstance(right, ast.Name) and not right.path.startswith("params."):
+                name, value, op = right.path, self.constant(left), _MIRROR[op]
+            else:
+                continue
+            if value is _UNSET:
+                continue
+            if op in (CompareOp.GT, CompareOp.GE):
+                lower[name] = (value, op is CompareOp.GE)
+            elif op in (CompareOp.LT, CompareOp.LE):
+                upper[name] = (value, op is CompareOp.LE)
+        for name in lower.keys() & upper.keys():
+            (lo, lo_inc), (hi, hi_inc) = lower[name], upper[name]
+            try:
+                empty = lo > hi or (lo == hi and not (lo_inc and hi_inc))  # type: ignore[operator]
+            except TypeError:
+                continue
+            if empty:
+                self.warn("RM805", f"{CODES['RM805']}: `{name}` cannot be both", node)
+
+    def _constant_condition(self, root: ast.Expr) -> None:
+        from rmdsl.lang.compile import constant_value
+
+        value = constant_value(self.checked)
+        if value is True:
+            self.warn("RM803", CODES["RM803"], root, "the rule would fire on every event")
+        elif value is False:
+            self.warn("RM802", CODES["RM802"], root, "the rule can never fire")
+
+
+_MIRROR = {
+    CompareOp.EQ: CompareOp.EQ,
+    CompareOp.NE: CompareOp.NE,
+    CompareOp.LT: CompareOp.GT,
+    CompareOp.LE: CompareOp.GE,
+    CompareOp.GT: CompareOp.LT,
+    CompareOp.GE: CompareOp.LE,
+}
+
+
+def _conjuncts(node: ast.Expr) -> list[ast.Expr]:
+    out: list[ast.Expr] = []
+    stack = [node]
+    while stack:
+        cur = stack.pop()
+        if isinstance(cur, ast.Binary) and cur.op is BinaryOp.AND:
+            stack.extend((cur.right, cur.left))
+        else:
+            out.append(cur)
+    return out

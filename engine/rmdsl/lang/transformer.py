@@ -1,0 +1,216 @@
+"""Lark callbacks -> rmdsl.lang.ast nodes, run inline by the LALR parser (no recursion, no Tree).
+
+Spans are computed from tokens and children and moved to file coordinates with
+the per-parse offset the parser sets in `ORIGIN`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from contextvars import ContextVar
+from decimal import Decimal
+
+from lark import Token, Transformer
+
+from rmdsl.lang import ast
+from rmdsl.lang.ast import BinaryOp, CompareOp, UnaryOp
+from rmdsl.lang.types import (
+    BOOL,
+    DATE,
+    DURATION,
+    INT,
+    MONEY,
+    NUMBER,
+    STRING,
+    TIME,
+    WEEKDAY,
+    Type,
+)
+from rmdsl.source import Span
+
+# (line_offset, col_offset) of the expression's first character in its file
+ORIGIN: ContextVar[tuple[int, int]] = ContextVar("rmdsl_expr_origin", default=(0, 0))
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+_DURATION_PART = re.compile(r"(\d+)(ms|s|m|h|d)")
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\"}
+_CMP = {op.value: op for op in CompareOp}
+
+
+class BadLiteral(Exception):
+    """A token that lexes as a literal but names no value (25:00, 2026-02-30)."""
+
+    def __init__(self, message: str, span: Span) -> None:
+        super().__init__(message)
+        self.message = message
+        self.span = span
+
+
+def token_span(tok: Token) -> Span:
+    line_off, col_off = ORIGIN.get()
+    line = tok.line or 1
+    col = tok.column or 1
+    end_line = tok.end_line or line
+    end_col = tok.end_column or col + 1
+    return Span(line, col, end_line, end_col).shifted(line_off, col_off)
+
+
+def _join(first: Span | None, last: Span | None) -> Span | None:
+    if first is None or last is None:
+        return first or last
+    return Span(first.line, first.col, last.end_line, last.end_col)
+
+
+def _span(item: ast.Expr | Token) -> Span | None:
+    return token_span(item) if isinstance(item, Token) else item.span
+
+
+def _outer(children: list[ast.Expr | Token]) -> Span | None:
+    return _join(_span(children[0]), _span(children[-1]))
+
+
+def _exprs(children: list[ast.Expr | Token]) -> list[ast.Expr]:
+    return [c for c in children if isinstance(c, ast.Expr)]
+
+
+def unescape(body: str) -> str:
+    out: list[str] = []
+    chars = iter(body)
+    for ch in chars:
+        if ch == "\\":
+            nxt = next(chars, "\\")
+            out.append(_ESCAPES.get(nxt, nxt))
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def parse_duration(text: str) -> int:
+    return sum(int(n) * UNIT_MS[unit] for n, unit in _DURATION_PART.findall(text))
+
+
+class ExprTransformer(Transformer[Token, ast.Expr]):
+    """One method per grammar alias; each gets the children with every token kept."""
+
+    # literals -------------------------------------------------------------
+    def _lit(self, tok: Token, value: object, typ: Type) -> ast.Literal:
+        return ast.Literal(value, typ, span=token_span(tok))
+
+    def true_(self, c: list[Token]) -> ast.Expr:
+        return self._lit(c[0], True, BOOL)
+
+    def false_(self, c: list[Token]) -> ast.Expr:
+        return self._lit(c[0], False, BOOL)
+
+    def int_(self, c: list[Token]) -> ast.Expr:
+        if len(c[0]) > 30:
+            raise BadLiteral("number literal too long", token_span(c[0]))
+        return self._lit(c[0], int(c[0]), INT)
+
+    def decimal(self, c: list[Token]) -> ast.Expr:
+        if len(c[0]) > 30:
+            raise BadLiteral("number literal too long", token_span(c[0]))
+        return self._lit(c[0], Decimal(str(c[0])), NUMBER)
+
+    def money(self, c: list[Token]) -> ast.Expr:
+        text = str(c[0]).replace("$", "")
+        if len(text) > 30:
+            raise BadLiteral("money literal too long", token_span(c[0]))
+        return self._lit(c[0], Decimal(text), MONEY)
+
+    def duration(self, c: list[Token]) -> ast.Expr:
+        if len(c[0]) > 40:
+            raise BadLiteral("duration literal too long", token_span(c[0]))
+        return self._lit(c[0], parse_duration(str(c[0])), DURATION)
+
+    def time(self, c: list[Token]) -> ast.Expr:
+        parts = [int(p) for p in str(c[0]).split(":")]
+        if parts[0] > 23 or parts[1] > 59 or (len(parts) > 2 and parts[2] > 59):
+            raise BadLiteral(f"{c[0]} is not a time of day (00:00..23:59:59)", token_span(c[0]))
+        value = dt.time(parts[0], parts[1], parts[2] if len(parts) > 2 else 0)
+        return self._lit(c[0], value, TIME)
+
+    def date(self, c: list[Token]) -> ast.Expr:
+        try:
+            value = dt.date.fromisoformat(str(c[0]))
+        except ValueError:
+            raise BadLiteral(f"{c[0]} is not a calendar date", token_span(c[0])) from None
+        return self._lit(c[0], value, DATE)
+
+    def weekday(self, c: list[Token]) -> ast.Expr:
+        return self._lit(c[0], WEEKDAYS.index(str(c[0])), WEEKDAY)
+
+    def string(self, c: list[Token]) -> ast.Expr:
+        return self._lit(c[0], unescape(str(c[0])[1:-1]), STRING)
+
+    # names, calls, groups --------------------------------------------------
+    def name(self, c: list[Token]) -> ast.Expr:
+        path = "".join(str(t) for t in c)
+        return ast.Name(path, span=_join(token_span(c[0]), token_span(c[-1])))
+
+    def call(self, c: list[ast.Expr | Token]) -> ast.Expr:
+        return ast.Call(str(c[0]), tuple(_exprs(c[2:])), span=_outer(c))
+
+    def paren(self, c: list[ast.Expr | Token]) -> ast.Expr:
+        return _exprs(c)[0]
+
+    def list_(self, c: list[ast.Expr | Token]) -> ast.Expr:
+        return ast.ListLit(tuple(_exprs(c)), span=_outer(c))
+
+    # operators -------------------------------------------------------------
+    def _bin(self, op: BinaryOp, c: list[ast.Expr | Token]) -> ast.Expr:
+        left, right = _exprs(c)
+        return ast.Binary(op, left, right, span=_outer(c))
+
+    def add(self, c: list[ast.Expr | Token]) -> ast.Expr:
+        return self._bin(BinaryOp.ADD, c)
+
+    def sub(self, c: list[ast.Expr | Token]) -> ast.Expr:
+        return self._bin(BinaryOp.SUB, c)
+
+    def mul(self, c: list[ast.Expr | Token]) -> ast.Expr:
+        return self._bin(BinaryOp.MUL, c)
+
+    def div(self, c: list[ast.Expr | Token]) -> ast.Expr:
+        return self._bin(BinaryOp.DIV, c)
+
+    def mod(self, c: list[ast.Expr | Token]) -> ast.Expr:
+        return self._bin(BinaryOp.MOD, c)
+
+    def and_(self, c: list[ast.Expr | Token]) -> ast.Expr:
+        return self._bin(BinaryOp.AND, c)
+
+    def or_(self, c: list[ast.Expr | Token]) -> ast.Expr:
+        return self._bin(BinaryOp.OR, c)
+
+    def neg(self, c: list[ast.Expr | Token]) -> ast.Expr:
+        return ast.Unary(UnaryOp.NEG, _exprs(c)[0], span=_outer(c))
+
+    def not_(self, c: list[ast.Expr | Token]) -> ast.Expr:
+        return ast.Unary(UnaryOp.NOT, _exprs(c)[0], span=_outer(c))
+
+    def compare(self, c: list[ast.Expr | Token]) -> ast.Expr:
+        ops = tuple(_CMP[str(t)] for t in c if isinstance(t, Token))
+        return ast.Compare(ops, tuple(_exprs(c)), span=_outer(c))
+
+    def in_(self, c: list[ast.Expr | Token]) -> ast.Expr:
+        item, container = _exprs(c)
+        return ast.In(False, item, container, span=_outer(c))
+
+    def not_in(self, c: list[ast.Expr | Token]) -> ast.Expr:
+        item, container = _exprs(c)
+        return ast.In(True, item, container, span=_outer(c))
+
+    def range(self, c: list[ast.Expr | Token]) -> ast.Expr:
+        start, end = _exprs(c)
+        return ast.Range(start, end, span=_outer(c))
+
+    def matches(self, c: list[ast.Expr | Token]) -> ast.Expr:
+        subject, pattern = _exprs(c)
+        return ast.Matches(subject, pattern, span=_outer(c))
+
+    def if_else(self, c: list[ast.Expr | Token]) -> ast.Expr:
+        body, test, orelse = _exprs(c)
+        return ast.IfElse(body, test, orelse, span=_outer(c))

@@ -1,0 +1,401 @@
+"""YAML bytes -> our positioned node tree (YMap / YSeq / YScalar), or a LoadError.
+
+The only module that imports ruamel. It reads the event stream, never the
+constructed objects, so anchors, aliases, merge keys, tags and duplicate keys
+are seen and rejected before any value exists; scalars resolve by the YAML 1.2
+core schema (only true/false are booleans) and keep their exact source text.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rmdsl.errors import Diagnostic, LoadError
+from rmdsl.source import SourceFile, Span
+
+MAX_DEPTH = 200
+MAX_BYTES = 2_000_000
+
+ScalarValue = str | int | float | bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class YScalar:
+    value: ScalarValue  # resolved by the YAML 1.2 core schema; quoted scalars are always str
+    text: str  # the scalar's content as YAML decoded it (quotes removed, escapes applied)
+    raw: str  # the exact source text of the node
+    style: str  # "plain" | "single" | "double" | "literal" | "folded"
+    span: Span
+    origin: Span  # file position of the first character of `text`
+    path: str
+    offsets: tuple[int, int] = (0, 0)  # [start, end) in the file's text
+
+    @property
+    def quoted(self) -> bool:
+        return self.style in ("single", "double")
+
+    @property
+    def expr_text(self) -> str:
+        """The text to parse as an expression, laid out so that columns on every line match the
+        file: lines after the first keep their indentation (whitespace is insignificant in
+        expressions), so YAML's folding of `>` and multi-line plain scalars moves nothing."""
+        if self.quoted or "\n" not in self.raw.rstrip("\n"):
+            return self.text
+        lines = self.raw.rstrip("\n").split("\n")
+        if self.style in ("literal", "folded"):
+            lines = lines[1:]  # the `|` / `>` header line
+        return "\n".join([lines[0].lstrip(" "), *lines[1:]])
+
+
+@dataclass(frozen=True, slots=True)
+class YSeq:
+    items: tuple[YNode, ...]
+    span: Span
+    path: str
+    flow: bool = False
+    offsets: tuple[int, int] = (0, 0)  # [start, end) in the file's text
+
+
+@dataclass(frozen=True, slots=True)
+class YMap:
+    entries: tuple[tuple[YScalar, YNode], ...]
+    span: Span
+    path: str
+    offsets: tuple[int, int] = (0, 0)  # [start, end) in the file's text
+
+    def get(self, key: str) -> YNode | None:
+        for k, v in self.entries:
+            if k.text == key:
+                return v
+        return None
+
+    def keys(self) -> tuple[str, ...]:
+        return tuple(k.text for k, _ in self.entries)
+
+
+YNode = YScalar | YSeq | YMap
+
+
+def kind_of(node: YNode) -> str:
+    if isinstance(node, YMap):
+        return "a mapping"
+    if isinstance(node, YSeq):
+        return "a list"
+    names = {str: "a string", bool: "a boolean", int: "a number", float: "a number"}
+    return names.get(type(node.value), "an empty value")
+
+
+def load_yaml_file(path: str | Path) -> tuple[YMap, SourceFile]:
+    """Read and parse a ruleset file. OSError propagates (an I/O error, exit 2)."""
+    raw = Path(path).read_bytes()
+    return load_yaml_bytes(raw, str(path))
+
+
+def load_yaml_bytes(raw: bytes, path: str) -> tuple[YMap, SourceFile]:
+    if len(raw) > MAX_BYTES:
+        raise _error(
+            "RM002",
+            path,
+            None,
+            f"file is too large ({len(raw)} bytes)",
+            None,
+            f"a ruleset file may be at most {MAX_BYTES} bytes",
+        )
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        src = SourceFile(path, raw.decode("utf-8", errors="replace"))
+        line, col = _line_col(src.text, raw[: exc.start].decode("utf-8", errors="replace"))
+        raise _error(
+            "RM001",
+            path,
+            Span.point(line, col),
+            "file is not valid UTF-8 text",
+            src,
+            "ruleset files are UTF-8 YAML",
+        ) from None
+    return load_yaml_text(text, path), SourceFile(path, text)
+
+
+def load_yaml_text(text: str, path: str) -> YMap:
+    source = SourceFile(path, text)
+    if "\x00" in text:
+        line, col = _line_col(text, text[: text.index("\x00")])
+        raise _error(
+            "RM001",
+            path,
+            Span.point(line, col),
+            "file contains a NUL byte",
+            source,
+            "ruleset files are UTF-8 YAML text, not binary data",
+        )
+    root = _Builder(text, path, source).build()
+    if root is None:
+        raise _error(
+            "RM003",
+            path,
+            None,
+            "the file is empty",
+            None,
+            "a ruleset starts with `rmdsl: 1` and `name: ...`",
+        )
+    if not isinstance(root, YMap):
+        raise _error(
+            "RM004",
+            path,
+            root.span,
+            f"a ruleset file must be a mapping of keys, not {kind_of(root)}",
+            source,
+            "a ruleset starts with `rmdsl: 1` and `name: ...`",
+        )
+    return root
+
+
+def _error(
+    code: str,
+    path: str,
+    span: Span | None,
+    message: str,
+    source: SourceFile | None,
+    hint: str | None = None,
+) -> LoadError:
+    diag = Diagnostic(code, message, path, span, hint=hint)
+    return LoadError([diag.with_source(source) if source else diag])
+
+
+def _line_col(text: str, prefix: str) -> tuple[int, int]:
+    line = prefix.count("\n") + 1
+    return line, len(prefix) - (prefix.rfind("\n") + 1) + 1
+
+
+_STYLES = {None: "plain", "'": "single", '"': "double", "|": "literal", ">": "folded"}
+_NULL = re.compile(r"^(?:~|null|Null|NULL|)$")
+_TRUE = re.compile(r"^(?:true|True|TRUE)$")
+_FALSE = re.compile(r"^(?:false|False|FALSE)$")
+_INT = re.compile(r"^[-+]?[0-9]+$")
+_OCT = re.compile(r"^0o[0-7]+$")
+_HEX = re.compile(r"^0x[0-9a-fA-F]+$")
+_FLOAT = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$")
+
+
+def resolve_plain(text: str) -> ScalarValue:
+    """YAML 1.2 core schema; everything else (yes/no/on/off, 08:30, dates) stays a string."""
+    if _NULL.match(text):
+        return None
+    if _TRUE.match(text):
+        return True
+    if _FALSE.match(text):
+        return False
+    try:
+        if _INT.match(text):
+            return int(text)
+        if _OCT.match(text):
+            return int(text[2:], 8)
+        if _HEX.match(text):
+            return int(text[2:], 16)
+        if _FLOAT.match(text):
+            return float(text)
+    except ValueError:  # more digits than Python converts: leave it as text
+        pass
+    return text
+
+
+class _Builder:
+    """Event stream -> node tree, iteratively (deep nesting must not blow the Python stack)."""
+
+    def __init__(self, text: str, path: str, source: SourceFile) -> None:
+        self.text = text
+        self.path = path
+        self.source = source
+        self.lines = text.split("\n")
+        self.line_starts = [0]
+        for line in self.lines:
+            self.line_starts.append(self.line_starts[-1] + len(line) + 1)
+
+    def build(self) -> YNode | None:
+        try:
+            return self._build()
+        except LoadError:
+            raise
+        except Exception as exc:  # any ruamel failure becomes a located diagnostic
+            raise self._convert(exc) from None
+
+    def _build(self) -> YNode | None:
+        import io
+
+        from ruamel.yaml import YAML
+
+        yaml = YAML(typ="rt")
+        stack: list[tuple[Any, list[YNode]]] = []
+        root: YNode | None = None
+        documents = 0
+        for ev in yaml.parse(io.StringIO(self.text)):
+            name = type(ev).__name__
+            if name == "DocumentStartEvent":
+                documents += 1
+                if documents > 1:
+                    raise self._fail(
+                        "RM005",
+                        ev,
+                        "a ruleset file holds exactly one YAML document",
+                        "remove the `---` separator and the second document",
+                    )
+                continue
+            if name in ("StreamStartEvent", "StreamEndEvent", "DocumentEndEvent"):
+                continue
+            if name == "AliasEvent":
+                raise self._fail(
+                    "RM006",
+                    ev,
+                    f"YAML alias `*{ev.anchor}` is not allowed",
+                    "write the value out; anchors and aliases are rejected so "
+                    "no value can be copied in unseen",
+                )
+            self._reject_anchor_and_tag(ev)
+            if name in ("MappingStartEvent", "SequenceStartEvent"):
+                if len(stack) >= MAX_DEPTH:
+                    raise self._fail("RM007", ev, f"YAML nesting deeper than {MAX_DEPTH} levels")
+                stack.append((ev, []))
+                continue
+            if name in ("MappingEndEvent", "SequenceEndEvent"):
+                start, children = stack.pop()
+                node: YNode = self._collection(start, ev, children)
+            else:
+                node = self._scalar(ev)
+            if stack:
+                stack[-1][1].append(node)
+            else:
+                root = node
+        return root
+
+    def _reject_anchor_and_tag(self, ev: Any) -> None:
+        if getattr(ev, "anchor", None):
+            raise self._fail(
+                "RM006",
+                ev,
+                f"YAML anchor `&{ev.anchor}` is not allowed",
+                "write the value out; anchors and aliases are rejected so no "
+                "value can be copied in unseen",
+            )
+        tag = getattr(ev, "tag", None)
+        if tag:
+            shown = tag.replace("tag:yaml.org,2002:", "!!")
+            raise self._fail(
+                "RM008",
+                ev,
+                f"YAML tag `{shown}` is not allowed",
+                "remove the tag; values are typed by the ruleset schema",
+            )
+
+    def _collection(self, start: Any, end: Any, children: list[YNode]) -> YNode:
+        span = self._span(start.start_mark, end.end_mark)
+        flow = bool(getattr(start, "flow_style", False))
+        offsets = (self._index(start.start_mark), self._index(end.end_mark))
+        if type(start).__name__ == "SequenceStartEvent":
+            return YSeq(tuple(children), span, self.path, flow, offsets)
+        entries: list[tuple[YScalar, YNode]] = []
+        seen: dict[str, YScalar] = {}
+        for key, value in zip(children[::2], children[1::2], strict=True):
+            if isinstance(value, YScalar) and value.raw == "" and isinstance(key, YScalar):
+                # ruamel marks an empty value where the next token starts: point at its key
+                value = dataclasses.replace(value, span=key.span, origin=key.span)
+            entries.append((self._key(key, seen), value))
+        return YMap(tuple(entries), span, self.path, offsets)
+
+    def _key(self, key: YNode, seen: dict[str, YScalar]) -> YScalar:
+        if not isinstance(key, YScalar):
+            raise LoadError(
+                [
+                    self._diag(
+                        "RM009", key.span, f"a mapping key must be a plain name, not {kind_of(key)}"
+                    )
+                ]
+            )
+        if key.text == "<<" and key.style == "plain":
+            raise LoadError(
+                [
+                    self._diag(
+                        "RM010",
+                        key.span,
+                        "YAML merge keys (`<<`) are not allowed",
+                        "write the keys out in this mapping",
+                    )
+                ]
+            )
+        if key.text in seen:
+            first = seen[key.text].span
+            raise LoadError(
+                [
+                    self._diag(
+                        "RM011",
+                        key.span,
+                        f"duplicate key `{key.text}`",
+                        f"`{key.text}` is already set on line {first.line}; a key may appear "
+                        "only once (it is never silently overwritten)",
+                    )
+                ]
+            )
+        seen[key.text] = key
+        return key
+
+    def _scalar(self, ev: Any) -> YScalar:
+        style = _STYLES.get(ev.style, "plain")
+        span = self._span(ev.start_mark, ev.end_mark)
+        offsets = (self._index(ev.start_mark), self._index(ev.end_mark))
+        raw = self.text[offsets[0] : offsets[1]]
+        value: ScalarValue = resolve_plain(ev.value) if style == "plain" else ev.value
+        origin = self._origin(span, style)
+        return YScalar(value, ev.value, raw, style, span, origin, self.path, offsets)
+
+    def _origin(self, span: Span, style: str) -> Span:
+        if style in ("single", "double"):
+            return Span.point(span.line, span.col + 1)
+        if style in ("literal", "folded"):
+            line = span.line + 1
+            text = self.lines[line - 1] if line <= len(self.lines) else ""
+            return Span.point(line, len(text) - len(text.lstrip(" ")) + 1)
+        return Span.point(span.line, span.col)
+
+    def _index(self, mark: Any) -> int:
+        line = min(int(mark.line), len(self.line_starts) - 1)
+        return min(self.line_starts[line] + int(mark.column), len(self.text))
+
+    def _span(self, start: Any, end: Any) -> Span:
+        sl, sc, el, ec = start.line + 1, start.column + 1, end.line + 1, end.column + 1
+        if (el, ec) <= (sl, sc):
+            return Span.point(sl, sc)
+        if el > sl and ec == 1:  # ends at the start of the next line: keep it on the last line
+            el -= 1
+            ec = len(self.lines[el - 1]) + 1 if el <= len(self.lines) else sc + 1
+            if el == sl and ec <= sc:
+                ec = sc + 1
+        return Span(sl, sc, el, ec)
+
+    def _diag(
+        self, code: str, span: Span | None, message: str, hint: str | None = None
+    ) -> Diagnostic:
+        return Diagnostic(code, message, self.path, span, hint=hint).with_source(self.source)
+
+    def _fail(self, code: str, ev: Any, message: str, hint: str | None = None) -> LoadError:
+        span = self._span(ev.start_mark, ev.end_mark)
+        return LoadError([self._diag(code, span, message, hint)])
+
+    def _convert(self, exc: Exception) -> LoadError:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        problem = getattr(exc, "problem", None) or getattr(exc, "context", None)
+        span: Span | None = None
+        if mark is not None:
+            span = Span.point(int(mark.line) + 1, int(mark.column) + 1)
+        elif isinstance(getattr(exc, "position", None), int):
+            line, col = _line_col(self.text, self.text[: exc.position])  # type: ignore[attr-defined]
+            span = Span.point(line, col)
+        message = f"invalid YAML: {problem}" if problem else f"invalid YAML: {exc}"
+        context = getattr(exc, "context", None)
+        hint = f"{context}" if context and context != problem else None
+        if "\t" in message or "'\\t'" in message:
+            hint = "YAML indentation must use spaces, not tabs"
+        return LoadError([self._diag("RM012", span, message.replace("\n", " "), hint)])

@@ -1,0 +1,336 @@
+"""One ruleset file's YMap -> FileDoc: keys checked, settings typed, rules and params as nodes.
+
+Rule fields stay YAML nodes here because extends merges them field by field
+before they are compiled; every node keeps its file and span for diagnostics.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from rmdsl.lang.yaml_loader import YMap, YNode, YScalar, YSeq, kind_of
+from rmdsl.rules.model import NoStopLossGrace, SessionHours, Stricter
+from rmdsl.rules.values import (
+    Report,
+    as_list,
+    check_keys,
+    did_you_mean,
+    parse_time_text,
+    read_date,
+    read_string,
+    read_time,
+    read_weekday,
+)
+
+FORMAT_VERSION = 1
+TOP_KEYS = (
+    "rmdsl", "name", "description", "extends", "timezone", "reset", "session", "holidays",
+    "params", "rules",
+)  # fmt: skip
+RULE_KEYS = ("scope", "when", "for", "on", "do", "message", "severity", "enabled", "locked")
+SESSION_KEYS = ("hours", "days")
+PARAM_KEYS = ("value", "stricter")
+RULE_ID = re.compile(r"^[a-z][a-z0-9_]*$")
+PARAM_NAME = RULE_ID
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A `key: value` pair as written, in the file named by key.path."""
+
+    key: YScalar
+    value: YNode
+
+
+@dataclass(frozen=True, slots=True)
+class RuleDoc:
+    id: str
+    key: YScalar
+    fields: dict[str, Entry]
+
+
+@dataclass(frozen=True, slots=True)
+class ParamDoc:
+    name: str
+    key: YScalar
+    value: YNode
+    stricter: Stricter | None = None
+    stricter_entry: Entry | None = None
+
+
+@dataclass(slots=True)
+class FileDoc:
+    """A file after its own checks; `settings` hold typed top-level values with their entry."""
+
+    path: str  # as shown in diagnostics
+    root: YMap
+    settings: dict[str, tuple[object, Entry]] = field(default_factory=dict)
+    extends: tuple[YScalar, ...] = ()
+    params: dict[str, ParamDoc] = field(default_factory=dict)
+    rules: dict[str, RuleDoc] = field(default_factory=dict)
+
+
+def parse_file_doc(root: YMap, path: str, report: Report) -> FileDoc:
+    doc = FileDoc(path, root)
+    check_keys(root, TOP_KEYS, "the ruleset", report)
+    _check_version(root, path, report)
+    for key, value in root.entries:
+        entry = Entry(key, value)
+        reader = _SETTINGS.get(key.text)
+        if reader is not None:
+            parsed = reader(value, report)
+            if parsed is not None:
+                doc.settings[key.text] = (parsed, entry)
+    if root.get("name") is None:
+        report.error_at(
+            "RM021", None, path, "the ruleset has no `name`", "add a line like `name: topstep-50k`"
+        )
+    doc.extends = _read_extends(root.get("extends"), report)
+    doc.params = _read_params(root.get("params"), report)
+    doc.rules = _read_rules(root.get("rules"), report)
+    return doc
+
+
+def _check_version(root: YMap, path: str, report: Report) -> None:
+    node = root.get("rmdsl")
+    if node is None:
+        report.error_at(
+            "RM021",
+            None,
+            path,
+            "the ruleset has no `rmdsl` format version",
+            "add `rmdsl: 1` as the first line",
+        )
+    elif not (
+        isinstance(node, YScalar)
+        and node.value == FORMAT_VERSION
+        and not isinstance(node.value, bool)
+    ):
+        shown = node.raw if isinstance(node, YScalar) else kind_of(node)
+        report.error(
+            "RM022",
+            node,
+            node.path,
+            f"unsupported format version `{shown}`",
+            f"this rmdsl reads format version {FORMAT_VERSION}: write `rmdsl: 1`",
+        )
+
+
+def _read_name(node: YNode, report: Report) -> str | None:
+    return read_string(node, "`name`", report)
+
+
+def _read_description(node: YNode, report: Report) -> str | None:
+    return read_string(node, "`description`", report)
+
+
+def _read_timezone(node: YNode, report: Report) -> ZoneInfo | None:
+    name = read_string(node, "`timezone`", report)
+    if name is None:
+        return None
+    try:
+        if name and not name.startswith(("/", ".")) and ".." not in name:
+            return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        pass
+    report.error(
+        "RM024",
+        node,
+        node.path,
+        f"unknown timezone `{name}`",
+        "use an IANA zone name such as America/Chicago or America/New_York",
+    )
+    return None
+
+
+def _read_reset(node: YNode, report: Report) -> object:
+    return read_time(node, "`reset`", report)
+
+
+def _read_session(node: YNode, report: Report) -> SessionHours | None:
+    if not isinstance(node, YMap):
+        report.error(
+            "RM023",
+            node,
+            node.path,
+            f"`session` must be a mapping, not {kind_of(node)}",
+            'write it as {hours: "08:30..15:10", days: [mon, tue, wed, thu, fri]}',
+        )
+        return None
+    check_keys(node, SESSION_KEYS, "`session`", report)
+    default = SessionHours()
+    start, end = default.start, default.end
+    hours = node.get("hours")
+    if hours is not None:
+        parsed = _read_hours(hours, report)
+        if parsed is None:
+            return None
+        start, end = parsed
+    days = default.days
+    days_node = node.get("days")
+    if days_node is not None:
+        found = [read_weekday(d, report) for d in as_list(days_node)]
+        if any(d is None for d in found):
+            return None
+        days = frozenset(d for d in found if d is not None)
+    return SessionHours(start, end, days)
+
+
+def _read_hours(node: YNode, report: Report) -> tuple[dt.time, dt.time] | None:
+    text = node.text if isinstance(node, YScalar) else ""
+    start_text, sep, end_text = text.partition("..")
+    start, end = parse_time_text(start_text), parse_time_text(end_text)
+    if not sep or start is None or end is None or start == end:
+        report.error(
+            "RM026",
+            node,
+            node.path,
+            "`session.hours` must be a range of times",
+            'write it as "08:30..15:10" (start..end, end excluded; may wrap midnight)',
+        )
+        return None
+    return start, end
+
+
+def _read_holidays(node: YNode, report: Report) -> frozenset[object] | None:
+    if not isinstance(node, YSeq):
+        report.error(
+            "RM023",
+            node,
+            node.path,
+            f"`holidays` must be a list, not {kind_of(node)}",
+            "write it as [2026-12-25, 2027-01-01]",
+        )
+        return None
+    dates = [read_date(item, report) for item in node.items]
+    return frozenset(d for d in dates if d is not None)
+
+
+_SETTINGS = {
+    "name": _read_name,
+    "description": _read_description,
+    "timezone": _read_timezone,
+    "reset": _read_reset,
+    "session": _read_session,
+    "holidays": _read_holidays,
+}
+
+
+def _read_extends(node: YNode | None, report: Report) -> tuple[YScalar, ...]:
+    if node is None:
+        return ()
+    items = as_list(node)
+    good = tuple(i for i in items if isinstance(i, YScalar) and isinstance(i.value, str) and i.text)
+    if len(good) != len(items):
+        report.error(
+            "RM402",
+            node,
+            node.path,
+            "`extends` must be a file path or a list of paths",
+            "write `extends: base/topstep.yaml` (relative to this file)",
+        )
+    return good
+
+
+def _read_params(node: YNode | None, report: Report) -> dict[str, ParamDoc]:
+    if node is None:
+        return {}
+    if not isinstance(node, YMap):
+        report.error("RM023", node, node.path, f"`params` must be a mapping, not {kind_of(node)}")
+        return {}
+    params: dict[str, ParamDoc] = {}
+    for key, value in node.entries:
+        if not PARAM_NAME.match(key.text):
+            report.error(
+                "RM050",
+                key,
+                key.path,
+                f"invalid param name `{key.text}`",
+                "param names are lowercase letters, digits and _, starting with a letter",
+            )
+            continue
+        param = _read_param(key, value, report)
+        if param is not None:
+            params[key.text] = param
+    return params
+
+
+def _read_param(key: YScalar, value: YNode, report: Report) -> ParamDoc | None:
+    if not isinstance(value, YMap):
+        return ParamDoc(key.text, key, value)
+    check_keys(value, PARAM_KEYS, f"param `{key.text}`", report)
+    literal = value.get("value")
+    if literal is None:
+        report.error(
+            "RM054",
+            key,
+            key.path,
+            f"param `{key.text}` has no `value`",
+            "write it as {value: -$1000, stricter: higher}",
+        )
+        return None
+    stricter_node = value.get("stricter")
+    if stricter_node is None:
+        return ParamDoc(key.text, key, literal)
+    text = stricter_node.text if isinstance(stricter_node, YScalar) else ""
+    if text not in ("higher", "lower"):
+        report.error(
+            "RM052",
+            stricter_node,
+            stricter_node.path,
+            "`stricter` must be `higher` or `lower`",
+            did_you_mean(text, ("higher", "lower")),
+        )
+        return ParamDoc(key.text, key, literal)
+    entry = next(Entry(k, v) for k, v in value.entries if k.text == "stricter")
+    return ParamDoc(key.text, key, literal, Stricter(text), entry)
+
+
+def _read_rules(node: YNode | None, report: Report) -> dict[str, RuleDoc]:
+    if node is None:
+        return {}
+    if not isinstance(node, YMap):
+        report.error(
+            "RM023",
+            node,
+            node.path,
+            f"`rules` must be a mapping, not {kind_of(node)}",
+            "rules are keyed by id: `rules: {daily_loss: {when: ..., do: [...]}}`",
+        )
+        return {}
+    rules: dict[str, RuleDoc] = {}
+    for key, value in node.entries:
+        if not RULE_ID.match(key.text):
+            report.error(
+                "RM030",
+                key,
+                key.path,
+                f"invalid rule id `{key.text}`",
+                "rule ids are lowercase letters, digits and _, starting with a letter",
+            )
+            continue
+        if key.text == NoStopLossGrace.ID:
+            rules[key.text] = _nslg_doc(key, value, report)
+            continue
+        if not isinstance(value, YMap):
+            report.error(
+                "RM023",
+                value,
+                value.path,
+                f"rule `{key.text}` must be a mapping, not {kind_of(value)}",
+                "a rule has `when:` and `do:` keys",
+            )
+            continue
+        check_keys(value, RULE_KEYS, f"rule `{key.text}`", report)
+        fields = {k.text: Entry(k, v) for k, v in value.entries if k.text in RULE_KEYS}
+        rules[key.text] = RuleDoc(key.text, key, fields)
+    return rules
+
+
+def _nslg_doc(key: YScalar, value: YNode, report: Report) -> RuleDoc:
+    from rmdsl.rules.nslg import check_nslg_entry
+
+    return RuleDoc(key.text, key, check_nslg_entry(key, value, report))

@@ -1,0 +1,254 @@
+"""`extends`: load a file's chain of bases (cycles, missing files) and merge the FileDocs.
+
+Bases merge first, in order; a later file changes rules field by field and params
+by name, except where an earlier file forbids it (locked rules, directional params).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+from rmdsl.lang.types import Type
+from rmdsl.lang.yaml_loader import YScalar
+from rmdsl.rules.document import Entry, FileDoc, ParamDoc
+from rmdsl.rules.model import NoStopLossGrace, Stricter
+from rmdsl.rules.values import Report, read_bool
+
+MAX_CHAIN = 32
+LoadDoc = Callable[[Path, str], FileDoc | None]  # (absolute path, display path) -> doc
+TypedValue = tuple[Type, object]
+TypeParam = Callable[[ParamDoc], TypedValue | None]
+ORDERED_TYPES = frozenset({"int", "number", "money", "duration"})
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    path: Path  # absolute
+    display: str
+    via: YScalar | None  # the `extends` entry that named this file
+
+
+def load_chain(path: Path, display: str, load: LoadDoc, report: Report) -> list[FileDoc]:
+    """Every file of the chain, bases before the files that extend them, each once."""
+    docs: list[FileDoc] = []
+    seen: set[Path] = set()
+    _visit([Link(path.resolve(), display, None)], load, report, docs, seen)
+    return docs
+
+
+def _visit(
+    stack: list[Link], load: LoadDoc, report: Report, docs: list[FileDoc], seen: set[Path]
+) -> None:
+    link = stack[-1]
+    doc = load(link.path, link.display)
+    if doc is None:
+        return
+    for entry in doc.extends:
+        target = (link.path.parent / entry.text).resolve()
+        shown = os.path.normpath(os.path.join(os.path.dirname(link.display), entry.text))
+        if any(s.path == target for s in stack):
+            chain = _chain_notes([*stack, Link(target, shown, entry)])
+            report.error(
+                "RM401",
+                entry,
+                entry.path,
+                f"`extends` cycle: {shown} is already being loaded",
+                "a ruleset cannot extend itself, directly or not",
+                notes=chain,
+            )
+        elif target in seen:
+            continue  # a diamond: the shared base is merged once, at its first place
+        elif len(stack) >= MAX_CHAIN:
+            report.error(
+                "RM401",
+                entry,
+                entry.path,
+                f"`extends` chain deeper than {MAX_CHAIN}",
+                notes=_chain_notes(stack),
+            )
+        elif not target.exists():
+            report.error(
+                "RM400",
+                entry,
+                entry.path,
+                f"extended file `{shown}` not found",
+                "the path is relative to the file that names it",
+                notes=_chain_notes([*stack, Link(target, shown, entry)]),
+            )
+        elif not target.is_file():
+            report.error(
+                "RM407",
+                entry,
+                entry.path,
+                f"extended file `{shown}` is not a file",
+                notes=_chain_notes([*stack, Link(target, shown, entry)]),
+            )
+        else:
+            seen.add(target)
+            _visit([*stack, Link(target, shown, entry)], load, report, docs, seen)
+    seen.add(link.path)
+    docs.append(doc)
+
+
+def _chain_notes(stack: list[Link]) -> tuple[str, ...]:
+    notes = []
+    for parent, child in itertools.pairwise(stack):
+        line = f":{child.via.span.line}" if child.via else ""
+        notes.append(f"{parent.display}{line} extends {child.display}")
+    return tuple(notes)
+
+
+@dataclass(slots=True)
+class MergedParam:
+    name: str
+    type: Type
+    value: object
+    doc: ParamDoc  # the definition that set the current value
+    stricter: Stricter | None = None
+    stricter_doc: ParamDoc | None = None
+
+
+@dataclass(slots=True)
+class MergedRule:
+    id: str
+    key: YScalar  # where the rule was first defined
+    fields: dict[str, Entry] = field(default_factory=dict)
+    locked_by: Entry | None = None  # the `locked: true` entry
+
+
+@dataclass(slots=True)
+class Merged:
+    settings: dict[str, tuple[object, Entry]] = field(default_factory=dict)
+    params: dict[str, MergedParam] = field(default_factory=dict)
+    rules: dict[str, MergedRule] = field(default_factory=dict)
+    nslg: dict[str, Entry] = field(default_factory=dict)
+
+
+def merge(docs: list[FileDoc], type_param: TypeParam, report: Report) -> Merged:
+    merged = Merged()
+    for doc in docs:
+        merged.settings.update(doc.settings)
+        for param in doc.params.values():
+            typed = type_param(param)
+            if typed is not None:
+                _merge_param(merged, param, typed, report)
+        for rule in doc.rules.values():
+            if rule.id == NoStopLossGrace.ID:
+                merged.nslg.update(rule.fields)
+            else:
+                _merge_rule(merged, rule.id, rule.key, rule.fields, report)
+    return merged
+
+
+def _merge_param(merged: Merged, param: ParamDoc, typed: TypedValue, report: Report) -> None:
+    typ, value = typed
+    if param.stricter is not None and typ.name not in ORDERED_TYPES:
+        entry = param.stricter_entry
+        report.error(
+            "RM053",
+            entry.value if entry else param.key,
+            param.key.path,
+            f"`stricter` needs a value with an order, and `{param.name}` is {typ}",
+            "directional params are int, number, money or duration",
+        )
+        return
+    base = merged.params.get(param.name)
+    if base is None:
+        merged.params[param.name] = MergedParam(
+            param.name, typ, value, param, param.stricter, param if param.stricter else None
+        )
+        return
+    if typ != base.type and not (typ.is_numeric and base.type.is_numeric):
+        report.error(
+            "RM406",
+            param.value,
+            param.key.path,
+            f"param `{param.name}` is {base.type} in {_where(base.doc)}, not {typ}",
+            "an extending file may change a param's value, not its type",
+        )
+        return
+    if not _stricter_kept(base, param, report) or not _direction_ok(base, param, value, report):
+        return
+    base.value, base.doc, base.type = value, param, base.type
+    if base.stricter is None and param.stricter is not None:
+        base.stricter, base.stricter_doc = param.stricter, param
+
+
+def _stricter_kept(base: MergedParam, param: ParamDoc, report: Report) -> bool:
+    if base.stricter is None or param.stricter in (None, base.stricter):
+        return True
+    entry = param.stricter_entry
+    report.error(
+        "RM405",
+        entry.value if entry else param.key,
+        param.key.path,
+        f"param `{param.name}` is `stricter: {base.stricter}` in "
+        f"{_where(base.stricter_doc or base.doc)}; it cannot become {param.stricter}",
+        "remove `stricter` here: the direction is inherited",
+    )
+    return False
+
+
+def _direction_ok(base: MergedParam, param: ParamDoc, value: object, report: Report) -> bool:
+    if base.stricter is None:
+        return True
+    old, new = _num(base.value), _num(value)
+    if old is None or new is None:
+        return True
+    looser = new < old if base.stricter is Stricter.HIGHER else new > old
+    if not looser:
+        return True
+    shown = param.value.raw if isinstance(param.value, YScalar) else str(value)
+    old_shown = base.doc.value.raw if isinstance(base.doc.value, YScalar) else str(base.value)
+    way = "lower" if base.stricter is Stricter.HIGHER else "higher"
+    report.error(
+        "RM404",
+        param.value,
+        param.key.path,
+        f"param `{param.name}` may only get stricter: {shown} is {way} than "
+        f"{old_shown} from {_where(base.doc)}",
+        f"`{param.name}` is `stricter: {base.stricter}`; use a value "
+        f"{'>=' if base.stricter is Stricter.HIGHER else '<='} {old_shown}",
+    )
+    return False
+
+
+def _num(value: object) -> Decimal | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | Decimal):
+        return Decimal(value)
+    return None
+
+
+def _where(doc: ParamDoc) -> str:
+    return f"{doc.key.path}:{doc.key.span.line}"
+
+
+def _merge_rule(
+    merged: Merged, rule_id: str, key: YScalar, fields: dict[str, Entry], report: Report
+) -> None:
+    current = merged.rules.get(rule_id)
+    if current is None:
+        current = merged.rules[rule_id] = MergedRule(rule_id, key)
+    elif current.locked_by is not None:
+        lock = current.locked_by.key
+        changed = ", ".join(f"`{name}`" for name in fields) or "nothing"
+        report.error(
+            "RM403",
+            key,
+            key.path,
+            f"rule `{rule_id}` is locked in {lock.path}:{lock.span.line} and cannot be "
+            f"changed here (this file sets {changed})",
+            "remove this rule from the extending file, or ask the base's owner",
+        )
+        return
+    current.fields.update(fields)
+    locked = fields.get("locked")
+    if locked is not None and read_bool(locked.value, "`locked`", report):
+        current.locked_by = locked
