@@ -26,3 +26,13 @@ def test_warning_without_span_and_cap() -> None:
     assert d.render() == "r.yaml: warning[RM850]: rule is disabled"
     text = render_all([d] * 3, limit=2)
     assert text.endswith("... and 1 more")
+
+
+def test_long_line_is_cut_to_a_window_around_the_caret() -> None:
+    line = "    when: " + "1 + " * 100 + "day.realised_pnl <= -$400"
+    col = line.index("day.realised_pnl") + 1
+    d = Diagnostic("RM150", "unknown name", "r.yaml", Span(4, col, 4, col + 16), source_line=line)
+    _, excerpt, caret = d.render().splitlines()
+    assert excerpt.startswith("   4 | ...") and len(excerpt) < 120
+    assert excerpt[caret.index("^") :].startswith("day.realised_pnl")
+    assert caret.endswith("^" + "~" * 15)

@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 from rmdsl.source import SourceFile, Span
 
 MAX_RENDERED = 50
+WINDOW = 100  # longest source excerpt shown under a diagnostic
+CONTEXT = 20  # characters kept before the span when a line is cut
+ELLIPSIS = "..."
 
 
 class Severity(enum.StrEnum):
@@ -80,20 +83,33 @@ def render_diagnostic(d: Diagnostic, color: bool = False) -> str:
     lines = [paint(head, _BOLD) if color else head]
     if d.span is not None and d.source_line is not None:
         text = d.source_line.expandtabs(1)
-        gutter = f"{d.span.line:>4} | "
-        lines.append(f"{gutter}{text}")
         start = max(d.span.col - 1, 0)
         if d.span.end_line == d.span.line:
             width = max(d.span.end_col - d.span.col, 1)
         else:
             width = max(len(text) - start, 1)
+        text, start, width = _window(text, start, width)
         width = min(width, max(len(text) - start, 1))
+        gutter = f"{d.span.line:>4} | "
+        lines.append(f"{gutter}{text}")
         marker = "^" + "~" * (width - 1)
         lines.append(" " * (len(gutter) - 2) + "| " + " " * start + paint(marker, sev_color))
     lines.extend(f"  = note: {n}" for n in d.notes)
     if d.hint:
         lines.append(f"  {paint('help', _CYAN)}: {d.hint}")
     return "\n".join(lines)
+
+
+def _window(text: str, start: int, width: int) -> tuple[str, int, int]:
+    """Cut a long source line to WINDOW characters around the span, marking the cuts with `...`."""
+    if len(text) <= WINDOW:
+        return text, start, width
+    width = min(width, WINDOW - 2 * len(ELLIPSIS) - CONTEXT)
+    left = max(0, min(start - CONTEXT, len(text) - WINDOW))
+    right = min(len(text), left + WINDOW)
+    head = ELLIPSIS if left > 0 else ""
+    tail = ELLIPSIS if right < len(text) else ""
+    return head + text[left:right] + tail, start - left + len(head), width
 
 
 def render_all(diags: Sequence[Diagnostic], color: bool = False, limit: int = MAX_RENDERED) -> str:
