@@ -149,3 +149,22 @@ def test_no_warning_for_sound_rules(text: str) -> None:
 
 def test_every_warning_code_is_tested() -> None:
     assert {c for c, _ in WARNINGS} == {c for c in CODES if c >= "RM800"}
+
+
+def test_ticks_keeps_its_symbol_argument_a_string() -> None:
+    """Regression: ticks(money, symbol) coerced the symbol to a number and always gave 0."""
+    from decimal import Decimal
+
+    from rmdsl.lang.check import CheckEnv, check_expression
+    from rmdsl.lang.compile import compile_expression
+    from rmdsl.lang.context import EvalContext, NoFunctions
+    from rmdsl.lang.parser import parse_expression
+    from rmdsl.lang.schema import Scope
+
+    class Funcs(NoFunctions):
+        def tick_value(self, symbol: str) -> Decimal:
+            return Decimal("0.50") if symbol == "MNQ" else Decimal(0)
+
+    expr = parse_expression('ticks(-$3, "MNQ")', path="t")
+    checked = check_expression(expr, CheckEnv(path="t", scope=Scope.ACCOUNT, params={}))
+    assert compile_expression(checked)(EvalContext(funcs=Funcs())) == Decimal(-6)

@@ -231,10 +231,10 @@ class _Compiler:
 
     def _compile_Call(self, node: ast.Call) -> Fn:
         want = self.type_of(node)
-        args = tuple(
-            self._coerced(a, want if want == NUMBER else self.type_of(a)) for a in node.args
-        )
         func = node.func
+        # only the numeric builtins unify int with number; ticks(money, symbol) keeps its types
+        unify = want == NUMBER and func in _PURE_IMPL
+        args = tuple(self._coerced(a, want if unify else self.type_of(a)) for a in node.args)
         if func in _PURE_IMPL:
             return _PURE_IMPL[func](args, want == MONEY or self._arg_is_money(node))
         if func == "ticks":
