@@ -199,15 +199,31 @@ def language_md() -> str:
     out += ["## Functions", "", "| function | result | meaning |", "|---|---|---|"]
     for f in FUNCTIONS.values():
         params = "x, ..." if f.name in NUMERIC_FUNCTIONS else ", ".join(str(p) for p in f.params)
-        out.append(f"| `{f.name}({params})` | {f.result or 'same as x'} | {_md(f.doc)} |")
+        result = f.result or "same as x"
+        if f.name == "lookup":
+            params, result = "map<T>, string, T", "T"
+        out.append(f"| `{f.name}({params})` | {result} | {_md(f.doc)} |")
     out += ["", "## Actions", "", "| action | scopes | meaning |", "|---|---|---|"]
     for name, spec in ACTIONS.items():
         scopes = ", ".join(sorted(spec.scopes)) if spec.scopes else "any"
         out.append(f"| `{_action_sig(name)}` | {scopes} | {_md(spec.doc)} |")
     out += [
         "",
-        "`until` also accepts `reset` and `session_start`; an integer or duration "
-        "argument may name a param (`reduce_position(to: params.max_contracts)`).",
+        "`until` also accepts `reset`, `session_start` and `can_trade` (lifted when the "
+        "gateway reports the account can trade again); an integer or duration "
+        "argument may name a param (`reduce_position(to: params.max_contracts)`) or be "
+        "an expression of its type, evaluated when the rule fires "
+        "(`reduce_position(to: lookup(params.per_symbol, symbol, 3))`, "
+        "`cooldown(30m if trade.pnl <= -$300 else 5m)`); at run time `to` is at least 0 and "
+        "`ticks`, `after` and durations at least 1.",
+        "",
+        "## Maps and pattern lists",
+        "",
+        "A param may hold a map from symbol roots to one type of value, declared "
+        "`per_symbol: {value: {MNQ: 2, ES: 1}}` (type `map<int>`). Read it with "
+        "`lookup(params.per_symbol, symbol, 3)` (the default for other keys) and test a key "
+        "with `symbol in params.per_symbol`. Maps take no `stricter`. "
+        "`x matches params.patterns` with a `list<string>` is true when any glob matches.",
         "",
     ]
     out += [

@@ -226,6 +226,11 @@ class _Checker:
             if unify(item, container) is None:
                 self.error("RM160", f"{CODES['RM160']}: {item} in a range of {container}", node)
             return BOOL
+        if container.is_map:
+            # `symbol in params.per_symbol`: is there an entry for this key
+            if unify(item, STRING) != STRING:
+                self.error("RM160", f"{CODES['RM160']}: {item} in {container}", node)
+            return BOOL
         if not container.is_list:
             self.error("RM160", f"{CODES['RM160']}: {item} in {container}", node)
         elif container.elem != ANY and unify(item, container.elem or ANY) is None:
@@ -234,6 +239,8 @@ class _Checker:
 
     def visit_Matches(self, node: ast.Matches) -> Type:
         subject, pattern = self.visit(node.subject), self.visit(node.pattern)
+        if pattern in (list_of(STRING), list_of(ANY)):  # any of a list: `matches params.blocked`
+            pattern = STRING
         for typ in (subject, pattern):
             if typ not in (STRING, ERROR):
                 hint = 'e.g. `position.symbol matches "MN*"`'
@@ -269,6 +276,8 @@ class _Checker:
             self.triggers |= spec.triggers
         if node.func in NUMERIC_FUNCTIONS:
             return self._numeric_call(node, args)
+        if node.func == "lookup":
+            return self._lookup_call(node, args)
         if len(args) != len(spec.params):
             message = f"{CODES['RM153']}: `{node.func}` takes {len(spec.params)}, given {len(args)}"
             return self.error("RM153", message, node)
@@ -305,6 +314,28 @@ class _Checker:
         if func in ("round", "floor", "ceil") and common in NUMERIC:
             return INT
         return common
+
+    def _lookup_call(self, node: ast.Call, args: list[Type]) -> Type:
+        """lookup(map<T>, string, T) -> T: a per-key value with a default for other keys."""
+        if len(args) != 3:
+            message = f"{CODES['RM153']}: `lookup` takes 3, given {len(args)}"
+            return self.error("RM153", message, node, "e.g. `lookup(params.per_symbol, symbol, 3)`")
+        table, key, default = args
+        if ERROR in args:
+            return ERROR
+        if not table.is_map or table.elem is None:
+            hint = "declare the param as a map: `per_symbol: {value: {MNQ: 2, ES: 1}}`"
+            message = f"{CODES['RM154']}: `lookup` wants a map, given {table}"
+            return self.error("RM154", message, node.args[0], hint)
+        if unify(key, STRING) != STRING:
+            message = f"{CODES['RM154']}: `lookup` wants a string key, given {key}"
+            return self.error("RM154", message, node.args[1], _arg_hint(STRING, key))
+        result = unify(table.elem, default)
+        if result is None:
+            held = f"the map holds {table.elem}"
+            message = f"{CODES['RM154']}: the default of `lookup` is {default}, {held}"
+            return self.error("RM154", message, node.args[2])
+        return result
 
 
 def _money_hint(left: Type, right: Type) -> str | None:

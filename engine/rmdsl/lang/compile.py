@@ -209,6 +209,11 @@ class _Compiler:
             if negated:
                 return lambda ctx: item(ctx) not in members
             return lambda ctx: item(ctx) in members
+        if self.type_of(container).is_map:
+            table = self.compile(container)
+            if negated:
+                return lambda ctx: item(ctx) not in table(ctx)
+            return lambda ctx: item(ctx) in table(ctx)
         items = self.compile(container)
         if negated:
             return lambda ctx: item(ctx) not in items(ctx)
@@ -237,6 +242,11 @@ class _Compiler:
         args = tuple(self._coerced(a, want if unify else self.type_of(a)) for a in node.args)
         if func in _PURE_IMPL:
             return _PURE_IMPL[func](args, want == MONEY or self._arg_is_money(node))
+        if func == "lookup":
+            table, key, default = args
+            if want == NUMBER:  # a map<int> looked up with a number default
+                return lambda ctx: Decimal(runtime.lookup(table(ctx), key(ctx), default(ctx)))  # type: ignore[arg-type]
+            return lambda ctx: runtime.lookup(table(ctx), key(ctx), default(ctx))
         if func == "ticks":
             money, symbol = args
             return lambda ctx: runtime.ticks(money(ctx), ctx.funcs.tick_value(symbol(ctx)))

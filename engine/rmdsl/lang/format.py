@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from rmdsl.errors import Diagnostic, ParseError
@@ -34,6 +34,9 @@ def _format(value: object, typ: Type) -> str:
     if typ.is_list and isinstance(value, tuple | list):
         elem = typ.elem or typ
         return "[" + ", ".join(format_value(v, elem) for v in value) + "]"
+    if typ.is_map and isinstance(value, Mapping):
+        elem = typ.elem or typ
+        return "{" + ", ".join(f"{k}: {format_value(v, elem)}" for k, v in value.items()) + "}"
     if typ == BOOL:
         return "true" if value else "false"
     if typ == MONEY and isinstance(value, Decimal | int):

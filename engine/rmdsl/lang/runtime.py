@@ -14,7 +14,9 @@ import fnmatch
 import functools
 import math
 import re
+from collections.abc import Mapping
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
+from types import MappingProxyType
 
 from rmdsl.lang.types import (
     BOOL,
@@ -104,8 +106,16 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
     return re.compile(fnmatch.translate(pattern), re.IGNORECASE)
 
 
-def matches(subject: str, pattern: str) -> bool:
+def matches(subject: str, pattern: str | tuple[str, ...]) -> bool:
+    """Glob match; a list of patterns matches when any of them does."""
+    if isinstance(pattern, tuple):
+        return any(glob_regex(p).match(subject) is not None for p in pattern)
     return glob_regex(pattern).match(subject) is not None
+
+
+def lookup(table: Mapping[str, object], key: str, default: object) -> object:
+    """`lookup(params.per_symbol, symbol, 3)`: the entry for key, else the default."""
+    return table.get(key, table.get(key.upper(), default))
 
 
 def ticks(money: Decimal, tick_value: Decimal) -> Decimal:
@@ -130,4 +140,6 @@ def zero_value(typ: Type) -> object:
     """The value a getter returns if evaluation fails anyway (never in a checked program)."""
     if typ.is_list:
         return ()
+    if typ.is_map:
+        return MappingProxyType({})
     return _ZEROS.get(typ)

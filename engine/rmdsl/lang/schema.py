@@ -155,6 +155,12 @@ NAMES: Mapping[str, NameSpec] = {
         _n(
             "session.ends_in", DURATION, "time until the session closes (0 when closed)", {_T.CLOCK}
         ),
+        _n(
+            "session.fills",
+            INT,
+            "fills since the current (or last) session opened",
+            _PNL | {_T.CLOCK},
+        ),
     )
 }
 
@@ -207,6 +213,14 @@ FUNCTIONS: Mapping[str, FunctionSpec] = {
         ),
         FunctionSpec("tick_size", (STRING,), NUMBER, "price increment", frozenset(), True),
         FunctionSpec(
+            "lookup",
+            (),
+            None,
+            "lookup(map, key, default): the map's entry for key, else default",
+            frozenset(),
+            False,
+        ),
+        FunctionSpec(
             "ticks",
             (MONEY, STRING),
             NUMBER,
@@ -222,12 +236,13 @@ NUMERIC_FUNCTIONS = frozenset(_NUMERIC_FNS)
 class UntilKind(enum.StrEnum):
     RESET = "reset"
     SESSION_START = "session_start"
+    CAN_TRADE = "can_trade"  # until the gateway reports the account can trade again
 
 
 @dataclass(frozen=True, slots=True)
 class ArgSpec:
     name: str
-    type: Type  # DURATION args of `until` also accept the words reset / session_start
+    type: Type  # DURATION args of `until` also accept the words of UntilKind
     required: bool = True
     accepts_until_words: bool = False
 
@@ -288,6 +303,12 @@ ACTIONS: Mapping[str, ActionSpec] = {
             frozenset({Scope.POSITION}),
             "trail the stop N ticks behind the best price once M ticks in profit",
         ),
+        ActionSpec(
+            "breakeven",
+            (),
+            frozenset({Scope.POSITION}),
+            "move the stop to the entry price (place one if none); never loosens a stop",
+        ),
         ActionSpec("alert", (), None, "notify only"),
     )
 }
@@ -302,6 +323,7 @@ ACTION_STRENGTH: Mapping[str, int] = {
     "reduce_position": 60,
     "cancel_orders": 50,
     "trail_stop": 20,
+    "breakeven": 20,
     "attach_stop": 20,
     "attach_target": 10,
     "alert": 0,

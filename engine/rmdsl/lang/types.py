@@ -4,7 +4,8 @@ Runtime representation (the contract between the compiler and the engine):
 bool -> bool, int -> int, number -> Decimal, money -> Decimal (USD, exact),
 duration -> int milliseconds, time -> datetime.time, date -> datetime.date,
 datetime -> datetime.datetime (tz-aware), weekday -> int (mon=0 .. sun=6),
-string -> str, list<T> -> tuple.
+string -> str, list<T> -> tuple, map<T> (string keys, e.g. per-symbol limits)
+-> a read-only mapping (types.MappingProxyType) from str to T.
 """
 
 from __future__ import annotations
@@ -18,11 +19,15 @@ class Type:
     elem: Type | None = None
 
     def __str__(self) -> str:
-        return f"list<{self.elem}>" if self.elem is not None else self.name
+        return f"{self.name}<{self.elem}>" if self.elem is not None else self.name
 
     @property
     def is_list(self) -> bool:
-        return self.elem is not None
+        return self.name == "list"
+
+    @property
+    def is_map(self) -> bool:
+        return self.name == "map"
 
     @property
     def is_numeric(self) -> bool:
@@ -45,6 +50,11 @@ ANY = Type("any")
 
 def list_of(elem: Type) -> Type:
     return Type("list", elem)
+
+
+def map_of(elem: Type) -> Type:
+    """A map from strings (symbol roots) to `elem`: only params hold maps (`lookup`, `in`)."""
+    return Type("map", elem)
 
 
 SCALARS = (BOOL, INT, NUMBER, MONEY, DURATION, TIME, DATE, DATETIME, WEEKDAY, STRING)

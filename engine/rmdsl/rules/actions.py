@@ -10,12 +10,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 
+from rmdsl.errors import DiagnosticError
 from rmdsl.lang.schema import ACTIONS, ActionSpec, ArgSpec, Scope, UntilKind
 from rmdsl.lang.types import DURATION, INT, Type
 from rmdsl.lang.yaml_loader import YNode, YScalar, YSeq
 from rmdsl.rules.model import Action
 from rmdsl.rules.values import Report, did_you_mean, parse_duration_text
 from rmdsl.source import Span
+from rmdsl.types import Getter
 
 Locate = Callable[[int], tuple[int, int]]  # text offset -> (line, col), 1-based
 
@@ -82,6 +84,7 @@ class ActionReader:
         self.path, self.locate, self.scope, self.report = path, locate, scope, report
         self.params = params or {}
         self.params_read: set[str] = set()
+        self.exprs: dict[str, Getter] = {}  # the expression arguments of the action being read
 
     def span(self, offset: int, length: int) -> Span:
         line, col = self.locate(offset)
@@ -128,14 +131,21 @@ class ActionReader:
         args = self._args(spec, args_text or "", args_offset, name_span)
         if args is None:
             return None
+        exprs = dict(self.exprs)
+        for key in exprs:
+            del args[key]
         if name == "cooldown":
+            if "for" in exprs:
+                return Action("lockout", {}, span=where, exprs={"until": exprs["for"]})
             return Action("lockout", {"until": args["for"]}, span=where)
-        return Action(name, args, span=where)
+        return Action(name, args, span=where, exprs=exprs)
 
     def _args(
         self, spec: ActionSpec, text: str, offset: int, name_span: Span
     ) -> dict[str, int | UntilKind] | None:
         values: dict[str, int | UntilKind] = {}
+        self.exprs = {}
+        exprs = self.exprs
         ok = True
         parts = _split_top_level(text, offset) if text.strip() else []
         for part, start in parts:
@@ -165,6 +175,14 @@ class ActionReader:
                     f"argument `{arg.name}` of `{spec.name}` is given twice",
                 )
                 ok = False
+                continue
+            if _is_expression(raw_value):
+                assert match is not None
+                getter = self._expression(arg, raw_value, start + match.start(2))
+                ok = ok and getter is not None
+                if getter is not None:
+                    exprs[arg.name] = getter
+                    values[arg.name] = 0  # seen; replaced by Action.bind when the rule fires
                 continue
             value = self._value(spec, arg, raw_value, where)
             ok = ok and value is not None
@@ -258,6 +276,37 @@ class ActionReader:
             f"is {typ} `{value}`",
         )
         return None
+
+    def _expression(self, arg: ArgSpec, text: str, offset: int) -> Getter | None:
+        """An argument written as an expression: checked against the argument's type."""
+        from rmdsl.lang.check import CheckEnv, check_expression
+        from rmdsl.lang.compile import compile_expression
+        from rmdsl.lang.parser import parse_expression
+
+        origin = self.span(offset, len(text))
+        try:
+            expr = parse_expression(text, path=self.path, origin=origin)
+        except DiagnosticError as err:
+            self.report.extend(err.diagnostics)
+            return None
+        env = CheckEnv(self.path, self.scope, dict(self.params), expected=arg.type)
+        checked = check_expression(expr, env)
+        self.report.extend(checked.diagnostics)
+        if not checked.ok:
+            return None
+        self.params_read.update(
+            n.removeprefix("params.") for n in checked.names_read if n.startswith("params.")
+        )
+        return compile_expression(checked)
+
+
+def _is_expression(raw: str) -> bool:
+    """`lookup(params.x, symbol, 3)` or `30m if ... else 5m`, not `5`, `reset` or `params.x`."""
+    return _PARAM.match(raw) is None and _EXPRESSION.search(raw) is not None
+
+
+_PARAM = re.compile(r"^params\.[A-Za-z_][A-Za-z0-9_]*$")
+_EXPRESSION = re.compile(r"[\s()+*/%]|^[a-z_]+\.[a-z_]")
 
 
 def _example(spec: ActionSpec) -> str:

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-from rmdsl.lang.types import Type
+from rmdsl.lang.types import ANY, Type
 from rmdsl.lang.yaml_loader import YScalar
 from rmdsl.rules.document import Entry, FileDoc, ParamDoc
 from rmdsl.rules.model import NoStopLossGrace, Stricter
@@ -147,14 +147,15 @@ def merge(docs: list[FileDoc], type_param: TypeParam, report: Report) -> Merged:
 
 def _merge_param(merged: Merged, param: ParamDoc, typed: TypedValue, report: Report) -> None:
     typ, value = typed
-    if param.stricter is not None and typ.name not in ORDERED_TYPES:
+    ordered = typ.elem if typ.is_map and typ.elem is not None else typ
+    if param.stricter is not None and ordered.name not in ORDERED_TYPES:
         entry = param.stricter_entry
         report.error(
             "RM053",
             entry.value if entry else param.key,
             param.key.path,
             f"`stricter` needs a value with an order, and `{param.name}` is {typ}",
-            "directional params are int, number, money or duration",
+            "directional params are int, number, money or duration (or maps of them)",
         )
         return
     base = merged.params.get(param.name)
@@ -163,7 +164,8 @@ def _merge_param(merged: Merged, param: ParamDoc, typed: TypedValue, report: Rep
             param.name, typ, value, param, param.stricter, param if param.stricter else None
         )
         return
-    if typ != base.type and not (typ.is_numeric and base.type.is_numeric):
+    empty_list = typ.is_list and base.type.is_list and ANY in (typ.elem, base.type.elem)
+    if typ != base.type and not (typ.is_numeric and base.type.is_numeric) and not empty_list:
         report.error(
             "RM406",
             param.value,
@@ -174,7 +176,8 @@ def _merge_param(merged: Merged, param: ParamDoc, typed: TypedValue, report: Rep
         return
     if not _stricter_kept(base, param, report) or not _direction_ok(base, param, value, report):
         return
-    base.value, base.doc, base.type = value, param, base.type
+    concrete = typ if empty_list and base.type.elem == ANY else base.type  # `[]` takes a type
+    base.value, base.doc, base.type = value, param, concrete
     if base.stricter is None and param.stricter is not None:
         base.stricter, base.stricter_doc = param.stricter, param
 
@@ -197,6 +200,8 @@ def _stricter_kept(base: MergedParam, param: ParamDoc, report: Report) -> bool:
 def _direction_ok(base: MergedParam, param: ParamDoc, value: object, report: Report) -> bool:
     if base.stricter is None:
         return True
+    if isinstance(base.value, Mapping) and isinstance(value, Mapping):
+        return _map_direction_ok(base, param, value, report)
     old, new = _num(base.value), _num(value)
     if old is None or new is None:
         return True
@@ -216,6 +221,29 @@ def _direction_ok(base: MergedParam, param: ParamDoc, value: object, report: Rep
         f"{'>=' if base.stricter is Stricter.HIGHER else '<='} {old_shown}",
     )
     return False
+
+
+def _map_direction_ok(
+    base: MergedParam, param: ParamDoc, value: Mapping[str, object], report: Report
+) -> bool:
+    """A directional map gets stricter key by key; a child may add keys, never drop one."""
+    assert isinstance(base.value, Mapping)
+    for key, old_value in base.value.items():
+        old, new = _num(old_value), _num(value.get(key))
+        looser = new is None or (new < old if base.stricter is Stricter.HIGHER else new > old)  # type: ignore[operator]
+        if looser:
+            way = "lower" if base.stricter is Stricter.HIGHER else "higher"
+            shown = "missing" if new is None else f"{value[key]}, {way} than"
+            report.error(
+                "RM404",
+                param.value,
+                param.key.path,
+                f"param `{param.name}` may only get stricter: `{key}` is {shown} "
+                f"{old_value} from {_where(base.doc)}",
+                f"`{param.name}` is `stricter: {base.stricter}` key by key; keep every key",
+            )
+            return False
+    return True
 
 
 def _num(value: object) -> Decimal | None:

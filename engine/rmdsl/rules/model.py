@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
+from rmdsl.lang.context import EvalContext
 from rmdsl.lang.schema import Scope, Trigger, UntilKind
 from rmdsl.source import Span
 from rmdsl.types import Getter, Predicate, Renderer
@@ -24,8 +25,10 @@ class Stricter(enum.StrEnum):
     LOWER = "lower"
 
 
-# reset | session_start | a duration in milliseconds
+# reset | session_start | can_trade | a duration in milliseconds
 Until = UntilKind | int
+# if an expression argument cannot be evaluated (never for a checked program): a safe value
+DEFAULT_ARG_FALLBACK: Mapping[str, int] = {"for": 900_000, "until": 900_000}
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,11 +37,27 @@ class Action:
 
     name is a key of rmdsl.lang.schema.ACTIONS; `cooldown(D)` is normalised to
     `lockout` with until=D. args hold: to/ticks/after -> int, until -> Until.
+    An argument written as an expression (`reduce_position(to: lookup(...))`)
+    is in `exprs` until the rule fires: `bind(ctx)` evaluates it into `args`.
     """
 
     name: str
     args: Mapping[str, int | Until] = field(default_factory=dict)
     span: Span | None = field(default=None, compare=False)
+    exprs: Mapping[str, Getter] = field(default_factory=dict, compare=False)
+
+    def bind(self, ctx: EvalContext) -> Action:
+        """The action with its expression arguments evaluated now (clamped to their range)."""
+        if not self.exprs:
+            return self
+        args = dict(self.args)
+        for name, getter in self.exprs.items():
+            floor = 0 if name == "to" else 1  # reduce to 0 closes; ticks and durations > 0
+            try:
+                args[name] = max(int(getter(ctx)), floor)
+            except Exception:  # evaluation is total by design; keep the action enforceable
+                args[name] = floor if name == "to" else DEFAULT_ARG_FALLBACK.get(name, floor)
+        return Action(self.name, args, self.span)
 
     @property
     def until(self) -> Until | None:

@@ -8,16 +8,18 @@ param never depends on run-time state.
 from __future__ import annotations
 
 from decimal import Decimal
+from types import MappingProxyType
 
 from rmdsl.errors import ParseError
 from rmdsl.lang import ast
-from rmdsl.lang.types import ANY, Type, list_of
-from rmdsl.lang.yaml_loader import YNode, YScalar, YSeq, kind_of
+from rmdsl.lang.types import ANY, Type, list_of, map_of
+from rmdsl.lang.yaml_loader import YMap, YNode, YScalar, YSeq, kind_of
 from rmdsl.rules.document import ParamDoc
 from rmdsl.rules.extends import TypedValue
 from rmdsl.rules.values import Report
 from rmdsl.source import Span
 
+_MAP_HINT = "a map param holds per-symbol values: `{value: {MNQ: 2, ES: 1}}`"
 _NEGATABLE = frozenset({"int", "number", "money", "duration"})
 
 
@@ -32,6 +34,8 @@ class ParamTyper:
         node = param.value
         if isinstance(node, YSeq):
             return self._list(param, node)
+        if isinstance(node, YMap) and param.value is node:
+            return self._map(param, node)
         if (
             not isinstance(node, YScalar)
             or node.value is None
@@ -82,6 +86,38 @@ class ParamTyper:
             elem = typed[0]
             values.append(typed[1])
         return list_of(elem), tuple(values)
+
+    def _map(self, param: ParamDoc, node: YMap) -> TypedValue | None:
+        """`{MNQ: 2, ES: 1}`: a map<T> from symbol roots to one type of literal."""
+        values: dict[str, object] = {}
+        elem: Type = ANY
+        for key, item in node.entries:
+            typed = (
+                self(ParamDoc(param.name, param.key, item)) if isinstance(item, YScalar) else None
+            )
+            if typed is None:
+                if not isinstance(item, YScalar):
+                    self.report.error(
+                        "RM051", item, item.path, f"param `{param.name}` values must be literals"
+                    )
+                return None
+            if elem != ANY and typed[0] != elem:
+                self.report.error(
+                    "RM051",
+                    item,
+                    item.path,
+                    f"param `{param.name}` mixes {elem} and {typed[0]} values",
+                    "all values of a map have one type",
+                )
+                return None
+            elem = typed[0]
+            values[key.text] = typed[1]
+        if not values:
+            self.report.error(
+                "RM051", node, node.path, f"param `{param.name}` is an empty map", _MAP_HINT
+            )
+            return None
+        return map_of(elem), MappingProxyType(values)
 
     def _parse(
         self, param: ParamDoc, text: str, origin: Span, node: YNode, quiet: bool

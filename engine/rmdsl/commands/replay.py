@@ -1,0 +1,181 @@
+"""`rmdsl replay --ruleset R EVENTS.jsonl`: recorded events through a ruleset on a virtual clock.
+
+Prints the timeline of what fired, when, why (the values), what enforcement
+would have sent, and what each firing would have saved or cost.
+Exit 0 ok, 1 invalid ruleset or recording, 2 usage or I/O error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rmdsl.engine.impact import Impact
+    from rmdsl.engine.offline import Fired, OfflineRun
+    from rmdsl.recording import Recorded
+    from rmdsl.rules.model import Ruleset
+
+HELP = "replay recorded events through a ruleset and show what would have fired"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("events", metavar="EVENTS.jsonl", help="a recording (docs/events.md)")
+    parser.add_argument("--ruleset", "-r", required=True, metavar="R", help="the ruleset file")
+    parser.add_argument("--format", choices=("text", "json"), default="text")
+
+
+def run(args: argparse.Namespace) -> int:
+    from rmdsl.errors import CheckError, stream_is_tty
+    from rmdsl.pipeline import load_ruleset
+    from rmdsl.recording import RecordingError, read_recording
+
+    try:
+        ruleset = load_ruleset(args.ruleset)
+    except CheckError as exc:
+        from rmdsl.errors import render_all
+
+        print(render_all(exc.diagnostics, stream_is_tty(sys.stderr)), file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"rmdsl replay: error: cannot read {args.ruleset}: {exc.strerror}", file=sys.stderr)
+        return 2
+    try:
+        recorded = read_recording(args.events)
+    except RecordingError as exc:
+        print(f"{exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"rmdsl replay: error: cannot read {args.events}: {exc.strerror}", file=sys.stderr)
+        return 2
+    import asyncio
+
+    report = asyncio.run(_replay(ruleset, recorded))
+    if args.format == "json":
+        import json
+
+        print(json.dumps(report, indent=2))
+    else:
+        _print_text(report, color=stream_is_tty(sys.stdout))
+    return 0
+
+
+async def _replay(ruleset: Ruleset, recorded: list[Recorded]) -> dict[str, Any]:
+    from rmdsl.engine.offline import OfflineRun, quiet_engine_logs
+
+    if not recorded:
+        return _report(ruleset, recorded, [], None)
+    with quiet_engine_logs():
+        run = await OfflineRun(ruleset, recorded[0].event.ts, simulate=False).start()
+        for rec in recorded:
+            await run.feed(rec.event, rec.line)
+        await run.finish()
+    return _report(ruleset, recorded, run.fired, run)
+
+
+def _groups(fired: list[Fired]) -> list[list[Fired]]:
+    """Records of one firing (same event, rule, action) together, in time order."""
+    out: dict[tuple[object, ...], list[Fired]] = {}
+    for f in fired:
+        r = f.record
+        out.setdefault((f.index, r.timestamp, r.rule_name, r.action, r.reason), []).append(f)
+    return list(out.values())
+
+
+def _report(
+    ruleset: Ruleset, recorded: list[Recorded], fired: list[Fired], run: OfflineRun | None
+) -> dict[str, Any]:
+    from decimal import Decimal
+
+    from rmdsl.engine.impact import measure
+
+    events = [r.event for r in recorded]
+    final_open: dict[str, Any] = {}
+    lockouts: list[Any] = []
+    if run is not None:
+        final_open = {c: p.view.unrealized_pnl for c, p in run.engine.state.positions.items()}
+        lockouts = list(run.store.lockouts.values())
+    firings: list[dict[str, Any]] = []
+    summary: dict[str, dict[str, Any]] = {}
+    seen: set[tuple[object, ...]] = set()
+    total = Decimal("0.00")
+    for group in _groups(fired):
+        impact = measure(group, events, final_open, lockouts)
+        firings.append(_firing_json(group, impact))
+        r = group[0].record
+        entry = summary.setdefault(r.rule_name, {"firings": 0, "saved": Decimal("0.00")})
+        key = (group[0].index, r.timestamp, r.rule_name, r.reason)
+        entry["firings"] += key not in seen
+        seen.add(key)
+        if impact is not None:
+            entry["saved"] += impact.saved
+            total += impact.saved
+    return {
+        "ruleset": ruleset.name,
+        "events": len(recorded),
+        "start": recorded[0].event.ts.isoformat() if recorded else None,
+        "end": recorded[-1].event.ts.isoformat() if recorded else None,
+        "firings": firings,
+        "summary": {
+            "rules": {
+                k: {"firings": v["firings"], "saved": str(v["saved"])} for k, v in summary.items()
+            },
+            "total_saved": str(total),
+        },
+    }
+
+
+def _firing_json(group: list[Fired], impact: Impact | None) -> dict[str, Any]:
+    r = group[0].record
+    return {
+        "ts": r.timestamp.isoformat(),
+        "line": group[0].line,
+        "rule": r.rule_name,
+        "action": r.action,
+        "severity": r.severity,
+        "message": r.reason,
+        "values": dict(r.values),
+        "sent": [
+            {"target": f.record.target, "outcome": str(f.record.outcome), "error": f.record.error}
+            for f in group
+        ],
+        "impact": None
+        if impact is None
+        else {
+            "saved": str(impact.saved),
+            "at_enforcement": str(impact.at_enforcement),
+            "recorded": str(impact.recorded),
+            "contracts": list(impact.contracts),
+        },
+    }
+
+
+def _print_text(report: dict[str, Any], color: bool) -> None:
+    bold = (lambda s: f"\x1b[1m{s}\x1b[0m") if color else (lambda s: s)
+    print(f"replay of {report['events']} events through ruleset {report['ruleset']}")
+    if report["start"]:
+        print(f"from {report['start']} to {report['end']}")
+    if not report["firings"]:
+        print("\nnothing fired")
+    for f in report["firings"]:
+        where = f" (line {f['line']})" if f["line"] else ""
+        print(f"\n{bold(f['ts'])}{where}  {bold(f['rule'])}  {f['action']}")
+        if f["values"]:
+            print("  why:     " + ", ".join(f"{k} = {v}" for k, v in f["values"].items()))
+        print(f"  message: {f['message']}")
+        for s in f["sent"]:
+            extra = f" ({s['error']})" if s["error"] else ""
+            print(f"  sends:   {f['action']} {s['target']}: {s['outcome']}{extra}")
+        if f["impact"] is not None:
+            i = f["impact"]
+            verb = "saved" if not i["saved"].startswith("-") else "cost"
+            amount = i["saved"].lstrip("-")
+            print(
+                f"  impact:  {verb} ${amount} (P&L at enforcement {i['at_enforcement']}"
+                f" vs {i['recorded']} recorded)"
+            )
+    print("\nsummary:")
+    for rule, s in report["summary"]["rules"].items():
+        print(f"  {rule}: fired {s['firings']} time(s), saved {s['saved']}")
+    print(f"  total saved: {report['summary']['total_saved']}")

@@ -1,0 +1,214 @@
+"""A Broker that records every call and simulates its effect as events (for test/replay/benches).
+
+Closing a position yields the closing fill (P&L from the last price) and the
+position event with size 0; placing an order yields its order event. The
+events wait in `outbox`; the harness feeds them back into the engine.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from rmdsl.broker.interface import ContractInfo, EventSink, OrderRequest, Snapshot
+from rmdsl.engine.events import (
+    AccountEvent,
+    Event,
+    OrderEvent,
+    OrderStatus,
+    PositionEvent,
+    PositionType,
+    TradeEvent,
+    symbol_of,
+)
+from rmdsl.engine.state import DEFAULT_CONTRACTS, AccountState
+from rmdsl.errors import BrokerError
+
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerCall:
+    ts: dt.datetime
+    method: str
+    args: tuple[object, ...] = ()
+    kwargs: dict[str, object] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        parts = [repr(a) if not isinstance(a, str) else a for a in self.args]
+        parts += [f"{k}={v}" for k, v in self.kwargs.items() if v is not None]
+        return f"{self.method}({', '.join(str(p) for p in parts)})"
+
+
+class RecordingBroker:
+    """Implements rmdsl.broker.interface.Broker against an engine's own state."""
+
+    def __init__(self, state: AccountState | None = None, simulate: bool = True) -> None:
+        self.state = state
+        self.simulate = simulate
+        self.calls: list[BrokerCall] = []
+        self.outbox: list[Event] = []
+        self.fail: Callable[[str], BrokerError | None] | None = None
+        self._ids = itertools.count(900_000_001)
+
+    def _now(self) -> dt.datetime:
+        return self.state.now if self.state is not None else dt.datetime.now(dt.UTC)
+
+    def _record(self, method: str, *args: object, **kwargs: object) -> None:
+        self.calls.append(BrokerCall(self._now(), method, args, kwargs))
+        error = self.fail(method) if self.fail is not None else None
+        if error is not None:
+            raise error
+
+    async def connect(self, sink: EventSink) -> None:
+        self._record("connect")
+
+    async def disconnect(self) -> None:
+        self._record("disconnect")
+
+    async def snapshot(self) -> Snapshot:
+        self._record("snapshot")
+        account = AccountEvent(0, "recording", ZERO, True, self._now())
+        return Snapshot(account, (), (), ())
+
+    async def contract_info(self, contract_id: str) -> ContractInfo:
+        size, value = DEFAULT_CONTRACTS.get(symbol_of(contract_id), (Decimal("0.25"), ZERO))
+        return ContractInfo(contract_id, symbol_of(contract_id), size, value)
+
+    async def close_position(self, contract_id: str) -> None:
+        self._record("close_position", contract_id)
+        self._simulate_close(contract_id, None)
+
+    async def partial_close(self, contract_id: str, size: int) -> None:
+        self._record("partial_close", contract_id, size)
+        self._simulate_close(contract_id, size)
+
+    async def cancel_order(self, order_id: int) -> None:
+        self._record("cancel_order", order_id)
+        st = self.state
+        if self.simulate and st is not None and order_id in st.orders:
+            ev = st.orders[order_id].event
+            self.outbox.append(_order(ev, OrderStatus.CANCELLED, self._now()))
+
+    async def place_order(self, request: OrderRequest) -> int:
+        self._record("place_order", request.contract_id, **_request_fields(request))
+        oid = next(self._ids)
+        if self.simulate:
+            self.outbox.append(
+                OrderEvent(
+                    oid,
+                    self.state.account_id if self.state else 0,
+                    request.contract_id,
+                    self._now(),
+                    OrderStatus.OPEN,
+                    request.type,
+                    request.side,
+                    request.size,
+                    request.limit_price,
+                    request.stop_price,
+                    custom_tag=request.custom_tag,
+                )
+            )
+        return oid
+
+    async def modify_order(
+        self,
+        order_id: int,
+        *,
+        size: int | None = None,
+        limit_price: Decimal | None = None,
+        stop_price: Decimal | None = None,
+    ) -> None:
+        self._record(
+            "modify_order", order_id, size=size, limit_price=limit_price, stop_price=stop_price
+        )
+        st = self.state
+        if self.simulate and st is not None and order_id in st.orders:
+            ev = st.orders[order_id].event
+            self.outbox.append(
+                OrderEvent(
+                    ev.id,
+                    ev.account_id,
+                    ev.contract_id,
+                    self._now(),
+                    ev.status,
+                    ev.type,
+                    ev.side,
+                    size if size is not None else ev.size,
+                    limit_price if limit_price is not None else ev.limit_price,
+                    stop_price if stop_price is not None else ev.stop_price,
+                    custom_tag=ev.custom_tag,
+                )
+            )
+
+    def _simulate_close(self, contract_id: str, size: int | None) -> None:
+        """The closing fill at the last price and the resulting position event."""
+        st = self.state
+        if not self.simulate or st is None or contract_id not in st.positions:
+            return
+        pos = st.positions[contract_id]
+        qty = pos.size if size is None else min(size, pos.size)
+        price = st.prices.get(contract_id, pos.avg_price)
+        tick, value = st.contracts.get(pos.symbol, (ZERO, ZERO))
+        move = (price - pos.avg_price) if pos.long else (pos.avg_price - price)
+        pnl = (move / tick * value * qty).quantize(Decimal("0.01")) if tick else ZERO
+        now = self._now()
+        self.outbox.append(
+            TradeEvent(
+                next(self._ids),
+                st.account_id,
+                contract_id,
+                now,
+                price,
+                pnl,
+                ZERO,
+                pos.closing_side,
+                qty,
+            )
+        )
+        left = pos.size - qty
+        kind = PositionType.LONG if pos.long else PositionType.SHORT
+        self.outbox.append(
+            PositionEvent(
+                pos.id,
+                st.account_id,
+                contract_id,
+                now,
+                kind if left else PositionType.UNDEFINED,
+                left,
+                pos.avg_price,
+            )
+        )
+
+    def take_outbox(self) -> list[Event]:
+        out, self.outbox = self.outbox, []
+        return out
+
+
+def _order(ev: OrderEvent, status: OrderStatus, ts: dt.datetime) -> OrderEvent:
+    return OrderEvent(
+        ev.id,
+        ev.account_id,
+        ev.contract_id,
+        ts,
+        status,
+        ev.type,
+        ev.side,
+        ev.size,
+        ev.limit_price,
+        ev.stop_price,
+        custom_tag=ev.custom_tag,
+    )
+
+
+def _request_fields(req: OrderRequest) -> dict[str, object]:
+    return {
+        "type": req.type.word,
+        "side": req.side.word,
+        "size": req.size,
+        "limit_price": req.limit_price,
+        "stop_price": req.stop_price,
+    }

@@ -1,0 +1,436 @@
+"""The engine facade: events in -> state, rule firings, lockouts, enforcement, persistence.
+
+`Engine.process(event)` is one step on the virtual clock (time comes from the
+events): resets, lockout expiries and due timers up to the event's ts first,
+then the event itself, then the rules its kind triggers. The daemon feeds
+`submit` and runs `run`; `rmdsl test` / `replay` call `process` directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from rmdsl.broker.interface import Broker, Snapshot
+from rmdsl.enforce.enforcer import DEFAULT_TIMEOUT_S, Enforcer
+from rmdsl.engine import restore
+from rmdsl.engine.evaluate import Evaluator, Firing, TimerChanges
+from rmdsl.engine.events import (
+    AccountEvent,
+    ConnectionEvent,
+    ConnectionState,
+    Event,
+    OrderEvent,
+    OrderType,
+    PositionEvent,
+    QuoteEvent,
+    TradeEvent,
+)
+from rmdsl.engine.execute import Executor
+from rmdsl.engine.lockouts import Lockouts
+from rmdsl.engine.persistence import (
+    EnforcementRecord,
+    RulesetVersionRecord,
+    StateStore,
+)
+from rmdsl.engine.queue import QUEUE_LIMIT, EventQueue
+from rmdsl.engine.resolve import resolve
+from rmdsl.engine.state import AccountState, TradeResult
+from rmdsl.engine.tradingday import Calendar, current_session_end
+from rmdsl.errors import StoreError
+from rmdsl.lang.context import EvalContext
+from rmdsl.metrics import Metrics
+from rmdsl.notify import Notifier
+from rmdsl.rules.model import Ruleset, Stricter
+
+log = logging.getLogger("rmdsl.engine")
+
+_FAR = dt.datetime.max.replace(tzinfo=dt.UTC)
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+MAINTENANCE_INTERVAL_S = 60.0
+Clock = Callable[[], dt.datetime]
+
+
+def wall_clock() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Engine:
+    """One account's rules engine (see the module docstring and docs/engine.md)."""
+
+    def __init__(
+        self,
+        ruleset: Ruleset,
+        broker: Broker,
+        store: StateStore,
+        notifier: Notifier,
+        clock: Clock = wall_clock,
+        *,
+        account_id: int = 0,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        queue_limit: int = QUEUE_LIMIT,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.ruleset = ruleset
+        self.broker = broker
+        self.store = store
+        self.notifier = notifier
+        self.clock = clock
+        self.calendar = Calendar.of(ruleset)
+        self.state = AccountState(account_id)
+        self.metrics = metrics or Metrics(notifier)
+        self.evaluator = Evaluator(ruleset, self.state, self.metrics)
+        self.lockouts = Lockouts()
+        self.enforcer = Enforcer(broker, store, notifier, self.metrics, self.state, timeout_s)
+        self.executor = Executor(self)
+        self.queue = EventQueue(queue_limit, on_degraded=self._degraded)
+        self.next_reset = _FAR
+        self.trading_day: dt.date | None = None
+        self.evaluating = True  # False between a disconnect and the reconcile
+        self.deferred_params: dict[str, object] = {}  # loosened values waiting for the reset
+        self._session_until = dt.datetime.min.replace(tzinfo=dt.UTC)
+        self._session_end: dt.datetime | None = None
+        self._session_start: dt.datetime | None = None
+        self._tasks: set[asyncio.Task[list[EnforcementRecord]]] = set()
+        self._running = False
+        self._run_task: asyncio.Task[None] | None = None
+
+    @property
+    def ctx(self) -> EvalContext:
+        return self.state.ctx
+
+    # ---- lifecycle -----------------------------------------------------------------------
+    async def start(self) -> None:
+        """Restore persisted state (lockouts, timers, today's trades) and begin the day."""
+        now = self.clock()
+        self.state.now = now
+        self.state.ctx.params = self.ruleset.param_values()
+        persisted = await self.store.load(self.state.account_id)
+        self.trading_day = self.calendar.trading_day(now)
+        self.next_reset = self.calendar.next_reset(now)
+        await restore.apply(self, persisted, now)
+        self._set_now()
+        await self._persist(self.store.record_ruleset_version(self._version(now)))
+
+    async def stop(self) -> None:
+        """Stop run(), finish enforcement in flight, save today's state, close the store."""
+        self._running = False
+        task = self._run_task
+        if task is not None and task is not asyncio.current_task() and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._persist(self.store.save_account_state(restore.account_record(self)))
+        with contextlib.suppress(StoreError):
+            await self.store.close()
+
+    async def submit(self, event: Event) -> None:
+        """Queue an event from the broker (never blocks, never drops a fill)."""
+        self.queue.put(event)
+
+    async def run(self) -> None:
+        """Consume the queue until stop(); enforcement runs in tasks so events keep flowing."""
+        self._running = True
+        self._run_task = asyncio.current_task()
+        last_maintenance = time.monotonic()
+        try:
+            while self._running:
+                event = await self.queue.get()
+                self.metrics.queue_depth(self.queue.depth)
+                try:
+                    await self.process(event, wait=False)
+                except Exception as exc:  # one bad event must not stop enforcement
+                    log.critical("event %r could not be processed: %s", event, exc, exc_info=True)
+                    self.notifier.alert(
+                        "critical", "event processing failed", f"{type(exc).__name__}: {exc}", {}
+                    )
+                if time.monotonic() - last_maintenance >= MAINTENANCE_INTERVAL_S:
+                    last_maintenance = time.monotonic()
+                    await self.maintenance()
+        except asyncio.CancelledError:
+            if self._running:
+                raise  # cancelled by someone else than stop()
+
+    async def maintenance(self) -> None:
+        """Periodic: sample RSS and persist the metric summaries."""
+        self.metrics.memory()
+        samples = self.metrics.samples(self.state.now, self.state.account_id)
+        await self._persist(self.store.record_metrics(samples))
+
+    def _degraded(self, depth: int) -> None:
+        self.notifier.alert(
+            "critical",
+            "daemon degraded",
+            f"event queue full ({depth} events waiting): quotes are being coalesced",
+            {"depth": depth},
+        )
+
+    # ---- one step --------------------------------------------------------------------------
+    async def process(self, event: Event, wait: bool = True) -> list[EnforcementRecord]:
+        """Advance the clock to the event, apply it, evaluate, enforce. Returns the records."""
+        t0 = time.perf_counter_ns()
+        records = await self._advance(event.ts, event.received_ns)
+        changes = TimerChanges()
+        firings: list[Firing] = []
+        if isinstance(event, TradeEvent):
+            if not await self._on_trade(event):
+                self.metrics.event_processed(time.perf_counter_ns() - t0)
+                return records
+        elif isinstance(event, QuoteEvent):
+            self.state.apply_quote(event)
+        elif isinstance(event, PositionEvent):
+            firings += await self._on_position(event, changes)
+        elif isinstance(event, OrderEvent):
+            firings += self._on_order(event, changes)
+        elif isinstance(event, AccountEvent):
+            self.state.apply_account(event)
+            if event.can_trade:
+                for lifted in self.lockouts.lift_can_trade(self.state.now):
+                    log.warning("lockout by %s lifted: the account can trade", lifted.rule_id)
+                    await self._persist(self.store.lift_lockout(lifted.id, self.state.now))
+        elif isinstance(event, ConnectionEvent):
+            self._on_connection(event)
+        if self.evaluating:
+            self.state.bind_ages()
+            firings += self.evaluator.evaluate(event, changes)
+        await self._save_timers(changes)
+        self.metrics.event_processed(time.perf_counter_ns() - t0)
+        if firings:
+            records += await self._dispatch(firings, wait)
+        return records
+
+    async def _advance(self, ts: dt.datetime, received_ns: int) -> list[EnforcementRecord]:
+        """Run, in time order, every reset, lockout expiry and timer due at or before ts."""
+        records: list[EnforcementRecord] = []
+        timers = self.evaluator.timers
+        while True:
+            at = min(self.next_reset, self.lockouts._next_expiry, timers.next_deadline() or _FAR)
+            if at > ts:
+                break
+            self.state.advance(at)
+            self._set_now()
+            if at == self.next_reset:
+                await self._reset(at)
+            elif at == self.lockouts._next_expiry:
+                for lifted in self.lockouts.expire(at):
+                    log.warning("lockout by %s lifted", lifted.rule_id)
+                    await self._persist(self.store.lift_lockout(lifted.id, at))
+            else:
+                records += await self._fire_timers(at, received_ns)
+        if self.state.advance(ts):
+            self._set_now()
+        return records
+
+    async def _fire_timers(self, at: dt.datetime, received_ns: int) -> list[EnforcementRecord]:
+        firings: list[Firing] = []
+        self.state.bind_ages()
+        for rec in self.evaluator.timers.due(at):
+            await self._persist(self.store.cancel_timer(rec.account_id, rec.key))
+            firing = self.evaluator.fire_timer(rec, received_ns)
+            if firing is not None:
+                firings.append(firing)
+        return await self._dispatch(firings, True) if firings else []
+
+    def _set_now(self) -> None:
+        now = self.state.now
+        self.state.ctx.now.set(now.astimezone(self.calendar.tz))
+        session = self.state.ctx.session
+        if now >= self._session_until:
+            cal = self.calendar
+            self._session_end = current_session_end(now, cal.tz, cal.session, cal.holidays)
+            if self._session_end is not None:
+                self._session_until = self._session_end
+            else:
+                try:
+                    self._session_until = cal.next_session_start(now)
+                except ValueError:
+                    self._session_until = _FAR
+            session.open = self._session_end is not None
+            self._session_start = _last_session_start(cal, now)
+            self._refresh_session_fills()
+        end = self._session_end
+        session.ends_in = (end - now) // dt.timedelta(milliseconds=1) if end is not None else 0
+
+    def _refresh_session_fills(self) -> None:
+        """`session.fills`: fills since the current (or last) session opened."""
+        session = self.state.ctx.session
+        if not hasattr(session, "fills"):
+            return  # a context without the name (older contract): nothing to keep
+        fills = self.state.fills
+        start = self._session_start
+        first = 0 if start is None else fills.start(_epoch_ms(start), inclusive=True)
+        session.fills = fills.fills(first)
+
+    # ---- event kinds -----------------------------------------------------------------------
+    async def _on_trade(self, event: TradeEvent) -> bool:
+        """Record a fill; False for a duplicate (nothing else happens)."""
+        result = self.state.apply_trade(event)
+        if result == TradeResult.DUPLICATE:
+            return False
+        self._refresh_session_fills()
+        day = self.trading_day or self.calendar.trading_day(event.ts)
+        await self._persist(self.store.record_trade(restore.trade_record(self, event, day)))
+        await self._persist(self.store.save_account_state(restore.account_record(self)))
+        return result == TradeResult.NEW
+
+    async def _on_position(self, event: PositionEvent, changes: TimerChanges) -> list[Firing]:
+        pos = self.state.apply_position(event)
+        if pos is None:
+            self.enforcer.position_reported(event.contract_id)
+            await self._persist(self.store.remove_position(self.state.account_id, event.id))
+        else:
+            await self._persist(self.store.upsert_position(restore.position_record(self, pos)))
+        self.evaluator.update_grace(changes)
+        if pos is None:
+            return []
+        lock = self.lockouts.blocking(pos.symbol)
+        if lock is None:
+            return []
+        return [self.executor.lockout_firing(lock, pos.contract_id, pos.symbol, event, "close")]
+
+    def _on_order(self, event: OrderEvent, changes: TimerChanges) -> list[Firing]:
+        order = self.state.apply_order(event)
+        self.evaluator.update_grace(changes)
+        if order is None or event.type is OrderType.MARKET:
+            return []  # a market order is (usually our own) close: it fills, nothing to cancel
+        lock = self.lockouts.blocking(order.symbol)
+        if lock is None:
+            return []
+        return [
+            self.executor.lockout_firing(lock, order.contract_id, order.symbol, event, "cancel")
+        ]
+
+    def _on_connection(self, event: ConnectionEvent) -> None:
+        if event.state is ConnectionState.DISCONNECTED:
+            self.evaluating = False  # stale state: wait for reconcile (SPEC 8)
+            log.warning("broker disconnected: evaluation paused until reconciled")
+        elif event.state is ConnectionState.RECONCILED:
+            self.evaluating = True
+
+    # ---- enforcement -----------------------------------------------------------------------
+    async def _dispatch(self, firings: list[Firing], wait: bool) -> list[EnforcementRecord]:
+        steps = resolve(firings)
+        reserved = self.executor.reserve(steps)  # lockouts take hold before the next event
+        if wait:
+            return await self.executor.run(steps, reserved)
+        task = asyncio.create_task(self.executor.run(steps, reserved))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return []
+
+    async def drain(self) -> None:
+        """Wait for enforcement tasks started by run() (tests, shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    # ---- reset, reload, reconcile ----------------------------------------------------------
+    async def _reset(self, at: dt.datetime) -> None:
+        old_day = self.trading_day or self.calendar.trading_day(at - dt.timedelta(microseconds=1))
+        await self._persist(self.store.before_reset(self.state.account_id, old_day, at))
+        self.state.reset_day()
+        self._refresh_session_fills()
+        self.state.ctx.params = self.ruleset.param_values()
+        self.deferred_params.clear()
+        self.evaluator.latched.clear()
+        self.trading_day = self.calendar.trading_day(at)
+        self.next_reset = self.calendar.next_reset(at)
+        log.warning("trading day reset at %s: now %s", at.isoformat(), self.trading_day)
+        await self._persist(self.store.reset_day(restore.account_record(self, last_reset=at)))
+
+    async def swap_ruleset(self, new: Ruleset) -> None:
+        """Swap atomically between two events; lockouts, timers and state are kept.
+
+        A directional param loosened by the new ruleset keeps its old value until
+        the next reset; a tightened one applies at once.
+        """
+        effective = dict(self.state.ctx.params)
+        deferred: dict[str, object] = {}
+        fresh: dict[str, object] = {}
+        for name, param in new.params.items():
+            current = effective.get(name)
+            if (
+                param.stricter is not None
+                and current is not None
+                and _looser(param.stricter, param.value, current)
+            ):
+                deferred[name] = param.value
+                fresh[name] = current
+            else:
+                fresh[name] = param.value
+        removed = [
+            t.key
+            for t in self.evaluator.timers.running.values()
+            if t.rule_id != "no_stop_loss_grace" and t.rule_id not in {r.id for r in new.rules}
+        ]
+        # everything above only read; from here on, no await until the swap is complete
+        self.ruleset = new
+        self.calendar = Calendar.of(new)
+        self.state.ctx.params = fresh
+        self.deferred_params = deferred
+        self.evaluator.set_ruleset(new)
+        for key in removed:
+            self.evaluator.timers.cancel(key)
+        self.next_reset = self.calendar.next_reset(self.state.now)
+        self._session_until = dt.datetime.min.replace(tzinfo=dt.UTC)
+        self._set_now()
+        for key in removed:
+            await self._persist(self.store.cancel_timer(self.state.account_id, key))
+        await self._persist(self.store.record_ruleset_version(self._version(self.state.now)))
+
+    async def reconcile(self, snapshot: Snapshot) -> list[EnforcementRecord]:
+        """Replace positions/orders with the broker's, merge today's trades, then evaluate."""
+        t0 = time.perf_counter_ns()
+        records = await restore.reconcile(self, snapshot)
+        self.metrics.reconciled((time.perf_counter_ns() - t0) / 1e6)
+        return records
+
+    # ---- helpers ---------------------------------------------------------------------------
+    async def _save_timers(self, changes: TimerChanges) -> None:
+        for rec in changes.started:
+            await self._persist(self.store.start_timer(rec))
+        for key in changes.cancelled:
+            await self._persist(self.store.cancel_timer(self.state.account_id, key))
+
+    async def _persist(self, write: Awaitable[None]) -> None:
+        """Await a store write; a store failure is critical but never stops enforcement."""
+        try:
+            await write
+        except StoreError as exc:
+            log.critical("state store failure: %s", exc)
+            self.notifier.alert("critical", "state store failure", str(exc), {})
+
+    def _version(self, now: dt.datetime) -> RulesetVersionRecord:
+        r = self.ruleset
+        return RulesetVersionRecord(r.digest, r.name, r.path, now, r.files, self.state.account_id)
+
+
+def _epoch_ms(ts: dt.datetime) -> int:
+    return (ts - _EPOCH) // dt.timedelta(milliseconds=1)
+
+
+def _last_session_start(cal: Calendar, now: dt.datetime) -> dt.datetime | None:
+    """The latest session start at or before now (within the last week), or None."""
+    try:
+        start = cal.next_session_start(now - dt.timedelta(days=7))
+        if start > now:
+            return None
+        while (following := cal.next_session_start(start)) <= now:
+            start = following
+    except ValueError:
+        return None
+    return start
+
+
+def _looser(stricter: Stricter, new: object, current: object) -> bool:
+    try:
+        if stricter is Stricter.HIGHER:
+            return bool(new < current)  # type: ignore[operator]
+        return bool(new > current)  # type: ignore[operator]
+    except TypeError:
+        return False

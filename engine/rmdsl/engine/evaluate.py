@@ -1,0 +1,371 @@
+"""Rule evaluation: (event kind, state) -> Firings, with `for:` timers and the no-stop grace.
+
+Only rules whose triggers match the event run, once per scoped entity. A rule
+fires on the rising edge of its condition per (rule, entity) and re-arms when
+the condition is seen false (docs/engine.md, "When a rule fires").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from rmdsl.engine.events import (
+    AccountEvent,
+    ClockEvent,
+    Event,
+    OrderEvent,
+    PositionEvent,
+    QuoteEvent,
+    TradeEvent,
+)
+from rmdsl.engine.persistence import TimerRecord
+from rmdsl.engine.state import AccountState
+from rmdsl.engine.timers import Timers, timer_key
+from rmdsl.lang.context import EvalContext
+from rmdsl.lang.schema import Scope, Trigger
+from rmdsl.metrics import Metrics
+from rmdsl.rules.model import Action, NoStopLossGrace, Rule, Ruleset
+
+GRACE_ID = NoStopLossGrace.ID
+ACCOUNT = "account"
+
+
+@dataclass(frozen=True, slots=True)
+class Firing:
+    """One rule firing for one entity, with what made it fire (values) and its message."""
+
+    rule_id: str
+    severity: str
+    actions: tuple[Action, ...]
+    scope: Scope
+    entity: str  # "account", a contract id, a symbol, "order:<id>", "trade:<id>"
+    ts: dt.datetime
+    received_ns: int
+    message: str
+    values: dict[str, str] = field(default_factory=dict)
+    contract_id: str | None = None
+    symbol: str | None = None
+    order_id: int | None = None
+
+
+@dataclass(slots=True)
+class TimerChanges:
+    """Timers started/cancelled during one step: the engine persists them before acting."""
+
+    started: list[TimerRecord] = field(default_factory=list)
+    cancelled: list[str] = field(default_factory=list)
+
+
+def triggers_of(event: Event) -> frozenset[Trigger]:
+    if isinstance(event, TradeEvent):
+        return _TRADE_CLOSE if event.pnl is not None else _TRADE_OPEN
+    return _TRIGGERS.get(type(event), frozenset())
+
+
+_TRADE_OPEN = frozenset((Trigger.FILL,))
+_TRADE_CLOSE = frozenset((Trigger.FILL, Trigger.TRADE))
+_TRIGGERS: dict[type, frozenset[Trigger]] = {
+    QuoteEvent: frozenset((Trigger.QUOTE,)),
+    OrderEvent: frozenset((Trigger.ORDER,)),
+    PositionEvent: frozenset((Trigger.POSITION,)),
+    AccountEvent: frozenset((Trigger.ACCOUNT,)),
+    ClockEvent: frozenset((Trigger.CLOCK,)),
+}
+
+
+_HOLE = re.compile(r"\{([a-z_][a-z0-9_.]*)\}")
+
+
+def render_template(text: str, ctx: EvalContext) -> str:
+    """`{position.symbol}` holes filled from the context (for the built-in grace message)."""
+
+    def value(match: re.Match[str]) -> str:
+        obj: Any = ctx
+        for part in match.group(1).split("."):
+            obj = getattr(obj, part, None)
+            if obj is None:
+                return match.group(0)
+        return str(obj)
+
+    return _HOLE.sub(value, text)
+
+
+class Evaluator:
+    """Holds the rule index, the `for:` timers, the grace timers and the rising-edge latches."""
+
+    def __init__(self, ruleset: Ruleset, state: AccountState, metrics: Metrics) -> None:
+        self.state = state
+        self.metrics = metrics
+        self.timers = Timers()
+        self.latched: set[str] = set()
+        self.set_ruleset(ruleset)
+
+    def set_ruleset(self, ruleset: Ruleset) -> None:
+        self.ruleset = ruleset
+        self.grace = ruleset.no_stop_loss_grace
+        self.rules = {r.id: r for r in ruleset.rules if r.enabled}
+        self.by_trigger: dict[Trigger, tuple[Rule, ...]] = {
+            t: tuple(r for r in self.rules.values() if t in r.triggers) for t in Trigger
+        }
+        for key in [k for k in self.latched if k.split("|", 1)[0] not in self.rules]:
+            self.latched.discard(key)
+
+    # ---- entities --------------------------------------------------------------------------
+    def _entities(self, scope: Scope, event: Event | None) -> Iterator[str]:
+        """Bind each entity of `scope` on the context in turn, yielding its key."""
+        ctx, st = self.state.ctx, self.state
+        if scope is Scope.ACCOUNT:
+            yield ACCOUNT
+        elif scope is Scope.POSITION:
+            for pos in list(st.positions.values()):
+                if isinstance(event, QuoteEvent) and pos.contract_id != event.contract_id:
+                    continue
+                ctx.position = pos.view
+                yield pos.contract_id
+            ctx.position = None
+        elif scope is Scope.SYMBOL:
+            symbols = {p.symbol for p in st.positions.values()}
+            if isinstance(event, QuoteEvent):
+                symbols &= {event.symbol}
+            for sym in sorted(symbols):
+                ctx.symbol = sym
+                yield sym
+            ctx.symbol = None
+        elif scope is Scope.TRADE:
+            if isinstance(event, TradeEvent):
+                ctx.trade = st.trade_view(event)
+                yield f"trade:{event.id}"
+                ctx.trade = None
+        elif scope is Scope.ORDER:
+            ids = [event.id] if isinstance(event, OrderEvent) else list(st.orders)
+            for oid in ids:
+                order = st.orders.get(oid)
+                if order is not None:
+                    ctx.order = order.view
+                    yield f"order:{oid}"
+            ctx.order = None
+
+    def bind(self, scope: Scope, entity: str) -> bool:
+        """Bind one known entity (for a timer firing); False when it no longer exists."""
+        ctx, st = self.state.ctx, self.state
+        ctx.position = ctx.trade = ctx.order = None
+        ctx.symbol = None
+        if scope is Scope.ACCOUNT:
+            return True
+        if scope is Scope.POSITION:
+            pos = st.positions.get(entity)
+            ctx.position = pos.view if pos else None
+            return pos is not None
+        if scope is Scope.SYMBOL:
+            ctx.symbol = entity
+            return any(p.symbol == entity for p in st.positions.values())
+        if scope is Scope.ORDER:
+            order = st.orders.get(int(entity.split(":", 1)[1]))
+            ctx.order = order.view if order else None
+            return order is not None
+        return False
+
+    def unbind(self) -> None:
+        ctx = self.state.ctx
+        ctx.position = ctx.trade = ctx.order = None
+        ctx.symbol = None
+
+    # ---- evaluation ------------------------------------------------------------------------
+    def evaluate(self, event: Event, changes: TimerChanges) -> list[Firing]:
+        """Run the rules matching the event's triggers, once per entity."""
+        firings: list[Firing] = []
+        seen: set[str] = set()
+        for trigger in triggers_of(event):
+            for rule in self.by_trigger[trigger]:
+                if rule.id in seen:
+                    continue
+                seen.add(rule.id)
+                self._run_rule(rule, event, changes, firings)
+        return firings
+
+    def evaluate_all(self, changes: TimerChanges) -> list[Firing]:
+        """Every rule except trade-scoped ones (after reconcile, restore or a reload)."""
+        firings: list[Firing] = []
+        for rule in self.rules.values():
+            if rule.scope is not Scope.TRADE:
+                self._run_rule(rule, None, changes, firings)
+        return firings
+
+    def _run_rule(
+        self, rule: Rule, event: Event | None, changes: TimerChanges, out: list[Firing]
+    ) -> None:
+        ctx, metrics = self.state.ctx, self.metrics
+        for entity in self._entities(rule.scope, event):
+            t0 = time.perf_counter_ns()
+            try:
+                hit = bool(rule.when(ctx))
+            except Exception:  # evaluation is total by design; a bug must not stop enforcement
+                hit = False
+            metrics.rule_evaluated(rule.id, time.perf_counter_ns() - t0)
+            key = timer_key(rule.id, entity)
+            if not hit:
+                self.latched.discard(key)
+                if rule.for_ms is not None and self.timers.cancel(key) is not None:
+                    changes.cancelled.append(key)
+                continue
+            if key in self.latched:
+                continue
+            if rule.for_ms is not None and rule.scope is not Scope.TRADE:
+                rec = self.timers.start(
+                    self.state.account_id, rule.id, entity, self.state.now, rule.for_ms
+                )
+                if rec is not None:
+                    changes.started.append(rec)
+                continue
+            if rule.scope is not Scope.TRADE:
+                self.latched.add(key)
+            out.append(self._fire(rule, entity, event))
+
+    def _fire(self, rule: Rule, entity: str, event: Event | None) -> Firing:
+        ctx = self.state.ctx
+        values: dict[str, str] = {}
+        for name, getter in rule.inputs:
+            try:
+                values[name] = str(getter(ctx))
+            except Exception:
+                values[name] = "?"
+        try:
+            message = rule.message(ctx)
+        except Exception:
+            message = rule.id
+        contract, symbol, order_id = self._target(rule.scope, entity, event)
+        return Firing(
+            rule.id,
+            str(rule.severity),
+            tuple(a.bind(ctx) for a in rule.actions),  # expression args read the entity now
+            rule.scope,
+            entity,
+            self.state.now,
+            _received(event),
+            message,
+            values,
+            contract,
+            symbol,
+            order_id,
+        )
+
+    def _target(
+        self, scope: Scope, entity: str, event: Event | None
+    ) -> tuple[str | None, str | None, int | None]:
+        ctx = self.state.ctx
+        if scope is Scope.POSITION and ctx.position is not None:
+            return ctx.position.contract_id, ctx.position.symbol, None
+        if scope is Scope.TRADE and isinstance(event, TradeEvent):
+            return event.contract_id, event.symbol, None
+        if scope is Scope.SYMBOL:
+            return None, entity, None
+        if scope is Scope.ORDER and ctx.order is not None:
+            oid = int(entity.split(":", 1)[1])
+            order = self.state.orders.get(oid)
+            return (order.contract_id if order else None), ctx.order.symbol, oid
+        return None, None, None
+
+    # ---- timers ----------------------------------------------------------------------------
+    def fire_timer(self, rec: TimerRecord, received_ns: int) -> Firing | None:
+        """A due timer: re-check its condition at the deadline and fire if it still holds."""
+        if rec.rule_id == GRACE_ID:
+            return self._fire_grace(rec.entity, received_ns)
+        rule = self.rules.get(rec.rule_id)
+        if rule is None or not self.bind(rule.scope, rec.entity):
+            self.unbind()
+            return None
+        try:
+            hit = bool(rule.when(self.state.ctx))
+        except Exception:
+            hit = False
+        firing = self._fire(rule, rec.entity, None) if hit else None
+        if firing is not None:
+            self.latched.add(rec.key)
+            firing = _with_received(firing, received_ns)
+        self.unbind()
+        return firing
+
+    def update_grace(self, changes: TimerChanges) -> None:
+        """Start the grace timer of every unprotected position; cancel it once protected."""
+        now, grace = self.state.now, self.grace
+        open_contracts = set(self.state.positions)
+        for pos in self.state.positions.values():
+            key = timer_key(GRACE_ID, pos.contract_id)
+            if pos.view.has_stop:
+                self.latched.discard(key)
+                if self.timers.cancel(key) is not None:
+                    changes.cancelled.append(key)
+            elif key not in self.latched:
+                rec = self.timers.start(
+                    self.state.account_id, GRACE_ID, pos.contract_id, now, grace.grace_ms
+                )
+                if rec is not None:
+                    changes.started.append(rec)
+        self.forget_entities(open_contracts, changes, grace_only=True)
+
+    def forget_entities(
+        self, alive: set[str], changes: TimerChanges, grace_only: bool = False
+    ) -> None:
+        """Drop timers and latches of positions/orders that no longer exist."""
+        st = self.state
+        for rec in list(self.timers.running.values()):
+            if grace_only and rec.rule_id != GRACE_ID:
+                continue
+            if not _entity_alive(rec.entity, st, alive):
+                self.timers.cancel(rec.key)
+                changes.cancelled.append(rec.key)
+        for key in list(self.latched):
+            entity = key.split("|", 1)[1]
+            if not _entity_alive(entity, st, alive):
+                self.latched.discard(key)
+
+    def _fire_grace(self, contract_id: str, received_ns: int) -> Firing | None:
+        pos = self.state.positions.get(contract_id)
+        if pos is None or pos.view.has_stop:
+            return None
+        ctx = self.state.ctx
+        ctx.position = pos.view
+        self.latched.add(timer_key(GRACE_ID, contract_id))
+        grace = self.grace
+        firing = Firing(
+            GRACE_ID,
+            str(grace.severity),
+            (Action(grace.action),),
+            Scope.POSITION,
+            contract_id,
+            self.state.now,
+            received_ns,
+            render_template(grace.message, ctx),
+            {
+                "position.has_stop": "false",
+                "grace": f"{grace.grace_ms}ms",
+                "position.age": str(pos.view.age),
+            },
+            contract_id,
+            pos.symbol,
+        )
+        ctx.position = None
+        return firing
+
+
+def _entity_alive(entity: str, st: AccountState, alive: set[str]) -> bool:
+    if entity == ACCOUNT or entity.startswith("trade:"):
+        return True
+    if entity.startswith("order:"):
+        return int(entity.split(":", 1)[1]) in st.orders
+    if entity in alive or entity in st.positions:
+        return True
+    return any(p.symbol == entity for p in st.positions.values())
+
+
+def _received(event: Event | None) -> int:
+    return event.received_ns if event is not None else time.monotonic_ns()
+
+
+def _with_received(f: Firing, received_ns: int) -> Firing:
+    return replace(f, received_ns=received_ns)

@@ -1,0 +1,230 @@
+"""Resolved Steps -> lockouts set (persisted first) and broker calls through the Enforcer."""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from rmdsl.engine.evaluate import Firing
+from rmdsl.engine.events import Event, OrderEvent
+from rmdsl.engine.persistence import EnforcementRecord, LockoutRecord
+from rmdsl.engine.resolve import Step
+from rmdsl.engine.state import Position
+from rmdsl.lang.schema import Scope, UntilKind
+from rmdsl.rules.model import Action, Until
+
+if TYPE_CHECKING:
+    from rmdsl.engine.core import Engine
+
+
+def format_ms(ms: int) -> str:
+    for unit, size in (("h", 3_600_000), ("m", 60_000), ("s", 1000)):
+        if ms % size == 0:
+            return f"{ms // size}{unit}"
+    return f"{ms}ms"
+
+
+def action_label(action: Action) -> str:
+    """`lockout(until=reset)`, `reduce_position(to=2)`, `flatten`."""
+    if not action.args:
+        return action.name
+    parts = []
+    for key, value in action.args.items():
+        text = format_ms(value) if isinstance(value, int) and key in ("until", "for") else value
+        parts.append(f"{key}={text}")
+    return f"{action.name}({', '.join(parts)})"
+
+
+class Executor:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def reserve(self, steps: list[Step]) -> dict[int, tuple[LockoutRecord, bool]]:
+        """Set the event's lockouts in memory now, synchronously: the next event is policed
+        even if the enforcement task has not run yet. Keyed by step index."""
+        eng = self.engine
+        out: dict[int, tuple[LockoutRecord, bool]] = {}
+        for i, step in enumerate(steps):
+            f, a = step.firing, step.action
+            if step.skip is not None or a.name not in ("lockout", "cooldown", "block_symbol"):
+                continue
+            symbol = f.symbol if a.name == "block_symbol" else None
+            if a.name == "block_symbol" and symbol is None:
+                continue
+            until: Until = a.until if a.until is not None else UntilKind.RESET
+            if a.name == "cooldown" and isinstance(a.args.get("for"), int):
+                until = int(a.args["for"])
+            out[i] = eng.lockouts.add(
+                account_id=eng.state.account_id,
+                rule_id=f.rule_id,
+                symbol=symbol,
+                until=until,
+                now=eng.state.now,
+                calendar=eng.calendar,
+                reason=f.message,
+            )
+        return out
+
+    async def run(
+        self, steps: list[Step], reserved: dict[int, tuple[LockoutRecord, bool]] | None = None
+    ) -> list[EnforcementRecord]:
+        """Execute steps in order; a lockout's flatten runs once per event however many fire."""
+        reserved = self.reserve(steps) if reserved is None else reserved
+        records: list[EnforcementRecord] = []
+        flattened = False
+        enf = self.engine.enforcer
+        for i, step in enumerate(steps):
+            f, a, label = step.firing, step.action, action_label(step.action)
+            if step.skip is not None:
+                records.append(await enf.call(f, label, _target(f), None, step.skip))
+                continue
+            name = a.name
+            if name in ("lockout", "cooldown", "block_symbol"):
+                if i not in reserved:
+                    records.append(await enf.call(f, label, "", None, "no symbol in scope"))
+                    continue
+                symbol = f.symbol if name == "block_symbol" else None
+                record = await self._lockout(f, reserved[i], symbol, label)
+                records.append(record)
+                if record.outcome == "skipped" or (symbol is None and flattened):
+                    continue  # an active lockout already closes whatever opens
+                records += await enf.flatten(f, label, symbol)
+                flattened = flattened or symbol is None
+            elif name == "flatten":
+                records += await enf.flatten(f, label)
+                flattened = True
+            else:
+                records += await self._targeted(f, a, label)
+        return records
+
+    async def _lockout(
+        self, f: Firing, reserved: tuple[LockoutRecord, bool], symbol: str | None, label: str
+    ) -> EnforcementRecord:
+        """Persist a new lockout BEFORE its flatten is sent; record it."""
+        eng = self.engine
+        rec, new = reserved
+        if new:
+            await eng._persist(eng.store.add_lockout(rec))
+            return await eng.enforcer.call(f, label, symbol or "account", None)
+        return await eng.enforcer.call(
+            f, label, symbol or "account", None, f"already locked until {_until_text(rec)}"
+        )
+
+    async def _targeted(self, f: Firing, a: Action, label: str) -> list[EnforcementRecord]:
+        enf, st = self.engine.enforcer, self.engine.state
+        name = a.name
+        if name == "alert":
+            enf.alert(f)
+            return [await enf.call(f, label, _target(f), None)]
+        if name == "cancel_orders":
+            ids = self._orders(f)
+            if not ids:
+                return [await enf.call(f, label, _target(f), None, "no working orders")]
+            return [await enf.cancel(f, oid, label) for oid in ids]
+        positions = self._positions(f)
+        if not positions:
+            return [await enf.call(f, label, _target(f), None, "no open position")]
+        if name == "close_position":
+            return [await enf.close(f, p.contract_id, label) for p in positions]
+        if name == "reduce_position":
+            return await self._reduce(f, positions, int(a.args.get("to", 0)), label)
+        pos = positions[0]
+        tick = st.tick_size(pos.symbol)
+        ticks = Decimal(int(a.args.get("ticks", 0)))
+        if tick == 0:
+            return [await enf.call(f, label, pos.contract_id, None, "unknown tick size")]
+        sign = 1 if pos.long else -1
+        if name == "attach_stop":
+            return [await enf.protect(f, pos, label, pos.avg_price - sign * ticks * tick)]
+        if name == "attach_target":
+            return [await enf.target(f, pos, label, pos.avg_price + sign * ticks * tick)]
+        if name == "trail_stop":
+            return [await self._trail(f, pos, a, label, tick)]
+        return [await enf.call(f, label, _target(f), None, f"unknown action {name}")]
+
+    async def _trail(
+        self, f: Firing, pos: Position, a: Action, label: str, tick: Decimal
+    ) -> EnforcementRecord:
+        enf, st = self.engine.enforcer, self.engine.state
+        price = st.prices.get(pos.contract_id)
+        after = int(a.args.get("after", 0))
+        if price is None:
+            return await enf.call(f, label, pos.contract_id, None, "no price yet")
+        if pos.view.unrealized_ticks < after:
+            return await enf.call(f, label, pos.contract_id, None, f"not {after} ticks in profit")
+        ticks = Decimal(int(a.args.get("ticks", 0)))
+        stop = price - ticks * tick if pos.long else price + ticks * tick
+        return await enf.protect(f, pos, label, stop)
+
+    async def _reduce(
+        self, f: Firing, positions: list[Position], to: int, label: str
+    ) -> list[EnforcementRecord]:
+        """Reduce gross contracts to `to`, newest positions first."""
+        enf = self.engine.enforcer
+        records: list[EnforcementRecord] = []
+        excess = sum(p.size for p in positions) - to
+        for pos in sorted(positions, key=lambda p: p.opened_at, reverse=True):
+            if excess <= 0:
+                break
+            cut = min(excess, pos.size)
+            if cut == pos.size:
+                records.append(await enf.close(f, pos.contract_id, label))
+            else:
+                records.append(await enf.reduce(f, pos, pos.size - cut))
+            excess -= cut
+        if not records:
+            records.append(await enf.call(f, label, _target(f), None, f"already at most {to}"))
+        return records
+
+    def _positions(self, f: Firing) -> list[Position]:
+        st = self.engine.state
+        if f.contract_id is not None:
+            pos = st.positions.get(f.contract_id)
+            return [pos] if pos is not None else []
+        if f.symbol is not None:
+            return [p for p in st.positions.values() if p.symbol == f.symbol]
+        return list(st.positions.values())
+
+    def _orders(self, f: Firing) -> list[int]:
+        st = self.engine.state
+        if f.order_id is not None:
+            return [f.order_id] if f.order_id in st.orders else []
+        if f.contract_id is not None:
+            return [i for i, o in st.orders.items() if o.contract_id == f.contract_id]
+        if f.symbol is not None:
+            return [i for i, o in st.orders.items() if o.symbol == f.symbol]
+        return list(st.orders)
+
+    def lockout_firing(
+        self, lock: LockoutRecord, contract_id: str, symbol: str, event: Event | None, kind: str
+    ) -> Firing:
+        """A firing of an active lockout: close what opened / cancel what was placed."""
+        order_id = event.id if isinstance(event, OrderEvent) else None
+        what = "a position opened" if kind == "close" else "an order was placed"
+        scope = lock.symbol or "account"
+        until = _until_text(lock)
+        return Firing(
+            rule_id=lock.rule_id,
+            severity="critical",
+            actions=(Action("close_position" if kind == "close" else "cancel_orders"),),
+            scope=Scope.ORDER if order_id is not None else Scope.POSITION,
+            entity=contract_id,
+            ts=self.engine.state.now,
+            received_ns=event.received_ns if event is not None else time.monotonic_ns(),
+            message=f"{what} in {symbol} while {scope} is locked out until {until}",
+            values={"lockout.until": str(until), "lockout.scope": scope},
+            contract_id=None if order_id is not None else contract_id,
+            symbol=symbol,
+            order_id=order_id,
+        )
+
+
+def _target(f: Firing) -> str:
+    if f.order_id is not None:
+        return f"order:{f.order_id}"
+    return f.contract_id or f.symbol or "account"
+
+
+def _until_text(lock: LockoutRecord) -> str:
+    return lock.until_ts.isoformat() if lock.until_ts else f"{lock.until_kind}"

@@ -1,0 +1,123 @@
+"""Lockouts and symbol blocks: (action, now, calendar) -> LockoutRecord; expiry by virtual clock.
+
+While a lockout is active the engine closes any position that opens and
+cancels any new order at once (block_symbol: the same for one symbol).
+An account lockout has symbol None. Lockouts end by time, or (`until:
+can_trade`) when the gateway reports the account can trade again: never by a
+reload or a failure.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import replace
+
+from rmdsl.engine.persistence import LockoutRecord, UntilKindRecord
+from rmdsl.engine.tradingday import Calendar
+from rmdsl.lang.schema import UntilKind
+from rmdsl.rules.model import Until
+
+_FAR = dt.datetime.max.replace(tzinfo=dt.UTC)
+
+
+def until_instant(
+    until: Until, now: dt.datetime, calendar: Calendar
+) -> tuple[dt.datetime | None, UntilKindRecord]:
+    """When a lockout set now with `until` ends (None: not by time), and the kind to persist."""
+    if until is UntilKind.CAN_TRADE:
+        return None, UntilKindRecord.CAN_TRADE
+    if until is UntilKind.RESET:
+        return calendar.next_reset(now), UntilKindRecord.RESET
+    if until is UntilKind.SESSION_START:
+        return calendar.next_session_start(now), UntilKindRecord.SESSION_START
+    return now + dt.timedelta(milliseconds=until), UntilKindRecord.DURATION
+
+
+class Lockouts:
+    """The active lockouts of one account."""
+
+    def __init__(self) -> None:
+        self.active: dict[str, LockoutRecord] = {}
+        self._next_expiry = _FAR
+
+    def restore(self, records: tuple[LockoutRecord, ...]) -> None:
+        for rec in records:
+            if rec.lifted_at is None:
+                self.active[rec.id] = rec
+        self._recompute()
+
+    def add(
+        self,
+        *,
+        account_id: int,
+        rule_id: str,
+        symbol: str | None,
+        until: Until,
+        now: dt.datetime,
+        calendar: Calendar,
+        reason: str = "",
+    ) -> tuple[LockoutRecord, bool]:
+        """A new lockout, or the active one that already covers it. The bool: newly added."""
+        until_ts, kind = until_instant(until, now, calendar)
+        for rec in self.active.values():
+            if rec.symbol != symbol:
+                continue
+            if kind is UntilKindRecord.CAN_TRADE and rec.until_kind is kind:
+                return rec, False
+            if until_ts is not None and rec.until_ts is not None and rec.until_ts >= until_ts:
+                return rec, False
+        rec = LockoutRecord(
+            id=uuid.uuid4().hex,
+            account_id=account_id,
+            symbol=symbol,
+            rule_id=rule_id,
+            until_ts=until_ts,
+            until_kind=kind,
+            created_at=now,
+            reason=reason,
+        )
+        self.active[rec.id] = rec
+        self._recompute()
+        return rec, True
+
+    def blocking(self, symbol: str) -> LockoutRecord | None:
+        """The lockout that forbids exposure in `symbol` now: the account's first, else a block."""
+        found: LockoutRecord | None = None
+        for rec in self.active.values():
+            if rec.symbol is None:
+                return rec
+            if rec.symbol == symbol:
+                found = rec
+        return found
+
+    @property
+    def account_locked(self) -> bool:
+        return any(rec.symbol is None for rec in self.active.values())
+
+    def expire(self, now: dt.datetime) -> list[LockoutRecord]:
+        """Lift every lockout whose end has come; returns them with lifted_at set."""
+        if now < self._next_expiry:
+            return []
+        lifted: list[LockoutRecord] = []
+        for key, rec in list(self.active.items()):
+            if rec.until_ts is not None and rec.until_ts <= now:
+                del self.active[key]
+                lifted.append(_lifted(rec, now))
+        self._recompute()
+        return lifted
+
+    def lift_can_trade(self, now: dt.datetime) -> list[LockoutRecord]:
+        """The gateway says the account can trade again: lift the `until: can_trade` ones."""
+        lifted = [r for r in self.active.values() if r.until_kind is UntilKindRecord.CAN_TRADE]
+        for rec in lifted:
+            del self.active[rec.id]
+        return [_lifted(rec, now) for rec in lifted]
+
+    def _recompute(self) -> None:
+        ends = [r.until_ts for r in self.active.values() if r.until_ts is not None]
+        self._next_expiry = min(ends, default=_FAR)
+
+
+def _lifted(rec: LockoutRecord, now: dt.datetime) -> LockoutRecord:
+    return replace(rec, lifted_at=now)

@@ -1,0 +1,256 @@
+"""The persistence protocol between the engine and a state store (SQLite in rmdsl.store).
+
+The engine calls a `StateStore` for everything that decides a future
+enforcement (lockouts, timers, today's trades and P&L, open positions) and for
+history (enforcement actions, ruleset versions, metric samples); `load`
+restores it after a restart. Records are frozen, plain and json-able: money is
+Decimal, instants are tz-aware UTC datetimes, trading days are dates.
+
+Durability contract: every `async` write returns only once the data is
+committed (an SQLite transaction committed in WAL mode). The engine awaits the
+write that records a cause (a trade, a lockout, a timer) BEFORE it reports the
+enforcement it causes as done, so a crash never loses a lockout that was
+acted on. Methods raise rmdsl.errors.StoreError on failure; the engine logs it
+critically and alerts, and keeps enforcing from memory.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Protocol
+
+ZERO = Decimal(0)
+
+
+class UntilKindRecord(enum.StrEnum):
+    """How a lockout ends: the kind is kept so a reload can recompute `until_ts`."""
+
+    RESET = "reset"  # at the next trading-day reset
+    SESSION_START = "session_start"  # at the next session open
+    DURATION = "duration"  # a fixed instant (cooldown)
+    CAN_TRADE = "can_trade"  # reserved: until the gateway reports canTrade again
+
+
+class Outcome(enum.StrEnum):
+    OK = "ok"
+    FAILED = "failed"  # BrokerError or timeout: recorded, alerted, no lockout (Q13)
+    SKIPPED = "skipped"  # nothing to do (already flat, close already in flight, dry run)
+
+
+@dataclass(frozen=True, slots=True)
+class TradeRecord:
+    """One fill, keyed by the gateway's trade id (duplicates are upserts, never new rows)."""
+
+    trade_id: int
+    account_id: int
+    contract_id: str
+    symbol: str
+    ts: dt.datetime
+    trading_day: dt.date
+    side: str  # "buy" | "sell"
+    size: int
+    price: Decimal
+    pnl: Decimal | None  # None on opening fills; net of fees (gateway profitAndLoss)
+    fees: Decimal = ZERO
+    voided: bool = False
+    order_id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class AccountStateRecord:
+    """Today's counters of one account: one row per account, overwritten on every change."""
+
+    account_id: int
+    trading_day: dt.date
+    realized_pnl: Decimal = ZERO
+    unrealized_pnl: Decimal = ZERO
+    peak_pnl: Decimal = ZERO
+    trades: int = 0
+    wins: int = 0
+    losses: int = 0
+    consecutive_losses: int = 0
+    last_reset: dt.datetime | None = None  # the reset instant that began trading_day
+    updated_at: dt.datetime | None = None
+    balance: Decimal | None = None
+    account_name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PositionRecord:
+    position_id: int
+    account_id: int
+    symbol: str
+    contract_id: str
+    side: str  # "long" | "short"
+    quantity: int
+    entry_price: Decimal
+    opened_at: dt.datetime
+    updated_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LockoutRecord:
+    """An account lockout (symbol None) or a symbol block. Active while lifted_at is None."""
+
+    id: str  # engine-generated, unique
+    account_id: int
+    symbol: str | None
+    rule_id: str
+    until_ts: dt.datetime | None  # None only for CAN_TRADE
+    until_kind: UntilKindRecord
+    created_at: dt.datetime
+    lifted_at: dt.datetime | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TimerRecord:
+    """A running `for:` timer or NoStopLossGrace timer.
+
+    key = f"{rule_id}|{entity}" where entity is "account", a contract id
+    (position/symbol scope), "order:<id>" or "trade:<id>".
+    """
+
+    key: str
+    account_id: int
+    rule_id: str
+    entity: str
+    started_at: dt.datetime
+    deadline: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class EnforcementRecord:
+    """One action the engine took (or tried), with what made the rule fire."""
+
+    timestamp: dt.datetime  # the event time (virtual clock) the rule fired at
+    account_id: int
+    rule_name: str
+    action: str  # "close_position", "flatten", ... plus args e.g. "lockout(until=reset)"
+    reason: str  # the rendered message
+    values: Mapping[str, Any] = field(default_factory=dict)  # json-able: name -> value as str
+    target: str = ""  # contract id / order id / "" for the account
+    event_received_ts: dt.datetime | None = None  # wall clock when the causing event arrived
+    action_sent_ts: dt.datetime | None = None  # wall clock when the broker call was sent
+    latency_ms: float | None = None  # action sent - event received (monotonic clock)
+    outcome: Outcome = Outcome.OK
+    error: str | None = None
+    severity: str = "critical"
+
+
+@dataclass(frozen=True, slots=True)
+class RulesetVersionRecord:
+    digest: str
+    name: str
+    path: str
+    loaded_at: dt.datetime
+    files: tuple[str, ...] = ()
+    account_id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class MetricSample:
+    """A periodic metric figure; label is the rule id for per-rule evaluation time."""
+
+    name: str  # enforcement_latency_ms, event_processing_us, rss_mb, reconcile_ms, queue_depth,
+    # rule_eval_us ... plus "<name>.p50|p95|p99" summaries
+    value: float
+    ts: dt.datetime
+    label: str = ""
+    account_id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PersistedState:
+    """What `load` returns: enough to resume enforcing exactly where the engine stopped."""
+
+    account: AccountStateRecord | None = None
+    positions: tuple[PositionRecord, ...] = ()
+    trades: tuple[TradeRecord, ...] = ()  # the trades of account.trading_day
+    lockouts: tuple[LockoutRecord, ...] = ()  # active only (lifted_at is None)
+    timers: tuple[TimerRecord, ...] = ()
+    ruleset: RulesetVersionRecord | None = None  # the last recorded version
+
+
+class StateStore(Protocol):
+    """Where the engine keeps what must survive a restart. Every write is committed on return."""
+
+    async def load(self, account_id: int) -> PersistedState:
+        """At Engine.start, before the first event: today's state, active lockouts, timers."""
+        ...
+
+    async def save_account_state(self, state: AccountStateRecord) -> None:
+        """After each event that changed realized P&L / counters (fills, voids, reset).
+
+        Committed before an enforcement caused by the same event is reported done.
+        Unrealized-only changes (quotes) are saved at most once a second.
+        """
+        ...
+
+    async def record_trade(self, trade: TradeRecord) -> None:
+        """On every new fill and on a void (same trade_id: upsert). Before the action it causes."""
+        ...
+
+    async def upsert_position(self, position: PositionRecord) -> None:
+        """When a position opens or its size/price changes (position events)."""
+        ...
+
+    async def remove_position(self, account_id: int, position_id: int) -> None:
+        """When a position closes (size 0)."""
+        ...
+
+    async def replace_positions(self, account_id: int, positions: Sequence[PositionRecord]) -> None:
+        """After Engine.reconcile: the broker snapshot's positions replace the stored ones."""
+        ...
+
+    async def add_lockout(self, lockout: LockoutRecord) -> None:
+        """When a lockout/block_symbol fires: committed BEFORE its flatten is sent."""
+        ...
+
+    async def lift_lockout(self, lockout_id: str, lifted_at: dt.datetime) -> None:
+        """When a lockout expires (reset, session start, duration) — never on reload."""
+        ...
+
+    async def start_timer(self, timer: TimerRecord) -> None:
+        """When a `for:` condition becomes true or a position is found unprotected (upsert)."""
+        ...
+
+    async def cancel_timer(self, account_id: int, key: str) -> None:
+        """When the condition clears, the entity goes away, or the timer fires."""
+        ...
+
+    async def record_enforcement(self, record: EnforcementRecord) -> None:
+        """After each broker call (or skip): history; the causes were committed before."""
+        ...
+
+    async def record_ruleset_version(self, version: RulesetVersionRecord) -> None:
+        """At start and on every successful hot reload."""
+        ...
+
+    async def record_metrics(self, samples: Sequence[MetricSample]) -> None:
+        """Periodically (every ~60 s in the daemon): summaries of the six metrics."""
+        ...
+
+    async def before_reset(
+        self, account_id: int, trading_day: dt.date, reset_at: dt.datetime
+    ) -> None:
+        """Just before the daily reset is applied: the store writes its backup snapshot."""
+        ...
+
+    async def reset_day(self, state: AccountStateRecord) -> None:
+        """The reset itself: the new day's zeroed counters (old trades stay as history)."""
+        ...
+
+    async def enforcement_history(
+        self, account_id: int, limit: int = 100
+    ) -> list[EnforcementRecord]:
+        """Newest first: for `rmdsl history` / `status` and tests."""
+        ...
+
+    async def close(self) -> None:
+        """At Engine.stop: flush and release the database."""
+        ...

@@ -1,0 +1,180 @@
+"""Engine state <-> persistence records: restore at start, reconcile after a reconnect.
+
+Records are built here so the engine's hot path stays free of conversion code.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING
+
+from rmdsl.broker.interface import Snapshot
+from rmdsl.engine.evaluate import Firing, TimerChanges
+from rmdsl.engine.events import OrderType, PositionEvent, PositionType, Side, TradeEvent
+from rmdsl.engine.persistence import (
+    AccountStateRecord,
+    EnforcementRecord,
+    PersistedState,
+    PositionRecord,
+    TradeRecord,
+)
+from rmdsl.engine.state import Position, TradeResult
+
+if TYPE_CHECKING:
+    from rmdsl.engine.core import Engine
+
+
+def trade_record(engine: Engine, ev: TradeEvent, day: dt.date) -> TradeRecord:
+    return TradeRecord(
+        trade_id=ev.id,
+        account_id=engine.state.account_id,
+        contract_id=ev.contract_id,
+        symbol=ev.symbol,
+        ts=ev.ts,
+        trading_day=day,
+        side=ev.side.word,
+        size=ev.size,
+        price=ev.price,
+        pnl=ev.pnl,
+        fees=ev.fees,
+        voided=ev.voided,
+        order_id=ev.order_id,
+    )
+
+
+def trade_event(rec: TradeRecord) -> TradeEvent:
+    return TradeEvent(
+        id=rec.trade_id,
+        account_id=rec.account_id,
+        contract_id=rec.contract_id,
+        ts=rec.ts,
+        price=rec.price,
+        pnl=rec.pnl,
+        fees=rec.fees,
+        side=Side.BUY if rec.side == "buy" else Side.SELL,
+        size=rec.size,
+        voided=rec.voided,
+        order_id=rec.order_id,
+    )
+
+
+def account_record(engine: Engine, last_reset: dt.datetime | None = None) -> AccountStateRecord:
+    st = engine.state
+    day, account = st.ctx.day, st.ctx.account
+    trading_day = engine.trading_day or engine.calendar.trading_day(st.now)
+    return AccountStateRecord(
+        account_id=st.account_id,
+        trading_day=trading_day,
+        realized_pnl=day.realized_pnl,
+        unrealized_pnl=day.unrealized_pnl,
+        peak_pnl=day.peak_pnl,
+        trades=day.trades,
+        wins=day.wins,
+        losses=day.losses,
+        consecutive_losses=day.consecutive_losses,
+        last_reset=last_reset or engine.calendar.last_reset(st.now),
+        updated_at=st.now,
+        balance=account.balance,
+        account_name=account.name,
+    )
+
+
+def position_record(engine: Engine, pos: Position) -> PositionRecord:
+    return PositionRecord(
+        position_id=pos.id,
+        account_id=engine.state.account_id,
+        symbol=pos.symbol,
+        contract_id=pos.contract_id,
+        side="long" if pos.long else "short",
+        quantity=pos.size,
+        entry_price=pos.avg_price,
+        opened_at=pos.opened_at,
+        updated_at=pos.updated_at,
+    )
+
+
+def position_event(rec: PositionRecord) -> PositionEvent:
+    kind = PositionType.LONG if rec.side == "long" else PositionType.SHORT
+    return PositionEvent(
+        rec.position_id,
+        rec.account_id,
+        rec.contract_id,
+        rec.opened_at,
+        kind,
+        rec.quantity,
+        rec.entry_price,
+    )
+
+
+async def apply(engine: Engine, persisted: PersistedState, now: dt.datetime) -> None:
+    """Restore today's counters, positions, active lockouts and running timers."""
+    st, store = engine.state, engine.store
+    account = persisted.account
+    if account is not None and account.trading_day == engine.trading_day:
+        for rec in persisted.trades:
+            st.apply_trade(trade_event(rec))
+        st.ctx.day.peak_pnl = max(st.ctx.day.peak_pnl, account.peak_pnl)
+        st.ctx.day.drawdown = st.ctx.day.peak_pnl - st.ctx.day.pnl
+    elif account is not None:
+        # a reset passed while the daemon was down: snapshot the old day, start the new one
+        last = engine.calendar.last_reset(now)
+        await engine._persist(store.before_reset(st.account_id, account.trading_day, last))
+        await engine._persist(store.reset_day(account_record(engine, last_reset=last)))
+    for prec in persisted.positions:
+        st.apply_position(position_event(prec))
+    engine.lockouts.restore(persisted.lockouts)
+    for lifted in engine.lockouts.expire(now):
+        await engine._persist(store.lift_lockout(lifted.id, now))
+    for timer in persisted.timers:
+        engine.evaluator.timers.add(timer)
+    changes = TimerChanges()
+    engine.evaluator.update_grace(changes)
+    await engine._save_timers(changes)
+
+
+def police(engine: Engine) -> list[Firing]:
+    """Lockout firings for exposure that exists while a lockout is active (after a restore)."""
+    out: list[Firing] = []
+    st, ex = engine.state, engine.executor
+    for pos in st.positions.values():
+        lock = engine.lockouts.blocking(pos.symbol)
+        if lock is not None:
+            out.append(ex.lockout_firing(lock, pos.contract_id, pos.symbol, None, "close"))
+    for order in st.orders.values():
+        lock = engine.lockouts.blocking(order.symbol)
+        if lock is not None and order.event.type is not OrderType.MARKET:
+            out.append(
+                ex.lockout_firing(lock, order.contract_id, order.symbol, order.event, "cancel")
+            )
+    return out
+
+
+async def reconcile(engine: Engine, snapshot: Snapshot) -> list[EnforcementRecord]:
+    """Broker snapshot -> positions and orders replaced, today's trades merged (by id)."""
+    st, store = engine.state, engine.store
+    st.apply_account(snapshot.account)
+    for info in snapshot.contracts:
+        st.set_contract(info.symbol, info.tick_size, info.tick_value)
+    st.replace_positions(snapshot.positions)
+    st.replace_orders(snapshot.open_orders)
+    day = engine.trading_day
+    for ev in sorted(snapshot.trades_today, key=lambda t: (t.ts, t.id)):
+        if engine.calendar.trading_day(ev.ts) != day:
+            continue
+        if st.apply_trade(ev) != TradeResult.DUPLICATE:
+            await engine._persist(store.record_trade(trade_record(engine, ev, ev_day(engine, ev))))
+    positions = [position_record(engine, p) for p in st.positions.values()]
+    await engine._persist(store.replace_positions(st.account_id, positions))
+    await engine._persist(store.save_account_state(account_record(engine)))
+    engine.evaluating = True
+    changes = TimerChanges()
+    engine.evaluator.update_grace(changes)
+    engine.evaluator.forget_entities(set(st.positions), changes)
+    st.bind_ages()
+    firings = police(engine) + engine.evaluator.evaluate_all(changes)
+    await engine._save_timers(changes)
+    return await engine._dispatch(firings, True) if firings else []
+
+
+def ev_day(engine: Engine, ev: TradeEvent) -> dt.date:
+    return engine.trading_day or engine.calendar.trading_day(ev.ts)

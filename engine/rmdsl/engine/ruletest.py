@@ -1,0 +1,423 @@
+"""Ruleset test files (YAML) -> TestCases of located events and expectations (docs/engine.md).
+
+Shorthand events (`fill`, `position`, `order`, `quote`, `account`, `clock`)
+and the recording's own shape (`target` + `data`) are both accepted. A fill
+is resolved against the engine's position when fed: it yields the position
+event too and, when it reduces a position and gives no `pnl`, the P&L from ticks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field, replace
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from rmdsl.broker.interface import Snapshot
+from rmdsl.engine.events import (
+    AccountEvent,
+    ClockEvent,
+    Event,
+    OrderEvent,
+    OrderStatus,
+    OrderType,
+    PayloadError,
+    PositionEvent,
+    PositionType,
+    QuoteEvent,
+    Side,
+    TradeEvent,
+    event_from_gateway,
+    symbol_of,
+)
+from rmdsl.engine.state import AccountState
+from rmdsl.errors import RmdslError
+from rmdsl.lang.yaml_loader import YMap, YNode, YScalar, YSeq, load_yaml_file
+from rmdsl.recording import TARGETS
+
+DEFAULT_DATE = dt.date(2026, 3, 2)  # a Monday
+ZERO = Decimal(0)
+
+
+class TestFileError(RmdslError):
+    """A test file that cannot be understood: `file:line: message`."""
+
+    def __init__(self, path: str, line: int, message: str) -> None:
+        super().__init__(f"{path}:{line}: {message}")
+
+
+@dataclass(frozen=True, slots=True)
+class FillSpec:
+    """A shorthand fill: resolved against the engine's position when it is fed (`resolve`)."""
+
+    id: int
+    contract: str
+    ts: dt.datetime
+    side: Side
+    size: int
+    price: Decimal
+    pnl: Decimal | None
+    fees: Decimal = ZERO
+    voided: bool = False
+    moves_position: bool = True
+
+    def resolve(self, state: AccountState) -> list[Event]:
+        """The fill (P&L from ticks when it reduces and gives none) and the position after it."""
+        pos = state.positions.get(self.contract)
+        held = 0 if pos is None else (pos.size if pos.long else -pos.size)
+        avg = ZERO if pos is None else pos.avg_price
+        signed = self.size if self.side is Side.BUY else -self.size
+        closing = held != 0 and (held > 0) != (signed > 0)
+        pnl = self.pnl
+        if pnl is None and closing:
+            pnl = _pnl(state, self.contract, held, avg, self.price, min(self.size, abs(held)))
+        trade = TradeEvent(
+            self.id,
+            1,
+            self.contract,
+            self.ts,
+            self.price,
+            pnl,
+            self.fees,
+            self.side,
+            self.size,
+            self.voided,
+        )
+        if not self.moves_position:
+            return [trade]
+        new = held + signed
+        if new == 0:
+            new_avg = ZERO
+        elif not closing:
+            new_avg = (avg * abs(held) + self.price * self.size) / abs(new)
+        else:
+            new_avg = avg if (new > 0) == (held > 0) else self.price
+        kind = PositionType.LONG if new > 0 else PositionType.SHORT if new < 0 else PositionType(0)
+        pid = pos.id if pos is not None else 1
+        return [trade, PositionEvent(pid, 1, self.contract, self.ts, kind, abs(new), new_avg)]
+
+
+@dataclass(frozen=True, slots=True)
+class Located:
+    """What one line of the file stands for: events, or a fill resolved when fed."""
+
+    line: int
+    items: tuple[Event | FillSpec, ...]
+
+    def events(self, state: AccountState) -> list[Event]:
+        out: list[Event] = []
+        for item in self.items:
+            out += item.resolve(state) if isinstance(item, FillSpec) else [item]
+        return out
+
+    @property
+    def first_ts(self) -> dt.datetime:
+        return self.items[0].ts
+
+
+@dataclass(frozen=True, slots=True)
+class ExpectedAction:
+    line: int
+    rule: str
+    action: str
+    at: dt.datetime | None = None
+    symbol: str | None = None
+    outcome: str | None = None
+
+
+@dataclass(slots=True)
+class TestCase:
+    name: str
+    line: int
+    date: dt.date
+    start: dt.datetime
+    events: list[Located] = field(default_factory=list)
+    initial: list[Located] = field(default_factory=list)  # the state at start (a snapshot)
+    actions: list[ExpectedAction] | None = None  # None: not checked
+    state: list[tuple[int, str, Any]] = field(default_factory=list)
+    tz: dt.tzinfo = dt.UTC  # the ruleset's timezone: `at` times are read and shown in it
+
+
+def snapshot_of(initial: list[Located], state: AccountState, start: dt.datetime) -> Snapshot:
+    """The `initial:` section as the broker snapshot the engine reconciles with at start."""
+    events = [ev for loc in initial for ev in loc.events(state)]
+    return Snapshot(
+        AccountEvent(1, "test", Decimal(50_000), True, start),
+        tuple(e for e in events if isinstance(e, PositionEvent)),
+        tuple(e for e in events if isinstance(e, OrderEvent)),
+        tuple(e for e in events if isinstance(e, TradeEvent)),
+    )
+
+
+def initial_quotes(initial: list[Located]) -> list[Event]:
+    return [i for loc in initial for i in loc.items if isinstance(i, QuoteEvent)]
+
+
+@dataclass(frozen=True, slots=True)
+class TestFile:
+    path: str
+    ruleset_path: Path
+    cases: tuple[TestCase, ...]
+
+
+def plain(node: YNode | None) -> Any:
+    if node is None:
+        return None
+    if isinstance(node, YScalar):
+        return node.value
+    if isinstance(node, YSeq):
+        return [plain(n) for n in node.items]
+    return {k.text: plain(v) for k, v in node.entries}
+
+
+class _Parser:
+    def __init__(self, path: str, tz: ZoneInfo) -> None:
+        self.path, self.tz = path, tz
+        self.ids = 0
+
+    def fail(self, node: YNode | int, message: str) -> TestFileError:
+        line = node if isinstance(node, int) else node.span.line
+        return TestFileError(self.path, line, message)
+
+    def time(self, node: YNode, value: Any, day: dt.date) -> dt.datetime:
+        text = str(value)
+        try:
+            if "T" in text or " " in text.strip():
+                ts = dt.datetime.fromisoformat(text)
+                return (ts if ts.tzinfo else ts.replace(tzinfo=self.tz)).astimezone(dt.UTC)
+            wall = dt.time.fromisoformat(text)
+        except ValueError:
+            raise self.fail(node, f"bad time {text!r} (HH:MM[:SS[.fff]] or ISO-8601)") from None
+        return dt.datetime.combine(day, wall, self.tz).astimezone(dt.UTC)
+
+    def next_id(self) -> int:
+        self.ids += 1
+        return self.ids
+
+    # ---- events ------------------------------------------------------------------------------
+    def event(self, node: YNode, day: dt.date) -> list[Event | FillSpec]:
+        if not isinstance(node, YMap) or node.get("at") is None:
+            raise self.fail(node, "an event is a mapping with `at` and one kind of event")
+        at_node = node.get("at")
+        assert at_node is not None
+        ts = self.time(at_node, plain(at_node), day)
+        kinds = [k for k in node.keys() if k != "at"]
+        body = plain(node)
+        try:
+            if "target" in kinds:
+                target = body.get("target")
+                if target not in TARGETS:
+                    raise PayloadError(f"target must be one of {', '.join(TARGETS)}")
+                return [event_from_gateway(str(target), body.get("data"), fallback_ts=ts)]
+            if len(kinds) != 1:
+                raise PayloadError(
+                    "give exactly one of fill, position, order, quote, account, clock"
+                )
+            return self._shorthand(kinds[0], body[kinds[0]], ts)
+        except (PayloadError, KeyError, TypeError, ValueError, InvalidOperation) as exc:
+            raise self.fail(node, f"bad event: {exc}") from None
+
+    def _shorthand(self, kind: str, spec: Any, ts: dt.datetime) -> list[Event | FillSpec]:
+        if kind == "clock":
+            return [ClockEvent(ts)]
+        if not isinstance(spec, dict):
+            raise PayloadError(f"`{kind}` must be a mapping")
+        if kind == "fill":
+            return self._fill(spec, ts)
+        if kind == "position":
+            return [self._position(spec, ts)]
+        if kind == "order":
+            return [self._order(spec, ts)]
+        if kind == "quote":
+            return [QuoteEvent(_contract(spec), ts, money(spec["price"]))]
+        if kind == "account":
+            return [
+                AccountEvent(
+                    int(spec.get("id", 1)),
+                    str(spec.get("name", "test")),
+                    money(spec.get("balance", 50_000)),
+                    bool(spec.get("can_trade", True)),
+                    ts,
+                )
+            ]
+        raise PayloadError(f"unknown event kind {kind!r}")
+
+    def _fill(self, spec: dict[str, Any], ts: dt.datetime) -> list[Event | FillSpec]:
+        pnl = money(spec["pnl"]) if spec.get("pnl") is not None else None
+        return [
+            FillSpec(
+                int(spec.get("id", self.next_id())),
+                _contract(spec),
+                ts,
+                _side(spec.get("side", "buy")),
+                int(spec.get("size", 1)),
+                money(spec["price"]),
+                pnl,
+                money(spec.get("fees", 0)),
+                bool(spec.get("voided", False)),
+            )
+        ]
+
+    def _position(self, spec: dict[str, Any], ts: dt.datetime) -> PositionEvent:
+        contract, size = _contract(spec), int(spec.get("size", 1))
+        long = str(spec.get("side", "long")) == "long"
+        price = money(spec.get("price", 0))
+        kind = (PositionType.LONG if long else PositionType.SHORT) if size else PositionType(0)
+        return PositionEvent(int(spec.get("id", 1)), 1, contract, ts, kind, size, price)
+
+    def _order(self, spec: dict[str, Any], ts: dt.datetime) -> OrderEvent:
+        return OrderEvent(
+            int(spec["id"]),
+            1,
+            _contract(spec),
+            ts,
+            OrderStatus[str(spec.get("status", "open")).upper()],
+            OrderType[str(spec.get("type", "limit")).upper()],
+            _side(spec.get("side", "buy")),
+            int(spec.get("size", 1)),
+            money(spec["price"]) if spec.get("price") is not None else None,
+            money(spec["stop"]) if spec.get("stop") is not None else None,
+        )
+
+
+def money(value: Any) -> Decimal:
+    """`-520`, `-520.5`, `"-$520"`, `"$1,250.50"` -> Decimal."""
+    text = str(value).replace("$", "").replace(",", "").strip()
+    if isinstance(value, bool) or not text:
+        raise ValueError(f"not an amount: {value!r}")
+    return Decimal(text)
+
+
+def _contract(spec: dict[str, Any]) -> str:
+    value = spec.get("contract")
+    if not isinstance(value, str) or not value:
+        raise PayloadError("missing `contract` (a symbol like MNQ or a contract id)")
+    return value
+
+
+def _side(value: Any) -> Side:
+    text = str(value).lower()
+    if text not in ("buy", "sell"):
+        raise PayloadError(f"side must be buy or sell, got {value!r}")
+    return Side.BUY if text == "buy" else Side.SELL
+
+
+def _pnl(
+    state: AccountState, contract: str, held: int, avg: Decimal, price: Decimal, qty: int
+) -> Decimal:
+    tick, value = state.contracts.get(symbol_of(contract), (ZERO, ZERO))
+    if tick == 0:
+        return ZERO
+    move = (price - avg) if held > 0 else (avg - price)
+    return (move / tick * value * qty).quantize(Decimal("0.01"))
+
+
+def load_test_file(path: str, tz_of: Any) -> TestFile:
+    """Parse a test file. `tz_of(ruleset_path)` gives the ruleset's timezone for `at` times."""
+    root, _source = load_yaml_file(path)
+    base = Path(path).parent
+    rs_node = root.get("ruleset")
+    if not isinstance(rs_node, YScalar) or not isinstance(rs_node.value, str):
+        raise TestFileError(path, root.span.line, "missing `ruleset:` (a path relative to here)")
+    ruleset_path = base / rs_node.value
+    parser = _Parser(path, tz_of(ruleset_path))
+    tests = root.get("tests")
+    if not isinstance(tests, YSeq) or not tests.items:
+        raise TestFileError(path, root.span.line, "missing `tests:` (a list of test cases)")
+    cases = tuple(_case(parser, node) for node in tests.items)
+    return TestFile(path, ruleset_path, cases)
+
+
+def _case(p: _Parser, node: YNode) -> TestCase:
+    if not isinstance(node, YMap):
+        raise p.fail(node, "a test case is a mapping with name, events and expect")
+    unknown = set(node.keys()) - {"name", "date", "start", "initial", "events", "expect"}
+    if unknown:
+        raise p.fail(node, f"unknown key {sorted(unknown)[0]!r} in a test case")
+    name = str(plain(node.get("name")) or f"test at line {node.span.line}")
+    date_value = plain(node.get("date"))
+    try:
+        day = dt.date.fromisoformat(str(date_value)) if date_value else DEFAULT_DATE
+    except ValueError:
+        raise p.fail(node.get("date") or node, f"bad date {date_value!r}") from None
+    events: list[Located] = []
+    initial = node.get("initial")
+    events_node = node.get("events")
+    if not isinstance(events_node, YSeq):
+        raise p.fail(node, "missing `events:` (a list)")
+    for item in events_node.items:
+        events.append(Located(item.span.line, tuple(p.event(item, day))))
+    start_node = node.get("start")
+    first = events[0].first_ts if events else dt.datetime.combine(day, dt.time(8), p.tz)
+    start = p.time(start_node, plain(start_node), day) if start_node is not None else first
+    case = TestCase(name, node.span.line, day, start, events, tz=p.tz)
+    if initial is not None:
+        case.initial = _initial(p, initial, start)
+    _expect(p, case, node.get("expect"), day)
+    return case
+
+
+def _initial(p: _Parser, node: YNode, start: dt.datetime) -> list[Located]:
+    if not isinstance(node, YMap):
+        raise p.fail(node, "`initial` is a mapping of positions, orders, trades, quotes")
+    out: list[Located] = []
+    for key, value in node.entries:
+        if key.text not in ("positions", "orders", "trades", "quotes") or not isinstance(
+            value, YSeq
+        ):
+            raise p.fail(
+                key,
+                f"`initial.{key.text}`: expected one of positions, orders, "
+                "trades, quotes, each a list",
+            )
+        kind = {"positions": "position", "orders": "order", "trades": "fill", "quotes": "quote"}
+        for item in value.items:
+            spec = plain(item)
+            if key.text == "trades" and isinstance(spec, dict):
+                spec = {"contract": "MNQ", "price": 0, "pnl": 0, **spec}
+            try:
+                evs = p._shorthand(kind[key.text], spec, start)
+            except (PayloadError, KeyError, TypeError, ValueError, InvalidOperation) as exc:
+                raise p.fail(item, f"bad initial {key.text}: {exc}") from None
+            if key.text == "trades":  # earlier closed trades: the fill only
+                evs = [replace(e, moves_position=False) for e in evs if isinstance(e, FillSpec)]
+            out.append(Located(item.span.line, tuple(evs)))
+    return out
+
+
+def _expect(p: _Parser, case: TestCase, node: YNode | None, day: dt.date) -> None:
+    if node is None:
+        return
+    if not isinstance(node, YMap):
+        raise p.fail(node, "`expect` is a mapping with actions and/or state")
+    actions = node.get("actions")
+    if actions is not None:
+        if not isinstance(actions, YSeq):
+            raise p.fail(actions, "`expect.actions` is a list")
+        case.actions = [_expected_action(p, item, day) for item in actions.items]
+    state = node.get("state")
+    if isinstance(state, YMap):
+        case.state = [(k.span.line, k.text, plain(v)) for k, v in state.entries]
+    elif state is not None:
+        raise p.fail(state, "`expect.state` is a mapping of name: value")
+
+
+def _expected_action(p: _Parser, item: YNode, day: dt.date) -> ExpectedAction:
+    spec = plain(item)
+    if not isinstance(spec, dict) or "rule" not in spec or "action" not in spec:
+        raise p.fail(item, "an expected action needs `rule` and `action` (and optionally at)")
+    at = None
+    if spec.get("at") is not None:
+        at_node = item.get("at") if isinstance(item, YMap) else item
+        at = p.time(at_node or item, spec["at"], day)
+    symbol = spec.get("symbol")
+    return ExpectedAction(
+        item.span.line,
+        str(spec["rule"]),
+        str(spec["action"]),
+        at,
+        str(symbol) if symbol is not None else None,
+        str(spec["outcome"]) if spec.get("outcome") is not None else None,
+    )

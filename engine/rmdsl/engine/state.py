@@ -1,0 +1,408 @@
+"""Events -> account state: positions, orders, today's trades and P&L, kept as EvalContext views.
+
+`AccountState.apply_*` take one event and update the views incrementally
+(a quote touches only the positions of its contract). Out-of-order rules
+are in docs/engine.md ("Out-of-order events").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from rmdsl.engine.events import (
+    AccountEvent,
+    OrderEvent,
+    PositionEvent,
+    PositionType,
+    QuoteEvent,
+    Side,
+    TradeEvent,
+    symbol_of,
+)
+from rmdsl.engine.windows import FillWindow
+from rmdsl.lang.context import (
+    AccountView,
+    EvalContext,
+    OrderView,
+    PositionView,
+    TradeView,
+)
+
+ZERO = Decimal(0)
+_MS = dt.timedelta(milliseconds=1)
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+# (tick size, tick value) until the broker supplies ContractInfo
+DEFAULT_CONTRACTS: dict[str, tuple[Decimal, Decimal]] = {
+    "MNQ": (Decimal("0.25"), Decimal("0.50")),
+    "NQ": (Decimal("0.25"), Decimal("5")),
+    "MES": (Decimal("0.25"), Decimal("1.25")),
+    "ES": (Decimal("0.25"), Decimal("12.50")),
+    "MYM": (Decimal("1"), Decimal("0.50")),
+    "YM": (Decimal("1"), Decimal("5")),
+    "M2K": (Decimal("0.1"), Decimal("0.50")),
+    "RTY": (Decimal("0.1"), Decimal("5")),
+    # the gateway's contract ids name E-mini S&P "EP" and E-mini Nasdaq "ENQ"
+    "EP": (Decimal("0.25"), Decimal("12.50")),
+    "ENQ": (Decimal("0.25"), Decimal("5")),
+}
+
+
+def _epoch_ms(ts: dt.datetime) -> int:
+    return (ts - _EPOCH) // _MS
+
+
+def ms_between(a: dt.datetime, b: dt.datetime) -> int:
+    """Whole milliseconds from a to b (never negative)."""
+    return max((b - a) // _MS, 0)
+
+
+@dataclass(slots=True)
+class Position:
+    id: int
+    contract_id: str
+    symbol: str
+    long: bool
+    size: int
+    avg_price: Decimal
+    opened_at: dt.datetime
+    updated_at: dt.datetime
+    view: PositionView = field(default_factory=PositionView)
+
+    @property
+    def closing_side(self) -> Side:
+        return Side.SELL if self.long else Side.BUY
+
+
+@dataclass(slots=True)
+class Order:
+    id: int
+    contract_id: str
+    symbol: str
+    event: OrderEvent
+    placed_at: dt.datetime
+    view: OrderView = field(default_factory=OrderView)
+
+
+class TradeResult:
+    NEW = "new"
+    DUPLICATE = "duplicate"
+    VOIDED = "voided"
+
+
+class AccountState:
+    """One account's state; `ctx` is the EvalContext the compiled rules read."""
+
+    def __init__(self, account_id: int = 0) -> None:
+        self.ctx = EvalContext(account=AccountView(id=account_id))
+        self.ctx.funcs = Functions(self)
+        self.positions: dict[str, Position] = {}  # by contract id: one net position each
+        self.orders: dict[int, Order] = {}  # working orders only
+        self.trades: dict[int, TradeEvent] = {}  # today's fills by gateway trade id
+        self.prices: dict[str, Decimal] = {}  # last quote per contract
+        self.contracts: dict[str, tuple[Decimal, Decimal]] = dict(DEFAULT_CONTRACTS)
+        self.now: dt.datetime = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+        # trailing windows: fills ordered by ts (epoch ms) with their realized pnl (None = opening)
+        self.fills = FillWindow()
+        self._last_trade_ts = self.now
+
+    @property
+    def account_id(self) -> int:
+        return self.ctx.account.id
+
+    # ---- contract info -----------------------------------------------------------------------
+    def set_contract(self, symbol: str, tick_size: Decimal, tick_value: Decimal) -> None:
+        if tick_size > 0 and tick_value > 0:
+            self.contracts[symbol.upper()] = (tick_size, tick_value)
+            for pos in self.positions.values():
+                if pos.symbol == symbol.upper():
+                    self._refresh_position(pos)
+            self._refresh_totals()
+
+    def tick_size(self, symbol: str) -> Decimal:
+        info = self.contracts.get(symbol_of(symbol))
+        return info[0] if info else ZERO
+
+    def tick_value(self, symbol: str) -> Decimal:
+        info = self.contracts.get(symbol_of(symbol))
+        return info[1] if info else ZERO
+
+    def contracts_of(self, symbol: str) -> int:
+        root = symbol_of(symbol)
+        return sum(p.size for p in self.positions.values() if p.symbol == root)
+
+    def window(self, window_ms: int) -> int:
+        """Index of the first fill in the trailing window (now - window, now]."""
+        return self.fills.start(_epoch_ms(self.now) - window_ms)
+
+    # ---- clock ---------------------------------------------------------------------------------
+    def advance(self, ts: dt.datetime) -> bool:
+        """Move the clock forward to ts (never back). True when it moved."""
+        if ts <= self.now:
+            return False
+        self.now = ts
+        return True
+
+    # ---- events --------------------------------------------------------------------------------
+    def apply_account(self, ev: AccountEvent) -> None:
+        view = self.ctx.account
+        view.id, view.name, view.balance, view.can_trade = ev.id, ev.name, ev.balance, ev.can_trade
+
+    def apply_trade(self, ev: TradeEvent) -> str:
+        """Record a fill; a repeated id is a duplicate unless it newly voids the earlier one."""
+        known = self.trades.get(ev.id)
+        if known is not None:
+            if ev.voided and not known.voided:
+                self.trades[ev.id] = ev
+                self._rebuild_day()
+                return TradeResult.VOIDED
+            return TradeResult.DUPLICATE
+        self.trades[ev.id] = ev
+        if ev.voided:
+            return TradeResult.DUPLICATE  # a fill first seen voided never counted
+        if ev.ts < self._last_trade_ts:
+            self._rebuild_day()  # out of order: streaks and windows depend on the order
+        else:
+            self._last_trade_ts = ev.ts
+            self._count(ev)
+            self._add_window(ev)
+            self._refresh_day()
+        self._reduce_by_fill(ev)
+        return TradeResult.NEW
+
+    def _reduce_by_fill(self, ev: TradeEvent) -> None:
+        """A fill on the closing side shrinks the position now; the position event confirms.
+
+        The gateway sends the fill before the position update: without this, rules fired by
+        the fill would see (and try to close) a position that the fill already closed.
+        """
+        pos = self.positions.get(ev.contract_id)
+        if pos is None or ev.side is not pos.closing_side or ev.ts < pos.updated_at:
+            return
+        if ev.size >= pos.size:
+            del self.positions[ev.contract_id]
+        else:
+            pos.size -= ev.size
+            self._refresh_position(pos)
+        self._refresh_totals()
+
+    def _count(self, ev: TradeEvent) -> None:
+        if ev.pnl is None:
+            return
+        day = self.ctx.day
+        day.realized_pnl += ev.pnl
+        day.trades += 1
+        if ev.pnl > 0:
+            day.wins += 1
+            day.consecutive_losses = 0
+        elif ev.pnl < 0:
+            day.losses += 1
+            day.consecutive_losses += 1
+
+    def _add_window(self, ev: TradeEvent) -> None:
+        self.fills.add(_epoch_ms(ev.ts), ev.pnl)
+
+    def _rebuild_day(self) -> None:
+        day = self.ctx.day
+        day.realized_pnl = ZERO
+        day.trades = day.wins = day.losses = day.consecutive_losses = 0
+        self.fills.clear()
+        # the peak is replayed from realized history in trade time: a voided or late fill must
+        # not leave behind a peak that never existed (earlier unrealized excursions are lost)
+        peak = ZERO
+        for ev in sorted(self.trades.values(), key=lambda t: (t.ts, t.id)):
+            if not ev.voided:
+                self._count(ev)
+                self._add_window(ev)
+                self._last_trade_ts = max(self._last_trade_ts, ev.ts)
+                peak = max(peak, day.realized_pnl)
+        day.peak_pnl = peak
+        self._refresh_day()
+
+    def trade_view(self, ev: TradeEvent) -> TradeView:
+        return TradeView(
+            symbol=ev.symbol,
+            side=ev.side.word,
+            size=ev.size,
+            price=ev.price,
+            pnl=ev.pnl if ev.pnl is not None else ZERO,
+            fees=ev.fees,
+            is_close=ev.pnl is not None,
+        )
+
+    def apply_position(self, ev: PositionEvent) -> Position | None:
+        """Open/update/close; returns the open position (None when closed or stale)."""
+        pos = self.positions.get(ev.contract_id)
+        if pos is not None and ev.ts < pos.updated_at:
+            return pos  # stale: an older snapshot of a position we already know newer
+        if ev.size <= 0 or ev.type is PositionType.UNDEFINED:
+            if pos is not None:
+                del self.positions[ev.contract_id]
+                self._refresh_totals()
+            return None
+        long = ev.type is PositionType.LONG
+        if pos is None or pos.long != long:
+            pos = Position(
+                ev.id, ev.contract_id, ev.symbol, long, ev.size, ev.avg_price, ev.ts, ev.ts
+            )
+            self.positions[ev.contract_id] = pos
+        else:
+            pos.id, pos.size, pos.avg_price, pos.updated_at = ev.id, ev.size, ev.avg_price, ev.ts
+        self._refresh_position(pos)
+        self._refresh_protection(pos)
+        self._refresh_totals()
+        return pos
+
+    def apply_order(self, ev: OrderEvent) -> Order | None:
+        """Working orders are kept, others removed; returns the working order or None."""
+        known = self.orders.get(ev.id)
+        if known is not None and ev.ts < known.event.ts:
+            return known  # stale update
+        if not ev.status.is_working:
+            if known is not None:
+                del self.orders[ev.id]
+                self._protect_contract(ev.contract_id)
+            return None
+        placed = known.placed_at if known is not None else ev.ts
+        order = Order(ev.id, ev.contract_id, ev.symbol, ev, placed)
+        view = order.view
+        view.symbol, view.type, view.side = ev.symbol, ev.type.word, ev.side.word
+        view.size = ev.size
+        view.price = ev.limit_price or ZERO
+        view.stop_price = ev.stop_price or ZERO
+        self.orders[ev.id] = order
+        self._protect_contract(ev.contract_id)
+        return order
+
+    def apply_quote(self, ev: QuoteEvent) -> bool:
+        """Store the price; True when an open position's P&L changed."""
+        self.prices[ev.contract_id] = ev.price
+        pos = self.positions.get(ev.contract_id)
+        if pos is None:
+            return False
+        self._refresh_position(pos)
+        self._refresh_totals()
+        return True
+
+    # ---- derived views -------------------------------------------------------------------------
+    def _refresh_position(self, pos: Position) -> None:
+        view = pos.view
+        view.symbol, view.contract_id, view.size = pos.symbol, pos.contract_id, pos.size
+        view.side = "long" if pos.long else "short"
+        view.avg_price = pos.avg_price
+        price = self.prices.get(pos.contract_id)
+        size, value = self.contracts.get(pos.symbol, (ZERO, ZERO))
+        if price is None or size == 0:
+            view.unrealized_pnl = view.unrealized_ticks = ZERO
+            return
+        move = (price - pos.avg_price) if pos.long else (pos.avg_price - price)
+        ticks = move / size
+        view.unrealized_ticks = ticks
+        view.unrealized_pnl = (ticks * value * pos.size).quantize(Decimal("0.01"))
+
+    def _protect_contract(self, contract_id: str) -> None:
+        pos = self.positions.get(contract_id)
+        if pos is not None:
+            self._refresh_protection(pos)
+
+    def _refresh_protection(self, pos: Position) -> None:
+        """has_stop: a working stop-type order on the closing side; stop_ticks to the nearest."""
+        side, has_stop, best = pos.closing_side, False, None
+        for order in self.orders.values():
+            ev = order.event
+            if ev.contract_id != pos.contract_id or ev.side is not side or not ev.type.is_stop:
+                continue
+            has_stop = True
+            stop = ev.stop_price if ev.stop_price is not None else ev.limit_price
+            if stop is not None:
+                dist = abs(pos.avg_price - stop)
+                best = dist if best is None else min(best, dist)
+        pos.view.has_stop = has_stop
+        tick = self.contracts.get(pos.symbol, (ZERO, ZERO))[0]
+        pos.view.stop_ticks = best / tick if best is not None and tick else ZERO
+
+    def _refresh_totals(self) -> None:
+        pv = self.ctx.positions
+        pv.count = len(self.positions)
+        pv.contracts = pv.net_contracts = 0
+        total = ZERO
+        for pos in self.positions.values():
+            pv.contracts += pos.size
+            pv.net_contracts += pos.size if pos.long else -pos.size
+            total += pos.view.unrealized_pnl
+        pv.unrealized_pnl = total
+        self.ctx.day.unrealized_pnl = total
+        self._refresh_day()
+
+    def _refresh_day(self) -> None:
+        day = self.ctx.day
+        day.pnl = day.realized_pnl + day.unrealized_pnl
+        if day.pnl > day.peak_pnl:
+            day.peak_pnl = day.pnl
+        day.drawdown = day.peak_pnl - day.pnl
+
+    def bind_ages(self) -> None:
+        """position.age / order.age are read relative to now: refresh before evaluating."""
+        now = self.now
+        for pos in self.positions.values():
+            pos.view.age = ms_between(pos.opened_at, now)
+        for order in self.orders.values():
+            order.view.age = ms_between(order.placed_at, now)
+
+    # ---- reset and restore ---------------------------------------------------------------------
+    def reset_day(self) -> None:
+        """A new trading day: counters and today's trades cleared; open positions carry over."""
+        self.trades.clear()
+        self.fills.clear()
+        day = self.ctx.day
+        day.realized_pnl = ZERO
+        day.trades = day.wins = day.losses = day.consecutive_losses = 0
+        day.peak_pnl = day.unrealized_pnl
+        self._refresh_day()
+        day.peak_pnl = day.pnl
+
+    def replace_positions(self, events: tuple[PositionEvent, ...]) -> None:
+        self.positions.clear()
+        for ev in events:
+            if ev.size > 0 and ev.type is not PositionType.UNDEFINED:
+                self.apply_position(ev)
+        self._refresh_totals()
+
+    def replace_orders(self, events: tuple[OrderEvent, ...]) -> None:
+        self.orders.clear()
+        for ev in events:
+            self.apply_order(ev)
+        for pos in self.positions.values():
+            self._refresh_protection(pos)
+
+
+class Functions:
+    """The language's runtime functions (rmdsl.lang.context.RuntimeFunctions) over one state."""
+
+    __slots__ = ("_s",)
+
+    def __init__(self, state: AccountState) -> None:
+        self._s = state
+
+    def contracts(self, symbol: str) -> int:
+        return self._s.contracts_of(symbol)
+
+    def fills(self, window_ms: int) -> int:
+        return self._s.fills.fills(self._s.window(window_ms))
+
+    def trades(self, window_ms: int) -> int:
+        return self._s.fills.trades(self._s.window(window_ms))
+
+    def losses(self, window_ms: int) -> int:
+        return self._s.fills.losses(self._s.window(window_ms))
+
+    def pnl(self, window_ms: int) -> Decimal:
+        return self._s.fills.pnl(self._s.window(window_ms))
+
+    def tick_value(self, symbol: str) -> Decimal:
+        return self._s.tick_value(symbol)
+
+    def tick_size(self, symbol: str) -> Decimal:
+        return self._s.tick_size(symbol)

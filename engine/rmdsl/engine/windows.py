@@ -1,0 +1,71 @@
+"""Today's fills in time order with prefix sums: trailing-window counts in O(log n).
+
+Backs the language's fills(d), trades(d), losses(d), pnl(d) and session.fills.
+Fills arrive in time order almost always (an append); a late one is inserted
+and the sums after it rebuilt.
+"""
+
+from __future__ import annotations
+
+import bisect
+from decimal import Decimal
+
+ZERO = Decimal(0)
+
+
+class FillWindow:
+    __slots__ = ("_losses", "_ms", "_pnl", "_trades")
+
+    def __init__(self) -> None:
+        self._ms: list[int] = []  # epoch ms of each fill, ascending
+        self._trades: list[int] = []  # prefix sums: closing fills up to and including i
+        self._losses: list[int] = []
+        self._pnl: list[Decimal] = []
+
+    def __len__(self) -> int:
+        return len(self._ms)
+
+    def clear(self) -> None:
+        for seq in (self._ms, self._trades, self._losses, self._pnl):
+            seq.clear()
+
+    def add(self, ms: int, pnl: Decimal | None) -> None:
+        i = bisect.bisect_right(self._ms, ms)
+        self._ms.insert(i, ms)
+        closing, loss = pnl is not None, pnl is not None and pnl < 0
+        value = pnl if pnl is not None else ZERO
+        if i == len(self._trades):
+            self._trades.append(self._at(self._trades, i - 1, 0) + closing)
+            self._losses.append(self._at(self._losses, i - 1, 0) + loss)
+            self._pnl.append(self._at(self._pnl, i - 1, ZERO) + value)
+            return
+        # a late fill: shift every later prefix sum by its contribution
+        self._trades.insert(i, self._at(self._trades, i - 1, 0) + closing)
+        self._losses.insert(i, self._at(self._losses, i - 1, 0) + loss)
+        self._pnl.insert(i, self._at(self._pnl, i - 1, ZERO) + value)
+        for j in range(i + 1, len(self._ms)):
+            self._trades[j] += closing
+            self._losses[j] += loss
+            self._pnl[j] += value
+
+    @staticmethod
+    def _at[T](seq: list[T], i: int, zero: T) -> T:
+        return seq[i] if i >= 0 else zero
+
+    def start(self, since_ms: int, inclusive: bool = False) -> int:
+        """Index of the first fill after since_ms (at or after it when inclusive)."""
+        find = bisect.bisect_left if inclusive else bisect.bisect_right
+        return find(self._ms, since_ms)
+
+    def fills(self, start: int) -> int:
+        return len(self._ms) - start
+
+    def trades(self, start: int) -> int:
+        return self._at(self._trades, len(self._ms) - 1, 0) - self._at(self._trades, start - 1, 0)
+
+    def losses(self, start: int) -> int:
+        return self._at(self._losses, len(self._ms) - 1, 0) - self._at(self._losses, start - 1, 0)
+
+    def pnl(self, start: int) -> Decimal:
+        end = self._at(self._pnl, len(self._ms) - 1, ZERO)
+        return end - self._at(self._pnl, start - 1, ZERO)

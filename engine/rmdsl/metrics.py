@@ -1,0 +1,190 @@
+"""The six engine metrics (SPEC 8, product decision Q20): bounded series, percentiles, alerts.
+
+Each series keeps the last `capacity` samples in a ring (memory is fixed),
+reports p50 always and p95/p99 only from 100 samples on, and raises an alert
+through the Notifier when its threshold is crossed (rate-limited per metric).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import math
+import os
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from rmdsl.engine.persistence import MetricSample
+from rmdsl.notify import Notifier
+
+MIN_SAMPLES_P95 = 100
+ALERT_INTERVAL_S = 300.0
+
+ENFORCEMENT_LATENCY = "enforcement_latency_ms"
+EVENT_PROCESSING = "event_processing_ms"
+RSS = "rss_mb"
+RECONCILIATION = "reconciliation_ms"
+QUEUE_DEPTH = "queue_depth"
+RULE_EVALUATION = "rule_evaluation_ms"
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    count: int
+    p50: float | None
+    p95: float | None
+    p99: float | None
+    max: float | None
+
+
+class Series:
+    """A fixed ring of float samples with nearest-rank percentiles."""
+
+    __slots__ = ("_ring", "count")
+
+    def __init__(self, capacity: int = 4096) -> None:
+        self._ring: deque[float] = deque(maxlen=capacity)
+        self.count = 0  # all samples ever, not only those kept
+
+    def add(self, value: float) -> None:
+        self._ring.append(value)
+        self.count += 1
+
+    def values(self) -> list[float]:
+        return list(self._ring)
+
+    def summary(self) -> Summary:
+        data = sorted(self._ring)
+        if not data:
+            return Summary(self.count, None, None, None, None)
+        enough = len(data) >= MIN_SAMPLES_P95
+        return Summary(
+            self.count,
+            _rank(data, 0.50),
+            _rank(data, 0.95) if enough else None,
+            _rank(data, 0.99) if enough else None,
+            data[-1],
+        )
+
+    def share_over(self, limit: float) -> float:
+        if not self._ring:
+            return 0.0
+        return sum(1 for v in self._ring if v > limit) / len(self._ring)
+
+
+def _rank(data: list[float], q: float) -> float:
+    return data[max(math.ceil(q * len(data)) - 1, 0)]
+
+
+def rss_mb() -> float:
+    """Resident set size of this process now (Linux /proc; peak RSS elsewhere)."""
+    try:
+        with open("/proc/self/statm") as f:
+            pages = int(f.read().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") / 1_048_576
+    except (OSError, ValueError, IndexError):
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class Metrics:
+    """Collects the six metrics; `check_*` calls alert through the notifier when over threshold."""
+
+    def __init__(
+        self,
+        notifier: Notifier | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        capacity: int = 4096,
+    ) -> None:
+        self.notifier = notifier
+        self._clock = clock
+        self._capacity = capacity
+        self.series: dict[str, Series] = {
+            name: Series(capacity)
+            for name in (ENFORCEMENT_LATENCY, EVENT_PROCESSING, RSS, RECONCILIATION, QUEUE_DEPTH)
+        }
+        self.rules: dict[str, Series] = {}
+        self._last_alert: dict[str, float] = {}
+
+    # ---- recording (hot path: keep these cheap) --------------------------------------------
+    def event_processed(self, elapsed_ns: int) -> None:
+        ms = elapsed_ns / 1e6
+        self.series[EVENT_PROCESSING].add(ms)
+        if ms > 50:
+            self._alert(EVENT_PROCESSING, f"event processing took {ms:.1f} ms (alert > 50 ms)")
+
+    def rule_evaluated(self, rule_id: str, elapsed_ns: int) -> None:
+        series = self.rules.get(rule_id)
+        if series is None:
+            series = self.rules[rule_id] = Series(min(self._capacity, 1024))
+        ms = elapsed_ns / 1e6
+        series.add(ms)
+        if ms > 20:
+            self._alert(f"{RULE_EVALUATION}:{rule_id}", f"rule {rule_id} took {ms:.1f} ms")
+
+    def enforcement(self, latency_ms: float) -> None:
+        series = self.series[ENFORCEMENT_LATENCY]
+        series.add(latency_ms)
+        if latency_ms > 1000:
+            self._alert(ENFORCEMENT_LATENCY, f"enforcement took {latency_ms:.0f} ms (max 1000 ms)")
+        elif len(series.values()) >= MIN_SAMPLES_P95 and series.share_over(500) > 0.05:
+            share = series.share_over(500) * 100
+            self._alert(ENFORCEMENT_LATENCY, f"{share:.1f}% of enforcements over 500 ms (max 5%)")
+
+    def reconciled(self, elapsed_ms: float) -> None:
+        self.series[RECONCILIATION].add(elapsed_ms)
+        if elapsed_ms > 10_000:
+            self._alert(RECONCILIATION, f"reconciliation took {elapsed_ms / 1000:.1f} s (> 10 s)")
+
+    def queue_depth(self, depth: int) -> None:
+        self.series[QUEUE_DEPTH].add(depth)
+        if depth > 1000:
+            self._alert(QUEUE_DEPTH, f"event queue depth {depth} (alert > 1000)")
+
+    def memory(self, mb: float | None = None) -> float:
+        value = rss_mb() if mb is None else mb
+        series = self.series[RSS]
+        series.add(value)
+        if value > 200:
+            self._alert(RSS, f"RSS {value:.0f} MB (alert > 200 MB)")
+        elif _growing(series.values()):
+            self._alert(RSS, f"RSS keeps growing: {value:.0f} MB")
+        return value
+
+    # ---- reporting ---------------------------------------------------------------------------
+    def _alert(self, key: str, body: str) -> None:
+        now = self._clock()
+        last = self._last_alert.get(key)
+        if last is not None and now - last < ALERT_INTERVAL_S:
+            return
+        self._last_alert[key] = now
+        if self.notifier is not None:
+            self.notifier.alert("warning", f"metric {key.split(':')[0]}", body, {"metric": key})
+
+    def summaries(self) -> dict[str, Summary]:
+        out = {name: s.summary() for name, s in self.series.items()}
+        out.update({f"{RULE_EVALUATION}:{rid}": s.summary() for rid, s in self.rules.items()})
+        return out
+
+    def samples(self, ts: dt.datetime, account_id: int = 0) -> list[MetricSample]:
+        """p50/p95/p99/max of every series, for StateStore.record_metrics."""
+        out: list[MetricSample] = []
+        for key, summary in self.summaries().items():
+            name, _, label = key.partition(":")
+            for stat in ("p50", "p95", "p99", "max"):
+                value = getattr(summary, stat)
+                if value is not None:
+                    out.append(MetricSample(f"{name}.{stat}", value, ts, label, account_id))
+        return out
+
+
+def _growing(values: list[float], window: int = 12, min_growth_mb: float = 20.0) -> bool:
+    """A steady rise over the last `window` samples (each >= the one before) by min_growth_mb."""
+    if len(values) < window:
+        return False
+    tail = values[-window:]
+    rising = all(b >= a for a, b in itertools.pairwise(tail))
+    return rising and tail[-1] - tail[0] >= min_growth_mb

@@ -1,0 +1,195 @@
+"""Read side of the state database: what `rmdsl status` and `rmdsl history` show.
+
+Today's P&L per account, active lockouts and running timers, recent enforcement
+with latencies, ruleset versions, and metric percentiles over a time range.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rmdsl.engine.persistence import (
+    AccountStateRecord,
+    EnforcementRecord,
+    LockoutRecord,
+    PositionRecord,
+    RulesetVersionRecord,
+    TimerRecord,
+    TradeRecord,
+)
+from rmdsl.store import rows
+from rmdsl.store.codec import day_out, ts_out
+from rmdsl.store.db import Database
+
+
+@dataclass(frozen=True, slots=True)
+class RulesetVersionEntry:
+    """A row of ruleset_versions: an active version, or a rejected reload with its error."""
+
+    version: RulesetVersionRecord
+    status: str  # "active" | "rejected"
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class MetricSummary:
+    name: str
+    label: str
+    count: int
+    minimum: float
+    maximum: float
+    mean: float
+    p50: float
+    p95: float
+    p99: float
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100) of an ascending, non-empty sequence."""
+    rank = max(math.ceil(q / 100 * len(sorted_values)), 1)
+    return sorted_values[min(rank, len(sorted_values)) - 1]
+
+
+class StateQueries(Database):
+    """Read-only queries; safe while a daemon writes (WAL readers do not block the writer)."""
+
+    async def accounts(self) -> list[int]:
+        found = await self.fetch("SELECT DISTINCT account_id FROM account_state ORDER BY 1")
+        return [int(r[0]) for r in found]
+
+    async def account_state(self, account_id: int) -> AccountStateRecord | None:
+        """The newest trading day's counters of the account."""
+        row = await self.fetch_one(
+            f"SELECT {rows.ACCOUNT_COLUMNS} FROM account_state WHERE account_id = ? "
+            "ORDER BY trading_day DESC LIMIT 1",
+            (account_id,),
+        )
+        return None if row is None else rows.account_record(row)
+
+    async def daily_history(self, account_id: int, days: int = 30) -> list[AccountStateRecord]:
+        """One row per trading day, newest first: the daily P&L history."""
+        found = await self.fetch(
+            f"SELECT {rows.ACCOUNT_COLUMNS} FROM account_state WHERE account_id = ? "
+            "ORDER BY trading_day DESC LIMIT ?",
+            (account_id, days),
+        )
+        return [rows.account_record(r) for r in found]
+
+    async def trades_of_day(self, account_id: int, day: dt.date) -> list[TradeRecord]:
+        found = await self.fetch(
+            f"SELECT {rows.TRADE_COLUMNS} FROM trades WHERE account_id = ? AND trading_day = ? "
+            "ORDER BY ts, trade_id",
+            (account_id, day_out(day)),
+        )
+        return [rows.trade_record(r) for r in found]
+
+    async def positions(self, account_id: int) -> list[PositionRecord]:
+        found = await self.fetch(
+            f"SELECT {rows.POSITION_COLUMNS} FROM positions WHERE account_id = ? "
+            "ORDER BY position_id",
+            (account_id,),
+        )
+        return [rows.position_record(r) for r in found]
+
+    async def active_lockouts(self, account_id: int | None = None) -> list[LockoutRecord]:
+        """Not lifted yet. An expired but unlifted lockout is still listed: the engine lifts it."""
+        where, params = _account_filter(account_id)
+        found = await self.fetch(
+            f"SELECT {rows.LOCKOUT_COLUMNS} FROM lockouts WHERE lifted_at IS NULL{where} "
+            "ORDER BY created_at, id",
+            params,
+        )
+        return [rows.lockout_record(r) for r in found]
+
+    async def timers(self, account_id: int | None = None) -> list[TimerRecord]:
+        where, params = _account_filter(account_id)
+        found = await self.fetch(
+            f"SELECT {rows.TIMER_COLUMNS} FROM timers WHERE 1 = 1{where} ORDER BY deadline, key",
+            params,
+        )
+        return [rows.timer_record(r) for r in found]
+
+    async def enforcement_history(
+        self, account_id: int, limit: int = 100
+    ) -> list[EnforcementRecord]:
+        return await self.recent_enforcements(account_id, limit=limit)
+
+    async def recent_enforcements(
+        self,
+        account_id: int | None = None,
+        *,
+        since: dt.datetime | None = None,
+        limit: int = 100,
+    ) -> list[EnforcementRecord]:
+        """Newest first, with latencies and outcomes."""
+        where, params = _account_filter(account_id)
+        if since is not None:
+            where += " AND timestamp >= ?"
+            params = (*params, ts_out(since))
+        found = await self.fetch(
+            f"SELECT {rows.ENFORCEMENT_COLUMNS} FROM enforcement_history WHERE 1 = 1{where} "
+            "ORDER BY timestamp DESC, id DESC LIMIT ?",
+            (*params, limit),
+        )
+        return [rows.enforcement_record(r) for r in found]
+
+    async def last_ruleset_version(self) -> RulesetVersionRecord | None:
+        row = await self.fetch_one(
+            "SELECT * FROM ruleset_versions WHERE status = 'active' ORDER BY id DESC LIMIT 1"
+        )
+        return None if row is None else rows.version_record(row)
+
+    async def ruleset_versions(self, limit: int = 20) -> list[RulesetVersionEntry]:
+        found = await self.fetch(
+            "SELECT * FROM ruleset_versions ORDER BY id DESC LIMIT ?", (limit,)
+        )
+        return [RulesetVersionEntry(rows.version_record(r), r["status"], r["error"]) for r in found]
+
+    async def metric_names(self, since: dt.datetime | None = None) -> list[tuple[str, str]]:
+        """(name, label) pairs recorded since `since`."""
+        found = await self.fetch(
+            "SELECT DISTINCT name, label FROM metrics WHERE ts >= ? ORDER BY name, label",
+            (ts_out(since) if since else "",),
+        )
+        return [(r[0], r[1]) for r in found]
+
+    async def metric_summary(
+        self,
+        name: str,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        label: str | None = None,
+    ) -> MetricSummary | None:
+        """p50/p95/p99 over the samples of `name` in [since, until); None without samples."""
+        sql = "SELECT value FROM metrics WHERE name = ? AND ts >= ? AND ts < ?"
+        params: tuple[object, ...] = (
+            name,
+            ts_out(since) if since else "",
+            ts_out(until) if until else "~",  # "~" sorts after every timestamp
+        )
+        if label is not None:
+            sql += " AND label = ?"
+            params = (*params, label)
+        values = sorted(float(r[0]) for r in await self.fetch(sql + " ORDER BY value", params))
+        if not values:
+            return None
+        return MetricSummary(
+            name=name,
+            label=label or "",
+            count=len(values),
+            minimum=values[0],
+            maximum=values[-1],
+            mean=math.fsum(values) / len(values),
+            p50=percentile(values, 50),
+            p95=percentile(values, 95),
+            p99=percentile(values, 99),
+        )
+
+
+def _account_filter(account_id: int | None) -> tuple[str, tuple[object, ...]]:
+    if account_id is None:
+        return "", ()
+    return " AND account_id = ?", (account_id,)

@@ -1,0 +1,116 @@
+"""Restart restores lockouts, timers and today's P&L; reconcile merges trades without doubles."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from enginekit import (
+    CHICAGO,
+    ES,
+    MNQ,
+    T0,
+    D,
+    Harness,
+    at,
+    clock,
+    fill,
+    order,
+    position,
+    rule,
+    ruleset,
+)
+
+from rmdsl.broker.interface import ContractInfo, Snapshot
+from rmdsl.engine.events import AccountEvent, ConnectionEvent, ConnectionState
+from rmdsl.lang.schema import Trigger, UntilKind
+from rmdsl.rules.model import Action
+
+LOCK = rule(
+    "daily",
+    lambda c: c.day.realized_pnl <= Decimal(-500),
+    (Action("lockout", {"until": UntilKind.RESET}),),
+    on=(Trigger.FILL, Trigger.TRADE),
+)
+
+
+async def restart(h: Harness, now: dt.datetime) -> Harness:
+    """A new engine on the same store, as after a crash."""
+    await h.engine.stop()
+    h2 = Harness(h.engine.ruleset, start=now)
+    h2.store = h.store
+    h2.engine.store = h.store
+    h2.engine.enforcer.store = h.store
+    return await h2.start()
+
+
+async def test_restart_restores_lockout_pnl_and_grace_timer() -> None:
+    h = await Harness(ruleset(LOCK, grace_ms=60_000)).start()
+    await h.feed(fill(1, at(1), -300), fill(2, at(2), -250))
+    assert h.engine.lockouts.account_locked
+    h2 = await restart(h, at(10))
+    assert h2.engine.lockouts.account_locked
+    assert h2.engine.ctx.day.realized_pnl == D(-550) and h2.engine.ctx.day.trades == 2
+    await h2.feed(fill(2, at(11), -250))  # redelivered after the restart: not counted again
+    assert h2.engine.ctx.day.realized_pnl == D(-550)
+    await h2.feed(position(at(12), 1))
+    assert h2.calls() == ["close_position"]
+
+
+async def test_restart_restores_a_running_grace_timer_with_its_deadline() -> None:
+    h = await Harness(ruleset(grace_ms=60_000)).start()
+    await h.feed(position(at(0), 1))
+    h2 = await restart(h, at(30))
+    assert h2.engine.evaluator.timers.running[f"no_stop_loss_grace|{MNQ}"].deadline == at(60)
+    await h2.feed(clock(at(60)))
+    assert h2.calls() == ["close_position"]
+
+
+async def test_restart_after_the_reset_starts_a_new_day_and_lifts_the_lockout() -> None:
+    h = await Harness(ruleset(LOCK)).start()
+    await h.feed(fill(1, at(1), -600))
+    next_day = dt.datetime(2026, 3, 3, 9, tzinfo=CHICAGO).astimezone(dt.UTC)
+    h2 = await restart(h, next_day)
+    assert not h2.engine.lockouts.account_locked
+    assert h2.engine.ctx.day.realized_pnl == 0
+    assert h2.store.backups[-1][1] == dt.date(2026, 3, 2)
+
+
+def snapshot(*, trades: tuple[object, ...] = (), positions: tuple[object, ...] = ()) -> Snapshot:
+    return Snapshot(
+        AccountEvent(1, "acct", D(50000), True, T0),
+        positions,  # type: ignore[arg-type]
+        (order(5, at(0), contract=ES, stop=4990),),
+        trades,  # type: ignore[arg-type]
+        (ContractInfo(ES, "EP", D("0.25"), D("12.50")),),
+    )
+
+
+async def test_reconcile_replaces_positions_and_merges_trades_without_double_counting() -> None:
+    h = await Harness(ruleset(LOCK)).start()
+    await h.feed(fill(1, at(1), -100), position(at(1), 1))
+    await h.feed(ConnectionEvent(ConnectionState.DISCONNECTED, at(2)))
+    assert not h.engine.evaluating
+    snap = snapshot(
+        trades=(fill(1, at(1), -100), fill(2, at(3), -450)),
+        positions=(position(at(2), 2, contract=ES, pid=7, price=5000),),
+    )
+    records = await h.engine.reconcile(snap)
+    st = h.engine.state
+    assert h.engine.evaluating
+    assert st.ctx.day.realized_pnl == D(-550) and st.ctx.day.trades == 2
+    assert set(st.positions) == {ES} and st.positions[ES].view.has_stop
+    assert st.tick_value("EP") == D("12.50")
+    assert h.engine.lockouts.account_locked  # the merged loss crossed the limit
+    assert next(r.action for r in records) == "lockout(until=reset)"
+    assert h.engine.metrics.series["reconciliation_ms"].count == 1
+
+
+async def test_no_evaluation_between_disconnect_and_reconcile() -> None:
+    h = await Harness(ruleset(LOCK)).start()
+    await h.feed(ConnectionEvent(ConnectionState.DISCONNECTED, at(1)))
+    await h.feed(fill(1, at(2), -600))
+    assert not h.engine.lockouts.active
+    await h.engine.reconcile(snapshot(trades=(fill(1, at(2), -600),)))
+    assert h.engine.lockouts.account_locked
+    assert h.engine.ctx.day.trades == 1

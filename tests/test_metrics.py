@@ -1,0 +1,126 @@
+"""The six metrics: percentiles (p95 from 100 samples), bounded memory, threshold alerts."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from rmdsl.metrics import (
+    ENFORCEMENT_LATENCY,
+    EVENT_PROCESSING,
+    QUEUE_DEPTH,
+    RECONCILIATION,
+    RSS,
+    Metrics,
+    Series,
+    rss_mb,
+)
+from rmdsl.notify import CollectingNotifier
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def metrics() -> tuple[Metrics, CollectingNotifier, Clock]:
+    n, c = CollectingNotifier(), Clock()
+    return Metrics(n, clock=c), n, c
+
+
+def test_p95_and_p99_need_100_samples() -> None:
+    s = Series()
+    for v in range(1, 100):
+        s.add(float(v))
+    summary = s.summary()
+    assert summary.p50 == 50 and summary.p95 is None and summary.p99 is None
+    s.add(100.0)
+    summary = s.summary()
+    assert (summary.p50, summary.p95, summary.p99, summary.max) == (50, 95, 99, 100)
+
+
+def test_series_memory_is_bounded() -> None:
+    s = Series(capacity=10)
+    for v in range(1000):
+        s.add(float(v))
+    assert len(s.values()) == 10 and s.count == 1000 and s.summary().p50 == 994
+
+
+def test_enforcement_latency_alerts_when_over_5_percent_exceed_500ms() -> None:
+    m, n, _ = metrics()
+    for _ in range(95):
+        m.enforcement(100)
+    for _ in range(5):
+        m.enforcement(600)
+    assert n.alerts == []  # exactly 5%: not more than 5%
+    m.enforcement(600)
+    assert [a.title for a in n.alerts] == [f"metric {ENFORCEMENT_LATENCY}"]
+
+
+def test_a_single_latency_over_the_maximum_alerts() -> None:
+    m, n, _ = metrics()
+    m.enforcement(1500)
+    assert len(n.alerts) == 1
+
+
+def test_alerts_are_rate_limited_per_metric() -> None:
+    m, n, c = metrics()
+    m.event_processed(60_000_000)
+    m.event_processed(60_000_000)
+    assert len(n.alerts) == 1
+    c.t = 301
+    m.event_processed(60_000_000)
+    assert len(n.alerts) == 2
+    m.event_processed(5_000_000)
+    assert len(n.alerts) == 2
+
+
+def test_thresholds_of_every_metric() -> None:
+    m, n, _ = metrics()
+    m.event_processed(50_000_000)  # exactly 50 ms: fine
+    m.rule_evaluated("r", 20_000_000)
+    m.reconciled(10_000)
+    m.queue_depth(1000)
+    m.memory(200)
+    assert n.alerts == []
+    m.rule_evaluated("r", 20_000_001)
+    m.reconciled(10_001)
+    m.queue_depth(1001)
+    m.memory(201)
+    m.event_processed(50_000_001)
+    keys = sorted(a.fields["metric"] for a in n.alerts)
+    assert keys == sorted(
+        [EVENT_PROCESSING, "rule_evaluation_ms:r", RECONCILIATION, QUEUE_DEPTH, RSS]
+    )
+
+
+def test_growing_rss_alerts() -> None:
+    m, n, _ = metrics()
+    for i in range(12):
+        m.memory(50 + i * 2)
+    assert [a.fields["metric"] for a in n.alerts] == [RSS]
+
+
+def test_flat_rss_does_not_alert() -> None:
+    m, n, _ = metrics()
+    for i in range(30):
+        m.memory(60 + (i % 3))
+    assert n.alerts == []
+
+
+def test_samples_for_the_store() -> None:
+    m, _, _ = metrics()
+    for _ in range(100):
+        m.rule_evaluated("daily", 2000)
+    ts = dt.datetime(2026, 3, 2, tzinfo=dt.UTC)
+    samples = m.samples(ts, 7)
+    names = {(s.name, s.label) for s in samples}
+    assert ("rule_evaluation_ms.p95", "daily") in names
+    assert all(s.ts == ts and s.account_id == 7 for s in samples)
+    assert next(s.value for s in samples if s.name == "rule_evaluation_ms.p50") == 0.002
+
+
+def test_rss_is_measured() -> None:
+    assert 1 < rss_mb() < 10_000
