@@ -76,7 +76,7 @@ async def test_snapshot_sees_positions_orders_and_a_stop_placed_from_the_ui(
     assert stop.stop_price == Decimal("20950.0")
     assert set(snap.contracts) == {
         ContractInfo(MNQ, "MNQ", Decimal("0.25"), Decimal("0.5")),
-        ContractInfo(ES, "EP", Decimal("0.25"), Decimal("12.5")),
+        ContractInfo(ES, "ES", Decimal("0.25"), Decimal("12.5")),
     }
 
 

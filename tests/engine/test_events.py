@@ -101,3 +101,9 @@ def test_bad_payloads_raise_payload_error(target: str, payload: object, needle: 
 def test_symbol_root_from_contract_id() -> None:
     assert symbol_of("CON.F.US.MNQ.Z25") == "MNQ"
     assert symbol_of("es") == "ES"
+
+
+def test_gateway_root_aliases_map_to_exchange_symbols() -> None:
+    """Regression: `symbol == "ES"` never matched the gateway's `CON.F.US.EP.*` ids."""
+    assert symbol_of("CON.F.US.EP.Z25") == "ES"
+    assert symbol_of("CON.F.US.ENQ.H26") == "NQ"

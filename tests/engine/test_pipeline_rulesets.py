@@ -73,7 +73,7 @@ async def test_yaml_expression_arguments_bind_at_fire_time(tmp_path: Path) -> No
     rs = compile_yaml(
         tmp_path,
         """params:
-  per_symbol: {value: {MNQ: 2, EP: 1}}  # the gateway names E-mini S&P contracts EP
+  per_symbol: {value: {MNQ: 2, ES: 1}}  # EP contracts (E-mini S&P) are symbol ES
 rules:
   per_symbol:
     scope: symbol

@@ -82,7 +82,7 @@ def snapshot(*, trades: tuple[object, ...] = (), positions: tuple[object, ...] =
         positions,  # type: ignore[arg-type]
         (order(5, at(0), contract=ES, stop=4990),),
         trades,  # type: ignore[arg-type]
-        (ContractInfo(ES, "EP", D("0.25"), D("12.50")),),
+        (ContractInfo(ES, "ES", D("0.25"), D("12.50")),),
     )
 
 
@@ -100,7 +100,7 @@ async def test_reconcile_replaces_positions_and_merges_trades_without_double_cou
     assert h.engine.evaluating
     assert st.ctx.day.realized_pnl == D(-550) and st.ctx.day.trades == 2
     assert set(st.positions) == {ES} and st.positions[ES].view.has_stop
-    assert st.tick_value("EP") == D("12.50")
+    assert st.tick_value("ES") == D("12.50")
     assert h.engine.lockouts.account_locked  # the merged loss crossed the limit
     assert next(r.action for r in records) == "lockout(until=reset)"
     assert h.engine.metrics.series["reconciliation_ms"].count == 1

@@ -93,7 +93,8 @@ def test_short_position_and_net_contracts() -> None:
     st.apply_quote(quote(at(1), 20990))
     assert st.positions[MNQ].view.unrealized_pnl == D(20)  # short gains 40 ticks * $0.5
     assert (st.ctx.positions.contracts, st.ctx.positions.net_contracts) == (4, 2)
-    assert st.ctx.funcs.contracts("ES") == 0 and st.ctx.funcs.contracts("EP") == 3
+    # the gateway names E-mini S&P contracts EP; rules see the exchange symbol ES
+    assert st.ctx.funcs.contracts("ES") == 3 and st.ctx.funcs.contracts("EP") == 0
 
 
 def test_has_stop_and_stop_ticks() -> None:

@@ -208,11 +208,17 @@ class PayloadError(ValueError):
     """A gateway payload is missing a field or has one of the wrong kind."""
 
 
+# The gateway's contract ids name two roots differently from the exchange symbols
+# traders write in rules: E-mini S&P is `CON.F.US.EP.*`, E-mini Nasdaq `CON.F.US.ENQ.*`.
+CONTRACT_ROOT_ALIASES = {"EP": "ES", "ENQ": "NQ"}
+
+
 def symbol_of(contract_id: str) -> str:
-    """`CON.F.US.MNQ.Z25` -> `MNQ`; anything else is returned upper-cased as is."""
+    """`CON.F.US.MNQ.Z25` -> `MNQ`, `CON.F.US.EP.Z25` -> `ES`; else upper-cased as is."""
     parts = contract_id.split(".")
     if len(parts) >= 5 and parts[0] == "CON":
-        return parts[3].upper()
+        root = parts[3].upper()
+        return CONTRACT_ROOT_ALIASES.get(root, root)
     return contract_id.upper()
 
 

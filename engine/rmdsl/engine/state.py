@@ -44,9 +44,6 @@ DEFAULT_CONTRACTS: dict[str, tuple[Decimal, Decimal]] = {
     "YM": (Decimal("1"), Decimal("5")),
     "M2K": (Decimal("0.1"), Decimal("0.50")),
     "RTY": (Decimal("0.1"), Decimal("5")),
-    # the gateway's contract ids name E-mini S&P "EP" and E-mini Nasdaq "ENQ"
-    "EP": (Decimal("0.25"), Decimal("12.50")),
-    "ENQ": (Decimal("0.25"), Decimal("5")),
 }
 
 

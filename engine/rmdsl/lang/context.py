@@ -105,6 +105,7 @@ class NowView:
 class SessionView:
     open: bool = False
     ends_in: int = 0  # ms until the session closes, 0 when closed
+    fills: int = 0  # fills since the current (or last) session opened
 
 
 class RuntimeFunctions(Protocol):
