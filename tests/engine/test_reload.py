@@ -212,6 +212,7 @@ async def test_unreadable_file_is_a_located_rejection(tmp_path: Path, rec: Recor
     assert await w.reload() is False
     (diag,) = rec.invalid[0]
     assert diag.path == str(rs) and "cannot load the ruleset" in diag.message
+    assert diag.code == "RM013"
 
 
 async def test_stop_is_prompt_and_leaves_no_task(tmp_path: Path, rec: Recorder) -> None:
@@ -420,3 +421,34 @@ async def test_engine_reload_keeps_lockouts_grace_and_defers_loosening(tmp_path:
         assert not engine.lockouts.account_locked
         assert engine.ctx.params["daily_loss"] == Decimal(-800)
         await engine.stop()
+
+
+async def test_swap_waits_for_the_event_in_progress() -> None:
+    """Regression: a reload could land while an event's step awaited a store write."""
+    from enginekit import Harness, fill, param, rule, ruleset
+    from enginekit import at as at_s
+
+    from rmdsl.engine.persistence import TradeRecord
+
+    gate, entered = asyncio.Event(), asyncio.Event()
+    old = ruleset(rule("loss", lambda c: False), params={"limit": param("limit", Decimal(-500))})
+    new = ruleset(rule("loss", lambda c: False), params={"limit": param("limit", Decimal(-400))})
+    h = await Harness(old).start()
+    record_trade = h.store.record_trade
+
+    async def slow_record_trade(trade: TradeRecord) -> None:
+        entered.set()
+        await gate.wait()
+        await record_trade(trade)
+
+    h.store.record_trade = slow_record_trade  # type: ignore[method-assign]
+    step = asyncio.create_task(h.engine.process(fill(1, at_s(1), -100)))
+    await entered.wait()
+    swap = asyncio.create_task(h.engine.swap_ruleset(new))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert not swap.done() and h.engine.ruleset is old  # not in the middle of the event
+    gate.set()
+    await step
+    await swap
+    assert h.engine.ruleset is new and h.engine.ctx.params["limit"] == Decimal(-400)

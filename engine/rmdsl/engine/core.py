@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from rmdsl.broker.interface import Broker, Snapshot
 from rmdsl.enforce.enforcer import DEFAULT_TIMEOUT_S, Enforcer
 from rmdsl.engine import restore
+from rmdsl.engine.clockviews import ClockViews
 from rmdsl.engine.evaluate import Evaluator, Firing, TimerChanges
 from rmdsl.engine.events import (
     AccountEvent,
@@ -40,7 +41,7 @@ from rmdsl.engine.persistence import (
 from rmdsl.engine.queue import QUEUE_LIMIT, EventQueue
 from rmdsl.engine.resolve import resolve
 from rmdsl.engine.state import AccountState, TradeResult
-from rmdsl.engine.tradingday import Calendar, current_session_end
+from rmdsl.engine.tradingday import Calendar
 from rmdsl.errors import StoreError
 from rmdsl.lang.context import EvalContext
 from rmdsl.metrics import Metrics
@@ -50,7 +51,6 @@ from rmdsl.rules.model import Ruleset, Stricter
 log = logging.getLogger("rmdsl.engine")
 
 _FAR = dt.datetime.max.replace(tzinfo=dt.UTC)
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 MAINTENANCE_INTERVAL_S = 60.0
 Clock = Callable[[], dt.datetime]
 
@@ -92,11 +92,10 @@ class Engine:
         self.trading_day: dt.date | None = None
         self.evaluating = True  # False between a disconnect and the reconcile
         self.deferred_params: dict[str, object] = {}  # loosened values waiting for the reset
-        self._session_until = dt.datetime.min.replace(tzinfo=dt.UTC)
-        self._session_end: dt.datetime | None = None
-        self._session_start: dt.datetime | None = None
+        self.clock_views = ClockViews(self.state, self.calendar)
         self._tasks: set[asyncio.Task[list[EnforcementRecord]]] = set()
         self._running = False
+        self._step_lock = asyncio.Lock()  # one event, swap or reconcile at a time
         self._run_task: asyncio.Task[None] | None = None
 
     @property
@@ -113,7 +112,7 @@ class Engine:
         self.trading_day = self.calendar.trading_day(now)
         self.next_reset = self.calendar.next_reset(now)
         await restore.apply(self, persisted, now)
-        self._set_now()
+        self.clock_views.update()
         await self._persist(self.store.record_ruleset_version(self._version(now)))
 
     async def stop(self) -> None:
@@ -173,7 +172,15 @@ class Engine:
 
     # ---- one step --------------------------------------------------------------------------
     async def process(self, event: Event, wait: bool = True) -> list[EnforcementRecord]:
-        """Advance the clock to the event, apply it, evaluate, enforce. Returns the records."""
+        """Advance the clock to the event, apply it, evaluate, enforce. Returns the records.
+
+        Holds the step lock, so a hot reload or a reconcile lands between two
+        events even when this step awaits a store write.
+        """
+        async with self._step_lock:
+            return await self._process(event, wait)
+
+    async def _process(self, event: Event, wait: bool) -> list[EnforcementRecord]:
         t0 = time.perf_counter_ns()
         records = await self._advance(event.ts, event.received_ns)
         changes = TimerChanges()
@@ -214,7 +221,7 @@ class Engine:
             if at > ts:
                 break
             self.state.advance(at)
-            self._set_now()
+            self.clock_views.update()
             if at == self.next_reset:
                 await self._reset(at)
             elif at == self.lockouts._next_expiry:
@@ -224,7 +231,7 @@ class Engine:
             else:
                 records += await self._fire_timers(at, received_ns)
         if self.state.advance(ts):
-            self._set_now()
+            self.clock_views.update()
         return records
 
     async def _fire_timers(self, at: dt.datetime, received_ns: int) -> list[EnforcementRecord]:
@@ -237,43 +244,13 @@ class Engine:
                 firings.append(firing)
         return await self._dispatch(firings, True) if firings else []
 
-    def _set_now(self) -> None:
-        now = self.state.now
-        self.state.ctx.now.set(now.astimezone(self.calendar.tz))
-        session = self.state.ctx.session
-        if now >= self._session_until:
-            cal = self.calendar
-            self._session_end = current_session_end(now, cal.tz, cal.session, cal.holidays)
-            if self._session_end is not None:
-                self._session_until = self._session_end
-            else:
-                try:
-                    self._session_until = cal.next_session_start(now)
-                except ValueError:
-                    self._session_until = _FAR
-            session.open = self._session_end is not None
-            self._session_start = _last_session_start(cal, now)
-            self._refresh_session_fills()
-        end = self._session_end
-        session.ends_in = (end - now) // dt.timedelta(milliseconds=1) if end is not None else 0
-
-    def _refresh_session_fills(self) -> None:
-        """`session.fills`: fills since the current (or last) session opened."""
-        session = self.state.ctx.session
-        if not hasattr(session, "fills"):
-            return  # a context without the name (older contract): nothing to keep
-        fills = self.state.fills
-        start = self._session_start
-        first = 0 if start is None else fills.start(_epoch_ms(start), inclusive=True)
-        session.fills = fills.fills(first)
-
     # ---- event kinds -----------------------------------------------------------------------
     async def _on_trade(self, event: TradeEvent) -> bool:
         """Record a fill; False for a duplicate (nothing else happens)."""
         result = self.state.apply_trade(event)
         if result == TradeResult.DUPLICATE:
             return False
-        self._refresh_session_fills()
+        self.clock_views.refresh_fills()
         day = self.trading_day or self.calendar.trading_day(event.ts)
         await self._persist(self.store.record_trade(restore.trade_record(self, event, day)))
         await self._persist(self.store.save_account_state(restore.account_record(self)))
@@ -334,7 +311,7 @@ class Engine:
         old_day = self.trading_day or self.calendar.trading_day(at - dt.timedelta(microseconds=1))
         await self._persist(self.store.before_reset(self.state.account_id, old_day, at))
         self.state.reset_day()
-        self._refresh_session_fills()
+        self.clock_views.refresh_fills()
         self.state.ctx.params = self.ruleset.param_values()
         self.deferred_params.clear()
         self.evaluator.latched.clear()
@@ -368,7 +345,16 @@ class Engine:
             for t in self.evaluator.timers.running.values()
             if t.rule_id != "no_stop_loss_grace" and t.rule_id not in {r.id for r in new.rules}
         ]
-        # everything above only read; from here on, no await until the swap is complete
+        async with self._step_lock:
+            await self._swap(new, fresh, deferred, removed)
+
+    async def _swap(
+        self,
+        new: Ruleset,
+        fresh: dict[str, object],
+        deferred: dict[str, object],
+        removed: list[str],
+    ) -> None:
         self.ruleset = new
         self.calendar = Calendar.of(new)
         self.state.ctx.params = fresh
@@ -377,8 +363,7 @@ class Engine:
         for key in removed:
             self.evaluator.timers.cancel(key)
         self.next_reset = self.calendar.next_reset(self.state.now)
-        self._session_until = dt.datetime.min.replace(tzinfo=dt.UTC)
-        self._set_now()
+        self.clock_views.set_calendar(self.calendar)
         for key in removed:
             await self._persist(self.store.cancel_timer(self.state.account_id, key))
         await self._persist(self.store.record_ruleset_version(self._version(self.state.now)))
@@ -386,7 +371,8 @@ class Engine:
     async def reconcile(self, snapshot: Snapshot) -> list[EnforcementRecord]:
         """Replace positions/orders with the broker's, merge today's trades, then evaluate."""
         t0 = time.perf_counter_ns()
-        records = await restore.reconcile(self, snapshot)
+        async with self._step_lock:
+            records = await restore.reconcile(self, snapshot)
         self.metrics.reconciled((time.perf_counter_ns() - t0) / 1e6)
         return records
 
@@ -408,23 +394,6 @@ class Engine:
     def _version(self, now: dt.datetime) -> RulesetVersionRecord:
         r = self.ruleset
         return RulesetVersionRecord(r.digest, r.name, r.path, now, r.files, self.state.account_id)
-
-
-def _epoch_ms(ts: dt.datetime) -> int:
-    return (ts - _EPOCH) // dt.timedelta(milliseconds=1)
-
-
-def _last_session_start(cal: Calendar, now: dt.datetime) -> dt.datetime | None:
-    """The latest session start at or before now (within the last week), or None."""
-    try:
-        start = cal.next_session_start(now - dt.timedelta(days=7))
-        if start > now:
-            return None
-        while (following := cal.next_session_start(start)) <= now:
-            start = following
-    except ValueError:
-        return None
-    return start
 
 
 def _looser(stricter: Stricter, new: object, current: object) -> bool:

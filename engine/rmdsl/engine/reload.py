@@ -31,7 +31,7 @@ OnValid = Callable[[Ruleset], Awaitable[None]]
 OnInvalid = Callable[[Sequence[Diagnostic]], Awaitable[None]]
 
 DEBOUNCE_MS = 50  # editors save in several writes; wait this long after the last one
-READ_ERROR_CODE = "RM000"
+READ_ERROR_CODE = "RM013"
 
 
 class RejectionLog(Protocol):

@@ -20,6 +20,7 @@ CODES: dict[str, str] = {
     "RM010": "YAML merge key",
     "RM011": "duplicate key",
     "RM012": "invalid YAML syntax",
+    "RM013": "ruleset cannot be loaded (hot reload: unreadable file or internal error)",
     # RM020-RM099: ruleset structure, keys, rule fields, actions, params
     "RM020": "unknown key",
     "RM021": "missing required key",
