@@ -160,6 +160,12 @@ class Enforcer:
             self.closed.pop(contract_id, None)
         return record
 
+    def close_sent(self, contract_id: str) -> bool:
+        """A close of the position is in flight or was accepted and not yet reported."""
+        sent = self.closed.get(contract_id)
+        recent = sent is not None and time.monotonic_ns() - sent < RECENT_CLOSE_NS
+        return contract_id in self.closing or recent
+
     def position_reported(self, contract_id: str) -> None:
         """The broker reported the position flat: a later close is of a new position.
 

@@ -1,0 +1,110 @@
+"""`rmdsl demo`: the whole daemon, no account needed, against the built-in simulated gateway.
+
+A scripted session breaks rules of the shipped Topstep ruleset; each
+enforcement is shown live, then a summary. Exit 0 when every rule the script
+breaks was enforced, 1 otherwise or on the time limit, 2 on a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+HELP = "run a scripted trading session against a simulated gateway and watch rmdsl enforce"
+DEFAULT_SPEED = 8.0
+TIME_LIMIT_S = 120.0
+PLAIN_WIDTH = 132
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--speed",
+        type=float,
+        default=DEFAULT_SPEED,
+        help=f"how much faster than real time the session runs (default {DEFAULT_SPEED:g})",
+    )
+    parser.add_argument(
+        "--state",
+        "--state-db",
+        dest="state",
+        metavar="PATH",
+        help="keep the demo's state database here (default: a temporary directory, removed)",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print a machine-readable summary on stdout"
+    )
+    parser.add_argument(
+        "--time-limit",
+        type=float,
+        default=TIME_LIMIT_S,
+        metavar="SECONDS",
+        help=f"stop the demo after this long (default {TIME_LIMIT_S:g} s)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    if not 0.5 <= args.speed <= 100:
+        print("rmdsl demo: error: --speed must be between 0.5 and 100", file=sys.stderr)
+        return 2
+    import asyncio
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="rmdsl-demo-") as tmp:
+        state = Path(args.state).expanduser() if args.state else Path(tmp) / "state.db"
+        if state.exists():
+            print(f"rmdsl demo: error: {state} exists; the demo wants a new file", file=sys.stderr)
+            return 2
+        return asyncio.run(_main(args, state, Path(tmp) / "demo.log"))
+
+
+async def _main(args: argparse.Namespace, state: Path, log_file: Path) -> int:
+    import asyncio
+    import json
+
+    from rich.console import Console
+
+    from rmdsl.commands.run import default_ruleset, load_sdk_quietly
+    from rmdsl.daemon import configure_logging
+    from rmdsl.demo.display import Display, summary_json
+    from rmdsl.demo.session import run_demo
+    from rmdsl.pipeline import load_ruleset
+
+    configure_logging("text", str(log_file), "info", stderr=False)
+    load_sdk_quietly()
+    path = default_ruleset()
+    ruleset = load_ruleset(path)
+    console = Console(stderr=args.json, highlight=False)
+    if not console.is_terminal:
+        console.width = PLAIN_WIDTH  # a log or a pipe: long lines, never wrapped mid-word
+    display = Display(console, ruleset.timezone)
+    display.intro(_intro(path, ruleset.name, args.speed, ruleset.no_stop_loss_grace.grace_ms))
+    try:
+        async with asyncio.timeout(args.time_limit):
+            result = await run_demo(path, ruleset, state, args.speed, display)
+    except TimeoutError:
+        print(
+            f"rmdsl demo: error: the demo did not finish within {args.time_limit:g} s; "
+            "everything it started has been stopped",
+            file=sys.stderr,
+        )
+        return 1
+    display.summary(result.missing)
+    for error in result.player_errors:
+        console.print(f"gateway refused a scripted trader action: {error}")
+    if args.json:
+        print(json.dumps(summary_json(result.records, ruleset.timezone, result.missing), indent=2))
+    if args.state:
+        console.print(f"state database kept at {state}: try `rmdsl status --state {state}`")
+    return 0 if not result.missing else 1
+
+
+def _intro(path: Path, name: str, speed: float, grace_ms: int) -> list[str]:
+    grace_s = grace_ms / 1000
+    return [
+        f"ruleset {name} ({path}), unchanged",
+        "a simulated ProjectX gateway on 127.0.0.1, reached through the real project-x-py SDK",
+        f"session time runs {speed:g}x faster than real time (grace {grace_s:g} s of session "
+        f"time = {grace_s / speed:.1f} s here); times below are session time",
+        "no account, no network: nothing leaves this machine",
+    ]

@@ -1,0 +1,285 @@
+"""`rmdsl status`: the state database -> today's P&L, lockouts, timers, ruleset and the six metrics.
+
+Read-only (safe while the daemon writes). `--format json` for scripts,
+`--watch N` to refresh every N seconds until Ctrl-C. Exit 2 when there is no
+state database to read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rmdsl.store import SqliteStore
+
+HELP = "show lockouts, timers, today's P&L, the ruleset and the performance metrics"
+
+# name, label, unit, target (p95, or p50 below 100 samples), alert when max exceeds
+METRICS: tuple[tuple[str, str, str, float, float], ...] = (
+    ("enforcement_latency_ms", "enforcement latency", "ms", 500, 1000),
+    ("event_processing_ms", "event processing", "ms", 10, 50),
+    ("rss_mb", "memory (RSS)", "MB", 100, 200),
+    ("reconciliation_ms", "reconciliation", "ms", 5000, 10000),
+    ("queue_depth", "queue depth", "", 100, 1000),
+    ("rule_evaluation_ms", "rule evaluation", "ms", 5, 20),
+)
+STATS = ("p50", "p95", "p99", "max")
+
+
+def add_state_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options `status` and `history` share."""
+    parser.add_argument(
+        "--state",
+        "--state-db",
+        dest="state",
+        metavar="PATH",
+        help="state database (env RMDSL_STATE; default ~/.risk_manager/state.db)",
+    )
+    parser.add_argument("--account", type=int, metavar="ID", help="account id (default: newest)")
+    parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.add_argument(
+        "--watch", type=float, metavar="SECONDS", help="refresh every SECONDS until Ctrl-C"
+    )
+    parser.add_argument("--watch-count", type=int, metavar="N", help=argparse.SUPPRESS)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_state_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    return run_reader(args, lambda store: _status(store, args.account), render_status)
+
+
+def run_reader(
+    args: argparse.Namespace,
+    read: Callable[[SqliteStore], Awaitable[dict[str, Any]]],
+    render: Callable[[dict[str, Any]], str],
+) -> int:
+    """Open the database read-only, read, print; again every --watch seconds."""
+    import asyncio
+
+    from rmdsl.commands.run import default_state
+
+    path = Path(args.state).expanduser() if args.state else default_state()
+    if not path.is_file():
+        print(
+            f"rmdsl: error: no state database at {path}\n"
+            "help: it is written by `rmdsl run` (or `rmdsl demo --state PATH`); "
+            "pass --state PATH to read another one",
+            file=sys.stderr,
+        )
+        return 2
+    if args.watch is not None and args.watch <= 0:
+        print("rmdsl: error: --watch needs a positive number of seconds", file=sys.stderr)
+        return 2
+    return asyncio.run(_loop(args, path, read, render))
+
+
+async def _loop(
+    args: argparse.Namespace,
+    path: Path,
+    read: Callable[[SqliteStore], Awaitable[dict[str, Any]]],
+    render: Callable[[dict[str, Any]], str],
+) -> int:
+    import asyncio
+
+    from rmdsl.errors import StoreError
+    from rmdsl.store import SqliteStore
+
+    shown = 0
+    while True:
+        try:
+            async with SqliteStore(path, readonly=True) as store:
+                data = await read(store)
+        except StoreError as exc:
+            print(f"rmdsl: error: {exc}", file=sys.stderr)
+            return 2
+        if args.watch is not None and shown and sys.stdout.isatty():
+            print("\x1b[2J\x1b[H", end="")  # a terminal: redraw in place
+        text = json.dumps(data, default=json_default) if args.format == "json" else render(data)
+        print(text, flush=True)
+        shown += 1
+        if args.watch is None or (args.watch_count is not None and shown >= args.watch_count):
+            return 0
+        await asyncio.sleep(args.watch)
+
+
+def json_default(value: object) -> str:
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    return str(value)  # Decimal money stays exact as a string
+
+
+async def pick_account(store: SqliteStore, wanted: int | None) -> int | None:
+    if wanted is not None:
+        return wanted
+    row = await store.fetch_one(
+        "SELECT account_id FROM account_state ORDER BY updated_at DESC LIMIT 1"
+    )
+    return None if row is None else int(row[0])
+
+
+async def _status(store: SqliteStore, wanted: int | None) -> dict[str, Any]:
+    account_id = await pick_account(store, wanted)
+    day = await store.account_state(account_id) if account_id is not None else None
+    versions = await store.ruleset_versions(limit=20)
+    active = next((v for v in versions if v.status == "active"), None)
+    rejected = [v for v in versions if v.status == "rejected"]
+    newest_active = active.version.loaded_at if active else None
+    return {
+        "database": str(store.path),
+        "account": None
+        if day is None
+        else {"id": day.account_id, "name": day.account_name, "balance": day.balance},
+        "trading_day": day.trading_day.isoformat() if day else None,
+        "updated_at": day.updated_at if day else None,
+        "pnl": None
+        if day is None
+        else {
+            "realized": day.realized_pnl,
+            "unrealized": day.unrealized_pnl,
+            "trades": day.trades,
+            "wins": day.wins,
+            "losses": day.losses,
+        },
+        "positions": [
+            {"symbol": p.symbol, "side": p.side, "size": p.quantity, "entry": p.entry_price}
+            for p in (await store.positions(account_id) if account_id is not None else [])
+        ],
+        "lockouts": [
+            {
+                "rule": lk.rule_id,
+                "scope": lk.symbol or "account",
+                "until": lk.until_ts,
+                "until_kind": str(lk.until_kind),
+                "since": lk.created_at,
+                "reason": lk.reason,
+            }
+            for lk in await store.active_lockouts(account_id)
+        ],
+        "timers": [
+            {"rule": t.rule_id, "entity": t.entity, "started": t.started_at, "deadline": t.deadline}
+            for t in await store.timers(account_id)
+        ],
+        "ruleset": None
+        if active is None
+        else {
+            "name": active.version.name,
+            "digest": active.version.digest[:12],
+            "path": active.version.path,
+            "loaded_at": active.version.loaded_at,
+        },
+        "reload_errors": [
+            {"at": v.version.loaded_at, "path": v.version.path, "error": v.error}
+            for v in rejected
+            if newest_active is None or v.version.loaded_at >= newest_active
+        ],
+        "metrics": await metrics(store),
+    }
+
+
+async def metrics(store: SqliteStore) -> list[dict[str, Any]]:
+    """The latest summary the daemon recorded of each metric, with its target and alert state."""
+    rows = await store.fetch(
+        "SELECT name, label, value, ts FROM metrics "
+        "WHERE id IN (SELECT MAX(id) FROM metrics GROUP BY name, label)"
+    )
+    latest: dict[str, dict[str, dict[str, float]]] = {}
+    for row in rows:
+        name, _, stat = str(row["name"]).rpartition(".")
+        latest.setdefault(name, {}).setdefault(str(row["label"]), {})[stat] = float(row["value"])
+    out = []
+    for name, label, unit, target, alert in METRICS:
+        by_label = latest.get(name, {})
+        worst = max(by_label, key=lambda k: by_label[k].get("max", 0.0), default=None)
+        stats = by_label.get(worst, {}) if worst is not None else {}
+        out.append(
+            {
+                "metric": name,
+                "label": label,
+                "unit": unit,
+                "worst_rule": worst or None,
+                **{s: stats.get(s) for s in STATS},
+                "target": target,
+                "alert_above": alert,
+                "state": _state(stats, target, alert),
+            }
+        )
+    return out
+
+
+def _state(stats: dict[str, float], target: float, alert: float) -> str:
+    if not stats:
+        return "no data"
+    if stats.get("max", 0.0) > alert:
+        return "ALERT"
+    typical = stats.get("p95", stats.get("p50", 0.0))  # p95 is recorded from 100 samples on
+    return "over target" if typical > target else "ok"
+
+
+# ---- text --------------------------------------------------------------------------------------
+def fmt_ts(value: object) -> str:
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return "-" if value is None else str(value)
+
+
+def fmt_money(value: object) -> str:
+    return f"${value:,.2f}".replace("$-", "-$") if isinstance(value, Decimal) else "-"
+
+
+def _fmt_stat(value: float | None, unit: str) -> str:
+    return "-" if value is None else f"{value:.1f}{unit and ' ' + unit}"
+
+
+def render_status(data: dict[str, Any]) -> str:
+    lines = [f"state database  {data['database']}"]
+    account, pnl = data["account"], data["pnl"]
+    if account is None:
+        lines.append("account         (no trading day recorded yet)")
+    else:
+        lines.append(f"account         {account['name'] or '-'} (id {account['id']})")
+        lines.append(
+            f"trading day     {data['trading_day']}  (updated {fmt_ts(data['updated_at'])})"
+        )
+        lines.append(
+            f"P&L today       realized {fmt_money(pnl['realized'])}, unrealized "
+            f"{fmt_money(pnl['unrealized'])}; {pnl['trades']} trades "
+            f"({pnl['wins']} won, {pnl['losses']} lost)"
+        )
+    for p in data["positions"]:
+        lines.append(f"position        {p['side']} {p['size']} {p['symbol']} @ {p['entry']}")
+    lines.append(_section("lockouts", len(data["lockouts"])))
+    for lk in data["lockouts"]:
+        lines.append(
+            f"  {lk['scope']} locked by {lk['rule']} until {fmt_ts(lk['until'])} "
+            f"({lk['until_kind']}) since {fmt_ts(lk['since'])}"
+        )
+    lines.append(_section("timers", len(data["timers"])))
+    for t in data["timers"]:
+        lines.append(f"  {t['rule']} on {t['entity']}: fires at {fmt_ts(t['deadline'])}")
+    rs = data["ruleset"]
+    ruleset = "-" if rs is None else f"{rs['name']} {rs['digest']} since {fmt_ts(rs['loaded_at'])}"
+    lines.append(f"ruleset         {ruleset}")
+    for err in data["reload_errors"]:
+        lines.append(f"  reload refused at {fmt_ts(err['at'])}:")
+        lines.extend(f"    {line}" for line in str(err["error"]).splitlines())
+    lines.append("metrics (latest summary; p95/p99 need 100 samples)")
+    lines.append(f"  {'metric':<20}{'p50':>10}{'p95':>10}{'p99':>10}{'max':>10}  state")
+    for m in data["metrics"]:
+        stats = "".join(f"{_fmt_stat(m[s], m['unit']):>10}" for s in STATS)
+        rule = f" ({m['worst_rule']})" if m["worst_rule"] else ""
+        lines.append(f"  {m['label']:<20}{stats}  {m['state']}{rule}")
+    return "\n".join(lines)
+
+
+def _section(name: str, count: int) -> str:
+    return f"{name + ':':<16}{'none' if count == 0 else count}"

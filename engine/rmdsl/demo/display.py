@@ -1,0 +1,134 @@
+"""What `rmdsl demo` prints: a live line per trader step, fill and enforcement, then a summary.
+
+Rich renders colour on a terminal and plain text otherwise (pipes, CI logs).
+Times are session time in the ruleset's timezone (the simulated clock).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from rmdsl.demo.script import Expectation
+from rmdsl.engine.events import ConnectionEvent, Event, TradeEvent
+from rmdsl.engine.persistence import EnforcementRecord, Outcome
+
+_OUTCOME_STYLE = {Outcome.OK: "green", Outcome.FAILED: "bold red", Outcome.SKIPPED: "yellow"}
+
+
+def short_target(target: str) -> str:
+    """`CON.F.US.MNQ.Z25` -> `MNQ`; order and account targets as they are."""
+    parts = target.split(".")
+    return parts[3] if len(parts) >= 5 and parts[0] == "CON" else (target or "account")
+
+
+def latency_text(ms: float | None) -> str:
+    return "-" if ms is None else f"{ms:.1f} ms"
+
+
+class Display:
+    """Live lines on `console`; `records` keeps every enforcement in arrival order."""
+
+    def __init__(self, console: Console, tz: ZoneInfo) -> None:
+        self.console = console
+        self.tz = tz
+        self.records: list[EnforcementRecord] = []
+
+    def _time(self, ts: dt.datetime) -> str:
+        return ts.astimezone(self.tz).strftime("%H:%M:%S")
+
+    def _line(self, ts: dt.datetime, kind: str, style: str, text: Text | str) -> None:
+        line = Text()
+        line.append(f"{self._time(ts)}  ", style="dim")
+        line.append(f"{kind:<9}", style=style)
+        line.append(text if isinstance(text, Text) else Text(text))
+        self.console.print(line)
+
+    def intro(self, lines: Sequence[str]) -> None:
+        self.console.print(Text("rmdsl demo", style="bold"))
+        for line in lines:
+            self.console.print(Text(f"  {line}"))
+        self.console.print()
+
+    def step(self, ts: dt.datetime, kind: str, says: str) -> None:
+        self._line(ts, kind, "cyan" if kind == "trader" else "yellow", says)
+
+    def event(self, event: Event) -> None:
+        """Daemon observer: fills and connection changes as they reach the engine."""
+        if isinstance(event, TradeEvent) and not event.voided:
+            pnl = "" if event.pnl is None else f"  P&L {event.pnl:+.2f}"
+            self._line(
+                event.ts,
+                "fill",
+                "blue",
+                f"{event.side.word} {event.size} {event.symbol} @ {event.price:.2f}{pnl}",
+            )
+        elif isinstance(event, ConnectionEvent):
+            self._line(event.ts, "broker", "yellow", str(event.state))
+
+    def enforcement(self, record: EnforcementRecord) -> None:
+        self.records.append(record)
+        text = Text()
+        text.append(f"{record.rule_name}", style="bold")
+        text.append(f"  {record.action} {short_target(record.target)}")
+        text.append(f"  {latency_text(record.latency_ms)}  ")
+        text.append(str(record.outcome), style=_OUTCOME_STYLE.get(record.outcome, ""))
+        if record.error:
+            text.append(f" ({record.error})", style="red")
+        self._line(record.timestamp, "ENFORCE", "bold magenta", text)
+
+    def summary(self, missing: Sequence[Expectation]) -> None:
+        plain = not self.console.is_terminal
+        table = Table(
+            title="enforcement summary",
+            box=box.ASCII if plain else box.SIMPLE_HEAD,
+            padding=(0, 1) if plain else 0,  # fits 80 columns on a terminal
+            pad_edge=plain,
+        )
+        table.add_column("time", no_wrap=True)
+        table.add_column("rule", no_wrap=True)  # ids are what people grep for: never cut
+        table.add_column("action", overflow="fold")
+        table.add_column("latency", justify="right", no_wrap=True)
+        table.add_column("outcome", no_wrap=True)
+        for r in self.records:
+            table.add_row(
+                self._time(r.timestamp),
+                r.rule_name,
+                r.action if r.target in ("", "account") else f"{r.action} {short_target(r.target)}",
+                latency_text(r.latency_ms),
+                Text(str(r.outcome), style=_OUTCOME_STYLE.get(r.outcome, "")),
+            )
+        self.console.print()
+        self.console.print(table)
+        for exp in missing:
+            self.console.print(Text(f"not enforced: {exp.what}", "red"))
+
+
+def summary_json(
+    records: Sequence[EnforcementRecord], tz: ZoneInfo, missing: Sequence[Expectation]
+) -> dict[str, Any]:
+    return {
+        "ok": not missing,
+        "rules_fired": sorted({r.rule_name for r in records}),
+        "enforcements": [
+            {
+                "time": r.timestamp.astimezone(tz).isoformat(),
+                "rule": r.rule_name,
+                "action": r.action,
+                "target": r.target,
+                "latency_ms": r.latency_ms,
+                "outcome": str(r.outcome),
+                "error": r.error,
+                "values": dict(r.values),
+            }
+            for r in records
+        ],
+        "missing": [{"rules": list(e.rules), "what": e.what} for e in missing],
+    }

@@ -1,0 +1,133 @@
+"""`rmdsl run` as a subprocess on the simulated gateway: enforce, persist, SIGTERM -> exit 0."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sqlite3
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from rmdsl.broker.simgateway import SimGateway
+from rmdsl.cli import main
+
+RULESET = """\
+rmdsl: 1
+name: run-e2e
+params:
+  max_mnq: 2
+rules:
+  mnq_contracts:
+    scope: symbol
+    when: symbol == "MNQ" and contracts(symbol) > params.max_mnq
+    do: [reduce_position(to: params.max_mnq)]
+"""
+RMDSL = [sys.executable, "-m", "rmdsl"]
+
+
+@pytest.fixture
+async def gw() -> AsyncIterator[SimGateway]:
+    async with SimGateway() as gateway:
+        yield gateway
+
+
+def run_env(gw: SimGateway, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PROJECT_X", "RMDSL_"))}
+    env.update(gw.sdk_env())
+    env.update(extra)
+    return env
+
+
+async def wait_for(predicate: object, timeout: float, what: str) -> None:
+    assert callable(predicate)
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+async def test_run_enforces_persists_and_stops_on_sigterm(gw: SimGateway, tmp_path: Path) -> None:
+    ruleset = tmp_path / "rules.yaml"
+    ruleset.write_text(RULESET, encoding="utf-8")
+    state = tmp_path / "state" / "state.db"
+    proc = await asyncio.create_subprocess_exec(
+        *RMDSL,
+        "run",
+        "--ruleset",
+        str(ruleset),
+        "--account",
+        "PRAC-SIM-1",
+        "--state",
+        str(state),
+        "--log-format",
+        "json",
+        "--log-file",
+        str(tmp_path / "daemon.log"),
+        env=run_env(gw),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        # the daemon is live once its start-up reconcile asked for today's trades
+        await wait_for(lambda: gw.requests.calls("/Trade/search"), 20, "the daemon to start")
+        await asyncio.sleep(0.3)
+        gw.trader_place("MNQ", "buy", "market", 4)
+        await gw.requests.wait_for("/Position/partialCloseContract", count=1, timeout=10)
+        await wait_for(lambda: gw.position_size("MNQ") == 2, 5, "MNQ reduced to 2")
+        proc.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(15):
+            stdout, stderr = await proc.communicate()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    log = stderr.decode()
+    assert proc.returncode == 0, log
+    assert stdout == b"", "the daemon keeps stdout clean (logs go to stderr)"
+    assert '"msg": "daemon stopped"' in log
+    lines = (tmp_path / "daemon.log").read_text().splitlines()
+    records = [json.loads(line) for line in lines]  # every line is one JSON object
+    assert {"ts", "level", "logger", "msg"} <= set(records[0])
+    assert any(r["level"] == "warning" and "SIGTERM" in r["msg"] for r in records)
+    with sqlite3.connect(state) as db:
+        rows = db.execute("SELECT rule_name, action, outcome FROM enforcement_history").fetchall()
+        versions = db.execute("SELECT name FROM ruleset_versions").fetchall()
+    assert ("mnq_contracts", "reduce_position(to=2)", "ok") in rows
+    assert ("run-e2e",) in versions
+
+
+def test_run_without_credentials_is_a_usage_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("PROJECT_X_API_KEY", raising=False)
+    monkeypatch.delenv("PROJECT_X_USERNAME", raising=False)
+    assert main(["run", "--account", "X"]) == 2
+    assert "PROJECT_X_API_KEY and PROJECT_X_USERNAME" in capsys.readouterr().err
+
+
+def test_run_with_an_invalid_ruleset_does_not_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "rmdsl: 1\nname: bad\nrules:\n  no_stop_loss_grace:\n    enabled: false\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("PROJECT_X_API_KEY", "k" * 20)
+    monkeypatch.setenv("PROJECT_X_USERNAME", "u")
+    # no gateway at all: the ruleset is refused before any connection is tried
+    rc = main(["run", "--account", "X", "--ruleset", str(bad), "--state", str(tmp_path / "s.db")])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert f"{bad}:5:" in err
+    assert "did not start" in err
+    assert not (tmp_path / "s.db").exists()

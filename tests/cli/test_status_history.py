@@ -1,0 +1,176 @@
+"""`rmdsl status` / `rmdsl history` on a state database written through the real SqliteStore."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from rmdsl.cli import main
+from rmdsl.engine.persistence import (
+    AccountStateRecord,
+    EnforcementRecord,
+    LockoutRecord,
+    MetricSample,
+    Outcome,
+    RulesetVersionRecord,
+    TimerRecord,
+    UntilKindRecord,
+)
+from rmdsl.store import SqliteStore
+
+T0 = dt.datetime(2026, 11, 24, 15, 0, tzinfo=dt.UTC)
+ACCOUNT = 7001
+
+
+def enforcement(minute: int, rule: str, outcome: Outcome = Outcome.OK) -> EnforcementRecord:
+    return EnforcementRecord(
+        timestamp=T0 + dt.timedelta(minutes=minute),
+        account_id=ACCOUNT,
+        rule_name=rule,
+        action="close_position",
+        reason=f"{rule} fired",
+        values={"day.realized_pnl": "-1052.88"},
+        target="CON.F.US.MNQ.Z25",
+        latency_ms=3.25,
+        outcome=outcome,
+        error="refused" if outcome is Outcome.FAILED else None,
+    )
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> Path:
+    path = tmp_path / "state.db"
+    async with SqliteStore(path) as store:
+        await store.save_account_state(
+            AccountStateRecord(
+                ACCOUNT,
+                dt.date(2026, 11, 24),
+                realized_pnl=Decimal("-1052.88"),
+                unrealized_pnl=Decimal("12.50"),
+                trades=3,
+                losses=3,
+                updated_at=T0,
+                account_name="PRAC-SIM-1",
+            )
+        )
+        await store.add_lockout(
+            LockoutRecord(
+                "lk1",
+                ACCOUNT,
+                None,
+                "daily_realized_loss",
+                T0 + dt.timedelta(hours=8),
+                UntilKindRecord.RESET,
+                T0,
+            )
+        )
+        await store.start_timer(
+            TimerRecord(
+                "no_stop_loss_grace|CON.F.US.ES.Z25",
+                ACCOUNT,
+                "no_stop_loss_grace",
+                "CON.F.US.ES.Z25",
+                T0,
+                T0 + dt.timedelta(minutes=2),
+            )
+        )
+        await store.record_ruleset_version(
+            RulesetVersionRecord("ab" * 32, "topstep-50k", "/r/topstep.yaml", T0)
+        )
+        await store.record_ruleset_rejection(
+            "/r/topstep.yaml", "topstep.yaml:9:5: error[RM101]: bad", T0 + dt.timedelta(minutes=5)
+        )
+        await store.record_enforcement(enforcement(1, "mnq_contracts"))
+        await store.record_enforcement(enforcement(2, "no_stop_loss_grace", Outcome.FAILED))
+        await store.record_enforcement(enforcement(3, "daily_realized_loss"))
+        samples = [
+            MetricSample("enforcement_latency_ms.p50", 3.0, T0),
+            MetricSample("enforcement_latency_ms.max", 4.0, T0),
+            MetricSample("event_processing_ms.p50", 0.1, T0),
+            MetricSample("event_processing_ms.p95", 0.4, T0),
+            MetricSample("event_processing_ms.max", 75.0, T0),  # over the 50 ms alert
+            MetricSample("rule_evaluation_ms.max", 0.01, T0, "mnq_contracts"),
+            MetricSample("rule_evaluation_ms.max", 0.02, T0, "daily_realized_loss"),
+            MetricSample("rule_evaluation_ms.p50", 0.01, T0, "daily_realized_loss"),
+        ]
+        await store.record_metrics(samples)
+    return path
+
+
+async def rmdsl(*args: str) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "rmdsl",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    async with asyncio.timeout(30):
+        out, err = await proc.communicate()
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_status_json_reports_the_day(db: Path) -> None:
+    rc, out, err = await rmdsl("status", "--state", str(db), "--format", "json")
+    assert rc == 0, err
+    data = json.loads(out)
+    assert data["account"]["name"] == "PRAC-SIM-1"
+    assert data["pnl"]["realized"] == "-1052.88"
+    assert data["pnl"]["unrealized"] == "12.50"
+    assert [lk["rule"] for lk in data["lockouts"]] == ["daily_realized_loss"]
+    assert data["lockouts"][0]["until"].startswith("2026-11-24T23:00")
+    assert data["timers"][0]["entity"] == "CON.F.US.ES.Z25"
+    assert data["ruleset"]["name"] == "topstep-50k"
+    assert "RM101" in data["reload_errors"][0]["error"]
+    by_name = {m["metric"]: m for m in data["metrics"]}
+    assert by_name["event_processing_ms"]["state"] == "ALERT"
+    assert by_name["enforcement_latency_ms"]["state"] == "ok"
+    assert by_name["enforcement_latency_ms"]["p95"] is None  # under 100 samples: not shown
+    assert by_name["rule_evaluation_ms"]["worst_rule"] == "daily_realized_loss"
+    assert by_name["rss_mb"]["state"] == "no data"
+
+
+async def test_status_text_and_watch(db: Path) -> None:
+    rc, out, _ = await rmdsl("status", "--state", str(db), "--watch", "0.05", "--watch-count", "2")
+    assert rc == 0
+    assert out.count("state database") == 2
+    assert "realized -$1,052.88, unrealized $12.50" in out
+    assert "account locked by daily_realized_loss until 2026-11-24 23:00:00 UTC" in out
+    assert "no_stop_loss_grace on CON.F.US.ES.Z25: fires at 2026-11-24 15:02:00 UTC" in out
+    assert "reload refused" in out
+
+
+async def test_history_filters(db: Path) -> None:
+    rc, out, _ = await rmdsl("history", "--state", str(db), "--format", "json")
+    assert rc == 0
+    rules = [e["rule"] for e in json.loads(out)["enforcements"]]
+    assert rules == ["daily_realized_loss", "no_stop_loss_grace", "mnq_contracts"]
+    rc, out, _ = await rmdsl(
+        "history", "--state", str(db), "--format", "json", "--rule", "no_stop_loss_grace"
+    )
+    [only] = json.loads(out)["enforcements"]
+    assert (only["outcome"], only["error"]) == ("failed", "refused")
+    rc, out, _ = await rmdsl(
+        "history", "--state", str(db), "--since", "2026-11-24T15:02", "--limit", "1"
+    )
+    assert "daily_realized_loss" in out and "mnq_contracts" not in out
+    assert "values: day.realized_pnl=-1052.88" in out
+
+
+def test_missing_database_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["status", "--state", str(tmp_path / "none.db")]) == 2
+    assert "no state database" in capsys.readouterr().err
+    assert main(["history", "--state", str(tmp_path / "none.db")]) == 2
+
+
+def test_history_rejects_a_bad_since(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["history", "--since", "yesterday-ish"]) == 2
+    assert "not a time" in capsys.readouterr().err

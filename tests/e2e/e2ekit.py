@@ -1,0 +1,92 @@
+"""End-to-end helpers: the e2e ruleset, waiting, a live daemon handle, a tapping store."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from rmdsl.broker.simgateway import SimGateway
+from rmdsl.daemon import Daemon
+from rmdsl.demo.sim import SimAccount
+from rmdsl.engine.persistence import EnforcementRecord
+from rmdsl.notify import CollectingNotifier
+from rmdsl.store import SqliteStore
+
+RULES = Path(__file__).resolve().parent / "e2e_rules.yaml"
+WAIT_S = 5.0
+
+
+async def wait_until(
+    predicate: Callable[[], bool], timeout: float = WAIT_S, what: str = "condition"
+) -> None:
+    """Poll (the daemon runs in this loop) until predicate() holds; fail after timeout."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+@dataclass
+class Live:
+    """One running daemon on one simulated account."""
+
+    sim: SimAccount
+    daemon: Daemon
+    store_path: Path
+    notifier: CollectingNotifier
+
+    @property
+    def gw(self) -> SimGateway:
+        return self.sim.gw
+
+    def history(self) -> list[EnforcementRecord]:
+        """Enforcement records written so far, oldest first (read from the live store)."""
+        return list(reversed(self._records))
+
+    @property
+    def _records(self) -> list[EnforcementRecord]:
+        return self.daemon.store.recorded  # type: ignore[attr-defined, no-any-return]
+
+    async def wait_for_record(
+        self, rule: str, timeout: float = WAIT_S, outcome: str | None = None
+    ) -> EnforcementRecord:
+        def found() -> EnforcementRecord | None:
+            for rec in self.history():
+                if rec.rule_name == rule and (outcome is None or rec.outcome == outcome):
+                    return rec
+            return None
+
+        await wait_until(lambda: found() is not None, timeout, f"an enforcement by {rule}")
+        rec = found()
+        assert rec is not None
+        return rec
+
+
+class TapStore(SqliteStore):
+    """The SQLite store, remembering the enforcement records it committed (for assertions)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.recorded: list[EnforcementRecord] = []
+
+    async def record_enforcement(self, record: EnforcementRecord) -> None:
+        await super().record_enforcement(record)
+        self.recorded.insert(0, record)
+
+
+StartDaemon = Callable[..., Awaitable[Live]]
+
+
+def short_grace_ruleset(tmp_path: Path, grace: str = "2s") -> Path:
+    """The e2e ruleset with a short NoStopLossGrace (a child file extending it)."""
+    path = tmp_path / "short-grace.yaml"
+    path.write_text(
+        f"rmdsl: 1\nname: e2e-short-grace\nextends: {RULES}\n"
+        f"rules:\n  no_stop_loss_grace:\n    grace: {grace}\n",
+        encoding="utf-8",
+    )
+    return path
