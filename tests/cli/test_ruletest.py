@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE = str(ROOT / "examples/tests/topstep_test.yaml")
+EXAMPLE = str(ROOT / "examples/tests/topstep/topstep_test.yaml")
 RULESET = ROOT / "rulesets/topstep.yaml"
 
 

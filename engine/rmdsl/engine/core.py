@@ -32,7 +32,7 @@ from rmdsl.engine.events import (
     TradeEvent,
 )
 from rmdsl.engine.execute import Executor
-from rmdsl.engine.lockouts import Lockouts
+from rmdsl.engine.lockouts import Lockouts, is_pause
 from rmdsl.engine.persistence import (
     EnforcementRecord,
     RulesetVersionRecord,
@@ -266,7 +266,7 @@ class Engine:
         self.evaluator.update_grace(changes)
         if pos is None:
             return []
-        lock = self.lockouts.blocking(pos.symbol)
+        lock = self.lockouts.blocking(pos.symbol, pos.opened_at)
         if lock is None:
             return []
         return [self.executor.lockout_firing(lock, pos.contract_id, pos.symbol, event, "close")]
@@ -276,9 +276,9 @@ class Engine:
         self.evaluator.update_grace(changes)
         if order is None or event.type is OrderType.MARKET:
             return []  # a market order is (usually our own) close: it fills, nothing to cancel
-        lock = self.lockouts.blocking(order.symbol)
-        if lock is None:
-            return []
+        lock = self.lockouts.blocking(order.symbol, order.placed_at)
+        if lock is None or (is_pause(lock) and self.state.closes_position(order)):
+            return []  # a pause lets a stop or target protect what is already open
         return [
             self.executor.lockout_firing(lock, order.contract_id, order.symbol, event, "cancel")
         ]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import TYPE_CHECKING
 
 from rmdsl.engine.evaluate import Firing
 from rmdsl.engine.events import Event, OrderEvent
+from rmdsl.engine.lockouts import is_pause
 from rmdsl.engine.persistence import EnforcementRecord, LockoutRecord
 from rmdsl.engine.resolve import Step
 from rmdsl.engine.state import Position
@@ -39,6 +41,8 @@ def action_label(action: Action) -> str:
 class Executor:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # positions (contract, opened at) whose stop went to breakeven: once per position
+        self._breakeven_done: set[tuple[str, dt.datetime]] = set()
 
     def reserve(self, steps: list[Step]) -> dict[int, tuple[LockoutRecord, bool]]:
         """Set the event's lockouts in memory now, synchronously: the next event is policed
@@ -47,7 +51,7 @@ class Executor:
         out: dict[int, tuple[LockoutRecord, bool]] = {}
         for i, step in enumerate(steps):
             f, a = step.firing, step.action
-            if step.skip is not None or a.name not in ("lockout", "cooldown", "block_symbol"):
+            if step.skip is not None or a.name not in _LOCKING:
                 continue
             symbol = f.symbol if a.name == "block_symbol" else None
             if a.name == "block_symbol" and symbol is None:
@@ -63,6 +67,7 @@ class Executor:
                 now=eng.state.now,
                 calendar=eng.calendar,
                 reason=f.message,
+                pause=a.name == "pause",
             )
         return out
 
@@ -73,27 +78,35 @@ class Executor:
         reserved = self.reserve(steps) if reserved is None else reserved
         records: list[EnforcementRecord] = []
         flattened = False
+        unsent: set[str] = set()  # covers whose flatten was not sent: their steps run
         enf = self.engine.enforcer
         for i, step in enumerate(steps):
             f, a, label = step.firing, step.action, action_label(step.action)
-            if step.skip is not None:
+            if step.skip is not None and step.skip not in unsent:
                 records.append(await enf.call(f, label, _target(f), None, step.skip))
                 continue
             name = a.name
-            if name in ("lockout", "cooldown", "block_symbol"):
+            if name in _LOCKING:
                 if i not in reserved:
                     records.append(await enf.call(f, label, "", None, "no symbol in scope"))
                     continue
                 symbol = f.symbol if name == "block_symbol" else None
                 record = await self._lockout(f, reserved[i], symbol, label)
                 records.append(record)
-                if record.outcome == "skipped" or (symbol is None and flattened):
-                    continue  # an active lockout already closes whatever opens
+                if name == "pause" or (symbol is None and flattened):
+                    continue
+                if record.outcome == "skipped":
+                    # already locked: no new flatten, but the steps resolve() counted on it to
+                    # cover (a policing close, a cancel) are still sent, each by itself
+                    what = "flatten" if symbol is None else "symbol block"
+                    unsent.add(f"covered by the {what} of {f.rule_id}")
+                    continue
                 records += await enf.flatten(f, label, symbol)
                 flattened = flattened or symbol is None
             elif name == "flatten":
                 records += await enf.flatten(f, label)
                 flattened = True
+                unsent.discard(step.skip or "")  # this flatten covers the rest after all
             else:
                 records += await self._targeted(f, a, label)
         return records
@@ -141,6 +154,8 @@ class Executor:
             return [await enf.target(f, pos, label, pos.avg_price + sign * ticks * tick)]
         if name == "trail_stop":
             return [await self._trail(f, pos, a, label, tick)]
+        if name == "breakeven":
+            return [await self._breakeven(f, pos, label, tick)]
         return [await enf.call(f, label, _target(f), None, f"unknown action {name}")]
 
     async def _trail(
@@ -157,12 +172,34 @@ class Executor:
         stop = price - ticks * tick if pos.long else price + ticks * tick
         return await enf.protect(f, pos, label, stop)
 
+    async def _breakeven(
+        self, f: Firing, pos: Position, label: str, tick: Decimal
+    ) -> EnforcementRecord:
+        """The stop to the entry, rounded to the tick on the safe side; once per position."""
+        key = (pos.contract_id, pos.opened_at)
+        live = {(p.contract_id, p.opened_at) for p in self.engine.state.positions.values()}
+        self._breakeven_done &= live  # forget closed positions
+        if key in self._breakeven_done:
+            return await self.engine.enforcer.call(
+                f, label, pos.contract_id, None, "already moved to breakeven"
+            )
+        steps = pos.avg_price / tick
+        stop = (
+            steps.to_integral_value(ROUND_CEILING if pos.long else ROUND_FLOOR) * tick
+        ).quantize(tick)
+        record = await self.engine.enforcer.protect(f, pos, label, stop)
+        if record.outcome != "failed":
+            self._breakeven_done.add(key)
+        return record
+
     async def _reduce(
         self, f: Firing, positions: list[Position], to: int, label: str
     ) -> list[EnforcementRecord]:
         """Reduce gross contracts to `to`, newest positions first."""
         enf = self.engine.enforcer
         records: list[EnforcementRecord] = []
+        # a position this event already closed (a stronger step) no longer counts or gets cut
+        positions = [p for p in positions if not enf.close_sent(p.contract_id)]
         excess = sum(p.size for p in positions) - to
         for pos in sorted(positions, key=lambda p: p.opened_at, reverse=True):
             if excess <= 0:
@@ -204,6 +241,7 @@ class Executor:
         what = "a position opened" if kind == "close" else "an order was placed"
         scope = lock.symbol or "account"
         until = _until_text(lock)
+        state = "paused" if is_pause(lock) else "locked out"
         return Firing(
             rule_id=lock.rule_id,
             severity="critical",
@@ -212,12 +250,15 @@ class Executor:
             entity=contract_id,
             ts=self.engine.state.now,
             received_ns=event.received_ns if event is not None else time.monotonic_ns(),
-            message=f"{what} in {symbol} while {scope} is locked out until {until}",
+            message=f"{what} in {symbol} while {scope} is {state} until {until}",
             values={"lockout.until": str(until), "lockout.scope": scope},
             contract_id=None if order_id is not None else contract_id,
             symbol=symbol,
             order_id=order_id,
         )
+
+
+_LOCKING = ("lockout", "cooldown", "block_symbol", "pause")
 
 
 def _target(f: Firing) -> str:

@@ -5,6 +5,12 @@ cancels any new order at once (block_symbol: the same for one symbol).
 An account lockout has symbol None. Lockouts end by time, or (`until:
 can_trade`) when the gateway reports the account can trade again: never by a
 reload or a failure.
+
+A pause (`pause(until: ...)`, docs/decisions.md D7) is an account lockout
+without the flatten: exposure that existed when it started is kept, a
+position that opens later is closed and a new order is cancelled unless it
+closes an open position. It is persisted as a lockout whose id starts with
+PAUSE_PREFIX, so the store needs no new column.
 """
 
 from __future__ import annotations
@@ -19,6 +25,11 @@ from rmdsl.lang.schema import UntilKind
 from rmdsl.rules.model import Until
 
 _FAR = dt.datetime.max.replace(tzinfo=dt.UTC)
+PAUSE_PREFIX = "pause-"
+
+
+def is_pause(rec: LockoutRecord) -> bool:
+    return rec.id.startswith(PAUSE_PREFIX)
 
 
 def until_instant(
@@ -57,18 +68,22 @@ class Lockouts:
         now: dt.datetime,
         calendar: Calendar,
         reason: str = "",
+        pause: bool = False,
     ) -> tuple[LockoutRecord, bool]:
-        """A new lockout, or the active one that already covers it. The bool: newly added."""
+        """A new lockout, or the active one that already covers it. The bool: newly added.
+
+        A pause is covered by a lockout or pause; a lockout only by a lockout (it flattens).
+        """
         until_ts, kind = until_instant(until, now, calendar)
         for rec in self.active.values():
-            if rec.symbol != symbol:
+            if rec.symbol != symbol or (is_pause(rec) and not pause):
                 continue
             if kind is UntilKindRecord.CAN_TRADE and rec.until_kind is kind:
                 return rec, False
             if until_ts is not None and rec.until_ts is not None and rec.until_ts >= until_ts:
                 return rec, False
         rec = LockoutRecord(
-            id=uuid.uuid4().hex,
+            id=(PAUSE_PREFIX if pause else "") + uuid.uuid4().hex,
             account_id=account_id,
             symbol=symbol,
             rule_id=rule_id,
@@ -81,19 +96,28 @@ class Lockouts:
         self._recompute()
         return rec, True
 
-    def blocking(self, symbol: str) -> LockoutRecord | None:
-        """The lockout that forbids exposure in `symbol` now: the account's first, else a block."""
+    def blocking(self, symbol: str, since: dt.datetime | None = None) -> LockoutRecord | None:
+        """The lockout that forbids exposure in `symbol` now: the account's first, else a
+        block, else a pause that started before the exposure appeared at `since`."""
         found: LockoutRecord | None = None
+        paused: LockoutRecord | None = None
         for rec in self.active.values():
-            if rec.symbol is None:
+            if is_pause(rec):
+                if since is not None and since > rec.created_at:
+                    paused = paused or rec
+            elif rec.symbol is None:
                 return rec
-            if rec.symbol == symbol:
+            elif rec.symbol == symbol:
                 found = rec
-        return found
+        return found or paused
 
     @property
     def account_locked(self) -> bool:
-        return any(rec.symbol is None for rec in self.active.values())
+        return any(rec.symbol is None and not is_pause(rec) for rec in self.active.values())
+
+    @property
+    def paused(self) -> bool:
+        return any(is_pause(rec) for rec in self.active.values())
 
     def expire(self, now: dt.datetime) -> list[LockoutRecord]:
         """Lift every lockout whose end has come; returns them with lifted_at set."""

@@ -14,7 +14,14 @@ from rmdsl.engine.evaluate import Firing
 from rmdsl.lang.schema import ACTION_STRENGTH
 from rmdsl.rules.model import Action
 
-_CLOSING = ("close_position", "reduce_position", "attach_stop", "attach_target", "trail_stop")
+_CLOSING = (
+    "close_position",
+    "reduce_position",
+    "attach_stop",
+    "attach_target",
+    "trail_stop",
+    "breakeven",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +36,7 @@ class _Cover:
     flatten: str | None = None  # rule id that flattens the account
     symbols: dict[str, str] = field(default_factory=dict)  # symbol -> rule id closing it
     contracts: dict[str, str] = field(default_factory=dict)  # contract -> rule id closing it
+    blocks: dict[str, str] = field(default_factory=dict)  # symbol -> rule id blocking it
 
 
 def resolve(firings: list[Firing]) -> list[Step]:
@@ -47,15 +55,18 @@ def _covered(f: Firing, a: Action, cover: _Cover) -> str | None:
             return f"covered by the flatten of {cover.flatten}"
         cover.flatten = cover.flatten or f.rule_id
         return None
-    if name == "alert":
-        return None
+    if name in ("alert", "pause"):
+        return None  # a pause closes nothing: nothing covers it (Lockouts.add may)
     if cover.flatten is not None and name != "block_symbol":
         return f"covered by the flatten of {cover.flatten}"
     if name == "block_symbol":
         if f.symbol is not None:
             cover.symbols.setdefault(f.symbol, f.rule_id)
+            cover.blocks.setdefault(f.symbol, f.rule_id)
         return None
     if name == "cancel_orders":
+        if f.symbol is not None and f.symbol in cover.blocks:
+            return f"covered by the symbol block of {cover.blocks[f.symbol]}"
         return None
     if f.symbol is not None and f.symbol in cover.symbols and name in _CLOSING:
         return f"covered by the symbol block of {cover.symbols[f.symbol]}"

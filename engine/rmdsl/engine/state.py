@@ -273,6 +273,15 @@ class AccountState:
         self._protect_contract(ev.contract_id)
         return order
 
+    def closes_position(self, order: Order) -> bool:
+        """The order is on the closing side of an open position and no larger than it."""
+        pos = self.positions.get(order.contract_id)
+        return (
+            pos is not None
+            and order.event.side is pos.closing_side
+            and (order.event.size <= pos.size)
+        )
+
     def apply_quote(self, ev: QuoteEvent) -> bool:
         """Store the price; True when an open position's P&L changed."""
         self.prices[ev.contract_id] = ev.price
@@ -305,7 +314,9 @@ class AccountState:
             self._refresh_protection(pos)
 
     def _refresh_protection(self, pos: Position) -> None:
-        """has_stop: a working stop-type order on the closing side; stop_ticks to the nearest."""
+        """has_stop: a working stop-type order on the closing side. stop_ticks: entry to the
+        tightest stop, signed: positive while the stop risks a loss, negative once it locks in
+        profit (a long's stop above its entry, a short's below)."""
         side, has_stop, best = pos.closing_side, False, None
         for order in self.orders.values():
             ev = order.event
@@ -314,7 +325,7 @@ class AccountState:
             has_stop = True
             stop = ev.stop_price if ev.stop_price is not None else ev.limit_price
             if stop is not None:
-                dist = abs(pos.avg_price - stop)
+                dist = pos.avg_price - stop if pos.long else stop - pos.avg_price
                 best = dist if best is None else min(best, dist)
         pos.view.has_stop = has_stop
         tick = self.contracts.get(pos.symbol, (ZERO, ZERO))[0]

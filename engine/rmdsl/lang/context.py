@@ -57,7 +57,7 @@ class PositionView:
     unrealized_ticks: Decimal = ZERO
     age: int = 0  # ms since opened
     has_stop: bool = False
-    stop_ticks: Decimal = ZERO  # distance entry -> nearest stop, 0 without a stop
+    stop_ticks: Decimal = ZERO  # entry -> tightest stop, < 0 once it locks in profit; 0 if none
 
 
 @dataclass(slots=True)

@@ -116,7 +116,7 @@ NAMES: Mapping[str, NameSpec] = {
         _n(
             "position.stop_ticks",
             NUMBER,
-            "entry to stop distance in ticks (0 if none)",
+            "entry to the tightest stop in ticks, negative once it locks in profit (0 if none)",
             {_T.POSITION, _T.ORDER},
             _POS,
         ),
@@ -277,6 +277,13 @@ ACTIONS: Mapping[str, ActionSpec] = {
         ),
         ActionSpec("cooldown", (ArgSpec("for", DURATION),), None, "lockout(until: D)", "for"),
         ActionSpec(
+            "pause",
+            (_UNTIL,),
+            None,
+            "block new trading until ...: open positions are kept, new orders cancelled",
+            "until",
+        ),
+        ActionSpec(
             "block_symbol",
             (_UNTIL,),
             _POSITIONAL_SCOPES | {Scope.ORDER},
@@ -318,6 +325,7 @@ ACTION_STRENGTH: Mapping[str, int] = {
     "lockout": 100,
     "cooldown": 100,
     "flatten": 90,
+    "pause": 85,
     "block_symbol": 80,
     "close_position": 70,
     "reduce_position": 60,
