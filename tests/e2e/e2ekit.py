@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rmdsl.broker.simgateway import SimGateway
+from rmdsl.broker.simgateway.orders import SimOrder
 from rmdsl.daemon import Daemon
 from rmdsl.demo.sim import SimAccount
 from rmdsl.engine.persistence import EnforcementRecord
@@ -90,3 +91,28 @@ def short_grace_ruleset(tmp_path: Path, grace: str = "2s") -> Path:
         encoding="utf-8",
     )
     return path
+
+
+# -- the shipped catalogue end to end (test_catalogue_e2e.py) ------------------------
+
+REPO = Path(__file__).resolve().parents[2]
+CATALOGUE = REPO / "rulesets" / "topstep.yaml"
+MANAGED = REPO / "examples" / "tests" / "rulesets" / "topstep-managed.yaml"
+
+
+def catalogue_child(tmp_path: Path, body: str, parent: Path = CATALOGUE) -> Path:
+    """A child ruleset extending a shipped one (absolute path) that only sets `body`."""
+    path = tmp_path / "child.yaml"
+    path.write_text(f"rmdsl: 1\nname: child\nextends: {parent}\n{body}", encoding="utf-8")
+    return path
+
+
+def working_orders(gw: SimGateway, symbol: str) -> list[SimOrder]:
+    """The orders working on the gateway in `symbol`'s contract."""
+    return gw.market.book.working(gw.market.resolve_contract(symbol).contract_id)
+
+
+async def stored_enforcements(live: Live) -> list[EnforcementRecord]:
+    """The enforcement history as the state db holds it (read beside the running daemon)."""
+    async with SqliteStore(live.store_path, readonly=True) as store:
+        return await store.recent_enforcements(limit=1000)
