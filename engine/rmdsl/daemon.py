@@ -239,12 +239,12 @@ class Daemon:
         """Fetch a snapshot (retrying with backoff) and hand it to the engine, which resumes."""
         engine = self.engine
         assert engine is not None
-        started = time.perf_counter()
+        started_ns = time.perf_counter_ns()
         snapshot = await self._snapshot()
         if snapshot is None:
             return  # stopping
-        records = await engine.reconcile(snapshot)
-        ms = (time.perf_counter() - started) * 1000
+        records = await engine.reconcile(snapshot, started_ns=started_ns)
+        ms = (time.perf_counter_ns() - started_ns) / 1e6
         self.reconcile_ms.append(ms)
         log.info(
             "reconciled after %s in %.1f ms: %d positions, %d open orders, %d trades today, "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 from decimal import Decimal
 
@@ -10,7 +11,16 @@ import pytest
 from tests.mocks.mock_sdk import MockPosition
 
 from rmdsl.broker.projectx_stream import Deduper, Handoff, event_from_model, model_payload
-from rmdsl.engine.events import ClockEvent, Event, PositionEvent, Side, TradeEvent
+from rmdsl.engine.events import (
+    ClockEvent,
+    Event,
+    OrderEvent,
+    OrderStatus,
+    OrderType,
+    PositionEvent,
+    Side,
+    TradeEvent,
+)
 
 TS = dt.datetime(2026, 11, 24, 15, 30, tzinfo=dt.UTC)
 
@@ -68,3 +78,40 @@ async def test_handoff_warns_once_per_backlog_crossing(caplog: pytest.LogCapture
         assert handoff.depth == 0 and handoff.delivered == 6
     finally:
         await handoff.close()
+
+
+def order_event(oid: int, ts: dt.datetime = TS, status: OrderStatus = OrderStatus.OPEN) -> Event:
+    return OrderEvent(
+        oid, 1, "CON.F.US.MNQ.Z26", ts, status, OrderType.STOP, Side.SELL, 1, None, Decimal(1)
+    )
+
+
+def test_deduper_memory_of_orders_is_bounded_not_one_entry_per_order_id() -> None:
+    """Regression: `_last` / `_order_ts` kept every order id of the session (RSS grew)."""
+    deduper = Deduper(max_entities=100)
+    for oid in range(1_000):
+        assert deduper.is_new(order_event(oid, status=OrderStatus.FILLED))
+    assert deduper.remembered[1] == 100
+
+
+def test_deduper_still_drops_a_recent_redelivery_and_a_stale_update() -> None:
+    deduper = Deduper(max_entities=100)
+    assert deduper.is_new(order_event(7))
+    later = TS + dt.timedelta(seconds=1)
+    assert deduper.is_new(order_event(7, later, OrderStatus.FILLED))
+    for oid in range(50):  # other orders in between, fewer than the memory holds
+        deduper.is_new(order_event(1_000 + oid))
+    assert not deduper.is_new(order_event(7, later, OrderStatus.FILLED))  # redelivered
+    assert not deduper.is_new(order_event(7))  # older than the last one delivered
+    assert deduper.dropped == 2
+
+
+def test_deduper_lets_a_void_of_a_known_trade_pass_once() -> None:
+    deduper = Deduper()
+    voided = dataclasses.replace(trade(1), voided=True)
+    assert [deduper.is_new(e) for e in (trade(1), trade(1), voided, voided)] == [
+        True,
+        False,
+        True,
+        False,
+    ]

@@ -11,11 +11,16 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from unittest.mock import AsyncMock, MagicMock
 
 import pytest
 
 from rmdsl.broker.simgateway import SimGateway
 from rmdsl.cli import main
+from rmdsl.daemon import Daemon
+from rmdsl.enforce.recording_broker import RecordingBroker
+from rmdsl.engine.memory_store import MemoryStore
+from rmdsl.notify import CollectingNotifier
 
 RULESET = """\
 rmdsl: 1
@@ -131,3 +136,24 @@ def test_run_with_an_invalid_ruleset_does_not_start(
     assert f"{bad}:5:" in err
     assert "did not start" in err
     assert not (tmp_path / "s.db").exists()
+
+
+async def test_the_daemon_times_reconciliation_from_before_the_snapshot_fetch(
+    tmp_path: Path,
+) -> None:
+    """Regression: the reconciliation_ms metric left out the snapshot fetch."""
+    broker = RecordingBroker()
+    fetched_at: list[int] = []
+
+    async def snapshot() -> object:
+        fetched_at.append(time.perf_counter_ns())
+        return MagicMock(positions=(), open_orders=(), trades_today=())
+
+    broker.snapshot = snapshot  # type: ignore[assignment,method-assign]
+    daemon = Daemon(tmp_path / "r.yaml", broker, MemoryStore(), CollectingNotifier())
+    engine = MagicMock(reconcile=AsyncMock(return_value=[]))
+    daemon.engine = engine
+    await daemon._reconcile("test")
+    started_ns = engine.reconcile.await_args.kwargs["started_ns"]
+    assert started_ns <= fetched_at[0]
+    assert len(daemon.reconcile_ms) == 1

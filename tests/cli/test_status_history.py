@@ -15,6 +15,7 @@ from rmdsl.cli import main
 from rmdsl.engine.persistence import (
     AccountStateRecord,
     EnforcementRecord,
+    LockoutKind,
     LockoutRecord,
     MetricSample,
     Outcome,
@@ -68,6 +69,18 @@ async def db(tmp_path: Path) -> Path:
                 T0 + dt.timedelta(hours=8),
                 UntilKindRecord.RESET,
                 T0,
+            )
+        )
+        await store.add_lockout(
+            LockoutRecord(
+                "p1",
+                ACCOUNT,
+                None,
+                "news_pause",
+                T0 + dt.timedelta(minutes=30),
+                UntilKindRecord.DURATION,
+                T0,
+                kind=LockoutKind.PAUSE,
             )
         )
         await store.start_timer(
@@ -125,8 +138,9 @@ async def test_status_json_reports_the_day(db: Path) -> None:
     assert data["account"]["name"] == "PRAC-SIM-1"
     assert data["pnl"]["realized"] == "-1052.88"
     assert data["pnl"]["unrealized"] == "12.50"
-    assert [lk["rule"] for lk in data["lockouts"]] == ["daily_realized_loss"]
-    assert data["lockouts"][0]["until"].startswith("2026-11-24T23:00")
+    kinds = {lk["rule"]: lk["kind"] for lk in data["lockouts"]}
+    assert kinds == {"daily_realized_loss": "lockout", "news_pause": "pause"}
+    assert any(lk["until"].startswith("2026-11-24T23:00") for lk in data["lockouts"])
     assert data["timers"][0]["entity"] == "CON.F.US.ES.Z25"
     assert data["ruleset"]["name"] == "topstep-50k"
     assert "RM101" in data["reload_errors"][0]["error"]
@@ -144,6 +158,7 @@ async def test_status_text_and_watch(db: Path) -> None:
     assert out.count("state database") == 2
     assert "realized -$1,052.88, unrealized $12.50" in out
     assert "account locked by daily_realized_loss until 2026-11-24 23:00:00 UTC" in out
+    assert "account paused by news_pause until 2026-11-24 15:30:00 UTC" in out
     assert "no_stop_loss_grace on CON.F.US.ES.Z25: fires at 2026-11-24 15:02:00 UTC" in out
     assert "reload refused" in out
 

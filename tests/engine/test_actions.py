@@ -200,6 +200,6 @@ async def test_side_is_a_closing_sell_for_a_long() -> None:
     rs = ruleset(rule("x", lambda c: c.day.trades >= 1, (Action("flatten"),)))
     h = await harness(rs)
     await h.feed(position(at(1), 1), quote(at(1), 21010), fill(1, at(2), 5))
-    closing = [e for e in h.engine.state.trades.values() if e.id > 900_000_000]
-    assert closing[0].side is Side.SELL and closing[0].pnl == D("20.00")  # 40 ticks * $0.50
+    closing = [t for t in h.store.trades.values() if t.trade_id > 900_000_000]
+    assert closing[0].side == Side.SELL.word and closing[0].pnl == D("20.00")  # 40 ticks * $0.50
     assert OrderType.STOP.is_stop

@@ -11,7 +11,8 @@ from pathlib import Path
 from enginekit import MNQ, Harness, fill, order, position, quote, ruleset
 
 from rmdsl.engine.events import OrderType, Side
-from rmdsl.engine.lockouts import PAUSE_PREFIX, Lockouts, is_pause
+from rmdsl.engine.lockouts import Lockouts, is_pause
+from rmdsl.engine.persistence import LockoutKind
 from rmdsl.engine.tradingday import Calendar
 from rmdsl.pipeline import load_ruleset
 from rmdsl.rules.model import Ruleset
@@ -205,7 +206,7 @@ def test_a_pause_is_covered_by_a_lockout_but_never_covers_one() -> None:
     p, _ = lk2.add(
         account_id=1, rule_id="p", symbol=None, until=600_000, now=START, calendar=cal, pause=True
     )
-    assert is_pause(p) and p.id.startswith(PAUSE_PREFIX)
+    assert is_pause(p) and p.kind is LockoutKind.PAUSE and not p.id.startswith("pause-")
     lock, new = lk2.add(
         account_id=1, rule_id="lock", symbol=None, until=60_000, now=START, calendar=cal
     )

@@ -132,3 +132,22 @@ async def test_a_second_lockout_inside_a_longer_one_is_not_added() -> None:
     await h.feed(fill(1, start, D(-500)))
     assert len(h.engine.lockouts.active) == 1
     assert [r.outcome for r in h.records if r.rule_name == "cool"] == ["skipped"]
+
+
+async def test_a_lockout_on_a_flat_account_records_one_lockout_not_a_second_skipped_one() -> None:
+    """Regression: the lockout's own flatten wrote a second `lockout(...)` record, "skipped
+    (already flat)", next to the one that set it: two records for one firing in history."""
+    start = local(2026, 3, 2, 9)
+    h = await harness(ruleset(LOCK), start=start)
+    await h.feed(fill(1, start + dt.timedelta(minutes=1), -500))
+    assert h.fired() == [("daily", "lockout(until=reset)", "ok")]
+    assert [r.action for r in h.store.enforcements] == ["lockout(until=reset)"]
+
+
+async def test_a_lockout_with_exposure_still_records_each_close_of_its_flatten() -> None:
+    start = local(2026, 3, 2, 9)
+    h = await harness(ruleset(LOCK), start=start)
+    await h.feed(position(start, 1))
+    await h.feed(fill(1, start + dt.timedelta(minutes=1), -500))
+    assert h.fired() == [("daily", "lockout(until=reset)", "ok")] * 2
+    assert [c.describe() for c in h.broker.calls] == [f"close_position({MNQ})"]

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from unittest.mock import AsyncMock
 
-from enginekit import ES, MNQ, at, clock, fill, harness, order, quote, ruleset
+from enginekit import ES, MNQ, at, clock, fill, harness, order, position, quote, ruleset
 
 from rmdsl.engine.queue import EventQueue
 
@@ -115,3 +116,32 @@ async def test_maintenance_samples_rss_and_persists_metrics() -> None:
     await h.engine.maintenance()
     names = {m.name for m in h.store.metrics}
     assert "rss_mb.p50" in names and "event_processing_ms.p50" in names
+
+
+async def test_a_slow_grace_close_during_run_does_not_delay_the_next_event() -> None:
+    """Regression: timer firings were dispatched with wait=True even inside run(), so a grace
+    close (the SDK sleeps 0.1 s after one) held up every event queued behind it."""
+    h = await harness(ruleset(grace_ms=60_000))
+    await h.feed(position(at(0), 1))  # unprotected: the grace timer starts
+    gate = asyncio.Event()
+
+    async def slow_close(contract_id: str) -> None:
+        await gate.wait()
+
+    h.broker.close_position = AsyncMock(side_effect=slow_close)  # type: ignore[method-assign]
+    task = asyncio.create_task(h.engine.run())
+    try:
+        await h.engine.submit(clock(at(61)))  # the grace deadline passes: close in flight
+        await h.engine.submit(quote(at(62), 21001))
+        for _ in range(100):
+            if h.broker.close_position.await_count and not h.engine.queue.depth:
+                break
+            await asyncio.sleep(0)
+        assert h.broker.close_position.await_count == 1 and not gate.is_set()
+        assert h.engine.state.prices.get(MNQ) == 21001  # processed while the close waits
+    finally:
+        gate.set()
+        await h.engine.drain()
+        await h.engine.stop()
+        await task
+    assert [r.action for r in h.store.enforcements] == ["close_position"]

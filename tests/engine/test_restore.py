@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from decimal import Decimal
 
 from enginekit import (
@@ -22,7 +23,7 @@ from enginekit import (
 )
 
 from rmdsl.broker.interface import ContractInfo, Snapshot
-from rmdsl.engine.events import AccountEvent, ConnectionEvent, ConnectionState
+from rmdsl.engine.events import AccountEvent, ConnectionEvent, ConnectionState, OrderType, Side
 from rmdsl.lang.schema import Trigger, UntilKind
 from rmdsl.rules.model import Action
 
@@ -114,3 +115,48 @@ async def test_no_evaluation_between_disconnect_and_reconcile() -> None:
     await h.engine.reconcile(snapshot(trades=(fill(1, at(2), -600),)))
     assert h.engine.lockouts.account_locked
     assert h.engine.ctx.day.trades == 1
+
+
+PAUSE = rule(
+    "busy",
+    lambda c: c.day.trades >= 1,
+    (Action("pause", {"until": 300_000}),),
+    on=(Trigger.FILL, Trigger.TRADE),
+)
+
+
+async def test_police_after_restart_closes_what_opened_during_a_pause_while_down() -> None:
+    """Regression: police() called blocking(symbol) without a time, so a pause never matched."""
+    h = await Harness(ruleset(PAUSE)).start()
+    await h.feed(position(at(0), 1), fill(1, at(1), 10))  # the pause starts at at(1)
+    assert h.engine.lockouts.paused and h.calls() == []
+    h2 = await restart(h, at(60))
+    assert h2.engine.lockouts.paused
+    entry = order(
+        8, at(40), contract=ES, type=OrderType.LIMIT, side=Side.BUY, stop=None, limit=4900
+    )
+    snap = Snapshot(
+        AccountEvent(1, "acct", D(50000), True, at(60)),
+        (position(at(0), 1), position(at(30), 1, contract=ES, pid=7, price=5000)),
+        (order(5, at(45), stop=20990), entry),  # a stop for the old position, an entry
+        (fill(1, at(1), 10),),
+        (ContractInfo(ES, "ES", D("0.25"), D("12.50")),),
+    )
+    records = await h2.engine.reconcile(snap)
+    assert sorted(c.describe() for c in h2.broker.calls) == [
+        "cancel_order(8)",
+        f"close_position({ES})",
+    ]
+    policed = [r for r in records if not r.action.startswith("pause")]
+    assert len(policed) == 2 and all("paused" in r.reason for r in policed)
+
+
+async def test_reconciliation_metric_covers_the_snapshot_fetch_when_told_when_it_began() -> None:
+    """Regression: reconcile timed only its apply step, not the snapshot fetch before it."""
+    h = await Harness(ruleset(LOCK)).start()
+    fetch_began = time.perf_counter_ns() - 2_000_000_000  # the fetch took (at least) 2 s
+    await h.engine.reconcile(snapshot(), started_ns=fetch_began)
+    [elapsed] = h.engine.metrics.series["reconciliation_ms"].values()
+    assert elapsed >= 2000
+    await h.engine.reconcile(snapshot())  # without it: the apply alone, far under a second
+    assert h.engine.metrics.series["reconciliation_ms"].values()[-1] < 1000

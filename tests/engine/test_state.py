@@ -168,3 +168,15 @@ def test_fill_window_prefix_sums_survive_a_late_fill() -> None:
     start = w.start(2000)  # after 2000: the fills at 3000 and 4000
     assert (w.fills(start), w.trades(start), w.losses(start), w.pnl(start)) == (2, 1, 0, D(10))
     assert w.fills(w.start(2000, inclusive=True)) == 3
+
+
+def test_the_day_keeps_compact_fills_not_trade_events() -> None:
+    """Regression: every fill of the day was kept as a full TradeEvent (RSS grew per fill)."""
+    st = AccountState(1)
+    for i in range(1, 6):
+        st.apply_trade(fill(i, at(i), -10 if i % 2 else None))
+    assert all(type(v) is tuple and len(v) == 3 for v in st.trades.values())
+    assert st.trades[1] == (at(1), D(-10), False)
+    st.apply_trade(fill(3, at(3), -10, voided=True))  # a void still rebuilds the day
+    assert st.ctx.day.realized_pnl == D(-20) and st.ctx.day.trades == 2
+    assert st.trades[3][2] is True

@@ -8,6 +8,7 @@ from decimal import Decimal
 from rmdsl.engine.persistence import (
     AccountStateRecord,
     EnforcementRecord,
+    LockoutKind,
     LockoutRecord,
     Outcome,
     PositionRecord,
@@ -83,6 +84,7 @@ def lockout(lid: str = "lk-1", symbol: str | None = None) -> LockoutRecord:
         until_kind=UntilKindRecord.RESET,
         created_at=T0,
         reason="daily loss -1000 hit limit -1000",
+        kind=LockoutKind.LOCKOUT if symbol is None else LockoutKind.SYMBOL_BLOCK,
     )
 
 

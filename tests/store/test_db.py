@@ -17,10 +17,12 @@ async def test_open_creates_private_parent_wal_and_migrations(db_path: Path) -> 
     async with SqliteStore(db_path) as s:
         mode = await s.fetch_one("PRAGMA journal_mode")
         sync = await s.fetch_one("PRAGMA synchronous")
+        cache = await s.fetch_one("PRAGMA cache_size")
         fks = await s.fetch_one("PRAGMA foreign_keys")
         versions = await s.fetch("SELECT version, applied_at FROM schema_migrations")
     assert mode is not None and mode[0] == "wal"
     assert sync is not None and sync[0] == 2  # FULL
+    assert cache is not None and cache[0] == -1024  # KiB: bounded, below the 2 MiB default
     assert fks is not None and fks[0] == 1
     assert [v[0] for v in versions] == [n for n, _ in schema.MIGRATIONS]
     assert versions[0][1].endswith("Z")

@@ -29,8 +29,13 @@ log = logging.getLogger("rmdsl.broker.projectx")
 
 # the handoff warns each time its backlog crosses this many events
 HANDOFF_WARN_DEPTH = 1_000
-# trade ids remembered for dedupe (a day of heavy scalping is a few thousand fills)
-MAX_TRADE_IDS = 50_000
+# trade ids remembered for dedupe: the engine also dedupes the day's trades by id (and the
+# store by primary key), so forgetting older ids here never counts a fill twice; this memory
+# only spares the engine the repeats, which come seconds after the original
+MAX_TRADE_IDS = 4_096
+# orders / positions / accounts whose last delivered state is remembered (least recently
+# changed forgotten first): a redelivery comes seconds later, long before eviction
+MAX_ENTITY_IDS = 2_048
 
 
 def model_payload(model: Any) -> Mapping[str, Any]:
@@ -48,21 +53,28 @@ def event_from_model(target: str, model: Any, fallback_ts: dt.datetime | None = 
 
 
 class Deduper:
-    """Drops repeats of an event the engine has already been given.
+    """Drops repeats of an event the engine has already been given; bounded memory.
 
-    Trades are keyed by the gateway's trade id (and voided flag, so a void
-    still passes). Orders, positions and accounts are compared with the last
+    Trades are keyed by the gateway's trade id (a void of a known trade still
+    passes, once). Orders, positions and accounts are compared with the last
     state delivered for the same id: an identical repeat is dropped, a real
     change (even back to an earlier state) passes. An order update older than
-    the last one delivered for that id is stale and dropped too.
+    the last one delivered for that id is stale and dropped too. Both memories
+    are LRU-bounded, so a long session does not grow with every order id.
     """
 
-    def __init__(self, max_trades: int = MAX_TRADE_IDS) -> None:
-        self._trades: OrderedDict[tuple[int, bool], None] = OrderedDict()
+    def __init__(self, max_trades: int = MAX_TRADE_IDS, max_entities: int = MAX_ENTITY_IDS) -> None:
+        self._trades: OrderedDict[int, bool] = OrderedDict()  # trade id -> seen voided
         self._max_trades = max_trades
-        self._last: dict[tuple[str, int], tuple[object, ...]] = {}
-        self._order_ts: dict[int, dt.datetime] = {}
+        # (kind, id) -> the last delivered state; for an order its key holds the ts at [1]
+        self._last: OrderedDict[tuple[str, int], tuple[object, ...]] = OrderedDict()
+        self._max_entities = max_entities
         self.dropped = 0
+
+    @property
+    def remembered(self) -> tuple[int, int]:
+        """(trade ids, entity states) held now: for tests and the memory bench."""
+        return len(self._trades), len(self._last)
 
     def is_new(self, event: Event) -> bool:
         new = self._check(event)
@@ -71,12 +83,11 @@ class Deduper:
 
     def _check(self, event: Event) -> bool:
         if isinstance(event, TradeEvent):
-            return self._new_trade((event.id, event.voided))
+            return self._new_trade(event.id, event.voided)
         if isinstance(event, OrderEvent):
-            last_ts = self._order_ts.get(event.id)
-            if last_ts is not None and event.ts < last_ts:
+            last = self._last.get(("order", event.id), ())
+            if len(last) > 1 and isinstance(last[1], dt.datetime) and event.ts < last[1]:
                 return False
-            self._order_ts[event.id] = event.ts
             return self._changed("order", event.id, _order_key(event))
         if isinstance(event, PositionEvent):
             key = (event.type, event.size, event.avg_price, event.contract_id)
@@ -85,10 +96,11 @@ class Deduper:
             return self._changed("account", event.id, (event.balance, event.can_trade, event.name))
         return True
 
-    def _new_trade(self, key: tuple[int, bool]) -> bool:
-        if key in self._trades:
+    def _new_trade(self, trade_id: int, voided: bool) -> bool:
+        seen_voided = self._trades.get(trade_id)
+        if seen_voided is not None and (seen_voided or not voided):
             return False
-        self._trades[key] = None
+        self._trades[trade_id] = voided
         if len(self._trades) > self._max_trades:
             self._trades.popitem(last=False)
         return True
@@ -97,6 +109,9 @@ class Deduper:
         if self._last.get((kind, ident)) == key:
             return False
         self._last[(kind, ident)] = key
+        self._last.move_to_end((kind, ident))
+        if len(self._last) > self._max_entities:
+            self._last.popitem(last=False)
         return True
 
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from rmdsl.store import SqliteStore
 
+_VERB = {"pause": "paused", "symbol_block": "blocked", "lockout": "locked"}
 HELP = "show lockouts, timers, today's P&L, the ruleset and the performance metrics"
 
 # name, label, unit, target (p95, or p50 below 100 samples), alert when max exceeds
@@ -157,6 +158,7 @@ async def _status(store: SqliteStore, wanted: int | None) -> dict[str, Any]:
         "lockouts": [
             {
                 "rule": lk.rule_id,
+                "kind": str(lk.kind),
                 "scope": lk.symbol or "account",
                 "until": lk.until_ts,
                 "until_kind": str(lk.until_kind),
@@ -259,8 +261,9 @@ def render_status(data: dict[str, Any]) -> str:
         lines.append(f"position        {p['side']} {p['size']} {p['symbol']} @ {p['entry']}")
     lines.append(_section("lockouts", len(data["lockouts"])))
     for lk in data["lockouts"]:
+        verb = _VERB.get(lk["kind"], "locked")
         lines.append(
-            f"  {lk['scope']} locked by {lk['rule']} until {fmt_ts(lk['until'])} "
+            f"  {lk['scope']} {verb} by {lk['rule']} until {fmt_ts(lk['until'])} "
             f"({lk['until_kind']}) since {fmt_ts(lk['since'])}"
         )
     lines.append(_section("timers", len(data["timers"])))

@@ -194,15 +194,21 @@ class Enforcer:
         )
 
     async def flatten(
-        self, firing: Firing, action: str, symbol: str | None = None
+        self, firing: Firing, action: str, symbol: str | None = None, *, record_flat: bool = True
     ) -> list[EnforcementRecord]:
-        """Close every position (of `symbol`) and cancel every working order, concurrently."""
+        """Close every position (of `symbol`) and cancel every working order, concurrently.
+
+        Already flat: a "skipped" record, unless `record_flat` is False (a lockout's own
+        flatten: the lockout's record already says it was set; a second one would confuse).
+        """
         st = self.state
         closes = [c for c, p in st.positions.items() if symbol is None or p.symbol == symbol]
         orders = [i for i, o in st.orders.items() if symbol is None or o.symbol == symbol]
         jobs = [self.close(firing, c, action) for c in closes]
         jobs += [self.cancel(firing, i, action) for i in orders]
         if not jobs:
+            if not record_flat:
+                return []
             return [await self.call(firing, action, symbol or "account", None, "already flat")]
         return list(await asyncio.gather(*jobs))
 

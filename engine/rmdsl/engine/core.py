@@ -182,7 +182,7 @@ class Engine:
 
     async def _process(self, event: Event, wait: bool) -> list[EnforcementRecord]:
         t0 = time.perf_counter_ns()
-        records = await self._advance(event.ts, event.received_ns)
+        records = await self._advance(event.ts, event.received_ns, wait)
         changes = TimerChanges()
         firings: list[Firing] = []
         if isinstance(event, TradeEvent):
@@ -212,8 +212,14 @@ class Engine:
             records += await self._dispatch(firings, wait)
         return records
 
-    async def _advance(self, ts: dt.datetime, received_ns: int) -> list[EnforcementRecord]:
-        """Run, in time order, every reset, lockout expiry and timer due at or before ts."""
+    async def _advance(
+        self, ts: dt.datetime, received_ns: int, wait: bool
+    ) -> list[EnforcementRecord]:
+        """Run, in time order, every reset, lockout expiry and timer due at or before ts.
+
+        A timer's enforcement follows the step's `wait`: in run() it goes to a task, so a
+        slow close (the SDK sleeps after one) never holds up the events behind it.
+        """
         records: list[EnforcementRecord] = []
         timers = self.evaluator.timers
         while True:
@@ -229,12 +235,14 @@ class Engine:
                     log.warning("lockout by %s lifted", lifted.rule_id)
                     await self._persist(self.store.lift_lockout(lifted.id, at))
             else:
-                records += await self._fire_timers(at, received_ns)
+                records += await self._fire_timers(at, received_ns, wait)
         if self.state.advance(ts):
             self.clock_views.update()
         return records
 
-    async def _fire_timers(self, at: dt.datetime, received_ns: int) -> list[EnforcementRecord]:
+    async def _fire_timers(
+        self, at: dt.datetime, received_ns: int, wait: bool
+    ) -> list[EnforcementRecord]:
         firings: list[Firing] = []
         self.state.bind_ages()
         for rec in self.evaluator.timers.due(at):
@@ -242,7 +250,7 @@ class Engine:
             firing = self.evaluator.fire_timer(rec, received_ns)
             if firing is not None:
                 firings.append(firing)
-        return await self._dispatch(firings, True) if firings else []
+        return await self._dispatch(firings, wait) if firings else []
 
     # ---- event kinds -----------------------------------------------------------------------
     async def _on_trade(self, event: TradeEvent) -> bool:
@@ -368,9 +376,15 @@ class Engine:
             await self._persist(self.store.cancel_timer(self.state.account_id, key))
         await self._persist(self.store.record_ruleset_version(self._version(self.state.now)))
 
-    async def reconcile(self, snapshot: Snapshot) -> list[EnforcementRecord]:
-        """Replace positions/orders with the broker's, merge today's trades, then evaluate."""
-        t0 = time.perf_counter_ns()
+    async def reconcile(
+        self, snapshot: Snapshot, started_ns: int | None = None
+    ) -> list[EnforcementRecord]:
+        """Replace positions/orders with the broker's, merge today's trades, then evaluate.
+
+        `started_ns` (time.perf_counter_ns) is when the caller began fetching the snapshot:
+        the reconciliation_ms metric then covers fetch + apply, not only the apply.
+        """
+        t0 = time.perf_counter_ns() if started_ns is None else started_ns
         async with self._step_lock:
             records = await restore.reconcile(self, snapshot)
         self.metrics.reconciled((time.perf_counter_ns() - t0) / 1e6)

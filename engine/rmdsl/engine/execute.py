@@ -101,7 +101,7 @@ class Executor:
                     what = "flatten" if symbol is None else "symbol block"
                     unsent.add(f"covered by the {what} of {f.rule_id}")
                     continue
-                records += await enf.flatten(f, label, symbol)
+                records += await enf.flatten(f, label, symbol, record_flat=False)
                 flattened = flattened or symbol is None
             elif name == "flatten":
                 records += await enf.flatten(f, label)

@@ -9,8 +9,7 @@ reload or a failure.
 A pause (`pause(until: ...)`, docs/decisions.md D7) is an account lockout
 without the flatten: exposure that existed when it started is kept, a
 position that opens later is closed and a new order is cancelled unless it
-closes an open position. It is persisted as a lockout whose id starts with
-PAUSE_PREFIX, so the store needs no new column.
+closes an open position. Its record says so: LockoutRecord.kind is PAUSE.
 """
 
 from __future__ import annotations
@@ -19,17 +18,22 @@ import datetime as dt
 import uuid
 from dataclasses import replace
 
-from rmdsl.engine.persistence import LockoutRecord, UntilKindRecord
+from rmdsl.engine.persistence import LockoutKind, LockoutRecord, UntilKindRecord
 from rmdsl.engine.tradingday import Calendar
 from rmdsl.lang.schema import UntilKind
 from rmdsl.rules.model import Until
 
 _FAR = dt.datetime.max.replace(tzinfo=dt.UTC)
-PAUSE_PREFIX = "pause-"
 
 
 def is_pause(rec: LockoutRecord) -> bool:
-    return rec.id.startswith(PAUSE_PREFIX)
+    return rec.kind is LockoutKind.PAUSE
+
+
+def lockout_kind(symbol: str | None, pause: bool) -> LockoutKind:
+    if pause:
+        return LockoutKind.PAUSE
+    return LockoutKind.LOCKOUT if symbol is None else LockoutKind.SYMBOL_BLOCK
 
 
 def until_instant(
@@ -83,7 +87,7 @@ class Lockouts:
             if until_ts is not None and rec.until_ts is not None and rec.until_ts >= until_ts:
                 return rec, False
         rec = LockoutRecord(
-            id=(PAUSE_PREFIX if pause else "") + uuid.uuid4().hex,
+            id=uuid.uuid4().hex,
             account_id=account_id,
             symbol=symbol,
             rule_id=rule_id,
@@ -91,6 +95,7 @@ class Lockouts:
             until_kind=kind,
             created_at=now,
             reason=reason,
+            kind=lockout_kind(symbol, pause),
         )
         self.active[rec.id] = rec
         self._recompute()

@@ -35,6 +35,14 @@ class UntilKindRecord(enum.StrEnum):
     CAN_TRADE = "can_trade"  # reserved: until the gateway reports canTrade again
 
 
+class LockoutKind(enum.StrEnum):
+    """What an active lockout forbids (docs/decisions.md D7, D-pause-kind)."""
+
+    LOCKOUT = "lockout"  # the whole account: flattened, every new exposure closed/cancelled
+    SYMBOL_BLOCK = "symbol_block"  # one symbol (block_symbol): the same for that symbol
+    PAUSE = "pause"  # the account, without the flatten: only exposure opened during it
+
+
 class Outcome(enum.StrEnum):
     OK = "ok"
     FAILED = "failed"  # BrokerError or timeout: recorded, alerted, no lockout (Q13)
@@ -94,7 +102,7 @@ class PositionRecord:
 
 @dataclass(frozen=True, slots=True)
 class LockoutRecord:
-    """An account lockout (symbol None) or a symbol block. Active while lifted_at is None."""
+    """An account lockout or pause (symbol None), or a symbol block; active until lifted_at."""
 
     id: str  # engine-generated, unique
     account_id: int
@@ -105,6 +113,7 @@ class LockoutRecord:
     created_at: dt.datetime
     lifted_at: dt.datetime | None = None
     reason: str = ""
+    kind: LockoutKind = LockoutKind.LOCKOUT  # SYMBOL_BLOCK iff symbol is set
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from rmdsl.broker.interface import Snapshot
 from rmdsl.engine.evaluate import Firing, TimerChanges
 from rmdsl.engine.events import OrderType, PositionEvent, PositionType, Side, TradeEvent
+from rmdsl.engine.lockouts import is_pause
 from rmdsl.engine.persistence import (
     AccountStateRecord,
     EnforcementRecord,
@@ -133,19 +134,24 @@ async def apply(engine: Engine, persisted: PersistedState, now: dt.datetime) -> 
 
 
 def police(engine: Engine) -> list[Firing]:
-    """Lockout firings for exposure that exists while a lockout is active (after a restore)."""
+    """Lockout firings for exposure that exists while a lockout is active (after a restore).
+
+    The position's opened-at / order's placed-at is passed so that a pause, which only
+    polices what opened during it, also catches what opened while the daemon was down.
+    """
     out: list[Firing] = []
     st, ex = engine.state, engine.executor
     for pos in st.positions.values():
-        lock = engine.lockouts.blocking(pos.symbol)
+        lock = engine.lockouts.blocking(pos.symbol, pos.opened_at)
         if lock is not None:
             out.append(ex.lockout_firing(lock, pos.contract_id, pos.symbol, None, "close"))
     for order in st.orders.values():
-        lock = engine.lockouts.blocking(order.symbol)
-        if lock is not None and order.event.type is not OrderType.MARKET:
-            out.append(
-                ex.lockout_firing(lock, order.contract_id, order.symbol, order.event, "cancel")
-            )
+        if order.event.type is OrderType.MARKET:
+            continue
+        lock = engine.lockouts.blocking(order.symbol, order.placed_at)
+        if lock is None or (is_pause(lock) and st.closes_position(order)):
+            continue  # a pause lets a stop or target protect what is already open
+        out.append(ex.lockout_firing(lock, order.contract_id, order.symbol, order.event, "cancel"))
     return out
 
 

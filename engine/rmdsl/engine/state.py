@@ -83,6 +83,10 @@ class Order:
     view: OrderView = field(default_factory=OrderView)
 
 
+# one fill of the day: (ts, realized pnl or None for an opening fill, voided)
+type Fill = tuple[dt.datetime, Decimal | None, bool]
+
+
 class TradeResult:
     NEW = "new"
     DUPLICATE = "duplicate"
@@ -97,7 +101,8 @@ class AccountState:
         self.ctx.funcs = Functions(self)
         self.positions: dict[str, Position] = {}  # by contract id: one net position each
         self.orders: dict[int, Order] = {}  # working orders only
-        self.trades: dict[int, TradeEvent] = {}  # today's fills by gateway trade id
+        # today's fills by gateway trade id, compact: only what dedupe, voids and a rebuild need
+        self.trades: dict[int, Fill] = {}
         self.prices: dict[str, Decimal] = {}  # last quote per contract
         self.contracts: dict[str, tuple[Decimal, Decimal]] = dict(DEFAULT_CONTRACTS)
         self.now: dt.datetime = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -151,20 +156,20 @@ class AccountState:
         """Record a fill; a repeated id is a duplicate unless it newly voids the earlier one."""
         known = self.trades.get(ev.id)
         if known is not None:
-            if ev.voided and not known.voided:
-                self.trades[ev.id] = ev
+            if ev.voided and not known[2]:
+                self.trades[ev.id] = (ev.ts, ev.pnl, True)
                 self._rebuild_day()
                 return TradeResult.VOIDED
             return TradeResult.DUPLICATE
-        self.trades[ev.id] = ev
+        self.trades[ev.id] = (ev.ts, ev.pnl, ev.voided)
         if ev.voided:
             return TradeResult.DUPLICATE  # a fill first seen voided never counted
         if ev.ts < self._last_trade_ts:
             self._rebuild_day()  # out of order: streaks and windows depend on the order
         else:
             self._last_trade_ts = ev.ts
-            self._count(ev)
-            self._add_window(ev)
+            self._count(ev.pnl)
+            self.fills.add(_epoch_ms(ev.ts), ev.pnl)
             self._refresh_day()
         self._reduce_by_fill(ev)
         return TradeResult.NEW
@@ -185,21 +190,18 @@ class AccountState:
             self._refresh_position(pos)
         self._refresh_totals()
 
-    def _count(self, ev: TradeEvent) -> None:
-        if ev.pnl is None:
+    def _count(self, pnl: Decimal | None) -> None:
+        if pnl is None:
             return
         day = self.ctx.day
-        day.realized_pnl += ev.pnl
+        day.realized_pnl += pnl
         day.trades += 1
-        if ev.pnl > 0:
+        if pnl > 0:
             day.wins += 1
             day.consecutive_losses = 0
-        elif ev.pnl < 0:
+        elif pnl < 0:
             day.losses += 1
             day.consecutive_losses += 1
-
-    def _add_window(self, ev: TradeEvent) -> None:
-        self.fills.add(_epoch_ms(ev.ts), ev.pnl)
 
     def _rebuild_day(self) -> None:
         day = self.ctx.day
@@ -209,11 +211,12 @@ class AccountState:
         # the peak is replayed from realized history in trade time: a voided or late fill must
         # not leave behind a peak that never existed (earlier unrealized excursions are lost)
         peak = ZERO
-        for ev in sorted(self.trades.values(), key=lambda t: (t.ts, t.id)):
-            if not ev.voided:
-                self._count(ev)
-                self._add_window(ev)
-                self._last_trade_ts = max(self._last_trade_ts, ev.ts)
+        for trade_id in sorted(self.trades, key=lambda i: (self.trades[i][0], i)):
+            ts, pnl, voided = self.trades[trade_id]
+            if not voided:
+                self._count(pnl)
+                self.fills.add(_epoch_ms(ts), pnl)
+                self._last_trade_ts = max(self._last_trade_ts, ts)
                 peak = max(peak, day.realized_pnl)
         day.peak_pnl = peak
         self._refresh_day()

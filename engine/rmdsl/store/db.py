@@ -25,6 +25,7 @@ from rmdsl.store.codec import ts_out
 Params = Sequence[Any]
 Row = sqlite3.Row
 BUSY_TIMEOUT_MS = 5_000
+CACHE_KIB = 1_024
 
 
 def default_path() -> Path:
@@ -138,6 +139,9 @@ class Database:
                 raise StoreError(f"state database {self.path}: cannot switch to WAL journaling")
             # FULL: a committed lockout, timer or trade survives power loss, not only a crash
             await db.execute("PRAGMA synchronous = FULL")
+            # the daemon appends and rarely reads: a 1 MiB page cache (SQLite's default is
+            # 2 MiB) keeps its RSS flat sooner as the day's rows grow (docs/performance.md)
+            await db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
 
     async def _migrate(self, db: aiosqlite.Connection) -> None:
         await db.execute(schema.CREATE_MIGRATIONS_TABLE)

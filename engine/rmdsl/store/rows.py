@@ -7,6 +7,7 @@ from typing import Any
 from rmdsl.engine.persistence import (
     AccountStateRecord,
     EnforcementRecord,
+    LockoutKind,
     LockoutRecord,
     Outcome,
     PositionRecord,
@@ -150,7 +151,7 @@ def trade_record(r: Row) -> TradeRecord:
 
 
 LOCKOUT_COLUMNS = (
-    "id, account_id, symbol, rule_id, until_ts, until_kind, created_at, lifted_at, reason"
+    "id, account_id, symbol, rule_id, until_ts, until_kind, created_at, lifted_at, reason, kind"
 )
 
 
@@ -165,6 +166,7 @@ def lockout_params(lk: LockoutRecord) -> tuple[Any, ...]:
         ts_out(lk.created_at),
         opt_ts_out(lk.lifted_at),
         lk.reason,
+        str(lk.kind),
     )
 
 
@@ -179,6 +181,7 @@ def lockout_record(r: Row) -> LockoutRecord:
         created_at=ts_in(r["created_at"]),
         lifted_at=opt_ts_in(r["lifted_at"]),
         reason=r["reason"],
+        kind=LockoutKind(r["kind"]),
     )
 
 

@@ -126,6 +126,16 @@ MIGRATIONS: Final[tuple[tuple[int, str], ...]] = (
         CREATE INDEX metrics_by_ts ON metrics (ts);
         """,
     ),
+    (
+        2,
+        # a pause used to be a lockout whose id began with "pause-": say what it is instead
+        """
+        ALTER TABLE lockouts ADD COLUMN kind TEXT NOT NULL DEFAULT 'lockout'
+            CHECK (kind IN ('lockout', 'symbol_block', 'pause'));
+        UPDATE lockouts SET kind = 'pause' WHERE substr(id, 1, 6) = 'pause-';
+        UPDATE lockouts SET kind = 'symbol_block' WHERE kind = 'lockout' AND symbol IS NOT NULL
+        """,
+    ),
 )
 
 LATEST: Final[int] = MIGRATIONS[-1][0]

@@ -127,7 +127,7 @@ class SqliteStore(StateQueries):
 
     async def add_lockout(self, lockout: LockoutRecord) -> None:
         await self.write(
-            f"INSERT OR REPLACE INTO lockouts ({rows.LOCKOUT_COLUMNS}) VALUES ({_marks(9)})",
+            f"INSERT OR REPLACE INTO lockouts ({rows.LOCKOUT_COLUMNS}) VALUES ({_marks(10)})",
             rows.lockout_params(lockout),
         )
 
