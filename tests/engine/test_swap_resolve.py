@@ -66,6 +66,17 @@ async def test_tightened_directional_param_applies_at_once() -> None:
     assert h.engine.lockouts.account_locked
 
 
+async def test_tightened_limit_already_crossed_fires_without_another_event() -> None:
+    """Regression: a reload below the current loss waited for the next fill to act."""
+    h = await harness(with_limit("-500"))
+    await h.feed(fill(1, at(1), -300))
+    assert not h.engine.lockouts.account_locked
+    await h.engine.swap_ruleset(with_limit("-250"))
+    await h.engine.drain()
+    assert h.engine.lockouts.account_locked
+    assert [r.rule_name for r in h.store.enforcements] == ["daily"]
+
+
 async def test_plain_param_applies_at_once() -> None:
     rs = ruleset(params={"n": param("n", 5)})
     h = await harness(rs)

@@ -375,6 +375,15 @@ class Engine:
         for key in removed:
             await self._persist(self.store.cancel_timer(self.state.account_id, key))
         await self._persist(self.store.record_ruleset_version(self._version(self.state.now)))
+        if self.evaluating:
+            # a tightened limit or a new rule applies at once, not at the next matching event;
+            # enforcement runs in tasks so the swap never waits on the broker
+            changes = TimerChanges()
+            self.state.bind_ages()
+            firings = self.evaluator.evaluate_all(changes)
+            await self._save_timers(changes)
+            if firings:
+                await self._dispatch(firings, wait=False)
 
     async def reconcile(
         self, snapshot: Snapshot, started_ns: int | None = None
