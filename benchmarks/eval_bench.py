@@ -1,5 +1,6 @@
-"""Ten rule predicates evaluated by rmdsl (compiled closures), hand-written Python,
-rule-engine and cel-python on the same state: ns per evaluation and the ratios.
+"""Ten rule predicates evaluated by rmdsl (compiled), hand-written Python,
+rule-engine and cel-python on the same state: ns per evaluation and the ratios;
+then the shipped catalogue's map / list predicates: generated code vs the closures.
 
 Run: .venv/bin/python benchmarks/eval_bench.py [--number N]
 """
@@ -9,17 +10,19 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import functools
+import re
 import timeit
 from collections.abc import Callable
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
 from rmdsl.lang.check import CheckEnv, check_expression
-from rmdsl.lang.compile import compile_predicate
-from rmdsl.lang.context import EvalContext, PositionView, TradeView
+from rmdsl.lang.compile import compile_expression, compile_predicate
+from rmdsl.lang.context import EvalContext, OrderView, PositionView, TradeView
 from rmdsl.lang.parser import parse_expression
 from rmdsl.lang.schema import Scope
-from rmdsl.lang.types import BOOL, INT, MONEY
+from rmdsl.lang.types import BOOL, INT, MONEY, STRING, list_of, map_of
 
 
 class Funcs:
@@ -49,6 +52,10 @@ PARAMS = {
     "daily_loss": (MONEY, Decimal(-1000)),
     "target": (MONEY, Decimal(1500)),
     "max_contracts": (INT, 5),
+    "per_instrument": (map_of(INT), MappingProxyType({"MNQ": 2, "ES": 1})),
+    "instrument_default": (INT, 3),
+    "unknown_instruments": (STRING, "allow_default"),
+    "blocked_symbols": (list_of(STRING), ("CL*", "6E")),
 }
 
 # (name, rmdsl source, hand-written, rule-engine source, CEL source)
@@ -133,6 +140,8 @@ def make_context() -> EvalContext:
     ctx.positions.contracts = 4
     ctx.position = PositionView(symbol="MNQ", unrealized_pnl=Decimal("-120"))
     ctx.trade = TradeView(symbol="MNQ", pnl=Decimal("-45"))
+    ctx.order = OrderView(symbol="MNQ")
+    ctx.symbol = "MNQ"
     ctx.now.set(dt.datetime(2026, 3, 2, 16, 5))
     return ctx
 
@@ -157,13 +166,82 @@ def flat_values(ctx: EvalContext) -> dict[str, Any]:
     }
 
 
-def compile_rmdsl(source: str) -> Callable[[EvalContext], bool]:
-    scope = Scope.POSITION if "position." in source else Scope.ACCOUNT
-    scope = Scope.TRADE if "trade." in source else scope
+def compile_rmdsl(source: str, scope: Scope | None = None, *, closures: bool = False) -> Any:
+    if scope is None:
+        scope = Scope.POSITION if "position." in source else Scope.ACCOUNT
+        scope = Scope.TRADE if "trade." in source else scope
     expr = parse_expression(source, path="bench")
     checked = check_expression(expr, CheckEnv("bench", scope, PARAMS, BOOL))
     assert checked.ok, checked.diagnostics
-    return compile_predicate(checked)
+    # compile_expression is the closure compiler alone (what these shapes cost before codegen)
+    return compile_expression(checked) if closures else compile_predicate(checked)
+
+
+_BLOCKED = tuple(re.compile(p, re.IGNORECASE).match for p in ("CL.*\\Z", "6E\\Z"))
+
+
+def _per_instrument(c: EvalContext) -> bool:
+    limits: Any = c.params["per_instrument"]
+    symbol: Any = c.symbol
+    if symbol not in limits:
+        return False
+    limit = limits[symbol] if symbol in limits else limits.get(symbol.upper(), 0)
+    return bool(c.funcs.contracts(symbol) > limit)
+
+
+def _unknown_limit(c: EvalContext) -> bool:
+    p: Any = c.params
+    symbol: Any = c.symbol
+    return (
+        p["unknown_instruments"] == "allow_default"
+        and symbol not in p["per_instrument"]
+        and c.funcs.contracts(symbol) > p["instrument_default"]
+    )
+
+
+def _unknown_block(c: EvalContext) -> bool:
+    p: Any = c.params
+    return p["unknown_instruments"] == "block" and c.symbol not in p["per_instrument"]
+
+
+# the shipped catalogue's conditions that read maps and lists (rulesets/base/*.yaml)
+CATALOGUE: list[tuple[str, Scope, str, Callable[[EvalContext], bool]]] = [
+    (
+        "per_instrument",
+        Scope.SYMBOL,
+        "symbol in params.per_instrument and "
+        "contracts(symbol) > lookup(params.per_instrument, symbol, 0)",
+        _per_instrument,
+    ),
+    (
+        "unknown_limit",
+        Scope.SYMBOL,
+        'params.unknown_instruments == "allow_default" and not (symbol in params.per_instrument)'
+        " and contracts(symbol) > params.instrument_default",
+        _unknown_limit,
+    ),
+    (
+        "unknown_block",
+        Scope.SYMBOL,
+        'params.unknown_instruments == "block" and not (symbol in params.per_instrument)',
+        _unknown_block,
+    ),
+    (
+        "blocked_orders",
+        Scope.ORDER,
+        "order.symbol matches params.blocked_symbols",
+        lambda c: any(m(c.order.symbol) for m in _BLOCKED),  # type: ignore[union-attr]
+    ),
+]
+
+
+def catalogue(ctx: EvalContext, number: int) -> None:
+    print(f"\n{'catalogue':<18}{'rmdsl':>9}{'closures':>10}{'python':>9}{'rm/py':>8}")
+    for name, scope, source, hand in CATALOGUE:
+        ours, closures = compile_rmdsl(source, scope), compile_rmdsl(source, scope, closures=True)
+        assert ours(ctx) == closures(ctx) == hand(ctx), name
+        ns = [per_call_ns(functools.partial(f, ctx), number) for f in (ours, closures, hand)]
+        print(f"{name:<18}{ns[0]:>9.0f}{ns[1]:>10.0f}{ns[2]:>9.0f}{ns[0] / ns[2]:>8.2f}")
 
 
 def per_call_ns(fn: Callable[[], object], number: int) -> float:
@@ -210,6 +288,7 @@ def main() -> None:
         f"{'total':<18}{t[0]:>9.0f}{t[1]:>9.0f}{t[2]:>10.0f}{t[3]:>11.0f}"
         f"{t[0] / t[1]:>8.2f}{t[2] / t[0]:>8.0f}{t[3] / t[0]:>8.0f}"
     )
+    catalogue(ctx, number)
 
 
 if __name__ == "__main__":

@@ -52,7 +52,8 @@ class Reference:
             return self.contains(node, ctx) != node.negated
         if isinstance(node, ast.Matches):
             subject, pattern = self.eval(node.subject, ctx), self.eval(node.pattern, ctx)
-            return fnmatch.fnmatchcase(subject.lower(), pattern.lower())
+            globs = pattern if isinstance(pattern, tuple) else (pattern,)
+            return any(fnmatch.fnmatchcase(subject.lower(), g.lower()) for g in globs)
         if isinstance(node, ast.IfElse):
             branch = node.body if self.eval(node.test, ctx) else node.orelse
             return self.widen(branch, self.eval(branch, ctx), self.typ(node))
@@ -67,6 +68,9 @@ class Reference:
         if want == NUMBER and self.typ(node) == INT:
             return Decimal(value)
         return value
+
+    def widen_value(self, value: Any, want: Any) -> Any:
+        return Decimal(value) if want == NUMBER and isinstance(value, int) else value
 
     def binary(self, node: ast.Binary, ctx: EvalContext) -> Any:
         op = node.op
@@ -126,6 +130,12 @@ class Reference:
             if money:
                 return v.quantize(Decimal("0.01"), rounding=mode)
             return int(v.to_integral_value(rounding=mode))
+        if f == "lookup":
+            table, key, default = args
+            for candidate in (key, key.upper()):
+                if candidate in table:
+                    return self.widen_value(table[candidate], self.typ(node))
+            return self.widen_value(default, self.typ(node))
         if f == "ticks":
             tv = ctx.funcs.tick_value(args[1])
             return Decimal(0) if tv == 0 else args[0] / tv

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from types import MappingProxyType
 
 import hypothesis.strategies as st
 from hypothesis import HealthCheck, given, settings
@@ -19,7 +20,7 @@ from rmdsl.lang.context import EvalContext, PositionView
 from rmdsl.lang.parser import grammar_text, parse_expression
 from rmdsl.lang.printer import print_expression
 from rmdsl.lang.schema import NAMES, Scope
-from rmdsl.lang.types import BOOL, DURATION, INT, MONEY, NUMBER, STRING, TIME
+from rmdsl.lang.types import BOOL, DURATION, INT, MONEY, NUMBER, STRING, TIME, list_of, map_of
 
 SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
 GRAMMAR = Lark(grammar_text(), parser="lalr", lexer="contextual")
@@ -51,7 +52,15 @@ def test_arbitrary_text_never_crashes(text: str) -> None:
 # --- a type-directed generator of well-typed source -------------------------------------
 
 SCOPE = Scope.POSITION
-PARAMS = {"loss": (MONEY, Decimal("-400")), "n": (INT, 3)}
+PARAMS = {
+    "loss": (MONEY, Decimal("-400")),
+    "n": (INT, 3),
+    "limits": (map_of(INT), MappingProxyType({"MNQ": 2, "ES": 1})),
+    "caps": (map_of(MONEY), MappingProxyType({"MES": Decimal("-250")})),
+    "blocked": (list_of(STRING), ("M*", "es")),
+}
+KEYS = ["MNQ", "ES", "MES", "MES", "ES", "mes", "M*"]
+GLOBS = ["M*", "es", "*Q", "[!N]*", "E?", "m[en]*", ""]
 
 
 def _names(typ: object) -> list[str]:
@@ -93,10 +102,31 @@ def expr_of(typ: object, depth: int) -> st.SearchStrategy[str]:
             st.tuples(sub(INT), st.lists(sub(INT), max_size=3)).map(
                 lambda a: f"({a[0]} in [{', '.join(a[1])}])"
             ),
+            *_collections(sub),
         ]
     elif typ in (INT, NUMBER, MONEY, DURATION):
         options += _arith(typ, sub)
+    if typ in (INT, NUMBER, MONEY):  # map<int> with a number default gives a number
+        table = "params.caps" if typ == MONEY else "params.limits"
+        options.append(
+            st.tuples(sub(STRING), sub(typ)).map(lambda a: f"lookup({table}, {a[0]}, {a[1]})")
+        )
     return st.one_of(options)
+
+
+def _collections(sub: object) -> list[st.SearchStrategy[str]]:
+    """Map membership, globs against a list (param, literal or built per call), string lists."""
+    s = sub  # type: ignore[assignment]
+    neg = st.sampled_from(["in", "not in"])
+    globs = st.lists(st.sampled_from(GLOBS).map(lambda g: f'"{g}"') | s(STRING), max_size=3)  # type: ignore[operator]
+    return [
+        st.tuples(s(STRING), neg).map(lambda a: f"({a[0]} {a[1]} params.limits)"),  # type: ignore[operator]
+        s(STRING).map(lambda a: f"({a} matches params.blocked)"),  # type: ignore[operator]
+        st.tuples(s(STRING), globs).map(lambda a: f"({a[0]} matches [{', '.join(a[1])}])"),  # type: ignore[operator]
+        st.tuples(s(STRING), neg, st.lists(s(STRING), max_size=3)).map(  # type: ignore[operator]
+            lambda a: f"({a[0]} {a[1]} [{', '.join(a[2])}])"
+        ),
+    ]
 
 
 def _p(text: str) -> str:
@@ -178,13 +208,24 @@ money = st.decimals("-2000", "2000", places=2)
 
 @st.composite
 def contexts(draw: st.DrawFn) -> EvalContext:
-    ctx = EvalContext(params={"loss": draw(money), "n": draw(st.integers(-3, 9))})
+    # upper-case keys mostly, as rulesets write symbol roots: lookup("mes") finds "MES"
+    limits = draw(st.dictionaries(st.sampled_from(KEYS), st.integers(0, 5), min_size=1, max_size=3))
+    caps = draw(st.dictionaries(st.sampled_from(KEYS), money, min_size=1, max_size=2))
+    ctx = EvalContext(
+        params={
+            "loss": draw(money),
+            "n": draw(st.integers(-3, 9)),
+            "limits": MappingProxyType(limits),
+            "caps": MappingProxyType(caps),
+            "blocked": tuple(draw(st.lists(st.sampled_from(GLOBS), max_size=3))),
+        }
+    )
     ctx.funcs = Funcs(draw(st.integers(0, 5)), draw(money))
     ctx.day.realized_pnl, ctx.day.pnl, ctx.day.drawdown = draw(money), draw(money), draw(money)
     ctx.day.trades, ctx.day.losses = draw(st.integers(0, 9)), draw(st.integers(0, 9))
     ctx.positions.contracts = draw(st.integers(0, 9))
     ctx.position = PositionView(
-        symbol=draw(st.sampled_from(["MNQ", "ES", "mes"])),
+        symbol=draw(st.sampled_from(["MNQ", "ES", "mes", "es", "E6", "m*"])),
         size=draw(st.integers(0, 5)),
         avg_price=draw(st.decimals("0", "20000", places=2)),
         unrealized_pnl=draw(money),
@@ -212,3 +253,40 @@ def test_compiled_matches_reference(text: str, ctx: EvalContext) -> None:
     if checked.type == BOOL:
         assert compile_predicate(checked)(ctx) is expected
     assert parse_expression(print_expression(expr), path="g.yaml") == expr
+
+
+def _table(typ: object) -> str:
+    return "lookup(params.caps" if typ == MONEY else "lookup(params.limits"
+
+
+def _focused(typ: object, depth: int) -> st.SearchStrategy[str]:
+    """Booleans over maps, lookups and list globs, nested: the generated-code shapes."""
+    sub = lambda t: expr_of(t, 1)  # noqa: E731
+    keys = st.sampled_from(["position.symbol", '"mes"', '"es"', '"MNQ"']) | sub(STRING)
+    lookups = st.sampled_from([INT, NUMBER, MONEY]).flatmap(
+        lambda t: st.tuples(
+            keys,
+            st.sampled_from(["<", ">=", "=="]),
+            expr_of(t, 0),
+            expr_of(t, 0),
+        ).map(lambda a: f"({a[3]} {a[1]} {_table(t)}, {a[0]}, {a[2]}))")
+    )
+    # found or not: the default (7, -$9999) lies outside every drawn map value
+    probes = st.tuples(keys, st.sampled_from(["limits, {}, 7) < 6", "caps, {}, -$9999) > -$5000"]))
+    found = probes.map(lambda a: "(lookup(params." + a[1].format(a[0]) + ")")
+    leaf = st.one_of(lookups, found, st.one_of(*_collections(sub)))
+    if depth <= 0:
+        return leaf
+    inner = _focused(typ, depth - 1)
+    return st.one_of(
+        leaf,
+        st.tuples(inner, st.sampled_from(["and", "or"]), inner).map(" ".join).map(_p),
+        inner.map(lambda a: f"(not {a})"),
+        st.tuples(inner, inner, inner).map(lambda a: f"({a[0]} if {a[1]} else {a[2]})"),
+    )
+
+
+@SETTINGS
+@given(_focused(BOOL, 1), contexts())
+def test_collection_shapes_match_reference(text: str, ctx: EvalContext) -> None:
+    test_compiled_matches_reference.hypothesis.inner_test(text, ctx)  # type: ignore[attr-defined]

@@ -19,9 +19,9 @@ from rmdsl.lang.check import CheckedExpr
 from rmdsl.lang.codegen import generate_predicate
 from rmdsl.lang.context import EvalContext
 from rmdsl.lang.schema import FUNCTIONS, NAMES
-from rmdsl.lang.shapes import _OPS, compare_pair, predicate_pair
-from rmdsl.lang.types import DURATION, MONEY, NUMBER, Type
-from rmdsl.lang.typing_rules import CYCLIC, NUMERIC
+from rmdsl.lang.shapes import _OPS, arith_impl, compare_pair, predicate_pair
+from rmdsl.lang.types import MONEY, NUMBER, Type
+from rmdsl.lang.typing_rules import CYCLIC
 from rmdsl.types import Getter, Predicate
 
 Fn = Callable[[EvalContext], Any]
@@ -54,6 +54,7 @@ def compile_predicate(checked: CheckedExpr) -> Predicate:
         node,
         compiler.const_value,
         _NOT_CONST,
+        compiler.type_of,
         lambda box: compiler.type_of(box) in CYCLIC,
         checked.env.path,
     )
@@ -170,7 +171,7 @@ class _Compiler:
             return lambda ctx: left(ctx) and right(ctx)
         if node.op is BinaryOp.OR:
             return lambda ctx: left(ctx) or right(ctx)
-        impl = _arith(node.op, self.type_of(node.left), self.type_of(node.right))
+        impl = arith_impl(node.op, self.type_of(node.left), self.type_of(node.right))
         return lambda ctx: impl(left(ctx), right(ctx))
 
     def _compile_Compare(self, node: ast.Compare) -> Fn:
@@ -264,24 +265,6 @@ def _hashable(value: object) -> bool:
     except TypeError:
         return False
     return True
-
-
-def _arith(op: BinaryOp, left: Type, right: Type) -> Callable[[Any, Any], Any]:
-    if op is BinaryOp.ADD:
-        return operator.add
-    if op is BinaryOp.SUB:
-        return operator.sub
-    if op is BinaryOp.MUL:
-        if DURATION in (left, right):
-            if left == DURATION:
-                return runtime.scale_ms
-            return lambda a, b: runtime.scale_ms(b, a)
-        return operator.mul
-    if op is BinaryOp.DIV:
-        if left == DURATION and right in NUMERIC:
-            return runtime.divide_ms
-        return runtime.divide
-    return runtime.modulo
 
 
 _PURE = frozenset({"abs", "min", "max", "round", "floor", "ceil"})

@@ -14,7 +14,7 @@ import fnmatch
 import functools
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 from types import MappingProxyType
 
@@ -106,11 +106,31 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
     return re.compile(fnmatch.translate(pattern), re.IGNORECASE)
 
 
+_NEVER = re.compile("(?!)")
+
+
+@functools.lru_cache(maxsize=256)
+def glob_matcher(pattern: str | tuple[str, ...]) -> Callable[[str], re.Match[str] | None]:
+    """The `match` of one regex for a glob or for any of a list of globs (an empty list: none)."""
+    if isinstance(pattern, str):
+        return glob_regex(pattern).match
+    if not pattern:
+        return _NEVER.match
+    # each translated glob is one self-contained group anchored at the end (`\Z`)
+    either = "|".join(fnmatch.translate(p) for p in pattern)
+    return re.compile(either, re.IGNORECASE).match
+
+
+def glob_cell(cell: list[object], pattern: str | tuple[str, ...]) -> Callable[[str], object]:
+    """Refresh a one-entry cache [pattern, matcher] (held strongly: `is` stays meaningful)."""
+    match = glob_matcher(pattern)
+    cell[:] = [pattern, match]
+    return match
+
+
 def matches(subject: str, pattern: str | tuple[str, ...]) -> bool:
     """Glob match; a list of patterns matches when any of them does."""
-    if isinstance(pattern, tuple):
-        return any(glob_regex(p).match(subject) is not None for p in pattern)
-    return glob_regex(pattern).match(subject) is not None
+    return glob_matcher(pattern)(subject) is not None
 
 
 def lookup(table: Mapping[str, object], key: str, default: object) -> object:

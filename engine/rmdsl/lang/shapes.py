@@ -1,4 +1,5 @@
-"""Specialised closures for the commonest shape, `a <op> b`: one closure, no per-call dispatch.
+"""Specialised closures for the commonest shape, `a <op> b`: one closure, no per-call dispatch;
+and the implementation of each arithmetic operator by operand types (closures and codegen).
 
 `predicate_pair` also folds the top-level safety net into the same closure, so
 a rule like `day.realized_pnl <= params.daily_loss` costs one Python call.
@@ -10,8 +11,11 @@ import operator
 from collections.abc import Callable
 from typing import Any
 
-from rmdsl.lang.ast import CompareOp
+from rmdsl.lang import runtime
+from rmdsl.lang.ast import BinaryOp, CompareOp
 from rmdsl.lang.context import EvalContext
+from rmdsl.lang.types import DURATION, Type
+from rmdsl.lang.typing_rules import NUMERIC
 
 Fn = Callable[[EvalContext], Any]
 _OPS: dict[CompareOp, Callable[[Any, Any], Any]] = {
@@ -89,3 +93,22 @@ def predicate_pair(
             return False
 
     return predicate
+
+
+def arith_impl(op: BinaryOp, left: Type, right: Type) -> Callable[[Any, Any], Any]:
+    """The runtime function of `left op right` (+, -, *, /, %), by the operand types."""
+    if op is BinaryOp.ADD:
+        return operator.add
+    if op is BinaryOp.SUB:
+        return operator.sub
+    if op is BinaryOp.MUL:
+        if DURATION in (left, right):
+            if left == DURATION:
+                return runtime.scale_ms
+            return lambda a, b: runtime.scale_ms(b, a)
+        return operator.mul
+    if op is BinaryOp.DIV:
+        if left == DURATION and right in NUMERIC:
+            return runtime.divide_ms
+        return runtime.divide
+    return runtime.modulo
