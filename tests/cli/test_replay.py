@@ -32,7 +32,8 @@ def test_replay_json_timeline() -> None:
     assert grace["ts"] == "2026-03-02T14:42:00+00:00"  # 2 minutes after the unprotected entry
     assert grace["impact"]["saved"] == "486.00"
     lockout = next(f for f in report["firings"] if f["action"].startswith("lockout"))
-    assert "day.realized_pnl" in lockout["values"]
+    assert lockout["values"]["day.realized_pnl"] == "-740.0"  # machine text: exact decimal
+    assert lockout["shown"]["day.realized_pnl"] == "-$740.00"  # as the language writes it
     assert report["summary"]["rules"]["no_stop_loss_grace"]["firings"] == 2
     assert report["events"] == 52
 
@@ -40,7 +41,21 @@ def test_replay_json_timeline() -> None:
 def test_replay_text_output() -> None:
     result = run("--ruleset", RULESET, RECORDING)
     assert result.returncode == 0, result.stderr
-    assert "no_stop_loss_grace" in result.stdout and "saved $486.00" in result.stdout
+    lines = result.stdout.splitlines()
+    assert lines[1] == "from 2026-03-02 08:30:00 CST to 2026-03-02 09:00:00 CST"  # ruleset's clock
+    grace = lines.index("2026-03-02 08:42:00 CST (line 21)  no_stop_loss_grace  close_position")
+    assert lines[grace + 1] == "  why:     position.has_stop = false, grace = 2m, position.age = 2m"
+    assert lines[grace + 4] == (
+        "  impact:  saved $486.00 (P&L at enforcement -$174.00 vs -$660.00 recorded)"
+    )
+    assert "  why:     params.per_instrument = {MNQ: 2, ES: 1}, symbol = MNQ" in lines
+    assert "  why:     day.realized_pnl = -$740.00, params.daily_loss = -$500.00" in lines
+    assert (
+        "  sends:   lockout(until=30m) account: skipped "
+        "(already locked until 2026-03-02 17:00:00 CST)"
+    ) in lines
+    assert "  no_stop_loss_grace: fired 2 time(s), saved $486.00" in lines
+    assert lines[-1] == "  total saved: $806.00"
     assert "\x1b[" not in result.stdout  # not a terminal: plain text
     assert result.stderr == ""
 

@@ -45,6 +45,8 @@ def test_failures_show_expected_and_got_with_lines(tmp_path: Path) -> None:
         - {at: "10:01:00", rule: no_stop_loss_grace, action: close_position}
       state:
         positions.count: 1
+        day.realized_pnl: -$999
+        lockout: true
 """,
     )
     result = run(path)
@@ -54,6 +56,9 @@ def test_failures_show_expected_and_got_with_lines(tmp_path: Path) -> None:
     assert f"{path}:9: expected no_stop_loss_grace close_position at 10:01:00: not fired" in out
     assert "unexpected no_stop_loss_grace close_position on MNQ at 10:02:00 (ok)" in out
     assert f"{path}:11: state positions.count: expected 1, got 0" in out
+    # both sides as the language writes them: money, bools
+    assert f"{path}:12: state day.realized_pnl: expected -$999, got $0.00" in out
+    assert f"{path}:13: state lockout: expected true, got false" in out
     assert "0 passed, 1 failed" in out
 
 

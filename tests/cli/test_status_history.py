@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import signal
 import sys
 from decimal import Decimal
 from pathlib import Path
@@ -29,7 +30,9 @@ T0 = dt.datetime(2026, 11, 24, 15, 0, tzinfo=dt.UTC)
 ACCOUNT = 7001
 
 
-def enforcement(minute: int, rule: str, outcome: Outcome = Outcome.OK) -> EnforcementRecord:
+def enforcement(
+    minute: int, rule: str, outcome: Outcome = Outcome.OK, *, typed: bool = True
+) -> EnforcementRecord:
     return EnforcementRecord(
         timestamp=T0 + dt.timedelta(minutes=minute),
         account_id=ACCOUNT,
@@ -41,6 +44,7 @@ def enforcement(minute: int, rule: str, outcome: Outcome = Outcome.OK) -> Enforc
         latency_ms=3.25,
         outcome=outcome,
         error="refused" if outcome is Outcome.FAILED else None,
+        shown={"day.realized_pnl": "-$1,052.88"} if typed else {},  # not typed: written by 0.x
     )
 
 
@@ -94,12 +98,14 @@ async def db(tmp_path: Path) -> Path:
             )
         )
         await store.record_ruleset_version(
-            RulesetVersionRecord("ab" * 32, "topstep-50k", "/r/topstep.yaml", T0)
+            RulesetVersionRecord(
+                "ab" * 32, "topstep-50k", "/r/topstep.yaml", T0, timezone="America/Chicago"
+            )
         )
         await store.record_ruleset_rejection(
             "/r/topstep.yaml", "topstep.yaml:9:5: error[RM101]: bad", T0 + dt.timedelta(minutes=5)
         )
-        await store.record_enforcement(enforcement(1, "mnq_contracts"))
+        await store.record_enforcement(enforcement(1, "mnq_contracts", typed=False))
         await store.record_enforcement(enforcement(2, "no_stop_loss_grace", Outcome.FAILED))
         await store.record_enforcement(enforcement(3, "daily_realized_loss"))
         samples = [
@@ -140,7 +146,7 @@ async def test_status_json_reports_the_day(db: Path) -> None:
     assert data["pnl"]["unrealized"] == "12.50"
     kinds = {lk["rule"]: lk["kind"] for lk in data["lockouts"]}
     assert kinds == {"daily_realized_loss": "lockout", "news_pause": "pause"}
-    assert any(lk["until"].startswith("2026-11-24T23:00") for lk in data["lockouts"])
+    assert any(lk["until"] == "2026-11-24T23:00:00+00:00" for lk in data["lockouts"])  # UTC
     assert data["timers"][0]["entity"] == "CON.F.US.ES.Z25"
     assert data["ruleset"]["name"] == "topstep-50k"
     assert "RM101" in data["reload_errors"][0]["error"]
@@ -157,10 +163,21 @@ async def test_status_text_and_watch(db: Path) -> None:
     assert rc == 0
     assert out.count("state database") == 2
     assert "realized -$1,052.88, unrealized $12.50" in out
-    assert "account locked by daily_realized_loss until 2026-11-24 23:00:00 UTC" in out
-    assert "account paused by news_pause until 2026-11-24 15:30:00 UTC" in out
-    assert "no_stop_loss_grace on CON.F.US.ES.Z25: fires at 2026-11-24 15:02:00 UTC" in out
+    # on the ruleset's clock (Chicago, CST in November), not UTC
+    assert "account locked by daily_realized_loss until 2026-11-24 17:00:00 CST" in out
+    assert "account paused by news_pause until 2026-11-24 09:30:00 CST" in out
+    assert "no_stop_loss_grace on CON.F.US.ES.Z25: fires at 2026-11-24 09:02:00 CST" in out
     assert "reload refused" in out
+
+
+async def test_tz_overrides_the_ruleset_timezone(db: Path) -> None:
+    rc, out, _ = await rmdsl("status", "--state", str(db), "--tz", "UTC")
+    assert rc == 0
+    assert "account locked by daily_realized_loss until 2026-11-24 23:00:00 UTC" in out
+    rc, out, _ = await rmdsl("history", "--state", str(db), "--tz", "Europe/Paris", "--limit", "1")
+    assert out.splitlines()[1].startswith("2026-11-24 16:03:00 CET ")
+    rc, _, err = await rmdsl("status", "--state", str(db), "--tz", "Mars/Olympus")
+    assert rc == 2 and "'Mars/Olympus' is not a timezone" in err
 
 
 async def test_history_filters(db: Path) -> None:
@@ -177,7 +194,47 @@ async def test_history_filters(db: Path) -> None:
         "history", "--state", str(db), "--since", "2026-11-24T15:02", "--limit", "1"
     )
     assert "daily_realized_loss" in out and "mnq_contracts" not in out
-    assert "values: day.realized_pnl=-1052.88" in out
+    assert out.splitlines()[1].startswith("2026-11-24 09:03:00 CST   daily_realized_loss ")
+    assert out.splitlines()[2] == "    values: day.realized_pnl = -$1,052.88"
+
+
+async def test_history_json_keeps_machine_values_and_utc(db: Path) -> None:
+    rc, out, _ = await rmdsl("history", "--state", str(db), "--format", "json")
+    assert rc == 0
+    data = json.loads(out)
+    newest, _, oldest = data["enforcements"]
+    assert data["timezone"] == "America/Chicago"
+    assert newest["time"] == "2026-11-24T15:03:00+00:00"
+    assert newest["values"] == {"day.realized_pnl": "-1052.88"}
+    assert newest["shown"] == {"day.realized_pnl": "-$1,052.88"}
+    assert oldest["shown"] == {"day.realized_pnl": "-1052.88"}  # recorded without types: raw
+
+
+@pytest.mark.parametrize("command", ["status", "history"])
+async def test_ctrl_c_stops_a_watch_like_any_command(db: Path, command: str) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "rmdsl", command, "--state", str(db), "--watch", "0.05"),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    async with asyncio.timeout(30):
+        first = await proc.stdout.readline()  # it has drawn once: now it sleeps or redraws
+        proc.send_signal(signal.SIGINT)
+        _, err = await proc.communicate()
+    assert first
+    assert proc.returncode == 130  # the CLI's convention for Ctrl-C (rmdsl.cli.main)
+    assert err.decode() == "interrupted\n"  # no traceback
+
+
+async def test_a_corrupt_database_is_a_located_error(tmp_path: Path) -> None:
+    bad = tmp_path / "state.db"
+    bad.write_bytes(b"not sqlite at all " * 300)
+    for command in ("status", "history"):
+        rc, out, err = await rmdsl(command, "--state", str(bad), "--watch", "1")
+        assert (rc, out) == (2, "")
+        assert err.startswith(f"rmdsl: error: state database {bad}: cannot open")
+        assert "Traceback" not in err
 
 
 def test_missing_database_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -47,7 +47,39 @@ rules:
     assert h.engine.lockouts.account_locked
     rec = next(r for r in h.records if r.action.startswith("lockout"))
     assert rec.values == {"day.realized_pnl": "-400.00", "params.daily_loss": "-400"}
+    # what a trader reads: typed by the schema (day.*) and by the param's declared type
+    assert rec.shown == {"day.realized_pnl": "-$400.00", "params.daily_loss": "-$400.00"}
     assert "hit" in rec.reason
+
+
+async def test_values_are_shown_as_the_language_writes_them(tmp_path: Path) -> None:
+    rs = compile_yaml(
+        tmp_path,
+        """params:
+  per_instrument: {value: {MNQ: 2, ES: 1}}
+  patient: {value: true}
+  hold: {value: 2m}
+rules:
+  too_big:
+    scope: position
+    when: params.patient and position.size > lookup(params.per_instrument, position.symbol, 0)
+      and params.hold > 1m
+    do: [close_position]
+""",
+    )
+    h = await started(rs)
+    await h.feed(position(t(0), 3))
+    [rec] = h.records
+    assert rec.shown == {
+        "params.hold": "2m",
+        "params.patient": "true",
+        "params.per_instrument": "{MNQ: 2, ES: 1}",
+        "position.size": "3",
+        "position.symbol": "MNQ",
+    }
+    assert rec.values["params.hold"] == "120000"  # the machine text stays as it was
+    # the version is recorded with the ruleset's clock: status/history show times on it
+    assert [v.timezone for v in h.store.versions] == ["America/Chicago"]
 
 
 async def test_yaml_for_timer_on_position_scope(tmp_path: Path) -> None:

@@ -65,6 +65,8 @@ async def test_grace_closes_an_unprotected_position() -> None:
     assert h.calls() == ["close_position"]
     assert h.records[0].rule_name == "no_stop_loss_grace"
     assert "MNQ" in h.records[0].reason
+    shown = {"position.has_stop": "false", "grace": "2m", "position.age": "2m"}
+    assert h.records[0].shown == shown
 
 
 async def test_grace_cancelled_by_a_stop() -> None:

@@ -108,6 +108,7 @@ def enforcement(i: int, latency: float = 12.5, **kw: object) -> EnforcementRecor
         "action": "close_position",
         "reason": f"loss #{i}",
         "values": {"position.unrealized_pnl": "-400.00"},
+        "shown": {"position.unrealized_pnl": "-$400.00"},
         "target": "CON.F.US.MNQ.Z26",
         "event_received_ts": T0,
         "action_sent_ts": T0 + dt.timedelta(milliseconds=latency),

@@ -165,6 +165,7 @@ async def test_enforcement_history_newest_first(store: SqliteStore) -> None:
     assert [h.reason for h in history] == ["loss #9", "loss #4", "loss #3"]
     assert history[0] == failed
     assert history[1].values == {"position.unrealized_pnl": "-400.00"}
+    assert history[1].shown == {"position.unrealized_pnl": "-$400.00"}
 
 
 async def test_metrics_retention_drops_old_samples(db_path: Path) -> None:

@@ -57,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _history(store: SqliteStore, args: argparse.Namespace) -> dict[str, Any]:
-    from rmdsl.commands.status import pick_account
+    from rmdsl.commands.status import display_zone, pick_account
+    from rmdsl.lang.format import shown_values
     from rmdsl.store import rows
     from rmdsl.store.codec import ts_out
 
@@ -70,14 +71,14 @@ async def _history(store: SqliteStore, args: argparse.Namespace) -> dict[str, An
     if args.rule:
         where += " AND rule_name = ?"
         params.append(args.rule)
-    found = await store.fetch(
-        f"SELECT {rows.ENFORCEMENT_COLUMNS} FROM enforcement_history WHERE {where} "
-        "ORDER BY timestamp DESC, id DESC LIMIT ?",
+    found = await store.fetch(  # `*`: a database at an older schema has fewer columns
+        f"SELECT * FROM enforcement_history WHERE {where} ORDER BY timestamp DESC, id DESC LIMIT ?",
         (*params, args.limit),
     )
     records = [rows.enforcement_record(r) for r in found]
     return {
         "database": str(store.path),
+        "timezone": await display_zone(store, args.tz),
         "account_id": account_id,
         "enforcements": [
             {
@@ -90,6 +91,7 @@ async def _history(store: SqliteStore, args: argparse.Namespace) -> dict[str, An
                 "error": r.error,
                 "reason": r.reason,
                 "values": dict(r.values),
+                "shown": shown_values(r.values, r.shown),
             }
             for r in records
         ],
@@ -102,14 +104,15 @@ def render_history(data: dict[str, Any]) -> str:
     found = data["enforcements"]
     if not found:
         return f"no enforcement recorded in {data['database']} (for these filters)"
-    lines = [f"{'time':<24}{'rule':<24}{'action':<26}{'target':<20}{'outcome':<9}{'latency':>10}"]
+    lines = [f"{'time':<26}{'rule':<24}{'action':<26}{'target':<20}{'outcome':<9}{'latency':>10}"]
     for e in found:
         latency = "-" if e["latency_ms"] is None else f"{e['latency_ms']:.1f} ms"
+        when = fmt_ts(e["time"], data["timezone"])
         lines.append(
-            f"{fmt_ts(e['time']):<24}{e['rule']:<24}{e['action']:<26}{e['target'] or '-':<20}"
+            f"{when:<26}{e['rule']:<24}{e['action']:<26}{e['target'] or '-':<20}"
             f"{e['outcome']:<9}{latency:>10}"
         )
-        values = ", ".join(f"{k}={v}" for k, v in e["values"].items())
+        values = ", ".join(f"{k} = {v}" for k, v in e["shown"].items())
         if values:
             lines.append(f"    values: {values}")
         if e["error"]:

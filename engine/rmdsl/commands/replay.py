@@ -113,6 +113,7 @@ def _report(
             total += impact.saved
     return {
         "ruleset": ruleset.name,
+        "timezone": ruleset.timezone.key,
         "events": len(recorded),
         "start": recorded[0].event.ts.isoformat() if recorded else None,
         "end": recorded[-1].event.ts.isoformat() if recorded else None,
@@ -127,6 +128,8 @@ def _report(
 
 
 def _firing_json(group: list[Fired], impact: Impact | None) -> dict[str, Any]:
+    from rmdsl.lang.format import shown_values
+
     r = group[0].record
     return {
         "ts": r.timestamp.isoformat(),
@@ -136,6 +139,7 @@ def _firing_json(group: list[Fired], impact: Impact | None) -> dict[str, Any]:
         "severity": r.severity,
         "message": r.reason,
         "values": dict(r.values),
+        "shown": shown_values(r.values, r.shown),
         "sent": [
             {"target": f.record.target, "outcome": str(f.record.outcome), "error": f.record.error}
             for f in group
@@ -151,18 +155,35 @@ def _firing_json(group: list[Fired], impact: Impact | None) -> dict[str, Any]:
     }
 
 
+def _money(text: str) -> str:
+    from decimal import Decimal
+
+    from rmdsl.lang.format import format_value
+    from rmdsl.lang.types import MONEY
+
+    return format_value(Decimal(text), MONEY)
+
+
 def _print_text(report: dict[str, Any], color: bool) -> None:
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(report["timezone"])
+
+    def ts(text: str) -> str:  # on the ruleset's clock, as a trader reads the recording
+        return dt.datetime.fromisoformat(text).astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z")
+
     bold = (lambda s: f"\x1b[1m{s}\x1b[0m") if color else (lambda s: s)
     print(f"replay of {report['events']} events through ruleset {report['ruleset']}")
     if report["start"]:
-        print(f"from {report['start']} to {report['end']}")
+        print(f"from {ts(report['start'])} to {ts(report['end'])}")
     if not report["firings"]:
         print("\nnothing fired")
     for f in report["firings"]:
         where = f" (line {f['line']})" if f["line"] else ""
-        print(f"\n{bold(f['ts'])}{where}  {bold(f['rule'])}  {f['action']}")
-        if f["values"]:
-            print("  why:     " + ", ".join(f"{k} = {v}" for k, v in f["values"].items()))
+        print(f"\n{bold(ts(f['ts']))}{where}  {bold(f['rule'])}  {f['action']}")
+        if f["shown"]:
+            print("  why:     " + ", ".join(f"{k} = {v}" for k, v in f["shown"].items()))
         print(f"  message: {f['message']}")
         for s in f["sent"]:
             extra = f" ({s['error']})" if s["error"] else ""
@@ -170,12 +191,12 @@ def _print_text(report: dict[str, Any], color: bool) -> None:
         if f["impact"] is not None:
             i = f["impact"]
             verb = "saved" if not i["saved"].startswith("-") else "cost"
-            amount = i["saved"].lstrip("-")
+            amount = _money(i["saved"].lstrip("-"))
             print(
-                f"  impact:  {verb} ${amount} (P&L at enforcement {i['at_enforcement']}"
-                f" vs {i['recorded']} recorded)"
+                f"  impact:  {verb} {amount} (P&L at enforcement {_money(i['at_enforcement'])}"
+                f" vs {_money(i['recorded'])} recorded)"
             )
     print("\nsummary:")
     for rule, s in report["summary"]["rules"].items():
-        print(f"  {rule}: fired {s['firings']} time(s), saved {s['saved']}")
-    print(f"  total saved: {report['summary']['total_saved']}")
+        print(f"  {rule}: fired {s['firings']} time(s), saved {_money(s['saved'])}")
+    print(f"  total saved: {_money(report['summary']['total_saved'])}")

@@ -49,6 +49,33 @@ def add_state_arguments(parser: argparse.ArgumentParser) -> None:
         "--watch", type=float, metavar="SECONDS", help="refresh every SECONDS until Ctrl-C"
     )
     parser.add_argument("--watch-count", type=int, metavar="N", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--tz",
+        type=zone_name,
+        metavar="ZONE",
+        help="show times in ZONE, e.g. America/Chicago (default: the ruleset's timezone, "
+        "else local time); --format json is always UTC",
+    )
+
+
+def zone_name(text: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a timezone: use an IANA name like America/Chicago or UTC"
+        ) from None
+    return text
+
+
+async def display_zone(store: SqliteStore, wanted: str | None) -> str | None:
+    """--tz, else the timezone the active ruleset was recorded with, else None (local)."""
+    if wanted:
+        return wanted
+    version = await store.last_ruleset_version()
+    return version.timezone if version is not None and version.timezone else None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -56,7 +83,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    return run_reader(args, lambda store: _status(store, args.account), render_status)
+    return run_reader(args, lambda store: _status(store, args), render_status)
 
 
 def run_reader(
@@ -128,8 +155,8 @@ async def pick_account(store: SqliteStore, wanted: int | None) -> int | None:
     return None if row is None else int(row[0])
 
 
-async def _status(store: SqliteStore, wanted: int | None) -> dict[str, Any]:
-    account_id = await pick_account(store, wanted)
+async def _status(store: SqliteStore, args: argparse.Namespace) -> dict[str, Any]:
+    account_id = await pick_account(store, args.account)
     day = await store.account_state(account_id) if account_id is not None else None
     versions = await store.ruleset_versions(limit=20)
     active = next((v for v in versions if v.status == "active"), None)
@@ -137,6 +164,7 @@ async def _status(store: SqliteStore, wanted: int | None) -> dict[str, Any]:
     newest_active = active.version.loaded_at if active else None
     return {
         "database": str(store.path),
+        "timezone": await display_zone(store, args.tz),
         "account": None
         if day is None
         else {"id": day.account_id, "name": day.account_name, "balance": day.balance},
@@ -228,14 +256,21 @@ def _state(stats: dict[str, float], target: float, alert: float) -> str:
 
 
 # ---- text --------------------------------------------------------------------------------------
-def fmt_ts(value: object) -> str:
+def fmt_ts(value: object, zone: str | None = None) -> str:
+    """An instant on the clock of `zone` (None: local), e.g. `2026-11-23 17:00:00 CST`."""
+    from zoneinfo import ZoneInfo
+
     if isinstance(value, dt.datetime):
-        return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        local = value.astimezone(ZoneInfo(zone) if zone else None)
+        return local.strftime("%Y-%m-%d %H:%M:%S %Z")
     return "-" if value is None else str(value)
 
 
 def fmt_money(value: object) -> str:
-    return f"${value:,.2f}".replace("$-", "-$") if isinstance(value, Decimal) else "-"
+    from rmdsl.lang.format import format_value
+    from rmdsl.lang.types import MONEY
+
+    return format_value(value, MONEY) if isinstance(value, Decimal) else "-"
 
 
 def _fmt_stat(value: float | None, unit: str) -> str:
@@ -243,15 +278,18 @@ def _fmt_stat(value: float | None, unit: str) -> str:
 
 
 def render_status(data: dict[str, Any]) -> str:
+    zone: str | None = data["timezone"]
+
+    def ts(value: object) -> str:
+        return fmt_ts(value, zone)
+
     lines = [f"state database  {data['database']}"]
     account, pnl = data["account"], data["pnl"]
     if account is None:
         lines.append("account         (no trading day recorded yet)")
     else:
         lines.append(f"account         {account['name'] or '-'} (id {account['id']})")
-        lines.append(
-            f"trading day     {data['trading_day']}  (updated {fmt_ts(data['updated_at'])})"
-        )
+        lines.append(f"trading day     {data['trading_day']}  (updated {ts(data['updated_at'])})")
         lines.append(
             f"P&L today       realized {fmt_money(pnl['realized'])}, unrealized "
             f"{fmt_money(pnl['unrealized'])}; {pnl['trades']} trades "
@@ -263,17 +301,17 @@ def render_status(data: dict[str, Any]) -> str:
     for lk in data["lockouts"]:
         verb = _VERB.get(lk["kind"], "locked")
         lines.append(
-            f"  {lk['scope']} {verb} by {lk['rule']} until {fmt_ts(lk['until'])} "
-            f"({lk['until_kind']}) since {fmt_ts(lk['since'])}"
+            f"  {lk['scope']} {verb} by {lk['rule']} until {ts(lk['until'])} "
+            f"({lk['until_kind']}) since {ts(lk['since'])}"
         )
     lines.append(_section("timers", len(data["timers"])))
     for t in data["timers"]:
-        lines.append(f"  {t['rule']} on {t['entity']}: fires at {fmt_ts(t['deadline'])}")
+        lines.append(f"  {t['rule']} on {t['entity']}: fires at {ts(t['deadline'])}")
     rs = data["ruleset"]
-    ruleset = "-" if rs is None else f"{rs['name']} {rs['digest']} since {fmt_ts(rs['loaded_at'])}"
+    ruleset = "-" if rs is None else f"{rs['name']} {rs['digest']} since {ts(rs['loaded_at'])}"
     lines.append(f"ruleset         {ruleset}")
     for err in data["reload_errors"]:
-        lines.append(f"  reload refused at {fmt_ts(err['at'])}:")
+        lines.append(f"  reload refused at {ts(err['at'])}:")
         lines.extend(f"    {line}" for line in str(err["error"]).splitlines())
     lines.append("metrics (latest summary; p95/p99 need 100 samples)")
     lines.append(f"  {'metric':<20}{'p50':>10}{'p95':>10}{'p99':>10}{'max':>10}  state")

@@ -159,8 +159,20 @@ def _check_state(case: TestCase, run: OfflineRun) -> list[tuple[int, str]]:
         if got is _MISSING:
             problems.append((line, f"state {name}: unknown name"))
         elif not _equal(expected, got):
-            problems.append((line, f"state {name}: expected {expected}, got {got}"))
+            want, have = _shown(name, expected), _shown(name, got)
+            problems.append((line, f"state {name}: expected {want}, got {have}"))
     return problems
+
+
+def _shown(name: str, value: Any) -> str:
+    """`-$520.00`, `2m`, `true`: as the language writes a value of `name`'s type."""
+    from rmdsl.lang.format import format_value
+    from rmdsl.lang.schema import NAMES
+    from rmdsl.lang.types import BOOL, STRING, list_of
+
+    typ = {"lockout": BOOL, "blocked": list_of(STRING)}.get(name)
+    spec = NAMES.get(name)
+    return format_value(value, typ or (spec.type if spec else STRING))
 
 
 _MISSING = object()

@@ -19,6 +19,8 @@ from rich.text import Text
 from rmdsl.demo.script import Expectation
 from rmdsl.engine.events import ConnectionEvent, Event, TradeEvent
 from rmdsl.engine.persistence import EnforcementRecord, Outcome
+from rmdsl.lang.format import format_value, shown_values
+from rmdsl.lang.types import MONEY
 
 _OUTCOME_STYLE = {Outcome.OK: "green", Outcome.FAILED: "bold red", Outcome.SKIPPED: "yellow"}
 
@@ -63,7 +65,7 @@ class Display:
     def event(self, event: Event) -> None:
         """Daemon observer: fills and connection changes as they reach the engine."""
         if isinstance(event, TradeEvent) and not event.voided:
-            pnl = "" if event.pnl is None else f"  P&L {event.pnl:+.2f}"
+            pnl = "" if event.pnl is None else f"  P&L {format_value(event.pnl, MONEY)}"
             self._line(
                 event.ts,
                 "fill",
@@ -83,6 +85,9 @@ class Display:
         if record.error:
             text.append(f" ({record.error})", style="red")
         self._line(record.timestamp, "ENFORCE", "bold magenta", text)
+        why = ", ".join(f"{k} = {v}" for k, v in shown_values(record.values, record.shown).items())
+        if why:
+            self.console.print(Text(f"{'':19}why: {why}", style="dim"))
 
     def summary(self, missing: Sequence[Expectation]) -> None:
         plain = not self.console.is_terminal
@@ -127,6 +132,7 @@ def summary_json(
                 "outcome": str(r.outcome),
                 "error": r.error,
                 "values": dict(r.values),
+                "shown": shown_values(r.values, r.shown),
             }
             for r in records
         ],

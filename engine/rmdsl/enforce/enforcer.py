@@ -104,6 +104,7 @@ class Enforcer:
             outcome=outcome,
             error=error,
             severity=firing.severity,
+            shown=dict(firing.shown),
         )
         await self._finish(record)
         return record

@@ -416,7 +416,9 @@ class Engine:
 
     def _version(self, now: dt.datetime) -> RulesetVersionRecord:
         r = self.ruleset
-        return RulesetVersionRecord(r.digest, r.name, r.path, now, r.files, self.state.account_id)
+        return RulesetVersionRecord(
+            r.digest, r.name, r.path, now, r.files, self.state.account_id, r.timezone.key
+        )
 
 
 def _looser(stricter: Stricter, new: object, current: object) -> bool:

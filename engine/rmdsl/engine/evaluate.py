@@ -27,7 +27,9 @@ from rmdsl.engine.persistence import TimerRecord
 from rmdsl.engine.state import AccountState
 from rmdsl.engine.timers import Timers, timer_key
 from rmdsl.lang.context import EvalContext
-from rmdsl.lang.schema import Scope, Trigger
+from rmdsl.lang.format import format_value, type_named
+from rmdsl.lang.schema import NAMES, Scope, Trigger
+from rmdsl.lang.types import BOOL, DURATION, STRING, Type
 from rmdsl.metrics import Metrics
 from rmdsl.rules.model import Action, NoStopLossGrace, Rule, Ruleset
 
@@ -51,6 +53,7 @@ class Firing:
     contract_id: str | None = None
     symbol: str | None = None
     order_id: int | None = None
+    shown: dict[str, str] = field(default_factory=dict)  # the values as the language writes them
 
 
 @dataclass(slots=True)
@@ -109,6 +112,7 @@ class Evaluator:
         self.ruleset = ruleset
         self.grace = ruleset.no_stop_loss_grace
         self.rules = {r.id: r for r in ruleset.rules if r.enabled}
+        self.input_types = _input_types(ruleset)
         self.by_trigger: dict[Trigger, tuple[Rule, ...]] = {
             t: tuple(r for r in self.rules.values() if t in r.triggers) for t in Trigger
         }
@@ -229,11 +233,15 @@ class Evaluator:
     def _fire(self, rule: Rule, entity: str, event: Event | None) -> Firing:
         ctx = self.state.ctx
         values: dict[str, str] = {}
+        shown: dict[str, str] = {}
         for name, getter in rule.inputs:
             try:
-                values[name] = str(getter(ctx))
+                value = getter(ctx)
             except Exception:
-                values[name] = "?"
+                values[name] = shown[name] = "?"
+                continue
+            values[name] = str(value)
+            shown[name] = format_value(value, self.input_types.get(name, STRING))
         try:
             message = rule.message(ctx)
         except Exception:
@@ -252,6 +260,7 @@ class Evaluator:
             contract,
             symbol,
             order_id,
+            shown,
         )
 
     def _target(
@@ -348,9 +357,21 @@ class Evaluator:
             },
             contract_id,
             pos.symbol,
+            shown={
+                "position.has_stop": format_value(False, BOOL),
+                "grace": format_value(grace.grace_ms, DURATION),
+                "position.age": format_value(pos.view.age, DURATION),
+            },
         )
         ctx.position = None
         return firing
+
+
+def _input_types(ruleset: Ruleset) -> dict[str, Type]:
+    """The type of every name a rule may read: schema names and the ruleset's params."""
+    types = {name: spec.type for name, spec in NAMES.items()}
+    types.update({f"params.{n}": type_named(p.type_name) for n, p in ruleset.params.items()})
+    return types
 
 
 def _entity_alive(entity: str, st: AccountState, alive: set[str]) -> bool:

@@ -13,7 +13,9 @@ from rmdsl.engine.lockouts import is_pause
 from rmdsl.engine.persistence import EnforcementRecord, LockoutRecord
 from rmdsl.engine.resolve import Step
 from rmdsl.engine.state import Position
+from rmdsl.lang.format import format_value
 from rmdsl.lang.schema import Scope, UntilKind
+from rmdsl.lang.types import DATETIME
 from rmdsl.rules.model import Action, Until
 
 if TYPE_CHECKING:
@@ -121,7 +123,7 @@ class Executor:
             await eng._persist(eng.store.add_lockout(rec))
             return await eng.enforcer.call(f, label, symbol or "account", None)
         return await eng.enforcer.call(
-            f, label, symbol or "account", None, f"already locked until {_until_text(rec)}"
+            f, label, symbol or "account", None, f"already locked until {self._until_text(rec)}"
         )
 
     async def _targeted(self, f: Firing, a: Action, label: str) -> list[EnforcementRecord]:
@@ -233,6 +235,13 @@ class Executor:
             return [i for i, o in st.orders.items() if o.symbol == f.symbol]
         return list(st.orders)
 
+    def _until_text(self, lock: LockoutRecord) -> str:
+        """`2026-03-02 17:00:00 CST`: on the ruleset's clock, as the trader reads it."""
+        if lock.until_ts is None:
+            return f"{lock.until_kind}"
+        local = lock.until_ts.astimezone(self.engine.ruleset.timezone)
+        return f"{format_value(local, DATETIME)} {local.tzname()}"
+
     def lockout_firing(
         self, lock: LockoutRecord, contract_id: str, symbol: str, event: Event | None, kind: str
     ) -> Firing:
@@ -240,7 +249,7 @@ class Executor:
         order_id = event.id if isinstance(event, OrderEvent) else None
         what = "a position opened" if kind == "close" else "an order was placed"
         scope = lock.symbol or "account"
-        until = _until_text(lock)
+        until = self._until_text(lock)
         state = "paused" if is_pause(lock) else "locked out"
         return Firing(
             rule_id=lock.rule_id,
@@ -251,7 +260,8 @@ class Executor:
             ts=self.engine.state.now,
             received_ns=event.received_ns if event is not None else time.monotonic_ns(),
             message=f"{what} in {symbol} while {scope} is {state} until {until}",
-            values={"lockout.until": str(until), "lockout.scope": scope},
+            values={"lockout.until": _until_machine(lock), "lockout.scope": scope},
+            shown={"lockout.until": until, "lockout.scope": scope},
             contract_id=None if order_id is not None else contract_id,
             symbol=symbol,
             order_id=order_id,
@@ -267,5 +277,5 @@ def _target(f: Firing) -> str:
     return f.contract_id or f.symbol or "account"
 
 
-def _until_text(lock: LockoutRecord) -> str:
+def _until_machine(lock: LockoutRecord) -> str:
     return lock.until_ts.isoformat() if lock.until_ts else f"{lock.until_kind}"

@@ -149,6 +149,7 @@ class EnforcementRecord:
     outcome: Outcome = Outcome.OK
     error: str | None = None
     severity: str = "critical"
+    shown: Mapping[str, str] = field(default_factory=dict)  # values as the language writes them
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +160,7 @@ class RulesetVersionRecord:
     loaded_at: dt.datetime
     files: tuple[str, ...] = ()
     account_id: int = 0
+    timezone: str = ""  # IANA name of the ruleset's clock ("America/Chicago"); "" if unknown
 
 
 @dataclass(frozen=True, slots=True)

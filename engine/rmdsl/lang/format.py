@@ -15,7 +15,19 @@ from rmdsl.lang.context import EvalContext
 from rmdsl.lang.diagnostic_codes import CODES
 from rmdsl.lang.parser import parse_expression
 from rmdsl.lang.printer import WEEKDAYS, format_duration
-from rmdsl.lang.types import BOOL, DATE, DATETIME, DURATION, MONEY, NUMBER, TIME, WEEKDAY, Type
+from rmdsl.lang.types import (
+    BOOL,
+    DATE,
+    DATETIME,
+    DURATION,
+    MONEY,
+    NUMBER,
+    SCALARS,
+    STRING,
+    TIME,
+    WEEKDAY,
+    Type,
+)
 from rmdsl.source import Span
 from rmdsl.types import Renderer
 
@@ -57,6 +69,19 @@ def _format(value: object, typ: Type) -> str:
     if typ == WEEKDAY and isinstance(value, int):
         return WEEKDAYS[value % 7]
     return str(value)
+
+
+def type_named(name: str) -> Type:
+    """The Type `str(Type)` printed (`money`, `map<int>`, `list<string>`); unknown: string."""
+    outer, _, inner = name.strip().partition("<")
+    if inner.endswith(">") and outer in ("list", "map"):
+        return Type(outer, type_named(inner[:-1]))
+    return next((t for t in SCALARS if t.name == outer), STRING)
+
+
+def shown_values(values: Mapping[str, object], shown: Mapping[str, str]) -> dict[str, str]:
+    """What made a rule fire, as the language writes it; raw text where no type was known."""
+    return {name: shown.get(name, str(value)) for name, value in values.items()}
 
 
 Part = str | Callable[[EvalContext], str]

@@ -129,8 +129,8 @@ class StateQueries(Database):
         if since is not None:
             where += " AND timestamp >= ?"
             params = (*params, ts_out(since))
-        found = await self.fetch(
-            f"SELECT {rows.ENFORCEMENT_COLUMNS} FROM enforcement_history WHERE 1 = 1{where} "
+        found = await self.fetch(  # `*`: a read-only reader may face an older schema
+            f"SELECT * FROM enforcement_history WHERE 1 = 1{where} "
             "ORDER BY timestamp DESC, id DESC LIMIT ?",
             (*params, limit),
         )

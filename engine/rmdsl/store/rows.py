@@ -205,7 +205,7 @@ def timer_record(r: Row) -> TimerRecord:
 
 ENFORCEMENT_COLUMNS = (
     "timestamp, account_id, rule_name, action, reason, values_json, target, event_received_ts, "
-    "action_sent_ts, latency_ms, outcome, error, severity"
+    "action_sent_ts, latency_ms, outcome, error, severity, shown_json"
 )
 
 
@@ -224,6 +224,7 @@ def enforcement_params(e: EnforcementRecord) -> tuple[Any, ...]:
         str(e.outcome),
         e.error,
         e.severity,
+        json_out(dict(e.shown)),
     )
 
 
@@ -242,6 +243,8 @@ def enforcement_record(r: Row) -> EnforcementRecord:
         outcome=Outcome(r["outcome"]),
         error=r["error"],
         severity=r["severity"],
+        # a database still at schema 2 (read-only readers do not migrate) has no shown_json
+        shown=(json_in(r["shown_json"]) if "shown_json" in r.keys() else None) or {},
     )
 
 
@@ -253,4 +256,5 @@ def version_record(r: Row) -> RulesetVersionRecord:
         loaded_at=ts_in(r["loaded_at"]),
         files=tuple(json_in(r["files_json"]) or ()),
         account_id=r["account_id"],
+        timezone=r["timezone"] if "timezone" in r.keys() else "",  # schema 2: not recorded
     )

@@ -136,6 +136,16 @@ MIGRATIONS: Final[tuple[tuple[int, str], ...]] = (
         UPDATE lockouts SET kind = 'symbol_block' WHERE kind = 'lockout' AND symbol IS NOT NULL
         """,
     ),
+    (
+        3,
+        # what a trader reads: the values that made a rule fire as the language writes them
+        # ($, 2m, true; values_json keeps the machine text), and the ruleset's timezone so
+        # status/history show times on the ruleset's clock. Older rows: raw values, local time.
+        """
+        ALTER TABLE enforcement_history ADD COLUMN shown_json TEXT NOT NULL DEFAULT '{}';
+        ALTER TABLE ruleset_versions ADD COLUMN timezone TEXT NOT NULL DEFAULT ''
+        """,
+    ),
 )
 
 LATEST: Final[int] = MIGRATIONS[-1][0]

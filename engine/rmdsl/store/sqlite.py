@@ -150,7 +150,7 @@ class SqliteStore(StateQueries):
 
     async def record_enforcement(self, record: EnforcementRecord) -> None:
         await self.write(
-            f"INSERT INTO enforcement_history ({rows.ENFORCEMENT_COLUMNS}) VALUES ({_marks(13)})",
+            f"INSERT INTO enforcement_history ({rows.ENFORCEMENT_COLUMNS}) VALUES ({_marks(14)})",
             rows.enforcement_params(record),
         )
 
@@ -164,6 +164,7 @@ class SqliteStore(StateQueries):
             version.account_id,
             "active",
             None,
+            version.timezone,
         )
 
     async def record_ruleset_rejection(
@@ -182,12 +183,23 @@ class SqliteStore(StateQueries):
         account_id: int,
         status: str,
         error: str | None,
+        timezone: str = "",
     ) -> None:
         await self.write(
             "INSERT INTO ruleset_versions "
-            "(digest, name, path, files_json, loaded_at, account_id, status, error) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (digest, name, path, json_out(tuple(files)), ts_out(at), account_id, status, error),
+            "(digest, name, path, files_json, loaded_at, account_id, status, error, timezone) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                digest,
+                name,
+                path,
+                json_out(tuple(files)),
+                ts_out(at),
+                account_id,
+                status,
+                error,
+                timezone,
+            ),
         )
 
     async def record_metrics(self, samples: Sequence[MetricSample]) -> None:
