@@ -27,7 +27,7 @@ async def start_daemon(
 
     async def start(ruleset_path: Path = RULES, speed: float = 1.0, reload: bool = False) -> Live:
         sim = SimAccount(load_ruleset(ruleset_path), speed=speed)
-        await sim.__aenter__()
+        await sim.start()
         for name, value in sim.env().items():
             monkeypatch.setenv(name, value)
         store_path = tmp_path / f"state{len(stack)}.db"
@@ -48,4 +48,4 @@ async def start_daemon(
     yield start
     for sim, daemon in reversed(stack):
         await daemon.stop()
-        await sim.__aexit__(None, None, None)
+        await sim.stop()

@@ -8,13 +8,13 @@ rules behave as in trading hours whatever the hour here) and runs at `speed`.
 from __future__ import annotations
 
 import datetime as dt
-from types import TracebackType
 from typing import Any
 
 from rmdsl.broker.projectx import ProjectXBroker
 from rmdsl.broker.simgateway import SimGateway
 from rmdsl.broker.simgateway.contracts import SimClock
 from rmdsl.engine.tradingday import Calendar, wall_to_utc
+from rmdsl.lifecycle import Service
 from rmdsl.rules.model import Ruleset
 
 ACCOUNT = "PRAC-SIM-1"
@@ -37,7 +37,7 @@ def session_start(ruleset: Ruleset, now: dt.datetime | None = None) -> dt.dateti
     return now - dt.timedelta(days=1)  # a ruleset without session days: any past instant
 
 
-class SimAccount:
+class SimAccount(Service):
     """`async with SimAccount(ruleset, speed=8) as sim:` — sim.gw, sim.clock, sim.broker()."""
 
     def __init__(
@@ -51,16 +51,10 @@ class SimAccount:
         self.clock = SimClock(start or session_start(ruleset), speed)
         self.gw = SimGateway(clock=self.clock, **gateway)
 
-    async def __aenter__(self) -> SimAccount:
+    async def start(self) -> None:
         await self.gw.start()
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def stop(self) -> None:
         await self.gw.stop()
 
     def now(self) -> dt.datetime:

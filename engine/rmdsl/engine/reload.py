@@ -16,12 +16,12 @@ import os
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
 
 import watchfiles
 
 from rmdsl.errors import Diagnostic, DiagnosticError, RmdslError, render_all
+from rmdsl.lifecycle import Service
 from rmdsl.rules.model import Ruleset
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ def _only(watched: frozenset[str]) -> Callable[[watchfiles.Change, str], bool]:
     return accept
 
 
-class RulesetWatcher:
+class RulesetWatcher(Service):
     """`async with RulesetWatcher(path, on_valid, on_invalid, current=rs):` reloads until exit."""
 
     def __init__(
@@ -97,18 +97,6 @@ class RulesetWatcher:
         self.last_reload_ms: float | None = None  # change seen -> on_valid returned
 
     # --- lifecycle --------------------------------------------------------------------------
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     async def start(self) -> None:
         if self._task is not None:

@@ -12,7 +12,6 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from types import TracebackType
 from typing import Any
 
 from aiohttp import web
@@ -30,6 +29,7 @@ from rmdsl.broker.simgateway.orders import ERR_REJECTED, Quote, SimOrder
 from rmdsl.broker.simgateway.rest import RestApi, Tokens
 from rmdsl.broker.simgateway.signalr import HubServer
 from rmdsl.engine.events import OrderType, Side
+from rmdsl.lifecycle import Service
 
 DEFAULT_ACCOUNTS: tuple[tuple[str, Decimal], ...] = (("PRAC-SIM-1", Decimal("50000")),)
 SHUTDOWN_TIMEOUT = 1.0
@@ -52,7 +52,7 @@ def _dec(value: Decimal | float | str | None) -> Decimal | None:
     return None if value is None else Decimal(str(value))
 
 
-class SimGateway:
+class SimGateway(Service):
     """REST + SignalR ProjectX Gateway double with a matching model and fault injection."""
 
     def __init__(
@@ -80,18 +80,6 @@ class SimGateway:
         self._pushed = asyncio.Event()
 
     # -- lifecycle --------------------------------------------------------
-
-    async def __aenter__(self) -> SimGateway:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     async def start(self) -> None:
         app = web.Application()
