@@ -127,8 +127,11 @@ async def test_readonly_reads_while_a_writer_is_open(db_path: Path) -> None:
 
 
 def test_default_path_and_env_override(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("RMDSL_STATE", raising=False)
     monkeypatch.delenv("RMDSL_STATE_DB", raising=False)
     assert default_path() == Path.home() / ".risk_manager" / "state.db"
     monkeypatch.setenv("RMDSL_STATE_DB", str(tmp_path / "x.db"))
     assert default_path() == tmp_path / "x.db"
     assert SqliteStore().path == tmp_path / "x.db"
+    monkeypatch.setenv("RMDSL_STATE", str(tmp_path / "y.db"))  # the name the CLI documents wins
+    assert default_path() == tmp_path / "y.db"

@@ -20,7 +20,6 @@ HELP = "run the enforcement daemon on a TopstepX account (until Ctrl-C / SIGTERM
 
 ENV_RULESET = "RMDSL_RULESET"
 ENV_ACCOUNT = ("RMDSL_ACCOUNT", "PROJECT_X_ACCOUNT_NAME")
-ENV_STATE = ("RMDSL_STATE", "RMDSL_STATE_DB")
 ENV_CREDENTIALS = ("PROJECT_X_API_KEY", "PROJECT_X_USERNAME")
 
 
@@ -32,13 +31,6 @@ def default_ruleset() -> Path:
     if packaged.is_file():
         return Path(str(packaged))
     return Path(__file__).resolve().parents[3] / "rulesets" / "topstep.yaml"
-
-
-def default_state() -> Path:
-    for name in ENV_STATE:
-        if os.environ.get(name):
-            return Path(os.environ[name]).expanduser()
-    return Path.home() / ".risk_manager" / "state.db"
 
 
 def add_logging_arguments(parser: argparse.ArgumentParser) -> None:
@@ -96,7 +88,9 @@ def run(args: argparse.Namespace) -> int:
         )
         return 2
     ruleset = Path(args.ruleset) if args.ruleset else default_ruleset()
-    state = Path(args.state).expanduser() if args.state else default_state()
+    from rmdsl.store.db import default_path
+
+    state = Path(args.state).expanduser() if args.state else default_path()
     if not ruleset.is_file():
         print(f"rmdsl run: error: no ruleset file at {ruleset}", file=sys.stderr)
         return 2

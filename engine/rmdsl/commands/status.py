@@ -94,9 +94,9 @@ def run_reader(
     """Open the database read-only, read, print; again every --watch seconds."""
     import asyncio
 
-    from rmdsl.commands.run import default_state
+    from rmdsl.store.db import default_path
 
-    path = Path(args.state).expanduser() if args.state else default_state()
+    path = Path(args.state).expanduser() if args.state else default_path()
     if not path.is_file():
         print(
             f"rmdsl: error: no state database at {path}\n"

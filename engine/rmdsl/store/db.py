@@ -28,9 +28,13 @@ BUSY_TIMEOUT_MS = 5_000
 CACHE_KIB = 1_024
 
 
+# the environment variables naming the state database, first set wins (STATE_DB: older name)
+STATE_ENV = ("RMDSL_STATE", "RMDSL_STATE_DB")
+
+
 def default_path() -> Path:
-    """~/.risk_manager/state.db, or $RMDSL_STATE_DB when set."""
-    env = os.environ.get("RMDSL_STATE_DB")
+    """$RMDSL_STATE (or $RMDSL_STATE_DB) when set, else ~/.risk_manager/state.db."""
+    env = next((os.environ[n] for n in STATE_ENV if os.environ.get(n)), None)
     return Path(env).expanduser() if env else Path.home() / ".risk_manager" / "state.db"
 
 
