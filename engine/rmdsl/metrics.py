@@ -28,6 +28,7 @@ RSS = "rss_mb"
 RECONCILIATION = "reconciliation_ms"
 QUEUE_DEPTH = "queue_depth"
 RULE_EVALUATION = "rule_evaluation_ms"
+RULE_ERRORS = "rule_errors"  # a count per rule, not a latency series (engine/ruleerrors.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +108,7 @@ class Metrics:
             for name in (ENFORCEMENT_LATENCY, EVENT_PROCESSING, RSS, RECONCILIATION, QUEUE_DEPTH)
         }
         self.rules: dict[str, Series] = {}
+        self.rule_errors: dict[str, int] = {}  # rule id -> evaluation errors since start
         self._last_alert: dict[str, float] = {}
 
     # ---- recording (hot path: keep these cheap) --------------------------------------------
@@ -124,6 +126,10 @@ class Metrics:
         series.add(ms)
         if ms > 20:
             self._alert(f"{RULE_EVALUATION}:{rule_id}", f"rule {rule_id} took {ms:.1f} ms")
+
+    def rule_error(self, rule_id: str) -> None:
+        """One failed evaluation of a rule (the engine alerts on it itself, per rule)."""
+        self.rule_errors[rule_id] = self.rule_errors.get(rule_id, 0) + 1
 
     def enforcement(self, latency_ms: float) -> None:
         series = self.series[ENFORCEMENT_LATENCY]
@@ -178,6 +184,8 @@ class Metrics:
                 value = getattr(summary, stat)
                 if value is not None:
                     out.append(MetricSample(f"{name}.{stat}", value, ts, label, account_id))
+        for rule_id, count in self.rule_errors.items():
+            out.append(MetricSample(f"{RULE_ERRORS}.count", float(count), ts, rule_id, account_id))
         return out
 
 

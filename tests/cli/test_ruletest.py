@@ -92,9 +92,10 @@ def test_invalid_test_file_is_located(tmp_path: Path) -> None:
 """,
     )
     result = run(path)
-    assert result.returncode == 1
-    assert f"{path}:5: bad time '25:00'" in result.stderr
+    assert result.returncode == 2  # an error of the test file, not a failing test
+    assert f"{path}:5:14: error: bad time '25:00'" in result.stderr
     assert "Traceback" not in result.stderr
+    assert "0 passed, 0 failed, 1 file(s) not run" in result.stdout
 
 
 def test_missing_file_is_an_io_error(tmp_path: Path) -> None:

@@ -138,15 +138,17 @@ def test_matches_a_literal_list_constant_or_built_per_call() -> None:
     assert agree("position.symbol matches []", context("MNQ")) is False
 
 
-def test_unbound_scope_reads_false_never_raises() -> None:
+def test_an_evaluation_error_propagates_for_the_engine_to_report() -> None:
+    """No silent False: the engine reports the error as an error of the rule (ruleerrors)."""
     for text in (
         "position.symbol matches params.blocked",
         "lookup(params.limits, position.symbol, 0) >= 0",
         "position.symbol not in params.limits",
-        "position.unrealized_pnl <= -$300",  # the safety net itself must resolve `Exception`
+        "position.unrealized_pnl <= -$300",
     ):
         predicate, _, _ = generated(text)
-        assert predicate(context(None)) is False
+        with pytest.raises(AttributeError):
+            predicate(context(None))
 
 
 def test_list_membership_compares_int_with_number() -> None:

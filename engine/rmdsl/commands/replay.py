@@ -2,7 +2,9 @@
 
 Prints the timeline of what fired, when, why (the values), what enforcement
 would have sent, and what each firing would have saved or cost.
-Exit 0 ok, 1 invalid ruleset or recording, 2 usage or I/O error.
+A rule whose evaluation fails is reported as an error of that rule (where
+it is written, what failed, how often), never as "nothing fired".
+Exit 0 ok, 1 invalid ruleset or recording or a rule that errored, 2 usage or I/O error.
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=2))
     else:
         _print_text(report, color=stream_is_tty(sys.stdout))
-    return 0
+    return 1 if report["errors"] else 0
 
 
 async def _replay(ruleset: Ruleset, recorded: list[Recorded]) -> dict[str, Any]:
@@ -74,10 +76,37 @@ async def _replay(ruleset: Ruleset, recorded: list[Recorded]) -> dict[str, Any]:
     return _report(ruleset, recorded, run.fired, run)
 
 
+def rule_errors(fired: list[Fired], run: OfflineRun | None) -> list[dict[str, Any]]:
+    """One entry per rule that errored: the first error, where, how often, first line."""
+    if run is None:
+        return []
+    errors = run.engine.evaluator.errors
+    lines = {f.record.rule_name: f.line for f in reversed(fired) if _is_error(f)}
+    return [
+        {
+            "rule": rule_id,
+            "part": first.part,
+            "where": first.where,
+            "error": first.error,
+            "count": errors.counts[rule_id],
+            "first_ts": first.ts.isoformat(),
+            "line": lines.get(rule_id),
+            "consequence": first.consequence,
+        }
+        for rule_id, first in errors.first.items()
+    ]
+
+
+def _is_error(f: Fired) -> bool:
+    return str(f.record.outcome) == "error"
+
+
 def _groups(fired: list[Fired]) -> list[list[Fired]]:
     """Records of one firing (same event, rule, action) together, in time order."""
     out: dict[tuple[object, ...], list[Fired]] = {}
     for f in fired:
+        if _is_error(f):
+            continue
         r = f.record
         out.setdefault((f.index, r.timestamp, r.rule_name, r.action, r.reason), []).append(f)
     return list(out.values())
@@ -95,7 +124,10 @@ def _report(
     lockouts: list[Any] = []
     if run is not None:
         final_open = {c: p.view.unrealized_pnl for c, p in run.engine.state.positions.items()}
-        lockouts = list(run.store.lockouts.values())
+        from rmdsl.engine.memory_store import MemoryStore
+
+        store = run.store
+        lockouts = list(store.lockouts.values()) if isinstance(store, MemoryStore) else []
     firings: list[dict[str, Any]] = []
     summary: dict[str, dict[str, Any]] = {}
     seen: set[tuple[object, ...]] = set()
@@ -118,6 +150,7 @@ def _report(
         "start": recorded[0].event.ts.isoformat() if recorded else None,
         "end": recorded[-1].event.ts.isoformat() if recorded else None,
         "firings": firings,
+        "errors": rule_errors(fired, run),
         "summary": {
             "rules": {
                 k: {"firings": v["firings"], "saved": str(v["saved"])} for k, v in summary.items()
@@ -179,6 +212,13 @@ def _print_text(report: dict[str, Any], color: bool) -> None:
         print(f"from {ts(report['start'])} to {ts(report['end'])}")
     if not report["firings"]:
         print("\nnothing fired")
+    for e in report["errors"]:
+        where = f" (line {e['line']})" if e["line"] else ""
+        print(
+            f"\n{bold('ERROR')} rule {bold(e['rule'])} failed in `{e['part']}`"
+            f"{' at ' + e['where'] if e['where'] else ''}: {e['error']}"
+        )
+        print(f"  {e['count']} time(s), first at {ts(e['first_ts'])}{where}; {e['consequence']}")
     for f in report["firings"]:
         where = f" (line {f['line']})" if f["line"] else ""
         print(f"\n{bold(ts(f['ts']))}{where}  {bold(f['rule'])}  {f['action']}")
@@ -200,3 +240,5 @@ def _print_text(report: dict[str, Any], color: bool) -> None:
     for rule, s in report["summary"]["rules"].items():
         print(f"  {rule}: fired {s['firings']} time(s), saved {_money(s['saved'])}")
     print(f"  total saved: {_money(report['summary']['total_saved'])}")
+    if report["errors"]:
+        print(f"  {len(report['errors'])} rule(s) failed to evaluate: see ERROR above")

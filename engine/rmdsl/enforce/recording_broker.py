@@ -52,13 +52,21 @@ class RecordingBroker:
         self.calls: list[BrokerCall] = []
         self.outbox: list[Event] = []
         self.fail: Callable[[str], BrokerError | None] | None = None
+        self.failures: dict[str, list[str]] = {}  # method -> errors for its next calls
         self._ids = itertools.count(900_000_001)
+
+    def inject_failure(self, method: str, times: int, error: str) -> None:
+        """The next `times` calls of `method` raise BrokerError(error) (after being recorded)."""
+        self.failures.setdefault(method, []).extend([error] * times)
 
     def _now(self) -> dt.datetime:
         return self.state.now if self.state is not None else dt.datetime.now(dt.UTC)
 
     def _record(self, method: str, *args: object, **kwargs: object) -> None:
         self.calls.append(BrokerCall(self._now(), method, args, kwargs))
+        queued = self.failures.get(method)
+        if queued:
+            raise BrokerError(queued.pop(0))
         error = self.fail(method) if self.fail is not None else None
         if error is not None:
             raise error

@@ -40,6 +40,7 @@ from rmdsl.engine.persistence import (
 )
 from rmdsl.engine.queue import QUEUE_LIMIT, EventQueue
 from rmdsl.engine.resolve import resolve
+from rmdsl.engine.ruleerrors import report as report_rule_errors
 from rmdsl.engine.state import AccountState, TradeResult
 from rmdsl.engine.tradingday import Calendar
 from rmdsl.errors import StoreError
@@ -113,6 +114,7 @@ class Engine:
         self.next_reset = self.calendar.next_reset(now)
         await restore.apply(self, persisted, now)
         self.clock_views.update()
+        await self._rule_errors()
         await self._persist(self.store.record_ruleset_version(self._version(now)))
 
     async def stop(self) -> None:
@@ -178,7 +180,19 @@ class Engine:
         events even when this step awaits a store write.
         """
         async with self._step_lock:
-            return await self._process(event, wait)
+            records = await self._process(event, wait)
+            if self.evaluator.errors.pending:
+                records += await self._rule_errors()
+            return records
+
+    async def _rule_errors(self) -> list[EnforcementRecord]:
+        """Report the rule errors of the last step: metric, log, alert, history (ruleerrors)."""
+        records = report_rule_errors(
+            self.evaluator.errors, self.metrics, self.notifier, self.state.account_id
+        )
+        for record in records:
+            await self._persist(self.store.record_enforcement(record))
+        return records
 
     async def _process(self, event: Event, wait: bool) -> list[EnforcementRecord]:
         t0 = time.perf_counter_ns()
@@ -382,6 +396,7 @@ class Engine:
             self.state.bind_ages()
             firings = self.evaluator.evaluate_all(changes)
             await self._save_timers(changes)
+            await self._rule_errors()
             if firings:
                 await self._dispatch(firings, wait=False)
 
@@ -396,6 +411,7 @@ class Engine:
         t0 = time.perf_counter_ns() if started_ns is None else started_ns
         async with self._step_lock:
             records = await restore.reconcile(self, snapshot)
+            records += await self._rule_errors()
         self.metrics.reconciled((time.perf_counter_ns() - t0) / 1e6)
         return records
 

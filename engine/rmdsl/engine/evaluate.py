@@ -24,6 +24,7 @@ from rmdsl.engine.events import (
     TradeEvent,
 )
 from rmdsl.engine.persistence import TimerRecord
+from rmdsl.engine.ruleerrors import RuleError, RuleErrors, error_text, where_of
 from rmdsl.engine.state import AccountState
 from rmdsl.engine.timers import Timers, timer_key
 from rmdsl.lang.context import EvalContext
@@ -106,6 +107,7 @@ class Evaluator:
         self.metrics = metrics
         self.timers = Timers()
         self.latched: set[str] = set()
+        self.errors = RuleErrors()  # drained and reported by the engine after each step
         self.set_ruleset(ruleset)
 
     def set_ruleset(self, ruleset: Ruleset) -> None:
@@ -208,7 +210,8 @@ class Evaluator:
             t0 = time.perf_counter_ns()
             try:
                 hit = bool(rule.when(ctx))
-            except Exception:  # evaluation is total by design; a bug must not stop enforcement
+            except Exception as exc:  # not fired for the decision, but loudly: never silent
+                self._failed(rule, "when", where_of(rule.when_at), exc, entity)
                 hit = False
             metrics.rule_evaluated(rule.id, time.perf_counter_ns() - t0)
             key = timer_key(rule.id, entity)
@@ -237,20 +240,21 @@ class Evaluator:
         for name, getter in rule.inputs:
             try:
                 value = getter(ctx)
-            except Exception:
+            except Exception:  # a plain name: the condition that read it already succeeded
                 values[name] = shown[name] = "?"
                 continue
             values[name] = str(value)
             shown[name] = format_value(value, self.input_types.get(name, STRING))
         try:
             message = rule.message(ctx)
-        except Exception:
+        except Exception as exc:  # the rule still acts; the failure is reported
+            self._failed(rule, "message", where_of(rule.origin), exc, entity)
             message = rule.id
         contract, symbol, order_id = self._target(rule.scope, entity, event)
         return Firing(
             rule.id,
             str(rule.severity),
-            tuple(a.bind(ctx) for a in rule.actions),  # expression args read the entity now
+            self._bind_actions(rule, entity),  # expression args read the entity now
             rule.scope,
             entity,
             self.state.now,
@@ -262,6 +266,21 @@ class Evaluator:
             order_id,
             shown,
         )
+
+    def _bind_actions(self, rule: Rule, entity: str) -> tuple[Action, ...]:
+        actions = []
+        for action in rule.actions:
+            failed: list[tuple[str, Exception]] = []
+            actions.append(action.bind(self.state.ctx, failed))
+            for arg, exc in failed:
+                span = action.span
+                where = f"{action.path}:{span.line}:{span.col}" if span and action.path else ""
+                self._failed(rule, f"do: {action.name}({arg})", where, exc, entity)
+        return tuple(actions)
+
+    def _failed(self, rule: Rule, part: str, where: str, exc: Exception, entity: str) -> None:
+        error = RuleError(rule.id, part, where, error_text(exc), entity, self.state.now)
+        self.errors.add(error)
 
     def _target(
         self, scope: Scope, entity: str, event: Event | None
@@ -290,7 +309,8 @@ class Evaluator:
             return None
         try:
             hit = bool(rule.when(self.state.ctx))
-        except Exception:
+        except Exception as exc:  # not fired, but loudly (as in _run_rule)
+            self._failed(rule, "when", where_of(rule.when_at), exc, rec.entity)
             hit = False
         firing = self._fire(rule, rec.entity, None) if hit else None
         if firing is not None:

@@ -7,6 +7,7 @@ produce fills and position events); without it, state follows the recording.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from collections.abc import Iterator, Sequence
@@ -17,9 +18,9 @@ from decimal import Decimal
 from rmdsl.broker.interface import Snapshot
 from rmdsl.enforce.recording_broker import RecordingBroker
 from rmdsl.engine.core import Engine
-from rmdsl.engine.events import Event
+from rmdsl.engine.events import Event, OrderEvent, symbol_of
 from rmdsl.engine.memory_store import MemoryStore
-from rmdsl.engine.persistence import EnforcementRecord
+from rmdsl.engine.persistence import EnforcementRecord, StateStore
 from rmdsl.notify import CollectingNotifier
 from rmdsl.rules.model import Ruleset
 
@@ -32,6 +33,7 @@ class Fired:
     line: int | None  # the source line of the event that caused it
     index: int  # position of that event in the input
     unrealized: dict[str, Decimal] = field(default_factory=dict)  # contract -> open P&L
+    symbol: str | None = None  # the target's symbol: a position's, or a cancelled order's
 
 
 @contextmanager
@@ -49,16 +51,33 @@ def quiet_engine_logs() -> Iterator[None]:
 
 
 class OfflineRun:
-    def __init__(self, ruleset: Ruleset, start: dt.datetime, simulate: bool = True) -> None:
-        self.store = MemoryStore()
-        self.notifier = CollectingNotifier()
-        self.broker = RecordingBroker(simulate=simulate)
+    def __init__(
+        self,
+        ruleset: Ruleset,
+        start: dt.datetime,
+        simulate: bool = True,
+        *,
+        store: StateStore | None = None,
+        broker: RecordingBroker | None = None,
+        notifier: CollectingNotifier | None = None,
+    ) -> None:
+        self.store: StateStore = store or MemoryStore()
+        self.notifier = notifier or CollectingNotifier()
+        self.broker = broker or RecordingBroker(simulate=simulate)
         self.engine = Engine(
             ruleset, self.broker, self.store, self.notifier, lambda: start, account_id=1
         )
         self.broker.state = self.engine.state
         self.fired: list[Fired] = []
+        self.order_symbols: dict[int, str] = {}  # every order seen: a cancel's symbol
         self._index = 0
+
+    def restarted(self, ruleset: Ruleset, at: dt.datetime, store: StateStore) -> OfflineRun:
+        """A new engine on `store` (its state persisted by the old one's stop) and the same
+        broker, notifier and record of what fired: a daemon restart, for `rmdsl test`."""
+        new = OfflineRun(ruleset, at, store=store, broker=self.broker, notifier=self.notifier)
+        new.fired, new.order_symbols, new._index = self.fired, self.order_symbols, self._index
+        return new
 
     async def start(self) -> OfflineRun:
         await self.engine.start()
@@ -71,7 +90,10 @@ class OfflineRun:
         out: list[Fired] = []
         pending = [events] if not isinstance(events, Sequence) else list(events)
         while pending:
-            records = await self.engine.process(pending.pop(0))
+            event = pending.pop(0)
+            if isinstance(event, OrderEvent):
+                self.order_symbols[event.id] = symbol_of(event.contract_id)
+            records = await self.engine.process(event)
             out += [self._fired(r, line) for r in records]
             pending += self.broker.take_outbox()
         self._index += 1
@@ -80,7 +102,23 @@ class OfflineRun:
 
     async def reconcile(self, snapshot: Snapshot, line: int | None = None) -> list[Fired]:
         """Start from a broker snapshot (a test's initial state); its firings are recorded."""
+        for order in snapshot.open_orders:
+            self.order_symbols[order.id] = symbol_of(order.contract_id)
         out = [self._fired(r, line) for r in await self.engine.reconcile(snapshot)]
+        pending = self.broker.take_outbox()
+        while pending:
+            out += [self._fired(r, line) for r in await self.engine.process(pending.pop(0))]
+            pending += self.broker.take_outbox()
+        self.fired += out
+        return out
+
+    async def swap(self, ruleset: Ruleset, line: int | None = None) -> list[Fired]:
+        """A hot reload (Engine.swap_ruleset); what it fires at once is recorded, with effects."""
+        before = set(self.engine._tasks)
+        await self.engine.swap_ruleset(ruleset)
+        started = [t for t in self.engine._tasks if t not in before]
+        results = await asyncio.gather(*started)
+        out = [self._fired(r, line) for records in results for r in records]
         pending = self.broker.take_outbox()
         while pending:
             out += [self._fired(r, line) for r in await self.engine.process(pending.pop(0))]
@@ -91,7 +129,12 @@ class OfflineRun:
     def _fired(self, record: EnforcementRecord, line: int | None) -> Fired:
         st = self.engine.state
         open_pnl = {c: p.view.unrealized_pnl for c, p in st.positions.items()}
-        return Fired(record, line, self._index, open_pnl)
+        target = record.target
+        if target.startswith("order:") and target[6:].isdigit():
+            symbol = self.order_symbols.get(int(target[6:]))
+        else:
+            symbol = symbol_of(target) if target and target != "account" else None
+        return Fired(record, line, self._index, open_pnl, symbol)
 
     async def finish(self) -> None:
         await self.engine.drain()

@@ -47,6 +47,7 @@ class Outcome(enum.StrEnum):
     OK = "ok"
     FAILED = "failed"  # BrokerError or timeout: recorded, alerted, no lockout (Q13)
     SKIPPED = "skipped"  # nothing to do (already flat, close already in flight, dry run)
+    ERROR = "error"  # a rule's evaluation raised: action = the part that failed (ruleerrors)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,9 @@ Shorthand events (`fill`, `position`, `order`, `quote`, `account`, `clock`)
 and the recording's own shape (`target` + `data`) are both accepted. A fill
 is resolved against the engine's position when fed: it yields the position
 event too and, when it reduces a position and gives no `pnl`, the P&L from ticks.
+Steps (`reload`, `restart`, `disconnect`, `reconnect`, `fail`, `expect` at a
+time) sit in the same list: rmdsl.engine.teststeps. Anything the runner could
+not honour (an unknown kind, a misspelt key) is a located TestFileError.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from rmdsl.engine.events import (
     symbol_of,
 )
 from rmdsl.engine.state import AccountState
+from rmdsl.engine.teststeps import Expectation, ExpectedAction, expectation
 from rmdsl.errors import RmdslError
 from rmdsl.lang.yaml_loader import YMap, YNode, YScalar, YSeq, load_yaml_file
 from rmdsl.recording import TARGETS
@@ -42,10 +46,11 @@ ZERO = Decimal(0)
 
 
 class TestFileError(RmdslError):
-    """A test file that cannot be understood: `file:line: message`."""
+    """A test file that cannot be understood: `file:line:col: error: message` (exit 2)."""
 
-    def __init__(self, path: str, line: int, message: str) -> None:
-        super().__init__(f"{path}:{line}: {message}")
+    def __init__(self, path: str, line: int, message: str, col: int | None = None) -> None:
+        where = f"{path}:{line}:{col}" if col is not None else f"{path}:{line}"
+        super().__init__(f"{where}: error: {message}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,27 +122,20 @@ class Located:
         return self.items[0].ts
 
 
-@dataclass(frozen=True, slots=True)
-class ExpectedAction:
-    line: int
-    rule: str
-    action: str
-    at: dt.datetime | None = None
-    symbol: str | None = None
-    outcome: str | None = None
-
-
 @dataclass(slots=True)
 class TestCase:
     name: str
     line: int
     date: dt.date
     start: dt.datetime
-    events: list[Located] = field(default_factory=list)
+    events: list[Any] = field(default_factory=list)  # Located events and teststeps.Step
     initial: list[Located] = field(default_factory=list)  # the state at start (a snapshot)
-    actions: list[ExpectedAction] | None = None  # None: not checked
-    state: list[tuple[int, str, Any]] = field(default_factory=list)
+    expect: Expectation = field(default_factory=lambda: Expectation(0))
     tz: dt.tzinfo = dt.UTC  # the ruleset's timezone: `at` times are read and shown in it
+
+    @property
+    def actions(self) -> list[ExpectedAction] | None:
+        return self.expect.actions
 
 
 def snapshot_of(initial: list[Located], state: AccountState, start: dt.datetime) -> Snapshot:
@@ -178,8 +176,9 @@ class _Parser:
         self.ids = 0
 
     def fail(self, node: YNode | int, message: str) -> TestFileError:
-        line = node if isinstance(node, int) else node.span.line
-        return TestFileError(self.path, line, message)
+        if isinstance(node, int):
+            return TestFileError(self.path, node, message)
+        return TestFileError(self.path, node.span.line, message, node.span.col)
 
     def time(self, node: YNode, value: Any, day: dt.date) -> dt.datetime:
         text = str(value)
@@ -197,13 +196,31 @@ class _Parser:
         return self.ids
 
     # ---- events ------------------------------------------------------------------------------
+    def item(self, node: YNode, day: dt.date) -> Located | Any:
+        """One entry of `events:`: an event (Located) or a step (teststeps.Step)."""
+        from rmdsl.engine.teststeps import STEPS, parse_step
+
+        if not isinstance(node, YMap) or node.get("at") is None:
+            raise self.fail(node, "an event is a mapping with `at` and one kind of event")
+        has_target = node.get("target") is not None
+        kinds = [k for k in node.entries if k[0].text not in ("at", "data" if has_target else "")]
+        if len(kinds) != 1:
+            where = kinds[1][0] if len(kinds) > 1 else node
+            raise self.fail(where, f"give exactly one of {', '.join(EVENT_KINDS + STEPS)}")
+        key, _ = kinds[0]
+        if key.text in STEPS:
+            return parse_step(self, node, key.text, day)
+        if key.text not in EVENT_KINDS:
+            raise self.fail(key, f"unknown event kind `{key.text}`: {_suggest(key.text)}")
+        return Located(node.span.line, tuple(self.event(node, day)))
+
     def event(self, node: YNode, day: dt.date) -> list[Event | FillSpec]:
         if not isinstance(node, YMap) or node.get("at") is None:
             raise self.fail(node, "an event is a mapping with `at` and one kind of event")
         at_node = node.get("at")
         assert at_node is not None
         ts = self.time(at_node, plain(at_node), day)
-        kinds = [k for k in node.keys() if k != "at"]
+        kinds = [k for k in node.keys() if k not in ("at", "data")]
         body = plain(node)
         try:
             if "target" in kinds:
@@ -282,6 +299,16 @@ class _Parser:
         )
 
 
+EVENT_KINDS = ("fill", "position", "order", "quote", "account", "clock", "target")
+
+
+def _suggest(word: str) -> str:
+    from rmdsl.engine.teststeps import STEPS
+    from rmdsl.rules.values import did_you_mean
+
+    return did_you_mean(word, EVENT_KINDS + STEPS) or ""
+
+
 def money(value: Any) -> Decimal:
     """`-520`, `-520.5`, `"-$520"`, `"$1,250.50"` -> Decimal."""
     text = str(value).replace("$", "").replace(",", "").strip()
@@ -333,91 +360,78 @@ def load_test_file(path: str, tz_of: Any) -> TestFile:
 def _case(p: _Parser, node: YNode) -> TestCase:
     if not isinstance(node, YMap):
         raise p.fail(node, "a test case is a mapping with name, events and expect")
-    unknown = set(node.keys()) - {"name", "date", "start", "initial", "events", "expect"}
-    if unknown:
-        raise p.fail(node, f"unknown key {sorted(unknown)[0]!r} in a test case")
+    for key, _ in node.entries:
+        if key.text not in _CASE_KEYS:
+            raise p.fail(key, f"unknown key `{key.text}` in a test case: {_did(key.text)}")
     name = str(plain(node.get("name")) or f"test at line {node.span.line}")
     date_value = plain(node.get("date"))
     try:
         day = dt.date.fromisoformat(str(date_value)) if date_value else DEFAULT_DATE
     except ValueError:
         raise p.fail(node.get("date") or node, f"bad date {date_value!r}") from None
-    events: list[Located] = []
     initial = node.get("initial")
     events_node = node.get("events")
     if not isinstance(events_node, YSeq):
         raise p.fail(node, "missing `events:` (a list)")
-    for item in events_node.items:
-        events.append(Located(item.span.line, tuple(p.event(item, day))))
+    events = [p.item(item, day) for item in events_node.items]
     start_node = node.get("start")
-    first = events[0].first_ts if events else dt.datetime.combine(day, dt.time(8), p.tz)
+    first = _ts(events[0]) if events else dt.datetime.combine(day, dt.time(8), p.tz)
     start = p.time(start_node, plain(start_node), day) if start_node is not None else first
     case = TestCase(name, node.span.line, day, start, events, tz=p.tz)
     if initial is not None:
-        case.initial = _initial(p, initial, start)
-    _expect(p, case, node.get("expect"), day)
+        case.initial = snapshot_items(p, initial, start, "initial")
+    expect = node.get("expect")
+    if expect is not None:
+        case.expect = expectation(p, expect, day)
     return case
 
 
-def _initial(p: _Parser, node: YNode, start: dt.datetime) -> list[Located]:
+_CASE_KEYS = ("name", "date", "start", "initial", "events", "expect")
+
+
+def _did(word: str) -> str:
+    from rmdsl.rules.values import did_you_mean
+
+    return did_you_mean(word, _CASE_KEYS) or ""
+
+
+def _ts(item: Any) -> dt.datetime:
+    return item.first_ts if isinstance(item, Located) else item.ts
+
+
+_SNAPSHOT_KINDS = {"positions": "position", "orders": "order", "trades": "fill", "quotes": "quote"}
+
+
+def snapshot_items(p: _Parser, node: YNode, start: dt.datetime, what: str) -> list[Located]:
+    """`initial:` (or a `reconnect:` / `restart:` snapshot): positions, orders, trades, quotes.
+
+    A trade may give its own `at` (a fill the broker made while rmdsl was away)."""
     if not isinstance(node, YMap):
-        raise p.fail(node, "`initial` is a mapping of positions, orders, trades, quotes")
+        raise p.fail(node, f"`{what}` is a mapping of positions, orders, trades, quotes")
     out: list[Located] = []
     for key, value in node.entries:
-        if key.text not in ("positions", "orders", "trades", "quotes") or not isinstance(
-            value, YSeq
-        ):
+        if key.text not in _SNAPSHOT_KINDS or not isinstance(value, YSeq):
             raise p.fail(
                 key,
-                f"`initial.{key.text}`: expected one of positions, orders, "
-                "trades, quotes, each a list",
+                f"`{what}.{key.text}`: expected one of positions, orders, trades, quotes, "
+                "each a list",
             )
-        kind = {"positions": "position", "orders": "order", "trades": "fill", "quotes": "quote"}
         for item in value.items:
-            spec = plain(item)
-            if key.text == "trades" and isinstance(spec, dict):
-                spec = {"contract": "MNQ", "price": 0, "pnl": 0, **spec}
-            try:
-                evs = p._shorthand(kind[key.text], spec, start)
-            except (PayloadError, KeyError, TypeError, ValueError, InvalidOperation) as exc:
-                raise p.fail(item, f"bad initial {key.text}: {exc}") from None
-            if key.text == "trades":  # earlier closed trades: the fill only
-                evs = [replace(e, moves_position=False) for e in evs if isinstance(e, FillSpec)]
-            out.append(Located(item.span.line, tuple(evs)))
+            out.append(_snapshot_item(p, key.text, item, start, what))
     return out
 
 
-def _expect(p: _Parser, case: TestCase, node: YNode | None, day: dt.date) -> None:
-    if node is None:
-        return
-    if not isinstance(node, YMap):
-        raise p.fail(node, "`expect` is a mapping with actions and/or state")
-    actions = node.get("actions")
-    if actions is not None:
-        if not isinstance(actions, YSeq):
-            raise p.fail(actions, "`expect.actions` is a list")
-        case.actions = [_expected_action(p, item, day) for item in actions.items]
-    state = node.get("state")
-    if isinstance(state, YMap):
-        case.state = [(k.span.line, k.text, plain(v)) for k, v in state.entries]
-    elif state is not None:
-        raise p.fail(state, "`expect.state` is a mapping of name: value")
-
-
-def _expected_action(p: _Parser, item: YNode, day: dt.date) -> ExpectedAction:
+def _snapshot_item(p: _Parser, kind: str, item: YNode, start: dt.datetime, what: str) -> Located:
     spec = plain(item)
-    if not isinstance(spec, dict) or "rule" not in spec or "action" not in spec:
-        raise p.fail(item, "an expected action needs `rule` and `action` (and optionally at)")
-    at = None
-    if spec.get("at") is not None:
-        at_node = item.get("at") if isinstance(item, YMap) else item
-        at = p.time(at_node or item, spec["at"], day)
-    symbol = spec.get("symbol")
-    return ExpectedAction(
-        item.span.line,
-        str(spec["rule"]),
-        str(spec["action"]),
-        at,
-        str(symbol) if symbol is not None else None,
-        str(spec["outcome"]) if spec.get("outcome") is not None else None,
-    )
+    ts = start
+    if kind == "trades" and isinstance(spec, dict):
+        if spec.get("at") is not None and isinstance(item, YMap):
+            ts = p.time(item.get("at") or item, spec.pop("at"), start.astimezone(p.tz).date())
+        spec = {"contract": "MNQ", "price": 0, "pnl": 0, **spec}
+    try:
+        evs = p._shorthand(_SNAPSHOT_KINDS[kind], spec, ts)
+    except (PayloadError, KeyError, TypeError, ValueError, InvalidOperation) as exc:
+        raise p.fail(item, f"bad {what} {kind}: {exc}") from None
+    if kind == "trades":  # earlier closed trades: the fill only
+        evs = [replace(e, moves_position=False) for e in evs if isinstance(e, FillSpec)]
+    return Located(item.span.line, tuple(evs))

@@ -10,8 +10,8 @@ API (what the ruleset loader calls; all spans are file coordinates):
     checked.ok / .errors / .diagnostics (errors RM150-199 + warnings RM800-849),
     checked.type, .names_read, .triggers
     from rmdsl.lang.compile import compile_predicate, compile_expression  # CheckError if not ok
-    when = compile_predicate(checked)        # EvalContext -> bool, never raises
-    getter = compile_expression(checked)     # EvalContext -> value, never raises
+    when = compile_predicate(checked)        # EvalContext -> bool; errors propagate
+    getter = compile_expression(checked)     # EvalContext -> value; errors propagate
     from rmdsl.lang.format import compile_template, format_value
     render, diags = compile_template(text, env, origin=Span)   # "{expr}" holes, "{{" escapes
     format_value(value, Type) -> str         # "-$400.00", "1h30m", "08:30"

@@ -39,23 +39,18 @@ def generate_predicate(
     cyclic: Callable[[ast.Range], bool],
     label: str,
 ) -> Callable[[EvalContext], bool] | None:
-    """A total predicate for `expr`, or None when `expr` leaves the supported subset."""
+    """A predicate for `expr`, or None when `expr` leaves the supported subset.
+
+    An evaluation error propagates (no safety net here): the engine reports it as an
+    error of the rule instead of a silent False (docs/engine.md, "When a rule errors").
+    """
     gen = _Gen(const, unset, type_of, cyclic)
     try:
         body = gen.emit(expr)
     except _Unsupported:
         return None
-    source = "\n".join(
-        [
-            "def _predicate(ctx):",
-            "    try:",
-            f"        return {body}",
-            "    except Exception:",
-            "        return False",
-        ]
-    )
-    # no builtins but the one the safety net names (without it the `except` itself raises)
-    namespace: dict[str, Any] = {"__builtins__": {}, "Exception": Exception, **gen.bound}
+    source = f"def _predicate(ctx):\n    return {body}"
+    namespace: dict[str, Any] = {"__builtins__": {}, **gen.bound}
     try:
         code = compile(source, f"<rmdsl {label}>", "exec")
     except (SyntaxError, RecursionError, MemoryError):  # nested past the parser's limits

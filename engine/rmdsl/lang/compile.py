@@ -1,4 +1,10 @@
-"""CheckedExpr -> closures over EvalContext (Predicate / Getter). Evaluation never raises.
+"""CheckedExpr -> closures over EvalContext (Predicate / Getter).
+
+A checked expression's operators are total (rmdsl.lang.runtime), so a
+compiled one raises only on what the checker cannot see (a runtime function
+failing, a value out of range, an engine bug). It is NOT swallowed here: the
+engine reports it as an error of the rule (docs/engine.md, "When a rule
+errors"), which a silent False would hide.
 
 Operators, attribute paths, params and functions are resolved here, once;
 constant subtrees are folded; the common shapes (a name compared with a
@@ -30,21 +36,13 @@ _CMP = _OPS
 
 
 def compile_expression(checked: CheckedExpr) -> Getter:
-    """A getter for the expression's value; on any failure it returns the type's zero."""
-    fn = _Compiler(checked).compile(checked.expr)
-    default = runtime.zero_value(checked.type)
-
-    def getter(ctx: EvalContext) -> Any:
-        try:
-            return fn(ctx)
-        except Exception:
-            return default
-
+    """A getter for the expression's value; an evaluation error propagates to the caller."""
+    getter: Getter = _Compiler(checked).compile(checked.expr)
     return getter
 
 
 def compile_predicate(checked: CheckedExpr) -> Predicate:
-    """A total predicate: True only when the condition evaluates to true."""
+    """A predicate: True only when the condition evaluates to true; errors propagate."""
     compiler = _Compiler(checked)
     node = checked.expr
     if compiler.is_const(node):
@@ -65,14 +63,7 @@ def compile_predicate(checked: CheckedExpr) -> Predicate:
         if special is not None:
             return special
     fn = compiler.compile(node)
-
-    def predicate(ctx: EvalContext) -> bool:
-        try:
-            return fn(ctx) is True
-        except Exception:  # a scoped binding missing (checker prevents it): not firing
-            return False
-
-    return predicate
+    return lambda ctx: fn(ctx) is True
 
 
 _NOT_CONST = object()

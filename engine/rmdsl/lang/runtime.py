@@ -1,36 +1,21 @@
-"""The total runtime semantics of the operators and functions (no operation here raises).
+"""The runtime semantics of the operators and functions, total over the values rules meet.
 
 Division or modulo by zero gives zero of the result type; `%` takes the sign of
 the divisor (floor modulo) for every numeric type; durations stay whole
 milliseconds (rounded half-even); round() of money is half-even to the cent,
 floor()/ceil() of money go to the cent below/above; glob matching is
-case-insensitive.
+case-insensitive. What can still raise (out-of-range values) is listed in
+docs/engine.md, "When a rule errors"; the engine reports it as an error of the rule.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import fnmatch
 import functools
 import math
 import re
 from collections.abc import Callable, Mapping
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
-from types import MappingProxyType
-
-from rmdsl.lang.types import (
-    BOOL,
-    DATE,
-    DATETIME,
-    DURATION,
-    INT,
-    MONEY,
-    NUMBER,
-    STRING,
-    TIME,
-    WEEKDAY,
-    Type,
-)
 
 ZERO = Decimal(0)
 CENT = Decimal("0.01")
@@ -140,26 +125,3 @@ def lookup(table: Mapping[str, object], key: str, default: object) -> object:
 
 def ticks(money: Decimal, tick_value: Decimal) -> Decimal:
     return divide(money, tick_value)
-
-
-_ZEROS: dict[Type, object] = {
-    BOOL: False,
-    INT: 0,
-    NUMBER: ZERO,
-    MONEY: ZERO,
-    DURATION: 0,
-    TIME: dt.time(0, 0),
-    DATE: dt.date(1970, 1, 1),
-    DATETIME: dt.datetime(1970, 1, 1, tzinfo=dt.UTC),
-    WEEKDAY: 0,
-    STRING: "",
-}
-
-
-def zero_value(typ: Type) -> object:
-    """The value a getter returns if evaluation fails anyway (never in a checked program)."""
-    if typ.is_list:
-        return ()
-    if typ.is_map:
-        return MappingProxyType({})
-    return _ZEROS.get(typ)

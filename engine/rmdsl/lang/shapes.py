@@ -78,7 +78,10 @@ def compare_pair(op: CompareOp, lf: Fn, lc: object, rf: Fn, rc: object, *, unset
 def predicate_pair(
     op: CompareOp, lf: Fn, lc: object, rf: Fn, rc: object, *, unset: object
 ) -> Callable[[EvalContext], bool] | None:
-    """`name op constant` as a total predicate in one closure; None for other shapes."""
+    """`name op constant` as a predicate in one closure; None for other shapes.
+
+    An evaluation error propagates: the engine reports it as an error of the rule.
+    """
     if rc is not unset:
         f, c, cmp = lf, rc, _OPS[op]
     elif lc is not unset:
@@ -86,13 +89,7 @@ def predicate_pair(
     else:
         return None
 
-    def predicate(ctx: EvalContext) -> bool:
-        try:
-            return cmp(f(ctx), c) is True
-        except Exception:  # a scoped binding missing (the checker prevents it): not firing
-            return False
-
-    return predicate
+    return lambda ctx: cmp(f(ctx), c) is True
 
 
 def arith_impl(op: BinaryOp, left: Type, right: Type) -> Callable[[Any, Any], Any]:

@@ -136,9 +136,10 @@ class ActionReader:
             del args[key]
         if name == "cooldown":
             if "for" in exprs:
-                return Action("lockout", {}, span=where, exprs={"until": exprs["for"]})
-            return Action("lockout", {"until": args["for"]}, span=where)
-        return Action(name, args, span=where, exprs=exprs)
+                until = {"until": exprs["for"]}
+                return Action("lockout", {}, span=where, exprs=until, path=self.path)
+            return Action("lockout", {"until": args["for"]}, span=where, path=self.path)
+        return Action(name, args, span=where, exprs=exprs, path=self.path)
 
     def _args(
         self, spec: ActionSpec, text: str, offset: int, name_span: Span

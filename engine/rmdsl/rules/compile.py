@@ -60,6 +60,7 @@ class RuleCompiler:
             for_ms=for_ms,
             inputs=self._inputs(checked, scope),
             origin=Origin(rule.key.path, rule.key.span),
+            when_at=Origin(when.path, checked.expr.span),
         )
 
     def _error_count(self) -> int:

@@ -45,9 +45,15 @@ class Action:
     args: Mapping[str, int | Until] = field(default_factory=dict)
     span: Span | None = field(default=None, compare=False)
     exprs: Mapping[str, Getter] = field(default_factory=dict, compare=False)
+    path: str = field(default="", compare=False)  # the file of the `do:` it was written in
 
-    def bind(self, ctx: EvalContext) -> Action:
-        """The action with its expression arguments evaluated now (clamped to their range)."""
+    def bind(self, ctx: EvalContext, errors: list[tuple[str, Exception]] | None = None) -> Action:
+        """The action with its expression arguments evaluated now (clamped to their range).
+
+        An argument that fails still gives a safe value (the condition held: the rule acts),
+        and the failure goes to `errors` as (argument, exception) for the engine to report
+        loudly (docs/engine.md, "When a rule errors").
+        """
         if not self.exprs:
             return self
         args = dict(self.args)
@@ -55,9 +61,11 @@ class Action:
             floor = 0 if name == "to" else 1  # reduce to 0 closes; ticks and durations > 0
             try:
                 args[name] = max(int(getter(ctx)), floor)
-            except Exception:  # evaluation is total by design; keep the action enforceable
+            except Exception as exc:  # reported by the caller: never a silent fallback
                 args[name] = floor if name == "to" else DEFAULT_ARG_FALLBACK.get(name, floor)
-        return Action(self.name, args, self.span)
+                if errors is not None:
+                    errors.append((name, exc))
+        return Action(self.name, args, self.span, path=self.path)
 
     @property
     def until(self) -> Until | None:
@@ -89,6 +97,7 @@ class Rule:
     # the names the condition reads, with getters: the "values that made the rule fire"
     inputs: tuple[tuple[str, Getter], ...] = ()
     origin: Origin | None = field(default=None, compare=False)
+    when_at: Origin | None = field(default=None, compare=False)  # the condition's own span
 
 
 @dataclass(frozen=True, slots=True)
