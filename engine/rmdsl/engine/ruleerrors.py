@@ -59,7 +59,7 @@ def where_of(origin: Origin | None) -> str:
 
 
 def error_text(exc: BaseException) -> str:
-    """`ZeroDivisionError: division by zero`; a decimal signal by its name (`DivisionImpossible`)."""
+    """`ZeroDivisionError: division by zero`; a decimal signal by name (`DivisionImpossible`)."""
     args = exc.args[0] if len(exc.args) == 1 else None
     if isinstance(args, list) and args and all(isinstance(a, type) for a in args):
         text = ", ".join(a.__name__ for a in args)  # decimal: [<class 'DivisionImpossible'>]

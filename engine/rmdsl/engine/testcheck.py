@@ -88,7 +88,9 @@ class Checker:
             else:
                 left.remove(hit)
         for order in left:
-            problems.append((exp.line, f"orders: unexpected working {describe_order(order)}"))
+            problems.append(
+                (exp.orders_line, f"orders: unexpected working {describe_order(order)}")
+            )
         return problems
 
     # ---- text ---------------------------------------------------------------------------------

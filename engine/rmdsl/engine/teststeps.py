@@ -51,6 +51,7 @@ class Expectation:
     actions: list[ExpectedAction] | None = None  # None: not checked
     state: list[tuple[int, int, str, Any]] = field(default_factory=list)  # line, col, name, value
     orders: list[ExpectedOrder] | None = None  # None: not checked
+    orders_line: int = 0  # where `orders:` is written (an unexpected order is reported there)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +163,7 @@ def expectation(p: _Parser, node: YNode, day: dt.date) -> Expectation:
         if not isinstance(orders, YSeq):
             raise p.fail(orders, "`expect.orders` is a list of working orders (`[]`: none)")
         out.orders = [_expected_order(p, item) for item in orders.items]
+        out.orders_line = orders.span.line
     return out
 
 
