@@ -213,7 +213,51 @@ async def _status(store: SqliteStore, args: argparse.Namespace) -> dict[str, Any
             if newest_active is None or v.version.loaded_at >= newest_active
         ],
         "metrics": await metrics(store),
+        "rule_errors": await rule_errors(store, account_id, day.last_reset if day else None),
     }
+
+
+async def rule_errors(
+    store: SqliteStore, account_id: int | None, since: dt.datetime | None
+) -> list[dict[str, Any]]:
+    """Today's rule evaluation errors, one entry per rule and part (docs/engine.md, "When a
+    rule errors"): the engine records them in enforcement_history with outcome `error`, at
+    most once a minute per rule, each with the count of errors it stands for."""
+    from rmdsl.store.codec import ts_in, ts_out
+
+    if account_id is None:
+        return []
+    sql = (
+        "SELECT rule_name, action, timestamp, error, values_json FROM enforcement_history "
+        "WHERE outcome = 'error' AND account_id = ?"
+    )
+    params: tuple[object, ...] = (account_id,)
+    if since is not None:
+        sql, params = sql + " AND timestamp >= ?", (account_id, ts_out(since))
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in await store.fetch(sql + " ORDER BY timestamp, id", params):
+        values = json.loads(row["values_json"] or "{}")
+        entry = out.setdefault(
+            (str(row["rule_name"]), str(row["action"])),
+            {"rule": row["rule_name"], "part": row["action"], "count": 0, "first": None},
+        )
+        entry["count"] += int(values.get("count", 1))
+        entry["first"] = entry["first"] or ts_in(row["timestamp"])
+        entry["last"] = ts_in(row["timestamp"])
+        entry["where"], entry["error"] = values.get("where", ""), row["error"]
+    return list(out.values())
+
+
+def render_rule_errors(errors: list[dict[str, Any]], ts: Callable[[object], str]) -> list[str]:
+    """The `rule errors` section: a rule that fails to evaluate must never look quiet."""
+    lines = [_section("rule errors", len(errors))]
+    for e in errors:
+        where = f" at {e['where']}" if e["where"] else ""
+        lines.append(
+            f"  {e['rule']} failed in `{e['part']}`{where}: {e['error']} "
+            f"({e['count']} since {ts(e['first'])}, last {ts(e['last'])})"
+        )
+    return lines
 
 
 async def metrics(store: SqliteStore) -> list[dict[str, Any]]:
@@ -307,6 +351,7 @@ def render_status(data: dict[str, Any]) -> str:
     lines.append(_section("timers", len(data["timers"])))
     for t in data["timers"]:
         lines.append(f"  {t['rule']} on {t['entity']}: fires at {ts(t['deadline'])}")
+    lines.extend(render_rule_errors(data.get("rule_errors", []), ts))
     rs = data["ruleset"]
     ruleset = "-" if rs is None else f"{rs['name']} {rs['digest']} since {ts(rs['loaded_at'])}"
     lines.append(f"ruleset         {ruleset}")
