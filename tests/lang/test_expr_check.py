@@ -10,7 +10,7 @@ from rmdsl.lang.check import CheckedExpr, CheckEnv, check_expression
 from rmdsl.lang.diagnostic_codes import CODES
 from rmdsl.lang.parser import parse_expression
 from rmdsl.lang.schema import Scope, Trigger
-from rmdsl.lang.types import BOOL, INT, MONEY, NUMBER, STRING
+from rmdsl.lang.types import BOOL, DURATION, INT, MONEY, NUMBER, STRING
 
 PARAMS = {
     "daily_loss": (MONEY, Decimal(-1000)),
@@ -121,12 +121,15 @@ WARNINGS = [
     ("RM804", "now.time in 08:30..08:30"),
     ("RM804", "day.trades in 5..3"),
     ("RM805", "day.trades > 5 and day.trades < 3"),
+    ("RM806", "day.realized_pnl * 10000000000000000000000000000 % $0.03 > $0"),
+    ("RM806", "round(day.pnl / 0.0000000001) > $0"),
+    ("RM807", "5m * day.losses"),  # a duration argument (checked with expected duration below)
 ]
 
 
 @pytest.mark.parametrize(("code", "text"), WARNINGS)
 def test_warning_code(code: str, text: str) -> None:
-    checked = check(text)
+    checked = check(text, expected=DURATION if code == "RM807" else BOOL)
     assert checked.ok
     assert code in [d.code for d in checked.diagnostics]
     assert all(not d.is_error for d in checked.diagnostics)
@@ -145,6 +148,24 @@ def test_warning_code(code: str, text: str) -> None:
 )
 def test_no_warning_for_sound_rules(text: str) -> None:
     assert codes(text) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "min(5m * day.losses, 4h)",
+        "30m if day.losses > 2 else min(day.losses * 5m, 1h)",
+        "params.max_contracts * 1m",
+        "15m",
+    ],
+)
+def test_a_bounded_duration_argument_has_no_rm807(text: str) -> None:
+    assert "RM807" not in codes(text, expected=DURATION)
+
+
+def test_ordinary_decimal_steps_have_no_rm806() -> None:
+    assert codes("day.realized_pnl % $100 < $0") == []
+    assert codes("round(day.pnl * 1.5) < -$10") == []
 
 
 def test_every_warning_code_is_tested() -> None:

@@ -55,4 +55,6 @@ CODES: dict[str, str] = {
     "RM803": "condition is always true",
     "RM804": "empty range",
     "RM805": "contradictory bounds on the same value",
+    "RM806": "expression can fail at run time",
+    "RM807": "duration computed at run time has no upper bound",
 }

@@ -1,15 +1,18 @@
 """CheckedExpr -> warnings (RM8xx) for likely mistakes: zero divisors, wrong-sign loss limits,
-conditions that can never or always hold."""
+conditions that can never or always hold, expressions that can fail or run away at run time
+(docs/engine.md, "When a rule errors": what can fail and how to guard it)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 
 from rmdsl.errors import Diagnostic, Severity
 from rmdsl.lang import ast
 from rmdsl.lang.ast import BinaryOp, CompareOp
 from rmdsl.lang.diagnostic_codes import CODES
-from rmdsl.lang.types import BOOL
+from rmdsl.lang.schema import FUNCTIONS
+from rmdsl.lang.types import BOOL, DURATION, MONEY, NUMBER, Type
 from rmdsl.lang.typing_rules import CYCLIC
 
 # names holding P&L that loss limits compare against
@@ -52,6 +55,8 @@ class _Linter:
         for node in root.walk():
             if isinstance(node, ast.Binary) and node.op in (BinaryOp.DIV, BinaryOp.MOD):
                 self._divisor(node.right)
+            if _decimal_step(node, self.checked.types):
+                self._precision(node)
             elif isinstance(node, ast.Compare):
                 self._loss_limit(node)
             elif isinstance(node, ast.In) and isinstance(node.container, ast.Range):
@@ -60,7 +65,39 @@ class _Linter:
             self._bounds(root)
         if self.checked.type == BOOL and self.checked.env.expected == BOOL:
             self._constant_condition(root)
+        if self.checked.env.expected == DURATION and not self._bounded(root):
+            hint = "bound it, e.g. `min(<this expression>, 4h)`"
+            message = f"{CODES['RM807']}: it grows with the state it reads"
+            self.warn("RM807", message, root, hint)
         return self.diags
+
+    def _precision(self, node: ast.Expr) -> None:
+        """RM806: `%` or round()/floor()/ceil() of exact decimals raises past 28 digits."""
+        for sub in node.walk():
+            value = self.constant(sub)
+            if isinstance(value, bool) or not isinstance(value, int | Decimal) or value == 0:
+                continue
+            size = abs(Decimal(value))
+            if size >= _HUGE or size < _TINY:
+                what = "`%`" if isinstance(node, ast.Binary) else f"`{getattr(node, 'func', '')}`"
+                message = (
+                    f"{CODES['RM806']}: {what} of exact decimals raises past 28 digits, "
+                    f"and the constant {value} takes it there"
+                )
+                hint = "keep the values within 18 digits (rescale the constant)"
+                self.warn("RM806", message, node, hint)
+                return
+
+    def _bounded(self, node: ast.Expr) -> bool:
+        """A duration that cannot run away: no engine state read, a min() with a constant
+        bound, or if/else of bounded branches."""
+        if not _reads_state(node):
+            return True
+        if isinstance(node, ast.Call) and node.func == "min":
+            return any(not _reads_state(a) for a in node.args)
+        if isinstance(node, ast.IfElse):
+            return self._bounded(node.body) and self._bounded(node.orelse)
+        return False
 
     def constant(self, node: ast.Expr) -> object:
         """The value of a node that reads no engine state (params count as constants here)."""
@@ -157,6 +194,29 @@ _MIRROR = {
     CompareOp.GT: CompareOp.LT,
     CompareOp.GE: CompareOp.LE,
 }
+
+
+_HUGE = Decimal(10) ** 18
+_TINY = Decimal(10) ** -9
+
+
+def _decimal_step(node: ast.Expr, types: Mapping[int, Type]) -> bool:
+    """A `%` or rounding of money/number: Decimal operations that can raise (InvalidOperation)."""
+    if isinstance(node, ast.Binary) and node.op is BinaryOp.MOD:
+        return any(types.get(id(x)) in (MONEY, NUMBER) for x in (node.left, node.right))
+    if isinstance(node, ast.Call) and node.func in ("round", "floor", "ceil"):
+        return types.get(id(node)) == MONEY or any(types.get(id(a)) == MONEY for a in node.args)
+    return False
+
+
+def _reads_state(node: ast.Expr) -> bool:
+    """Reads the engine's state (a name that is not a param, or a runtime function)."""
+    for sub in node.walk():
+        if isinstance(sub, ast.Name) and not sub.path.startswith("params."):
+            return True
+        if isinstance(sub, ast.Call) and FUNCTIONS[sub.func].runtime:
+            return True
+    return False
 
 
 def _conjuncts(node: ast.Expr) -> list[ast.Expr]:
