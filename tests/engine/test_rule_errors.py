@@ -127,3 +127,21 @@ async def test_a_real_ruleset_error_names_the_file_line_and_column(tmp_path: Pat
     [error] = [r for r in records if r.outcome is Outcome.ERROR]
     assert error.values["where"] == f"{path}:7:11"
     assert error.error is not None and error.error.startswith("InvalidOperation")
+
+
+async def test_a_message_that_raises_still_acts_and_is_reported() -> None:
+    def bad_message(ctx: EvalContext) -> str:
+        raise ValueError("no such hole")
+
+    r = replace(
+        rule("msg", lambda ctx: ctx.positions.count >= 1, (Action("alert"),)),
+        message=bad_message,
+        message_at=Origin("m.yaml", Span(8, 14, 8, 30)),
+    )
+    h = await Harness(ruleset(r)).start()
+    records = await h.feed(position(at(1)))
+    fired = [(x.rule_name, x.action, str(x.outcome), x.reason) for x in records]
+    assert ("msg", "alert", "ok", "msg") in fired  # acted, with the rule's id as the message
+    error = next(x for x in records if x.outcome is Outcome.ERROR)
+    assert (error.action, error.values["where"]) == ("message", "m.yaml:8:14")
+    assert "the rule acted with its id as the message" in error.reason

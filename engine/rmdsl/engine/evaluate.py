@@ -248,7 +248,7 @@ class Evaluator:
         try:
             message = rule.message(ctx)
         except Exception as exc:  # the rule still acts; the failure is reported
-            self._failed(rule, "message", where_of(rule.origin), exc, entity)
+            self._failed(rule, "message", where_of(rule.message_at or rule.origin), exc, entity)
             message = rule.id
         contract, symbol, order_id = self._target(rule.scope, entity, event)
         return Firing(

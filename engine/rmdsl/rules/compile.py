@@ -61,6 +61,9 @@ class RuleCompiler:
             inputs=self._inputs(checked, scope),
             origin=Origin(rule.key.path, rule.key.span),
             when_at=Origin(when.path, checked.expr.span),
+            message_at=Origin(f["message"].value.path, f["message"].value.span)
+            if "message" in f
+            else None,
         )
 
     def _error_count(self) -> int:

@@ -98,6 +98,7 @@ class Rule:
     inputs: tuple[tuple[str, Getter], ...] = ()
     origin: Origin | None = field(default=None, compare=False)
     when_at: Origin | None = field(default=None, compare=False)  # the condition's own span
+    message_at: Origin | None = field(default=None, compare=False)  # the message's, if written
 
 
 @dataclass(frozen=True, slots=True)
