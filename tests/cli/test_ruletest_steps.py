@@ -206,6 +206,20 @@ def test_symbol_matches_a_cancelled_order(
             '{at: "09:30:00", expect: {orders: [{sym: MNQ}]}}',
             "7:45: error: unknown order field `sym`: did you mean `symbol`?",
         ),
+        (
+            '{at: "09:30:00", clock: true, restart: true}',
+            "7:39: error: give exactly one of fill, position, order, quote, account, clock, "
+            "target, reload, restart, disconnect, reconnect, fail, expect",
+        ),
+        (
+            '{at: "09:30:00", reconnect: {position: []}}',
+            "7:38: error: `reconnect.position`: expected one of positions, orders, trades, "
+            "quotes, each a list",
+        ),
+        (
+            '{at: "09:30:00", restart: 5}',
+            "7:35: error: `restart` is `true` or a snapshot: positions, orders, trades",
+        ),
     ],
 )
 def test_a_wrong_step_or_event_is_an_error_of_the_file(
@@ -220,6 +234,42 @@ def test_a_wrong_step_or_event_is_an_error_of_the_file(
     assert code == 2
     assert f"{path}:{message}" in err
     assert "0 passed, 0 failed, 1 file(s) not run" in out
+
+
+def test_an_invalid_reloaded_ruleset_is_an_error_of_the_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "bad.yaml").write_text(
+        "rmdsl: 1\nname: bad\nrules: {x: {when: 1 +, do: [alert]}}\n"
+    )
+    body = """  - name: r
+    events:
+      - {at: "09:30:00", reload: bad.yaml}
+"""
+    code, _, err, path = rmdsl_test(capsys, tmp_path, body)
+    assert code == 2
+    assert f"{path}:5:34: error: `reload: {tmp_path / 'bad.yaml'}` is invalid:" in err
+    assert "error[RM" in err  # the ruleset's own diagnostics follow
+
+
+def test_restart_with_a_snapshot_and_reconnect_trades_at_their_time(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    body = f"""  - name: r
+    events:
+{OPEN}      - at: "10:00:00"
+        restart: {{positions: [], orders: []}}   # the broker closed it while rmdsl was down
+      - {{at: "10:01:00", disconnect: true}}
+      - at: "10:10:00"
+        reconnect:
+          trades: [{{id: 9, at: "10:05:00", contract: MNQ, side: sell, price: 20700, pnl: -600}}]
+    expect:
+      actions: [{{at: "10:10:00", rule: daily_realized_loss, action: lockout}}]
+      state: {{positions.count: 0, day.realized_pnl: -600, day.trades: 1}}
+      orders: []
+"""
+    code, out, err, _ = rmdsl_test(capsys, tmp_path, body)
+    assert code == 0, out + err
 
 
 def test_a_misspelt_rule_name_is_an_error_of_the_file(
