@@ -79,25 +79,14 @@ async def state_db(erring: Path, tmp_path: Path) -> Path:
     )
     broker.state = engine.state
     await engine.start()
-    for i in range(1, 4):  # three losing trades 20 s apart: one report, three errors
-        ts = t0 + dt.timedelta(seconds=20 * i)
+    # losing trades at 20 s, 40 s, 60 s, 5 min, 5 min 10 s: reported at 20 s and at 5 min
+    # (3 errors), the last one at the stop (1 error): 5 in all, as the metric counts
+    for i, seconds in enumerate((20, 40, 60, 300, 310), start=1):
+        ts = t0 + dt.timedelta(seconds=seconds)
         trade = TradeEvent(
             i, 7, "CON.F.US.MNQ.H26", ts, Decimal(1), Decimal(-10), Decimal(0), Side.SELL, 1
         )
         await engine.process(trade)
-    await engine.process(
-        TradeEvent(
-            9,
-            7,
-            "CON.F.US.MNQ.H26",
-            t0 + dt.timedelta(minutes=5),
-            Decimal(1),
-            Decimal(-10),
-            Decimal(0),
-            Side.SELL,
-            1,
-        )
-    )
     await engine.stop()
     return path
 
@@ -107,12 +96,12 @@ def test_status_lists_todays_rule_errors(
 ) -> None:
     assert main(["status", "--state", str(state_db), "--format", "json"]) == 0
     [entry] = json.loads(capsys.readouterr().out)["rule_errors"]
-    assert (entry["rule"], entry["part"], entry["count"]) == ("pnl_cents", "when", 4)
+    assert (entry["rule"], entry["part"], entry["count"]) == ("pnl_cents", "when", 5)
     assert entry["where"] == f"{erring}:6:11"
     assert main(["status", "--state", str(state_db), "--tz", "America/Chicago"]) == 0
     out = capsys.readouterr().out
     assert "rule errors:    1" in out
     assert (
         f"  pnl_cents failed in `when` at {erring}:6:11: InvalidOperation: DivisionImpossible "
-        "(4 since 2026-03-02 09:00:20 CST, last 2026-03-02 09:05:00 CST)"
+        "(5 since 2026-03-02 09:00:20 CST, last 2026-03-02 09:05:10 CST)"
     ) in out

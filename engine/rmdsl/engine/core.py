@@ -41,6 +41,7 @@ from rmdsl.engine.persistence import (
 from rmdsl.engine.queue import QUEUE_LIMIT, EventQueue
 from rmdsl.engine.resolve import resolve
 from rmdsl.engine.ruleerrors import report as report_rule_errors
+from rmdsl.engine.ruleerrors import report_unreported
 from rmdsl.engine.state import AccountState, TradeResult
 from rmdsl.engine.tradingday import Calendar
 from rmdsl.errors import StoreError
@@ -127,6 +128,8 @@ class Engine:
                 await task
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        for record in report_unreported(self.evaluator.errors, self.state.account_id):
+            await self._persist(self.store.record_enforcement(record))
         await self._persist(self.store.save_account_state(restore.account_record(self)))
         with contextlib.suppress(StoreError):
             await self.store.close()

@@ -75,6 +75,7 @@ class RuleErrors:
     pending: list[RuleError] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     first: dict[str, RuleError] = field(default_factory=dict)  # for test/replay summaries
+    last: dict[str, RuleError] = field(default_factory=dict)
     _reported_at: dict[str, dt.datetime] = field(default_factory=dict)
     _unreported: dict[str, int] = field(default_factory=dict)
 
@@ -82,6 +83,7 @@ class RuleErrors:
         self.pending.append(error)
         self.counts[error.rule_id] = self.counts.get(error.rule_id, 0) + 1
         self.first.setdefault(error.rule_id, error)
+        self.last[error.rule_id] = error
 
     def take(self) -> list[RuleError]:
         out, self.pending = self.pending, []
@@ -96,6 +98,13 @@ class RuleErrors:
         self._reported_at[error.rule_id] = error.ts
         return 1 + self._unreported.pop(error.rule_id, 0)
 
+    def unreported(self) -> list[tuple[RuleError, int]]:
+        """The errors inside each rule's quiet time not reported yet (at a stop): the last one
+        of each rule with their number; the tally starts again."""
+        out = [(self.last[r], n) for r, n in self._unreported.items() if n]
+        self._unreported.clear()
+        return out
+
 
 def report(
     errors: RuleErrors, metrics: Metrics, notifier: Notifier, account_id: int
@@ -105,28 +114,46 @@ def report(
     for error in errors.take():
         metrics.rule_error(error.rule_id)
         times = errors.due(error)
-        if times is None:
-            continue
-        extra = f" ({times} errors since the last report)" if times > 1 else ""
-        text = f"{error.describe()}{extra}; {error.consequence}"
-        log.error("%s", text)
-        notifier.alert(
-            "critical",
-            f"rule {error.rule_id} failed",
-            text,
-            {"rule": error.rule_id, "where": error.where, "count": times},
-        )
-        records.append(
-            EnforcementRecord(
-                timestamp=error.ts,
-                account_id=account_id,
-                rule_name=error.rule_id,
-                action=error.part,
-                reason=text,
-                values={"where": error.where, "count": str(times)},
-                target="" if error.entity == "account" else error.entity,
-                outcome=Outcome.ERROR,
-                error=error.error,
-            )
-        )
+        if times is not None:
+            records.append(_reported(error, times, notifier, account_id))
     return records
+
+
+def report_unreported(errors: RuleErrors, account_id: int) -> list[EnforcementRecord]:
+    """At a stop: a record (logged, not alerted again) for the errors not reported yet, so
+    the history's counts add up to the metric's."""
+    out = []
+    for error, times in errors.unreported():
+        text = f"{error.describe()} ({times} errors since the last report); {error.consequence}"
+        log.error("%s", text)
+        out.append(_record(error, times, text, account_id))
+    return out
+
+
+def _reported(
+    error: RuleError, times: int, notifier: Notifier, account_id: int
+) -> EnforcementRecord:
+    extra = f" ({times} errors since the last report)" if times > 1 else ""
+    text = f"{error.describe()}{extra}; {error.consequence}"
+    log.error("%s", text)
+    notifier.alert(
+        "critical",
+        f"rule {error.rule_id} failed",
+        text,
+        {"rule": error.rule_id, "where": error.where, "count": times},
+    )
+    return _record(error, times, text, account_id)
+
+
+def _record(error: RuleError, times: int, text: str, account_id: int) -> EnforcementRecord:
+    return EnforcementRecord(
+        timestamp=error.ts,
+        account_id=account_id,
+        rule_name=error.rule_id,
+        action=error.part,
+        reason=text,
+        values={"where": error.where, "count": str(times)},
+        target="" if error.entity == "account" else error.entity,
+        outcome=Outcome.ERROR,
+        error=error.error,
+    )
