@@ -12,7 +12,7 @@ not honour (an unknown kind, a misspelt key) is a located TestFileError.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,7 @@ from rmdsl.engine.events import (
     symbol_of,
 )
 from rmdsl.engine.state import AccountState
-from rmdsl.engine.teststeps import Expectation, ExpectedAction, expectation
+from rmdsl.engine.teststeps import Expectation, ExpectedAction, expectation, snapshot_items
 from rmdsl.errors import RmdslError
 from rmdsl.lang.yaml_loader import YMap, YNode, YScalar, YSeq, load_yaml_file
 from rmdsl.recording import TARGETS
@@ -397,41 +397,3 @@ def _did(word: str) -> str:
 
 def _ts(item: Any) -> dt.datetime:
     return item.first_ts if isinstance(item, Located) else item.ts
-
-
-_SNAPSHOT_KINDS = {"positions": "position", "orders": "order", "trades": "fill", "quotes": "quote"}
-
-
-def snapshot_items(p: _Parser, node: YNode, start: dt.datetime, what: str) -> list[Located]:
-    """`initial:` (or a `reconnect:` / `restart:` snapshot): positions, orders, trades, quotes.
-
-    A trade may give its own `at` (a fill the broker made while rmdsl was away)."""
-    if not isinstance(node, YMap):
-        raise p.fail(node, f"`{what}` is a mapping of positions, orders, trades, quotes")
-    out: list[Located] = []
-    for key, value in node.entries:
-        if key.text not in _SNAPSHOT_KINDS or not isinstance(value, YSeq):
-            raise p.fail(
-                key,
-                f"`{what}.{key.text}`: expected one of positions, orders, trades, quotes, "
-                "each a list",
-            )
-        for item in value.items:
-            out.append(_snapshot_item(p, key.text, item, start, what))
-    return out
-
-
-def _snapshot_item(p: _Parser, kind: str, item: YNode, start: dt.datetime, what: str) -> Located:
-    spec = plain(item)
-    ts = start
-    if kind == "trades" and isinstance(spec, dict):
-        if spec.get("at") is not None and isinstance(item, YMap):
-            ts = p.time(item.get("at") or item, spec.pop("at"), start.astimezone(p.tz).date())
-        spec = {"contract": "MNQ", "price": 0, "pnl": 0, **spec}
-    try:
-        evs = p._shorthand(_SNAPSHOT_KINDS[kind], spec, ts)
-    except (PayloadError, KeyError, TypeError, ValueError, InvalidOperation) as exc:
-        raise p.fail(item, f"bad {what} {kind}: {exc}") from None
-    if kind == "trades":  # earlier closed trades: the fill only
-        evs = [replace(e, moves_position=False) for e in evs if isinstance(e, FillSpec)]
-    return Located(item.span.line, tuple(evs))

@@ -9,7 +9,8 @@ engine's clock to that instant, as a `clock` event would.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from decimal import InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -88,8 +89,6 @@ def parse_step(p: _Parser, node: YMap, kind: str, day: dt.date) -> Step:
     if kind in ("restart", "reconnect"):
         snapshot = None
         if isinstance(value, YMap):
-            from rmdsl.engine.ruletest import snapshot_items
-
             snapshot = tuple(snapshot_items(p, value, ts, kind))
         elif not _flag(value):
             raise p.fail(value, f"`{kind}` is `true` or a snapshot: positions, orders, trades")
@@ -207,3 +206,44 @@ def _expected_action(p: _Parser, item: YNode, day: dt.date) -> ExpectedAction:
         where.col,
         where.line,
     )
+
+
+_SNAPSHOT_KINDS = {"positions": "position", "orders": "order", "trades": "fill", "quotes": "quote"}
+
+
+def snapshot_items(p: _Parser, node: YNode, start: dt.datetime, what: str) -> list[Located]:
+    """`initial:` (or a `reconnect:` / `restart:` snapshot): positions, orders, trades, quotes.
+
+    A trade may give its own `at` (a fill the broker made while rmdsl was away)."""
+    if not isinstance(node, YMap):
+        raise p.fail(node, f"`{what}` is a mapping of positions, orders, trades, quotes")
+    out: list[Located] = []
+    for key, value in node.entries:
+        if key.text not in _SNAPSHOT_KINDS or not isinstance(value, YSeq):
+            raise p.fail(
+                key,
+                f"`{what}.{key.text}`: expected one of positions, orders, trades, quotes, "
+                "each a list",
+            )
+        for item in value.items:
+            out.append(_snapshot_item(p, key.text, item, start, what))
+    return out
+
+
+def _snapshot_item(p: _Parser, kind: str, item: YNode, start: dt.datetime, what: str) -> Located:
+    from rmdsl.engine.events import PayloadError
+    from rmdsl.engine.ruletest import FillSpec, Located, plain
+
+    spec = plain(item)
+    ts = start
+    if kind == "trades" and isinstance(spec, dict):
+        if spec.get("at") is not None and isinstance(item, YMap):
+            ts = p.time(item.get("at") or item, spec.pop("at"), start.astimezone(p.tz).date())
+        spec = {"contract": "MNQ", "price": 0, "pnl": 0, **spec}
+    try:
+        evs = p._shorthand(_SNAPSHOT_KINDS[kind], spec, ts)
+    except (PayloadError, KeyError, TypeError, ValueError, InvalidOperation) as exc:
+        raise p.fail(item, f"bad {what} {kind}: {exc}") from None
+    if kind == "trades":  # earlier closed trades: the fill only
+        evs = [replace(e, moves_position=False) for e in evs if isinstance(e, FillSpec)]
+    return Located(item.span.line, tuple(evs))
