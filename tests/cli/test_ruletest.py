@@ -95,7 +95,8 @@ def test_invalid_test_file_is_located(tmp_path: Path) -> None:
     assert result.returncode == 2  # an error of the test file, not a failing test
     assert f"{path}:5:14: error: bad time '25:00'" in result.stderr
     assert "Traceback" not in result.stderr
-    assert "0 passed, 0 failed, 1 file(s) not run" in result.stdout
+    assert "error: 1 test file(s) not run: see the errors above" in result.stdout
+    assert "0 passed" not in result.stdout
 
 
 def test_missing_file_is_an_io_error(tmp_path: Path) -> None:

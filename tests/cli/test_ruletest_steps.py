@@ -33,6 +33,18 @@ def rmdsl_test(
     return code, out.out, out.err, str(path)
 
 
+def test_a_bad_file_among_good_ones_is_counted_apart(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad_test.yaml"
+    bad.write_text(f"ruleset: {BASE}\ntests:\n  - events: [{{at: '09:30', fil: {{}}}}]\n")
+    assert main(["test", str(STEPS[0]), str(bad)]) == 2
+    out = capsys.readouterr().out
+    assert out.rstrip().endswith(
+        "passed, 0 failed; error: 1 test file(s) not run: see the errors above"
+    )
+
+
 def test_the_step_examples_pass(capsys: pytest.CaptureFixture[str]) -> None:
     assert len(STEPS) >= 5
     assert main(["test", *(str(p) for p in STEPS)]) == 0
@@ -233,7 +245,8 @@ def test_a_wrong_step_or_event_is_an_error_of_the_file(
     code, out, err, path = rmdsl_test(capsys, tmp_path, "\n" + body)
     assert code == 2
     assert f"{path}:{message}" in err
-    assert "0 passed, 0 failed, 1 file(s) not run" in out
+    assert "error: 1 test file(s) not run: see the errors above" in out
+    assert "0 passed" not in out
 
 
 def test_an_invalid_reloaded_ruleset_is_an_error_of_the_file(

@@ -39,8 +39,11 @@ def run(args: argparse.Namespace) -> int:
         code, ok, bad = asyncio.run(_run_file(path, args.verbose))
         worst = max(worst, code)
         passed, failed, broken = passed + ok, failed + bad, broken + (code != 0)
-    tail = f", {broken} file(s) not run: see the errors above" if broken else ""
-    print(f"\n{passed} passed, {failed} failed{tail}")
+    counts = f"{passed} passed, {failed} failed"
+    if broken:  # never a bare "0 passed, 0 failed" for a file that could not run
+        error = f"error: {broken} test file(s) not run: see the errors above"
+        counts = error if passed + failed == 0 else f"{counts}; {error}"
+    print(f"\n{counts}")
     if worst == 2:
         return 2
     return 1 if failed or worst else 0
