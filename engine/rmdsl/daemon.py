@@ -1,8 +1,9 @@
 """The daemon: ruleset file + broker + state store -> one engine enforcing live until a signal.
 
 Start order: load the ruleset (an error stops here, nothing half-started), open
-the store, connect the broker, restore the engine, reconcile from a REST
-snapshot, then pump events, tick the clock and watch the ruleset for reloads.
+the store, connect the broker, take the account's lock (one daemon per account,
+rmdsl.store.lock), restore the engine, reconcile from a REST snapshot, then pump
+events, tick the clock and watch the ruleset for reloads.
 After a disconnect the engine waits (not evaluating) until the broker is back
 and a fresh snapshot has been reconciled.
 """
@@ -31,6 +32,7 @@ from rmdsl.errors import BrokerError, Diagnostic, render_all
 from rmdsl.metrics import Metrics
 from rmdsl.notify import Notifier
 from rmdsl.rules.model import Ruleset
+from rmdsl.store.claim import AccountClaim
 
 log = logging.getLogger("rmdsl.daemon")
 
@@ -66,6 +68,7 @@ class Daemon:
         metrics: Metrics | None = None,
         observers: Sequence[Observer] = (),
         load: Loader = _load,
+        lock_dir: Path | None = None,
     ) -> None:
         self.ruleset_path = Path(ruleset_path)
         self.broker, self.store, self.notifier = broker, store, notifier
@@ -75,6 +78,8 @@ class Daemon:
         self.metrics = metrics or Metrics(notifier)
         self.observers = list(observers)
         self._load = load
+        # one daemon per account; lock_dir None: no lock (tests, the demo's simulated account)
+        self.claim = AccountClaim(store, notifier, lock_dir)
         self.engine: Engine | None = None
         self.watcher: Any = None  # RulesetWatcher, imported late (watchfiles)
         self.reconcile_ms: list[float] = []  # snapshot fetched + applied, per reconcile
@@ -92,17 +97,20 @@ class Daemon:
         opener = getattr(self.store, "open", None)
         if opener is not None:
             await opener()
+            self.claim.report_locked_store()
         try:
             await self.broker.connect(self._sink)
             self._connected = True
             tame_sdk_loggers()  # the SDK created its loggers while connecting
+            account_id = int(getattr(self.broker, "account_id", 0))
+            await self.claim.acquire(account_id)  # before anything is enforced
             engine = Engine(
                 ruleset,
                 self.broker,
                 self.store,
                 self.notifier,
                 self.clock,
-                account_id=int(getattr(self.broker, "account_id", 0)),
+                account_id=account_id,
                 timeout_s=self.timeout_s,
                 metrics=self.metrics,
             )
@@ -123,8 +131,11 @@ class Daemon:
         self._froze_gc = True
         self._spawn(self._pump(), "rmdsl-pump")
         self._spawn(self._tick(), "rmdsl-clock")
+        if self.claim.held:
+            self._spawn(self.claim.heartbeat(), "rmdsl-heartbeat")
         if self.reload:
             await self._watch(ruleset)
+        await self.claim.set_status("running")
         log.info("daemon running for account %s", self.engine.state.account_id)
 
     async def serve(self) -> None:
@@ -172,6 +183,7 @@ class Daemon:
         log.info("daemon stopped")
 
     async def _teardown(self) -> None:
+        await self.claim.set_status("stopped")
         # the engine first: enforcement in flight still needs the broker
         engine, self.engine = self.engine, None
         if engine is not None:
@@ -182,6 +194,11 @@ class Daemon:
         if self._connected:
             self._connected = False
             await self.broker.disconnect()
+        self.claim.release()  # last: a successor starts only once this one enforces nothing
+
+    async def set_status(self, status: str, since: dt.datetime | None = None) -> None:
+        """The daemon's state for `rmdsl status` (e.g. "reconciled", "not reconciled")."""
+        await self.claim.set_status(status, since)
 
     def _spawn(self, coro: Any, name: str) -> None:
         self._tasks.append(asyncio.create_task(coro, name=name))

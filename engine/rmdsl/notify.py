@@ -1,7 +1,8 @@
 """Alerts to the admin: a Notifier protocol and the log, stderr and collecting implementations.
 
 The engine alerts on enforcement failures, a full queue and metric thresholds
-(product decisions Q13, Q16, Q20). A webhook notifier comes later.
+(product decisions Q13, Q16, Q20). RateLimitedNotifier keeps one failing cause
+(a full disk) from flooding the admin. A webhook notifier comes later.
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ from __future__ import annotations
 import enum
 import logging
 import sys
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TextIO
 
@@ -81,3 +83,65 @@ class CollectingNotifier:
 
     def titles(self) -> list[str]:
         return [a.title for a in self.alerts]
+
+
+RATE_WINDOW_S = 60.0
+# the fields that tell two alerts of one title apart: an enforcement failure of another
+# rule, action or target is news, the same one again within the window is not
+KEY_FIELDS = ("rule", "action", "target")
+AlertKey = tuple[str, str, tuple[str, ...]]
+MAX_KINDS = 1024  # kinds remembered before the ones outside the window are forgotten
+
+rate_log = logging.getLogger("rmdsl.alert.rate")
+
+
+class RateLimitedNotifier:
+    """At most one alert per kind per window; the next one that goes through says how many
+    were held back (so does the log).
+
+    A kind is (severity, title, the rule/action/target fields when present), so a flood of
+    "state store failure" is one alert a minute while the failed close of another position
+    still gets through at once.
+    """
+
+    def __init__(
+        self,
+        inner: Notifier,
+        window_s: float = RATE_WINDOW_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.inner, self.window_s, self.clock = inner, window_s, clock
+        self._sent: dict[AlertKey, float] = {}  # kind -> when the last one went through
+        self._held: dict[AlertKey, int] = {}  # kind -> suppressed since then
+        self.suppressed = 0  # in total, for tests and metrics
+
+    def alert(
+        self, severity: str, title: str, body: str, fields: Mapping[str, Any] | None = None
+    ) -> None:
+        key = (severity, title, tuple(str((fields or {}).get(k, "")) for k in KEY_FIELDS))
+        now = self.clock()
+        last = self._sent.get(key)
+        if last is not None and now - last < self.window_s:
+            held = self._held.get(key, 0) + 1
+            self._held[key] = held
+            self.suppressed += 1
+            if held == 1:
+                rate_log.warning(
+                    "alert %r repeats: the same ones are held back for %g s", title, self.window_s
+                )
+            return
+        if len(self._sent) >= MAX_KINDS:
+            self._forget(now)
+        self._sent[key] = now
+        held = self._held.pop(key, 0)
+        if held:
+            rate_log.warning("alert %r: %d more were held back in the last window", title, held)
+            body = f"{body} ({held} more like this held back in the last {self.window_s:g} s)"
+            fields = {**(fields or {}), "suppressed": held}
+        self.inner.alert(severity, title, body, fields)
+
+    def _forget(self, now: float) -> None:
+        """Bound the memory: a kind whose window is over and held nothing back is news again."""
+        for key, sent in list(self._sent.items()):
+            if now - sent >= self.window_s and not self._held.get(key):
+                del self._sent[key]

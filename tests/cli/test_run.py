@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import sqlite3
+import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -157,3 +158,26 @@ async def test_the_daemon_times_reconciliation_from_before_the_snapshot_fetch(
     started_ns = engine.reconcile.await_args.kwargs["started_ns"]
     assert started_ns <= fetched_at[0]
     assert len(daemon.reconcile_ms) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("where", "says"), [("dir", "it is a directory"), ("file", "is a file")])
+def test_run_on_a_state_path_that_cannot_be_a_database_is_a_clean_error(
+    tmp_path: Path, where: str, says: str
+) -> None:
+    """Regression: `--state DIR` ended in an "Event loop is closed" thread traceback."""
+    (tmp_path / "file").write_text("x")
+    state = tmp_path if where == "dir" else tmp_path / "file" / "state.db"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PROJECT_X", "RMDSL_"))}
+    env.update(PROJECT_X_API_KEY="k" * 20, PROJECT_X_USERNAME="u")
+    done = subprocess.run(
+        [*RMDSL, "run", "--account", "X", "--state", str(state)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    assert f"rmdsl run: error: state database {state}: cannot open:" in done.stderr
+    assert says in done.stderr
+    assert "Traceback" not in done.stderr and "Event loop is closed" not in done.stderr

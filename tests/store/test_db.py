@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import sqlite3
 import stat
 from pathlib import Path
@@ -11,6 +12,7 @@ from store_records import ACCOUNT, lockout
 
 from rmdsl.errors import StoreError
 from rmdsl.store import SqliteStore, default_path, schema
+from rmdsl.store.db import explain
 
 
 async def test_open_creates_private_parent_wal_and_migrations(db_path: Path) -> None:
@@ -135,3 +137,53 @@ def test_default_path_and_env_override(monkeypatch: pytest.MonkeyPatch, tmp_path
     assert SqliteStore().path == tmp_path / "x.db"
     monkeypatch.setenv("RMDSL_STATE", str(tmp_path / "y.db"))  # the name the CLI documents wins
     assert default_path() == tmp_path / "y.db"
+
+
+async def test_a_path_saying_locked_is_not_explained_as_a_lock(tmp_path: Path) -> None:
+    """Regression: the hint was chosen from words of the message, which holds the path."""
+    db_path = tmp_path / "locked-busy" / "state.db"
+    db_path.parent.mkdir()
+    db_path.write_bytes(b"this is not sqlite at all" * 200)
+    with pytest.raises(StoreError) as info:
+        async with SqliteStore(db_path):
+            pass
+    text = str(info.value)
+    assert "restore the newest backup" in text
+    assert "another process" not in text
+
+
+@pytest.mark.parametrize(
+    ("error", "hint"),
+    [
+        (OSError(errno.ENOSPC, "No space left on device"), "is full"),
+        (OSError(errno.ENOTDIR, "Not a directory"), "must be a file"),
+        (OSError(errno.EIO, "the disk is locked and busy"), "docs/operations.md"),
+        (sqlite3.OperationalError("full of locks"), "docs/operations.md"),
+    ],
+)
+def test_the_hint_comes_from_the_errno_or_result_code(error: Exception, hint: str) -> None:
+    text = str(explain(Path("/x/locked/state.db"), "write", error))
+    assert hint in text and "another process" not in text
+
+
+def test_sqlite_result_codes_choose_the_hint(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    busy = sqlite3.OperationalError("anything at all")
+    busy.sqlite_errorcode = 5  # type: ignore[attr-defined]  # SQLITE_BUSY
+    full = sqlite3.OperationalError("database or disk is locked")  # words mislead
+    full.sqlite_errorcode = 13  # type: ignore[attr-defined]  # SQLITE_FULL
+    assert "another process holds the database" in str(explain(path, "write", busy))
+    assert "is full" in str(explain(path, "write", full))
+
+
+async def test_a_state_path_that_is_a_directory_or_under_a_file_is_refused(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(StoreError, match="it is a directory"):
+        async with SqliteStore(tmp_path):
+            pass
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(StoreError, match="is a file, not a directory"):
+        async with SqliteStore(blocker / "state.db"):
+            pass

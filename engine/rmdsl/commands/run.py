@@ -1,8 +1,9 @@
 """`rmdsl run`: the enforcement daemon on one TopstepX account, until SIGINT/SIGTERM.
 
 Flags or environment -> a Daemon over the ProjectX adapter and the SQLite state
-store. Exit 0 on a clean shutdown, 1 for an invalid ruleset, 2 for a usage,
-credential, connection or database error.
+store, holding the account's lock. Exit 0 on a clean shutdown, 1 for an invalid
+ruleset, 2 for a usage, credential, connection or database error, or when
+another daemon already enforces the account.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from rmdsl.daemon import Daemon
 
+RATE_WINDOW_S = 60.0  # rmdsl.notify.RATE_WINDOW_S, without importing it for --help
 HELP = "run the enforcement daemon on a TopstepX account (until Ctrl-C / SIGTERM)"
 
 ENV_RULESET = "RMDSL_RULESET"
@@ -67,6 +69,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-reload", action="store_true", help="do not watch the ruleset for changes"
     )
+    parser.add_argument(
+        "--alert-window",
+        type=float,
+        metavar="SECONDS",
+        default=RATE_WINDOW_S,
+        help=f"send an alert of one kind at most once per SECONDS (default {RATE_WINDOW_S:g}; "
+        "0 sends every one)",
+    )
     add_logging_arguments(parser)
 
 
@@ -99,7 +109,9 @@ def run(args: argparse.Namespace) -> int:
     from rmdsl.daemon import configure_logging
 
     configure_logging(args.log_format, args.log_file, args.log_level)
-    return asyncio.run(_serve(ruleset, args.account, state, not args.no_reload))
+    return asyncio.run(
+        _serve(ruleset, args.account, state, not args.no_reload, max(args.alert_window, 0.0))
+    )
 
 
 def load_sdk_quietly() -> None:
@@ -110,15 +122,23 @@ def load_sdk_quietly() -> None:
     tame_sdk_loggers()
 
 
-async def _serve(ruleset: Path, account: str, state: Path, reload: bool) -> int:
+async def _serve(
+    ruleset: Path, account: str, state: Path, reload: bool, alert_window_s: float
+) -> int:
     from rmdsl.broker.projectx import ProjectXBroker
     from rmdsl.daemon import Daemon
-    from rmdsl.notify import LogNotifier
+    from rmdsl.notify import LogNotifier, RateLimitedNotifier
     from rmdsl.store import SqliteStore
+    from rmdsl.store.lock import default_lock_dir
 
     load_sdk_quietly()
     daemon = Daemon(
-        ruleset, ProjectXBroker(account), SqliteStore(state), LogNotifier(), reload=reload
+        ruleset,
+        ProjectXBroker(account),
+        SqliteStore(state),
+        RateLimitedNotifier(LogNotifier(), alert_window_s),
+        reload=reload,
+        lock_dir=default_lock_dir(),  # one daemon per account on this machine
     )
     return await serve_reporting(daemon, "rmdsl run")
 

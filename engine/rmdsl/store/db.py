@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import errno
+import logging
 import os
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -21,10 +23,17 @@ import aiosqlite
 from rmdsl.errors import StoreError
 from rmdsl.store import schema
 from rmdsl.store.codec import ts_out
+from rmdsl.store.lock import describe_writers
+
+log = logging.getLogger(__name__)
 
 Params = Sequence[Any]
 Row = sqlite3.Row
 BUSY_TIMEOUT_MS = 5_000
+# at open, a lock held by another process is found out within this, not after N x 5 s
+OPEN_BUSY_TIMEOUT_MS = 1_000
+# while the file is known to be locked, a write gives up after this (and is alerted)
+LOCKED_BUSY_TIMEOUT_MS = 100
 CACHE_KIB = 1_024
 
 
@@ -38,24 +47,43 @@ def default_path() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".risk_manager" / "state.db"
 
 
-def explain(path: Path, action: str, exc: BaseException) -> StoreError:
-    """A sqlite3/OS error -> a StoreError that says what happened and what to do."""
-    text = str(exc)
-    low = text.lower()
-    if "locked" in low or "busy" in low:
-        hint = "another process holds the database (is a second `rmdsl run` active?)"
-    elif "not a database" in low or "malformed" in low or "corrupt" in low:
-        hint = (
+# SQLite primary result codes (sqlite3.h): the hint is chosen by the error's kind, never by
+# words of its message, which also holds the path (a path may well contain "locked")
+_BUSY = {5, 6}  # SQLITE_BUSY, SQLITE_LOCKED
+_DAMAGED = {11, 26}  # SQLITE_CORRUPT, SQLITE_NOTADB
+_ACCESS = {3, 8, 14}  # SQLITE_PERM, SQLITE_READONLY, SQLITE_CANTOPEN
+_FULL = {13}  # SQLITE_FULL
+_ERRNO_ACCESS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EEXIST}
+
+
+def hint_for(path: Path, exc: BaseException) -> str:
+    """The `help:` line for a sqlite3/OS error, from its result code or errno."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    primary = code & 0xFF if isinstance(code, int) else None
+    err = exc.errno if isinstance(exc, OSError) else None
+    if primary in _BUSY:
+        return "another process holds the database (is a second `rmdsl run` active?)"
+    if primary in _DAMAGED:
+        return (
             f"the file is damaged; stop rmdsl and restore the newest backup from "
             f"{path.parent / 'backups'} (see docs/operations.md, 'Crash recovery')"
         )
-    elif "readonly" in low or "unable to open" in low or "permission" in low:
-        hint = f"check that {path.parent} exists and is writable by this user"
-    elif "newer" in low:
-        hint = "upgrade rmdsl, or point --state-db at another file"
-    else:
-        hint = "see docs/operations.md, 'State database'"
-    return StoreError(f"state database {path}: cannot {action}: {text}\n  help: {hint}")
+    if primary in _FULL or err == errno.ENOSPC:
+        return f"the disk holding {path.parent} is full: free some space"
+    if primary in _ACCESS or err in _ERRNO_ACCESS:
+        return (
+            f"{path} must be a file (or not exist yet) in a directory this user can write; "
+            "pass --state PATH to use another one"
+        )
+    return "see docs/operations.md, 'State database'"
+
+
+def explain(path: Path, action: str, exc: BaseException) -> StoreError:
+    """A sqlite3/OS error -> a StoreError that says what happened and what to do."""
+    text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return StoreError(
+        f"state database {path}: cannot {action}: {text}\n  help: {hint_for(path, exc)}"
+    )
 
 
 class Database:
@@ -67,12 +95,17 @@ class Database:
         *,
         readonly: bool = False,
         busy_timeout_ms: int = BUSY_TIMEOUT_MS,
+        open_busy_timeout_ms: int = OPEN_BUSY_TIMEOUT_MS,
     ) -> None:
         self.path = Path(path).expanduser() if path is not None else default_path()
         self.readonly = readonly
         self.busy_timeout_ms = busy_timeout_ms
+        self.open_busy_timeout_ms = open_busy_timeout_ms
+        # set when open found another process holding the write lock: who, if known
+        self.locked_by: str | None = None
         self._db: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
+        self._wrote = False  # only a connection that wrote checkpoints at close
 
     async def __aenter__(self) -> Self:
         await self.open()
@@ -98,6 +131,9 @@ class Database:
             await self._configure(db)
             if not self.readonly:
                 await self._migrate(db)
+                self.locked_by = await self._probe_write(db)
+                timeout = LOCKED_BUSY_TIMEOUT_MS if self.locked_by else self.busy_timeout_ms
+                await db.execute(f"PRAGMA busy_timeout = {int(min(timeout, self.busy_timeout_ms))}")
             else:
                 await self._check_version(db)
         except sqlite3.Error as exc:
@@ -120,13 +156,29 @@ class Database:
         else:
             self._make_parent()
             target = str(self.path)
+        if self.path.is_dir():
+            raise StoreError(
+                f"state database {self.path}: cannot open: it is a directory\n"
+                f"  help: pass the path of a file, e.g. {self.path / 'state.db'}"
+            )
+        conn = aiosqlite.connect(target, uri=self.readonly, isolation_level=None)
         try:
-            return await aiosqlite.connect(target, uri=self.readonly, isolation_level=None)
+            return await conn
         except sqlite3.Error as exc:
+            # aiosqlite stops its worker thread with a future nobody awaits: let the thread
+            # end while this loop still runs, or at exit it fails with "Event loop is closed"
+            thread = getattr(conn, "_thread", None)
+            if thread is not None:
+                await asyncio.to_thread(thread.join, 5.0)
             raise explain(self.path, "open", exc) from None
 
     def _make_parent(self) -> None:
         parent = self.path.parent
+        if parent.exists() and not parent.is_dir():
+            raise StoreError(
+                f"state database {self.path}: cannot open: {parent} is a file, not a directory\n"
+                "  help: pass --state PATH with a path inside a directory"
+            )
         try:
             if not parent.exists():
                 parent.mkdir(mode=0o700, parents=True)
@@ -135,7 +187,8 @@ class Database:
 
     async def _configure(self, db: aiosqlite.Connection) -> None:
         db.row_factory = sqlite3.Row
-        await db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
+        wait = self.busy_timeout_ms if self.readonly else self.open_busy_timeout_ms
+        await db.execute(f"PRAGMA busy_timeout = {int(min(wait, self.busy_timeout_ms))}")
         await db.execute("PRAGMA foreign_keys = ON")
         if not self.readonly:
             mode = await db.execute_fetchall("PRAGMA journal_mode = WAL")
@@ -148,7 +201,13 @@ class Database:
             await db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
 
     async def _migrate(self, db: aiosqlite.Connection) -> None:
-        await db.execute(schema.CREATE_MIGRATIONS_TABLE)
+        """Apply the missing migrations; safe while another process migrates the same file.
+
+        The applied versions are read again after BEGIN IMMEDIATE has taken the write
+        lock: two daemons started at once on a fresh file would otherwise both see a
+        migration missing and the second would fail on it ("duplicate column name").
+        """
+        await db.execute(schema.CREATE_MIGRATIONS_TABLE)  # IF NOT EXISTS: safe to race
         applied = await self._applied_versions(db)
         if applied and max(applied) > schema.LATEST:
             raise _newer(self.path, max(applied))
@@ -157,16 +216,38 @@ class Database:
                 continue
             await db.execute("BEGIN IMMEDIATE")
             try:
-                for statement in schema.statements(script):
-                    await db.execute(statement)
-                await db.execute(
-                    "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
-                    (version, ts_out(dt.datetime.now(dt.UTC))),
-                )
+                applied = await self._applied_versions(db)
+                if version not in applied:
+                    for statement in schema.statements(script):
+                        await db.execute(statement)
+                    await db.execute(
+                        "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
+                        (version, ts_out(dt.datetime.now(dt.UTC))),
+                    )
+                    self._wrote = True
                 await db.execute("COMMIT")
             except BaseException:
                 await db.execute("ROLLBACK")
                 raise
+
+    async def _probe_write(self, db: aiosqlite.Connection) -> str | None:
+        """None when this connection can write now; else who holds the lock (if known)."""
+        try:
+            await db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            if getattr(exc, "sqlite_errorcode", 0) & 0xFF not in _BUSY:
+                raise
+            return describe_writers(self.path) or "another process (not known which)"
+        await db.execute("ROLLBACK")
+        return None
+
+    async def _wrote_ok(self, db: aiosqlite.Connection) -> None:
+        """A write went through: if the file was locked at open, it is not any more."""
+        self._wrote = True
+        if self.locked_by is not None:
+            self.locked_by = None
+            await db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
+            log.warning("state database %s: writable again", self.path)
 
     async def _check_version(self, db: aiosqlite.Connection) -> None:
         applied = await self._applied_versions(db)
@@ -190,7 +271,7 @@ class Database:
         if db is None:
             return
         try:
-            if not self.readonly:
+            if self._wrote:
                 # fold the WAL back into the main file so a copied state.db is complete
                 await db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         except sqlite3.Error:
@@ -211,6 +292,7 @@ class Database:
                 cursor = await db.execute(sql, params)
                 count = cursor.rowcount
                 await cursor.close()
+                await self._wrote_ok(db)
             except sqlite3.Error as exc:
                 raise explain(self.path, "write", exc) from None
         return count
@@ -227,6 +309,7 @@ class Database:
             try:
                 yield db
                 await db.execute("COMMIT")
+                await self._wrote_ok(db)
             except sqlite3.Error as exc:
                 await self._rollback(db)
                 raise explain(self.path, "write", exc) from None
@@ -257,8 +340,7 @@ class Database:
 
 
 def _newer(path: Path, version: int) -> StoreError:
-    return explain(
-        path,
-        "open",
-        RuntimeError(f"schema version {version} is newer than this rmdsl ({schema.LATEST})"),
+    return StoreError(
+        f"state database {path}: cannot open: schema version {version} is newer than this "
+        f"rmdsl ({schema.LATEST})\n  help: upgrade rmdsl, or pass --state PATH to use another file"
     )

@@ -21,7 +21,7 @@ from rmdsl.engine.persistence import (
     TradeRecord,
 )
 from rmdsl.store import rows
-from rmdsl.store.codec import day_out, ts_out
+from rmdsl.store.codec import day_out, ts_in, ts_out
 from rmdsl.store.db import Database
 
 
@@ -47,6 +47,19 @@ class MetricSummary:
     p99: float
 
 
+@dataclass(frozen=True, slots=True)
+class DaemonRecord:
+    """The daemons row of an account: who enforces it, since when, and its state."""
+
+    account_id: int
+    pid: int
+    host: str
+    started_at: dt.datetime
+    heartbeat_at: dt.datetime
+    status: str  # starting | reconciled | not reconciled | stopped
+    status_since: dt.datetime
+
+
 def percentile(sorted_values: Sequence[float], q: float) -> float:
     """Nearest-rank percentile (q in 0..100) of an ascending, non-empty sequence."""
     rank = max(math.ceil(q / 100 * len(sorted_values)), 1)
@@ -59,6 +72,29 @@ class StateQueries(Database):
     async def accounts(self) -> list[int]:
         found = await self.fetch("SELECT DISTINCT account_id FROM account_state ORDER BY 1")
         return [int(r[0]) for r in found]
+
+    async def daemon(self, account_id: int) -> DaemonRecord | None:
+        """The daemon last registered for the account (None before schema 4 or any daemon)."""
+        if not await self.fetch_one(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'daemons'"
+        ):
+            return None  # an older database read without migrating (`rmdsl status`)
+        row = await self.fetch_one(
+            "SELECT account_id, pid, host, started_at, heartbeat_at, status, status_since "
+            "FROM daemons WHERE account_id = ?",
+            (account_id,),
+        )
+        if row is None:
+            return None
+        return DaemonRecord(
+            int(row[0]),
+            int(row[1]),
+            str(row[2]),
+            ts_in(row[3]),
+            ts_in(row[4]),
+            str(row[5]),
+            ts_in(row[6]),
+        )
 
     async def account_state(self, account_id: int) -> AccountStateRecord | None:
         """The newest trading day's counters of the account."""

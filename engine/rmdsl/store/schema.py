@@ -146,6 +146,22 @@ MIGRATIONS: Final[tuple[tuple[int, str], ...]] = (
         ALTER TABLE ruleset_versions ADD COLUMN timezone TEXT NOT NULL DEFAULT ''
         """,
     ),
+    (
+        4,
+        # who enforces each account (one daemon per account: rmdsl.store.lock holds the lock,
+        # this row names the holder for a refused second daemon and for `rmdsl status`)
+        """
+        CREATE TABLE daemons (
+            account_id   INTEGER PRIMARY KEY,
+            pid          INTEGER NOT NULL,
+            host         TEXT    NOT NULL,
+            started_at   TEXT    NOT NULL,
+            heartbeat_at TEXT    NOT NULL,
+            status       TEXT    NOT NULL,
+            status_since TEXT    NOT NULL
+        )
+        """,
+    ),
 )
 
 LATEST: Final[int] = MIGRATIONS[-1][0]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -216,6 +217,35 @@ class SqliteStore(StateQueries):
         self._last_prune = now
         await self.write(
             "DELETE FROM metrics WHERE ts < ?", (ts_out(now - self.metrics_retention),)
+        )
+
+    # --- the daemon enforcing each account (rmdsl.store.lock holds the lock) -------------
+
+    async def claim_daemon(self, account_id: int, pid: int, host: str, at: dt.datetime) -> None:
+        """This process now enforces the account (it holds the account's lock)."""
+        stamp = ts_out(at)
+        await self.write(
+            "INSERT OR REPLACE INTO daemons (account_id, pid, host, started_at, heartbeat_at, "
+            "status, status_since) VALUES (?, ?, ?, ?, ?, 'starting', ?)",
+            (account_id, pid, host, stamp, stamp, stamp),
+        )
+
+    async def set_daemon_status(self, account_id: int, status: str, since: dt.datetime) -> None:
+        """What `rmdsl status` shows: e.g. reconciled / not reconciled / stopped, since when.
+
+        Only this process's own row changes: a daemon refused for the account never
+        overwrites the row of the one that holds it.
+        """
+        await self.write(
+            "UPDATE daemons SET status = ?, status_since = ? WHERE account_id = ? AND pid = ?",
+            (status, ts_out(since), account_id, os.getpid()),
+        )
+
+    async def daemon_heartbeat(self, account_id: int, at: dt.datetime) -> None:
+        """Still alive: lets `rmdsl status` on another host tell a dead daemon from a live one."""
+        await self.write(
+            "UPDATE daemons SET heartbeat_at = ? WHERE account_id = ? AND pid = ?",
+            (ts_out(at), account_id, os.getpid()),
         )
 
     # --- reset and backup -----------------------------------------------------------------
