@@ -25,6 +25,7 @@ from rmdsl.engine.persistence import (
     UntilKindRecord,
 )
 from rmdsl.store import SqliteStore
+from rmdsl.store.lock import AccountLock
 
 T0 = dt.datetime(2026, 11, 24, 15, 0, tzinfo=dt.UTC)
 ACCOUNT = 7001
@@ -246,3 +247,29 @@ def test_missing_database_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixtur
 def test_history_rejects_a_bad_since(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["history", "--since", "yesterday-ish"]) == 2
     assert "not a time" in capsys.readouterr().err
+
+
+async def test_status_says_whether_the_accounts_daemon_runs_and_is_reconciled(
+    db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    locks = tmp_path / "locks"
+    monkeypatch.setenv("RMDSL_LOCK_DIR", str(locks))  # the subprocess probes this one
+    lock = AccountLock(ACCOUNT, locks, str(db))
+    me = await lock.acquire()
+    try:
+        async with SqliteStore(db) as store:
+            await store.claim_daemon(ACCOUNT, me.pid, me.host, T0)
+            await store.set_daemon_status(ACCOUNT, "not reconciled", T0 + dt.timedelta(minutes=1))
+        rc, out, err = await rmdsl("status", "--state", str(db))
+        assert rc == 0, err
+        assert (
+            f"daemon          running since 2026-11-24 09:00:00 CST (pid {me.pid} on {me.host}); "
+            "NOT RECONCILED since 2026-11-24 09:01:00 CST"
+        ) in out
+        rc, out, err = await rmdsl("status", "--state", str(db), "--format", "json")
+        daemon = json.loads(out)["daemon"]
+        assert daemon["running"] is True and daemon["status"] == "not reconciled"
+    finally:
+        lock.release()
+    rc, out, _ = await rmdsl("status", "--state", str(db))  # the process still lives: no lock
+    assert f"NOT RUNNING: pid {me.pid} on {me.host} ended without stopping" in out

@@ -412,9 +412,12 @@ def _daemon_line(d: dict[str, Any], ts: Callable[[object], str]) -> str:
             f"NOT RUNNING: {who} ended without stopping (killed or crashed); "
             f"last heartbeat {ts(d['heartbeat_at'])}"
         )
+    line = f"running since {ts(d['started_at'])} ({who})"
     state = str(d["status"])
+    if state == "running":
+        return line
     state = state.upper() if state == "not reconciled" else state
-    return f"running since {ts(d['started_at'])} ({who}); {state} since {ts(d['status_since'])}"
+    return f"{line}; {state} since {ts(d['status_since'])}"
 
 
 def _section(name: str, count: int) -> str:
