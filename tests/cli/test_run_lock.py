@@ -172,7 +172,8 @@ async def test_a_locked_database_at_start_is_reported_and_the_daemon_runs(
         # bounded well below one old busy timeout per start-up write
         await wait_for(lambda: daemon.logged(RUNNING), 20, "the daemon to run on a locked db")
         text = daemon.log.read_text(encoding="utf-8")
-        assert "CRITICAL rmdsl.daemon: state database locked" in text
+        reported = text.index("CRITICAL rmdsl.daemon: state database locked")
+        assert reported < text.index("connected to ProjectX account"), "reported at open"
         assert f"is locked by pid {holder.pid}" in text
         assert holder.returncode is None, "the lock was held all along"
     finally:
