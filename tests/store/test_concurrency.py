@@ -6,7 +6,6 @@ import asyncio
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -52,6 +51,7 @@ import asyncio, sys, time
 from pathlib import Path
 from rmdsl.store import SqliteStore
 go = Path(sys.argv[2])
+print("ready", flush=True)
 while not go.exists():
     time.sleep(0.002)
 async def main():
@@ -69,10 +69,11 @@ def test_processes_migrating_a_fresh_database_at_once_all_succeed(tmp_path: Path
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
-        for _ in range(3)
+        for _ in range(4)
     ]
-    time.sleep(1.0)  # let each import rmdsl and wait at the start line
-    go.touch()
+    for proc in procs:  # each has imported rmdsl and waits at the start line
+        assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+    go.touch()  # now all of them find the fresh file without any migration applied
     results = [p.communicate(timeout=60) for p in procs]
     for proc, (out, err) in zip(procs, results, strict=True):
         assert proc.returncode == 0, err.decode()
