@@ -10,12 +10,14 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import os
+import socket
 from collections.abc import Awaitable
 from pathlib import Path
 
 from rmdsl.errors import StoreError
 from rmdsl.notify import Notifier
-from rmdsl.store.lock import AccountLock
+from rmdsl.store.lock import AccountLock, Holder
 
 log = logging.getLogger("rmdsl.daemon")
 
@@ -60,11 +62,31 @@ class AccountClaim:
             return
         lock = AccountLock(account_id, self.lock_dir, str(getattr(self.store, "path", "")))
         me = await lock.acquire()
+        try:
+            await self._refuse_live_row(lock)
+        except BaseException:
+            lock.release()
+            raise
         self.lock = lock
         log.info("account %s is locked for this daemon (%s)", account_id, lock.path)
         claim = getattr(self.store, "claim_daemon", None)
         if claim is not None:
             await self._write(claim(account_id, me.pid, me.host, me.since))
+
+    async def _refuse_live_row(self, lock: AccountLock) -> None:
+        """A live daemon of this host in the database's row uses another lock directory.
+
+        The lock only sees daemons sharing its directory ($RMDSL_LOCK_DIR, or another
+        user's home): the state database's own row catches a second daemon on it anyway.
+        """
+        read = getattr(self.store, "daemon", None)
+        row = await read(lock.account_id) if read is not None else None
+        if row is None or row.status == "stopped" or row.pid == os.getpid():
+            return
+        if row.host != socket.gethostname() or not _is_rmdsl(row.pid):
+            return  # another host's daemon is seen by its heartbeat only (`rmdsl status`)
+        holder = Holder(row.pid, row.host, row.started_at, str(getattr(self.store, "path", "")))
+        raise lock.refusal(holder, "it keeps its account lock in another lock directory")
 
     async def set_status(self, status: str, since: dt.datetime | None = None) -> None:
         """The daemon's state in its row: starting, reconciled, not reconciled, stopped."""
@@ -90,6 +112,22 @@ class AccountClaim:
         except StoreError as exc:
             log.critical("state store failure: %s", exc)
             self.notifier.alert("critical", "state store failure", str(exc), {})
+
+
+def _is_rmdsl(pid: int) -> bool:
+    """Is `pid` alive and an rmdsl process (a recycled pid of another program is not)?"""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # alive, another user's
+    try:
+        return b"rmdsl" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return not Path("/proc/self").exists()  # no procfs: trust the live pid
+    except OSError:
+        return True
 
 
 def _now() -> dt.datetime:

@@ -101,7 +101,7 @@ class AccountLock:
                     break
                 except BlockingIOError:
                     if attempt == ATTEMPTS - 1:
-                        raise self._refusal(await _read_holder(fd)) from None
+                        raise self.refusal(await _read_holder(fd)) from None
                     await asyncio.sleep(RETRY_S)
             me = Holder(os.getpid(), socket.gethostname(), dt.datetime.now(dt.UTC), self.state)
             os.ftruncate(fd, 0)
@@ -132,11 +132,11 @@ class AccountLock:
                 "to put it elsewhere"
             ) from None
 
-    def _refusal(self, holder: Holder | None) -> AlreadyRunningError:
+    def refusal(self, holder: Holder | None, why: str = "") -> AlreadyRunningError:
         who = holder.describe() if holder else "another process (it has not said who yet)"
         stop = f"`kill -TERM {holder.pid}`" if holder else "stop it"
         return AlreadyRunningError(
-            f"account {self.account_id} is already enforced by {who}\n"
+            f"account {self.account_id} is already enforced by {who}{why and '; ' + why}\n"
             f"  help: one daemon per account: {stop} first, or run this one on another account "
             f"(lock file {self.path}; a killed daemon releases it by itself)"
         )
