@@ -94,3 +94,11 @@ def test_a_zero_window_sends_every_alert() -> None:
     for _ in range(3):
         limited.alert("critical", "t", "b")
     assert len(inner.alerts) == 3 and limited.suppressed == 0
+
+
+def test_a_rules_own_alerts_are_held_back_only_when_their_text_repeats() -> None:
+    inner = CollectingNotifier()
+    limited = RateLimitedNotifier(inner, window_s=60, clock=Clock())
+    for body in ("MNQ over 2 contracts", "MES over 2 contracts", "MNQ over 2 contracts"):
+        limited.alert("warning", "rule max_contracts", body, {"contracts": "3"})
+    assert [a.body for a in inner.alerts] == ["MNQ over 2 contracts", "MES over 2 contracts"]

@@ -118,7 +118,7 @@ class RateLimitedNotifier:
     def alert(
         self, severity: str, title: str, body: str, fields: Mapping[str, Any] | None = None
     ) -> None:
-        key = (severity, title, tuple(str((fields or {}).get(k, "")) for k in KEY_FIELDS))
+        key = (severity, title, _distinguishing(title, body, fields or {}))
         now = self.clock()
         last = self._sent.get(key)
         if last is not None and now - last < self.window_s:
@@ -145,3 +145,13 @@ class RateLimitedNotifier:
         for key, sent in list(self._sent.items()):
             if now - sent >= self.window_s and not self._held.get(key):
                 del self._sent[key]
+
+
+def _distinguishing(title: str, body: str, fields: Mapping[str, Any]) -> tuple[str, ...]:
+    """What makes two alerts of one title different news.
+
+    A ruleset's own `alert` action (title "rule <id>") also by its text, which the
+    rule's author wrote per symbol or position: only the same message is held back.
+    """
+    keys = tuple(str(fields.get(k, "")) for k in KEY_FIELDS)
+    return (*keys, body) if title.startswith("rule ") else keys
