@@ -22,6 +22,8 @@ from rmdsl.daemon import Daemon
 from rmdsl.enforce.recording_broker import RecordingBroker
 from rmdsl.engine.memory_store import MemoryStore
 from rmdsl.notify import CollectingNotifier
+from rmdsl.store import SqliteStore
+from rmdsl.store.lock import AccountLock, AlreadyRunningError
 
 RULESET = """\
 rmdsl: 1
@@ -181,3 +183,26 @@ def test_run_on_a_state_path_that_cannot_be_a_database_is_a_clean_error(
     assert f"rmdsl run: error: state database {state}: cannot open:" in done.stderr
     assert says in done.stderr
     assert "Traceback" not in done.stderr and "Event loop is closed" not in done.stderr
+
+
+async def test_a_daemon_refused_by_the_account_lock_enforces_and_records_nothing(
+    tmp_path: Path,
+) -> None:
+    ruleset, state, locks = tmp_path / "rules.yaml", tmp_path / "state.db", tmp_path / "locks"
+    ruleset.write_text(RULESET, encoding="utf-8")
+    first = AccountLock(0, locks, "/srv/first/state.db")  # RecordingBroker's account is 0
+    await first.acquire()
+    broker = RecordingBroker()
+    daemon = Daemon(
+        ruleset, broker, SqliteStore(state), CollectingNotifier(), reload=False, lock_dir=locks
+    )
+    try:
+        with pytest.raises(AlreadyRunningError, match=r"\(state database /srv/first/state.db\)"):
+            await daemon.start()
+    finally:
+        first.release()
+    assert [c.method for c in broker.calls] == ["connect", "disconnect"]  # no snapshot, no order
+    assert daemon.engine is None and not daemon.claim.held
+    with sqlite3.connect(state) as db:
+        assert db.execute("SELECT count(*) FROM daemons").fetchone() == (0,)
+        assert db.execute("SELECT count(*) FROM ruleset_versions").fetchone() == (0,)
