@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import json
 import signal
+import subprocess
 import sys
 from decimal import Decimal
 from pathlib import Path
@@ -271,5 +272,10 @@ async def test_status_says_whether_the_accounts_daemon_runs_and_is_reconciled(
         assert daemon["running"] is True and daemon["status"] == "not reconciled"
     finally:
         lock.release()
-    rc, out, _ = await rmdsl("status", "--state", str(db))  # the process still lives: no lock
-    assert f"NOT RUNNING: pid {me.pid} on {me.host} ended without stopping" in out
+    with subprocess.Popen([sys.executable, "-c", "pass"]) as gone:
+        gone.wait()  # its pid has ended (and was reaped): a daemon killed with -9
+    dead = gone.pid
+    async with SqliteStore(db) as store:
+        await store.write("UPDATE daemons SET pid = ?", (dead,))
+    rc, out, _ = await rmdsl("status", "--state", str(db))
+    assert f"NOT RUNNING: pid {dead} on {me.host} ended without stopping" in out

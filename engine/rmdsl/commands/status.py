@@ -264,13 +264,14 @@ def render_rule_errors(errors: list[dict[str, Any]], ts: Callable[[object], str]
 async def daemon_state(store: SqliteStore, account_id: int | None) -> dict[str, Any] | None:
     """The daemons row of the account, and whether that daemon is alive now.
 
-    On this host the account's lock answers (the kernel drops it with the process);
-    for a daemon on another host, a heartbeat within three periods.
+    On this host the account's lock answers (the kernel drops it with the process), or
+    the row's pid being a live rmdsl process; on another host, a heartbeat within three
+    periods.
     """
     import socket
 
     from rmdsl.store.claim import HEARTBEAT_S
-    from rmdsl.store.lock import probe
+    from rmdsl.store.lock import is_rmdsl, probe
 
     row = await store.daemon(account_id) if account_id is not None else None
     if row is None:
@@ -280,6 +281,7 @@ async def daemon_state(store: SqliteStore, account_id: int | None) -> dict[str, 
     elif row.host == socket.gethostname():
         holder = probe(row.account_id)
         alive = holder is True or (not isinstance(holder, bool) and holder.pid == row.pid)
+        alive = alive or is_rmdsl(row.pid)  # a daemon given another RMDSL_LOCK_DIR
     else:
         age = dt.datetime.now(dt.UTC) - row.heartbeat_at
         alive = age < dt.timedelta(seconds=3 * HEARTBEAT_S)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from rmdsl.errors import StoreError
 from rmdsl.notify import Notifier
-from rmdsl.store.lock import AccountLock, Holder
+from rmdsl.store.lock import AccountLock, Holder, is_rmdsl
 
 log = logging.getLogger("rmdsl.daemon")
 
@@ -83,7 +83,7 @@ class AccountClaim:
         row = await read(lock.account_id) if read is not None else None
         if row is None or row.status == "stopped" or row.pid == os.getpid():
             return
-        if row.host != socket.gethostname() or not _is_rmdsl(row.pid):
+        if row.host != socket.gethostname() or not is_rmdsl(row.pid):
             return  # another host's daemon is seen by its heartbeat only (`rmdsl status`)
         holder = Holder(row.pid, row.host, row.started_at, str(getattr(self.store, "path", "")))
         raise lock.refusal(holder, "it keeps its account lock in another lock directory")
@@ -112,22 +112,6 @@ class AccountClaim:
         except StoreError as exc:
             log.critical("state store failure: %s", exc)
             self.notifier.alert("critical", "state store failure", str(exc), {})
-
-
-def _is_rmdsl(pid: int) -> bool:
-    """Is `pid` alive and an rmdsl process (a recycled pid of another program is not)?"""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # alive, another user's
-    try:
-        return b"rmdsl" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    except FileNotFoundError:
-        return not Path("/proc/self").exists()  # no procfs: trust the live pid
-    except OSError:
-        return True
 
 
 def _now() -> dt.datetime:

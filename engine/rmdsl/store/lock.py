@@ -174,6 +174,22 @@ def probe(account_id: int, lock_dir: Path | None = None) -> Holder | bool:
         os.close(fd)
 
 
+def is_rmdsl(pid: int) -> bool:
+    """Is `pid` alive and an rmdsl process (a recycled pid of another program is not)?"""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # alive, another user's
+    try:
+        return b"rmdsl" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return not Path("/proc/self").exists()  # no procfs: trust the live pid
+    except OSError:
+        return True
+
+
 # ---- who holds an SQLite file's write lock (Linux /proc/locks; best effort) ----------------
 WAL_WRITE_BYTE = 120  # SQLite's WAL write lock: byte 120 of the -shm file
 
