@@ -157,7 +157,15 @@ class EngineError(RmdslError):
 
 
 class BrokerError(RmdslError):
-    """A broker call failed (SDK error, rejection, timeout)."""
+    """A broker call failed (SDK error, rejection, timeout).
+
+    `code` is the gateway's errorCode when it answered `success: false` (None otherwise):
+    the enforcer reads e.g. a close's PositionNotFound as "already done", not as a failure.
+    """
+
+    def __init__(self, message: str = "", *, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class StoreError(RmdslError):

@@ -6,7 +6,7 @@ import asyncio
 from decimal import Decimal
 from unittest.mock import AsyncMock
 
-from enginekit import MNQ, T0, Harness, at, fill, position, rule, ruleset
+from enginekit import MNQ, T0, Harness, at, clock, fill, position, rule, ruleset
 
 from rmdsl.engine.core import Engine
 from rmdsl.engine.memory_store import MemoryStore
@@ -68,10 +68,11 @@ async def test_broker_error_is_recorded_alerted_and_the_engine_continues() -> No
     assert notifier.alerts[0].title == "enforcement failed"
     assert not eng.lockouts.active and not store.lockouts  # no lockout because of the failure
     broker.close_position.side_effect = None
-    await eng.process(fill(2, at(3), 50))  # condition clears: re-armed
-    await eng.process(fill(3, at(4), -60))
+    (retry,) = await eng.process(clock(at(2.25)))  # the first retry comes within 250 ms
+    assert retry.outcome == "ok" and retry.values["attempt"] == "2"
     assert broker.close_position.await_count == 2
-    assert store.enforcements[-1].outcome == "ok"
+    assert store.enforcements[-1] is retry
+    assert [a.title for a in notifier.alerts] == ["enforcement failed"]  # one alert, not two
 
 
 async def test_timeout_is_a_failure() -> None:
@@ -107,7 +108,8 @@ async def test_never_two_concurrent_closes_of_one_position() -> None:
     release.set()
     assert (await first).outcome == "ok"
     assert broker.close_position.await_count == 1
-    assert MNQ not in eng.enforcer.closing
+    goal = eng.enforcer.goals.of_position(eng.state.positions[MNQ])
+    assert goal is not None and not goal.inflight  # sent, waiting for the broker to confirm
 
 
 async def test_enforcement_records_timestamps_and_latency() -> None:

@@ -381,7 +381,8 @@ def _check_answer(what: str, answer: Any) -> None:
         reason = answer.get("errorMessage") or answer.get("error")
         code = answer.get("errorCode")
         suffix = f" (errorCode {code})" if code else ""
-        raise BrokerError(f"{what}: {reason or 'rejected'}{suffix}")
+        number = code if isinstance(code, int) and not isinstance(code, bool) else None
+        raise BrokerError(f"{what}: {reason or 'rejected'}{suffix}", code=number)
 
 
 def _message(exc: BaseException) -> str:

@@ -1,14 +1,17 @@
-"""Steps -> Broker calls, each timed out, recorded as an EnforcementRecord, failures alerted.
+"""Steps -> Broker calls, each timed out, recorded as an EnforcementRecord, retried to the goal.
 
 Failure policy (product decision Q13): a BrokerError or a timeout is logged
 critically, alerted, recorded with outcome `failed`, and enforcement goes on;
-no lockout is ever set because of a failure. Never two concurrent closes of
-one position: a close in flight makes a second one `skipped`.
+no lockout is ever set because of a failure. A close, partial close or cancel
+is a goal (rmdsl.enforce.goals): it is retried on the engine's clock until the
+account state shows it reached, escalated when it fails, and alerted once when
+its deadline passes. Never two concurrent closes of one position.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import logging
 import time
@@ -17,8 +20,10 @@ from decimal import Decimal
 from typing import Any
 
 from rmdsl.broker.interface import Broker, OrderRequest
+from rmdsl.enforce.goals import Goal, GoalBook, RetryPolicy, key_of
 from rmdsl.engine.evaluate import Firing
 from rmdsl.engine.events import OrderType
+from rmdsl.engine.lockouts import Lockouts, is_pause
 from rmdsl.engine.persistence import EnforcementRecord, Outcome, StateStore
 from rmdsl.engine.state import AccountState, Order, Position
 from rmdsl.errors import BrokerError, StoreError
@@ -28,11 +33,13 @@ from rmdsl.notify import Notifier
 log = logging.getLogger("rmdsl.enforce")
 
 DEFAULT_TIMEOUT_S = 5.0
-# how long an accepted close suppresses another close of the same position until the broker
-# reports the position (a lost update must not block enforcement for good)
-RECENT_CLOSE_NS = 2_000_000_000
+# the gateway's errorCode for closeContract / partialCloseContract of a position it does not
+# hold: the position is already flat, which the broker's events or a snapshot will confirm
+POSITION_NOT_FOUND = 2
 STOP_TAG = "rmdsl:stop"
 TARGET_TAG = "rmdsl:target"
+
+Send = Callable[[], Awaitable[Any]]
 
 
 def wall_of(mono_ns: int) -> dt.datetime:
@@ -52,6 +59,8 @@ class Enforcer:
         metrics: Metrics,
         state: AccountState,
         timeout_s: float = DEFAULT_TIMEOUT_S,
+        retry: RetryPolicy | None = RetryPolicy(),  # noqa: B008 - frozen, shared safely
+        lockouts: Lockouts | None = None,
     ) -> None:
         self.broker = broker
         self.store = store
@@ -59,9 +68,9 @@ class Enforcer:
         self.metrics = metrics
         self.state = state
         self.timeout_s = timeout_s
-        self.closing: set[str] = set()  # contract ids with a close in flight
-        # contract -> monotonic ns of a close the broker accepted but has not reported yet
-        self.closed: dict[str, int] = {}
+        self.goals = GoalBook(retry, seed=state.account_id)
+        self.lockouts = lockouts or Lockouts()  # escalation and "does the breach stand"
+        self.on_schedule: Callable[[], None] = _nothing  # the daemon's wake-up
 
     # ---- the single choke point --------------------------------------------------------------
     async def call(
@@ -69,34 +78,44 @@ class Enforcer:
         firing: Firing,
         action: str,
         target: str,
-        send: Callable[[], Awaitable[Any]] | None,
+        send: Send | None,
         skip: str | None = None,
     ) -> EnforcementRecord:
         """Send one broker call with a timeout (or record a skip / a note); record and alert."""
+        record, _exc = await self._call(firing, action, target, send, skip)
+        return record
+
+    async def _call(
+        self,
+        firing: Firing,
+        action: str,
+        target: str,
+        send: Send | None,
+        skip: str | None = None,
+        attempt: int = 1,
+        done_code: int | None = None,
+    ) -> tuple[EnforcementRecord, BaseException | None]:
         sent_ns = time.monotonic_ns()
-        outcome, error = Outcome.OK, None
+        outcome, error, exc = Outcome.OK, None, None
         if skip is not None:
             outcome, error = Outcome.SKIPPED, skip
-        elif send is None:
-            pass  # a bookkeeping record (a lockout set, an alert sent): nothing to send
-        else:
-            try:
-                await asyncio.wait_for(send(), self.timeout_s)
-            except TimeoutError:
-                outcome, error = Outcome.FAILED, f"timed out after {self.timeout_s:g} s"
-            except BrokerError as exc:
-                outcome, error = Outcome.FAILED, str(exc) or type(exc).__name__
-            except Exception as exc:  # an adapter bug must not stop the engine either
-                outcome, error = Outcome.FAILED, f"{type(exc).__name__}: {exc}"
+        elif send is not None:
+            outcome, error, exc = await self._send(send)
+            if _already_done(exc, done_code):
+                outcome = Outcome.SKIPPED
+                error = f"the broker holds no such position: already flat ({error})"
         done_ns = time.monotonic_ns()
         latency = (done_ns - firing.received_ns) / 1e6 if send is not None else None
+        values, shown = dict(firing.values), dict(firing.shown)
+        if attempt > 1:
+            values["attempt"] = shown["attempt"] = str(attempt)
         record = EnforcementRecord(
-            timestamp=firing.ts,
+            timestamp=firing.ts if attempt == 1 else max(firing.ts, self.state.now),
             account_id=self.state.account_id,
             rule_name=firing.rule_id,
             action=action,
             reason=firing.message,
-            values=dict(firing.values),
+            values=values,
             target=target,
             event_received_ts=wall_of(firing.received_ns),
             action_sent_ts=wall_of(sent_ns) if send is not None else None,
@@ -104,29 +123,43 @@ class Enforcer:
             outcome=outcome,
             error=error,
             severity=firing.severity,
-            shown=dict(firing.shown),
+            shown=shown,
         )
-        await self._finish(record)
-        return record
+        await self._finish(record, attempt)
+        return record, exc
 
-    async def _finish(self, record: EnforcementRecord) -> None:
+    async def _send(self, send: Send) -> tuple[Outcome, str | None, BaseException | None]:
+        try:
+            await asyncio.wait_for(send(), self.timeout_s)
+        except TimeoutError as exc:
+            return Outcome.FAILED, f"timed out after {self.timeout_s:g} s", exc
+        except BrokerError as exc:
+            return Outcome.FAILED, str(exc) or type(exc).__name__, exc
+        except Exception as exc:  # an adapter bug must not stop the engine either
+            return Outcome.FAILED, f"{type(exc).__name__}: {exc}", exc
+        return Outcome.OK, None, None
+
+    async def _finish(self, record: EnforcementRecord, attempt: int = 1) -> None:
         if record.outcome is Outcome.FAILED:
             log.critical(
-                "enforcement failed: rule %s %s %s: %s",
+                "enforcement failed (attempt %d): rule %s %s %s: %s",
+                attempt,
                 record.rule_name,
                 record.action,
                 record.target,
                 record.error,
             )
-            self.notifier.alert(
-                "critical",
-                "enforcement failed",
-                f"rule {record.rule_name}: {record.action} {record.target} failed: {record.error}",
-                {"rule": record.rule_name, "action": record.action, "target": record.target},
-            )
+            if attempt == 1:  # a retry's failure is recorded; the deadline alert covers it
+                self.notifier.alert(
+                    "critical",
+                    "enforcement failed",
+                    f"rule {record.rule_name}: {record.action} {record.target} failed: "
+                    f"{record.error}; retrying until the broker confirms",
+                    {"rule": record.rule_name, "action": record.action, "target": record.target},
+                )
         elif record.outcome is Outcome.OK:
             log.warning("enforced: rule %s %s %s", record.rule_name, record.action, record.target)
-            if record.latency_ms is not None:
+            if record.latency_ms is not None and attempt == 1:
                 self.metrics.enforcement(record.latency_ms)
         await self.save(record)
 
@@ -137,76 +170,187 @@ class Enforcer:
             log.critical("could not record enforcement: %s", exc)
             self.notifier.alert("critical", "state store failure", str(exc), {})
 
-    # ---- actions -----------------------------------------------------------------------------
-    async def close(self, firing: Firing, contract_id: str, action: str) -> EnforcementRecord:
-        if contract_id not in self.state.positions:
-            return await self.call(firing, action, contract_id, None, "no open position")
-        if contract_id in self.closing:
-            return await self.call(firing, action, contract_id, None, "close already in flight")
-        sent = self.closed.get(contract_id)
-        if sent is not None and time.monotonic_ns() - sent < RECENT_CLOSE_NS:
-            return await self.call(firing, action, contract_id, None, "close already sent")
-        self.closing.add(contract_id)
-        # marked before sending: the broker may report the position flat while the call is
-        # still returning (the SDK re-reads the position for ~100 ms), and that report must
-        # clear the mark, or a position reopened right after would not be closed for 2 s
-        self.closed[contract_id] = time.monotonic_ns()
+    # ---- goals: one attempt, and the retries the engine's clock makes due --------------------
+    async def attempt(self, goal: Goal) -> EnforcementRecord:
+        """Send the goal's next call (a close, a partial close or a cancel) and schedule the
+        check after it; the goal stays open until the account state shows it reached."""
+        goal.attempts += 1
+        goal.inflight = True
+        firing = goal.firing
+        if goal.attempts > 1:
+            firing = dataclasses.replace(firing, ts=max(firing.ts, self.state.now))
+        action = goal.action
+        if goal.escalated and goal.size > 0:
+            action = f"close_position (escalated from {goal.action})"
         try:
-            record = await self.call(
-                firing, action, contract_id, lambda: self.broker.close_position(contract_id)
+            done_code = POSITION_NOT_FOUND if goal.order_id is None else None
+            record, exc = await self._call(
+                firing, action, goal.target, self._sender(goal), None, goal.attempts, done_code
             )
         finally:
-            self.closing.discard(contract_id)
-        if record.outcome is not Outcome.OK:
-            self.closed.pop(contract_id, None)
+            goal.inflight = False
+        failed = record.outcome is Outcome.FAILED
+        if failed and goal.order_id is None:
+            goal.escalated = goal.size > 0  # a partial close that failed becomes a close
+            goal.flatten = self.lockouts.account_locked
+        self.goals.after(goal, self.state.now, not failed, done=_already_done(exc, done_code))
+        self.on_schedule()
         return record
 
+    def _sender(self, goal: Goal) -> Send:
+        cid = goal.contract_id
+        if goal.order_id is not None:
+            oid = goal.order_id
+            return lambda: self.broker.cancel_order(oid)
+        pos = self.state.positions.get(cid)
+        if goal.closes or pos is None:
+            return lambda: self.broker.close_position(cid)
+        cut = pos.size - goal.size  # from the state now: the trader may have changed it
+        return lambda: self.broker.partial_close(cid, cut)
+
+    def settle(self) -> None:
+        """Forget the goals the state shows reached (or whose lockout is over)."""
+        if len(self.goals):
+            for goal in self.goals.settle(self.state, set(self.lockouts.active)):
+                log.info("enforcement confirmed: %s %s", goal.action, goal.target)
+
+    def next_due(self, this_step: bool = True) -> dt.datetime | None:
+        return self.goals.next_due(this_step)
+
+    def take_due(self, now: dt.datetime) -> list[Goal]:
+        """The goals due at `now`, taken at once (the engine's clock loop moves on); the ones
+        the state shows reached are dropped first, unsent."""
+        self.settle()
+        return self.goals.take_due(now)
+
+    async def retry(self, due: list[Goal], now: dt.datetime) -> list[EnforcementRecord]:
+        """Try the due goals again, concurrently; a goal past its deadline raises its one
+        critical alert first, a close that failed under an account lockout flattens."""
+        jobs: list[Awaitable[EnforcementRecord | list[EnforcementRecord]]] = []
+        for goal in due:
+            goal.inflight = False
+            if not self.goals.holds(goal) or goal.met(self.state):
+                self.goals.drop(goal)
+                continue
+            if now >= goal.deadline and not goal.alerted:
+                goal.alerted = True
+                self._deadline_alert(goal)
+            if goal.flatten:
+                goal.flatten = False
+                jobs.append(self._escalate(goal))
+            jobs.append(self.attempt(goal))
+        out: list[EnforcementRecord] = []
+        for done in await asyncio.gather(*jobs):
+            out += done if isinstance(done, list) else [done]
+        return out
+
+    def _deadline_alert(self, goal: Goal) -> None:
+        what = "cancelled" if goal.order_id is not None else "flat"
+        if goal.order_id is None and goal.size and not goal.escalated:
+            what = f"reduced to {goal.size}"
+        waited = (self.state.now - goal.started).total_seconds()
+        log.critical("enforcement target not reached: %s not %s", goal.target, what)
+        self.notifier.alert(
+            "critical",
+            "enforcement target not reached",
+            f"rule {goal.firing.rule_id}: {goal.target} is still not {what} after "
+            f"{waited:g} s and {goal.attempts} attempts; still trying",
+            {"rule": goal.firing.rule_id, "action": goal.action, "target": goal.target},
+        )
+
+    async def _escalate(self, goal: Goal) -> list[EnforcementRecord]:
+        """A close failed while the account is locked out: flatten the whole account (what
+        already has a goal is being worked on; the rest gets one now)."""
+        lock = next(
+            (r.id for r in self.lockouts.active.values() if r.symbol is None and not is_pause(r)),
+            None,
+        )
+        if lock is None:
+            return []
+        st, f = self.state, goal.firing
+        action = f"flatten (escalated from {goal.action})"
+        jobs = [
+            self.close(f, c, action, lock)
+            for c, p in st.positions.items()
+            if self.goals.of_position(p) is None
+        ]
+        jobs += [
+            self.cancel(f, i, action, lock) for i in st.orders if self.goals.of_order(i) is None
+        ]
+        return list(await asyncio.gather(*jobs))
+
+    # ---- actions -----------------------------------------------------------------------------
+    async def close(
+        self, firing: Firing, contract_id: str, action: str, lockout_id: str | None = None
+    ) -> EnforcementRecord:
+        pos = self.state.positions.get(contract_id)
+        if pos is None:
+            return await self.call(firing, action, contract_id, None, "no open position")
+        goal = self.goals.of_position(pos)
+        if goal is not None and goal.inflight:
+            return await self.call(firing, action, contract_id, None, "close already in flight")
+        if goal is not None and goal.closes:
+            return await self.call(firing, action, contract_id, None, "close already sent")
+        # a close supersedes a pending reduce: a goal of its own, attempt 1 of this firing
+        return await self.attempt(self._position_goal(firing, action, pos, 0, lockout_id))
+
+    def _position_goal(
+        self, firing: Firing, action: str, pos: Position, size: int, lockout_id: str | None
+    ) -> Goal:
+        goal = self.goals.new(firing, action, self.state.now, lockout_id)
+        goal.contract_id, goal.position, goal.size = pos.contract_id, key_of(pos), size
+        return self.goals.add(goal)
+
     def close_sent(self, contract_id: str) -> bool:
-        """A close of the position is in flight or was accepted and not yet reported."""
-        sent = self.closed.get(contract_id)
-        recent = sent is not None and time.monotonic_ns() - sent < RECENT_CLOSE_NS
-        return contract_id in self.closing or recent
-
-    def position_reported(self, contract_id: str) -> None:
-        """The broker reported the position flat: a later close is of a new position.
-
-        Also when the close call has not returned yet (the SDK re-reads the position
-        after sending it): that close is done, a re-entry needs a close of its own.
-        """
-        self.closed.pop(contract_id, None)
-        self.closing.discard(contract_id)
+        """A close of the position is in flight or sent and not yet confirmed."""
+        pos = self.state.positions.get(contract_id)
+        goal = self.goals.of_position(pos) if pos is not None else None
+        return goal is not None and goal.closes
 
     async def reduce(self, firing: Firing, pos: Position, to: int) -> EnforcementRecord:
         label = f"reduce_position(to={to})"
         if pos.size <= to:
             return await self.call(firing, label, pos.contract_id, None, f"size {pos.size}")
-        if pos.contract_id in self.closing:
+        goal = self.goals.of_position(pos)
+        if goal is not None and goal.inflight:
             return await self.call(firing, label, pos.contract_id, None, "close in flight")
-        cid, size = pos.contract_id, pos.size - to
-        self.closing.add(cid)
-        try:
-            return await self.call(firing, label, cid, lambda: self.broker.partial_close(cid, size))
-        finally:
-            self.closing.discard(cid)
+        if goal is not None and goal.size <= to:
+            return await self.call(firing, label, pos.contract_id, None, "reduce already sent")
+        return await self.attempt(self._position_goal(firing, label, pos, to, None))
 
-    async def cancel(self, firing: Firing, order_id: int, action: str) -> EnforcementRecord:
-        return await self.call(
-            firing, action, f"order:{order_id}", lambda: self.broker.cancel_order(order_id)
-        )
+    async def cancel(
+        self, firing: Firing, order_id: int, action: str, lockout_id: str | None = None
+    ) -> EnforcementRecord:
+        target = f"order:{order_id}"
+        if order_id not in self.state.orders:
+            return await self.call(firing, action, target, None, "order no longer working")
+        goal = self.goals.of_order(order_id)
+        if goal is not None:
+            return await self.call(firing, action, target, None, "cancel already sent")
+        goal = self.goals.new(firing, action, self.state.now, lockout_id)
+        goal.order_id = order_id
+        return await self.attempt(self.goals.add(goal))
 
     async def flatten(
-        self, firing: Firing, action: str, symbol: str | None = None, *, record_flat: bool = True
+        self,
+        firing: Firing,
+        action: str,
+        symbol: str | None = None,
+        *,
+        record_flat: bool = True,
+        lockout_id: str | None = None,
     ) -> list[EnforcementRecord]:
         """Close every position (of `symbol`) and cancel every working order, concurrently.
 
         Already flat: a "skipped" record, unless `record_flat` is False (a lockout's own
         flatten: the lockout's record already says it was set; a second one would confuse).
+        Under a lockout (`lockout_id`) each goal stands while the lockout is active.
         """
         st = self.state
         closes = [c for c, p in st.positions.items() if symbol is None or p.symbol == symbol]
         orders = [i for i, o in st.orders.items() if symbol is None or o.symbol == symbol]
-        jobs = [self.close(firing, c, action) for c in closes]
-        jobs += [self.cancel(firing, i, action) for i in orders]
+        jobs = [self.close(firing, c, action, lockout_id) for c in closes]
+        jobs += [self.cancel(firing, i, action, lockout_id) for i in orders]
         if not jobs:
             if not record_flat:
                 return []
@@ -271,6 +415,15 @@ class Enforcer:
         self.notifier.alert(
             firing.severity, f"rule {firing.rule_id}", firing.message, dict(firing.values)
         )
+
+
+def _nothing() -> None:
+    pass
+
+
+def _already_done(exc: BaseException | None, code: int | None) -> bool:
+    """The broker answered that it has already done it ("no such position"): not a failure."""
+    return code is not None and isinstance(exc, BrokerError) and exc.code == code
 
 
 def _stops(state: AccountState, pos: Position) -> list[Order]:

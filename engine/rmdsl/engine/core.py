@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 
 from rmdsl.broker.interface import Broker, Snapshot
 from rmdsl.enforce.enforcer import DEFAULT_TIMEOUT_S, Enforcer
+from rmdsl.enforce.goals import RetryPolicy
 from rmdsl.engine import restore
 from rmdsl.engine.clockviews import ClockViews
 from rmdsl.engine.evaluate import Evaluator, Firing, TimerChanges
@@ -76,6 +77,7 @@ class Engine:
         timeout_s: float = DEFAULT_TIMEOUT_S,
         queue_limit: int = QUEUE_LIMIT,
         metrics: Metrics | None = None,
+        retry: RetryPolicy | None = RetryPolicy(),  # noqa: B008 - frozen; None: never retry
     ) -> None:
         self.ruleset = ruleset
         self.broker = broker
@@ -87,7 +89,9 @@ class Engine:
         self.metrics = metrics or Metrics(notifier)
         self.evaluator = Evaluator(ruleset, self.state, self.metrics)
         self.lockouts = Lockouts()
-        self.enforcer = Enforcer(broker, store, notifier, self.metrics, self.state, timeout_s)
+        self.enforcer = Enforcer(
+            broker, store, notifier, self.metrics, self.state, timeout_s, retry, self.lockouts
+        )
         self.executor = Executor(self)
         self.queue = EventQueue(queue_limit, on_degraded=self._degraded)
         self.next_reset = _FAR
@@ -220,6 +224,7 @@ class Engine:
                     await self._persist(self.store.lift_lockout(lifted.id, self.state.now))
         elif isinstance(event, ConnectionEvent):
             self._on_connection(event)
+        self.enforcer.settle()  # the broker's events confirm enforcement goals
         if self.evaluating:
             self.state.bind_ages()
             firings += self.evaluator.evaluate(event, changes)
@@ -232,15 +237,17 @@ class Engine:
     async def _advance(
         self, ts: dt.datetime, received_ns: int, wait: bool
     ) -> list[EnforcementRecord]:
-        """Run, in time order, every reset, lockout expiry and timer due at or before ts.
+        """Run, in time order, every reset, lockout expiry, timer and retry due at or before ts.
 
         A timer's enforcement follows the step's `wait`: in run() it goes to a task, so a
         slow close (the SDK sleeps after one) never holds up the events behind it.
         """
         records: list[EnforcementRecord] = []
         timers = self.evaluator.timers
+        self.enforcer.goals.step += 1  # what this step schedules is retried in a later one
         while True:
-            at = min(self.next_reset, self.lockouts._next_expiry, timers.next_deadline() or _FAR)
+            timer_at = timers.next_deadline() or _FAR
+            at = min(self.next_reset, self.lockouts._next_expiry, timer_at, self._retry_at())
             if at > ts:
                 break
             self.state.advance(at)
@@ -251,8 +258,10 @@ class Engine:
                 for lifted in self.lockouts.expire(at):
                     log.warning("lockout by %s lifted", lifted.rule_id)
                     await self._persist(self.store.lift_lockout(lifted.id, at))
-            else:
+            elif at == timer_at:
                 records += await self._fire_timers(at, received_ns, wait)
+            else:
+                records += await self._retry(at, wait)
         if self.state.advance(ts):
             self.clock_views.update()
         return records
@@ -269,6 +278,31 @@ class Engine:
                 firings.append(firing)
         return await self._dispatch(firings, wait) if firings else []
 
+    # ---- enforcement goals (rmdsl.enforce.goals) --------------------------------------------
+    def _retry_at(self, this_step: bool = False) -> dt.datetime:
+        return self.enforcer.next_due(this_step) or _FAR
+
+    def next_wakeup(self) -> dt.datetime | None:
+        """The engine-clock instant of the next due reset, lockout end, timer or retry: the
+        daemon sends a clock event then, so a retry is not left waiting for the next tick."""
+        timers = self.evaluator.timers.next_deadline() or _FAR
+        at = min(self.next_reset, self.lockouts._next_expiry, timers, self._retry_at(True))
+        return None if at == _FAR else at
+
+    async def _retry(self, at: dt.datetime, wait: bool) -> list[EnforcementRecord]:
+        """The goals due at `at` are taken now (so the loop moves on) and tried again."""
+        due = self.enforcer.take_due(at)
+        if not due:
+            return []
+        if wait:
+            return await self.enforcer.retry(due, at)
+        self._track(asyncio.create_task(self.enforcer.retry(due, at)))
+        return []
+
+    def _track(self, task: asyncio.Task[list[EnforcementRecord]]) -> None:
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     # ---- event kinds -----------------------------------------------------------------------
     async def _on_trade(self, event: TradeEvent) -> bool:
         """Record a fill; False for a duplicate (nothing else happens)."""
@@ -284,7 +318,6 @@ class Engine:
     async def _on_position(self, event: PositionEvent, changes: TimerChanges) -> list[Firing]:
         pos = self.state.apply_position(event)
         if pos is None:
-            self.enforcer.position_reported(event.contract_id)
             await self._persist(self.store.remove_position(self.state.account_id, event.id))
         else:
             await self._persist(self.store.upsert_position(restore.position_record(self, pos)))
@@ -321,9 +354,7 @@ class Engine:
         reserved = self.executor.reserve(steps)  # lockouts take hold before the next event
         if wait:
             return await self.executor.run(steps, reserved)
-        task = asyncio.create_task(self.executor.run(steps, reserved))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._track(asyncio.create_task(self.executor.run(steps, reserved)))
         return []
 
     async def drain(self) -> None:
@@ -414,6 +445,7 @@ class Engine:
         t0 = time.perf_counter_ns() if started_ns is None else started_ns
         async with self._step_lock:
             records = await restore.reconcile(self, snapshot)
+            self.enforcer.settle()  # a snapshot confirms enforcement goals too
             records += await self._rule_errors()
         self.metrics.reconciled((time.perf_counter_ns() - t0) / 1e6)
         return records

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import time
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
@@ -103,7 +104,10 @@ class Executor:
                     what = "flatten" if symbol is None else "symbol block"
                     unsent.add(f"covered by the {what} of {f.rule_id}")
                     continue
-                records += await enf.flatten(f, label, symbol, record_flat=False)
+                lock_id = reserved[i][0].id
+                records += await enf.flatten(
+                    f, label, symbol, record_flat=False, lockout_id=lock_id
+                )
                 flattened = flattened or symbol is None
             elif name == "flatten":
                 records += await enf.flatten(f, label)
@@ -136,12 +140,15 @@ class Executor:
             ids = self._orders(f)
             if not ids:
                 return [await enf.call(f, label, _target(f), None, "no working orders")]
-            return [await enf.cancel(f, oid, label) for oid in ids]
+            return list(await asyncio.gather(*(enf.cancel(f, oid, label) for oid in ids)))
         positions = self._positions(f)
         if not positions:
             return [await enf.call(f, label, _target(f), None, "no open position")]
         if name == "close_position":
-            return [await enf.close(f, p.contract_id, label) for p in positions]
+            # concurrently, as a flatten: the third close does not wait for the first two
+            return list(
+                await asyncio.gather(*(enf.close(f, p.contract_id, label) for p in positions))
+            )
         if name == "reduce_position":
             return await self._reduce(f, positions, int(a.args.get("to", 0)), label)
         pos = positions[0]

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from rmdsl.broker.interface import Snapshot
+from rmdsl.enforce.goals import RetryPolicy
 from rmdsl.enforce.recording_broker import RecordingBroker
 from rmdsl.engine.core import Engine
 from rmdsl.engine.events import Event, OrderEvent, symbol_of
@@ -64,8 +65,16 @@ class OfflineRun:
         self.store: StateStore = store or MemoryStore()
         self.notifier = notifier or CollectingNotifier()
         self.broker = broker or RecordingBroker(simulate=simulate)
+        # without simulated effects nothing would ever confirm a close: no retries (a replay
+        # shows what the rules decided, not a broker that never answers)
         self.engine = Engine(
-            ruleset, self.broker, self.store, self.notifier, lambda: start, account_id=1
+            ruleset,
+            self.broker,
+            self.store,
+            self.notifier,
+            lambda: start,
+            account_id=1,
+            retry=RetryPolicy() if self.broker.simulate else None,
         )
         self.broker.state = self.engine.state
         self.fired: list[Fired] = []
