@@ -37,6 +37,7 @@ from rmdsl.store.claim import AccountClaim
 log = logging.getLogger("rmdsl.daemon")
 
 TICK_S = 0.25
+WAKE_MARGIN_S = 0.002  # a clock event for a due retry lands just after it, never before
 MAINTENANCE_S = 60.0
 RECONCILE_ALERT_MS = 10_000.0
 MAX_SNAPSHOT_BACKOFF_S = 30.0
@@ -245,11 +246,26 @@ class Daemon:
             await self._reconcile("reconnect")
 
     async def _tick(self) -> None:
+        """A clock event every tick, and one as soon as an enforcement retry falls due."""
         engine = self.engine
         assert engine is not None
+        loop = asyncio.get_running_loop()
+        wake = asyncio.Event()
+        engine.enforcer.on_schedule = wake.set  # a retry was scheduled: maybe sooner
+        tick_at, posted = loop.time() + self.tick_s, None
         while True:
-            await asyncio.sleep(self.tick_s)
+            wake.clear()
+            due, at = engine.next_wakeup(), tick_at
+            if due is not None and due != posted:
+                at = min(at, loop.time() + (due - self.clock()).total_seconds() + WAKE_MARGIN_S)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), max(at - loop.time(), 0.0))
+            if loop.time() < at:
+                continue  # woken by a new schedule: work out the wait again
             engine.queue.put(ClockEvent(self.clock()))
+            posted = due  # one clock event per due instant, even if the queue is slow
+            if loop.time() >= tick_at:
+                tick_at = loop.time() + self.tick_s
 
     # ---- reconcile -----------------------------------------------------------------------------
     async def _reconcile(self, why: str) -> None:
