@@ -17,6 +17,8 @@ from rmdsl.broker.simgateway.orders import (
     ERR_ACCOUNT_NOT_FOUND,
     ERR_ACCOUNT_VIOLATION,
     ERR_CONTRACT_NOT_FOUND,
+    ERR_INVALID_CLOSE_SIZE,
+    ERR_POSITION_NOT_FOUND,
     ERR_REJECTED,
     GatewayRejection,
     OrderBook,
@@ -196,10 +198,14 @@ class Market:
         spec = self.resolve_contract(contract)
         net = self.ledger.net_size(acc.id, spec.contract_id)
         if net == 0:
-            raise GatewayRejection(ERR_REJECTED, f"No open position in {spec.contract_id}")
+            raise GatewayRejection(
+                ERR_POSITION_NOT_FOUND, f"No open position in {spec.contract_id}"
+            )
         qty = abs(net) if size is None else size
         if qty <= 0 or qty > abs(net):
-            raise GatewayRejection(ERR_REJECTED, f"Invalid close size {qty} for position {net}")
+            raise GatewayRejection(
+                ERR_INVALID_CLOSE_SIZE, f"Invalid close size {qty} for position {net}"
+            )
         side = Side.SELL if net > 0 else Side.BUY
         req = OrderRequest(acc.id, spec.contract_id, OrderType.MARKET, side, qty)
         return self.place_order(req, closing=True)

@@ -23,6 +23,11 @@ if TYPE_CHECKING:
 ERR_ACCOUNT_NOT_FOUND = 1
 ERR_REJECTED = 2
 ERR_ORDER_NOT_FOUND = 2
+# closeContract / partialCloseContract number their own: 2 PositionNotFound, 5 InvalidCloseSize,
+# 8/9 the account rejected (docs/broker.md)
+ERR_POSITION_NOT_FOUND = 2
+ERR_INVALID_CLOSE_SIZE = 5
+ERR_CLOSE_REJECTED = 9
 ERR_ACCOUNT_VIOLATION = 4
 ERR_UNKNOWN = 7
 ERR_CONTRACT_NOT_FOUND = 8

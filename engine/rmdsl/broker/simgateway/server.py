@@ -25,7 +25,7 @@ from rmdsl.broker.simgateway.faults import (
     StatusFault,
 )
 from rmdsl.broker.simgateway.market import Market, OrderRequest, Push
-from rmdsl.broker.simgateway.orders import ERR_REJECTED, Quote, SimOrder
+from rmdsl.broker.simgateway.orders import ERR_CLOSE_REJECTED, Quote, SimOrder
 from rmdsl.broker.simgateway.rest import RestApi, Tokens
 from rmdsl.broker.simgateway.signalr import HubServer
 from rmdsl.engine.events import OrderType, Side
@@ -210,7 +210,8 @@ class SimGateway(Service):
 
     def reject_close(self, count: int = 1, message: str = "Close rejected (injected)") -> None:
         for path in ("/Position/closeContract", "/Position/partialCloseContract"):
-            self.faults.inject(path, ErrorFault(ERR_REJECTED, message), count)
+            # not errorCode 2: that is PositionNotFound, which rmdsl reads as "already flat"
+            self.faults.inject(path, ErrorFault(ERR_CLOSE_REJECTED, message), count)
 
     async def drop_connections(self) -> int:
         return await self.hubs.drop_all()

@@ -1,0 +1,198 @@
+"""Enforcement retried until the gateway shows it done, through the real SDK and injected faults.
+
+Each case makes the first attempt fail (an error-code answer, an HTTP 500, or no answer
+before the enforcer's timeout) and checks that the account still ends flat, reduced or
+cancelled within the retry bound, with every attempt in enforcement_history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+from e2ekit import RULES, Live, TapStore, short_grace_ruleset, stored_enforcements, wait_until
+from e2ekit import working_orders as working
+
+from rmdsl.broker.simgateway import SimGateway
+from rmdsl.daemon import Daemon
+from rmdsl.demo.sim import SimAccount
+from rmdsl.enforce.goals import RetryPolicy
+from rmdsl.engine.persistence import EnforcementRecord, Outcome
+from rmdsl.notify import CollectingNotifier
+from rmdsl.pipeline import load_ruleset
+
+pytestmark = pytest.mark.e2e
+
+TIMEOUT_S = 0.4  # the enforcer gives up on a call after this; the DelayFault holds longer
+DELAY_S = 1.0
+RETRY_BOUND_S = 4.0  # first failure -> target state, with room for a loaded machine
+FAULTS = ("error-code", "http-500", "timeout")
+CLOSE, PARTIAL, CANCEL = (
+    "/Position/closeContract",
+    "/Position/partialCloseContract",
+    "/Order/cancel",
+)
+
+Start = Callable[[Path], Awaitable[Live]]
+
+
+def inject(gw: SimGateway, path: str, fault: str) -> None:
+    if fault == "error-code":
+        gw.inject_error(path, code=7, message="Injected failure")
+    elif fault == "http-500":
+        gw.inject_status(path, 500)
+    else:
+        gw.inject_delay(path, DELAY_S)
+
+
+@pytest.fixture
+async def start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Start]:
+    """A daemon with a short call timeout (the shared fixture keeps the 5 s default)."""
+    stack: list[tuple[SimAccount, Daemon]] = []
+
+    async def go(ruleset_path: Path) -> Live:
+        sim = SimAccount(load_ruleset(ruleset_path))
+        await sim.start()
+        for name, value in sim.env().items():
+            monkeypatch.setenv(name, value)
+        store_path = tmp_path / f"retry{len(stack)}.db"
+        notifier = CollectingNotifier()
+        daemon = Daemon(
+            ruleset_path,
+            sim.broker(),
+            TapStore(store_path),
+            notifier,
+            clock=sim.now,
+            reload=False,
+            timeout_s=TIMEOUT_S,
+        )
+        stack.append((sim, daemon))
+        await daemon.start()
+        return Live(sim, daemon, store_path, notifier)
+
+    yield go
+    for sim, daemon in reversed(stack):
+        await daemon.stop()
+        await sim.stop()
+
+
+def child(tmp_path: Path, rules: str) -> Path:
+    path = tmp_path / "retry.yaml"
+    path.write_text(f"rmdsl: 1\nname: retry\nextends: {RULES}\nrules:\n{rules}", encoding="utf-8")
+    return path
+
+
+async def history_of(live: Live, rule: str) -> list[EnforcementRecord]:
+    """The rule's records as the state database holds them, oldest first."""
+    rows = await stored_enforcements(live)
+    return [r for r in reversed(rows) if r.rule_name == rule]
+
+
+def sent(records: list[EnforcementRecord]) -> list[EnforcementRecord]:
+    return [r for r in records if r.action_sent_ts is not None]
+
+
+def assert_retried(records: list[EnforcementRecord], requests: int) -> None:
+    """The first attempt failed, a later one went through, each attempt is one record (and
+    one request to the gateway), numbered from 2 on."""
+    attempts = sent(records)
+    assert attempts[0].outcome == Outcome.FAILED
+    assert attempts[-1].outcome == Outcome.OK
+    assert [r.values.get("attempt") for r in attempts[1:]] == [
+        str(n) for n in range(2, len(attempts) + 1)
+    ]
+    assert len(attempts) == requests
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+async def test_a_failed_close_ends_flat(start: Start, tmp_path: Path, fault: str) -> None:
+    live = await start(short_grace_ruleset(tmp_path, "1s"))
+    gw = live.gw
+    inject(gw, CLOSE, fault)
+    gw.trader_place("MNQ", "buy", "market", 1)  # no stop: closed when the 1 s grace ends
+    await live.wait_for_record("no_stop_loss_grace", outcome=Outcome.FAILED, timeout=4)
+    await wait_until(lambda: gw.position_size("MNQ") == 0, RETRY_BOUND_S, "MNQ flat")
+    await live.wait_for_record("no_stop_loss_grace", outcome=Outcome.OK)  # its call returned
+    records = await history_of(live, "no_stop_loss_grace")
+    assert_retried(records, len(gw.requests.calls(CLOSE)))
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+async def test_a_failed_partial_close_ends_flat_by_a_close(start: Start, fault: str) -> None:
+    live = await start(RULES)
+    gw = live.gw
+    inject(gw, PARTIAL, fault)
+    gw.trader_place("MNQ", "buy", "market", 3)  # 3 > max_mnq 2: reduce to 2
+    await live.wait_for_record("mnq_contracts", outcome=Outcome.FAILED, timeout=4)
+    # the escalation: a failed partial close becomes a close
+    await wait_until(lambda: gw.position_size("MNQ") == 0, RETRY_BOUND_S, "MNQ closed")
+    await live.wait_for_record("mnq_contracts", outcome=Outcome.OK)
+    records = sent(await history_of(live, "mnq_contracts"))
+    assert records[0].action == "reduce_position(to=2)"
+    assert records[-1].action == "close_position (escalated from reduce_position(to=2))"
+    assert_retried(records, len(gw.requests.calls(PARTIAL)) + len(gw.requests.calls(CLOSE)))
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+async def test_a_failed_cancel_ends_cancelled(start: Start, tmp_path: Path, fault: str) -> None:
+    rules = (
+        "  no_big_orders:\n    scope: order\n    when: order.size > 5\n    do: [cancel_orders]\n"
+    )
+    live = await start(child(tmp_path, rules))
+    gw = live.gw
+    inject(gw, CANCEL, fault)
+    gw.trader_place("MNQ", "buy", "limit", 6, limit_price=20000)  # rests far below the market
+    await live.wait_for_record("no_big_orders", outcome=Outcome.FAILED, timeout=4)
+    await wait_until(lambda: not working(gw, "MNQ"), RETRY_BOUND_S, "the order cancelled")
+    await live.wait_for_record("no_big_orders", outcome=Outcome.OK)
+    records = await history_of(live, "no_big_orders")
+    assert_retried(records, len(gw.requests.calls(CANCEL)))
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+async def test_a_failed_flatten_leg_ends_flat(start: Start, tmp_path: Path, fault: str) -> None:
+    rules = "  two_symbols:\n    when: positions.count >= 2\n    do: [flatten]\n"
+    live = await start(child(tmp_path, rules))
+    gw = live.gw
+    gw.trader_place("MNQ", "buy", "market", 1)
+    gw.trader_place("MNQ", "sell", "stop", 1, stop_price=20900)  # protected, and worked on
+    await wait_until(lambda: bool(working(gw, "MNQ")), what="the MNQ stop")
+    inject(gw, CLOSE, fault)  # the first close of the flatten fails
+    gw.trader_place("ES", "buy", "market", 1)
+    await live.wait_for_record("two_symbols", outcome=Outcome.FAILED, timeout=4)
+    await wait_until(
+        lambda: gw.position_size("MNQ") == 0 and gw.position_size("ES") == 0,
+        RETRY_BOUND_S,
+        "both flat",
+    )
+    await wait_until(lambda: not working(gw, "MNQ"), 2, "the stop cancelled")
+
+    def closes() -> list[EnforcementRecord]:
+        mine = [r for r in live.history() if r.rule_name == "two_symbols"]
+        return [r for r in sent(mine) if not r.target.startswith("order:")]
+
+    # every close sent is one record (the last is written once its call has returned)
+    await wait_until(lambda: len(closes()) == len(gw.requests.calls(CLOSE)), 2, "the records")
+    stored = sent(await history_of(live, "two_symbols"))
+    assert [r for r in stored if not r.target.startswith("order:")] == closes()
+    assert [r.outcome for r in closes()].count(Outcome.FAILED) == 1
+    assert {r.target for r in closes() if r.outcome == Outcome.OK} == {
+        gw.market.resolve_contract(s).contract_id for s in ("MNQ", "ES")
+    }
+
+
+async def test_position_not_found_is_read_as_already_flat(start: Start, tmp_path: Path) -> None:
+    """errorCode 2 from closeContract reaches the enforcer as a code, not only as text."""
+    live = await start(short_grace_ruleset(tmp_path, "1s"))
+    engine = live.daemon.engine
+    assert engine is not None
+    engine.enforcer.goals.policy = RetryPolicy(slow_s=0.3)  # the state is checked again soon
+    gw = live.gw
+    gw.inject_error(CLOSE, code=2, message="Position not found")
+    gw.trader_place("MNQ", "buy", "market", 1)
+    first = await live.wait_for_record("no_stop_loss_grace", timeout=4)
+    assert first.outcome == Outcome.SKIPPED and "already flat" in (first.error or "")
+    assert "enforcement failed" not in live.notifier.titles()
+    # the gateway still holds it (the answer was injected): the state says so, so it is sent
+    await wait_until(lambda: gw.position_size("MNQ") == 0, RETRY_BOUND_S, "MNQ flat")
