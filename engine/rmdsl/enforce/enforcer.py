@@ -19,13 +19,13 @@ from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
-from rmdsl.broker.interface import Broker, OrderRequest
+from rmdsl.broker.interface import Broker
+from rmdsl.enforce import protect
 from rmdsl.enforce.goals import Goal, GoalBook, RetryPolicy, key_of
 from rmdsl.engine.evaluate import Firing
-from rmdsl.engine.events import OrderType
 from rmdsl.engine.lockouts import Lockouts, is_pause
 from rmdsl.engine.persistence import EnforcementRecord, Outcome, StateStore
-from rmdsl.engine.state import AccountState, Order, Position
+from rmdsl.engine.state import AccountState, Position
 from rmdsl.errors import BrokerError, StoreError
 from rmdsl.metrics import Metrics
 from rmdsl.notify import Notifier
@@ -36,8 +36,8 @@ DEFAULT_TIMEOUT_S = 5.0
 # the gateway's errorCode for closeContract / partialCloseContract of a position it does not
 # hold: the position is already flat, which the broker's events or a snapshot will confirm
 POSITION_NOT_FOUND = 2
-STOP_TAG = "rmdsl:stop"
-TARGET_TAG = "rmdsl:target"
+STOP_TAG = protect.STOP_TAG
+TARGET_TAG = protect.TARGET_TAG
 
 Send = Callable[[], Awaitable[Any]]
 
@@ -301,6 +301,11 @@ class Enforcer:
         goal.contract_id, goal.position, goal.size = pos.contract_id, key_of(pos), size
         return self.goals.add(goal)
 
+    @property
+    def closing(self) -> set[str]:
+        """Contract ids with a close or partial close in flight (the latency bench waits)."""
+        return {g.contract_id for g in self.goals if g.inflight and g.order_id is None}
+
     def close_sent(self, contract_id: str) -> bool:
         """A close of the position is in flight or sent and not yet confirmed."""
         pos = self.state.positions.get(contract_id)
@@ -361,55 +366,13 @@ class Enforcer:
         self, firing: Firing, pos: Position, action: str, stop: Decimal
     ) -> EnforcementRecord:
         """Place a stop at `stop`, or move the existing one there if that tightens it."""
-        existing = _stops(self.state, pos)
-        if existing:
-            best = max(existing, key=lambda o: _tightness(pos, o))
-            price = best.event.stop_price
-            if price is not None and _tighter_or_equal(pos, price, stop):
-                return await self.call(
-                    firing, action, pos.contract_id, None, f"existing stop {price} is not looser"
-                )
-            oid = best.id
-            return await self.call(
-                firing,
-                action,
-                pos.contract_id,
-                lambda: self.broker.modify_order(oid, stop_price=stop),
-            )
-        req = OrderRequest(
-            pos.contract_id,
-            OrderType.STOP,
-            pos.closing_side,
-            pos.size,
-            stop_price=stop,
-            custom_tag=STOP_TAG,
-        )
-        return await self.call(
-            firing, action, pos.contract_id, lambda: self.broker.place_order(req)
-        )
+        return await protect.place_stop(self, firing, pos, action, stop)
 
     async def target(
         self, firing: Firing, pos: Position, action: str, price: Decimal
     ) -> EnforcementRecord:
-        for o in self.state.orders.values():
-            ev = o.event
-            if (
-                ev.contract_id == pos.contract_id
-                and ev.type is OrderType.LIMIT
-                and (ev.side is pos.closing_side)
-            ):
-                return await self.call(firing, action, pos.contract_id, None, "a target exists")
-        req = OrderRequest(
-            pos.contract_id,
-            OrderType.LIMIT,
-            pos.closing_side,
-            pos.size,
-            limit_price=price,
-            custom_tag=TARGET_TAG,
-        )
-        return await self.call(
-            firing, action, pos.contract_id, lambda: self.broker.place_order(req)
-        )
+        """Place a limit at `price` on the closing side unless one exists."""
+        return await protect.place_target(self, firing, pos, action, price)
 
     def alert(self, firing: Firing) -> None:
         self.notifier.alert(
@@ -424,25 +387,3 @@ def _nothing() -> None:
 def _already_done(exc: BaseException | None, code: int | None) -> bool:
     """The broker answered that it has already done it ("no such position"): not a failure."""
     return code is not None and isinstance(exc, BrokerError) and exc.code == code
-
-
-def _stops(state: AccountState, pos: Position) -> list[Order]:
-    return [
-        o
-        for o in state.orders.values()
-        if o.contract_id == pos.contract_id
-        and o.event.side is pos.closing_side
-        and o.event.type.is_stop
-    ]
-
-
-def _tightness(pos: Position, order: Order) -> Decimal:
-    price = order.event.stop_price
-    if price is None:
-        return Decimal("-Infinity")
-    return price if pos.long else -price
-
-
-def _tighter_or_equal(pos: Position, existing: Decimal, wanted: Decimal) -> bool:
-    """A long's stop is tighter when higher, a short's when lower."""
-    return existing >= wanted if pos.long else existing <= wanted

@@ -144,6 +144,8 @@ class GoalBook:
     # ---- the schedule ----------------------------------------------------------------------
     def next_due(self, this_step: bool = True) -> dt.datetime | None:
         """The earliest retry; `this_step` False leaves out those scheduled in this step."""
+        if not self:
+            return None  # the hot path: no goal open
         dues = [
             g.due
             for g in self

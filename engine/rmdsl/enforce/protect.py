@@ -1,0 +1,96 @@
+"""Protective orders for the enforcer: a stop placed or tightened (never loosened), a target.
+
+Split from rmdsl.enforce.enforcer, which owns the broker calls: these decide
+which order to place or move, and hand the call to `Enforcer.call`.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from rmdsl.broker.interface import OrderRequest
+from rmdsl.engine.evaluate import Firing
+from rmdsl.engine.events import OrderType
+from rmdsl.engine.persistence import EnforcementRecord
+from rmdsl.engine.state import AccountState, Order, Position
+
+if TYPE_CHECKING:
+    from rmdsl.enforce.enforcer import Enforcer
+
+STOP_TAG = "rmdsl:stop"
+TARGET_TAG = "rmdsl:target"
+
+
+async def place_stop(
+    enf: Enforcer, firing: Firing, pos: Position, action: str, stop: Decimal
+) -> EnforcementRecord:
+    """Place a stop at `stop`, or move the existing one there if that tightens it."""
+    existing = _stops(enf.state, pos)
+    if existing:
+        best = max(existing, key=lambda o: _tightness(pos, o))
+        price = best.event.stop_price
+        if price is not None and _tighter_or_equal(pos, price, stop):
+            return await enf.call(
+                firing, action, pos.contract_id, None, f"existing stop {price} is not looser"
+            )
+        oid = best.id
+        return await enf.call(
+            firing,
+            action,
+            pos.contract_id,
+            lambda: enf.broker.modify_order(oid, stop_price=stop),
+        )
+    req = OrderRequest(
+        pos.contract_id,
+        OrderType.STOP,
+        pos.closing_side,
+        pos.size,
+        stop_price=stop,
+        custom_tag=STOP_TAG,
+    )
+    return await enf.call(firing, action, pos.contract_id, lambda: enf.broker.place_order(req))
+
+
+async def place_target(
+    enf: Enforcer, firing: Firing, pos: Position, action: str, price: Decimal
+) -> EnforcementRecord:
+    for o in enf.state.orders.values():
+        ev = o.event
+        if (
+            ev.contract_id == pos.contract_id
+            and ev.type is OrderType.LIMIT
+            and (ev.side is pos.closing_side)
+        ):
+            return await enf.call(firing, action, pos.contract_id, None, "a target exists")
+    req = OrderRequest(
+        pos.contract_id,
+        OrderType.LIMIT,
+        pos.closing_side,
+        pos.size,
+        limit_price=price,
+        custom_tag=TARGET_TAG,
+    )
+    return await enf.call(firing, action, pos.contract_id, lambda: enf.broker.place_order(req))
+
+
+def _stops(state: AccountState, pos: Position) -> list[Order]:
+    return [
+        o
+        for o in state.orders.values()
+        if o.contract_id == pos.contract_id
+        and o.event.side is pos.closing_side
+        and o.event.type.is_stop
+    ]
+
+
+def _tightness(pos: Position, order: Order) -> Decimal:
+    price = order.event.stop_price
+    if price is None:
+        return Decimal("-Infinity")
+    return price if pos.long else -price
+
+
+def _tighter_or_equal(pos: Position, existing: Decimal, wanted: Decimal) -> bool:
+    """A long's stop is tighter when higher, a short's when lower."""
+    return existing >= wanted if pos.long else existing <= wanted
