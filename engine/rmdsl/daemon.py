@@ -251,7 +251,7 @@ class Daemon:
         assert engine is not None
         loop = asyncio.get_running_loop()
         wake = asyncio.Event()
-        engine.enforcer.on_schedule = wake.set  # a retry was scheduled: maybe sooner
+        engine.on_wakeup = wake.set  # a timer started or a retry was scheduled: maybe sooner
         tick_at, posted = loop.time() + self.tick_s, None
         while True:
             wake.clear()

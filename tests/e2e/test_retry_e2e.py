@@ -34,7 +34,7 @@ CLOSE, PARTIAL, CANCEL = (
     "/Order/cancel",
 )
 
-Start = Callable[[Path], Awaitable[Live]]
+Start = Callable[..., Awaitable[Live]]
 
 
 def inject(gw: SimGateway, path: str, fault: str) -> None:
@@ -51,7 +51,7 @@ async def start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterato
     """A daemon with a short call timeout (the shared fixture keeps the 5 s default)."""
     stack: list[tuple[SimAccount, Daemon]] = []
 
-    async def go(ruleset_path: Path) -> Live:
+    async def go(ruleset_path: Path, tick_s: float = 0.25) -> Live:
         sim = SimAccount(load_ruleset(ruleset_path))
         await sim.start()
         for name, value in sim.env().items():
@@ -66,6 +66,7 @@ async def start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterato
             clock=sim.now,
             reload=False,
             timeout_s=TIMEOUT_S,
+            tick_s=tick_s,
         )
         stack.append((sim, daemon))
         await daemon.start()
@@ -196,3 +197,18 @@ async def test_position_not_found_is_read_as_already_flat(start: Start, tmp_path
     assert "enforcement failed" not in live.notifier.titles()
     # the gateway still holds it (the answer was injected): the state says so, so it is sent
     await wait_until(lambda: gw.position_size("MNQ") == 0, RETRY_BOUND_S, "MNQ flat")
+
+
+async def test_the_daemon_wakes_for_a_due_retry_not_only_on_ticks(
+    start: Start, tmp_path: Path
+) -> None:
+    """Clock ticks every 60 s: the grace deadline and the retry after the failed close still
+    come on time, because the daemon sends a clock event at Engine.next_wakeup()."""
+    live = await start(short_grace_ruleset(tmp_path, "1s"), tick_s=60.0)
+    gw = live.gw
+    inject(gw, CLOSE, "error-code")
+    gw.trader_place("MNQ", "buy", "market", 1)
+    await live.wait_for_record("no_stop_loss_grace", outcome=Outcome.FAILED, timeout=4)
+    await wait_until(lambda: gw.position_size("MNQ") == 0, RETRY_BOUND_S, "MNQ flat")
+    await live.wait_for_record("no_stop_loss_grace", outcome=Outcome.OK)
+    assert len(gw.requests.calls(CLOSE)) == 2

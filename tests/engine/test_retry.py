@@ -19,6 +19,7 @@ from rmdsl.rules.model import Action, Ruleset
 
 KINDS = ("broker-error", "timeout", "error-code")
 DEADLINE = "enforcement target not reached"
+POS_TRADE = (Trigger.TRADE,)
 
 
 class FlakyBroker(RecordingBroker):
@@ -185,6 +186,22 @@ async def test_a_lockout_flatten_is_retried_while_the_lockout_stands(kind: str) 
     assert not h.engine.state.positions
     assert h.calls() == ["close_position"] * 3
     assert h.engine.lockouts.account_locked  # the failures set nothing, the rule did
+
+
+async def test_a_lockout_flatten_stops_when_the_lockout_ends() -> None:
+    """The breach no longer stands: a cooldown's flatten is not retried past its end."""
+    cool = rule(
+        "cool", lambda c: c.day.losses >= 1, (Action("lockout", {"until": 3000}),), on=POS_TRADE
+    )
+    h = await flaky(ruleset(cool, grace_ms=600_000), FlakyBroker({"close_position": 1000}))
+    await h.feed(position(at(0), 1), fill(1, at(1), -5, contract=ES))
+    await wake_until(h, 3.9)
+    sent_during = len(h.broker.calls)
+    assert sent_during >= 4 and h.engine.lockouts.active  # retried while the cooldown runs
+    await wake_until(h, 30)
+    assert not h.engine.lockouts.active and not len(h.engine.enforcer.goals)
+    assert len(h.broker.calls) == sent_during  # lifted at 4 s: nothing sent after it
+    assert MNQ in h.engine.state.positions  # allowed again once the cooldown is over
 
 
 async def test_a_failed_close_under_an_account_lockout_becomes_a_flatten() -> None:

@@ -320,7 +320,9 @@ class Enforcer:
         if goal is not None and goal.inflight:
             return await self.call(firing, label, pos.contract_id, None, "close in flight")
         if goal is not None and goal.size <= to:
-            return await self.call(firing, label, pos.contract_id, None, "reduce already sent")
+            return await self.call(
+                firing, label, pos.contract_id, None, "already being closed or reduced"
+            )
         return await self.attempt(self._position_goal(firing, label, pos, to, None))
 
     async def cancel(

@@ -103,6 +103,11 @@ class Engine:
         self._running = False
         self._step_lock = asyncio.Lock()  # one event, swap or reconcile at a time
         self._run_task: asyncio.Task[None] | None = None
+        # the daemon's clock: told when the next due instant may have moved (a timer started,
+        # a retry scheduled), so that it sends a clock event then, not only on its tick
+        self.on_wakeup: Callable[[], None] = _nothing
+        self._wakeup: dt.datetime | None = None
+        self.enforcer.on_schedule = self._wakeup_moved
 
     @property
     def ctx(self) -> EvalContext:
@@ -190,7 +195,8 @@ class Engine:
             records = await self._process(event, wait)
             if self.evaluator.errors.pending:
                 records += await self._rule_errors()
-            return records
+        self._wakeup_moved()
+        return records
 
     async def _rule_errors(self) -> list[EnforcementRecord]:
         """Report the rule errors of the last step: metric, log, alert, history (ruleerrors)."""
@@ -288,6 +294,12 @@ class Engine:
         timers = self.evaluator.timers.next_deadline() or _FAR
         at = min(self.next_reset, self.lockouts._next_expiry, timers, self._retry_at(True))
         return None if at == _FAR else at
+
+    def _wakeup_moved(self) -> None:
+        at = self.next_wakeup()
+        if at != self._wakeup:
+            self._wakeup = at
+            self.on_wakeup()
 
     async def _retry(self, at: dt.datetime, wait: bool) -> list[EnforcementRecord]:
         """The goals due at `at` are taken now (so the loop moves on) and tried again."""
@@ -470,6 +482,10 @@ class Engine:
         return RulesetVersionRecord(
             r.digest, r.name, r.path, now, r.files, self.state.account_id, r.timezone.key
         )
+
+
+def _nothing() -> None:
+    pass
 
 
 def _looser(stricter: Stricter, new: object, current: object) -> bool:
