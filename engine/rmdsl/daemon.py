@@ -262,8 +262,10 @@ class Daemon:
                 await asyncio.wait_for(wake.wait(), max(at - loop.time(), 0.0))
             if loop.time() < at:
                 continue  # woken by a new schedule: work out the wait again
-            engine.queue.put(ClockEvent(self.clock()))
-            posted = due  # one clock event per due instant, even if the queue is slow
+            now = self.clock()
+            engine.queue.put(ClockEvent(now))
+            if due is not None and now >= due:
+                posted = due  # one clock event per due instant, even if the queue is slow
             if loop.time() >= tick_at:
                 tick_at = loop.time() + self.tick_s
 

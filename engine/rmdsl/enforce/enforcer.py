@@ -71,6 +71,9 @@ class Enforcer:
         self.goals = GoalBook(retry, seed=state.account_id)
         self.lockouts = lockouts or Lockouts()  # escalation and "does the breach stand"
         self.on_schedule: Callable[[], None] = _nothing  # the daemon's wake-up
+        # the engine's clock: the state's time only moves with events, so a retry scheduled
+        # from it alone would be late by however long no event came (tests: a fixed start)
+        self.clock: Callable[[], dt.datetime] | None = None
 
     # ---- the single choke point --------------------------------------------------------------
     async def call(
@@ -82,7 +85,7 @@ class Enforcer:
         skip: str | None = None,
     ) -> EnforcementRecord:
         """Send one broker call with a timeout (or record a skip / a note); record and alert."""
-        record, _exc = await self._call(firing, action, target, send, skip)
+        record, _exc, _ended = await self._call(firing, action, target, send, skip)
         return record
 
     async def _call(
@@ -94,7 +97,8 @@ class Enforcer:
         skip: str | None = None,
         attempt: int = 1,
         done_code: int | None = None,
-    ) -> tuple[EnforcementRecord, BaseException | None]:
+    ) -> tuple[EnforcementRecord, BaseException | None, dt.datetime]:
+        """The record (saved), the exception the call raised, and when it returned."""
         sent_ns = time.monotonic_ns()
         outcome, error, exc = Outcome.OK, None, None
         if skip is not None:
@@ -104,7 +108,7 @@ class Enforcer:
             if _already_done(exc, done_code):
                 outcome = Outcome.SKIPPED
                 error = f"the broker holds no such position: already flat ({error})"
-        done_ns = time.monotonic_ns()
+        done_ns, ended = time.monotonic_ns(), self._now()
         latency = (done_ns - firing.received_ns) / 1e6 if send is not None else None
         values, shown = dict(firing.values), dict(firing.shown)
         if attempt > 1:
@@ -126,7 +130,7 @@ class Enforcer:
             shown=shown,
         )
         await self._finish(record, attempt)
-        return record, exc
+        return record, exc, ended
 
     async def _send(self, send: Send) -> tuple[Outcome, str | None, BaseException | None]:
         try:
@@ -184,7 +188,7 @@ class Enforcer:
             action = f"close_position (escalated from {goal.action})"
         try:
             done_code = POSITION_NOT_FOUND if goal.order_id is None else None
-            record, exc = await self._call(
+            record, exc, ended = await self._call(
                 firing, action, goal.target, self._sender(goal), None, goal.attempts, done_code
             )
         finally:
@@ -193,9 +197,14 @@ class Enforcer:
         if failed and goal.order_id is None:
             goal.escalated = goal.size > 0  # a partial close that failed becomes a close
             goal.flatten = self.lockouts.account_locked
-        self.goals.after(goal, self.state.now, not failed, done=_already_done(exc, done_code))
+        # scheduled from when the call returned, not from when its record was committed
+        self.goals.after(goal, ended, not failed, done=_already_done(exc, done_code))
         self.on_schedule()
         return record
+
+    def _now(self) -> dt.datetime:
+        now = self.state.now
+        return now if self.clock is None else max(now, self.clock())
 
     def _sender(self, goal: Goal) -> Send:
         cid = goal.contract_id

@@ -108,6 +108,7 @@ class Engine:
         self.on_wakeup: Callable[[], None] = _nothing
         self._wakeup: dt.datetime | None = None
         self.enforcer.on_schedule = self._wakeup_moved
+        self.enforcer.clock = clock
 
     @property
     def ctx(self) -> EvalContext:
