@@ -15,7 +15,8 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from rmdsl.errors import CheckError, Diagnostic, LoadError
-from rmdsl.lang.yaml_loader import load_yaml_bytes
+from rmdsl.lang.yaml_loader import load_yaml_bytes, too_large
+from rmdsl.rules.calendar_locks import check_calendar_locks
 from rmdsl.rules.compile import RuleCompiler
 from rmdsl.rules.document import FileDoc, parse_file_doc
 from rmdsl.rules.extends import Merged, load_chain, merge
@@ -24,11 +25,17 @@ from rmdsl.rules.model import Param, Rule, Ruleset, SessionHours
 from rmdsl.rules.nslg import build_nslg
 from rmdsl.rules.params import ParamTyper
 from rmdsl.rules.values import Report
-from rmdsl.source import SourceFile
+from rmdsl.source import FileTooLargeError, SourceFile, read_file_bytes
 
 T = TypeVar("T")
 DEFAULT_TIMEZONE = "America/Chicago"
 DEFAULT_RESET = dt.time(17, 0)
+_DEFAULTS: dict[str, object] = {
+    "timezone": ZoneInfo(DEFAULT_TIMEZONE),
+    "reset": DEFAULT_RESET,
+    "session": SessionHours(),
+    "holidays": frozenset(),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +74,7 @@ def check_ruleset(path: str | Path) -> CheckResult:
         node = merged.nslg["message"].value
         if isinstance(node, YScalar):
             compiler.template(node, Scope.POSITION)
+    check_calendar_locks(merged, rules, _DEFAULTS, report)
     lint_ruleset(merged, rules, compiler.params_read, report)
     diagnostics = _ordered(report.diagnostics, files)
     if report.has_errors or not docs or docs[-1].path != str(path):
@@ -92,16 +100,20 @@ class _Files:
         self.raw: list[bytes] = []
 
     def load(self, absolute: Path, display: str) -> FileDoc | None:
-        if display == self.root and not self.sources:
-            raw = Path(display).read_bytes()  # the file the user named: OSError -> exit 2
-        else:
-            try:
-                raw = absolute.read_bytes()
-            except OSError as exc:
-                self.report.error_at(
-                    "RM407", None, display, f"cannot read `{display}`: {exc.strerror or exc}"
-                )
-                return None
+        named = display == self.root and not self.sources
+        try:
+            # the file the user named: an OSError (missing, a device, a FIFO) -> exit 2
+            raw = read_file_bytes(Path(display) if named else absolute)
+        except FileTooLargeError as exc:
+            self.report.extend(too_large(display, exc.size).diagnostics)
+            return None
+        except OSError as exc:
+            if named:
+                raise
+            self.report.error_at(
+                "RM407", None, display, f"cannot read `{display}`: {exc.strerror or exc}"
+            )
+            return None
         self.absolute.append(absolute)
         self.raw.append(raw)
         try:

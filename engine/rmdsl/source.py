@@ -1,9 +1,78 @@
-"""Source text and spans: where every diagnostic points (1-based lines and columns)."""
+"""Source text and spans: where every diagnostic points (1-based lines and columns).
+
+Also the one way a ruleset file is read (`read_file_bytes`): a path is stat-ed
+before it is opened, so a device, a FIFO or an oversized file is refused without
+reading a byte (`rmdsl check /dev/zero` must not read forever).
+"""
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
+
+# The largest ruleset file read (docs/performance.md, "Input limits"): checking is linear,
+# ~2 MB checks in a few seconds; a larger file is refused before it is read.
+MAX_FILE_BYTES = 2_000_000
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+class NotRegularFileError(OSError):
+    """The path exists but is no regular file; `kind` says what it is ("a FIFO (named pipe)")."""
+
+    def __init__(self, path: str, kind: str) -> None:
+        super().__init__(f"is {kind}, not a ruleset file")
+        self.strerror = f"is {kind}, not a ruleset file"
+        self.filename, self.kind = path, kind
+
+
+class FileTooLargeError(OSError):
+    """The file is larger than the limit; it was not read (or read only up to the limit)."""
+
+    def __init__(self, path: str, size: int, limit: int) -> None:
+        super().__init__(f"file is too large ({size} bytes)")
+        self.strerror = f"file is too large ({size} bytes)"
+        self.filename, self.size, self.limit = path, size, limit
+
+
+def read_file_bytes(path: str | Path, limit: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes; OSError for anything else.
+
+    stat first: a device, FIFO or socket is refused unopened. It is then opened
+    with O_NONBLOCK (a FIFO swapped in after the stat cannot block the open), the
+    open file is checked again, and at most limit + 1 bytes are ever read.
+    """
+    shown = str(path)
+    _check_stat(shown, os.stat(path), limit)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+    fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0))
+    try:
+        _check_stat(shown, os.fstat(fd), limit)
+        chunks: list[bytes] = []
+        size = 0
+        while size <= limit and (chunk := os.read(fd, min(1 << 20, limit + 1 - size))):
+            chunks.append(chunk)
+            size += len(chunk)
+    finally:
+        os.close(fd)
+    if size > limit:
+        raise FileTooLargeError(shown, size, limit)  # it grew after the stat
+    return b"".join(chunks)
+
+
+def _check_stat(path: str, st: os.stat_result, limit: int) -> None:
+    if not stat.S_ISREG(st.st_mode):
+        kind = next((name for test, name in _KINDS if test(st.st_mode)), "not a regular file")
+        raise NotRegularFileError(path, kind)
+    if st.st_size > limit:
+        raise FileTooLargeError(path, st.st_size, limit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +108,7 @@ class SourceFile:
 
     @classmethod
     def read(cls, path: str | Path) -> SourceFile:
-        raw = Path(path).read_bytes()
+        raw = read_file_bytes(path)
         return cls(str(path), raw.decode("utf-8", errors="replace"))
 
     def line_text(self, line: int) -> str:

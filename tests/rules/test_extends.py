@@ -108,3 +108,138 @@ def test_inputs_and_digest(tmp_path: Path) -> None:
     rule = next(r for r in ruleset.rules if r.id == "daily_loss")  # type: ignore[attr-defined]
     assert [name for name, _ in rule.inputs] == ["day.realized_pnl", "params.daily_loss"]
     assert len(ruleset.digest) == 64  # type: ignore[attr-defined]
+
+
+# --- the calendar under locked rules (docs/extends.md) -------------------------------------
+
+CAL_BASE = """rmdsl: 1
+name: cal
+{settings}
+rules:
+  {rule_id}:
+    when: {when}
+    do: [{do}]
+    locked: true
+"""
+SESSION_BLOCK = "positions.count > 0 and not session.open"
+
+
+def _cal(tmp_path: Path, child: str, base_settings: str = "", **rule: str) -> list[str]:
+    """Error messages of a child of a base with one locked rule (default: a reset lockout)."""
+    when = rule.get("when", "day.realized_pnl <= -$500")
+    do = rule.get("do", "flatten, lockout(until: reset)")
+    base = CAL_BASE.format(settings=base_settings, rule_id="r", when=when, do=do)
+    (tmp_path / "cal.yaml").write_text(base, encoding="utf-8")
+    path = tmp_path / "child.yaml"
+    path.write_text("rmdsl: 1\nname: child\nextends: cal.yaml\n" + child, encoding="utf-8")
+    result = check_ruleset(path)
+    shown = [f"{d.code}: {d.message}" for d in result.diagnostics if d.is_error]
+    return [text.replace(f"{tmp_path}/", "") for text in shown]
+
+
+def test_reset_under_a_locked_rule_cannot_move(tmp_path: Path) -> None:
+    (err,) = _cal(tmp_path, 'reset: "10:00"\n', 'reset: "17:00"')
+    assert err.startswith("RM409: reset 10:00 moves the trading day under a locked rule")
+    assert "`r` (locked in cal.yaml:8) lifts at its reset 17:00 (cal.yaml:3)" in err
+    assert _cal(tmp_path, 'reset: "17:00"\n', 'reset: "17:00"') == []  # restating is fine
+
+
+def test_default_reset_is_locked_too(tmp_path: Path) -> None:
+    (err,) = _cal(tmp_path, 'reset: "16:00"\n', when="day.trades > 3", do="alert")
+    assert "counts `day.*` from its reset 17:00 (the default)" in err
+
+
+def test_any_locked_rule_locks_the_timezone(tmp_path: Path) -> None:
+    (err,) = _cal(
+        tmp_path, "timezone: Europe/London\n", when="positions.contracts > 3", do="flatten"
+    )
+    assert err.startswith("RM408: timezone `Europe/London` moves the clock")
+    assert "runs on the trading day that ends at its reset 17:00 America/Chicago" in err
+
+
+def test_session_is_locked_only_by_a_rule_that_reads_it(tmp_path: Path) -> None:
+    narrower = 'session: {hours: "09:00..15:10", days: [mon, tue, wed, thu, fri]}\n'
+    assert _cal(tmp_path, narrower) == []  # the locked rule never reads the session
+    (err,) = _cal(tmp_path, narrower, when=SESSION_BLOCK, do="flatten")
+    assert err.startswith("RM410: session 09:00..15:10 [mon, tue, wed, thu, fri] changes")
+    (err,) = _cal(tmp_path, narrower, when="day.trades > 3", do="lockout(until: session_start)")
+    assert "locks out until session_start" in err
+
+
+def test_holidays_may_be_added_under_a_closed_session_rule(tmp_path: Path) -> None:
+    base = "holidays: [2026-12-25]"
+    added = "holidays: [2026-12-24, 2026-12-25]\n"
+    assert _cal(tmp_path, added, base, when=SESSION_BLOCK, do="flatten") == []
+    ends = "session.ends_in < 10m and positions.count > 0"
+    assert _cal(tmp_path, added, base, when=ends, do="flatten") == []
+    fills = "session.fills > 40"
+    assert _cal(tmp_path, added, base, when=fills, do="lockout(until: session_start)") == []
+    (err,) = _cal(tmp_path, "holidays: [2026-12-24]\n", base, when=SESSION_BLOCK, do="flatten")
+    assert err.startswith("RM411: holidays drop 2026-12-25 of the base (cal.yaml:3)")
+
+
+def test_holidays_that_loosen_a_locked_rule_are_refused(tmp_path: Path) -> None:
+    added = "holidays: [2026-12-24]\n"
+    for when, read in (
+        ("session.open and positions.contracts > 2", "session.open"),
+        ("not (session.ends_in < 10m) and positions.count > 0", "session.ends_in"),
+        ("10 > session.fills and positions.count > 0", "session.fills"),
+        ("(session.open == true) and positions.count > 0", "session.open"),
+    ):
+        (err,) = _cal(tmp_path, added, when=when, do="flatten")
+        assert err.startswith("RM411: holiday 2026-12-24 would loosen a locked rule"), when
+        assert f"fires on `{read}`" in err, when
+
+
+def test_a_sibling_before_the_base_cannot_move_its_calendar(tmp_path: Path) -> None:
+    """`extends: [pre.yaml, cal.yaml]`: pre.yaml is merged first, so a later-wins merge alone
+    would keep its reset where the base writes none."""
+    (tmp_path / "pre.yaml").write_text('rmdsl: 1\nname: pre\nreset: "10:00"\n', encoding="utf-8")
+    base = CAL_BASE.format(settings="", rule_id="r", when="day.trades > 3", do="alert")
+    (tmp_path / "cal.yaml").write_text(base, encoding="utf-8")
+    path = tmp_path / "child.yaml"
+    path.write_text("rmdsl: 1\nname: c\nextends: [pre.yaml, cal.yaml]\n", encoding="utf-8")
+    (diag,) = [d for d in check_ruleset(path).diagnostics if d.is_error]
+    assert (diag.code, Path(diag.path).name) == ("RM409", "pre.yaml")
+
+
+def test_a_sibling_before_the_base_cannot_preset_a_locked_rule(tmp_path: Path) -> None:
+    pre = "rmdsl: 1\nname: pre\nrules:\n  r:\n    for: 300d\n    on: [clock]\n"
+    (tmp_path / "pre.yaml").write_text(pre, encoding="utf-8")
+    base = CAL_BASE.format(settings="", rule_id="r", when="day.trades > 3", do="alert")
+    (tmp_path / "cal.yaml").write_text(base, encoding="utf-8")
+    path = tmp_path / "child.yaml"
+    path.write_text("rmdsl: 1\nname: c\nextends: [pre.yaml, cal.yaml]\n", encoding="utf-8")
+    errors = [d for d in check_ruleset(path).diagnostics if d.is_error and d.code == "RM412"]
+    assert [(Path(d.path).name, d.span.line if d.span else 0) for d in errors] == [
+        ("pre.yaml", 5),
+        ("pre.yaml", 6),
+    ]
+
+
+def test_a_base_of_the_locking_file_may_shape_the_rule(tmp_path: Path) -> None:
+    """base0 writes the rule, cal.yaml extends base0 and locks it: base0's fields are vouched."""
+    base0 = "rmdsl: 1\nname: b0\nrules:\n  r:\n    when: day.trades > 3\n    do: [alert]\n"
+    (tmp_path / "base0.yaml").write_text(base0, encoding="utf-8")
+    cal = "rmdsl: 1\nname: cal\nextends: base0.yaml\nrules:\n  r:\n    locked: true\n"
+    (tmp_path / "cal.yaml").write_text(cal, encoding="utf-8")
+    path = tmp_path / "child.yaml"
+    path.write_text("rmdsl: 1\nname: c\nextends: cal.yaml\n", encoding="utf-8")
+    result = check_ruleset(path)
+    assert [d.code for d in result.diagnostics if d.is_error] == []
+
+
+def test_without_locked_rules_the_calendar_is_free(tmp_path: Path) -> None:
+    (tmp_path / "base.yaml").write_text(
+        'rmdsl: 1\nname: b\nreset: "17:00"\nrules:\n  r:\n    when: day.trades > 3\n'
+        "    do: [alert]\n",
+        encoding="utf-8",
+    )
+    path = tmp_path / "child.yaml"
+    path.write_text(
+        'rmdsl: 1\nname: c\nextends: base.yaml\nreset: "10:00"\ntimezone: Europe/London\n'
+        'session: {hours: "00:00..23:00"}\n',
+        encoding="utf-8",
+    )
+    result = check_ruleset(path)
+    assert result.ruleset is not None and result.ruleset.reset.hour == 10

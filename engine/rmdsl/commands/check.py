@@ -63,18 +63,17 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _check_one(path: str) -> tuple[CheckResult | None, str | None]:
-    import os
-
     from rmdsl.pipeline import check_ruleset
+    from rmdsl.source import NotRegularFileError
 
-    if os.path.isdir(path):
-        return None, "is a directory, not a ruleset file"
     try:
         return check_ruleset(path), None
     except FileNotFoundError:
         return None, "no such file"
-    except OSError as exc:
-        return None, f"cannot read: {exc.strerror or exc}"
+    except NotRegularFileError as exc:
+        return None, str(exc.strerror)  # refused unopened: a directory, FIFO or device
+    except (OSError, ValueError) as exc:  # ValueError: a path the OS cannot take (NUL)
+        return None, f"cannot read: {getattr(exc, 'strerror', None) or exc}"
 
 
 def _print_text(path: str, result: CheckResult, color: bool, quiet: bool) -> None:

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from rmdsl.errors import Diagnostic, LoadError
-from rmdsl.source import SourceFile, Span
+from rmdsl.source import MAX_FILE_BYTES, FileTooLargeError, SourceFile, Span, read_file_bytes
 
 MAX_DEPTH = 200
-MAX_BYTES = 2_000_000
+MAX_BYTES = MAX_FILE_BYTES
 
 ScalarValue = str | int | float | bool | None
 
@@ -90,21 +90,32 @@ def kind_of(node: YNode) -> str:
 
 
 def load_yaml_file(path: str | Path) -> tuple[YMap, SourceFile]:
-    """Read and parse a ruleset file. OSError propagates (an I/O error, exit 2)."""
-    raw = Path(path).read_bytes()
+    """Read and parse a ruleset file. OSError propagates (an I/O error, exit 2).
+
+    A file over the limit is RM002 without being read; a device or FIFO is an OSError.
+    """
+    try:
+        raw = read_file_bytes(path, MAX_BYTES)
+    except FileTooLargeError as exc:
+        raise too_large(str(path), exc.size) from None
     return load_yaml_bytes(raw, str(path))
+
+
+def too_large(path: str, size: int) -> LoadError:
+    """RM002: a file over MAX_BYTES (checked by stat before reading, or on the bytes)."""
+    return _error(
+        "RM002",
+        path,
+        None,
+        f"file is too large ({size} bytes)",
+        None,
+        f"a ruleset file may be at most {MAX_BYTES} bytes",
+    )
 
 
 def load_yaml_bytes(raw: bytes, path: str) -> tuple[YMap, SourceFile]:
     if len(raw) > MAX_BYTES:
-        raise _error(
-            "RM002",
-            path,
-            None,
-            f"file is too large ({len(raw)} bytes)",
-            None,
-            f"a ruleset file may be at most {MAX_BYTES} bytes",
-        )
+        raise too_large(path, len(raw))
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -70,6 +70,11 @@ CODES: dict[str, str] = {
     "RM405": "`stricter` changed by an extending file",
     "RM406": "param type changed by an extending file",
     "RM407": "extended file cannot be read",
+    "RM408": "timezone changed under a locked rule",
+    "RM409": "reset changed under a locked rule",
+    "RM410": "session changed under a locked rule that reads it",
+    "RM411": "holidays loosened under a locked rule that reads the session",
+    "RM412": "locked rule shaped by a file its locking file does not extend",
     # RM850-RM899: ruleset-level warnings
     "RM850": "rule is disabled",
     "RM851": "lockout that can never lift",

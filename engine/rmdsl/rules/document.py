@@ -71,6 +71,7 @@ class FileDoc:
     extends: tuple[YScalar, ...] = ()
     params: dict[str, ParamDoc] = field(default_factory=dict)
     rules: dict[str, RuleDoc] = field(default_factory=dict)
+    bases: frozenset[str] = frozenset()  # display paths of every file it extends (load_chain)
 
 
 def parse_file_doc(root: YMap, path: str, report: Report) -> FileDoc:

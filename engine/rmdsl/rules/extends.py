@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -20,6 +21,7 @@ from rmdsl.rules.model import NoStopLossGrace, Stricter
 from rmdsl.rules.values import Report, read_bool
 
 MAX_CHAIN = 32
+_RELATIVE = "the path is relative to the file that names it"
 LoadDoc = Callable[[Path, str], FileDoc | None]  # (absolute path, display path) -> doc
 TypedValue = tuple[Type, object]
 TypeParam = Callable[[ParamDoc], TypedValue | None]
@@ -34,65 +36,111 @@ class Link:
 
 
 def load_chain(path: Path, display: str, load: LoadDoc, report: Report) -> list[FileDoc]:
-    """Every file of the chain, bases before the files that extend them, each once."""
-    docs: list[FileDoc] = []
-    seen: set[Path] = set()
-    _visit([Link(path.resolve(), display, None)], load, report, docs, seen)
-    return docs
+    """Every file of the chain, bases before the files that extend them, each once.
+
+    Each FileDoc's `bases` is set to the display paths of every file it extends,
+    directly or not: a file that locks a rule vouches for its own bases only.
+    """
+    walk = _Walk(load, report)
+    root = path.resolve()
+    walk.visited.add(root)
+    walk.visit([Link(root, display, None)])
+    return walk.docs
 
 
-def _visit(
-    stack: list[Link], load: LoadDoc, report: Report, docs: list[FileDoc], seen: set[Path]
-) -> None:
-    link = stack[-1]
-    doc = load(link.path, link.display)
-    if doc is None:
-        return
-    for entry in doc.extends:
-        target = (link.path.parent / entry.text).resolve()
-        shown = os.path.normpath(os.path.join(os.path.dirname(link.display), entry.text))
-        if any(s.path == target for s in stack):
-            chain = _chain_notes([*stack, Link(target, shown, entry)])
-            report.error(
-                "RM401",
-                entry,
-                entry.path,
-                f"`extends` cycle: {shown} is already being loaded",
-                "a ruleset cannot extend itself, directly or not",
-                notes=chain,
-            )
-        elif target in seen:
-            continue  # a diamond: the shared base is merged once, at its first place
-        elif len(stack) >= MAX_CHAIN:
-            report.error(
-                "RM401",
-                entry,
-                entry.path,
-                f"`extends` chain deeper than {MAX_CHAIN}",
-                notes=_chain_notes(stack),
-            )
-        elif not target.exists():
-            report.error(
-                "RM400",
-                entry,
-                entry.path,
-                f"extended file `{shown}` not found",
-                "the path is relative to the file that names it",
-                notes=_chain_notes([*stack, Link(target, shown, entry)]),
-            )
-        elif not target.is_file():
-            report.error(
-                "RM407",
-                entry,
-                entry.path,
-                f"extended file `{shown}` is not a file",
-                notes=_chain_notes([*stack, Link(target, shown, entry)]),
-            )
-        else:
-            seen.add(target)
-            _visit([*stack, Link(target, shown, entry)], load, report, docs, seen)
-    seen.add(link.path)
-    docs.append(doc)
+@dataclass(slots=True)
+class _Walk:
+    load: LoadDoc
+    report: Report
+    docs: list[FileDoc] = field(default_factory=list)
+    visited: set[Path] = field(default_factory=set)  # loaded or being loaded (or failed)
+    loaded: dict[Path, FileDoc] = field(default_factory=dict)
+
+    def visit(self, stack: list[Link]) -> None:
+        link = stack[-1]
+        doc = self.load(link.path, link.display)
+        if doc is None:
+            return
+        bases: set[str] = set()
+        for entry in doc.extends:
+            shown = os.path.normpath(os.path.join(os.path.dirname(link.display), entry.text))
+            target = _target(link, entry, shown, self.report)
+            if target is None:
+                continue
+            if target in self.visited and not any(s.path == target for s in stack):
+                pass  # a diamond: the shared base is merged once, at its first place
+            elif _linkable(stack, Link(target, shown, entry), self.report):
+                self.visited.add(target)
+                self.visit([*stack, Link(target, shown, entry)])
+            base = self.loaded.get(target)
+            if base is not None:
+                bases |= {base.path, *base.bases}
+        doc.bases = frozenset(bases)
+        self.loaded[link.path] = doc
+        self.docs.append(doc)
+
+
+def _linkable(stack: list[Link], link: Link, report: Report) -> bool:
+    """True when `link` may be loaded: no cycle, not too deep, a regular file (else reported)."""
+    entry = link.via
+    assert entry is not None
+    notes = _chain_notes([*stack, link])
+    if any(s.path == link.path for s in stack):
+        code, message = "RM401", f"`extends` cycle: {link.display} is already being loaded"
+        hint: str | None = "a ruleset cannot extend itself, directly or not"
+    elif len(stack) >= MAX_CHAIN:
+        code, message, hint = "RM401", f"`extends` chain deeper than {MAX_CHAIN}", None
+        notes = _chain_notes(stack)
+    else:
+        problem = _file_problem(link.path, link.display)
+        if problem is None:
+            return True
+        code, message, hint = problem
+    report.error(code, entry, entry.path, message, hint, notes=notes)
+    return False
+
+
+def _file_problem(path: Path, shown: str) -> tuple[str, str, str | None] | None:
+    """Why an extended file cannot be loaded, from a stat (never an open): code, message, hint."""
+    try:
+        mode = path.stat().st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return "RM400", f"extended file `{shown}` not found", _RELATIVE
+    except (OSError, ValueError) as exc:
+        return "RM407", f"extended file `{shown}` cannot be read: {_reason(exc)}", None
+    if not stat.S_ISREG(mode):
+        kind = "a directory" if stat.S_ISDIR(mode) else "a device, a FIFO or a socket"
+        return "RM407", f"extended file `{shown}` is not a file ({kind})", None
+    return None
+
+
+def _target(link: Link, entry: YScalar, shown: str, report: Report) -> Path | None:
+    """The absolute path an `extends` entry names, or None (reported) when no path can be made.
+
+    A NUL byte, an over-long name or a symlink loop make the OS refuse the path itself.
+    """
+    try:
+        return (link.path.parent / entry.text).resolve()
+    except (OSError, ValueError, RuntimeError) as exc:
+        reason = "contains a NUL byte" if "\0" in entry.text else _reason(exc)
+        report.error(
+            "RM402",
+            entry,
+            entry.path,
+            f"`extends` path `{_printable(shown)}` is not a usable file path: {reason}",
+            "write a path relative to this file, e.g. `extends: base/topstep.yaml`",
+        )
+        return None
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    return str(exc) or type(exc).__name__
+
+
+def _printable(text: str) -> str:
+    return text.encode("unicode_escape").decode("ascii") if not text.isprintable() else text
 
 
 def _chain_notes(stack: list[Link]) -> tuple[str, ...]:
@@ -127,10 +175,11 @@ class Merged:
     params: dict[str, MergedParam] = field(default_factory=dict)
     rules: dict[str, MergedRule] = field(default_factory=dict)
     nslg: dict[str, Entry] = field(default_factory=dict)
+    docs: tuple[FileDoc, ...] = ()  # in merge order (rules.calendar reads the bases' settings)
 
 
 def merge(docs: list[FileDoc], type_param: TypeParam, report: Report) -> Merged:
-    merged = Merged()
+    merged = Merged(docs=tuple(docs))
     for doc in docs:
         merged.settings.update(doc.settings)
         for param in doc.params.values():
@@ -141,7 +190,7 @@ def merge(docs: list[FileDoc], type_param: TypeParam, report: Report) -> Merged:
             if rule.id == NoStopLossGrace.ID:
                 merged.nslg.update(rule.fields)
             else:
-                _merge_rule(merged, rule.id, rule.key, rule.fields, report)
+                _merge_rule(merged, doc, rule.id, rule.key, rule.fields, report)
     return merged
 
 
@@ -259,7 +308,12 @@ def _where(doc: ParamDoc) -> str:
 
 
 def _merge_rule(
-    merged: Merged, rule_id: str, key: YScalar, fields: dict[str, Entry], report: Report
+    merged: Merged,
+    doc: FileDoc,
+    rule_id: str,
+    key: YScalar,
+    fields: dict[str, Entry],
+    report: Report,
 ) -> None:
     current = merged.rules.get(rule_id)
     if current is None:
@@ -280,3 +334,27 @@ def _merge_rule(
     locked = fields.get("locked")
     if locked is not None and read_bool(locked.value, "`locked`", report):
         current.locked_by = locked
+        _foreign_fields(current, doc, report)
+
+
+def _foreign_fields(rule: MergedRule, locker: FileDoc, report: Report) -> None:
+    """A locked rule is its locking file's: no field may come from a file it does not extend.
+
+    `extends: [pre.yaml, base.yaml]` merges pre.yaml first; without this check its
+    `enabled: false` for a rule base.yaml locks (and does not mention) would stay.
+    """
+    own = {locker.path, *locker.bases}
+    lock = rule.locked_by
+    assert lock is not None
+    for name, entry in rule.fields.items():
+        if entry.key.path in own:
+            continue
+        report.error(
+            "RM412",
+            entry.key,
+            entry.key.path,
+            f"`{name}` of rule `{rule.id}` is set here, but the rule is locked in "
+            f"{lock.key.path}:{lock.key.span.line}, which does not extend this file",
+            f"remove `{name}` here: a locked rule is written by the file that locks it "
+            "and that file's bases",
+        )
