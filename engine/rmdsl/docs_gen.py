@@ -217,6 +217,15 @@ def language_md() -> str:
         "`cooldown(30m if trade.pnl <= -$300 else 5m)`); at run time `to` is at least 0 and "
         "`ticks`, `after` and durations at least 1.",
         "",
+        "### Durations",
+        "",
+        "A lockout, cooldown, pause or block (`until: D`, `cooldown(D)`) and a rule's "
+        "`for: D` last at most **366d**: the engine adds them to the clock, and "
+        "`cooldown(999999999d)` would be past the last date it can hold. `rmdsl check` "
+        "refuses a longer literal or param with `RM047`; an expression argument, known "
+        "only when the rule fires, is clamped to 366d. For longer, lock out "
+        "`until: reset` and keep the rule.",
+        "",
         "## Maps and pattern lists",
         "",
         "A param may hold a map from symbol roots to one type of value, declared "

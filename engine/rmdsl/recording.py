@@ -85,7 +85,13 @@ def iter_recording(stream: IO[str], path: str) -> Iterator[Recorded]:
 
 
 def read_recording(path: str | Path) -> list[Recorded]:
-    """The whole file; OSError when it cannot be read, RecordingError for a bad line."""
+    """The whole file; OSError when it cannot be read, RecordingError for a bad line.
+
+    A device or FIFO is refused before it is opened (`/dev/zero` would never end).
+    """
+    from rmdsl.source import require_regular_file
+
+    require_regular_file(path)
     with open(path, encoding="utf-8") as f:
         return list(iter_recording(f, str(path)))
 

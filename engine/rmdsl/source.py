@@ -28,8 +28,8 @@ class NotRegularFileError(OSError):
     """The path exists but is no regular file; `kind` says what it is ("a FIFO (named pipe)")."""
 
     def __init__(self, path: str, kind: str) -> None:
-        super().__init__(f"is {kind}, not a ruleset file")
-        self.strerror = f"is {kind}, not a ruleset file"
+        super().__init__(f"is {kind}, not a regular file")
+        self.strerror = f"is {kind}, not a regular file"
         self.filename, self.kind = path, kind
 
 
@@ -67,11 +67,16 @@ def read_file_bytes(path: str | Path, limit: int = MAX_FILE_BYTES) -> bytes:
     return b"".join(chunks)
 
 
-def _check_stat(path: str, st: os.stat_result, limit: int) -> None:
+def require_regular_file(path: str | Path) -> None:
+    """NotRegularFileError for a device, FIFO or directory (stat only): before an open()."""
+    _check_stat(str(path), os.stat(path), None)
+
+
+def _check_stat(path: str, st: os.stat_result, limit: int | None) -> None:
     if not stat.S_ISREG(st.st_mode):
-        kind = next((name for test, name in _KINDS if test(st.st_mode)), "not a regular file")
+        kind = next((name for test, name in _KINDS if test(st.st_mode)), "a special file")
         raise NotRegularFileError(path, kind)
-    if st.st_size > limit:
+    if limit is not None and st.st_size > limit:
         raise FileTooLargeError(path, st.st_size, limit)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,13 +14,13 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 
-def rmdsl(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+def rmdsl(*args: str, cwd: Path = ROOT, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "rmdsl", *args],
         cwd=cwd,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=timeout,
     )
 
 
@@ -114,12 +115,67 @@ def test_huge_file_is_rm002(tmp_path: Path) -> None:
     assert "error[RM002]" in rmdsl("check", str(path)).stdout
 
 
+# Files that are never read: a hang shows up as subprocess.TimeoutExpired (the old behaviour).
+QUICK = 20.0
+
+
+def test_a_device_is_refused_unread() -> None:
+    proc = rmdsl("check", "/dev/zero", timeout=QUICK)
+    assert_clean(proc, 2)
+    assert "/dev/zero: error: is a character device, not a regular file" in proc.stderr
+
+
+def test_a_fifo_is_refused_unopened(tmp_path: Path) -> None:
+    fifo = tmp_path / "rules.yaml"
+    os.mkfifo(fifo)  # nobody writes: opening it for reading without O_NONBLOCK blocks forever
+    proc = rmdsl("check", str(fifo), timeout=QUICK)
+    assert_clean(proc, 2)
+    assert "is a FIFO (named pipe), not a regular file" in proc.stderr
+    child = _write(tmp_path, "child.yaml", b"rmdsl: 1\nname: c\nextends: rules.yaml\n")
+    proc = rmdsl("check", str(child), timeout=QUICK)
+    assert_clean(proc, 1)
+    assert "child.yaml:3:10: error[RM407]: extended file `" in proc.stdout
+    assert "is not a file (a device, a FIFO or a socket)" in proc.stdout
+
+
+def test_a_device_as_a_base_is_rm407(tmp_path: Path) -> None:
+    child = _write(tmp_path, "child.yaml", b"rmdsl: 1\nname: c\nextends: /dev/zero\n")
+    proc = rmdsl("check", str(child), timeout=QUICK)
+    assert_clean(proc, 1)
+    assert "child.yaml:3:10: error[RM407]: extended file `/dev/zero` is not a file" in proc.stdout
+
+
+def test_an_oversized_file_is_refused_before_reading(tmp_path: Path) -> None:
+    big = tmp_path / "big.yaml"
+    with big.open("wb") as f:
+        f.truncate(4 * 1024**3)  # sparse: 4 GiB that reading would have to fill with zeros
+    proc = rmdsl("check", str(big), timeout=QUICK)
+    assert_clean(proc, 1)
+    assert "error[RM002]: file is too large (4294967296 bytes)" in proc.stdout
+    child = _write(tmp_path, "child.yaml", b"rmdsl: 1\nname: c\nextends: big.yaml\n")
+    proc = rmdsl("check", str(child), timeout=QUICK)
+    assert_clean(proc, 1)
+    assert "big.yaml: error[RM002]: file is too large" in proc.stdout
+
+
+def test_nul_in_an_extends_path_is_a_located_error(tmp_path: Path) -> None:
+    child = _write(tmp_path, "child.yaml", b'rmdsl: 1\nname: c\nextends: "base\\0.yaml"\n')
+    proc = rmdsl("check", str(child), timeout=QUICK)
+    assert_clean(proc, 1)
+    assert "child.yaml:3:10: error[RM402]: `extends` path `" in proc.stdout
+    assert "base\\x00.yaml` is not a usable file path: contains a NUL byte" in proc.stdout
+
+
+def test_replay_refuses_a_device_as_its_recording() -> None:
+    proc = rmdsl("replay", "-r", "rulesets/topstep.yaml", "/dev/zero", timeout=QUICK)
+    assert_clean(proc, 2)
+    assert "cannot read /dev/zero: is a character device" in proc.stderr
+
+
 def test_unreadable_file_exit_2(tmp_path: Path) -> None:
     path = _write(tmp_path, "secret.yaml", b"rmdsl: 1\nname: t\n")
     path.chmod(0)
     try:
-        import os
-
         if os.access(path, os.R_OK):  # running as root: permissions do not apply
             pytest.skip("root can read any file")
         assert_clean(rmdsl("check", str(path)), 2)

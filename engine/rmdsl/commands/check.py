@@ -1,7 +1,8 @@
 """`rmdsl check FILE...`: parse, resolve extends, type-check and lint rulesets.
 
 Exit 0 when every file is valid (warnings allowed), 1 when any is invalid,
-2 on a usage or I/O error (missing file, a directory, unreadable).
+2 on a usage or I/O error (missing file, unreadable, or not a regular file: a
+directory, a device or a FIFO is refused from a stat, never opened or read).
 """
 
 from __future__ import annotations

@@ -14,8 +14,13 @@ from rmdsl.errors import DiagnosticError
 from rmdsl.lang.schema import ACTIONS, ActionSpec, ArgSpec, Scope, UntilKind
 from rmdsl.lang.types import DURATION, INT, Type
 from rmdsl.lang.yaml_loader import YNode, YScalar, YSeq
-from rmdsl.rules.model import Action
-from rmdsl.rules.values import Report, did_you_mean, parse_duration_text
+from rmdsl.rules.model import MAX_DURATION_MS, Action
+from rmdsl.rules.values import (
+    Report,
+    did_you_mean,
+    parse_duration_text,
+    too_long,
+)
 from rmdsl.source import Span
 from rmdsl.types import Getter
 
@@ -233,6 +238,9 @@ class ActionReader:
             return self._param(spec, arg, raw[len("params.") :], where)
         if arg.type == DURATION:
             ms = parse_duration_text(raw)
+            if ms is not None and ms > MAX_DURATION_MS:
+                self._too_long(spec, arg, f"`{raw}`", where)
+                return None
             if ms is not None and ms > 0:
                 return ms
             words = " reset, session_start or" if arg.accepts_until_words else ""
@@ -268,6 +276,10 @@ class ActionReader:
         positive = isinstance(value, int) and (value > 0 or arg.name == "to")
         if typ == arg.type and positive and not isinstance(value, bool):
             assert isinstance(value, int)
+            if arg.type == DURATION and value > MAX_DURATION_MS:
+                days = f"{value // 86_400_000}d" if value % 86_400_000 == 0 else f"{value}ms"
+                self._too_long(spec, arg, f"`params.{name}` ({days})", where)
+                return None
             return value
         self.report.error_at(
             "RM044",
@@ -277,6 +289,10 @@ class ActionReader:
             f"is {typ} `{value}`",
         )
         return None
+
+    def _too_long(self, spec: ActionSpec, arg: ArgSpec, shown: str, where: Span) -> None:
+        message, hint = too_long(f"`{arg.name}` of `{spec.name}`", shown)
+        self.report.error_at("RM047", where, self.path, message, hint)
 
     def _expression(self, arg: ArgSpec, text: str, offset: int) -> Getter | None:
         """An argument written as an expression: checked against the argument's type."""

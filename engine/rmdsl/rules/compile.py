@@ -17,7 +17,7 @@ from rmdsl.rules.actions import ActionReader, split_do
 from rmdsl.rules.document import Entry
 from rmdsl.rules.extends import MergedRule
 from rmdsl.rules.model import Action, Origin, Rule, RuleSeverity
-from rmdsl.rules.values import Report, did_you_mean, read_bool, read_duration
+from rmdsl.rules.values import Report, did_you_mean, read_bool, read_bounded_duration
 from rmdsl.source import SourceFile
 from rmdsl.types import Getter, Renderer
 
@@ -35,7 +35,7 @@ class RuleCompiler:
         scope = self._scope(f.get("scope"))
         severity = self._severity(f.get("severity"))
         enabled = self._bool(f.get("enabled"), "`enabled`", True)
-        for_ms = read_duration(f["for"].value, "`for`", self.report) if "for" in f else None
+        for_ms = read_bounded_duration(f["for"].value, "`for`", self.report) if "for" in f else None
         checked = self._when(rule, scope)
         actions = self._actions(rule, scope)
         triggers = self._triggers(f.get("on"), checked, for_ms)

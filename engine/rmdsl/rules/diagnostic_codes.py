@@ -49,6 +49,7 @@ CODES: dict[str, str] = {
     "RM044": "action argument has the wrong type",
     "RM045": "action not allowed in this scope",
     "RM046": "action argument given twice",
+    "RM047": "duration longer than the maximum (366d)",
     "RM050": "invalid param name",
     "RM051": "param value is not a literal",
     "RM052": "unknown `stricter` direction",

@@ -29,6 +29,10 @@ class Stricter(enum.StrEnum):
 Until = UntilKind | int
 # if an expression argument cannot be evaluated (never for a checked program): a safe value
 DEFAULT_ARG_FALLBACK: Mapping[str, int] = {"for": 900_000, "until": 900_000}
+# The longest lockout, cooldown, pause, block or `for:` (docs/language.md, "Durations"): the
+# engine adds it to the clock, and 999999999d is past the year 9999 a datetime can hold.
+# `check` refuses a longer literal or param (RM047); an expression argument is clamped to it.
+MAX_DURATION_MS = 366 * 86_400_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +69,8 @@ class Action:
                 args[name] = floor if name == "to" else DEFAULT_ARG_FALLBACK.get(name, floor)
                 if errors is not None:
                     errors.append((name, exc))
+            if name in DEFAULT_ARG_FALLBACK:  # a duration: never past what the clock can hold
+                args[name] = min(args[name], MAX_DURATION_MS)
         return Action(self.name, args, self.span, path=self.path)
 
     @property

@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 
 from rmdsl.errors import Diagnostic, Severity
 from rmdsl.lang.yaml_loader import YMap, YNode, YScalar, YSeq, kind_of
+from rmdsl.rules.model import MAX_DURATION_MS
 from rmdsl.source import Span
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+MAX_DURATION_TEXT = "366d"  # rmdsl.rules.model.MAX_DURATION_MS
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?(?:(\d+)ms)?$")
 _UNIT_MS = (86_400_000, 3_600_000, 60_000, 1000, 1)
 _TIME = re.compile(r"^(\d{2}):(\d{2})(?::(\d{2}))?$")
@@ -140,6 +142,25 @@ def read_duration(node: YNode, what: str, report: Report) -> int | None:
             "write a duration like 500ms, 30s, 2m, 1h or 1h30m",
         )
     return ms
+
+
+def read_bounded_duration(node: YNode, what: str, report: Report) -> int | None:
+    """A duration the engine adds to the clock (`for:`): at most MAX_DURATION_MS (RM047)."""
+    ms = read_duration(node, what, report)
+    if ms is not None and ms > MAX_DURATION_MS:
+        shown = f"`{node.text}`" if isinstance(node, YScalar) else "a duration"
+        report.error("RM047", node, node.path, *too_long(what, shown))
+        return None
+    return ms
+
+
+def too_long(what: str, shown: str) -> tuple[str, str]:
+    """The RM047 message and hint for a duration over MAX_DURATION_MS."""
+    return (
+        f"{what} is {shown}, longer than the longest duration, {MAX_DURATION_TEXT}",
+        f"a lockout, cooldown, pause, block or `for:` lasts at most {MAX_DURATION_TEXT} "
+        "(docs/language.md)",
+    )
 
 
 def read_time(node: YNode, what: str, report: Report) -> dt.time | None:
