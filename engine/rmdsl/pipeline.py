@@ -15,17 +15,17 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from rmdsl.errors import CheckError, Diagnostic, LoadError
-from rmdsl.lang.yaml_loader import load_yaml_bytes, too_large
+from rmdsl.lang.yaml_loader import NodeBudget, load_yaml_bytes, too_large
 from rmdsl.rules.calendar_locks import check_calendar_locks
 from rmdsl.rules.compile import RuleCompiler
-from rmdsl.rules.document import FileDoc, parse_file_doc
+from rmdsl.rules.document import FileDoc, parse_file_doc, within_limits
 from rmdsl.rules.extends import Merged, load_chain, merge
 from rmdsl.rules.lint import lint_ruleset
 from rmdsl.rules.model import Param, Rule, Ruleset, SessionHours
 from rmdsl.rules.nslg import build_nslg
 from rmdsl.rules.params import ParamTyper
 from rmdsl.rules.values import Report
-from rmdsl.source import FileTooLargeError, SourceFile, read_file_bytes
+from rmdsl.source import MAX_FILE_BYTES, FileTooLargeError, SourceFile, read_file_bytes
 
 T = TypeVar("T")
 DEFAULT_TIMEZONE = "America/Chicago"
@@ -61,6 +61,8 @@ def check_ruleset(path: str | Path) -> CheckResult:
     report = Report()
     files = _Files(str(path), report)
     docs = load_chain(Path(path), str(path), files.load, report)
+    if not within_limits(docs, report):  # before any expression is parsed: time stays bounded
+        return CheckResult(None, _ordered(report.diagnostics, files), tuple(files.sources))
     merged = merge(docs, ParamTyper({k: s.text for k, s in files.sources.items()}, report), report)
     compiler = RuleCompiler(
         files.sources, {n: (p.type, p.value) for n, p in merged.params.items()}, report
@@ -95,6 +97,7 @@ class _Files:
 
     def __init__(self, root: str, report: Report) -> None:
         self.root, self.report = root, report
+        self.bytes_left, self.nodes = MAX_FILE_BYTES, NodeBudget()  # for the whole chain
         self.sources: dict[str, SourceFile] = {}
         self.absolute: list[Path] = []
         self.raw: list[bytes] = []
@@ -103,9 +106,10 @@ class _Files:
         named = display == self.root and not self.sources
         try:
             # the file the user named: an OSError (missing, a device, a FIFO) -> exit 2
-            raw = read_file_bytes(Path(display) if named else absolute)
+            raw = read_file_bytes(Path(display) if named else absolute, self.bytes_left)
         except FileTooLargeError as exc:
-            self.report.extend(too_large(display, exc.size).diagnostics)
+            chain = MAX_FILE_BYTES - self.bytes_left if exc.size <= MAX_FILE_BYTES else 0
+            self.report.extend(too_large(display, exc.size, chain).diagnostics)
             return None
         except OSError as exc:
             if named:
@@ -114,10 +118,11 @@ class _Files:
                 "RM407", None, display, f"cannot read `{display}`: {exc.strerror or exc}"
             )
             return None
+        self.bytes_left -= len(raw)
         self.absolute.append(absolute)
         self.raw.append(raw)
         try:
-            root, source = load_yaml_bytes(raw, display)
+            root, source = load_yaml_bytes(raw, display, self.nodes)
         except LoadError as err:
             self.sources[display] = SourceFile(display, raw.decode("utf-8", errors="replace"))
             self.report.extend(err.diagnostics)

@@ -7,14 +7,16 @@ reading a byte (`rmdsl check /dev/zero` must not read forever).
 
 from __future__ import annotations
 
+import bisect
+import functools
 import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-# The largest ruleset file read (docs/performance.md, "Input limits"): checking is linear,
-# ~2 MB checks in a few seconds; a larger file is refused before it is read.
-MAX_FILE_BYTES = 2_000_000
+# The most bytes read for one ruleset, its extends chain included (docs/performance.md, "Input
+# limits"): a larger file is refused from its stat, before it is read.
+MAX_FILE_BYTES = 500_000
 _KINDS = (
     (stat.S_ISDIR, "a directory"),
     (stat.S_ISFIFO, "a FIFO (named pipe)"),
@@ -104,6 +106,21 @@ class Span:
         return Span(self.line + line_offset, col, self.end_line + line_offset, end_col)
 
 
+class LineIndex:
+    """Text offsets -> 1-based (line, col) in O(log lines), the line starts found once."""
+
+    def __init__(self, text: str) -> None:
+        starts, at = [0], text.find("\n")
+        while at != -1:
+            starts.append(at + 1)
+            at = text.find("\n", at + 1)
+        self._starts = starts
+
+    def position(self, offset: int) -> tuple[int, int]:
+        index = bisect.bisect_right(self._starts, offset) - 1
+        return index + 1, offset - self._starts[index] + 1
+
+
 @dataclass(frozen=True, slots=True)
 class SourceFile:
     """A file's path (as the user named it) and its text, for caret rendering."""
@@ -117,5 +134,11 @@ class SourceFile:
         return cls(str(path), raw.decode("utf-8", errors="replace"))
 
     def line_text(self, line: int) -> str:
-        lines = self.text.splitlines()
+        lines = _lines(self.text)
         return lines[line - 1] if 1 <= line <= len(lines) else ""
+
+
+@functools.lru_cache(maxsize=8)
+def _lines(text: str) -> tuple[str, ...]:
+    """A file's lines, split once: a diagnostic per line of a large file was O(n^2)."""
+    return tuple(text.splitlines())

@@ -166,6 +166,36 @@ def test_nul_in_an_extends_path_is_a_located_error(tmp_path: Path) -> None:
     assert "base\\x00.yaml` is not a usable file path: contains a NUL byte" in proc.stdout
 
 
+def test_an_extends_chain_shares_the_size_limit(tmp_path: Path) -> None:
+    padding = b"# padding padding padding padding padding padding padding padding\n" * 4_000
+    base = _write(tmp_path, "base.yaml", b"rmdsl: 1\nname: b\n" + padding)  # 264 kB: fine alone
+    child_text = b"rmdsl: 1\nname: c\nextends: base.yaml\n" + padding
+    child = _write(tmp_path, "child.yaml", child_text)
+    assert_clean(rmdsl("check", str(base)), 0)
+    proc = rmdsl("check", str(child), timeout=QUICK)
+    assert_clean(proc, 1)
+    size, before = base.stat().st_size, len(child_text)
+    assert f"base.yaml: error[RM002]: file is too large ({size} bytes after {before}" in proc.stdout
+
+
+def test_too_many_yaml_values_stop_the_parser(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path, "list.yaml", b"rmdsl: 1\nname: t\nholidays: [" + b"1," * 200_000 + b"1]\n"
+    )
+    proc = rmdsl("check", str(path), timeout=QUICK)
+    assert_clean(proc, 1)
+    assert "list.yaml:3:" in proc.stdout
+    assert "error[RM014]: more than 50000 YAML values (with the files it extends)" in proc.stdout
+
+
+def test_too_many_rules_are_refused_before_compiling(tmp_path: Path) -> None:
+    rules = "".join(f"  r{i}: {{when: day.trades > {i}, do: [alert]}}\n" for i in range(1001))
+    path = _write(tmp_path, "many.yaml", f"rmdsl: 1\nname: t\nrules:\n{rules}".encode())
+    proc = rmdsl("check", str(path), timeout=QUICK)
+    assert_clean(proc, 1)
+    assert "many.yaml:1004:3: error[RM015]: more than 1000 rules" in proc.stdout
+
+
 def test_replay_refuses_a_device_as_its_recording() -> None:
     proc = rmdsl("replay", "-r", "rulesets/topstep.yaml", "/dev/zero", timeout=QUICK)
     assert_clean(proc, 2)

@@ -243,3 +243,24 @@ def test_without_locked_rules_the_calendar_is_free(tmp_path: Path) -> None:
     )
     result = check_ruleset(path)
     assert result.ruleset is not None and result.ruleset.reset.hour == 10
+
+
+def test_every_extends_path_error_is_located(tmp_path: Path) -> None:
+    """Paths the OS refuses or cannot follow are RM errors at the `extends` entry, never
+    a ValueError or OSError out of check_ruleset."""
+    (tmp_path / "loop.yaml").symlink_to(tmp_path / "loop.yaml")
+    (tmp_path / "dir.yaml").mkdir()
+    cases = {
+        '"base\\0.yaml"': ("RM402", "contains a NUL byte"),
+        "x" * 300 + ".yaml": ("RM407", "file name too long"),
+        "loop.yaml": ("RM40", "a symlink loop|symbolic links"),  # 3.13+: ELOOP at the stat
+        "dir.yaml": ("RM407", "is not a file (a directory)"),
+        "missing/base.yaml": ("RM400", "not found"),
+    }
+    for target, (code, text) in cases.items():
+        path = tmp_path / "child.yaml"
+        path.write_text(f"rmdsl: 1\nname: c\nextends: {target}\n", encoding="utf-8")
+        (diag,) = [d for d in check_ruleset(path).diagnostics if d.is_error]
+        found = any(alternative in diag.message for alternative in text.split("|"))
+        assert diag.code.startswith(code) and found, (target, diag)
+        assert diag.span is not None and (diag.span.line, diag.span.col) == (3, 10), target

@@ -19,6 +19,18 @@ from rmdsl.source import MAX_FILE_BYTES, FileTooLargeError, SourceFile, Span, re
 
 MAX_DEPTH = 200
 MAX_BYTES = MAX_FILE_BYTES
+# YAML values (scalars, lists, mappings) in a ruleset and the files it extends: the pure-Python
+# parser spends ~25 us on each, so a byte limit alone cannot bound the time (`[1,1,1,...]`
+# is a value every 2 bytes). ~15 per rule; docs/performance.md, "Input limits".
+MAX_NODES = 50_000
+
+
+@dataclass(slots=True)
+class NodeBudget:
+    """The YAML values still allowed: shared by the files of one extends chain."""
+
+    left: int = MAX_NODES
+
 
 ScalarValue = str | int | float | bool | None
 
@@ -101,19 +113,20 @@ def load_yaml_file(path: str | Path) -> tuple[YMap, SourceFile]:
     return load_yaml_bytes(raw, str(path))
 
 
-def too_large(path: str, size: int) -> LoadError:
-    """RM002: a file over MAX_BYTES (checked by stat before reading, or on the bytes)."""
-    return _error(
-        "RM002",
-        path,
-        None,
-        f"file is too large ({size} bytes)",
-        None,
-        f"a ruleset file may be at most {MAX_BYTES} bytes",
-    )
+def too_large(path: str, size: int, before: int = 0) -> LoadError:
+    """RM002: a file over MAX_BYTES (by stat before reading, or on the bytes); `before`: the
+    bytes the files of its extends chain read before it (they share the limit)."""
+    if before:
+        message = f"file is too large ({size} bytes after {before} bytes of the extends chain)"
+    else:
+        message = f"file is too large ({size} bytes)"
+    hint = f"a ruleset file, with the files it extends, may be at most {MAX_BYTES} bytes"
+    return _error("RM002", path, None, message, None, hint)
 
 
-def load_yaml_bytes(raw: bytes, path: str) -> tuple[YMap, SourceFile]:
+def load_yaml_bytes(
+    raw: bytes, path: str, budget: NodeBudget | None = None
+) -> tuple[YMap, SourceFile]:
     if len(raw) > MAX_BYTES:
         raise too_large(path, len(raw))
     try:
@@ -129,10 +142,10 @@ def load_yaml_bytes(raw: bytes, path: str) -> tuple[YMap, SourceFile]:
             src,
             "ruleset files are UTF-8 YAML",
         ) from None
-    return load_yaml_text(text, path), SourceFile(path, text)
+    return load_yaml_text(text, path, budget), SourceFile(path, text)
 
 
-def load_yaml_text(text: str, path: str) -> YMap:
+def load_yaml_text(text: str, path: str, budget: NodeBudget | None = None) -> YMap:
     source = SourceFile(path, text)
     if "\x00" in text:
         line, col = _line_col(text, text[: text.index("\x00")])
@@ -144,7 +157,7 @@ def load_yaml_text(text: str, path: str) -> YMap:
             source,
             "ruleset files are UTF-8 YAML text, not binary data",
         )
-    root = _Builder(text, path, source).build()
+    root = _Builder(text, path, source, budget or NodeBudget()).build()
     if root is None:
         raise _error(
             "RM003",
@@ -218,7 +231,8 @@ def resolve_plain(text: str) -> ScalarValue:
 class _Builder:
     """Event stream -> node tree, iteratively (deep nesting must not blow the Python stack)."""
 
-    def __init__(self, text: str, path: str, source: SourceFile) -> None:
+    def __init__(self, text: str, path: str, source: SourceFile, budget: NodeBudget) -> None:
+        self.budget = budget
         self.text = text
         self.path = path
         self.source = source
@@ -240,7 +254,7 @@ class _Builder:
 
         from ruamel.yaml import YAML
 
-        yaml = YAML(typ="rt")
+        yaml = YAML(typ="safe", pure=True)  # events only; "rt" also scans comments (~30% slower)
         stack: list[tuple[Any, list[YNode]]] = []
         root: YNode | None = None
         documents = 0
@@ -267,6 +281,8 @@ class _Builder:
                     "no value can be copied in unseen",
                 )
             self._reject_anchor_and_tag(ev)
+            if name in ("MappingStartEvent", "SequenceStartEvent", "ScalarEvent"):
+                self._count(ev)
             if name in ("MappingStartEvent", "SequenceStartEvent"):
                 if len(stack) >= MAX_DEPTH:
                     raise self._fail("RM007", ev, f"YAML nesting deeper than {MAX_DEPTH} levels")
@@ -282,6 +298,16 @@ class _Builder:
             else:
                 root = node
         return root
+
+    def _count(self, ev: Any) -> None:
+        self.budget.left -= 1
+        if self.budget.left < 0:
+            raise self._fail(
+                "RM014",
+                ev,
+                f"more than {MAX_NODES} YAML values (with the files it extends)",
+                "a ruleset is a few hundred rules at most; split data out or shorten lists",
+            )
 
     def _reject_anchor_and_tag(self, ev: Any) -> None:
         if getattr(ev, "anchor", None):

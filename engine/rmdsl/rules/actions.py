@@ -306,7 +306,7 @@ class ActionReader:
         except DiagnosticError as err:
             self.report.extend(err.diagnostics)
             return None
-        env = CheckEnv(self.path, self.scope, dict(self.params), expected=arg.type)
+        env = CheckEnv(self.path, self.scope, self.params, expected=arg.type)
         checked = check_expression(expr, env)
         self.report.extend(checked.diagnostics)
         if not checked.ok:

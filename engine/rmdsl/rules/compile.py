@@ -7,6 +7,7 @@ and `message`; reads scope, for, on, do, severity and enabled itself.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from rmdsl.errors import DiagnosticError
@@ -18,7 +19,7 @@ from rmdsl.rules.document import Entry
 from rmdsl.rules.extends import MergedRule
 from rmdsl.rules.model import Action, Origin, Rule, RuleSeverity
 from rmdsl.rules.values import Report, did_you_mean, read_bool, read_bounded_duration
-from rmdsl.source import SourceFile
+from rmdsl.source import LineIndex, SourceFile
 from rmdsl.types import Getter, Renderer
 
 Params = Mapping[str, tuple[Type, object]]
@@ -26,8 +27,11 @@ Params = Mapping[str, tuple[Type, object]]
 
 class RuleCompiler:
     def __init__(self, sources: Mapping[str, SourceFile], params: Params, report: Report) -> None:
-        self.sources, self.params, self.report = sources, params, report
+        # one read-only view shared by every expression's CheckEnv: copying it per
+        # expression made checking quadratic in rules x params (docs/performance.md)
+        self.sources, self.params, self.report = sources, MappingProxyType(dict(params)), report
         self.params_read: set[str] = set()
+        self._lines: dict[str, LineIndex] = {}
 
     def compile(self, rule: MergedRule) -> Rule | None:
         errors_before = self._error_count()
@@ -103,7 +107,7 @@ class RuleCompiler:
     def _env(self, path: str, scope: Scope, expected: Type | None) -> Any:
         from rmdsl.lang.check import CheckEnv
 
-        return CheckEnv(path=path, scope=scope, params=dict(self.params), expected=expected)
+        return CheckEnv(path=path, scope=scope, params=self.params, expected=expected)
 
     def _when(self, rule: MergedRule, scope: Scope) -> Any:
         entry = rule.fields.get("when")
@@ -173,13 +177,12 @@ class RuleCompiler:
         return actions
 
     def _locator(self, path: str) -> Callable[[int], tuple[int, int]]:
-        text = self.sources[path].text
-
-        def locate(offset: int) -> tuple[int, int]:
-            before = text[:offset]
-            return before.count("\n") + 1, offset - (before.rfind("\n") + 1) + 1
-
-        return locate
+        """offset -> (line, col) of `path`, by bisection over its line starts (built once):
+        counting newlines before each action made a file of n rules O(n^2) to check."""
+        lines = self._lines.get(path)
+        if lines is None:
+            lines = self._lines[path] = LineIndex(self.sources[path].text)
+        return lines.position
 
     def _triggers(
         self, entry: Entry | None, checked: Any, for_ms: int | None

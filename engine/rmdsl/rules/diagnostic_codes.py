@@ -21,6 +21,8 @@ CODES: dict[str, str] = {
     "RM011": "duplicate key",
     "RM012": "invalid YAML syntax",
     "RM013": "ruleset cannot be loaded (hot reload: unreadable file or internal error)",
+    "RM014": "too many YAML values",
+    "RM015": "too many rules or params",
     # RM020-RM099: ruleset structure, keys, rule fields, actions, params
     "RM020": "unknown key",
     "RM021": "missing required key",

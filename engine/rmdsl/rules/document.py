@@ -26,6 +26,10 @@ from rmdsl.rules.values import (
 )
 
 FORMAT_VERSION = 1
+# At most this many rules and params in a ruleset with the files it extends: checking costs
+# ~1.5 ms a rule (docs/performance.md, "Input limits"), so time stays within a few seconds.
+MAX_RULES = 1000
+MAX_PARAMS = 1000
 TOP_KEYS = (
     "rmdsl", "name", "description", "extends", "timezone", "reset", "session", "holidays",
     "params", "rules",
@@ -335,3 +339,28 @@ def _nslg_doc(key: YScalar, value: YNode, report: Report) -> RuleDoc:
     from rmdsl.rules.nslg import check_nslg_entry
 
     return RuleDoc(key.text, key, check_nslg_entry(key, value, report))
+
+
+def within_limits(docs: list[FileDoc], report: Report) -> bool:
+    """False (RM015 reported at the first one over) when the chain has too many rules or params."""
+    rules = [rule.key for doc in docs for rule in doc.rules.values()]
+    params = [param.key for doc in docs for param in doc.params.values()]
+    return _within(rules, MAX_RULES, "rules", report) and _within(
+        params, MAX_PARAMS, "params", report
+    )
+
+
+def _within(keys: list[YScalar], limit: int, what: str, report: Report) -> bool:
+    seen: set[str] = set()
+    for key in keys:
+        seen.add(key.text)
+        if len(seen) > limit:
+            report.error(
+                "RM015",
+                key,
+                key.path,
+                f"more than {limit} {what} (with the files it extends)",
+                f"a ruleset may have at most {limit} {what}; split it by account or purpose",
+            )
+            return False
+    return True

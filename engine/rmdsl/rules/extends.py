@@ -134,9 +134,12 @@ def _target(link: Link, entry: YScalar, shown: str, report: Report) -> Path | No
 
 
 def _reason(exc: BaseException) -> str:
+    """Why the OS refused a path, without the absolute path (messages are the same anywhere)."""
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror.lower()
-    return str(exc) or type(exc).__name__
+    if isinstance(exc, RuntimeError) and "loop" in str(exc).lower():
+        return "a symlink loop"  # Path.resolve before Python 3.13
+    return type(exc).__name__
 
 
 def _printable(text: str) -> str:
