@@ -61,12 +61,14 @@ def long_expressions(n: int, size: int) -> str:
 def scaling(sizes: list[int]) -> None:
     """CPU time of check_ruleset per rule, in process, with the input limits lifted."""
     import rmdsl.pipeline as pipeline
+    from rmdsl.lang import yaml_loader
     from rmdsl.lang.yaml_loader import NodeBudget
     from rmdsl.rules import document
 
     unlimited = 1 << 30
     pipeline.__dict__.update(MAX_FILE_BYTES=unlimited, NodeBudget=lambda: NodeBudget(unlimited))
     document.__dict__.update(MAX_RULES=unlimited, MAX_PARAMS=unlimited)
+    yaml_loader.__dict__.update(MAX_BYTES=unlimited)
     with tempfile.TemporaryDirectory() as tmp:
         for n in sizes:
             for name, text in (("dense", dense(n)), ("bench", ruleset(n))):
