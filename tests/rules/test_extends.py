@@ -264,3 +264,26 @@ def test_every_extends_path_error_is_located(tmp_path: Path) -> None:
         found = any(alternative in diag.message for alternative in text.split("|"))
         assert diag.code.startswith(code) and found, (target, diag)
         assert diag.span is not None and (diag.span.line, diag.span.col) == (3, 10), target
+
+
+def test_no_stop_loss_grace_only_tightens_under_locked_rules(tmp_path: Path) -> None:
+    nslg = "rules:\n  no_stop_loss_grace:\n    {}\n"
+    assert _cal(tmp_path, nslg.format("grace: 1m")) == []
+    assert _cal(tmp_path, nslg.format("action: flatten")) == []
+    assert _cal(tmp_path, nslg.format("severity: warning")) == []  # notification only
+    (err,) = _cal(tmp_path, nslg.format("grace: 3m"))
+    assert err.startswith("RM413: `grace` 3m of no_stop_loss_grace is longer than the base's 2m")
+    assert "(the default)" in err
+
+
+def test_no_stop_loss_grace_is_free_without_locked_rules(tmp_path: Path) -> None:
+    (tmp_path / "base.yaml").write_text(
+        "rmdsl: 1\nname: b\nrules:\n  no_stop_loss_grace:\n    grace: 1m\n", encoding="utf-8"
+    )
+    path = tmp_path / "child.yaml"
+    path.write_text(
+        "rmdsl: 1\nname: c\nextends: base.yaml\nrules:\n  no_stop_loss_grace:\n    grace: 5m\n",
+        encoding="utf-8",
+    )
+    result = check_ruleset(path)
+    assert result.ruleset is not None and result.ruleset.no_stop_loss_grace.grace_ms == 300_000

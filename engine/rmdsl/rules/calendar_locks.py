@@ -12,7 +12,9 @@ calendar under locked rules"):
   `session` (RM410) and `holidays` (RM411): no holiday may be dropped, and one may
   be added only when every such rule reads the session so that a closed day
   makes it fire more, never less (`not session.open`, `session.ends_in < X`,
-  `session.fills > X`, `until: session_start`).
+  `session.fills > X`, `until: session_start`);
+* and the mandatory no_stop_loss_grace, which cannot be locked itself, only gets
+  stricter: a shorter grace, `flatten` kept (RM413).
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ from rmdsl.lang.schema import UntilKind
 from rmdsl.lang.yaml_loader import YMap, YNode, YScalar, YSeq
 from rmdsl.rules.document import Entry, FileDoc
 from rmdsl.rules.extends import Merged, MergedRule
-from rmdsl.rules.model import Rule, SessionHours
-from rmdsl.rules.values import WEEKDAYS, Report
+from rmdsl.rules.model import NoStopLossGrace, Rule, SessionHours
+from rmdsl.rules.values import WEEKDAYS, Report, format_duration, parse_duration_text
 
 Setting = tuple[object, Entry | None]  # a value and where it was set (None: the default)
 CALENDAR_KEYS = ("timezone", "reset", "session", "holidays")
@@ -79,10 +81,13 @@ def check_calendar_locks(
     for doc in merged.docs:  # bases first: an error names the deepest base's rule
         if doc.path not in lockers:
             continue
-        seen = _settings(merged.docs, {doc.path, *doc.bases}, defaults)
+        own = {doc.path, *doc.bases}
+        seen = _settings(merged.docs, own, defaults)
         for key in CALENDAR_KEYS:
             if key not in done and _check(key, seen, final[key], lockers[doc.path], report):
                 done.add(key)
+        if "nslg" not in done and _check_nslg(merged, own, report):
+            done.add("nslg")
 
 
 def _settings(
@@ -186,6 +191,55 @@ def _holidays(
         "ask the base's owner to add the holiday to the base",
     )
     return True
+
+
+def _check_nslg(merged: Merged, own: set[str], report: Report) -> bool:
+    """Under a base with locked rules, no_stop_loss_grace only gets stricter: a grace no longer
+    than the base's, `flatten` kept (RM413). Its message and severity stay free."""
+    seen: dict[str, Entry] = {}
+    for doc in merged.docs:
+        rule = doc.rules.get(NoStopLossGrace.ID)
+        if doc.path in own and rule is not None:
+            seen.update(rule.fields)
+    default = NoStopLossGrace()
+    old_ms, new_ms = _grace(seen, default.grace_ms), _grace(merged.nslg, default.grace_ms)
+    entry = merged.nslg.get("grace")
+    if new_ms > old_ms and entry is not None:
+        node, base = entry.value, seen.get("grace")
+        report.error(
+            "RM413",
+            node,
+            node.path,
+            f"`grace` {format_duration(new_ms)} of no_stop_loss_grace is longer than the base's "
+            f"{format_duration(old_ms)} ({_set_at(base)}); under a base with locked rules "
+            "it may only get shorter",
+            f"use a grace <= {format_duration(old_ms)}, or leave it to the base",
+        )
+        return True
+    old_action, entry = _text(seen.get("action"), default.action), merged.nslg.get("action")
+    if old_action == "flatten" and entry is not None and _text(entry, "flatten") != "flatten":
+        node = entry.value
+        report.error(
+            "RM413",
+            node,
+            node.path,
+            f"no_stop_loss_grace `action: {_text(entry, '')}` is weaker than the base's flatten "
+            f"({_set_at(seen.get('action'))}); under a base with locked rules it may only get "
+            "stricter",
+            "remove `action` here: the base flattens",
+        )
+        return True
+    return False
+
+
+def _grace(fields: Mapping[str, Entry], default: int) -> int:
+    entry = fields.get("grace")
+    text = entry.value.text if entry is not None and isinstance(entry.value, YScalar) else ""
+    return parse_duration_text(text) or default
+
+
+def _text(entry: Entry | None, default: str) -> str:
+    return entry.value.text if entry is not None and isinstance(entry.value, YScalar) else default
 
 
 def _session_reads(merged: MergedRule, rule: Rule) -> tuple[str, ...]:
