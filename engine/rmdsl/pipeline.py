@@ -25,7 +25,13 @@ from rmdsl.rules.model import Param, Rule, Ruleset, SessionHours
 from rmdsl.rules.nslg import build_nslg
 from rmdsl.rules.params import ParamTyper
 from rmdsl.rules.values import Report
-from rmdsl.source import MAX_FILE_BYTES, FileTooLargeError, SourceFile, read_file_bytes
+from rmdsl.source import (
+    MAX_FILE_BYTES,
+    FileTooLargeError,
+    SourceFile,
+    check_path,
+    read_file_bytes,
+)
 
 T = TypeVar("T")
 DEFAULT_TIMEZONE = "America/Chicago"
@@ -58,6 +64,7 @@ def load_ruleset(path: str | Path) -> Ruleset:
 
 
 def check_ruleset(path: str | Path) -> CheckResult:
+    check_path(path)  # an OSError (exit 2), not a ValueError from resolve()
     report = Report()
     files = _Files(str(path), report)
     docs = load_chain(Path(path), str(path), files.load, report)

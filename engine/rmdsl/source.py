@@ -44,6 +44,23 @@ class FileTooLargeError(OSError):
         self.filename, self.size, self.limit = path, size, limit
 
 
+class BadPathError(OSError):
+    """A path the OS cannot take at all (a NUL byte): an OSError, so every caller that reports
+    an unreadable file (exit 2, RM407, RM013) reports this one too, never a ValueError."""
+
+    def __init__(self, path: str) -> None:
+        shown = path.encode("unicode_escape").decode("ascii")
+        super().__init__(f"the path `{shown}` contains a NUL byte")
+        self.strerror = "the path contains a NUL byte"
+        self.filename = shown
+
+
+def check_path(path: str | Path) -> None:
+    """BadPathError for a path no system call accepts (checked before resolve() or stat())."""
+    if "\0" in str(path):
+        raise BadPathError(str(path))
+
+
 def read_file_bytes(path: str | Path, limit: int = MAX_FILE_BYTES) -> bytes:
     """The bytes of a regular file of at most `limit` bytes; OSError for anything else.
 
@@ -52,6 +69,7 @@ def read_file_bytes(path: str | Path, limit: int = MAX_FILE_BYTES) -> bytes:
     open file is checked again, and at most limit + 1 bytes are ever read.
     """
     shown = str(path)
+    check_path(shown)
     _check_stat(shown, os.stat(path), limit)
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
     fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0))
@@ -71,6 +89,7 @@ def read_file_bytes(path: str | Path, limit: int = MAX_FILE_BYTES) -> bytes:
 
 def require_regular_file(path: str | Path) -> None:
     """NotRegularFileError for a device, FIFO or directory (stat only): before an open()."""
+    check_path(path)
     _check_stat(str(path), os.stat(path), None)
 
 

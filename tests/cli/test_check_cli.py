@@ -196,6 +196,13 @@ def test_too_many_rules_are_refused_before_compiling(tmp_path: Path) -> None:
     assert "many.yaml:1004:3: error[RM015]: more than 1000 rules" in proc.stdout
 
 
+def test_rmdsl_test_with_a_nul_in_its_ruleset_path(tmp_path: Path) -> None:
+    spec = _write(tmp_path, "t_test.yaml", b'ruleset: "rules\\0.yaml"\ntests: []\n')
+    proc = rmdsl("test", str(spec), timeout=QUICK)
+    assert_clean(proc, 2)
+    assert "rules\\x00.yaml: error: cannot read: the path contains a NUL byte" in proc.stderr
+
+
 def test_replay_refuses_a_device_as_its_recording() -> None:
     proc = rmdsl("replay", "-r", "rulesets/topstep.yaml", "/dev/zero", timeout=QUICK)
     assert_clean(proc, 2)

@@ -73,8 +73,8 @@ def _check_one(path: str) -> tuple[CheckResult | None, str | None]:
         return None, "no such file"
     except NotRegularFileError as exc:
         return None, str(exc.strerror)  # refused unopened: a directory, FIFO or device
-    except (OSError, ValueError) as exc:  # ValueError: a path the OS cannot take (NUL)
-        return None, f"cannot read: {getattr(exc, 'strerror', None) or exc}"
+    except OSError as exc:
+        return None, f"cannot read: {exc.strerror or exc}"
 
 
 def _print_text(path: str, result: CheckResult, color: bool, quiet: bool) -> None:
