@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from rmdsl.broker.interface import Broker, Snapshot
 from rmdsl.enforce.enforcer import DEFAULT_TIMEOUT_S, Enforcer
 from rmdsl.enforce.goals import RetryPolicy
-from rmdsl.engine import restore
+from rmdsl.engine import catchup, restore
 from rmdsl.engine.clockviews import ClockViews
 from rmdsl.engine.evaluate import Evaluator, Firing, TimerChanges
 from rmdsl.engine.events import (
@@ -36,11 +36,12 @@ from rmdsl.engine.execute import Executor
 from rmdsl.engine.lockouts import Lockouts, is_pause
 from rmdsl.engine.persistence import (
     EnforcementRecord,
+    LockoutRecord,
     RulesetVersionRecord,
     StateStore,
 )
 from rmdsl.engine.queue import QUEUE_LIMIT, EventQueue
-from rmdsl.engine.resolve import resolve
+from rmdsl.engine.resolve import Step, resolve
 from rmdsl.engine.ruleerrors import report as report_rule_errors
 from rmdsl.engine.ruleerrors import report_unreported
 from rmdsl.engine.state import AccountState, TradeResult
@@ -97,6 +98,8 @@ class Engine:
         self.next_reset = _FAR
         self.trading_day: dt.date | None = None
         self.evaluating = True  # False between a disconnect and the reconcile
+        # fills that came while not evaluating: evaluated (once) by the next reconcile
+        self._held: dict[int, TradeEvent] = {}
         self.deferred_params: dict[str, object] = {}  # loosened values waiting for the reset
         self.clock_views = ClockViews(self.state, self.calendar)
         self._tasks: set[asyncio.Task[list[EnforcementRecord]]] = set()
@@ -214,6 +217,9 @@ class Engine:
         changes = TimerChanges()
         firings: list[Firing] = []
         if isinstance(event, TradeEvent):
+            if not self.evaluating:
+                self._hold(event)  # not applied: the reconcile evaluates it as of its ts
+                return records
             if not await self._on_trade(event):
                 self.metrics.event_processed(time.perf_counter_ns() - t0)
                 return records
@@ -231,6 +237,8 @@ class Engine:
                     await self._persist(self.store.lift_lockout(lifted.id, self.state.now))
         elif isinstance(event, ConnectionEvent):
             self._on_connection(event)
+            if event.state is ConnectionState.RECONCILED and self._held:
+                records += await self._catch_up_held(wait)
         self.enforcer.settle()  # the broker's events confirm enforcement goals
         if self.evaluating:
             self.state.bind_ages()
@@ -354,6 +362,26 @@ class Engine:
             self.executor.lockout_firing(lock, order.contract_id, order.symbol, event, "cancel")
         ]
 
+    def _hold(self, event: TradeEvent) -> None:
+        known = self._held.get(event.id)
+        if known is None or (event.voided and not known.voided):
+            self._held[event.id] = event
+
+    def take_held(self) -> list[TradeEvent]:
+        """The fills held while not evaluating (for the reconcile that catches them up)."""
+        held, self._held = list(self._held.values()), {}
+        return held
+
+    async def _catch_up_held(self, wait: bool) -> list[EnforcementRecord]:
+        """A scripted RECONCILED (no snapshot): the held fills, each as of its own ts."""
+        trades = catchup.missed_trades(self, self.take_held())
+        deferred = await catchup.catch_up_trades(self, trades, self.state.now)
+        if not wait:
+            for item in deferred:
+                await self._execute(item.steps, item.reserved, wait)
+            return []
+        return await catchup.run_deferred(self, deferred)
+
     def _on_connection(self, event: ConnectionEvent) -> None:
         if event.state is ConnectionState.DISCONNECTED:
             self.evaluating = False  # stale state: wait for reconcile (SPEC 8)
@@ -365,6 +393,11 @@ class Engine:
     async def _dispatch(self, firings: list[Firing], wait: bool) -> list[EnforcementRecord]:
         steps = resolve(firings)
         reserved = self.executor.reserve(steps)  # lockouts take hold before the next event
+        return await self._execute(steps, reserved, wait)
+
+    async def _execute(
+        self, steps: list[Step], reserved: dict[int, tuple[LockoutRecord, bool]], wait: bool
+    ) -> list[EnforcementRecord]:
         if wait:
             return await self.executor.run(steps, reserved)
         self._track(asyncio.create_task(self.executor.run(steps, reserved)))
@@ -448,16 +481,18 @@ class Engine:
                 await self._dispatch(firings, wait=False)
 
     async def reconcile(
-        self, snapshot: Snapshot, started_ns: int | None = None
+        self, snapshot: Snapshot, started_ns: int | None = None, *, catch_up: bool = True
     ) -> list[EnforcementRecord]:
         """Replace positions/orders with the broker's, merge today's trades, then evaluate.
 
         `started_ns` (time.perf_counter_ns) is when the caller began fetching the snapshot:
         the reconciliation_ms metric then covers fetch + apply, not only the apply.
+        Fills the engine had not seen are caught up as of their own time (catchup.py)
+        unless `catch_up` is False (a test's initial state: history, not missed).
         """
         t0 = time.perf_counter_ns() if started_ns is None else started_ns
         async with self._step_lock:
-            records = await restore.reconcile(self, snapshot)
+            records = await restore.reconcile(self, snapshot, catch_up)
             self.enforcer.settle()  # a snapshot confirms enforcement goals too
             records += await self._rule_errors()
         self.metrics.reconciled((time.perf_counter_ns() - t0) / 1e6)

@@ -319,8 +319,14 @@ class Evaluator:
         self.unbind()
         return firing
 
-    def update_grace(self, changes: TimerChanges) -> None:
-        """Start the grace timer of every unprotected position; cancel it once protected."""
+    def update_grace(self, changes: TimerChanges, from_open: frozenset[str] = frozenset()) -> None:
+        """Start the grace timer of every unprotected position; cancel it once protected.
+
+        A timer starts now, except for the contracts in `from_open`: positions first seen in
+        a snapshot (opened while rmdsl was not listening), whose grace counts from their open
+        time, so one unprotected for longer than the grace is due at once (docs/engine.md,
+        "Catching up").
+        """
         now, grace = self.state.now, self.grace
         open_contracts = set(self.state.positions)
         for pos in self.state.positions.values():
@@ -330,8 +336,9 @@ class Evaluator:
                 if self.timers.cancel(key) is not None:
                     changes.cancelled.append(key)
             elif key not in self.latched:
+                start = min(pos.opened_at, now) if pos.contract_id in from_open else now
                 rec = self.timers.start(
-                    self.state.account_id, GRACE_ID, pos.contract_id, now, grace.grace_ms
+                    self.state.account_id, GRACE_ID, pos.contract_id, start, grace.grace_ms
                 )
                 if rec is not None:
                     changes.started.append(rec)

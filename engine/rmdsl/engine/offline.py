@@ -113,7 +113,8 @@ class OfflineRun:
         """Start from a broker snapshot (a test's initial state); its firings are recorded."""
         for order in snapshot.open_orders:
             self.order_symbols[order.id] = symbol_of(order.contract_id)
-        out = [self._fired(r, line) for r in await self.engine.reconcile(snapshot)]
+        records = await self.engine.reconcile(snapshot, catch_up=False)  # history, not missed
+        out = [self._fired(r, line) for r in records]
         pending = self.broker.take_outbox()
         while pending:
             out += [self._fired(r, line) for r in await self.engine.process(pending.pop(0))]

@@ -6,10 +6,12 @@ Records are built here so the engine's hot path stays free of conversion code.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from typing import TYPE_CHECKING
 
 from rmdsl.broker.interface import Snapshot
-from rmdsl.engine.evaluate import Firing, TimerChanges
+from rmdsl.engine import catchup
+from rmdsl.engine.evaluate import GRACE_ID, Firing, TimerChanges
 from rmdsl.engine.events import OrderType, PositionEvent, PositionType, Side, TradeEvent
 from rmdsl.engine.lockouts import is_pause
 from rmdsl.engine.persistence import (
@@ -19,7 +21,8 @@ from rmdsl.engine.persistence import (
     PositionRecord,
     TradeRecord,
 )
-from rmdsl.engine.state import Position, TradeResult
+from rmdsl.engine.state import Position
+from rmdsl.engine.timers import timer_key
 
 if TYPE_CHECKING:
     from rmdsl.engine.core import Engine
@@ -155,32 +158,46 @@ def police(engine: Engine) -> list[Firing]:
     return out
 
 
-async def reconcile(engine: Engine, snapshot: Snapshot) -> list[EnforcementRecord]:
-    """Broker snapshot -> positions and orders replaced, today's trades merged (by id)."""
+async def reconcile(
+    engine: Engine, snapshot: Snapshot, catch_up: bool = True
+) -> list[EnforcementRecord]:
+    """Broker snapshot -> missed fills caught up, positions and orders replaced, evaluate.
+
+    The missed fills (the snapshot's and those held while not evaluating) are applied
+    and evaluated first, each as of its own time (rmdsl.engine.catchup), on the
+    positions as the engine last knew them; then the snapshot's positions and orders
+    replace the engine's, the grace of a position opened while rmdsl was not listening
+    counts from its open time, and every rule is evaluated on the present state.
+    Without `catch_up` the snapshot is history (`rmdsl test`'s `initial:`): its fills
+    are applied unevaluated and every grace starts now.
+    """
     st, store = engine.state, engine.store
+    now = max(st.now, engine.clock())
     st.apply_account(snapshot.account)
     for info in snapshot.contracts:
         st.set_contract(info.symbol, info.tick_size, info.tick_value)
+    missed = catchup.missed_trades(engine, snapshot.trades_today, engine.take_held())
+    known = {cid: pos.opened_at for cid, pos in st.positions.items()}
+    deferred = await catchup.catch_up_trades(engine, missed, now, evaluate=catch_up)
     st.replace_positions(snapshot.positions)
     st.replace_orders(snapshot.open_orders)
-    day = engine.trading_day
-    for ev in sorted(snapshot.trades_today, key=lambda t: (t.ts, t.id)):
-        if engine.calendar.trading_day(ev.ts) != day:
-            continue
-        if st.apply_trade(ev) != TradeResult.DUPLICATE:
-            await engine._persist(store.record_trade(trade_record(engine, ev, ev_day(engine, ev))))
     positions = [position_record(engine, p) for p in st.positions.values()]
     await engine._persist(store.replace_positions(st.account_id, positions))
     await engine._persist(store.save_account_state(account_record(engine)))
     engine.evaluating = True
     changes = TimerChanges()
-    engine.evaluator.update_grace(changes)
+    fresh = catchup.new_positions(known, engine) if catch_up else frozenset()
+    for cid in fresh:  # a timer of the position this contract held before is not this one's
+        key = timer_key(GRACE_ID, cid)
+        if engine.evaluator.timers.cancel(key) is not None:
+            changes.cancelled.append(key)
+    engine.evaluator.update_grace(changes, from_open=fresh)
     engine.evaluator.forget_entities(set(st.positions), changes)
     st.bind_ages()
     firings = police(engine) + engine.evaluator.evaluate_all(changes)
     await engine._save_timers(changes)
-    return await engine._dispatch(firings, True) if firings else []
-
-
-def ev_day(engine: Engine, ev: TradeEvent) -> dt.date:
-    return engine.trading_day or engine.calendar.trading_day(ev.ts)
+    records = await catchup.run_deferred(engine, deferred)
+    if firings:
+        records += await engine._dispatch(firings, True)
+    # a grace (or `for:`) that ran out while rmdsl was not listening is enforced now
+    return records + await engine._advance(st.now, time.monotonic_ns(), True)
