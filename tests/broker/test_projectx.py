@@ -359,6 +359,20 @@ async def test_hub_drop_and_reopen_give_disconnected_then_connected(
     assert rt.subscribe_user_updates.await_count == 2  # resubscribed before CONNECTED
 
 
+async def test_a_reopen_without_a_reported_close_is_a_reconnect(
+    broker: ProjectXBroker, sdk: MockSDK, sink: Sink
+) -> None:
+    """The SDK's health reconnect (after a stale or frozen hub) stops the hub silently:
+    only the reopen is reported, and what the gateway sent in between is lost."""
+    await sdk.realtime.reopen()
+    async with asyncio.timeout(1):
+        while not sink.of(ConnectionEvent)[1:]:
+            await asyncio.sleep(0)
+    states = [e.state for e in sink.of(ConnectionEvent)]
+    assert states == [ConnectionState.DISCONNECTED, ConnectionState.CONNECTED]
+    assert sdk.realtime.subscribe_user_updates.await_count == 2
+
+
 async def test_adapter_reconnects_when_the_sdk_does_not(sdk: MockSDK, sink: Sink) -> None:
     broker = make_broker(sdk, reconnect_after_s=0.0)
     await broker.connect(sink)

@@ -94,6 +94,7 @@ class ProjectXBroker:
         connect_timeout_s: float = 30.0,
         reconnect_after_s: float = 10.0,
         watch_interval_s: float = 0.5,
+        stale_after_s: float = 5.0,
         day_start: DayStart = default_day_start,
         sdk: SdkFactory | None = None,
     ) -> None:
@@ -104,6 +105,7 @@ class ProjectXBroker:
         self._connect_timeout_s = connect_timeout_s
         self._reconnect_after_s = reconnect_after_s
         self._watch_interval_s = watch_interval_s
+        self._stale_after_s = stale_after_s
         self._day_start = day_start
         self._sdk = sdk
         self._client: Any = None
@@ -140,6 +142,7 @@ class ProjectXBroker:
                 reconnect_after_s=self._reconnect_after_s,
                 reconnect_timeout_s=self._connect_timeout_s,
                 watch_interval_s=self._watch_interval_s,
+                stale_after_s=self._stale_after_s,
             )
             await self._call("connect realtime", self.live.start(), self._connect_timeout_s)
         except BaseException:

@@ -6,6 +6,13 @@ the moment the SDK hands the payload over and nothing awaits inside the
 SDK's dispatch; follows the quotes of contracts with exposure; turns hub
 close/open into DISCONNECTED/CONNECTED, and reconnects itself with backoff
 when the SDK's own websocket reconnection does not bring the user hub back.
+
+A frozen or stale connection reports nothing by itself (the socket stays
+open; the websocket keepalive gives up only after ~30 s), and the SDK's health
+reconnect stops the hub without a close callback: so the watchdog pings the
+user hub's websocket, calls it down when no pong comes within
+`stale_after_s`, and up again (CONNECTED, hence a reconcile) when one does;
+a reopen we never saw close is a reconnect too.
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ USER_CALLBACKS = {
     "account_update": "GatewayUserAccount",
 }
 MAX_BACKOFF_S = 60.0
+STALE_AFTER_S = 5.0
 
 
 class LiveFeed:
@@ -55,6 +63,7 @@ class LiveFeed:
         reconnect_after_s: float = 10.0,
         reconnect_timeout_s: float = 30.0,
         watch_interval_s: float = 0.5,
+        stale_after_s: float = STALE_AFTER_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._suite = suite
@@ -64,7 +73,9 @@ class LiveFeed:
         self._reconnect_after_s = reconnect_after_s
         self._reconnect_timeout_s = reconnect_timeout_s
         self._watch_interval_s = watch_interval_s
+        self._stale_after_s = stale_after_s
         self._clock = clock
+        self._probe: tuple[float, asyncio.Future[Any]] | None = None  # (sent at, pong waiter)
         self.deduper = Deduper()
         self.up = False
         self.reconnects = 0
@@ -180,7 +191,12 @@ class LiveFeed:
         self._mark_down("user hub closed")
 
     def _on_user_open(self) -> None:
-        if not self.up and not self._restoring:
+        if self.up:
+            # the hub reopened without a close we saw: the SDK's health reconnect (after a
+            # stale or frozen connection) stops the hub without a close callback, and
+            # whatever the gateway sent meanwhile is lost: a reconnect like any other
+            self._mark_down("user hub reopened (a reconnect whose close was not reported)")
+        if not self._restoring:
             self._restoring = True
             self._spawn(self._restore())
 
@@ -225,17 +241,46 @@ class LiveFeed:
                 log.exception("realtime watchdog failed; continuing")
 
     async def tick(self) -> None:
-        """One watchdog pass: rehook, notice a silent drop, restore or reconnect when due."""
+        """One watchdog pass: rehook, notice a silent drop or a stale hub, restore or
+        reconnect when due."""
         self._hook_hubs()
         if self.up and not self._rt.user_connected:
             self._mark_down("user hub flag dropped")
-        if self.up or self._restoring:
+        stale = await self._check_probe()
+        if self.up or self._restoring or stale:
             return
         if self._rt.user_connected:
             self._restoring = True
             await self._restore()
         elif self._reconnect_due():
             await self._reconnect()
+
+    async def _check_probe(self) -> bool:
+        """Ping the user hub; True while a ping is unanswered past `stale_after_s`.
+
+        The first such tick marks the feed down; the pong that finally comes (the
+        gateway thawed) lets the next tick restore it, which announces CONNECTED.
+        """
+        probe = self._probe
+        if probe is not None:
+            sent, pong = probe
+            if pong.done():
+                self._probe = None
+                return False
+            if self._clock() - sent < self._stale_after_s:
+                return False
+            self._mark_down(f"no answer from the user hub for {self._stale_after_s:g} s")
+            return True
+        ws = _user_websocket(self._rt)
+        if ws is None or not self.up:
+            return False
+        try:
+            pong = asyncio.ensure_future(await ws.ping())
+        except Exception:  # closed or closing: the close callback or the flag reports it
+            return False
+        pong.add_done_callback(_retrieve)
+        self._probe = (self._clock(), pong)
+        return False
 
     def _reconnect_due(self) -> bool:
         now = self._clock()
@@ -265,3 +310,17 @@ class LiveFeed:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+def _user_websocket(rt: Any) -> Any:
+    """The user hub's open websocket (SDK AsyncHubConnection -> pysignalr -> websockets),
+    or None (not connected, or an SDK without these internals: then no probe)."""
+    client = getattr(rt.user_connection, "_client", None)
+    transport = getattr(client, "_transport", None)
+    ws = getattr(transport, "_ws", None)
+    return ws if callable(getattr(ws, "ping", None)) else None
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()  # a pong waiter failed by a close: reported elsewhere

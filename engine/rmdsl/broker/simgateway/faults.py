@@ -2,7 +2,9 @@
 
 A fault applies to the next N requests to one REST path ("*" = any path):
 answer success false with an error code, answer an HTTP status, or delay.
-Every request is logged with its path, JSON body and monotonic_ns arrival.
+A Freeze stops the whole gateway for a while (REST and both hubs, pings
+included). Every request is logged with its path, JSON body and monotonic_ns
+arrival.
 """
 
 from __future__ import annotations
@@ -103,3 +105,39 @@ class RequestLog:
                     return found[count - 1]
                 self._changed.clear()
                 await self._changed.wait()
+
+
+class Freeze:
+    """The gateway frozen for a while: nothing answered, read or written until it thaws.
+
+    REST requests wait, the hubs neither read (no pong to a client's ping) nor write;
+    with `lose_pushes` the pushes produced meanwhile are lost (a gateway that dropped
+    the connection's state), else they are delivered at the thaw.
+    """
+
+    def __init__(self) -> None:
+        self._thawed = asyncio.Event()
+        self._thawed.set()
+        self._timer: asyncio.TimerHandle | None = None
+        self.lose_pushes = False
+
+    @property
+    def frozen(self) -> bool:
+        return not self._thawed.is_set()
+
+    def start(self, seconds: float, lose_pushes: bool = True) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._thawed.clear()
+        self.lose_pushes = lose_pushes
+        self._timer = asyncio.get_running_loop().call_later(seconds, self.thaw)
+
+    def thaw(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._thawed.set()
+
+    async def wait(self) -> None:
+        """Return at once unless frozen; then when thawed."""
+        await self._thawed.wait()

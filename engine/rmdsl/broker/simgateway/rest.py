@@ -23,6 +23,7 @@ from rmdsl.broker.simgateway.faults import (
     DelayFault,
     ErrorFault,
     FaultPlan,
+    Freeze,
     RequestLog,
     StatusFault,
 )
@@ -90,10 +91,12 @@ class RestApi:
         faults: FaultPlan,
         log: RequestLog,
         api_keys: dict[str, str] | None = None,
+        freeze: Freeze | None = None,
     ) -> None:
         self.market = market
         self.tokens = tokens
         self.faults = faults
+        self.freeze = freeze or Freeze()
         self.log = log
         self.api_keys = api_keys
         self._handlers: dict[str, Handler] = {
@@ -125,6 +128,7 @@ class RestApi:
         path = "/" + request.match_info["tail"]
         body = await _json_body(request)
         self.log.add(path, body)
+        await self.freeze.wait()
         fault = self.faults.take(path)
         if isinstance(fault, DelayFault):
             await asyncio.sleep(fault.seconds)

@@ -21,6 +21,7 @@ from rmdsl.broker.simgateway.faults import (
     DelayFault,
     ErrorFault,
     FaultPlan,
+    Freeze,
     RequestLog,
     StatusFault,
 )
@@ -74,8 +75,11 @@ class SimGateway(Service):
         self.faults = FaultPlan()
         self.requests = RequestLog()
         self.tokens = Tokens()
-        self.hubs = HubServer(self.tokens.ok)
-        self.rest = RestApi(self.market, self.tokens, self.faults, self.requests, api_keys)
+        self.frozen = Freeze()
+        self.hubs = HubServer(self.tokens.ok, self.frozen)
+        self.rest = RestApi(
+            self.market, self.tokens, self.faults, self.requests, api_keys, self.frozen
+        )
         self._runner: web.AppRunner | None = None
         self._pushed = asyncio.Event()
 
@@ -215,6 +219,10 @@ class SimGateway(Service):
 
     async def drop_connections(self) -> int:
         return await self.hubs.drop_all()
+
+    def freeze(self, seconds: float, *, lose_pushes: bool = True) -> None:
+        """Stop answering anything (REST, hub messages, websocket pings) for `seconds`."""
+        self.frozen.start(seconds, lose_pushes)
 
     # -- observation ------------------------------------------------------------
 

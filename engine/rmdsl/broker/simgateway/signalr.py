@@ -18,6 +18,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from rmdsl.broker.simgateway.faults import Freeze
 from rmdsl.broker.simgateway.market import Push
 
 RS = "\x1e"
@@ -65,8 +66,9 @@ def encode(message: dict[str, Any]) -> str:
 class HubServer:
     """Both hubs: the websocket handlers, the live connections and the push fan-out."""
 
-    def __init__(self, token_ok: Callable[[str], bool]) -> None:
+    def __init__(self, token_ok: Callable[[str], bool], freeze: Freeze | None = None) -> None:
         self._token_ok = token_ok
+        self.freeze = freeze or Freeze()
         self.connections: set[HubConnection] = set()
         self.invocations: list[tuple[str, str, list[Any]]] = []  # (hub, target, args)
         self.connected = asyncio.Event()
@@ -97,7 +99,8 @@ class HubServer:
         async def handler(request: web.Request) -> web.StreamResponse:
             if not self._token_ok(_token(request)):
                 return web.json_response({"error": "Unauthorized"}, status=401)
-            ws = web.WebSocketResponse(heartbeat=None, max_msg_size=2**20)
+            # pings answered by _serve (not aiohttp): a frozen gateway answers none
+            ws = web.WebSocketResponse(heartbeat=None, autoping=False, max_msg_size=2**20)
             await ws.prepare(request)
             conn = HubConnection(hub, ws)
             try:
@@ -134,9 +137,15 @@ class HubServer:
 
     async def _serve(self, conn: HubConnection) -> None:
         keepalive = asyncio.create_task(self._keepalive(conn))
-        writer = asyncio.create_task(_writer(conn))
+        writer = asyncio.create_task(_writer(conn, self.freeze))
         try:
             async for msg in conn.ws:
+                await self.freeze.wait()
+                if msg.type is WSMsgType.PING:
+                    await conn.ws.pong(msg.data)
+                    continue
+                if msg.type is WSMsgType.PONG:
+                    continue
                 if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
                     break
                 raw = msg.data if isinstance(msg.data, str) else msg.data.decode()
@@ -199,6 +208,8 @@ class HubServer:
 
     def publish(self, push: Push) -> None:
         """Queue one invocation to every connection subscribed to it (non-blocking)."""
+        if self.freeze.frozen and self.freeze.lose_pushes:
+            return  # a frozen gateway that lost its connections' state: never delivered
         frame = encode({"type": 1, "target": push.target, "arguments": list(push.arguments)})
         for conn in list(self.connections):
             if conn.wants(push):
@@ -235,11 +246,12 @@ class HubServer:
         await self.drop_all(code=1001)
 
 
-async def _writer(conn: HubConnection) -> None:
+async def _writer(conn: HubConnection, freeze: Freeze) -> None:
     """The one task writing to a socket, so pushes keep their order."""
     while True:
         frame = await conn.outbox.get()
         try:
+            await freeze.wait()
             if not conn.ws.closed:
                 with contextlib.suppress(ConnectionError, RuntimeError):
                     await conn.ws.send_str(frame)
