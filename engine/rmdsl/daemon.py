@@ -24,11 +24,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, cast
 
-from rmdsl.broker.interface import Broker, Snapshot
+from rmdsl.broker.interface import Broker
 from rmdsl.engine.core import Clock, Engine, wall_clock
 from rmdsl.engine.events import AccountEvent, ClockEvent, ConnectionEvent, ConnectionState, Event
 from rmdsl.engine.persistence import StateStore
-from rmdsl.errors import BrokerError, Diagnostic, render_all
+from rmdsl.errors import Diagnostic, render_all
 from rmdsl.metrics import Metrics
 from rmdsl.notify import Notifier
 from rmdsl.rules.model import Ruleset
@@ -40,7 +40,9 @@ TICK_S = 0.25
 WAKE_MARGIN_S = 0.002  # a clock event for a due retry lands just after it, never before
 MAINTENANCE_S = 60.0
 RECONCILE_ALERT_MS = 10_000.0
-MAX_SNAPSHOT_BACKOFF_S = 30.0
+UNRECONCILED_ALERT_S = 10.0  # Q20: not reconciled for this long is alerted
+FIRST_RETRY_S = 0.5
+MAX_SNAPSHOT_BACKOFF_S = 5.0
 Observer = Callable[[Event], None]
 Loader = Callable[[Path], Ruleset]
 
@@ -70,6 +72,8 @@ class Daemon:
         observers: Sequence[Observer] = (),
         load: Loader = _load,
         lock_dir: Path | None = None,
+        unreconciled_alert_s: float = UNRECONCILED_ALERT_S,
+        retry_s: tuple[float, float] = (FIRST_RETRY_S, MAX_SNAPSHOT_BACKOFF_S),
     ) -> None:
         self.ruleset_path = Path(ruleset_path)
         self.broker, self.store, self.notifier = broker, store, notifier
@@ -89,6 +93,14 @@ class Daemon:
         self._tasks: list[asyncio.Task[None]] = []
         self._connected = False
         self._froze_gc = False
+        # reconciled: the engine decides on the broker's state; False from a disconnect (or
+        # start) until a snapshot has been reconciled, which is retried until it succeeds
+        self.reconciled = False
+        self.unreconciled_since: dt.datetime | None = self.clock()
+        self.unreconciled_alert_s = unreconciled_alert_s
+        self.retry_s = retry_s
+        self._unreconciled_mono: float | None = time.monotonic()
+        self._unreconciled_alerted = False
 
     # ---- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
@@ -242,6 +254,7 @@ class Daemon:
     async def _on_connection(self, event: ConnectionEvent) -> None:
         if event.state is ConnectionState.DISCONNECTED:
             log.warning("broker disconnected: decisions paused until reconnected and reconciled")
+            await self._mark_unreconciled("disconnected")
         elif event.state is ConnectionState.CONNECTED:
             await self._reconcile("reconnect")
 
@@ -268,16 +281,38 @@ class Daemon:
                 posted = due  # one clock event per due instant, even if the queue is slow
             if loop.time() >= tick_at:
                 tick_at = loop.time() + self.tick_s
+            self._alert_unreconciled("a disconnect")  # also while the broker is still away
 
     # ---- reconcile -----------------------------------------------------------------------------
     async def _reconcile(self, why: str) -> None:
-        """Fetch a snapshot (retrying with backoff) and hand it to the engine, which resumes."""
+        """Snapshot + engine reconcile, retried with backoff until one succeeds (or stop).
+
+        A failed snapshot or a reconcile that raised leaves the daemon unreconciled
+        (the engine does not evaluate; fills are held for the catch-up); past
+        `unreconciled_alert_s` that is alerted once per episode.
+        """
+        await self._mark_unreconciled("reconciling")
+        delay, ceiling = self.retry_s
+        while not self._stopping.is_set():
+            try:
+                if await self._reconcile_once(why):
+                    await self._mark_reconciled()
+                return
+            except Exception as exc:  # BrokerError, a store or engine failure: try again
+                log.warning("reconcile after %s failed (%s); retrying in %.2f s", why, exc, delay)
+            self._alert_unreconciled(why)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), delay)
+            delay = min(delay * 2, ceiling)
+
+    async def _reconcile_once(self, why: str) -> bool:
+        """One attempt; False when stopping. Raises what the snapshot or the reconcile raised."""
         engine = self.engine
         assert engine is not None
         started_ns = time.perf_counter_ns()
-        snapshot = await self._snapshot()
-        if snapshot is None:
-            return  # stopping
+        snapshot = await self.broker.snapshot()
+        if self._stopping.is_set():
+            return False
         records = await engine.reconcile(snapshot, started_ns=started_ns)
         ms = (time.perf_counter_ns() - started_ns) / 1e6
         self.reconcile_ms.append(ms)
@@ -295,18 +330,52 @@ class Daemon:
             self.notifier.alert(
                 "warning", "metric reconciliation_ms", f"reconciliation took {ms / 1000:.1f} s"
             )
+        return True
 
-    async def _snapshot(self) -> Snapshot | None:
-        delay = 0.5
-        while not self._stopping.is_set():
-            try:
-                return await self.broker.snapshot()
-            except BrokerError as exc:
-                log.warning("snapshot failed (%s); retrying in %.1f s", exc, delay)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), delay)
-                delay = min(delay * 2, MAX_SNAPSHOT_BACKOFF_S)
-        return None
+    async def _mark_unreconciled(self, status: str) -> None:
+        if self.reconciled or self.unreconciled_since is None:
+            self.reconciled = False
+            self.unreconciled_since = self.clock()
+            self._unreconciled_mono = time.monotonic()
+            self._unreconciled_alerted = False
+        await self._set_status(status, self.unreconciled_since)
+
+    async def _mark_reconciled(self) -> None:
+        if self._unreconciled_alerted:
+            self.notifier.alert(
+                "info", "reconciled", "the daemon is reconciled with the broker again"
+            )
+        self.reconciled = True
+        self.unreconciled_since = self._unreconciled_mono = None
+        self._unreconciled_alerted = False
+        await self._set_status("reconciled", self.clock())
+
+    def _alert_unreconciled(self, why: str) -> None:
+        """Once per episode, after the bound: decisions are paused on stale state."""
+        since = self._unreconciled_mono
+        if self._unreconciled_alerted or since is None:
+            return
+        waited = time.monotonic() - since
+        if waited >= self.unreconciled_alert_s:
+            self._unreconciled_alerted = True
+            self.notifier.alert(
+                "critical",
+                "not reconciled",
+                f"no successful reconcile for {waited:.0f} s after {why}: rules are not "
+                "evaluated until the broker's snapshot is reconciled (retrying)",
+                {"since": str(self.unreconciled_since), "why": why},
+            )
+
+    async def _set_status(self, status: str, since: dt.datetime | None) -> None:
+        """Hook: the daemon's reconcile status, in the store when it keeps one (`rmdsl status`)."""
+        log.debug("daemon status: %s since %s", status, since)
+        setter = getattr(self.store, "set_daemon_status", None)
+        if setter is None or self.engine is None:
+            return
+        try:
+            await setter(self.engine.state.account_id, status, since)
+        except Exception as exc:  # a status row must never cost enforcement
+            log.warning("could not record the daemon status: %s", exc)
 
     # ---- hot reload --------------------------------------------------------------------------
     async def _watch(self, ruleset: Ruleset) -> None:

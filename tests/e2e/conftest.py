@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from e2ekit import RULES, Live, StartDaemon, TapStore
@@ -25,7 +26,14 @@ async def start_daemon(
     """start_daemon(ruleset_path=RULES) -> Live; everything is stopped after the test."""
     stack: list[tuple[SimAccount, Daemon]] = []
 
-    async def start(ruleset_path: Path = RULES, speed: float = 1.0, reload: bool = False) -> Live:
+    async def start(
+        ruleset_path: Path = RULES,
+        speed: float = 1.0,
+        reload: bool = False,
+        broker: dict[str, Any] | None = None,
+        **daemon: Any,
+    ) -> Live:
+        """`broker`: ProjectXBroker options (short watchdog bounds); `daemon`: Daemon options."""
         sim = SimAccount(load_ruleset(ruleset_path), speed=speed)
         await sim.start()
         for name, value in sim.env().items():
@@ -34,12 +42,13 @@ async def start_daemon(
         notifier = CollectingNotifier()
         daemon = Daemon(
             ruleset_path,
-            sim.broker(),
+            sim.broker(**(broker or {})),
             TapStore(store_path),
             notifier,
             clock=sim.now,
             tick_s=0.05,
             reload=reload,
+            **daemon,
         )
         stack.append((sim, daemon))
         await daemon.start()
