@@ -28,6 +28,7 @@ from rmdsl.broker.interface import Broker
 from rmdsl.engine.core import Clock, Engine, wall_clock
 from rmdsl.engine.events import AccountEvent, ClockEvent, ConnectionEvent, ConnectionState, Event
 from rmdsl.engine.persistence import StateStore
+from rmdsl.engine.tradingday import Calendar
 from rmdsl.errors import Diagnostic, render_all
 from rmdsl.metrics import Metrics
 from rmdsl.notify import Notifier
@@ -93,6 +94,7 @@ class Daemon:
         self._tasks: list[asyncio.Task[None]] = []
         self._connected = False
         self._froze_gc = False
+        self._calendar: Calendar  # the loaded ruleset's, until the engine exists
         # reconciled: the engine decides on the broker's state; False from a disconnect (or
         # start) until a snapshot has been reconciled, which is retried until it succeeds
         self.reconciled = False
@@ -106,11 +108,15 @@ class Daemon:
     async def start(self) -> None:
         """Bring everything up; on any failure undo what was started and re-raise."""
         ruleset = self._load(self.ruleset_path)  # CheckError: nothing is started yet
+        self._calendar = Calendar.of(ruleset)
         log.info("ruleset %s (%s) loaded from %s", ruleset.name, ruleset.digest[:12], ruleset.path)
         opener = getattr(self.store, "open", None)
         if opener is not None:
             await opener()
             self.claim.report_locked_store()
+        follow = getattr(self.broker, "follow_calendar", None)
+        if follow is not None:  # the snapshot's trade search covers the ruleset's trading day
+            follow(self._day_start)
         try:
             await self.broker.connect(self._sink)
             self._connected = True
@@ -150,6 +156,11 @@ class Daemon:
             await self._watch(ruleset)
         await self.claim.set_status("running")
         log.info("daemon running for account %s", self.engine.state.account_id)
+
+    def _day_start(self, _wall_now: dt.datetime) -> dt.datetime:
+        """The last reset of the running ruleset (hot reloads included), on the daemon clock."""
+        calendar = self.engine.calendar if self.engine is not None else self._calendar
+        return calendar.last_reset(self.clock())
 
     async def serve(self) -> None:
         """start(), then run until SIGINT/SIGTERM (or stop()), then shut everything down."""

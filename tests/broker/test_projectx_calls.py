@@ -96,6 +96,28 @@ async def test_snapshot_trades_are_the_trading_days_oldest_first(
     assert kwargs["start_date"] == DAY_START and kwargs["limit"] >= 10_000
 
 
+async def test_the_daemons_calendar_sets_the_trade_search_unless_one_was_given(
+    sdk: MockSDK,
+) -> None:
+    ruleset_day = DAY_START - dt.timedelta(hours=3)
+    given = await _connected(sdk)  # day_start=DAY_START given: it wins
+    given.follow_calendar(lambda now: ruleset_day)
+    await given.snapshot()
+    assert sdk.suite.client.search_trades.await_args.kwargs["start_date"] == DAY_START
+    await given.disconnect()
+    broker = ProjectXBroker(
+        "PRACTICE-1", api_key="key-0123456789", username="trader", sdk=sdk,
+        watch_interval_s=3600.0,
+    )  # fmt: skip
+    broker.follow_calendar(lambda now: ruleset_day)
+    await broker.connect(_ignore)
+    try:
+        await broker.snapshot()
+        assert sdk.suite.client.search_trades.await_args.kwargs["start_date"] == ruleset_day
+    finally:
+        await broker.disconnect()
+
+
 async def test_snapshot_subscribes_quotes_for_exposed_contracts(
     broker: ProjectXBroker, sdk: MockSDK
 ) -> None:

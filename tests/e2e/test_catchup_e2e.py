@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from e2ekit import RULES, Live, StartDaemon, TapStore, wait_until
 
+from rmdsl.broker.projectx import ProjectXBroker, default_day_start
+from rmdsl.broker.simgateway import SimGateway
 from rmdsl.daemon import Daemon
 from rmdsl.demo.sim import SimAccount
 from rmdsl.engine.core import Engine
+from rmdsl.engine.tradingday import Calendar
 from rmdsl.notify import CollectingNotifier
 from rmdsl.pipeline import load_ruleset
 
@@ -128,5 +132,36 @@ async def test_a_position_left_unprotected_while_down_is_closed_right_after_star
             await wait_until(lambda: sim.gw.position_size("MNQ") == 0, what="the close")
             [close] = [r for r in store.recorded if r.rule_name == "no_stop_loss_grace"]
             assert close.action == "close_position" and close.outcome == "ok"
+        finally:
+            await daemon.stop()
+
+
+async def test_the_trade_search_covers_the_rulesets_own_trading_day(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: the adapter searched from a fixed 17:00 America/Chicago, whatever the
+    ruleset's reset; fills between the ruleset's reset and that hour were never read."""
+    tz = ZoneInfo("America/New_York")
+    reset = (dt.datetime.now(tz) - dt.timedelta(hours=4)).time().replace(second=0, microsecond=0)
+    path = tmp_path / "ny.yaml"
+    path.write_text(
+        f'rmdsl: 1\nname: ny\ntimezone: America/New_York\nreset: "{reset:%H:%M}"\nrules: {{}}\n',
+        encoding="utf-8",
+    )
+    async with SimGateway() as gw:  # gateway time is wall time
+        for name, value in gw.sdk_env().items():
+            monkeypatch.setenv(name, value)
+        broker = ProjectXBroker(
+            "PRAC-SIM-1", api_url=gw.api_url, user_hub_url=gw.user_hub_url,
+            market_hub_url=gw.market_hub_url, api_key="k" * 20, username="u",
+        )  # fmt: skip
+        daemon = Daemon(path, broker, TapStore(tmp_path / "s.db"), CollectingNotifier())
+        await daemon.start()
+        try:
+            now = dt.datetime.now(dt.UTC)
+            [search] = gw.requests.calls("/Trade/search")
+            since = dt.datetime.fromisoformat(search.body["startTimestamp"])
+            expected = Calendar.of(load_ruleset(path)).last_reset(now)
+            assert since == expected and since != default_day_start(now)
         finally:
             await daemon.stop()

@@ -95,7 +95,7 @@ class ProjectXBroker:
         reconnect_after_s: float = 10.0,
         watch_interval_s: float = 0.5,
         stale_after_s: float = 5.0,
-        day_start: DayStart = default_day_start,
+        day_start: DayStart | None = None,
         sdk: SdkFactory | None = None,
     ) -> None:
         self.account_name = account_name
@@ -106,7 +106,10 @@ class ProjectXBroker:
         self._reconnect_after_s = reconnect_after_s
         self._watch_interval_s = watch_interval_s
         self._stale_after_s = stale_after_s
-        self._day_start = day_start
+        # the start of the trading day whose trades a snapshot reads: given here, else the
+        # ruleset's (follow_calendar), else the default 17:00 America/Chicago
+        self._day_start = day_start or default_day_start
+        self._day_start_given = day_start is not None
         self._sdk = sdk
         self._client: Any = None
         self._suite: Any = None
@@ -114,6 +117,16 @@ class ProjectXBroker:
         self._handoff: Handoff | None = None
         self.live: LiveFeed | None = None
         self._contracts: dict[str, ContractInfo] = {}
+
+    def follow_calendar(self, day_start: DayStart) -> None:
+        """Read the trades of the ruleset's own trading day (its reset time and timezone).
+
+        The daemon calls this with its calendar, so the trade search at start and after a
+        reconnect covers every fill of the day its rules count; a day_start given to the
+        constructor (the simulated account's virtual clock) wins.
+        """
+        if not self._day_start_given:
+            self._day_start = day_start
 
     @property
     def account_id(self) -> int:
