@@ -1,0 +1,118 @@
+"""The daemon's reconcile: retried until it succeeds, its status said, alerted past a bound.
+
+A recording broker whose snapshot fails on demand and a memory store that
+keeps the daemon status rows: no gateway, short settable bounds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from pathlib import Path
+
+from rmdsl.broker.interface import Snapshot
+from rmdsl.daemon import Daemon
+from rmdsl.enforce.recording_broker import RecordingBroker
+from rmdsl.engine.events import ConnectionEvent, ConnectionState
+from rmdsl.engine.memory_store import MemoryStore
+from rmdsl.errors import BrokerError
+from rmdsl.notify import CollectingNotifier
+
+RULESET = "rmdsl: 1\nname: reconcile\nrules: {}\n"
+NOW = dt.datetime(2026, 3, 2, 15, 0, tzinfo=dt.UTC)
+
+
+class FlakyBroker(RecordingBroker):
+    """Its next `failures` snapshots raise BrokerError."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failures = 0
+
+    async def snapshot(self) -> Snapshot:
+        if self.failures > 0:
+            self.failures -= 1
+            raise BrokerError("trade search: Server error: 500")
+        return await super().snapshot()
+
+
+class StatusStore(MemoryStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.statuses: list[tuple[int, str, dt.datetime | None]] = []
+
+    async def set_daemon_status(self, account_id: int, status: str, since: dt.datetime) -> None:
+        self.statuses.append((account_id, status, since))
+
+
+def daemon(tmp_path: Path, broker: FlakyBroker, store: MemoryStore) -> Daemon:
+    path = tmp_path / "r.yaml"
+    path.write_text(RULESET, encoding="utf-8")
+    return Daemon(
+        path,
+        broker,
+        store,
+        CollectingNotifier(),
+        clock=lambda: NOW,
+        reload=False,
+        unreconciled_alert_s=0.05,
+        retry_s=(0.01, 0.02),
+    )
+
+
+async def test_a_failing_start_snapshot_is_retried_and_alerted_past_the_bound(
+    tmp_path: Path,
+) -> None:
+    broker, store = FlakyBroker(), StatusStore()
+    broker.failures = 8
+    d = daemon(tmp_path, broker, store)
+    assert not d.reconciled and d.unreconciled_since == NOW
+    await d.start()
+    try:
+        assert d.reconciled and d.unreconciled_since is None and broker.failures == 0
+        notifier = d.notifier
+        assert isinstance(notifier, CollectingNotifier)
+        assert notifier.titles() == ["not reconciled", "reconciled"]
+        assert [s for _, s, _ in store.statuses][-1] == "reconciled"
+    finally:
+        await d.stop()
+
+
+async def test_a_disconnect_unreconciles_until_the_reconnect_reconciles(tmp_path: Path) -> None:
+    broker, store = FlakyBroker(), StatusStore()
+    d = daemon(tmp_path, broker, store)
+    await d.start()
+    try:
+        engine = d.engine
+        assert engine is not None
+        await d._sink(ConnectionEvent(ConnectionState.DISCONNECTED, NOW))
+        await asyncio.wait_for(_until(lambda: not d.reconciled), 5)
+        assert d.unreconciled_since == NOW and not engine.evaluating
+        broker.failures = 3
+        await d._sink(ConnectionEvent(ConnectionState.CONNECTED, NOW))
+        await asyncio.wait_for(_until(lambda: d.reconciled), 5)
+        assert engine.evaluating and broker.failures == 0
+        assert [s for _, s, _ in store.statuses] == [
+            "reconciling",  # at start
+            "reconciled",
+            "disconnected",
+            "reconciling",
+            "reconciled",
+        ]
+    finally:
+        await d.stop()
+
+
+async def test_without_a_status_table_the_daemon_still_runs(tmp_path: Path) -> None:
+    d = daemon(tmp_path, FlakyBroker(), MemoryStore())
+    await d.start()
+    try:
+        assert d.reconciled
+    finally:
+        await d.stop()
+
+
+async def _until(predicate: object) -> None:
+    assert callable(predicate)
+    while not predicate():
+        await asyncio.sleep(0.01)
