@@ -165,3 +165,40 @@ async def test_the_trade_search_covers_the_rulesets_own_trading_day(
             assert since == expected and since != default_day_start(now)
         finally:
             await daemon.stop()
+
+
+async def test_a_loss_made_while_the_daemon_was_down_starts_its_cooldown_at_restart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = cooldown_ruleset(tmp_path)
+    async with SimAccount(load_ruleset(path)) as sim:
+        for name, value in sim.env().items():
+            monkeypatch.setenv(name, value)
+
+        def new_daemon() -> Daemon:
+            store = TapStore(tmp_path / "s.db")
+            return Daemon(path, sim.broker(), store, CollectingNotifier(), clock=sim.now)
+
+        first = new_daemon()
+        await first.start()
+        sim.gw.trader_place("MNQ", "buy", "market", 1)
+        sim.gw.trader_place("MNQ", "sell", "stop", 1, stop_price=20900)  # protected
+        await wait_until(lambda: bool(first.engine and first.engine.state.positions))
+        await first.stop()
+        sim.gw.set_quote("MNQ", 20990)
+        sim.gw.trader_place("MNQ", "sell", "market", 1)  # the loss, while nobody listens
+        sold_at = sim.gw.market.ledger.trades[-1].at
+        sim.clock.reset(sim.now() + dt.timedelta(minutes=10))
+        second = new_daemon()
+        await second.start()
+        try:
+            assert second.engine is not None
+            locks = [
+                (lk.created_at, lk.until_ts)
+                for lk in second.engine.lockouts.active.values()
+                if lk.rule_id == "loss_cooldown"
+            ]
+            assert locks == [(sold_at, sold_at + dt.timedelta(minutes=30))]
+            assert second.engine.state.ctx.day.trades == 1
+        finally:
+            await second.stop()
