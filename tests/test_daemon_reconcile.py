@@ -93,10 +93,10 @@ async def test_a_disconnect_unreconciles_until_the_reconnect_reconciles(tmp_path
         await asyncio.wait_for(_until(lambda: d.reconciled), 5)
         assert engine.evaluating and broker.failures == 0
         assert [s for _, s, _ in store.statuses] == [
-            "reconciling",  # at start
+            "not reconciled (reconciling)",  # at start
             "reconciled",
-            "disconnected",
-            "reconciling",
+            "not reconciled (disconnected)",
+            "not reconciled (reconciling)",
             "reconciled",
         ]
     finally:

@@ -265,7 +265,7 @@ class Daemon:
     async def _on_connection(self, event: ConnectionEvent) -> None:
         if event.state is ConnectionState.DISCONNECTED:
             log.warning("broker disconnected: decisions paused until reconnected and reconciled")
-            await self._mark_unreconciled("disconnected")
+            await self._mark_unreconciled("not reconciled (disconnected)")
         elif event.state is ConnectionState.CONNECTED:
             await self._reconcile("reconnect")
 
@@ -302,7 +302,7 @@ class Daemon:
         (the engine does not evaluate; fills are held for the catch-up); past
         `unreconciled_alert_s` that is alerted once per episode.
         """
-        await self._mark_unreconciled("reconciling")
+        await self._mark_unreconciled("not reconciled (reconciling)")
         delay, ceiling = self.retry_s
         while not self._stopping.is_set():
             try:
