@@ -219,3 +219,15 @@ async def test_a_reset_lockout_from_a_missed_daily_loss_is_in_force() -> None:
     [lock] = h.engine.lockouts.active.values()
     assert lock.created_at == loss.ts
     assert f"close_position({MNQ})" in [c.describe() for c in h.broker.calls]
+
+
+async def test_a_scripted_reconciled_event_catches_up_the_held_fills() -> None:
+    """`rmdsl test` / replay: a disconnect, fills, then `reconciled` without a snapshot."""
+    h = await Harness(ruleset(COOLDOWN), start=NOW).start()
+    await h.feed(ConnectionEvent(ConnectionState.DISCONNECTED, NOW))
+    loss = fill(1, NOW + dt.timedelta(seconds=5), -50, side=Side.SELL)
+    await h.feed(loss)
+    assert not h.engine.lockouts.active
+    await h.feed(ConnectionEvent(ConnectionState.RECONCILED, NOW + dt.timedelta(seconds=9)))
+    assert lock_ends(h) == [loss.ts + dt.timedelta(minutes=30)]
+    assert h.engine.evaluating and h.engine.ctx.day.trades == 1

@@ -36,12 +36,11 @@ from rmdsl.engine.execute import Executor
 from rmdsl.engine.lockouts import Lockouts, is_pause
 from rmdsl.engine.persistence import (
     EnforcementRecord,
-    LockoutRecord,
     RulesetVersionRecord,
     StateStore,
 )
 from rmdsl.engine.queue import QUEUE_LIMIT, EventQueue
-from rmdsl.engine.resolve import Step, resolve
+from rmdsl.engine.resolve import resolve
 from rmdsl.engine.ruleerrors import report as report_rule_errors
 from rmdsl.engine.ruleerrors import report_unreported
 from rmdsl.engine.state import AccountState, TradeResult
@@ -238,7 +237,7 @@ class Engine:
         elif isinstance(event, ConnectionEvent):
             self._on_connection(event)
             if event.state is ConnectionState.RECONCILED and self._held:
-                records += await self._catch_up_held(wait)
+                records += await self._catch_up_held()
         self.enforcer.settle()  # the broker's events confirm enforcement goals
         if self.evaluating:
             self.state.bind_ages()
@@ -372,14 +371,10 @@ class Engine:
         held, self._held = list(self._held.values()), {}
         return held
 
-    async def _catch_up_held(self, wait: bool) -> list[EnforcementRecord]:
+    async def _catch_up_held(self) -> list[EnforcementRecord]:
         """A scripted RECONCILED (no snapshot): the held fills, each as of its own ts."""
         trades = catchup.missed_trades(self, self.take_held())
         deferred = await catchup.catch_up_trades(self, trades, self.state.now)
-        if not wait:
-            for item in deferred:
-                await self._execute(item.steps, item.reserved, wait)
-            return []
         return await catchup.run_deferred(self, deferred)
 
     def _on_connection(self, event: ConnectionEvent) -> None:
@@ -393,11 +388,6 @@ class Engine:
     async def _dispatch(self, firings: list[Firing], wait: bool) -> list[EnforcementRecord]:
         steps = resolve(firings)
         reserved = self.executor.reserve(steps)  # lockouts take hold before the next event
-        return await self._execute(steps, reserved, wait)
-
-    async def _execute(
-        self, steps: list[Step], reserved: dict[int, tuple[LockoutRecord, bool]], wait: bool
-    ) -> list[EnforcementRecord]:
         if wait:
             return await self.executor.run(steps, reserved)
         self._track(asyncio.create_task(self.executor.run(steps, reserved)))
