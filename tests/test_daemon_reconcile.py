@@ -73,7 +73,8 @@ async def test_a_failing_start_snapshot_is_retried_and_alerted_past_the_bound(
         notifier = d.notifier
         assert isinstance(notifier, CollectingNotifier)
         assert notifier.titles() == ["not reconciled", "reconciled"]
-        assert [s for _, s, _ in store.statuses][-1] == "reconciled"
+        await asyncio.wait_for(_until(lambda: len(store.statuses) == 2), 5)  # written by a task
+        assert [s for _, s, _ in store.statuses] == ["not reconciled (reconciling)", "reconciled"]
     finally:
         await d.stop()
 
@@ -92,6 +93,7 @@ async def test_a_disconnect_unreconciles_until_the_reconnect_reconciles(tmp_path
         await d._sink(ConnectionEvent(ConnectionState.CONNECTED, NOW))
         await asyncio.wait_for(_until(lambda: d.reconciled), 5)
         assert engine.evaluating and broker.failures == 0
+        await asyncio.wait_for(_until(lambda: len(store.statuses) == 5), 5)
         assert [s for _, s, _ in store.statuses] == [
             "not reconciled (reconciling)",  # at start
             "reconciled",

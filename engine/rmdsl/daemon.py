@@ -103,6 +103,7 @@ class Daemon:
         self.retry_s = retry_s
         self._unreconciled_mono: float | None = time.monotonic()
         self._unreconciled_alerted = False
+        self._status_write: asyncio.Task[None] | None = None
 
     # ---- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
@@ -207,6 +208,8 @@ class Daemon:
         log.info("daemon stopped")
 
     async def _teardown(self) -> None:
+        if self._status_write is not None:  # the last reconcile status, then "stopped"
+            await asyncio.gather(self._status_write, return_exceptions=True)
         await self.claim.set_status("stopped")
         # the engine first: enforcement in flight still needs the broker
         engine, self.engine = self.engine, None
@@ -378,13 +381,27 @@ class Daemon:
             )
 
     async def _set_status(self, status: str, since: dt.datetime | None) -> None:
-        """Hook: the daemon's reconcile status, in the store when it keeps one (`rmdsl status`)."""
+        """Hook: the reconcile status, in the store when it keeps one (`rmdsl status`).
+
+        Written by a task, in order, so a slow or locked database never holds up the
+        pump (the status is for people; the reconcile must not wait on the disk).
+        """
         log.debug("daemon status: %s since %s", status, since)
         setter = getattr(self.store, "set_daemon_status", None)
         if setter is None or self.engine is None:
             return
+        previous = self._status_write
+        self._status_write = asyncio.create_task(
+            self._write_status(previous, setter(self.engine.state.account_id, status, since)),
+            name="rmdsl-status",
+        )
+
+    @staticmethod
+    async def _write_status(previous: asyncio.Task[None] | None, write: Any) -> None:
+        if previous is not None:
+            await asyncio.gather(previous, return_exceptions=True)
         try:
-            await setter(self.engine.state.account_id, status, since)
+            await write
         except Exception as exc:  # a status row must never cost enforcement
             log.warning("could not record the daemon status: %s", exc)
 
