@@ -15,6 +15,7 @@ from enginekit import (
     D,
     Harness,
     at,
+    clock,
     fill,
     order,
     position,
@@ -32,6 +33,7 @@ from rmdsl.engine.events import (
     Side,
     TradeEvent,
 )
+from rmdsl.errors import BrokerError
 from rmdsl.lang.schema import Scope, Trigger, UntilKind
 from rmdsl.rules.model import Action, Ruleset
 
@@ -231,3 +233,18 @@ async def test_a_scripted_reconciled_event_catches_up_the_held_fills() -> None:
     await h.feed(ConnectionEvent(ConnectionState.RECONCILED, NOW + dt.timedelta(seconds=9)))
     assert lock_ends(h) == [loss.ts + dt.timedelta(minutes=30)]
     assert h.engine.evaluating and h.engine.ctx.day.trades == 1
+
+
+async def test_a_position_reopened_while_down_gets_its_own_grace() -> None:
+    """The grace fired (and latched) on a position closed while down; the new one in the
+    same contract is another position: its grace counts from its own open."""
+    h = await Harness(ruleset(grace_ms=60_000), start=at(0)).start()
+    await h.feed(position(at(0), 1))
+    h.broker.fail = lambda method: BrokerError("gateway down")
+    await h.feed(clock(at(60)))  # the grace fires and latches; its close fails
+    h.broker.fail = None
+    await h.feed(ConnectionEvent(ConnectionState.DISCONNECTED, at(61)), clock(at(600)))
+    reopened = position(at(300), 1, pid=2)  # the old one closed meanwhile
+    records = await h.engine.reconcile(snap(positions=(reopened,)))
+    assert [(r.rule_name, r.outcome) for r in records] == [("no_stop_loss_grace", "ok")]
+    assert [c.describe() for c in h.broker.calls][-1] == f"close_position({MNQ})"

@@ -187,10 +187,11 @@ async def reconcile(
     engine.evaluating = True
     changes = TimerChanges()
     fresh = catchup.new_positions(known, engine) if catch_up else frozenset()
-    for cid in fresh:  # a timer of the position this contract held before is not this one's
-        key = timer_key(GRACE_ID, cid)
+    for cid in fresh:  # the timer and latches of the position this contract held before
+        key = timer_key(GRACE_ID, cid)  # (closed while rmdsl was not listening) are not its own
         if engine.evaluator.timers.cancel(key) is not None:
             changes.cancelled.append(key)
+        engine.evaluator.latched -= {k for k in engine.evaluator.latched if k.endswith(f"|{cid}")}
     engine.evaluator.update_grace(changes, from_open=fresh)
     engine.evaluator.forget_entities(set(st.positions), changes)
     st.bind_ages()
