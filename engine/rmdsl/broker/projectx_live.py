@@ -108,8 +108,9 @@ class LiveFeed:
 
     async def stop(self) -> None:
         self.up = False  # our own hangup is not a disconnect to reconcile
-        tasks = [t for t in (self._watcher, *self._tasks) if t is not None]
-        self._watcher = None
+        probe = self._probe[1] if self._probe is not None else None
+        tasks = [t for t in (self._watcher, probe, *self._tasks) if t is not None]
+        self._watcher = self._probe = None
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -274,10 +275,8 @@ class LiveFeed:
         ws = _user_websocket(self._rt)
         if ws is None or not self.up:
             return False
-        try:
-            pong = asyncio.ensure_future(await ws.ping())
-        except Exception:  # closed or closing: the close callback or the flag reports it
-            return False
+        # a task: sending the ping may itself wait (a full socket buffer), the tick never does
+        pong = asyncio.get_running_loop().create_task(_ping(ws), name="rmdsl-hub-probe")
         pong.add_done_callback(_retrieve)
         self._probe = (self._clock(), pong)
         return False
@@ -321,6 +320,11 @@ def _user_websocket(rt: Any) -> Any:
     return ws if callable(getattr(ws, "ping", None)) else None
 
 
+async def _ping(ws: Any) -> None:
+    """Until the pong (raises when the socket closes: the close is reported elsewhere)."""
+    await (await ws.ping())
+
+
 def _retrieve(future: asyncio.Future[Any]) -> None:
     if not future.cancelled():
-        future.exception()  # a pong waiter failed by a close: reported elsewhere
+        future.exception()  # a ping failed by a close: reported elsewhere
