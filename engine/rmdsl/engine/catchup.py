@@ -126,9 +126,14 @@ async def run_deferred(engine: Engine, deferred: list[Deferred]) -> list[Enforce
 
 
 def _set_clock(engine: Engine, at: dt.datetime) -> None:
-    """Set the engine clock, also backwards (catch-up only): views recomputed from scratch."""
+    """Set the engine clock, also backwards (catch-up only, fills in time order: the first
+    steps back, the others forward)."""
+    back = at < engine.state.now
     engine.state.now = at
-    engine.clock_views.set_calendar(engine.calendar)  # drops the cached session boundaries
+    if back:
+        engine.clock_views.set_calendar(engine.calendar)  # drops the cached session bounds
+    else:
+        engine.clock_views.update()
 
 
 def new_positions(before: dict[str, dt.datetime], engine: Engine) -> frozenset[str]:
