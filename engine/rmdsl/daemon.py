@@ -42,6 +42,8 @@ WAKE_MARGIN_S = 0.002  # a clock event for a due retry lands just after it, neve
 MAINTENANCE_S = 60.0
 RECONCILE_ALERT_MS = 10_000.0
 UNRECONCILED_ALERT_S = 10.0  # Q20: not reconciled for this long is alerted
+# the daemons row's status words (`rmdsl status`; "starting" and "stopped" are the claim's)
+RUNNING, NOT_RECONCILED = "running", "not reconciled"
 FIRST_RETRY_S = 0.5
 MAX_SNAPSHOT_BACKOFF_S = 5.0
 Observer = Callable[[Event], None]
@@ -155,7 +157,7 @@ class Daemon:
             self._spawn(self.claim.heartbeat(), "rmdsl-heartbeat")
         if self.reload:
             await self._watch(ruleset)
-        await self.claim.set_status("running")
+        await self.claim.set_status(RUNNING)
         log.info("daemon running for account %s", self.engine.state.account_id)
 
     def _day_start(self, _wall_now: dt.datetime) -> dt.datetime:
@@ -268,7 +270,7 @@ class Daemon:
     async def _on_connection(self, event: ConnectionEvent) -> None:
         if event.state is ConnectionState.DISCONNECTED:
             log.warning("broker disconnected: decisions paused until reconnected and reconciled")
-            await self._mark_unreconciled("not reconciled (disconnected)")
+            await self._mark_unreconciled()
         elif event.state is ConnectionState.CONNECTED:
             await self._reconcile("reconnect")
 
@@ -305,7 +307,7 @@ class Daemon:
         (the engine does not evaluate; fills are held for the catch-up); past
         `unreconciled_alert_s` that is alerted once per episode.
         """
-        await self._mark_unreconciled("not reconciled (reconciling)")
+        await self._mark_unreconciled(status=False)  # "starting" / "not reconciled" stays
         delay, ceiling = self.retry_s
         while not self._stopping.is_set():
             try:
@@ -314,6 +316,7 @@ class Daemon:
                 return
             except Exception as exc:  # BrokerError, a store or engine failure: try again
                 log.warning("reconcile after %s failed (%s); retrying in %.2f s", why, exc, delay)
+            self._set_status(NOT_RECONCILED, self.unreconciled_since)
             self._alert_unreconciled(why)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), delay)
@@ -346,13 +349,14 @@ class Daemon:
             )
         return True
 
-    async def _mark_unreconciled(self, status: str) -> None:
+    async def _mark_unreconciled(self, status: bool = True) -> None:
         if self.reconciled or self.unreconciled_since is None:
             self.reconciled = False
             self.unreconciled_since = self.clock()
             self._unreconciled_mono = time.monotonic()
             self._unreconciled_alerted = False
-        await self._set_status(status, self.unreconciled_since)
+        if status:
+            self._set_status(NOT_RECONCILED, self.unreconciled_since)
 
     async def _mark_reconciled(self) -> None:
         if self._unreconciled_alerted:
@@ -362,7 +366,7 @@ class Daemon:
         self.reconciled = True
         self.unreconciled_since = self._unreconciled_mono = None
         self._unreconciled_alerted = False
-        await self._set_status("reconciled", self.clock())
+        self._set_status(RUNNING, self.clock())
 
     def _alert_unreconciled(self, why: str) -> None:
         """Once per episode, after the bound: decisions are paused on stale state."""
@@ -380,19 +384,16 @@ class Daemon:
                 {"since": str(self.unreconciled_since), "why": why},
             )
 
-    async def _set_status(self, status: str, since: dt.datetime | None) -> None:
-        """Hook: the reconcile status, in the store when it keeps one (`rmdsl status`).
+    def _set_status(self, status: str, since: dt.datetime | None) -> None:
+        """The daemon's row for `rmdsl status` (through its account claim, when it holds one).
 
         Written by a task, in order, so a slow or locked database never holds up the
         pump (the status is for people; the reconcile must not wait on the disk).
         """
         log.debug("daemon status: %s since %s", status, since)
-        setter = getattr(self.store, "set_daemon_status", None)
-        if setter is None or self.engine is None:
-            return
         previous = self._status_write
         self._status_write = asyncio.create_task(
-            self._write_status(previous, setter(self.engine.state.account_id, status, since)),
+            self._write_status(previous, self.claim.set_status(status, since)),
             name="rmdsl-status",
         )
 
