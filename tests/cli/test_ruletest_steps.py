@@ -103,7 +103,7 @@ def test_disconnect_pauses_evaluation_until_the_reconnect(
         expect: {{state: {{lockout: false}}}}
       - {{at: "09:34:00", reconnect: true}}
     expect:
-      actions: [{{at: "09:34:00", rule: daily_realized_loss, action: lockout}}]
+      actions: [{{at: "09:32:00", rule: daily_realized_loss, action: lockout}}]  # as of the loss
       state: {{lockout: true}}
 """
     code, out, _, _ = rmdsl_test(capsys, tmp_path, body)
@@ -277,7 +277,7 @@ def test_restart_with_a_snapshot_and_reconnect_trades_at_their_time(
         reconnect:
           trades: [{{id: 9, at: "10:05:00", contract: MNQ, side: sell, price: 20700, pnl: -600}}]
     expect:
-      actions: [{{at: "10:10:00", rule: daily_realized_loss, action: lockout}}]
+      actions: [{{at: "10:05:00", rule: daily_realized_loss, action: lockout}}]  # the fill's time
       state: {{positions.count: 0, day.realized_pnl: -600, day.trades: 1}}
       orders: []
 """

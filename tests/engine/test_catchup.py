@@ -248,3 +248,16 @@ async def test_a_position_reopened_while_down_gets_its_own_grace() -> None:
     records = await h.engine.reconcile(snap(positions=(reopened,)))
     assert [(r.rule_name, r.outcome) for r in records] == [("no_stop_loss_grace", "ok")]
     assert [c.describe() for c in h.broker.calls][-1] == f"close_position({MNQ})"
+
+
+async def test_a_caught_up_lockout_flattens_once_without_a_second_policing_call() -> None:
+    h = await started(ruleset(COOLDOWN))
+    loss = fill(1, NOW - dt.timedelta(minutes=5), -50, side=Side.SELL)
+    snapshot = snap(
+        loss, positions=(position(NOW - dt.timedelta(minutes=1), 1),), orders=(order(5, at(3590)),)
+    )
+    await h.engine.reconcile(snapshot)
+    assert sorted(c.describe() for c in h.broker.calls) == [
+        "cancel_order(5)",
+        f"close_position({MNQ})",
+    ]

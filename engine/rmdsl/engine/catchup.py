@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from rmdsl.engine.evaluate import Firing, TimerChanges
 from rmdsl.engine.events import TradeEvent
 from rmdsl.engine.lockouts import until_instant
-from rmdsl.engine.persistence import EnforcementRecord, LockoutRecord
+from rmdsl.engine.persistence import EnforcementRecord, LockoutKind, LockoutRecord
 from rmdsl.engine.resolve import Step, resolve
 from rmdsl.lang.schema import UntilKind
 from rmdsl.rules.model import Action, Until
@@ -116,6 +116,17 @@ async def catch_up_trades(
     finally:
         _set_clock(engine, max(now, st.now))
     return out
+
+
+def flattening(deferred: list[Deferred]) -> frozenset[str]:
+    """The new lockouts of the catch-up that flatten (all but pauses): their own flatten
+    closes and cancels the exposure, the reconcile's policing must not send it twice."""
+    return frozenset(
+        rec.id
+        for item in deferred
+        for rec, new in item.reserved.values()
+        if new and rec.kind is not LockoutKind.PAUSE
+    )
 
 
 async def run_deferred(engine: Engine, deferred: list[Deferred]) -> list[EnforcementRecord]:

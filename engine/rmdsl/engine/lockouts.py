@@ -101,12 +101,17 @@ class Lockouts:
         self._recompute()
         return rec, True
 
-    def blocking(self, symbol: str, since: dt.datetime | None = None) -> LockoutRecord | None:
+    def blocking(
+        self, symbol: str, since: dt.datetime | None = None, skip: frozenset[str] = frozenset()
+    ) -> LockoutRecord | None:
         """The lockout that forbids exposure in `symbol` now: the account's first, else a
-        block, else a pause that started before the exposure appeared at `since`."""
+        block, else a pause that started before the exposure appeared at `since`. The
+        lockouts whose ids are in `skip` are not counted."""
         found: LockoutRecord | None = None
         paused: LockoutRecord | None = None
         for rec in self.active.values():
+            if rec.id in skip:
+                continue
             if is_pause(rec):
                 if since is not None and since > rec.created_at:
                     paused = paused or rec

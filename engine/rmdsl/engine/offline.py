@@ -109,11 +109,15 @@ class OfflineRun:
         self.fired += out
         return out
 
-    async def reconcile(self, snapshot: Snapshot, line: int | None = None) -> list[Fired]:
-        """Start from a broker snapshot (a test's initial state); its firings are recorded."""
+    async def reconcile(
+        self, snapshot: Snapshot, line: int | None = None, catch_up: bool = False
+    ) -> list[Fired]:
+        """Reconcile a broker snapshot; its firings are recorded. A test's initial state is
+        history (`catch_up` False); a reconnect's or restart's fills were missed: caught up
+        as of their own time, as the daemon does (docs/engine.md, "Catching up")."""
         for order in snapshot.open_orders:
             self.order_symbols[order.id] = symbol_of(order.contract_id)
-        records = await self.engine.reconcile(snapshot, catch_up=False)  # history, not missed
+        records = await self.engine.reconcile(snapshot, catch_up=catch_up)
         out = [self._fired(r, line) for r in records]
         pending = self.broker.take_outbox()
         while pending:

@@ -136,22 +136,23 @@ async def apply(engine: Engine, persisted: PersistedState, now: dt.datetime) -> 
     await engine._save_timers(changes)
 
 
-def police(engine: Engine) -> list[Firing]:
+def police(engine: Engine, skip: frozenset[str] = frozenset()) -> list[Firing]:
     """Lockout firings for exposure that exists while a lockout is active (after a restore).
 
     The position's opened-at / order's placed-at is passed so that a pause, which only
     polices what opened during it, also catches what opened while the daemon was down.
+    `skip`: lockouts whose own flatten is about to run (set by the catch-up).
     """
     out: list[Firing] = []
     st, ex = engine.state, engine.executor
     for pos in st.positions.values():
-        lock = engine.lockouts.blocking(pos.symbol, pos.opened_at)
+        lock = engine.lockouts.blocking(pos.symbol, pos.opened_at, skip)
         if lock is not None:
             out.append(ex.lockout_firing(lock, pos.contract_id, pos.symbol, None, "close"))
     for order in st.orders.values():
         if order.event.type is OrderType.MARKET:
             continue
-        lock = engine.lockouts.blocking(order.symbol, order.placed_at)
+        lock = engine.lockouts.blocking(order.symbol, order.placed_at, skip)
         if lock is None or (is_pause(lock) and st.closes_position(order)):
             continue  # a pause lets a stop or target protect what is already open
         out.append(ex.lockout_firing(lock, order.contract_id, order.symbol, order.event, "cancel"))
@@ -195,7 +196,7 @@ async def reconcile(
     engine.evaluator.update_grace(changes, from_open=fresh)
     engine.evaluator.forget_entities(set(st.positions), changes)
     st.bind_ages()
-    firings = police(engine) + engine.evaluator.evaluate_all(changes)
+    firings = police(engine, catchup.flattening(deferred)) + engine.evaluator.evaluate_all(changes)
     await engine._save_timers(changes)
     records = await catchup.run_deferred(engine, deferred)
     if firings:

@@ -96,7 +96,7 @@ class CaseRun:
         elif step.kind == "disconnect":
             await self.run.feed(ConnectionEvent(ConnectionState.DISCONNECTED, step.ts), step.line)
         elif step.kind == "reconnect":
-            await self.run.reconcile(self._snapshot(step), step.line)
+            await self.run.reconcile(self._snapshot(step), step.line, catch_up=True)
         elif step.kind == "fail":
             self.run.broker.inject_failure(step.call, step.times, step.error)
         else:
@@ -119,7 +119,7 @@ class CaseRun:
                 p.id,
                 state.account_id,
                 p.contract_id,
-                step.ts,
+                p.opened_at,  # the same position: its grace keeps counting from its open
                 PositionType.LONG if p.long else PositionType.SHORT,
                 p.size,
                 p.avg_price,
@@ -139,7 +139,7 @@ class CaseRun:
         await old.engine.stop()
         self.run = old.restarted(old.engine.ruleset, step.ts, await self._store())
         await self.run.start()
-        await self.run.reconcile(snapshot, step.line)
+        await self.run.reconcile(snapshot, step.line, catch_up=True)
 
     # ---- rule errors --------------------------------------------------------------------------
     def _tally_errors(self) -> None:
