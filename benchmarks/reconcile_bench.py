@@ -8,7 +8,8 @@
 (c) catch-up: the same snapshot as (a) reconciled by a freshly started engine,
     so all 200 fills are missed and each is evaluated at its own time by a
     ruleset with a trade-scoped cooldown, a loss streak and a trade-frequency
-    rule (the lockouts still in force are set).
+    rule (the lockouts still in force are set);
+(d) (c) on the in-memory store: the catch-up's own cost, without the commits.
 
 Usage: python benchmarks/reconcile_bench.py [--runs 30]
 """
@@ -42,6 +43,7 @@ from rmdsl.engine.events import (
     Side,
     TradeEvent,
 )
+from rmdsl.engine.memory_store import MemoryStore
 from rmdsl.notify import CollectingNotifier
 from rmdsl.pipeline import load_ruleset
 from rmdsl.store import SqliteStore
@@ -139,15 +141,17 @@ async def bench_engine(runs: int, tmp: Path, path: Path) -> list[float]:
     return times
 
 
-async def bench_catchup(runs: int, tmp: Path) -> list[float]:
+async def bench_catchup(runs: int, tmp: Path, sqlite: bool = True) -> list[float]:
     path = tmp / "catchup.yaml"
     path.write_text(CATCHUP_RULESET, encoding="utf-8")
     ruleset = load_ruleset(path)
     now = dt.datetime.now(dt.UTC)
     times = []
     for run in range(runs):
-        store = SqliteStore(tmp / f"catchup{run}.db")
-        await store.open()
+        store: SqliteStore | MemoryStore = MemoryStore()
+        if sqlite:
+            store = SqliteStore(tmp / f"catchup{run}.db")
+            await store.open()
         engine = Engine(
             ruleset,
             RecordingBroker(simulate=False),
@@ -212,10 +216,12 @@ def main() -> int:
         engine_ms = asyncio.run(bench_engine(args.runs, Path(tmp), path))
         sdk_ms = asyncio.run(bench_sdk(args.runs, Path(tmp), path))
         catchup_ms = asyncio.run(bench_catchup(args.runs, Path(tmp)))
+        memory_ms = asyncio.run(bench_catchup(args.runs, Path(tmp), sqlite=False))
     print("reconciliation time")
     ok = report("(a) engine: 50 positions, 50 orders, 200 trades", engine_ms)
     ok &= report("(b) SDK + gateway: 8 positions, 50 orders, 200 trades", sdk_ms)
     ok &= report("(c) catch-up: (a) with all 200 fills missed", catchup_ms, CATCHUP_GOAL_MS)
+    ok &= report("(d) (c) on the in-memory store", memory_ms, CATCHUP_GOAL_MS)
     print(f"  goals: {'met' if ok else 'MISSED'}")
     return 0 if ok else 1
 
