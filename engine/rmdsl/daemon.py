@@ -32,6 +32,13 @@ from rmdsl.engine.tradingday import Calendar
 from rmdsl.errors import Diagnostic, render_all
 from rmdsl.metrics import Metrics
 from rmdsl.notify import Notifier
+from rmdsl.reconciler import (
+    FIRST_RETRY_S,
+    MAX_RETRY_S,
+    RUNNING,
+    UNRECONCILED_ALERT_S,
+    Reconciler,
+)
 from rmdsl.rules.model import Ruleset
 from rmdsl.store.claim import AccountClaim
 
@@ -40,12 +47,6 @@ log = logging.getLogger("rmdsl.daemon")
 TICK_S = 0.25
 WAKE_MARGIN_S = 0.002  # a clock event for a due retry lands just after it, never before
 MAINTENANCE_S = 60.0
-RECONCILE_ALERT_MS = 10_000.0
-UNRECONCILED_ALERT_S = 10.0  # Q20: not reconciled for this long is alerted
-# the daemons row's status words (`rmdsl status`; "starting" and "stopped" are the claim's)
-RUNNING, NOT_RECONCILED = "running", "not reconciled"
-FIRST_RETRY_S = 0.5
-MAX_SNAPSHOT_BACKOFF_S = 5.0
 Observer = Callable[[Event], None]
 Loader = Callable[[Path], Ruleset]
 
@@ -76,7 +77,7 @@ class Daemon:
         load: Loader = _load,
         lock_dir: Path | None = None,
         unreconciled_alert_s: float = UNRECONCILED_ALERT_S,
-        retry_s: tuple[float, float] = (FIRST_RETRY_S, MAX_SNAPSHOT_BACKOFF_S),
+        retry_s: tuple[float, float] = (FIRST_RETRY_S, MAX_RETRY_S),
     ) -> None:
         self.ruleset_path = Path(ruleset_path)
         self.broker, self.store, self.notifier = broker, store, notifier
@@ -90,22 +91,21 @@ class Daemon:
         self.claim = AccountClaim(store, notifier, lock_dir)
         self.engine: Engine | None = None
         self.watcher: Any = None  # RulesetWatcher, imported late (watchfiles)
-        self.reconcile_ms: list[float] = []  # snapshot fetched + applied, per reconcile
         self._buffer: list[Event] = []  # events that arrived before the engine existed
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._connected = False
         self._froze_gc = False
         self._calendar: Calendar  # the loaded ruleset's, until the engine exists
-        # reconciled: the engine decides on the broker's state; False from a disconnect (or
-        # start) until a snapshot has been reconciled, which is retried until it succeeds
-        self.reconciled = False
-        self.unreconciled_since: dt.datetime | None = self.clock()
-        self.unreconciled_alert_s = unreconciled_alert_s
-        self.retry_s = retry_s
-        self._unreconciled_mono: float | None = time.monotonic()
-        self._unreconciled_alerted = False
-        self._status_write: asyncio.Task[None] | None = None
+        self.reconciler = Reconciler(
+            broker,
+            notifier,
+            self.claim,
+            clock,
+            self._stopping,
+            alert_s=unreconciled_alert_s,
+            retry_s=retry_s,
+        )
 
     # ---- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
@@ -210,8 +210,7 @@ class Daemon:
         log.info("daemon stopped")
 
     async def _teardown(self) -> None:
-        if self._status_write is not None:  # the last reconcile status, then "stopped"
-            await asyncio.gather(self._status_write, return_exceptions=True)
+        await self.reconciler.statuses_written()  # the last reconcile status, then "stopped"
         await self.claim.set_status("stopped")
         # the engine first: enforcement in flight still needs the broker
         engine, self.engine = self.engine, None
@@ -270,7 +269,7 @@ class Daemon:
     async def _on_connection(self, event: ConnectionEvent) -> None:
         if event.state is ConnectionState.DISCONNECTED:
             log.warning("broker disconnected: decisions paused until reconnected and reconciled")
-            await self._mark_unreconciled()
+            self.reconciler.unreconciled()
         elif event.state is ConnectionState.CONNECTED:
             await self._reconcile("reconnect")
 
@@ -297,114 +296,28 @@ class Daemon:
                 posted = due  # one clock event per due instant, even if the queue is slow
             if loop.time() >= tick_at:
                 tick_at = loop.time() + self.tick_s
-            self._alert_unreconciled("a disconnect")  # also while the broker is still away
+            self.reconciler.alert_if_overdue("a disconnect")  # also while the broker is away
 
     # ---- reconcile -----------------------------------------------------------------------------
     async def _reconcile(self, why: str) -> None:
-        """Snapshot + engine reconcile, retried with backoff until one succeeds (or stop).
+        """Reconcile now, retried until it succeeds (rmdsl.reconciler)."""
+        assert self.engine is not None
+        await self.reconciler.run(self.engine, why)
 
-        A failed snapshot or a reconcile that raised leaves the daemon unreconciled
-        (the engine does not evaluate; fills are held for the catch-up); past
-        `unreconciled_alert_s` that is alerted once per episode.
-        """
-        await self._mark_unreconciled(status=False)  # "starting" / "not reconciled" stays
-        delay, ceiling = self.retry_s
-        while not self._stopping.is_set():
-            try:
-                if await self._reconcile_once(why):
-                    await self._mark_reconciled()
-                return
-            except Exception as exc:  # BrokerError, a store or engine failure: try again
-                log.warning("reconcile after %s failed (%s); retrying in %.2f s", why, exc, delay)
-            self._set_status(NOT_RECONCILED, self.unreconciled_since)
-            self._alert_unreconciled(why)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), delay)
-            delay = min(delay * 2, ceiling)
+    @property
+    def reconciled(self) -> bool:
+        """The engine decides on the broker's state (False from a disconnect, or start,
+        until a snapshot has been reconciled)."""
+        return self.reconciler.reconciled
 
-    async def _reconcile_once(self, why: str) -> bool:
-        """One attempt; False when stopping. Raises what the snapshot or the reconcile raised."""
-        engine = self.engine
-        assert engine is not None
-        started_ns = time.perf_counter_ns()
-        snapshot = await self.broker.snapshot()
-        if self._stopping.is_set():
-            return False
-        records = await engine.reconcile(snapshot, started_ns=started_ns)
-        ms = (time.perf_counter_ns() - started_ns) / 1e6
-        self.reconcile_ms.append(ms)
-        log.info(
-            "reconciled after %s in %.1f ms: %d positions, %d open orders, %d trades today, "
-            "%d enforcement actions",
-            why,
-            ms,
-            len(snapshot.positions),
-            len(snapshot.open_orders),
-            len(snapshot.trades_today),
-            len(records),
-        )
-        if ms > RECONCILE_ALERT_MS:
-            self.notifier.alert(
-                "warning", "metric reconciliation_ms", f"reconciliation took {ms / 1000:.1f} s"
-            )
-        return True
+    @property
+    def unreconciled_since(self) -> dt.datetime | None:
+        return self.reconciler.unreconciled_since
 
-    async def _mark_unreconciled(self, status: bool = True) -> None:
-        if self.reconciled or self.unreconciled_since is None:
-            self.reconciled = False
-            self.unreconciled_since = self.clock()
-            self._unreconciled_mono = time.monotonic()
-            self._unreconciled_alerted = False
-        if status:
-            self._set_status(NOT_RECONCILED, self.unreconciled_since)
-
-    async def _mark_reconciled(self) -> None:
-        if self._unreconciled_alerted:
-            self.notifier.alert(
-                "info", "reconciled", "the daemon is reconciled with the broker again"
-            )
-        self.reconciled = True
-        self.unreconciled_since = self._unreconciled_mono = None
-        self._unreconciled_alerted = False
-        self._set_status(RUNNING, self.clock())
-
-    def _alert_unreconciled(self, why: str) -> None:
-        """Once per episode, after the bound: decisions are paused on stale state."""
-        since = self._unreconciled_mono
-        if self._unreconciled_alerted or since is None:
-            return
-        waited = time.monotonic() - since
-        if waited >= self.unreconciled_alert_s:
-            self._unreconciled_alerted = True
-            self.notifier.alert(
-                "critical",
-                "not reconciled",
-                f"no successful reconcile for {waited:.0f} s after {why}: rules are not "
-                "evaluated until the broker's snapshot is reconciled (retrying)",
-                {"since": str(self.unreconciled_since), "why": why},
-            )
-
-    def _set_status(self, status: str, since: dt.datetime | None) -> None:
-        """The daemon's row for `rmdsl status` (through its account claim, when it holds one).
-
-        Written by a task, in order, so a slow or locked database never holds up the
-        pump (the status is for people; the reconcile must not wait on the disk).
-        """
-        log.debug("daemon status: %s since %s", status, since)
-        previous = self._status_write
-        self._status_write = asyncio.create_task(
-            self._write_status(previous, self.claim.set_status(status, since)),
-            name="rmdsl-status",
-        )
-
-    @staticmethod
-    async def _write_status(previous: asyncio.Task[None] | None, write: Any) -> None:
-        if previous is not None:
-            await asyncio.gather(previous, return_exceptions=True)
-        try:
-            await write
-        except Exception as exc:  # a status row must never cost enforcement
-            log.warning("could not record the daemon status: %s", exc)
+    @property
+    def reconcile_ms(self) -> list[float]:
+        """Snapshot fetched + applied, per reconcile."""
+        return self.reconciler.reconcile_ms
 
     # ---- hot reload --------------------------------------------------------------------------
     async def _watch(self, ruleset: Ruleset) -> None:
