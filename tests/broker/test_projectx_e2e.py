@@ -205,7 +205,7 @@ async def test_dropped_websocket_disconnects_then_reconnects(
 async def test_adapter_reconnects_when_the_sdk_gives_up(
     broker: ProjectXBroker, gw: SimGateway, inbox: Inbox
 ) -> None:
-    gw.tokens.valid.clear()  # the websocket's old token is refused: the SDK's retry is fatal
+    gw.tokens.revoke_all()  # the websocket's old token is refused: the SDK's retry is fatal
     await gw.drop_connections()
     await inbox.wait(
         lambda e: isinstance(e, ConnectionEvent) and e.state is ConnectionState.CONNECTED,

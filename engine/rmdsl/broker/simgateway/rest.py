@@ -7,18 +7,14 @@ position_manager/); every response carries success, errorCode, errorMessage.
 from __future__ import annotations
 
 import asyncio
-import base64
 import datetime as dt
-import hashlib
-import hmac
-import json
-import secrets
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
 
+from rmdsl.broker.simgateway.auth import RateLimits, Tokens
 from rmdsl.broker.simgateway.faults import (
     DelayFault,
     ErrorFault,
@@ -33,33 +29,7 @@ from rmdsl.broker.simgateway.positions import account_payload
 
 Body = dict[str, Any]
 Handler = Callable[[Body], Body]
-TOKEN_LIFETIME = dt.timedelta(hours=24)
 _OPEN_PATHS = {"/Auth/loginKey", "/Status/ping"}
-
-
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
-class Tokens:
-    """HS256 JWTs with `exp` (the SDK decodes the payload for expiry, never the signature)."""
-
-    def __init__(self) -> None:
-        self._secret = secrets.token_bytes(32)
-        self.valid: set[str] = set()
-
-    def issue(self, subject: str) -> str:
-        exp = dt.datetime.now(dt.UTC) + TOKEN_LIFETIME
-        header = _b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
-        claims = {"sub": subject, "exp": int(exp.timestamp()), "jti": secrets.token_hex(8)}
-        body = _b64(json.dumps(claims).encode())
-        sig = hmac.new(self._secret, f"{header}.{body}".encode(), hashlib.sha256).digest()
-        token = f"{header}.{body}.{_b64(sig)}"
-        self.valid.add(token)
-        return token
-
-    def ok(self, token: str) -> bool:
-        return token in self.valid
 
 
 def ok(**fields: Any) -> Body:
@@ -92,15 +62,16 @@ class RestApi:
         log: RequestLog,
         api_keys: dict[str, str] | None = None,
         freeze: Freeze | None = None,
+        limits: RateLimits | None = None,
     ) -> None:
         self.market = market
         self.tokens = tokens
+        self.limits = limits or RateLimits()
         self.faults = faults
         self.freeze = freeze or Freeze()
         self.log = log
         self.api_keys = api_keys
         self._handlers: dict[str, Handler] = {
-            "/Auth/validate": lambda body: ok(newToken=None),
             "/Auth/logout": lambda body: ok(),
             "/Account/search": self._accounts,
             "/Contract/search": self._contract_search,
@@ -136,8 +107,16 @@ class RestApi:
             return web.json_response({"message": fault.message}, status=fault.status)
         elif isinstance(fault, ErrorFault):
             return web.json_response(fail(fault.code, fault.message))
-        if path not in _OPEN_PATHS and not self.tokens.ok(_bearer(request)):
+        if path in _OPEN_PATHS:
+            return await self._dispatch(path, body)
+        token = _bearer(request)
+        # /Auth/validate may renew an expired token (Tokens.validate_expired)
+        if not self.tokens.ok(token) and path != "/Auth/validate":
             return web.json_response({"message": "Unauthorized"}, status=401)
+        if not self.limits.admit(self.tokens.subject(token) or "", path):
+            return web.json_response({"message": "Too Many Requests"}, status=429)
+        if path == "/Auth/validate":
+            return _validated(self.tokens.renew(token))
         return await self._dispatch(path, body)
 
     async def _dispatch(self, path: str, body: Body) -> web.StreamResponse:
@@ -260,6 +239,13 @@ class RestApi:
             for i in range(count)
         ]
         return ok(bars=bars)
+
+
+def _validated(new_token: str | None) -> web.Response:
+    """The official example answers success with `newToken`; a refused token is a 401."""
+    if new_token is None:
+        return web.json_response({"message": "Unauthorized"}, status=401)
+    return web.json_response(ok(newToken=new_token))
 
 
 async def _json_body(request: web.Request) -> Any:

@@ -16,6 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
+from rmdsl.broker.simgateway.auth import TOKEN_LIFETIME_S, RateLimits, Tokens
 from rmdsl.broker.simgateway.contracts import SimClock
 from rmdsl.broker.simgateway.faults import (
     DelayFault,
@@ -27,13 +28,14 @@ from rmdsl.broker.simgateway.faults import (
 )
 from rmdsl.broker.simgateway.market import Market, OrderRequest, Push
 from rmdsl.broker.simgateway.orders import ERR_CLOSE_REJECTED, Quote, SimOrder
-from rmdsl.broker.simgateway.rest import RestApi, Tokens
-from rmdsl.broker.simgateway.signalr import HubServer
+from rmdsl.broker.simgateway.rest import RestApi
+from rmdsl.broker.simgateway.signalr import HubConnection, HubServer
 from rmdsl.engine.events import OrderType, Side
 from rmdsl.lifecycle import Service
 
 DEFAULT_ACCOUNTS: tuple[tuple[str, Decimal], ...] = (("PRAC-SIM-1", Decimal("50000")),)
 SHUTDOWN_TIMEOUT = 1.0
+EXPIRY_CHECK_S = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +68,8 @@ class SimGateway(Service):
         pnl_net_of_fees: bool = True,
         api_keys: dict[str, str] | None = None,
         clock: SimClock | None = None,
+        token_lifetime_s: float = TOKEN_LIFETIME_S,
+        close_hubs_at_expiry: bool = False,
     ) -> None:
         self.host, self._port = host, port
         self.pushes: list[PushRecord] = []
@@ -74,13 +78,23 @@ class SimGateway(Service):
             self.market.add_account(name, balance)
         self.faults = FaultPlan()
         self.requests = RequestLog()
-        self.tokens = Tokens()
+        self.tokens = Tokens(token_lifetime_s)
+        self.limits = RateLimits()
+        # whether the gateway ends an open hub connection when its token expires: no source
+        self.close_hubs_at_expiry = close_hubs_at_expiry
         self.frozen = Freeze()
         self.hubs = HubServer(self.tokens.ok, self.frozen)
         self.rest = RestApi(
-            self.market, self.tokens, self.faults, self.requests, api_keys, self.frozen
+            self.market,
+            self.tokens,
+            self.faults,
+            self.requests,
+            api_keys,
+            self.frozen,
+            self.limits,
         )
         self._runner: web.AppRunner | None = None
+        self._expiry_task: asyncio.Task[None] | None = None
         self._pushed = asyncio.Event()
 
     # -- lifecycle --------------------------------------------------------
@@ -93,10 +107,15 @@ class SimGateway(Service):
         site = web.TCPSite(self._runner, self.host, self._port)
         await site.start()
         self._port = int(self._runner.addresses[0][1])
+        self._expiry_task = asyncio.create_task(self._close_expired(), name="simgw-expiry")
 
     async def stop(self) -> None:
         if self._runner is None:
             return
+        if self._expiry_task is not None:
+            self._expiry_task.cancel()
+            await asyncio.gather(self._expiry_task, return_exceptions=True)
+            self._expiry_task = None
         await self.hubs.close_all()
         await self._runner.cleanup()
         self._runner = None
@@ -223,6 +242,24 @@ class SimGateway(Service):
     def freeze(self, seconds: float, *, lose_pushes: bool = True) -> None:
         """Stop answering anything (REST, hub messages, websocket pings) for `seconds`."""
         self.frozen.start(seconds, lose_pushes)
+
+    async def gateway_logout(self, *, end_session: bool = True) -> None:
+        """Send `GatewayLogout` on the user hub; with end_session, also revoke every token and
+        close every hub connection (what the message means on the real gateway: no source)."""
+        self.publish_raw("GatewayLogout", ["Session ended"])
+        await self.flush()
+        if end_session:
+            self.tokens.revoke_all()
+            await self.hubs.close_where(lambda conn: True)
+
+    async def _close_expired(self) -> None:
+        def expired(conn: HubConnection) -> bool:
+            return not self.tokens.ok(conn.token)
+
+        while True:
+            await asyncio.sleep(EXPIRY_CHECK_S)
+            if self.close_hubs_at_expiry:
+                await self.hubs.close_where(expired)
 
     # -- observation ------------------------------------------------------------
 

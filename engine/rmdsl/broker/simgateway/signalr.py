@@ -45,6 +45,7 @@ _MARKET_TOPICS = {
 class HubConnection:
     hub: str
     ws: web.WebSocketResponse
+    token: str = ""
     accounts_all: bool = False
     topics: set[tuple[str, int | str]] = field(default_factory=set)  # (target, account|contract)
     invocations: list[tuple[str, list[Any]]] = field(default_factory=list)
@@ -102,7 +103,7 @@ class HubServer:
             # pings answered by _serve (not aiohttp): a frozen gateway answers none
             ws = web.WebSocketResponse(heartbeat=None, autoping=False, max_msg_size=2**20)
             await ws.prepare(request)
-            conn = HubConnection(hub, ws)
+            conn = HubConnection(hub, ws, _token(request))
             try:
                 if await self._handshake(ws):
                     self.connections.add(conn)
@@ -234,6 +235,16 @@ class HubServer:
         self.connected.clear()
         for conn in conns:
             await conn.ws.close(code=code, message=b"dropped by simgateway")
+        return len(conns)
+
+    async def close_where(self, match: Callable[[HubConnection], bool], code: int = 1008) -> int:
+        """Close the connections `match` picks (e.g. those whose token expired)."""
+        conns = [c for c in self.connections if match(c)]
+        for conn in conns:
+            self.connections.discard(conn)
+            await conn.ws.close(code=code, message=b"session ended")
+        if not self.connections:
+            self.connected.clear()
         return len(conns)
 
     async def close_all(self) -> None:
