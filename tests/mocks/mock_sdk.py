@@ -154,7 +154,18 @@ class MockHubConnection:
         self.open_handlers: list[Callable[[], Any]] = []
         self.close_handlers: list[Callable[[], Any]] = []
         self.error_handlers: list[Callable[[Any], Any]] = []
+        self.event_handlers: defaultdict[str, list[Callable[..., Any]]] = defaultdict(list)
         self.send = AsyncMock(return_value=None)
+
+    def on(self, event: str, handler: Callable[..., Any]) -> None:
+        self.event_handlers[event].append(handler)
+
+    async def invoke(self, event: str, *args: Any) -> None:
+        """A hub invocation the SDK does not forward as a callback (e.g. GatewayLogout)."""
+        for handler in list(self.event_handlers[event]):
+            result = handler(*args)
+            if asyncio.iscoroutine(result):
+                await result
 
     def on_open(self, handler: Callable[[], Any]) -> None:
         self.open_handlers.append(handler)

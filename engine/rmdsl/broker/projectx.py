@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from rmdsl.broker.interface import ContractInfo, EventSink, OrderRequest, Snapshot
 from rmdsl.broker.projectx_live import LiveFeed
+from rmdsl.broker.projectx_session import RENEW_BEFORE_S
 from rmdsl.broker.projectx_stream import Handoff, event_from_model
 from rmdsl.engine.events import (
     AccountEvent,
@@ -95,6 +96,7 @@ class ProjectXBroker:
         reconnect_after_s: float = 10.0,
         watch_interval_s: float = 0.5,
         stale_after_s: float = 5.0,
+        renew_token_before_s: float = RENEW_BEFORE_S,
         day_start: DayStart | None = None,
         sdk: SdkFactory | None = None,
     ) -> None:
@@ -110,6 +112,7 @@ class ProjectXBroker:
         # ruleset's (follow_calendar), else the default 17:00 America/Chicago
         self._day_start = day_start or default_day_start
         self._day_start_given = day_start is not None
+        self._renew_token_before_s = renew_token_before_s
         self._sdk = sdk
         self._client: Any = None
         self._suite: Any = None
@@ -156,6 +159,7 @@ class ProjectXBroker:
                 reconnect_timeout_s=self._connect_timeout_s,
                 watch_interval_s=self._watch_interval_s,
                 stale_after_s=self._stale_after_s,
+                renew_before_s=self._renew_token_before_s,
             )
             await self._call("connect realtime", self.live.start(), self._connect_timeout_s)
         except BaseException:

@@ -13,6 +13,10 @@ reconnect stops the hub without a close callback: so the watchdog pings the
 user hub's websocket, calls it down when no pong comes within
 `stale_after_s`, and up again (CONNECTED, hence a reconcile) when one does;
 a reopen we never saw close is a reconnect too.
+
+Days-long sessions: before the hubs' token expires, and on GatewayLogout, it
+reconnects them with a new token (projectx_session); the CONNECTED that
+follows makes the engine reconcile what the gap may have lost.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import time
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
+from rmdsl.broker.projectx_session import RENEW_BEFORE_S, expires_within, fresh_token
 from rmdsl.broker.projectx_stream import Deduper, Handoff
 from rmdsl.engine.events import (
     AccountEvent,
@@ -64,6 +69,7 @@ class LiveFeed:
         reconnect_timeout_s: float = 30.0,
         watch_interval_s: float = 0.5,
         stale_after_s: float = STALE_AFTER_S,
+        renew_before_s: float = RENEW_BEFORE_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._suite = suite
@@ -74,6 +80,8 @@ class LiveFeed:
         self._reconnect_timeout_s = reconnect_timeout_s
         self._watch_interval_s = watch_interval_s
         self._stale_after_s = stale_after_s
+        self._renew_before_s = renew_before_s
+        self._relogin = False  # a GatewayLogout came: a new token and new hubs at the next tick
         self._clock = clock
         self._probe: tuple[float, asyncio.Future[Any]] | None = None  # (sent at, pong waiter)
         self.deduper = Deduper()
@@ -183,6 +191,7 @@ class LiveFeed:
         if user is not None and self._hooked.get("user") is not user:
             user.on_close(self._on_user_close)
             user.on_open(self._on_user_open)
+            user.on("GatewayLogout", self._on_logout)
             self._hooked["user"] = user
         if market is not None and self._hooked.get("market") is not market:
             market.on_open(self._on_market_open)
@@ -190,6 +199,11 @@ class LiveFeed:
 
     def _on_user_close(self) -> None:
         self._mark_down("user hub closed")
+
+    def _on_logout(self, *args: Any) -> None:
+        """The SDK only logs GatewayLogout; the session may be over: log in again, reconnect."""
+        self._relogin = True
+        self._mark_down(f"GatewayLogout {args!r}")
 
     def _on_user_open(self) -> None:
         if self.up:
@@ -247,6 +261,9 @@ class LiveFeed:
         self._hook_hubs()
         if self.up and not self._rt.user_connected:
             self._mark_down("user hub flag dropped")
+        if (self._relogin and self._clock() >= self._next_attempt) or self._token_due():
+            await self._reconnect(renew=True)
+            return
         stale = await self._check_probe()
         if self.up or self._restoring or stale:
             return
@@ -283,20 +300,44 @@ class LiveFeed:
 
     def _reconnect_due(self) -> bool:
         now = self._clock()
+        if now < self._next_attempt:
+            return False
+        # with its token expired the SDK's own reconnect cannot succeed: no use waiting
         down_for = now - (self._down_since if self._down_since is not None else now)
-        return down_for >= self._reconnect_after_s and now >= self._next_attempt
+        return down_for >= self._reconnect_after_s or expires_within(self._rt.jwt_token, 0.0)
 
-    async def _reconnect(self) -> None:
-        """Fresh token, new hub connections (the SDK resubscribes the account), quotes again."""
+    def _token_due(self) -> bool:
+        """The hubs' token expires within renew_before_s (and no renewal is backing off)."""
+        token = getattr(self._rt, "jwt_token", "")
+        return (
+            self.up
+            and self._clock() >= self._next_attempt
+            and isinstance(token, str)
+            and expires_within(token, self._renew_before_s)
+        )
+
+    async def _reconnect(self, renew: bool = False) -> None:
+        """Fresh token, new hub connections (the SDK resubscribes the account), quotes again.
+
+        `renew`: the hubs may still be up (a token about to expire, a GatewayLogout): they
+        are called down only once a new token is in hand, as the SDK closes them to reconnect.
+        """
         self.reconnects += 1
+        relogin, self._relogin = self._relogin, False
         client = self._suite.client
         try:
             async with asyncio.timeout(self._reconnect_timeout_s):
-                await client.authenticate()
-                ok = bool(await self._rt.update_jwt_token(client.get_session_token()))
+                if renew and not relogin:
+                    token = await fresh_token(client, self._renew_before_s)
+                else:
+                    await client.authenticate()
+                    token = str(client.get_session_token())
+                self._mark_down("renewing the session token" if renew else "reconnecting")
+                ok = bool(await self._rt.update_jwt_token(token))
         except Exception as exc:
             log.warning("ProjectX reconnect attempt failed: %s", exc)
             ok = False
+        self._relogin = relogin and not ok
         if not ok:
             self._next_attempt = self._clock() + self._backoff_s
             self._backoff_s = min(self._backoff_s * 2, MAX_BACKOFF_S)
