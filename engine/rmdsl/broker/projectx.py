@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from rmdsl.broker.interface import ContractInfo, EventSink, OrderRequest, Snapshot
 from rmdsl.broker.projectx_live import LiveFeed
+from rmdsl.broker.projectx_rate import RATE_LIMITED, Budget, PriorityGate, install, rate_limited
 from rmdsl.broker.projectx_session import RENEW_BEFORE_S
 from rmdsl.broker.projectx_stream import Handoff, event_from_model
 from rmdsl.engine.events import (
@@ -97,6 +98,7 @@ class ProjectXBroker:
         watch_interval_s: float = 0.5,
         stale_after_s: float = 5.0,
         renew_token_before_s: float = RENEW_BEFORE_S,
+        budget: Budget | None = None,
         day_start: DayStart | None = None,
         sdk: SdkFactory | None = None,
     ) -> None:
@@ -113,6 +115,7 @@ class ProjectXBroker:
         self._day_start = day_start or default_day_start
         self._day_start_given = day_start is not None
         self._renew_token_before_s = renew_token_before_s
+        self.gate = PriorityGate(budget or Budget())
         self._sdk = sdk
         self._client: Any = None
         self._suite: Any = None
@@ -146,6 +149,7 @@ class ProjectXBroker:
         sdk = self._sdk if self._sdk is not None else _default_sdk()
         self._sdk = sdk
         self._client = await self._call("login", sdk.login(settings), self._connect_timeout_s)
+        install(self._client, self.gate)
         try:
             self._account = await self._select_account(self._client)
             self._suite = await self._call("open the SDK suite", sdk.open_suite(self._client))
@@ -308,24 +312,24 @@ class ProjectXBroker:
     async def close_position(self, contract_id: str) -> None:
         what = f"close position {contract_id}"
         positions = self._require().positions
-        _check_answer(what, await self._call(what, positions.close_position_direct(contract_id)))
+        _check_answer(what, await self._urgent(what, positions.close_position_direct(contract_id)))
 
     async def partial_close(self, contract_id: str, size: int) -> None:
         what = f"partial close {contract_id} by {size}"
         if size <= 0:
             raise BrokerError(f"{what}: size must be positive")
         positions = self._require().positions
-        answer = await self._call(what, positions.partially_close_position(contract_id, size))
+        answer = await self._urgent(what, positions.partially_close_position(contract_id, size))
         _check_answer(what, answer)
 
     async def cancel_order(self, order_id: int) -> None:
         what = f"cancel order {order_id}"
-        if not await self._call(what, self._require().orders.cancel_order(order_id)):
+        if not await self._urgent(what, self._require().orders.cancel_order(order_id)):
             log.info("%s: already filled, expired or rejected, nothing to cancel", what)
 
     async def place_order(self, request: OrderRequest) -> int:
         what = f"place {request.type.word} {request.side.word} {request.size} {request.contract_id}"
-        answer = await self._call(
+        answer = await self._urgent(
             what,
             self._require().orders.place_order(
                 contract_id=request.contract_id,
@@ -353,7 +357,7 @@ class ProjectXBroker:
     ) -> None:
         what = f"modify order {order_id}"
         orders = self._require().orders
-        done = await self._call(
+        done = await self._urgent(
             what,
             orders.modify_order(
                 order_id, limit_price=_float(limit_price), stop_price=_float(stop_price), size=size
@@ -376,6 +380,21 @@ class ProjectXBroker:
             raise BrokerError("not connected to ProjectX")
         return self._suite
 
+    async def _urgent[T](self, what: str, call: Awaitable[T]) -> T:
+        """An enforcement call: its requests go first (projectx_rate.PriorityGate); one the
+        gateway refused with HTTP 429 fails with code RATE_LIMITED, however the SDK put it."""
+        with self.gate.urgent() as statuses:
+            try:
+                result = await self._call(what, call)
+            except BrokerError as exc:
+                if RATE_LIMITED in statuses and exc.code != RATE_LIMITED:
+                    raise BrokerError(f"{exc} (HTTP 429)", code=RATE_LIMITED) from exc
+                raise
+        failed = result is False or (isinstance(result, Mapping) and not result.get("success"))
+        if RATE_LIMITED in statuses and failed:
+            raise BrokerError(f"{what}: HTTP 429 Too Many Requests", code=RATE_LIMITED)
+        return result
+
     async def _call[T](self, what: str, call: Awaitable[T], timeout_s: float | None = None) -> T:
         """Await one SDK call under a timeout; anything it raises becomes a BrokerError."""
         limit = self._call_timeout_s if timeout_s is None else timeout_s
@@ -389,7 +408,8 @@ class ProjectXBroker:
             if timer.expired():
                 detail = "" if isinstance(exc, TimeoutError) else f" ({_message(exc)})"
                 raise BrokerError(f"{what}: no answer within {limit:g} s{detail}") from exc
-            raise BrokerError(f"{what}: {_message(exc)}") from exc
+            code = RATE_LIMITED if rate_limited(exc) else None
+            raise BrokerError(f"{what}: {_message(exc)}", code=code) from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
 

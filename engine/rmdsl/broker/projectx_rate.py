@@ -1,0 +1,157 @@
+"""The gateway's request budget, shared so that enforcement goes first (docs/broker.md,
+"Rate limits").
+
+The gateway answers HTTP 429 past 200 requests per 60 s. project-x-py 4.4.1
+paces requests with its own RateLimiter (PROJECTX_REQUESTS_PER_MINUTE,
+default 60): a sliding window whose lock is held while a request sleeps for
+room, so a close would queue behind every search ahead of it. PriorityGate
+takes that limiter's place on the client (the SDK only calls `acquire()`),
+so every HTTP request the SDK sends, its own token renewals included, is
+counted once, and:
+- an enforcement call (close, partial close, cancel, place/modify of a
+  protective order) never waits: it may use the whole budget;
+- any other call (searches, reconciles, contract lookups) waits while the
+  budget left is at or below `reserve`, and after a 429 backs off with jitter.
+A 429 on an enforcement call surfaces as BrokerError(code=RATE_LIMITED),
+which the enforcer retries like any failed attempt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import random
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+RATE_LIMITED = 429  # BrokerError.code of a call the gateway refused with HTTP 429
+_URGENT: contextvars.ContextVar[bool] = contextvars.ContextVar("rmdsl_urgent", default=False)
+# the HTTP statuses answered to one enforcement call: the SDK swallows some errors (a close
+# answers {"success": False, "error": "Operation failed"}), the status tells a 429 apart
+_ANSWERS: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
+    "rmdsl_answers", default=None
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """The gateway's window (official Rate Limits page) and the share kept for enforcement."""
+
+    limit: int = 200
+    window_s: float = 60.0
+    reserve: int = 40  # other calls leave this many requests of the window to enforcement
+    backoff_s: float = 1.0  # other calls' pause after a 429, doubled per 429 in a row
+    backoff_cap_s: float = 30.0
+    jitter: float = 0.5  # up to +50 %: several clients do not come back in step
+
+
+class PriorityGate:
+    """A sliding window of the requests sent; `acquire()` is what the SDK awaits per request."""
+
+    def __init__(
+        self,
+        budget: Budget = Budget(),
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.budget = budget
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._sent: deque[float] = deque()
+        self._paused_until = 0.0
+        self._strikes = 0
+        self.sent = 0  # requests let through
+        self.waited = 0  # non-enforcement requests that had to wait
+        self.refused = 0  # 429 answers seen
+
+    @contextmanager
+    def urgent(self) -> Iterator[list[int]]:
+        """Requests sent inside (this task and tasks it starts) are enforcement: they never
+        wait. Yields the HTTP statuses of their answers (the SDK sends from a task of its
+        own, which inherits this context and so appends to the same list)."""
+        statuses: list[int] = []
+        urgent, answers = _URGENT.set(True), _ANSWERS.set(statuses)
+        try:
+            yield statuses
+        finally:
+            _ANSWERS.reset(answers)
+            _URGENT.reset(urgent)
+
+    def remaining(self) -> int:
+        self._trim(self._clock())
+        return self.budget.limit - len(self._sent)
+
+    async def acquire(self) -> None:
+        if not _URGENT.get():
+            first = True
+            while (delay := self._delay()) > 0:
+                self.waited += first
+                first = False
+                await asyncio.sleep(delay)
+        self._sent.append(self._clock())
+        self.sent += 1
+
+    def _delay(self) -> float:
+        """How long a non-enforcement request must wait (0: go)."""
+        now = self._clock()
+        self._trim(now)
+        if now < self._paused_until:
+            return self._paused_until - now
+        room = self.budget.limit - self.budget.reserve
+        if len(self._sent) < room:
+            return 0.0
+        # the request that must leave the window before there is room again
+        leaving = self._sent[len(self._sent) - room] if room > 0 else self._sent[-1]
+        return max(leaving + self.budget.window_s - now, 0.001)
+
+    def _trim(self, now: float) -> None:
+        while self._sent and self._sent[0] <= now - self.budget.window_s:
+            self._sent.popleft()
+
+    def note_status(self, status: int) -> None:
+        """Every answer's HTTP status: a 429 pauses the other calls, a success ends the streak."""
+        if status == RATE_LIMITED:
+            self.refused += 1
+            self._strikes += 1
+            base = min(self.budget.backoff_s * 2 ** (self._strikes - 1), self.budget.backoff_cap_s)
+            pause = base * (1 + self.budget.jitter * self._rng.random())
+            self._paused_until = max(self._paused_until, self._clock() + pause)
+        elif status < 400:
+            self._strikes = 0
+
+    async def on_response(self, response: Any) -> None:
+        """httpx response hook."""
+        status = int(response.status_code)
+        self.note_status(status)
+        answers = _ANSWERS.get()
+        if answers is not None:
+            answers.append(status)
+
+
+def install(client: Any, gate: PriorityGate) -> None:
+    """Put the gate in the SDK client's limiter slot and watch its HTTP answers."""
+    if hasattr(client, "rate_limiter"):
+        client.rate_limiter = gate
+    http = getattr(client, "_client", None)  # the SDK's httpx.AsyncClient
+    hooks = getattr(http, "event_hooks", None)
+    if isinstance(hooks, dict) and gate.on_response not in hooks.get("response", []):
+        hooks.setdefault("response", []).append(gate.on_response)  # httpx reads it per answer
+
+
+def rate_limited(exc: BaseException) -> bool:
+    """Whether an SDK error is the gateway's 429 (the SDK keeps no status code on it).
+
+    A 429 on a read raises ProjectXRateLimitError; on a mutating call
+    OrderSubmissionUncertainError ("rate-limited after it may have been submitted").
+    """
+    seen: BaseException | None = exc
+    while seen is not None:
+        if type(seen).__name__ == "ProjectXRateLimitError" or "rate-limited" in str(seen):
+            return True
+        seen = seen.__cause__
+    return False

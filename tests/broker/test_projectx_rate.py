@@ -1,0 +1,138 @@
+"""PriorityGate: enforcement requests never wait, the others keep a reserve free and back off
+after a 429; the adapter marks its enforcement calls and turns a 429 into a retryable code."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+from unittest.mock import AsyncMock
+
+import httpx
+import pytest
+from project_x_py.exceptions import OrderSubmissionUncertainError, ProjectXRateLimitError
+from tests.broker.test_projectx import Sink, make_broker
+from tests.mocks.mock_sdk import MockSDK
+
+from rmdsl.broker import projectx_rate
+from rmdsl.broker.projectx_rate import (
+    RATE_LIMITED,
+    Budget,
+    PriorityGate,
+    install,
+    rate_limited,
+)
+from rmdsl.errors import BrokerError
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def gate(clock: Clock, **budget: Any) -> PriorityGate:
+    options: dict[str, Any] = {"limit": 10, "window_s": 60.0, "reserve": 3}
+    options.update(budget)
+    return PriorityGate(Budget(**options), clock=clock, rng=random.Random(7))
+
+
+async def test_other_calls_stop_at_the_reserve_enforcement_uses_it() -> None:
+    clock = Clock()
+    g = gate(clock)
+    for _ in range(7):
+        await g.acquire()
+        clock.now += 1
+    assert g.remaining() == 3 and g.waited == 0
+    assert g._delay() == pytest.approx(53)  # until the first (at 100, now 107) leaves
+    with g.urgent():
+        for _ in range(5):  # the reserve, and past it: the gateway's 429 will tell
+            await g.acquire()
+    assert g.remaining() == -2 and g.sent == 12
+    clock.now += 53
+    assert g._delay() > 0  # still 11 in the window
+    clock.now += 60
+    assert g._delay() == 0
+
+
+async def test_a_429_pauses_other_calls_with_a_growing_jittered_backoff() -> None:
+    clock = Clock()
+    g = gate(clock, backoff_s=1.0, jitter=0.5)
+    g.note_status(429)
+    first = g._delay()
+    assert 1.0 <= first <= 1.5
+    g.note_status(429)
+    assert 2.0 <= g._delay() <= 3.0
+    with g.urgent():
+        await g.acquire()  # enforcement is not paused
+    assert g.sent == 1 and g.refused == 2
+    g.note_status(200)
+    clock.now += 3.0
+    assert g._delay() == 0
+    g.note_status(429)
+    assert 1.0 <= g._delay() <= 1.5  # the streak was reset by the success
+
+
+async def test_install_takes_the_sdk_limiters_place_and_sees_every_answer() -> None:
+    class Client:
+        rate_limiter: object = object()
+
+    client = Client()
+    g = PriorityGate()
+    async with httpx.AsyncClient(
+        transport=httpx.MockTransport(lambda request: httpx.Response(429))
+    ) as http:
+        client._client = http  # type: ignore[attr-defined]
+        install(client, g)
+        install(client, g)  # idempotent
+        assert client.rate_limiter is g
+        await http.post("http://gw.invalid/api/Order/search")
+    assert g.refused == 1 and g._delay() > 0
+
+
+def test_rate_limited_recognises_the_sdks_two_429_errors() -> None:
+    assert rate_limited(ProjectXRateLimitError("Rate limit exceeded"))
+    mutating = OrderSubmissionUncertainError("Mutating request was rate-limited after it may ...")
+    assert rate_limited(mutating)
+    wrapped = RuntimeError("outer")
+    wrapped.__cause__ = mutating
+    assert rate_limited(wrapped)
+    assert not rate_limited(OrderSubmissionUncertainError("transport error"))
+
+
+async def test_enforcement_calls_are_urgent_and_a_429_is_a_coded_broker_error() -> None:
+    sdk = MockSDK()
+    broker = make_broker(sdk)
+    await broker.connect(Sink())
+    try:
+        seen: list[bool] = []
+
+        async def close(contract_id: str) -> Any:
+            seen.append(projectx_rate._URGENT.get())
+            raise OrderSubmissionUncertainError("Mutating request was rate-limited after ...")
+
+        sdk.suite.positions.close_position_direct = AsyncMock(side_effect=close)
+        with pytest.raises(BrokerError) as raised:
+            await broker.close_position("CON.F.US.MNQ.Z26")
+        assert raised.value.code == RATE_LIMITED and seen == [True]
+
+        async def swallowed(contract_id: str) -> Any:  # what the SDK's close really does
+            await broker.gate.on_response(httpx.Response(429))  # the SDK's httpx hook
+            return {"success": False, "error": "Operation failed"}
+
+        sdk.suite.positions.close_position_direct = AsyncMock(side_effect=swallowed)
+        with pytest.raises(BrokerError, match="429") as hidden:
+            await broker.close_position("CON.F.US.MNQ.Z26")
+        assert hidden.value.code == RATE_LIMITED
+        sdk.suite.orders.cancel_order = AsyncMock(
+            side_effect=lambda order_id: seen.append(projectx_rate._URGENT.get()) or True
+        )
+        await broker.cancel_order(5)
+        sdk.suite.client.list_accounts.side_effect = ProjectXRateLimitError("Rate limit")
+        with pytest.raises(BrokerError) as read:
+            await broker.snapshot()
+        assert seen == [True, True] and not projectx_rate._URGENT.get()
+        assert read.value.code == RATE_LIMITED
+    finally:
+        await broker.disconnect()
