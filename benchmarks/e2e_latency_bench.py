@@ -66,7 +66,7 @@ async def one_sample(sim: SimAccount, daemon: Daemon, root: str) -> float:
 async def bench(samples: int, tmp: Path) -> list[float]:
     path = tmp / "latency.yaml"
     path.write_text(RULESET, encoding="utf-8")
-    async with SimAccount(load_ruleset(path)) as sim:
+    async with SimAccount(load_ruleset(path), rate_limits=False) as sim:  # latency, not 429s
         os.environ.update(sim.env(requests_per_minute=10_000_000))
         daemon = Daemon(
             path, sim.broker(), SqliteStore(tmp / "state.db"), CollectingNotifier(), reload=False

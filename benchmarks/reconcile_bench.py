@@ -171,7 +171,7 @@ async def bench_catchup(runs: int, tmp: Path, sqlite: bool = True) -> list[float
 
 
 async def bench_sdk(runs: int, tmp: Path, path: Path) -> list[float]:
-    async with SimAccount(load_ruleset(path)) as sim:
+    async with SimAccount(load_ruleset(path), rate_limits=False) as sim:  # not the 429s
         os.environ.update(sim.env(requests_per_minute=10_000_000))
         gw = sim.gw
         for i in range(100):  # 100 round trips = 200 fills today

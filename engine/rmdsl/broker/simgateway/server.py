@@ -70,6 +70,7 @@ class SimGateway(Service):
         clock: SimClock | None = None,
         token_lifetime_s: float = TOKEN_LIFETIME_S,
         close_hubs_at_expiry: bool = False,
+        rate_limits: bool = True,
     ) -> None:
         self.host, self._port = host, port
         self.pushes: list[PushRecord] = []
@@ -79,7 +80,7 @@ class SimGateway(Service):
         self.faults = FaultPlan()
         self.requests = RequestLog()
         self.tokens = Tokens(token_lifetime_s)
-        self.limits = RateLimits()
+        self.limits = RateLimits(enabled=rate_limits)  # benchmarks of other things turn it off
         # whether the gateway ends an open hub connection when its token expires: no source
         self.close_hubs_at_expiry = close_hubs_at_expiry
         self.frozen = Freeze()
