@@ -3,6 +3,7 @@ and a GatewayLogout makes the adapter log in again and reconnect."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
@@ -10,13 +11,13 @@ from collections.abc import AsyncIterator
 from unittest.mock import AsyncMock, Mock
 
 import pytest
-from tests.broker.test_projectx import Sink, make_broker
+from tests.broker.test_projectx import Sink, make_broker, position, trade
 from tests.mocks.mock_sdk import MockSDK
 
 from rmdsl.broker.projectx import ProjectXBroker
 from rmdsl.broker.projectx_live import LiveFeed
 from rmdsl.broker.projectx_session import expires_within, fresh_token, jwt_expiry
-from rmdsl.engine.events import ConnectionEvent, ConnectionState
+from rmdsl.engine.events import ConnectionEvent, ConnectionState, PositionEvent, TradeEvent
 
 DOWN_UP = [ConnectionState.DISCONNECTED, ConnectionState.CONNECTED]
 
@@ -136,3 +137,24 @@ async def test_a_hub_down_on_an_expired_token_reconnects_without_waiting(
         assert live.up
     finally:
         await broker.disconnect()
+
+
+async def test_after_a_gap_a_state_equal_to_the_last_one_before_it_is_delivered(
+    sdk: MockSDK, sink: Sink, feed: tuple[ProjectXBroker, LiveFeed]
+) -> None:
+    """Before the gap: size 2. In the gap (lost): 3, which the reconcile gives the engine.
+    After it, the reduce back to 2 must reach the engine, or a rule stays latched on 3."""
+    broker, live = feed
+    rt = sdk.realtime
+    await rt.push_user("GatewayUserPosition", position(41, 2))
+    await rt.push_user("GatewayUserTrade", trade(21))
+    await rt.drop()
+    await rt.reopen()
+    async with asyncio.timeout(1):
+        while not live.up:
+            await asyncio.sleep(0)
+    await rt.push_user("GatewayUserPosition", position(41, 2))
+    await rt.push_user("GatewayUserTrade", trade(21))  # a trade id is still a repeat
+    await broker.flush()
+    assert [p.size for p in sink.of(PositionEvent)] == [2, 2]
+    assert [t.id for t in sink.of(TradeEvent)] == [21]

@@ -18,9 +18,9 @@ from decimal import Decimal
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from rmdsl.broker import projectx_rate as rate
 from rmdsl.broker.interface import ContractInfo, EventSink, OrderRequest, Snapshot
 from rmdsl.broker.projectx_live import LiveFeed
-from rmdsl.broker.projectx_rate import RATE_LIMITED, Budget, PriorityGate, install, rate_limited
 from rmdsl.broker.projectx_session import RENEW_BEFORE_S
 from rmdsl.broker.projectx_stream import Handoff, event_from_model
 from rmdsl.engine.events import (
@@ -98,7 +98,7 @@ class ProjectXBroker:
         watch_interval_s: float = 0.5,
         stale_after_s: float = 5.0,
         renew_token_before_s: float = RENEW_BEFORE_S,
-        budget: Budget | None = None,
+        budget: rate.Budget | None = None,
         day_start: DayStart | None = None,
         sdk: SdkFactory | None = None,
     ) -> None:
@@ -115,7 +115,7 @@ class ProjectXBroker:
         self._day_start = day_start or default_day_start
         self._day_start_given = day_start is not None
         self._renew_token_before_s = renew_token_before_s
-        self.gate = PriorityGate(budget or Budget())
+        self.gate = rate.PriorityGate(budget or rate.Budget())
         self._sdk = sdk
         self._client: Any = None
         self._suite: Any = None
@@ -149,7 +149,7 @@ class ProjectXBroker:
         sdk = self._sdk if self._sdk is not None else _default_sdk()
         self._sdk = sdk
         self._client = await self._call("login", sdk.login(settings), self._connect_timeout_s)
-        install(self._client, self.gate)
+        rate.install(self._client, self.gate)
         try:
             self._account = await self._select_account(self._client)
             self._suite = await self._call("open the SDK suite", sdk.open_suite(self._client))
@@ -381,19 +381,8 @@ class ProjectXBroker:
         return self._suite
 
     async def _urgent[T](self, what: str, call: Awaitable[T]) -> T:
-        """An enforcement call: its requests go first (projectx_rate.PriorityGate); one the
-        gateway refused with HTTP 429 fails with code RATE_LIMITED, however the SDK put it."""
-        with self.gate.urgent() as statuses:
-            try:
-                result = await self._call(what, call)
-            except BrokerError as exc:
-                if RATE_LIMITED in statuses and exc.code != RATE_LIMITED:
-                    raise BrokerError(f"{exc} (HTTP 429)", code=RATE_LIMITED) from exc
-                raise
-        failed = result is False or (isinstance(result, Mapping) and not result.get("success"))
-        if RATE_LIMITED in statuses and failed:
-            raise BrokerError(f"{what}: HTTP 429 Too Many Requests", code=RATE_LIMITED)
-        return result
+        """An enforcement call: first in the request budget (projectx_rate)."""
+        return await rate.enforcement(self.gate, what, self._call(what, call))
 
     async def _call[T](self, what: str, call: Awaitable[T], timeout_s: float | None = None) -> T:
         """Await one SDK call under a timeout; anything it raises becomes a BrokerError."""
@@ -408,7 +397,7 @@ class ProjectXBroker:
             if timer.expired():
                 detail = "" if isinstance(exc, TimeoutError) else f" ({_message(exc)})"
                 raise BrokerError(f"{what}: no answer within {limit:g} s{detail}") from exc
-            code = RATE_LIMITED if rate_limited(exc) else None
+            code = rate.RATE_LIMITED if rate.rate_limited(exc) else None
             raise BrokerError(f"{what}: {_message(exc)}", code=code) from exc
         raise AssertionError("unreachable")  # pragma: no cover
 

@@ -238,6 +238,7 @@ class LiveFeed:
 
     def _mark_up(self) -> None:
         if not self.up:
+            self.deduper.forget_states()  # the reconcile after CONNECTED resets the engine
             self.up = True
             self._down_since = None
             self._backoff_s = 1.0
@@ -333,6 +334,7 @@ class LiveFeed:
                     await client.authenticate()
                     token = str(client.get_session_token())
                 self._mark_down("renewing the session token" if renew else "reconnecting")
+                _forget_open_hubs(self._rt)
                 ok = bool(await self._rt.update_jwt_token(token))
         except Exception as exc:
             log.warning("ProjectX reconnect attempt failed: %s", exc)
@@ -369,3 +371,16 @@ async def _ping(ws: Any) -> None:
 def _retrieve(future: asyncio.Future[Any]) -> None:
     if not future.cancelled():
         future.exception()  # a ping failed by a close: reported elsewhere
+
+
+def _forget_open_hubs(rt: Any) -> None:
+    """Clear the SDK's hub-ready flags before update_jwt_token while the hubs are still up.
+
+    Its disconnect() stops the hubs without clearing them, so its connect() finds them
+    still set from the old hubs, does not wait for the new ones to open, sees them not
+    yet connected, and rolls back to the old token (project-x-py 4.4.1).
+    """
+    for name in ("user_hub_ready", "market_hub_ready"):
+        ready = getattr(rt, name, None)
+        if isinstance(ready, asyncio.Event):
+            ready.clear()

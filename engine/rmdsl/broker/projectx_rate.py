@@ -23,10 +23,12 @@ import contextvars
 import random
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+
+from rmdsl.errors import BrokerError
 
 RATE_LIMITED = 429  # BrokerError.code of a call the gateway refused with HTTP 429
 _URGENT: contextvars.ContextVar[bool] = contextvars.ContextVar("rmdsl_urgent", default=False)
@@ -155,3 +157,19 @@ def rate_limited(exc: BaseException) -> bool:
             return True
         seen = seen.__cause__
     return False
+
+
+async def enforcement[T](gate: PriorityGate, what: str, call: Awaitable[T]) -> T:
+    """Await an adapter call (not yet started) as enforcement; one the gateway refused with
+    HTTP 429 fails with code RATE_LIMITED, however the SDK reported it."""
+    with gate.urgent() as statuses:
+        try:
+            result = await call
+        except BrokerError as exc:
+            if RATE_LIMITED in statuses and exc.code != RATE_LIMITED:
+                raise BrokerError(f"{exc} (HTTP 429)", code=RATE_LIMITED) from exc
+            raise
+    failed = result is False or (isinstance(result, Mapping) and not result.get("success"))
+    if RATE_LIMITED in statuses and failed:
+        raise BrokerError(f"{what}: HTTP 429 Too Many Requests", code=RATE_LIMITED)
+    return result

@@ -76,6 +76,12 @@ class Deduper:
         """(trade ids, entity states) held now: for tests and the memory bench."""
         return len(self._trades), len(self._last)
 
+    def forget_states(self) -> None:
+        """After a gap in the stream: the engine's state comes from a snapshot, so the next
+        state of every order, position and account is news, even one equal to the last
+        state delivered before the gap (a reduce back to the pre-gap size). Trade ids stay."""
+        self._last.clear()
+
     def is_new(self, event: Event) -> bool:
         new = self._check(event)
         self.dropped += not new
