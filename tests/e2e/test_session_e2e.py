@@ -71,6 +71,7 @@ async def test_a_daemon_keeps_its_hubs_and_enforces_through_two_token_lifetimes(
     reductions = [r for r in store.recorded if r.rule_name == "mnq_contracts" and r.outcome == "ok"]
     assert len(reductions) >= breaches
     assert len(daemon.reconcile_ms) >= 3  # the start and one per renewal (at ~2 s, ~4 s, ~6 s)
+    assert gw.closed_at_expiry == 0  # renewed in time: no hub ever ran on an expired token
     # the hubs are on a live token, subscribed, and the stream still works
     user_hubs = [c for c in gw.hubs.connections if c.hub == "user"]
     assert user_hubs and all(gw.tokens.ok(c.token) for c in user_hubs)

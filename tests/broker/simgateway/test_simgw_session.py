@@ -86,7 +86,7 @@ async def test_an_open_hub_is_closed_at_expiry_only_when_set(gw: SimGateway) -> 
         gw.close_hubs_at_expiry = True
         closed = await kept.receive(timeout=1)
         assert closed.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
-        assert not gw.hubs.connections
+        assert not gw.hubs.connections and gw.closed_at_expiry == 1
 
 
 async def test_gateway_logout_is_sent_then_the_session_ends(gw: SimGateway) -> None:

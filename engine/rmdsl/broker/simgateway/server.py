@@ -83,6 +83,7 @@ class SimGateway(Service):
         self.limits = RateLimits(enabled=rate_limits)  # benchmarks of other things turn it off
         # whether the gateway ends an open hub connection when its token expires: no source
         self.close_hubs_at_expiry = close_hubs_at_expiry
+        self.closed_at_expiry = 0  # hub connections it closed because their token expired
         self.frozen = Freeze()
         self.hubs = HubServer(self.tokens.ok, self.frozen)
         self.rest = RestApi(
@@ -260,7 +261,7 @@ class SimGateway(Service):
         while True:
             await asyncio.sleep(EXPIRY_CHECK_S)
             if self.close_hubs_at_expiry:
-                await self.hubs.close_where(expired)
+                self.closed_at_expiry += await self.hubs.close_where(expired)
 
     # -- observation ------------------------------------------------------------
 
