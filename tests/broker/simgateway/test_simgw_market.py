@@ -58,17 +58,18 @@ def test_market_buy_fills_at_ask_and_sell_at_bid(market: Market, pushes: list[Pu
 
 
 def test_pushes_of_one_fill_in_gateway_order(market: Market, pushes: list[Push]) -> None:
+    """As captured live: Order (6 PENDING) -> Order (2 FILLED) -> Trade -> Position -> Account."""
     oid = order(market, Side.BUY)
     targets = [p.target for p in pushes]
     assert targets == [
         "GatewayUserOrder",
-        "GatewayUserTrade",
         "GatewayUserOrder",
+        "GatewayUserTrade",
         "GatewayUserPosition",
         "GatewayUserAccount",
     ]
     opened, filled = data(pushes, "GatewayUserOrder")
-    assert (opened["id"], opened["status"]) == (oid, OrderStatus.OPEN)
+    assert (opened["id"], opened["status"]) == (oid, OrderStatus.PENDING)
     assert (filled["status"], filled["fillVolume"], filled["filledPrice"]) == (2, 1, 100.25)
     position = data(pushes, "GatewayUserPosition")[0]
     assert (position["type"], position["size"], position["averagePrice"]) == (1, 1, 100.25)

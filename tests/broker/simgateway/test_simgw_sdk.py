@@ -107,7 +107,7 @@ async def test_realtime_events_after_a_ui_fill(realtime: tuple[Any, Inbox], gw: 
     position = (await inbox.wait("position_update"))[0]["data"]
     assert (position["contractId"], position["size"], position["type"]) == (MNQ, 1, 1)
     statuses = [e["data"]["status"] for e in await inbox.wait("order_update", 2)]
-    assert statuses == [1, 2]
+    assert statuses == [6, 2]  # a market order starts PENDING
     balance = (await inbox.wait("account_update"))[0]["data"]["balance"]
     assert balance == pytest.approx(50000 - 0.37)
     gw.set_quote("MNQ", 21001.25)

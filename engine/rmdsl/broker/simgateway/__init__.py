@@ -4,9 +4,15 @@ The real project-x-py SDK connects to it; see docs/simgateway.md.
 """
 
 from rmdsl.broker.simgateway.contracts import ContractSpec, SimClock
-from rmdsl.broker.simgateway.faults import DelayFault, ErrorFault, RequestRecord, StatusFault
+from rmdsl.broker.simgateway.faults import (
+    DelayFault,
+    ErrorFault,
+    IgnoreFault,
+    RequestRecord,
+    StatusFault,
+)
 from rmdsl.broker.simgateway.market import Market, OrderRequest, Push
-from rmdsl.broker.simgateway.orders import GatewayRejection, Quote
+from rmdsl.broker.simgateway.orders import GatewayRejection, Quote, TagReuse
 from rmdsl.broker.simgateway.server import PushRecord, SimGateway
 
 __all__ = [
@@ -14,6 +20,7 @@ __all__ = [
     "DelayFault",
     "ErrorFault",
     "GatewayRejection",
+    "IgnoreFault",
     "Market",
     "OrderRequest",
     "Push",
@@ -23,4 +30,5 @@ __all__ = [
     "SimClock",
     "SimGateway",
     "StatusFault",
+    "TagReuse",
 ]

@@ -1,10 +1,10 @@
 """Fault injection and the request log of the simulated gateway.
 
 A fault applies to the next N requests to one REST path ("*" = any path):
-answer success false with an error code, answer an HTTP status, or delay.
-A Freeze stops the whole gateway for a while (REST and both hubs, pings
-included). Every request is logged with its path, JSON body and monotonic_ns
-arrival.
+answer success false with an error code, answer an HTTP status, delay, or
+answer success without doing anything. A Freeze stops the whole gateway for a
+while (REST and both hubs, pings included). Every request is logged with its
+path, JSON body and monotonic_ns arrival.
 """
 
 from __future__ import annotations
@@ -46,7 +46,12 @@ class DelayFault:
     seconds: float
 
 
-Fault = ErrorFault | StatusFault | DelayFault
+@dataclass(frozen=True, slots=True)
+class IgnoreFault:
+    """Answer success and do nothing: a close the gateway acknowledged that never happens."""
+
+
+Fault = ErrorFault | StatusFault | DelayFault | IgnoreFault
 
 
 class FaultPlan:

@@ -7,7 +7,9 @@ a Push (hub target + arguments exactly as the real gateway sends them).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator, Mapping
+import random
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
@@ -16,6 +18,8 @@ from rmdsl.broker.simgateway.contracts import ContractSpec, SimClock, build_cont
 from rmdsl.broker.simgateway.orders import (
     ERR_ACCOUNT_NOT_FOUND,
     ERR_ACCOUNT_VIOLATION,
+    ERR_CLOSE_ACCOUNT_NOT_FOUND,
+    ERR_CLOSE_CONTRACT_NOT_FOUND,
     ERR_CONTRACT_NOT_FOUND,
     ERR_INVALID_CLOSE_SIZE,
     ERR_POSITION_NOT_FOUND,
@@ -24,6 +28,7 @@ from rmdsl.broker.simgateway.orders import (
     OrderBook,
     Quote,
     SimOrder,
+    TagReuse,
     order_payload,
 )
 from rmdsl.broker.simgateway.positions import (
@@ -82,6 +87,9 @@ class Market:
         clock: SimClock | None = None,
         fees: Mapping[str, Decimal] | None = None,
         pnl_net_of_fees: bool = True,
+        *,
+        shuffle_seed: int | None = None,
+        tag_reuse: TagReuse | None = None,
     ) -> None:
         self.sink = sink
         self.clock = clock or SimClock()
@@ -90,9 +98,12 @@ class Market:
         self.quotes: dict[str, Quote] = {
             cid: Quote.flat(spec.default_price) for cid, spec in self.contracts.items()
         }
-        self.book = OrderBook()
+        self.book = OrderBook(tag_reuse)
         self.ledger = Ledger(pnl_net_of_fees)
         self._account_ids = itertools.count(7001)
+        # None: the user events of a fill go out in the live order; a seed shuffles them
+        self.shuffle = random.Random(shuffle_seed) if shuffle_seed is not None else None
+        self._splits: deque[tuple[int, ...]] = deque()  # partial-fill plans, next fill first
 
     # -- reference data -------------------------------------------------
 
@@ -156,9 +167,18 @@ class Market:
 
     # -- orders ----------------------------------------------------------
 
+    def split_next_fill(self, sizes: Sequence[int]) -> None:
+        """The next order that fills does so in these steps (one Trade, one Order with its
+        fillVolume, one Position and one Account each); sizes past the order's are cut."""
+        if not sizes or any(n <= 0 for n in sizes):
+            raise ValueError(f"partial fill sizes must be positive, got {sizes!r}")
+        self._splits.append(tuple(sizes))
+
     def place_order(self, req: OrderRequest, *, closing: bool = False) -> SimOrder:
-        """Validate, accept (push Open), then fill at once if marketable."""
+        """Validate, accept (push Open, or Pending for a market order), then fill at once if
+        marketable. The customTag is claimed first: a rejected order burns its tag too."""
         acc = self.account(req.account_id)
+        self.book.claim_tag(acc.id, req.custom_tag)
         spec = self.resolve_contract(req.contract_id)
         if not acc.can_trade and not closing:
             raise GatewayRejection(ERR_ACCOUNT_VIOLATION, "Account is not allowed to trade")
@@ -193,9 +213,13 @@ class Market:
         return order
 
     def close_position(self, account_id: int, contract: str, size: int | None = None) -> SimOrder:
-        """closeContract / partialCloseContract: a market order on the opposite side."""
-        acc = self.account(account_id)
-        spec = self.resolve_contract(contract)
+        """closeContract / partialCloseContract: a market order on the opposite side; the
+        bracket and working orders of the contract are left as they are."""
+        acc = self._close_account(account_id)
+        try:
+            spec = self.resolve_contract(contract)
+        except GatewayRejection as exc:
+            raise GatewayRejection(ERR_CLOSE_CONTRACT_NOT_FOUND, exc.message) from None
         net = self.ledger.net_size(acc.id, spec.contract_id)
         if net == 0:
             raise GatewayRejection(
@@ -209,6 +233,12 @@ class Market:
         side = Side.SELL if net > 0 else Side.BUY
         req = OrderRequest(acc.id, spec.contract_id, OrderType.MARKET, side, qty)
         return self.place_order(req, closing=True)
+
+    def _close_account(self, account_id: int) -> SimAccount:
+        try:
+            return self.account(account_id)
+        except GatewayRejection as exc:
+            raise GatewayRejection(ERR_CLOSE_ACCOUNT_NOT_FOUND, exc.message) from None
 
     # -- queries (gateway payloads) -------------------------------------
 
@@ -237,25 +267,50 @@ class Market:
             self._push_order(order)
 
     def _fill(self, order: SimOrder, price: Decimal) -> None:
+        """Fill what is left of the order, in the steps of a split plan if one is armed."""
+        left = order.size - order.fill_volume
+        for size in self._steps(left):
+            self._fill_step(order, price, size)
+
+    def _steps(self, left: int) -> list[int]:
+        steps: list[int] = []
+        for size in self._splits.popleft() if self._splits else ():
+            size = min(size, left - sum(steps))
+            if size > 0:
+                steps.append(size)
+        if sum(steps) < left:
+            steps.append(left - sum(steps))
+        return steps
+
+    def _fill_step(self, order: SimOrder, price: Decimal, size: int) -> None:
+        """One fill: Order (fillVolume, FILLED once complete) -> Trade -> Position -> Account,
+        as live captures show them, or shuffled when the gateway was given a seed."""
         spec = self.contracts[order.contract_id]
         acc = self.accounts[order.account_id]
         now = self.clock.now()
-        trade, position = self.ledger.fill(acc, spec, order, price, now)
-        order.status = OrderStatus.FILLED
-        order.fill_volume = order.size
-        order.filled_price = price
+        trade, position = self.ledger.fill(acc, spec, order, price, now, size)
+        before = order.fill_volume
+        order.fill_volume += size
+        paid = (order.filled_price or Decimal(0)) * before + price * size
+        order.filled_price = paid / order.fill_volume
+        if order.fill_volume >= order.size:
+            order.status = OrderStatus.FILLED
+        else:
+            order.status = OrderStatus.OPEN  # partly filled: still working
         order.updated = now
         self.quotes[spec.contract_id] = replace(
-            self.quotes[spec.contract_id], volume=self.quotes[spec.contract_id].volume + order.size
+            self.quotes[spec.contract_id], volume=self.quotes[spec.contract_id].volume + size
         )
-        self.sink(Push("user", "GatewayUserTrade", _wrap(trade), account_id=acc.id))
-        self._push_order(order)
-        self.sink(
-            Push(
-                "user", "GatewayUserPosition", _wrap(position_payload(position)), account_id=acc.id
-            )
-        )
-        self._push_account(acc)
+        user = [
+            ("GatewayUserOrder", order_payload(order, spec)),
+            ("GatewayUserTrade", trade),
+            ("GatewayUserPosition", position_payload(position)),
+            ("GatewayUserAccount", account_payload(acc)),
+        ]
+        if self.shuffle is not None:
+            self.shuffle.shuffle(user)
+        for target, data in user:
+            self.sink(Push("user", target, _wrap(data), account_id=acc.id))
 
     def _push_order(self, order: SimOrder) -> None:
         payload = order_payload(order, self.contracts[order.contract_id])

@@ -23,11 +23,15 @@ if TYPE_CHECKING:
 ERR_ACCOUNT_NOT_FOUND = 1
 ERR_REJECTED = 2
 ERR_ORDER_NOT_FOUND = 2
-# closeContract / partialCloseContract number their own: 2 PositionNotFound, 5 InvalidCloseSize,
-# 8/9 the account rejected (docs/broker.md)
+# closeContract / partialCloseContract number their own (docs/simgateway.md, "Closing"):
+# 1 AccountNotFound, 2 PositionNotFound, 3 ContractNotFound, 5 InvalidCloseSize (partial only),
+# the account rejected: 8 on closeContract, 9 on partialCloseContract
+ERR_CLOSE_ACCOUNT_NOT_FOUND = 1
 ERR_POSITION_NOT_FOUND = 2
+ERR_CLOSE_CONTRACT_NOT_FOUND = 3
 ERR_INVALID_CLOSE_SIZE = 5
 ERR_CLOSE_REJECTED = 9
+ERR_CLOSE_ACCOUNT_REJECTED = 8
 ERR_ACCOUNT_VIOLATION = 4
 ERR_UNKNOWN = 7
 ERR_CONTRACT_NOT_FOUND = 8
@@ -186,12 +190,34 @@ def _validate(req: OrderRequest) -> tuple[OrderType, Side]:
     return kind, side
 
 
-class OrderBook:
-    """Every order the gateway accepted, by id; working ones are status OPEN."""
+@dataclass(frozen=True, slots=True)
+class TagReuse:
+    """The answer to an order whose customTag the account used before. The official Order/place
+    page says a tag must be unique across the account; the code and message the real gateway
+    answers with are not documented (unknown: settable; 2 is Order/place's OrderRejected)."""
 
-    def __init__(self) -> None:
+    code: int = ERR_REJECTED
+    message: str = "Custom tag already in use"
+
+
+class OrderBook:
+    """Every order the gateway accepted, by id; working ones are status OPEN (or PENDING)."""
+
+    def __init__(self, tag_reuse: TagReuse | None = None) -> None:
         self.orders: dict[int, SimOrder] = {}
         self._ids = itertools.count(1_000_001)
+        self.tag_reuse = tag_reuse or TagReuse()
+        self._tags: dict[int, set[str]] = {}  # every customTag each account has sent
+
+    def claim_tag(self, account_id: int, tag: str | None) -> None:
+        """Burn the tag for the account, or reject the order if it was used before: the tag of
+        an order rejected for any other reason is burnt too (it was claimed first)."""
+        if not tag:
+            return
+        used = self._tags.setdefault(account_id, set())
+        if tag in used:
+            raise GatewayRejection(self.tag_reuse.code, f"{self.tag_reuse.message}: {tag}")
+        used.add(tag)
 
     def create(
         self, req: OrderRequest, spec: ContractSpec, quote: Quote, now: dt.datetime
@@ -215,20 +241,18 @@ class OrderBook:
             stop_price=req.stop_price,
             trail_price=req.trail_price,
             custom_tag=req.custom_tag,
+            # a market order starts at status 6 PENDING (live captures, docs/simgateway.md)
+            status=OrderStatus.PENDING if kind is OrderType.MARKET else OrderStatus.OPEN,
         )
         self.orders[order.id] = order
         return order
 
     def working(self, contract_id: str) -> list[SimOrder]:
-        return [
-            o
-            for o in self.orders.values()
-            if o.contract_id == contract_id and o.status is OrderStatus.OPEN
-        ]
+        return [o for o in self.orders.values() if o.contract_id == contract_id and _working(o)]
 
     def get_working(self, account_id: int, order_id: int) -> SimOrder:
         order = self.orders.get(int(order_id))
-        if order is None or order.account_id != account_id or order.status is not OrderStatus.OPEN:
+        if order is None or order.account_id != account_id or not _working(order):
             raise GatewayRejection(
                 ERR_ORDER_NOT_FOUND, f"Order {order_id} not found or not working"
             )
@@ -242,8 +266,12 @@ class OrderBook:
         return [
             o
             for o in self.orders.values()
-            if o.account_id == account_id and (not open_only or o.status is OrderStatus.OPEN)
+            if o.account_id == account_id and (not open_only or _working(o))
         ]
+
+
+def _working(order: SimOrder) -> bool:
+    return order.status in (OrderStatus.OPEN, OrderStatus.PENDING)
 
 
 def _num(value: Decimal | None) -> float | None:

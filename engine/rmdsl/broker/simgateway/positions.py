@@ -67,17 +67,25 @@ class Ledger:
         return [p for (acc, _), p in self.positions.items() if acc == account_id and p.size != 0]
 
     def fill(
-        self, acc: SimAccount, spec: ContractSpec, order: SimOrder, price: Decimal, now: dt.datetime
+        self,
+        acc: SimAccount,
+        spec: ContractSpec,
+        order: SimOrder,
+        price: Decimal,
+        now: dt.datetime,
+        size: int | None = None,
     ) -> tuple[dict[str, Any], SimPosition]:
-        """Book one fill: update the position and the balance; return the Trade payload."""
-        signed = order.size if order.side is Side.BUY else -order.size
+        """Book one fill of `size` (the whole order by default): update the position and the
+        balance; return the Trade payload."""
+        size = order.size if size is None else size
+        signed = size if order.side is Side.BUY else -size
         pos = self._position(acc.id, spec.contract_id, now)
         closed = _closing_size(pos.size, signed)
         gross = Decimal(0)
         if closed:
             direction = 1 if pos.size > 0 else -1
             gross = (price - pos.average_price) * closed * direction * spec.point_value
-        fees = spec.fee * order.size
+        fees = spec.fee * size
         _apply(pos, signed, closed, price)
         acc.balance += gross - fees
         pnl: float | None = None
@@ -92,7 +100,7 @@ class Ledger:
             "profitAndLoss": pnl,
             "fees": money(fees),
             "side": int(order.side),
-            "size": order.size,
+            "size": size,
             "voided": False,
             "orderId": order.id,
         }

@@ -20,6 +20,7 @@ from rmdsl.broker.simgateway.faults import (
     ErrorFault,
     FaultPlan,
     Freeze,
+    IgnoreFault,
     RequestLog,
     StatusFault,
 )
@@ -107,6 +108,8 @@ class RestApi:
             return web.json_response({"message": fault.message}, status=fault.status)
         elif isinstance(fault, ErrorFault):
             return web.json_response(fail(fault.code, fault.message))
+        elif isinstance(fault, IgnoreFault):
+            return web.json_response(ok())
         if path in _OPEN_PATHS:
             return await self._dispatch(path, body)
         token = _bearer(request)
@@ -184,14 +187,15 @@ class RestApi:
         return ok()
 
     def _close(self, body: Body) -> Body:
-        order = self.market.close_position(int(body["accountId"]), str(body["contractId"]))
-        return ok(orderId=order.id)
+        """{success, errorCode, errorMessage} and no orderId, as the gateway answers a close."""
+        self.market.close_position(int(body["accountId"]), str(body["contractId"]))
+        return ok()
 
     def _partial_close(self, body: Body) -> Body:
-        order = self.market.close_position(
+        self.market.close_position(
             int(body["accountId"]), str(body["contractId"]), int(body["size"])
         )
-        return ok(orderId=order.id)
+        return ok()
 
     def _order_search(self, body: Body) -> Body:
         start, end = _ts(body.get("startTimestamp")), _ts(body.get("endTimestamp"))

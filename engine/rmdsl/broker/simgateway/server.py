@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -23,11 +23,18 @@ from rmdsl.broker.simgateway.faults import (
     ErrorFault,
     FaultPlan,
     Freeze,
+    IgnoreFault,
     RequestLog,
     StatusFault,
 )
 from rmdsl.broker.simgateway.market import Market, OrderRequest, Push
-from rmdsl.broker.simgateway.orders import ERR_CLOSE_REJECTED, Quote, SimOrder
+from rmdsl.broker.simgateway.orders import (
+    ERR_CLOSE_ACCOUNT_REJECTED,
+    ERR_CLOSE_REJECTED,
+    Quote,
+    SimOrder,
+    TagReuse,
+)
 from rmdsl.broker.simgateway.rest import RestApi
 from rmdsl.broker.simgateway.signalr import HubConnection, HubServer
 from rmdsl.engine.events import OrderType, Side
@@ -71,10 +78,21 @@ class SimGateway(Service):
         token_lifetime_s: float = TOKEN_LIFETIME_S,
         close_hubs_at_expiry: bool = False,
         rate_limits: bool = True,
+        shuffle_seed: int | None = None,
+        tag_reuse: TagReuse | None = None,
     ) -> None:
+        """`shuffle_seed`: send the user events of each fill in a random order (reproducible);
+        `tag_reuse`: the answer to a reused customTag (docs/simgateway.md)."""
         self.host, self._port = host, port
         self.pushes: list[PushRecord] = []
-        self.market = Market(self._publish, clock=clock, fees=fees, pnl_net_of_fees=pnl_net_of_fees)
+        self.market = Market(
+            self._publish,
+            clock=clock,
+            fees=fees,
+            pnl_net_of_fees=pnl_net_of_fees,
+            shuffle_seed=shuffle_seed,
+            tag_reuse=tag_reuse,
+        )
         for name, balance in accounts:
             self.market.add_account(name, balance)
         self.faults = FaultPlan()
@@ -215,6 +233,10 @@ class SimGateway(Service):
     ) -> SimOrder:
         return self.market.close_position(self._account(account), contract, size)
 
+    def split_next_fill(self, *sizes: int) -> None:
+        """The next order that fills does so in these partial fills (docs/simgateway.md)."""
+        self.market.split_next_fill(sizes)
+
     def position_size(self, contract: str, account: int | str | None = None) -> int:
         """Signed net position (> 0 long) as the gateway holds it."""
         spec = self.market.resolve_contract(contract)
@@ -234,9 +256,19 @@ class SimGateway(Service):
         self.faults.inject(path, DelayFault(seconds), count)
 
     def reject_close(self, count: int = 1, message: str = "Close rejected (injected)") -> None:
+        """The account rejected: errorCode 8 on closeContract, 9 on partialCloseContract (not
+        2: that is PositionNotFound, which rmdsl reads as "already flat")."""
+        self.faults.inject(
+            "/Position/closeContract", ErrorFault(ERR_CLOSE_ACCOUNT_REJECTED, message), count
+        )
+        self.faults.inject(
+            "/Position/partialCloseContract", ErrorFault(ERR_CLOSE_REJECTED, message), count
+        )
+
+    def ignore_close(self, count: int = 1) -> None:
+        """Answer the next closes with success and do nothing (the position stays open)."""
         for path in ("/Position/closeContract", "/Position/partialCloseContract"):
-            # not errorCode 2: that is PositionNotFound, which rmdsl reads as "already flat"
-            self.faults.inject(path, ErrorFault(ERR_CLOSE_REJECTED, message), count)
+            self.faults.inject(path, IgnoreFault(), count)
 
     async def drop_connections(self) -> int:
         return await self.hubs.drop_all()
