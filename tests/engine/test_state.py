@@ -107,7 +107,8 @@ def test_has_stop_and_stop_ticks() -> None:
     st.apply_order(order(2, at(1), type=OrderType.STOP_LIMIT, stop=20995, limit=20994))
     st.apply_order(order(3, at(1), type=OrderType.TRAILING_STOP, stop=20990))
     assert view.has_stop and view.stop_ticks == D(20)
-    st.apply_order(order(2, at(2), type=OrderType.STOP_LIMIT, status=OrderStatus.FILLED))
+    # no longer working (a filled stop would also have closed the position: see below)
+    st.apply_order(order(2, at(2), type=OrderType.STOP_LIMIT, status=OrderStatus.CANCELLED))
     assert view.has_stop and view.stop_ticks == D(40)
 
 

@@ -36,8 +36,6 @@ DEFAULT_TIMEOUT_S = 5.0
 # the gateway's errorCode for closeContract / partialCloseContract of a position it does not
 # hold: the position is already flat, which the broker's events or a snapshot will confirm
 POSITION_NOT_FOUND = 2
-STOP_TAG = protect.STOP_TAG
-TARGET_TAG = protect.TARGET_TAG
 
 Send = Callable[[], Awaitable[Any]]
 

@@ -14,12 +14,10 @@ from rmdsl.engine.evaluate import Firing
 from rmdsl.engine.events import OrderType
 from rmdsl.engine.persistence import EnforcementRecord
 from rmdsl.engine.state import AccountState, Order, Position
+from rmdsl.engine.tags import new_tag
 
 if TYPE_CHECKING:
     from rmdsl.enforce.enforcer import Enforcer
-
-STOP_TAG = "rmdsl:stop"
-TARGET_TAG = "rmdsl:target"
 
 
 async def place_stop(
@@ -47,7 +45,7 @@ async def place_stop(
         pos.closing_side,
         pos.size,
         stop_price=stop,
-        custom_tag=STOP_TAG,
+        custom_tag=new_tag("stop", enf.state.account_id),  # unique: the gateway wants it so
     )
     return await enf.call(firing, action, pos.contract_id, lambda: enf.broker.place_order(req))
 
@@ -69,7 +67,7 @@ async def place_target(
         pos.closing_side,
         pos.size,
         limit_price=price,
-        custom_tag=TARGET_TAG,
+        custom_tag=new_tag("target", enf.state.account_id),
     )
     return await enf.call(firing, action, pos.contract_id, lambda: enf.broker.place_order(req))
 

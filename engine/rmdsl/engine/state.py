@@ -21,6 +21,8 @@ from rmdsl.engine.events import (
     TradeEvent,
     symbol_of,
 )
+from rmdsl.engine.fills import FillBook
+from rmdsl.engine.tags import is_rmdsl_tag
 from rmdsl.engine.windows import FillWindow
 from rmdsl.lang.context import (
     AccountView,
@@ -82,6 +84,11 @@ class Order:
     placed_at: dt.datetime
     view: OrderView = field(default_factory=OrderView)
 
+    @property
+    def by_rmdsl(self) -> bool:
+        """rmdsl placed it (a protective stop or target): known by its tag, after a restart too."""
+        return is_rmdsl_tag(self.event.custom_tag)
+
 
 # one fill of the day: (ts, realized pnl or None for an opening fill, voided)
 type Fill = tuple[dt.datetime, Decimal | None, bool]
@@ -109,6 +116,7 @@ class AccountState:
         # trailing windows: fills ordered by ts (epoch ms) with their realized pnl (None = opening)
         self.fills = FillWindow()
         self._last_trade_ts = self.now
+        self.fill_book = FillBook()  # one fill's Order, Trade and Position, in any order
 
     @property
     def account_id(self) -> int:
@@ -171,24 +179,34 @@ class AccountState:
             self._count(ev.pnl)
             self.fills.add(_epoch_ms(ev.ts), ev.pnl)
             self._refresh_day()
-        self._reduce_by_fill(ev)
+        self._fill_seen(ev.contract_id, ev.side, self.fill_book.from_trade(ev), ev.ts)
         return TradeResult.NEW
 
-    def _reduce_by_fill(self, ev: TradeEvent) -> None:
-        """A fill on the closing side shrinks the position now; the position event confirms.
+    def _fill_seen(self, contract_id: str, side: Side, volume: int, ts: dt.datetime) -> None:
+        """A fill's first event (its Order or its Trade) shrinks the position at once, unless a
+        position event already showed it (rmdsl.engine.fills).
 
-        The gateway sends the fill before the position update: without this, rules fired by
-        the fill would see (and try to close) a position that the fill already closed.
+        Without this, rules run on that event would see (and protect, or close) a position
+        that the fill already closed: the gateway sends the order first (docs/engine.md).
         """
-        pos = self.positions.get(ev.contract_id)
-        if pos is None or ev.side is not pos.closing_side or ev.ts < pos.updated_at:
+        pos = self.positions.get(contract_id)
+        if volume <= 0 or self.fill_book.included(contract_id, side, volume, self.net(contract_id)):
             return
-        if ev.size >= pos.size:
-            del self.positions[ev.contract_id]
+        if pos is None or side is not pos.closing_side or ts < pos.updated_at:
+            return
+        if volume >= pos.size:
+            del self.positions[contract_id]
         else:
-            pos.size -= ev.size
+            pos.size -= volume
             self._refresh_position(pos)
         self._refresh_totals()
+
+    def net(self, contract_id: str) -> int:
+        """The signed net position of the contract as the state holds it (> 0 long)."""
+        pos = self.positions.get(contract_id)
+        if pos is None:
+            return 0
+        return pos.size if pos.long else -pos.size
 
     def _count(self, pnl: Decimal | None) -> None:
         if pnl is None:
@@ -237,6 +255,9 @@ class AccountState:
         pos = self.positions.get(ev.contract_id)
         if pos is not None and ev.ts < pos.updated_at:
             return pos  # stale: an older snapshot of a position we already know newer
+        after = 0 if ev.type is PositionType.UNDEFINED else ev.size
+        after = -after if ev.type is PositionType.SHORT else after
+        self.fill_book.position(ev.contract_id, self.net(ev.contract_id), after)
         if ev.size <= 0 or ev.type is PositionType.UNDEFINED:
             if pos is not None:
                 del self.positions[ev.contract_id]
@@ -260,6 +281,7 @@ class AccountState:
         known = self.orders.get(ev.id)
         if known is not None and ev.ts < known.event.ts:
             return known  # stale update
+        self._fill_seen(ev.contract_id, ev.side, self.fill_book.from_order(ev), ev.ts)
         if not ev.status.is_working:
             if known is not None:
                 del self.orders[ev.id]
@@ -367,6 +389,7 @@ class AccountState:
         """A new trading day: counters and today's trades cleared; open positions carry over."""
         self.trades.clear()
         self.fills.clear()
+        self.fill_book.clear()
         day = self.ctx.day
         day.realized_pnl = ZERO
         day.trades = day.wins = day.losses = day.consecutive_losses = 0
@@ -379,6 +402,7 @@ class AccountState:
         for ev in events:
             if ev.size > 0 and ev.type is not PositionType.UNDEFINED:
                 self.apply_position(ev)
+        self.fill_book.clear()  # the broker's positions: no fill is waiting to be explained
         self._refresh_totals()
 
     def replace_orders(self, events: tuple[OrderEvent, ...]) -> None:
