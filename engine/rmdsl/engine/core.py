@@ -222,6 +222,9 @@ class Engine:
             if not await self._on_trade(event):
                 self.metrics.event_processed(time.perf_counter_ns() - t0)
                 return records
+            # the fill may have closed the position: its timers and latches go now, as they
+            # would at its Order or Position event (which may come later: rmdsl.engine.fills)
+            self.evaluator.update_grace(changes)
         elif isinstance(event, QuoteEvent):
             self.state.apply_quote(event)
         elif isinstance(event, PositionEvent):
@@ -336,7 +339,10 @@ class Engine:
         return result == TradeResult.NEW
 
     async def _on_position(self, event: PositionEvent, changes: TimerChanges) -> list[Firing]:
+        before = self.state.positions.get(event.contract_id)
         pos = self.state.apply_position(event)
+        if before is not None and pos is not None and pos is not before:
+            self.evaluator.renew({pos.contract_id, pos.symbol}, changes)  # flipped
         if pos is None:
             await self._persist(self.store.remove_position(self.state.account_id, event.id))
         else:

@@ -360,6 +360,15 @@ class Evaluator:
             if not _entity_alive(entity, st, alive):
                 self.latched.discard(key)
 
+    def renew(self, entities: set[str], changes: TimerChanges) -> None:
+        """A new position took the place of the old one in one event (a flip): the rules see
+        a new entity, as if the old one had been reported closed first."""
+        for rec in list(self.timers.running.values()):
+            if rec.entity in entities:
+                self.timers.cancel(rec.key)
+                changes.cancelled.append(rec.key)
+        self.latched = {k for k in self.latched if k.split("|", 1)[1] not in entities}
+
     def _fire_grace(self, contract_id: str, received_ns: int) -> Firing | None:
         pos = self.state.positions.get(contract_id)
         if pos is None or pos.view.has_stop:

@@ -10,6 +10,8 @@ and must then not count the same fill again from its other events:
 - the Order and the Trade of one fill are the same volume: an order's known
   filled volume is the larger of its fillVolume and the sum of its trades, and
   only an increase of it is a new fill;
+- a Trade that fills the rest of a working order ends it, as its FILLED
+  Order would (a flatten must not try to cancel an order that has filled);
 - a Position that came before the fill's Order and Trade already holds the
   fill: it leaves a credit (size before, size after), and the fill that
   explains exactly that change, while the position is still that size, is
@@ -45,6 +47,11 @@ class FillBook:
         seen, traded = self._orders.get(key, (0, 0))
         self._orders[key] = (seen, traded + ev.size)
         return max(traded + ev.size - max(seen, traded), 0)
+
+    def filled(self, order_id: int) -> int:
+        """The volume of the order known filled, from its order events and its trades."""
+        seen, traded = self._orders.get(order_id, (0, 0))
+        return max(seen, traded)
 
     def position(self, contract_id: str, before: int, after: int) -> None:
         """A position event moved the contract's signed net from `before` to `after`."""

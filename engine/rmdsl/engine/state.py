@@ -180,6 +180,10 @@ class AccountState:
             self.fills.add(_epoch_ms(ev.ts), ev.pnl)
             self._refresh_day()
         self._fill_seen(ev.contract_id, ev.side, self.fill_book.from_trade(ev), ev.ts)
+        order = self.orders.get(ev.order_id)
+        if order is not None and self.fill_book.filled(order.id) >= order.event.size:
+            del self.orders[order.id]  # filled, whether or not its FILLED event came yet
+            self._protect_contract(order.contract_id)
         return TradeResult.NEW
 
     def _fill_seen(self, contract_id: str, side: Side, volume: int, ts: dt.datetime) -> None:
