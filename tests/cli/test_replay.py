@@ -79,3 +79,16 @@ def test_invalid_ruleset_exits_1(tmp_path: Path) -> None:
     rs.write_text("rmdsl: 1\nname: x\nrules:\n  r:\n    when: day.nope > 1\n    do: [flatten]\n")
     result = run("--ruleset", str(rs), RECORDING)
     assert result.returncode == 1 and "r.yaml:5" in result.stderr
+
+
+def test_replay_stop_fill_with_the_order_first_attaches_no_stop() -> None:
+    """Live event order (docs/engine.md, "One fill, several events"): the stop's FILLED order
+    comes before its trade and the flat position. Nothing is attached to the flat position."""
+    recording = str(ROOT / "examples/recordings/stop-fill-order-first.jsonl")
+    ruleset = str(ROOT / "rulesets/base/trade-management.yaml")
+    result = run("--ruleset", ruleset, recording, "--format", "json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    fired = [(f["rule"], f["ts"]) for f in report["firings"]]
+    # the target at the entry (the trader's own stop was resting already), nothing after
+    assert fired == [("trade_management_target", "2026-03-02T14:31:10+00:00")]
