@@ -31,10 +31,12 @@ async def start_daemon(
         speed: float = 1.0,
         reload: bool = False,
         broker: dict[str, Any] | None = None,
+        gateway: dict[str, Any] | None = None,
         **daemon: Any,
     ) -> Live:
-        """`broker`: ProjectXBroker options (short watchdog bounds); `daemon`: Daemon options."""
-        sim = SimAccount(load_ruleset(ruleset_path), speed=speed)
+        """`broker`: ProjectXBroker options (short watchdog bounds); `gateway`: SimGateway
+        settings (shuffle_seed, user_push_gap_s, ...); `daemon`: Daemon options."""
+        sim = SimAccount(load_ruleset(ruleset_path), speed=speed, **(gateway or {}))
         await sim.start()
         for name, value in sim.env().items():
             monkeypatch.setenv(name, value)

@@ -212,3 +212,28 @@ async def test_the_daemon_wakes_for_a_due_retry_not_only_on_ticks(
     await wait_until(lambda: gw.position_size("MNQ") == 0, RETRY_BOUND_S, "MNQ flat")
     await live.wait_for_record("no_stop_loss_grace", outcome=Outcome.OK)
     assert len(gw.requests.calls(CLOSE)) == 2
+
+
+@pytest.mark.parametrize("path", [CLOSE, PARTIAL])
+async def test_a_close_answered_success_that_never_happens_is_sent_again(
+    start: Start, tmp_path: Path, path: str
+) -> None:
+    """closeContract answers {success, errorCode, errorMessage} and no order id: rmdsl takes
+    the close as done only when the position and trade events show it, so an acknowledged
+    close that never happens is sent again (docs/broker.md, "Closing")."""
+    if path == CLOSE:
+        live = await start(short_grace_ruleset(tmp_path, "1s"))
+        rule, size = "no_stop_loss_grace", 1
+    else:
+        live = await start(RULES)
+        rule, size = "mnq_contracts", 3  # > max_mnq 2: reduce to 2
+    gw = live.gw
+    gw.ignore_close()  # success, nothing done
+    gw.trader_place("MNQ", "buy", "market", size)
+    await wait_until(lambda: len(gw.requests.calls(path)) == 2, RETRY_BOUND_S, "a second close")
+    await wait_until(lambda: gw.position_size("MNQ") == size - 1, RETRY_BOUND_S, "closed")
+    await live.wait_for_record(rule, outcome=Outcome.OK)
+    await wait_until(lambda: len(sent(live.history())) >= 2, 2, "both records")
+    attempts = [r for r in sent(live.history()) if r.rule_name == rule]
+    assert [r.outcome for r in attempts] == [Outcome.OK, Outcome.OK]
+    assert attempts[1].values.get("attempt") == "2"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -80,9 +80,11 @@ class SimGateway(Service):
         rate_limits: bool = True,
         shuffle_seed: int | None = None,
         tag_reuse: TagReuse | None = None,
+        user_push_gap_s: float = 0.0,
     ) -> None:
         """`shuffle_seed`: send the user events of each fill in a random order (reproducible);
-        `tag_reuse`: the answer to a reused customTag (docs/simgateway.md)."""
+        `tag_reuse`: the answer to a reused customTag; `user_push_gap_s`: a pause after each
+        user-hub message, so a client handles one before the next (docs/simgateway.md)."""
         self.host, self._port = host, port
         self.pushes: list[PushRecord] = []
         self.market = Market(
@@ -104,6 +106,7 @@ class SimGateway(Service):
         self.closed_at_expiry = 0  # hub connections it closed because their token expired
         self.frozen = Freeze()
         self.hubs = HubServer(self.tokens.ok, self.frozen)
+        self.hubs.user_gap_s = user_push_gap_s
         self.rest = RestApi(
             self.market,
             self.tokens,

@@ -50,6 +50,7 @@ class HubConnection:
     topics: set[tuple[str, int | str]] = field(default_factory=set)  # (target, account|contract)
     invocations: list[tuple[str, list[Any]]] = field(default_factory=list)
     outbox: asyncio.Queue[str] = field(default_factory=asyncio.Queue)
+    gap_s: float = 0.0  # pause after each frame (a live gateway's messages come apart)
 
     def wants(self, push: Push) -> bool:
         if push.hub != self.hub:
@@ -73,6 +74,7 @@ class HubServer:
         self.connections: set[HubConnection] = set()
         self.invocations: list[tuple[str, str, list[Any]]] = []  # (hub, target, args)
         self.connected = asyncio.Event()
+        self.user_gap_s = 0.0  # SimGateway(user_push_gap_s=): space the user hub's pushes
 
     def routes(self, prefix: str = "/hubs") -> list[web.RouteDef]:
         out = []
@@ -103,7 +105,8 @@ class HubServer:
             # pings answered by _serve (not aiohttp): a frozen gateway answers none
             ws = web.WebSocketResponse(heartbeat=None, autoping=False, max_msg_size=2**20)
             await ws.prepare(request)
-            conn = HubConnection(hub, ws, _token(request))
+            gap = self.user_gap_s if hub == "user" else 0.0
+            conn = HubConnection(hub, ws, _token(request), gap_s=gap)
             try:
                 if await self._handshake(ws):
                     self.connections.add(conn)
@@ -266,6 +269,8 @@ async def _writer(conn: HubConnection, freeze: Freeze) -> None:
             if not conn.ws.closed:
                 with contextlib.suppress(ConnectionError, RuntimeError):
                     await conn.ws.send_str(frame)
+            if conn.gap_s:
+                await asyncio.sleep(conn.gap_s)
         finally:
             conn.outbox.task_done()
 
