@@ -87,9 +87,9 @@ async def test_a_stop_fill_leaves_no_protective_order_behind(
     assert [o.type for o in working_orders(gw, "MNQ")] == [OrderType.LIMIT]  # the target
 
 
-@pytest.mark.parametrize("seed", [None, 7])
+@pytest.mark.parametrize(("seed", "partial_status"), [(None, 1), (7, 6)])
 async def test_partial_fills_and_a_flip_through_the_sdk(
-    start_daemon: StartDaemon, tmp_path: Path, seed: int | None
+    start_daemon: StartDaemon, tmp_path: Path, seed: int | None, partial_status: int
 ) -> None:
     """fillVolume steps, one trade per partial fill, a reversal in one order: rmdsl's position,
     P&L and trade count are the gateway's (in the live event order and a shuffled one)."""
@@ -99,7 +99,7 @@ async def test_partial_fills_and_a_flip_through_the_sdk(
         "    when: trade.size > 100\n    do: [alert]\n",
         encoding="utf-8",
     )
-    live = await start_daemon(path, shuffle_seed=seed)
+    live = await start_daemon(path, shuffle_seed=seed, partial_fill_status=partial_status)
     gw, state = live.gw, engine_of(live).state
     gw.split_next_fill(1, 1, 1)
     gw.trader_place("MNQ", "buy", "market", 3)  # three fills of 1 at 21000.00

@@ -112,6 +112,14 @@ def test_partial_fills_step_the_fill_volume_one_trade_each() -> None:
     assert order.status is OrderStatus.FILLED and order.filled_price == D("100.25")
 
 
+def test_the_status_of_a_partly_filled_order_is_settable() -> None:
+    pushes: list[Push] = []
+    m = market(pushes, partial_status=OrderStatus.PENDING)
+    m.split_next_fill([1])
+    m.place_order(req(m, Side.BUY, 2))
+    assert [o["status"] for o in data(pushes, "GatewayUserOrder")] == [6, 6, 2]
+
+
 def test_a_flip_in_one_order_closes_and_opens() -> None:
     pushes: list[Push] = []
     m = market(pushes)

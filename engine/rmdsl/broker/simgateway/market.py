@@ -90,6 +90,7 @@ class Market:
         *,
         shuffle_seed: int | None = None,
         tag_reuse: TagReuse | None = None,
+        partial_status: OrderStatus = OrderStatus.OPEN,
     ) -> None:
         self.sink = sink
         self.clock = clock or SimClock()
@@ -104,6 +105,7 @@ class Market:
         # None: the user events of a fill go out in the live order; a seed shuffles them
         self.shuffle = random.Random(shuffle_seed) if shuffle_seed is not None else None
         self._splits: deque[tuple[int, ...]] = deque()  # partial-fill plans, next fill first
+        self.partial_status = partial_status  # a partly filled order's status: unknown, settable
 
     # -- reference data -------------------------------------------------
 
@@ -296,7 +298,7 @@ class Market:
         if order.fill_volume >= order.size:
             order.status = OrderStatus.FILLED
         else:
-            order.status = OrderStatus.OPEN  # partly filled: still working
+            order.status = self.partial_status  # partly filled: still working
         order.updated = now
         self.quotes[spec.contract_id] = replace(
             self.quotes[spec.contract_id], volume=self.quotes[spec.contract_id].volume + size

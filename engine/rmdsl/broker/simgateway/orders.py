@@ -271,7 +271,7 @@ class OrderBook:
 
 
 def _working(order: SimOrder) -> bool:
-    return order.status in (OrderStatus.OPEN, OrderStatus.PENDING)
+    return order.status in (OrderStatus.OPEN, OrderStatus.PENDING, OrderStatus.SUSPENDED)
 
 
 def _num(value: Decimal | None) -> float | None:

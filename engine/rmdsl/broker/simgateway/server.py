@@ -37,7 +37,7 @@ from rmdsl.broker.simgateway.orders import (
 )
 from rmdsl.broker.simgateway.rest import RestApi
 from rmdsl.broker.simgateway.signalr import HubConnection, HubServer
-from rmdsl.engine.events import OrderType, Side
+from rmdsl.engine.events import OrderStatus, OrderType, Side
 from rmdsl.lifecycle import Service
 
 DEFAULT_ACCOUNTS: tuple[tuple[str, Decimal], ...] = (("PRAC-SIM-1", Decimal("50000")),)
@@ -81,10 +81,12 @@ class SimGateway(Service):
         shuffle_seed: int | None = None,
         tag_reuse: TagReuse | None = None,
         user_push_gap_s: float = 0.0,
+        partial_fill_status: int = 1,
     ) -> None:
         """`shuffle_seed`: send the user events of each fill in a random order (reproducible);
         `tag_reuse`: the answer to a reused customTag; `user_push_gap_s`: a pause after each
-        user-hub message, so a client handles one before the next (docs/simgateway.md)."""
+        user-hub message, so a client handles one before the next; `partial_fill_status`: a
+        partly filled order's status (1 OPEN, 6 PENDING...: unknown, docs/simgateway.md)."""
         self.host, self._port = host, port
         self.pushes: list[PushRecord] = []
         self.market = Market(
@@ -94,6 +96,7 @@ class SimGateway(Service):
             pnl_net_of_fees=pnl_net_of_fees,
             shuffle_seed=shuffle_seed,
             tag_reuse=tag_reuse,
+            partial_status=OrderStatus(partial_fill_status),
         )
         for name, balance in accounts:
             self.market.add_account(name, balance)
