@@ -72,9 +72,7 @@ async def test_a_stop_fill_leaves_no_protective_order_behind(
     """The stop rmdsl attached fills; whatever the order of the fill's events (None: the live
     order, Order first), nothing is attached to the position the fill closed. The user events
     come 50 ms apart, as separate messages do live: rmdsl acts on each before the next."""
-    live = await start_daemon(
-        MANAGEMENT, gateway={"shuffle_seed": seed, "user_push_gap_s": GAP_S}
-    )
+    live = await start_daemon(MANAGEMENT, gateway={"shuffle_seed": seed, "user_push_gap_s": GAP_S})
     gw = live.gw
     gw.trader_place("MNQ", "buy", "market", 1)  # 21000.00: stop 20997.50, target 21005.00
     await protected(live, 2)
@@ -99,7 +97,9 @@ async def test_partial_fills_and_a_flip_through_the_sdk(
         "    when: trade.size > 100\n    do: [alert]\n",
         encoding="utf-8",
     )
-    live = await start_daemon(path, shuffle_seed=seed, partial_fill_status=partial_status)
+    live = await start_daemon(
+        path, gateway={"shuffle_seed": seed, "partial_fill_status": partial_status}
+    )
     gw, state = live.gw, engine_of(live).state
     gw.split_next_fill(1, 1, 1)
     gw.trader_place("MNQ", "buy", "market", 3)  # three fills of 1 at 21000.00
