@@ -382,7 +382,8 @@ async def test_engine_reload_keeps_lockouts_grace_and_defers_loosening(tmp_path:
             await engine.swap_ruleset(new)
             await rec.on_valid(new)
 
-        await engine.process(PositionEvent(1, 0, mnq, t0, PositionType.LONG, 1, Decimal(21000)))
+        # long 2: the losing fill of 1 leaves a position whose grace timer runs
+        await engine.process(PositionEvent(1, 0, mnq, t0, PositionType.LONG, 2, Decimal(21000)))
         loss = TradeEvent(7, 0, mnq, t0, Decimal(21000), Decimal("-600"), Decimal(0), Side.SELL, 1)
         await engine.process(loss)
         assert engine.lockouts.account_locked
