@@ -412,6 +412,7 @@ class AccountState:
     def replace_orders(self, events: tuple[OrderEvent, ...]) -> None:
         self.orders.clear()
         for ev in events:
+            self.fill_book.from_order(ev)  # filled so far: the snapshot's positions hold it
             self.apply_order(ev)
         for pos in self.positions.values():
             self._refresh_protection(pos)
