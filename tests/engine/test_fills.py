@@ -69,3 +69,14 @@ def test_a_snapshot_order_partly_filled_is_not_counted_again() -> None:
     assert st.positions[MNQ].size == 2
     st.apply_order(sell_order(3, status=OrderStatus.FILLED))  # the other 2
     assert MNQ not in st.positions
+
+
+def test_a_late_event_of_a_fill_the_snapshot_holds_adds_nothing() -> None:
+    """A fill seen live, then a snapshot (reconnect) that holds it: its FILLED order coming
+    late does not shrink the snapshot's position again."""
+    st = state_long(3)
+    st.apply_trade(sell_fill(1, 1))  # seen live: 2 left
+    st.replace_positions((position(at(2), 2),))
+    st.replace_orders(())
+    st.apply_order(sell_order(1, size=1, status=OrderStatus.FILLED))
+    assert st.positions[MNQ].size == 2

@@ -69,7 +69,12 @@ class FillBook:
         signed = volume if side is Side.BUY else -volume
         return net == after and before + signed == after
 
+    def forget_credits(self) -> None:
+        """The positions were replaced by the broker's: no position change awaits its fill (the
+        orders' known volumes stay: a late event of a fill the snapshot holds adds nothing)."""
+        self._credits.clear()
+
     def clear(self) -> None:
-        """A new day or a reconcile: the positions are the broker's, nothing is pending."""
+        """A new trading day: nothing is pending."""
         self._orders.clear()
         self._credits.clear()

@@ -406,7 +406,7 @@ class AccountState:
         for ev in events:
             if ev.size > 0 and ev.type is not PositionType.UNDEFINED:
                 self.apply_position(ev)
-        self.fill_book.clear()  # the broker's positions: no fill is waiting to be explained
+        self.fill_book.forget_credits()  # the broker's positions: they explain themselves
         self._refresh_totals()
 
     def replace_orders(self, events: tuple[OrderEvent, ...]) -> None:
