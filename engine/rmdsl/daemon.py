@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, cast
 
+from rmdsl.alerttext import local_time
 from rmdsl.broker.interface import Broker
 from rmdsl.engine.core import Clock, Engine, wall_clock
 from rmdsl.engine.events import AccountEvent, ClockEvent, ConnectionEvent, ConnectionState, Event
@@ -337,14 +338,21 @@ class Daemon:
     async def _swap(self, new: Ruleset) -> None:
         assert self.engine is not None
         await self.engine.swap_ruleset(new)
-        log.warning("ruleset reloaded: %s (%s)", new.name, new.digest[:12])
+        text = f"{new.name} ({new.digest[:12]}) from {new.path} at {self._local_now()}"
+        log.warning("ruleset reloaded: %s", text)
+        self.notifier.alert("info", "ruleset reloaded", f"now enforcing {text}", {})
 
     async def _refused(self, diagnostics: Sequence[Diagnostic]) -> None:
         self.notifier.alert(
             "warning",
             "ruleset reload refused",
-            "the running ruleset stays active:\n" + render_all(diagnostics),
+            f"at {self._local_now()} the running ruleset stays active:\n" + render_all(diagnostics),
         )
+
+    def _local_now(self) -> str:
+        """Now on the running ruleset's clock, zone named: `14:02:11 CST`."""
+        zone = self.engine.ruleset.timezone if self.engine is not None else dt.UTC
+        return local_time(self.clock(), zone)
 
 
 # ---- logging ------------------------------------------------------------------------------------

@@ -121,7 +121,8 @@ async def test_a_failed_close_is_retried_until_the_position_is_flat(kind: str) -
     assert h.store.enforcements == h.records  # every attempt in enforcement_history
     first, second, _ = h.records
     assert second.timestamp - first.timestamp <= dt.timedelta(milliseconds=250)
-    assert titles(h) == ["enforcement failed"]  # reached before the deadline: no second alert
+    # reached before the deadline: no deadline alert, and the end of the failure is told
+    assert titles(h) == ["enforcement failed", "enforcement confirmed"]
     assert not len(h.engine.enforcer.goals) and h.engine.next_wakeup() != at(10)
     await wake_until(h, 60)
     assert len(h.broker.calls) == 3  # confirmed: never sent again

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
+from rmdsl import alerttext
 from rmdsl.broker.interface import Broker
 from rmdsl.enforce import protect
 from rmdsl.enforce.goals import Goal, GoalBook, RetryPolicy, key_of
@@ -72,6 +73,9 @@ class Enforcer:
         # the engine's clock: the state's time only moves with events, so a retry scheduled
         # from it alone would be late by however long no event came (tests: a fixed start)
         self.clock: Callable[[], dt.datetime] | None = None
+        # the ruleset's timezone (the engine's, hot reloads included): alerts and log lines
+        # give their times on the clock the trader's limits are written in
+        self.zone: Callable[[], dt.tzinfo] = lambda: dt.UTC
 
     # ---- the single choke point --------------------------------------------------------------
     async def call(
@@ -142,27 +146,22 @@ class Enforcer:
         return Outcome.OK, None, None
 
     async def _finish(self, record: EnforcementRecord, attempt: int = 1) -> None:
+        zone = self.zone()
         if record.outcome is Outcome.FAILED:
             log.critical(
-                "enforcement failed (attempt %d): rule %s %s %s: %s",
+                "enforcement failed (attempt %d): %s: %s",
                 attempt,
-                record.rule_name,
-                record.action,
-                record.target,
+                alerttext.describe(record, zone),
                 record.error,
             )
             if attempt == 1:  # a retry's failure is recorded; the deadline alert covers it
-                self.notifier.alert(
-                    "critical",
-                    "enforcement failed",
-                    f"rule {record.rule_name}: {record.action} {record.target} failed: "
-                    f"{record.error}; retrying until the broker confirms",
-                    {"rule": record.rule_name, "action": record.action, "target": record.target},
-                )
+                self.notifier.alert(*alerttext.failed(record, zone))
         elif record.outcome is Outcome.OK:
-            log.warning("enforced: rule %s %s %s", record.rule_name, record.action, record.target)
+            log.warning("enforced: %s", alerttext.describe(record, zone))
             if record.latency_ms is not None and attempt == 1:
                 self.metrics.enforcement(record.latency_ms)
+            if attempt == 1 and record.action != "alert":  # an `alert` action sent its own
+                self.notifier.alert(*alerttext.enforced(record, zone))
         await self.save(record)
 
     async def save(self, record: EnforcementRecord) -> None:
@@ -220,6 +219,8 @@ class Enforcer:
         if len(self.goals):
             for goal in self.goals.settle(self.state, set(self.lockouts.active)):
                 log.info("enforcement confirmed: %s %s", goal.action, goal.target)
+                if goal.attempts > 1:  # its failure was alerted: so is the end of it
+                    self._confirmed_alert(goal)
 
     def next_due(self, this_step: bool = True) -> dt.datetime | None:
         return self.goals.next_due(this_step)
@@ -261,8 +262,20 @@ class Enforcer:
             "critical",
             "enforcement target not reached",
             f"rule {goal.firing.rule_id}: {goal.target} is still not {what} after "
-            f"{waited:g} s and {goal.attempts} attempts; still trying",
+            f"{waited:g} s and {goal.attempts} attempts "
+            f"(at {alerttext.local_time(self.state.now, self.zone())}); still trying. "
+            f"Why: {goal.firing.message}",
             {"rule": goal.firing.rule_id, "action": goal.action, "target": goal.target},
+        )
+
+    def _confirmed_alert(self, goal: Goal) -> None:
+        f, zone = goal.firing, self.zone()
+        self.notifier.alert(
+            "info",
+            "enforcement confirmed",
+            f"rule {f.rule_id}: {goal.action} {goal.target} reached after {goal.attempts} "
+            f"attempts, at {alerttext.local_time(self.state.now, zone)}: {f.message}",
+            {"rule": f.rule_id, "action": goal.action, "target": goal.target},
         )
 
     async def _escalate(self, goal: Goal) -> list[EnforcementRecord]:

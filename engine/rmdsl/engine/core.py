@@ -111,6 +111,7 @@ class Engine:
         self._wakeup: dt.datetime | None = None
         self.enforcer.on_schedule = self._wakeup_moved
         self.enforcer.clock = clock
+        self.enforcer.zone = lambda: self.ruleset.timezone  # follows hot reloads
 
     @property
     def ctx(self) -> EvalContext:
