@@ -113,6 +113,7 @@ class Daemon:
         """Bring everything up; on any failure undo what was started and re-raise."""
         ruleset = self._load(self.ruleset_path)  # CheckError: nothing is started yet
         self._calendar = Calendar.of(ruleset)
+        ZonedFormatter.zone = ruleset.timezone
         log.info("ruleset %s (%s) loaded from %s", ruleset.name, ruleset.digest[:12], ruleset.path)
         opener = getattr(self.store, "open", None)
         if opener is not None:
@@ -338,6 +339,7 @@ class Daemon:
     async def _swap(self, new: Ruleset) -> None:
         assert self.engine is not None
         await self.engine.swap_ruleset(new)
+        ZonedFormatter.zone = new.timezone
         text = f"{new.name} ({new.digest[:12]}) from {new.path} at {self._local_now()}"
         log.warning("ruleset reloaded: %s", text)
         self.notifier.alert("info", "ruleset reloaded", f"now enforcing {text}", {})
@@ -378,13 +380,22 @@ class JsonFormatter(logging.Formatter):
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
+class ZonedFormatter(logging.Formatter):
+    """Text lines stamped on the running ruleset's clock, zone named
+    (`2026-11-30 14:02:11,123 CST`): the times the trader's limits are written in."""
+
+    zone: dt.tzinfo | None = None  # the daemon sets it; None: the machine's own zone
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        local = dt.datetime.fromtimestamp(record.created, dt.UTC).astimezone(self.zone)
+        return f"{local:%Y-%m-%d %H:%M:%S},{int(record.msecs):03d} {local.tzname()}"
+
+
 def configure_logging(
     fmt: str = "text", log_file: str | None = None, level: str = "info", stderr: bool = True
 ) -> None:
     """Root logging for the daemon: stderr and/or a file, as JSON lines or text lines."""
-    formatter: logging.Formatter = (
-        JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT)
-    )
+    formatter: logging.Formatter = JsonFormatter() if fmt == "json" else ZonedFormatter(TEXT_FORMAT)
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)] if stderr else []
     if log_file:
         handlers.append(logging.FileHandler(Path(log_file).expanduser(), encoding="utf-8"))

@@ -1,7 +1,8 @@
 """`rmdsl run`: the enforcement daemon on one TopstepX account, until SIGINT/SIGTERM.
 
-Flags or environment -> a Daemon over the ProjectX adapter and the SQLite state
-store, holding the account's lock. Exit 0 on a clean shutdown, 1 for an invalid
+Flags > environment > config file > defaults (rmdsl.config) -> a Daemon over the
+ProjectX adapter and the SQLite state store, holding the account's lock, its
+alerts to the log and to the configured apprise URLs. Exit 0 on a clean shutdown, 1 for an invalid
 ruleset, 2 for a usage, credential, connection or database error, or when
 another daemon already enforces the account.
 """
@@ -12,16 +13,19 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from rmdsl.alerting import AppriseNotifier
+    from rmdsl.config import RunConfig
     from rmdsl.daemon import Daemon
+    from rmdsl.notify import Notifier
 
 RATE_WINDOW_S = 60.0  # rmdsl.notify.RATE_WINDOW_S, without importing it for --help
 HELP = "run the enforcement daemon on a TopstepX account (until Ctrl-C / SIGTERM)"
 
 ENV_RULESET = "RMDSL_RULESET"
-ENV_ACCOUNT = ("RMDSL_ACCOUNT", "PROJECT_X_ACCOUNT_NAME")
+ENV_CONFIG = "RMDSL_CONFIG"  # rmdsl.config.ENV_CONFIG, without importing pydantic for --help
 ENV_CREDENTIALS = ("PROJECT_X_API_KEY", "PROJECT_X_USERNAME")
 
 
@@ -37,25 +41,30 @@ def default_ruleset() -> Path:
 
 def add_logging_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--log-format", choices=("text", "json"), default="text", help="log lines on stderr"
+        "--log-format", choices=("text", "json"), help="log lines on stderr (default text)"
     )
     parser.add_argument("--log-file", metavar="PATH", help="also write the log to this file")
     parser.add_argument(
-        "--log-level", choices=("debug", "info", "warning", "error"), default="info"
+        "--log-level", choices=("debug", "info", "warning", "error"), help="default info"
     )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    # no defaults here: a flag given wins over the environment and the config file, which
+    # win over the model's defaults (rmdsl.config); None means "not given"
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help=f"settings file (env {ENV_CONFIG}; default ~/.config/rmdsl/rmdsl.toml if present)",
+    )
     parser.add_argument(
         "--ruleset",
         metavar="FILE",
-        default=os.environ.get(ENV_RULESET),
         help=f"ruleset file (env {ENV_RULESET}; default: the shipped rulesets/topstep.yaml)",
     )
     parser.add_argument(
         "--account",
         metavar="NAME",
-        default=next((os.environ[n] for n in ENV_ACCOUNT if os.environ.get(n)), None),
         help="TopstepX account name (env RMDSL_ACCOUNT or PROJECT_X_ACCOUNT_NAME)",
     )
     parser.add_argument(
@@ -63,7 +72,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--state-db",
         dest="state",
         metavar="PATH",
-        default=None,
         help="state database (env RMDSL_STATE; default ~/.risk_manager/state.db)",
     )
     parser.add_argument(
@@ -73,34 +81,80 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--alert-window",
         type=float,
         metavar="SECONDS",
-        default=RATE_WINDOW_S,
         help=f"send an alert of one kind at most once per SECONDS (default {RATE_WINDOW_S:g}; "
         "0 sends every one)",
     )
     add_logging_arguments(parser)
 
 
+def flags_of(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings given as flags (None: not given), by config key."""
+    flags: dict[str, Any] = {
+        key: getattr(args, key, None)
+        for key in (
+            "account",
+            "ruleset",
+            "state",
+            "alert_window",
+            "log_format",
+            "log_file",
+            "log_level",
+            "record",  # --record (the recording's helper)
+            "dashboard_port",  # --dashboard-port (the dashboard's helper)
+        )
+    }
+    if getattr(args, "no_reload", False):
+        flags["reload"] = False
+    if getattr(args, "no_dashboard", False):
+        flags["dashboard"] = False
+    return flags
+
+
+def settings(args: argparse.Namespace) -> RunConfig:
+    """Flags > environment > config file > defaults; the credentials file read into the
+    environment (which wins over it). ConfigError / CredentialsError: located."""
+    from rmdsl import configfile, credentials
+    from rmdsl.config import default_config_path, find_config
+
+    path = find_config(getattr(args, "config", None))
+    flags = flags_of(args)
+    cfg = configfile.load(path, flags)
+    secrets = cfg.credentials_file or default_config_path().with_name("credentials")
+    if cfg.credentials_file is not None or secrets.is_file():
+        before = dict(os.environ)
+        credentials.load(secrets, os.environ)
+        if os.environ.get("RMDSL_ALERT_URLS") != before.get("RMDSL_ALERT_URLS"):
+            cfg = configfile.load(path, flags)  # the file's alert URLs count as the environment
+    return cfg
+
+
 def run(args: argparse.Namespace) -> int:
+    from rmdsl.errors import DiagnosticError, render_all, stream_is_tty
+
+    try:
+        cfg = settings(args)
+    except DiagnosticError as exc:
+        print(render_all(exc.diagnostics, color=stream_is_tty(sys.stderr)), file=sys.stderr)
+        print("rmdsl run: error: invalid settings, the daemon did not start", file=sys.stderr)
+        return 2
     missing = [name for name in ENV_CREDENTIALS if not os.environ.get(name)]
     if missing:
         print(
             f"rmdsl run: error: ProjectX credentials missing: set {' and '.join(missing)}\n"
             "help: the API key and user name of your TopstepX login (the practice account "
-            "uses the same ones)",
+            "uses the same ones), in the environment or in a credentials file "
+            "(docs/operations.md, 'Credentials')",
             file=sys.stderr,
         )
         return 2
-    if not args.account:
+    if not cfg.account:
         print(
-            "rmdsl run: error: no account: pass --account NAME or set RMDSL_ACCOUNT "
-            "(or PROJECT_X_ACCOUNT_NAME)",
+            "rmdsl run: error: no account: pass --account NAME, set RMDSL_ACCOUNT "
+            "(or PROJECT_X_ACCOUNT_NAME) or `account` in the config file",
             file=sys.stderr,
         )
         return 2
-    ruleset = Path(args.ruleset) if args.ruleset else default_ruleset()
-    from rmdsl.store.db import default_path
-
-    state = Path(args.state).expanduser() if args.state else default_path()
+    ruleset = cfg.ruleset or default_ruleset()
     if not ruleset.is_file():
         print(f"rmdsl run: error: no ruleset file at {ruleset}", file=sys.stderr)
         return 2
@@ -108,10 +162,9 @@ def run(args: argparse.Namespace) -> int:
 
     from rmdsl.daemon import configure_logging
 
-    configure_logging(args.log_format, args.log_file, args.log_level)
-    return asyncio.run(
-        _serve(ruleset, args.account, state, not args.no_reload, max(args.alert_window, 0.0))
-    )
+    log_file = str(cfg.log_file) if cfg.log_file else None
+    configure_logging(cfg.log_format, log_file, cfg.log_level)
+    return asyncio.run(_serve(cfg, ruleset))
 
 
 def load_sdk_quietly() -> None:
@@ -122,25 +175,47 @@ def load_sdk_quietly() -> None:
     tame_sdk_loggers()
 
 
-async def _serve(
-    ruleset: Path, account: str, state: Path, reload: bool, alert_window_s: float
-) -> int:
+async def _serve(cfg: RunConfig, ruleset: Path) -> int:
     from rmdsl.broker.projectx import ProjectXBroker
     from rmdsl.daemon import Daemon
-    from rmdsl.notify import LogNotifier, RateLimitedNotifier
     from rmdsl.store import SqliteStore
+    from rmdsl.store.db import default_path
     from rmdsl.store.lock import default_lock_dir
 
     load_sdk_quietly()
+    notifier, phone = build_notifier(cfg)
+    assert cfg.account is not None
     daemon = Daemon(
         ruleset,
-        ProjectXBroker(account),
-        SqliteStore(state),
-        RateLimitedNotifier(LogNotifier(), alert_window_s),
-        reload=reload,
-        lock_dir=default_lock_dir(),  # one daemon per account on this machine
+        ProjectXBroker(cfg.account),
+        SqliteStore(cfg.state or default_path()),
+        notifier,
+        reload=cfg.reload,
+        timeout_s=cfg.broker_timeout,
+        unreconciled_alert_s=cfg.unreconciled_alert,
+        lock_dir=cfg.lock_dir or default_lock_dir(),  # one daemon per account on this machine
     )
-    return await serve_reporting(daemon, "rmdsl run")
+    try:
+        return await serve_reporting(daemon, "rmdsl run")
+    finally:
+        if phone is not None:
+            await phone.aclose()  # the last alerts (the shutdown's) still go out, briefly
+
+
+def build_notifier(cfg: RunConfig) -> tuple[Notifier, AppriseNotifier | None]:
+    """The log, and the alert URLs when there are any, behind one rate limiter."""
+    from rmdsl.alerting import AppriseNotifier, FanoutNotifier
+    from rmdsl.notify import LogNotifier, RateLimitedNotifier
+
+    phone = None
+    sinks: list[Notifier] = [LogNotifier()]
+    if cfg.alert_urls:
+        phone = AppriseNotifier(
+            cfg.alert_urls, retries=cfg.alert_retries, timeout_s=cfg.alert_timeout
+        )
+        sinks.append(phone)
+    inner = sinks[0] if phone is None else FanoutNotifier(*sinks)
+    return RateLimitedNotifier(inner, cfg.alert_window), phone
 
 
 async def serve_reporting(daemon: Daemon, who: str) -> int:

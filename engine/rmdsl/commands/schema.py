@@ -1,5 +1,6 @@
 """`rmdsl schema`: the names, functions and actions the language knows (text or JSON),
-or a JSON Schema of ruleset files for editors (`--json-schema`)."""
+or a JSON Schema of ruleset files for editors (`--json-schema`), or of rmdsl.toml
+(`--config`)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="print a JSON Schema for ruleset files (for editor support)",
     )
+    group.add_argument(
+        "--config",
+        action="store_true",
+        help="print the JSON Schema of the config file rmdsl.toml (`rmdsl run --config`)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -25,7 +31,11 @@ def run(args: argparse.Namespace) -> int:
 
     from rmdsl.docs_gen import json_schema, schema_data, schema_text
 
-    if args.json_schema:
+    if args.config:
+        from rmdsl.config import json_schema as config_schema
+
+        print(json.dumps(config_schema(), indent=2))
+    elif args.json_schema:
         print(json.dumps(json_schema(), indent=2))
     elif args.format == "json":
         print(json.dumps(schema_data(), indent=2))

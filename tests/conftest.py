@@ -1,0 +1,15 @@
+"""Every test: no real ~/.config (rmdsl.toml, the credentials file, systemd units) and no
+config file named by the environment of whoever runs the tests."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _no_real_config(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg-config")))
+    for name in ("RMDSL_CONFIG", "RMDSL_CREDENTIALS_FILE", "RMDSL_ALERT_URLS"):
+        monkeypatch.delenv(name, raising=False)
