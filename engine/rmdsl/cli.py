@@ -16,7 +16,7 @@ from types import ModuleType
 
 from rmdsl import __version__
 
-COMMANDS = ("check", "schema", "test", "replay", "run", "demo", "status", "history")
+COMMANDS = ("check", "schema", "test", "replay", "run", "demo", "status", "history", "service")
 
 
 def _load(name: str) -> ModuleType | None:
