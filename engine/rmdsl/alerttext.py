@@ -62,10 +62,18 @@ def fields_of(record: EnforcementRecord, zone: dt.tzinfo) -> dict[str, Any]:
     }
 
 
-def enforced(record: EnforcementRecord, zone: dt.tzinfo) -> Alert:
-    """An enforcement (or a lockout) that went through."""
+def enforced(record: EnforcementRecord, zone: dt.tzinfo, until: dt.datetime | None = None) -> Alert:
+    """An enforcement (or a lockout, with when it lifts) that went through."""
     severity = record.severity if record.severity in ("info", "warning") else "critical"
-    return severity, _title(record), describe(record, zone), fields_of(record, zone)
+    body = describe(record, zone)
+    if until is not None:
+        body = f"{body}\nuntil {local_time(until, zone, date=True)}"
+    return severity, _title(record), body, fields_of(record, zone)
+
+
+def is_lockout(record: EnforcementRecord) -> bool:
+    """The record of a lockout (or pause, or symbol block) being set: no broker call."""
+    return _title(record) != "enforced"
 
 
 def failed(record: EnforcementRecord, zone: dt.tzinfo) -> Alert:

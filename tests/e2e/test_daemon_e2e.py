@@ -37,9 +37,16 @@ async def test_hot_reload_swaps_a_valid_ruleset_and_keeps_an_invalid_one_out(
     path.write_text(path.read_text().replace("max_mnq: 2", "max_mnq: 1"), encoding="utf-8")
     await wait_until(lambda: engine.ruleset.digest != first, 10, "the reload")
     assert engine.state.ctx.params["max_mnq"] == 1  # tightened: applies at once
+    await wait_until(lambda: "ruleset reloaded" in live.notifier.titles(), what="its alert")
+    reloaded = next(a for a in live.notifier.alerts if a.title == "ruleset reloaded")
+    local = live.sim.now().astimezone(engine.ruleset.timezone)
+    assert f"now enforcing mine ({engine.ruleset.digest[:12]})" in reloaded.body
+    assert f" {local.tzname()}" in reloaded.body  # at 09:00:03 CST: the ruleset's clock
     swapped = engine.ruleset.digest
     path.write_text(path.read_text() + "rules:\n  nope:\n    when: day.nonsense > 1\n")
     await wait_until(lambda: "ruleset reload refused" in live.notifier.titles(), 10, "the refusal")
+    refused = next(a for a in live.notifier.alerts if a.title == "ruleset reload refused")
+    assert refused.body.startswith("at ") and "the running ruleset stays active" in refused.body
     assert engine.ruleset.digest == swapped
     live.gw.trader_place("MNQ", "buy", "market", 2)  # 2 > 1: the reloaded limit is enforced
     await wait_until(lambda: live.gw.position_size("MNQ") == 1, what="MNQ reduced to 1")

@@ -24,7 +24,10 @@ async def test_a_lockout_and_its_flatten_each_alert_with_the_local_time() -> Non
     assert lock.body.startswith("rule lk: lockout(until=reset) account at 09:00:02 CST: ")
     assert lock.fields["rule"] == "lk" and lock.fields["at"] == "09:00:02 CST"
     assert close.body.startswith("rule lk: lockout(until=reset) CON.F.US.MNQ.H26 at 09:00:02 CST")
-    assert lock.body.endswith(f": {h.records[0].reason}" + _values(h.records[0].shown))
+    assert f": {h.records[0].reason}" + _values(h.records[0].shown) in lock.body
+    # the reset: 17:00 Chicago, as `rmdsl status` shows it
+    assert lock.body.endswith("\nuntil 2026-03-02 17:00:00 CST")
+    assert "\nuntil" not in close.body  # a close of the flatten: no lockout of its own
 
 
 def _values(shown: object) -> str:

@@ -161,8 +161,17 @@ class Enforcer:
             if record.latency_ms is not None and attempt == 1:
                 self.metrics.enforcement(record.latency_ms)
             if attempt == 1 and record.action != "alert":  # an `alert` action sent its own
-                self.notifier.alert(*alerttext.enforced(record, zone))
+                self.notifier.alert(*alerttext.enforced(record, zone, self._lifts(record)))
         await self.save(record)
+
+    def _lifts(self, record: EnforcementRecord) -> dt.datetime | None:
+        """When the lockout this record sets lifts (None: not a lockout, or no fixed end)."""
+        if not alerttext.is_lockout(record):
+            return None
+        for lock in self.lockouts.active.values():
+            if lock.rule_id == record.rule_name and (lock.symbol or "account") == record.target:
+                return lock.until_ts
+        return None
 
     async def save(self, record: EnforcementRecord) -> None:
         try:
