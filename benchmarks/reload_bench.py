@@ -59,7 +59,9 @@ async def bench(edits: int, work: Path) -> list[float]:
     base = work / "base" / "topstep-base.yaml"
     shutil.copy(REPO / "rulesets" / "base" / "topstep-base.yaml", base)
     child = work / "child.yaml"
-    child.write_text(CHILD.format(loss=900, trades=10))
+    # the base's daily_loss is -$500 with `stricter: higher`: a child may only tighten it
+    # (a looser value is refused, RM404), so every edit stays between -$400 and -$101
+    child.write_text(CHILD.format(loss=400, trades=10))
     timing = Timing()
     samples: list[float] = []
     async with RulesetWatcher(
@@ -73,7 +75,7 @@ async def bench(edits: int, work: Path) -> list[float]:
             if i % 5 == 4:  # an edit of the extended base file
                 base.write_text(base_text + f"# edit {i}\n")
             else:
-                child.write_text(CHILD.format(loss=899 - i, trades=11 + i))
+                child.write_text(CHILD.format(loss=399 - i % 299, trades=11 + i))
             await asyncio.wait_for(timing.done.wait(), 10)
             samples.append((time.perf_counter() - t0) * 1000)
             await asyncio.wait_for(watcher.ready.wait(), 5)
