@@ -19,6 +19,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 from rmdsl.engine.persistence import (
     AccountStateRecord,
@@ -94,7 +95,7 @@ class WriteBehind:
         self._inflight = 0  # writes of the batch being committed
         self._idle = asyncio.Event()
         self._idle.set()
-        self._task: asyncio.Task[None] | None = None
+        self._task: asyncio.Task[Any] | None = None  # the writer (or a caller flushing inline)
 
     @property
     def backlog(self) -> int:
@@ -142,8 +143,15 @@ class WriteBehind:
             )
 
     async def flush(self) -> None:
-        """Queue the open batch and wait until everything written so far is committed."""
+        """Queue the open batch and wait until everything written so far is committed.
+
+        With no writer task running, the caller commits inline (`rmdsl test` and `replay`
+        flush after every event: no task to start and switch to each time).
+        """
         self.seal()
+        if self._task is None and self._queue:
+            self._task = asyncio.current_task()  # marks the writer busy: no second one starts
+            await self._drain_queue()
         await self._idle.wait()
 
     # ---- the writer task ---------------------------------------------------------------------
@@ -259,7 +267,7 @@ class WriteBehind:
                 self.close_timeout_s,
             )
         task = self._task
-        if task is not None:
+        if task is not None and task is not asyncio.current_task():
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
         await self.inner.close()
