@@ -16,7 +16,7 @@ busy machine weighs on all of them alike, each on its own gateway:
 Goals for rmdsl, one close and three: p95 <= 20 ms, max <= 100 ms, p95 <= 1.5x
 the minimal reactor's.
 
-Usage: python benchmarks/e2e_latency_bench.py [--samples 1000] [--quick]
+Usage: python benchmarks/e2e_latency_bench.py [--samples 300]
 """
 
 from __future__ import annotations
@@ -69,6 +69,7 @@ ROOTS = ("MNQ", "NQ", "MES", "ES", "MYM", "YM", "M2K", "RTY")
 HELD = ("MNQ", "MES", "MYM")  # open when the ES fill arrives: the three closes
 CLOSE = "/Position/closeContract"
 P95_GOAL_MS, MAX_GOAL_MS, RATIO_GOAL = 20.0, 100.0, 1.5
+GOAL_MISSED = 3  # exit status when a figure misses its goal: `./dev bench` goes on
 
 Sample = Callable[[int], Awaitable[list[float]]]
 
@@ -264,10 +265,10 @@ def report(results: dict[str, list[list[float]]], elapsed: float) -> bool:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--samples", type=int, default=1000)
-    parser.add_argument("--quick", action="store_true", help="100 samples (./dev bench)")
+    # 300 per case keeps `./dev bench` short (~1 min); the recorded figures use 1000
+    parser.add_argument("--samples", type=int, default=300)
     args = parser.parse_args()
-    samples = 100 if args.quick else args.samples
+    samples = args.samples
     logging.basicConfig(level=logging.ERROR)
     load_sdk_quietly()
     os.environ["PROJECTX_REQUESTS_PER_MINUTE"] = "10000000"
@@ -275,7 +276,7 @@ def main() -> int:
         started = time.perf_counter()
         data = asyncio.run(bench(samples, 20, Path(tmp)))
         elapsed = time.perf_counter() - started
-    return 0 if report(data, elapsed) else 1
+    return 0 if report(data, elapsed) else GOAL_MISSED
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from rmdsl.pipeline import load_ruleset
 from rmdsl.rules.model import Ruleset
 
 GOAL_MS = 300.0
+GOAL_MISSED = 3  # exit status when a figure misses its goal: `./dev bench` goes on
 REPO = Path(__file__).resolve().parent.parent
 
 CHILD = """\
@@ -97,7 +98,7 @@ def main() -> int:
         f"  min {ordered[0]:.1f} ms  p50 {statistics.median(ordered):.1f} ms  "
         f"p95 {p95:.1f} ms  max {ordered[-1]:.1f} ms  (goal <= {GOAL_MS:.0f} ms)"
     )
-    return 0 if ordered[-1] <= GOAL_MS else 1
+    return 0 if ordered[-1] <= GOAL_MS else GOAL_MISSED
 
 
 if __name__ == "__main__":
