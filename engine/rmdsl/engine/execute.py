@@ -120,7 +120,8 @@ class Executor:
     async def _lockout(
         self, f: Firing, reserved: tuple[LockoutRecord, bool], symbol: str | None, label: str
     ) -> EnforcementRecord:
-        """Persist a new lockout BEFORE its flatten is sent; record it."""
+        """Queue a new lockout's row ahead of its flatten's records (never awaited: the
+        writer commits it, docs/engine.md "Persistence"); record it."""
         eng = self.engine
         rec, new = reserved
         if new:
