@@ -131,6 +131,7 @@ def flattening(deferred: list[Deferred]) -> frozenset[str]:
 
 async def run_deferred(engine: Engine, deferred: list[Deferred]) -> list[EnforcementRecord]:
     records: list[EnforcementRecord] = []
+    engine.store.seal()  # the caught-up fills are committed while the broker answers
     for item in deferred:
         records += await engine.executor.run(item.steps, item.reserved)
     return records
