@@ -14,6 +14,7 @@ from enginekit import MNQ, at, fill, position, rule, ruleset
 from rmdsl.engine.core import Engine
 from rmdsl.engine.memory_store import MemoryStore
 from rmdsl.engine.persistence import (
+    AddLockout,
     CancelTimer,
     EnforcementRecord,
     RecordEnforcement,
@@ -135,6 +136,25 @@ async def test_the_writes_of_one_fill_are_one_transaction() -> None:
     before = len(store.batches)
     await eng.process(fill(1, at(1), -10))
     assert [[type(w) for w in b] for b in store.batches[before:]] == [[RecordTrade, SaveAccount]]
+    await eng.stop()
+
+
+async def test_a_fill_and_the_lockout_it_starts_are_one_transaction() -> None:
+    """A kill -9 between the two commits used to keep the fill (a duplicate at restart, so
+    never evaluated again) and lose its cooldown: now both are committed or neither."""
+    store = BatchLog()
+    cooldown = rule("loss", lambda c: c.day.realized_pnl <= Decimal(-50), (Action("cooldown"),))
+    eng = Engine(
+        ruleset(cooldown), AsyncMock(), store, CollectingNotifier(), lambda: at(0), account_id=1
+    )
+    await eng.start()
+    await eng.flush()
+    before = len(store.batches)
+    await eng.process(fill(1, at(1), -100), wait=False)
+    await eng.drain()
+    first = [type(w) for w in store.batches[before]]
+    assert RecordTrade in first and AddLockout in first
+    assert sum(type(w) is AddLockout for b in store.batches for w in b) == 1
     await eng.stop()
 
 

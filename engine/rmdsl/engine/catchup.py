@@ -112,7 +112,7 @@ async def catch_up_trades(
             firings = [f for f in (in_force(engine, f, now) for f in fired) if f is not None]
             if firings:
                 steps = resolve(firings)
-                out.append(Deferred(steps, engine.executor.reserve(steps)))
+                out.append(Deferred(steps, await engine.executor.reserve(steps)))
     finally:
         _set_clock(engine, max(now, st.now))
     return out

@@ -403,7 +403,7 @@ class Engine:
     # ---- enforcement -----------------------------------------------------------------------
     async def _dispatch(self, firings: list[Firing], wait: bool) -> list[EnforcementRecord]:
         steps = resolve(firings)
-        reserved = self.executor.reserve(steps)  # lockouts take hold before the next event
+        reserved = await self.executor.reserve(steps)  # lockouts take hold before the next event
         if wait:
             self.store.seal()  # what caused it is not held back while the broker answers
             return await self.executor.run(steps, reserved)
