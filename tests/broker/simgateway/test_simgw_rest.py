@@ -62,6 +62,22 @@ async def test_error_fault_then_normal_service(gw: SimGateway) -> None:
     assert len(gw.requests.calls("/Order/place")) == 3
 
 
+async def test_the_request_log_keeps_each_answer(gw: SimGateway) -> None:
+    token = await login(gw)
+    body = {"accountId": gw.account_id, "contractId": "CON.F.US.MNQ.Z25"}
+    gw.trader_place("MNQ", "buy", "market", 1)
+    await post(gw, "/Position/closeContract", body, token)
+    await post(gw, "/Position/closeContract", body, token)  # flat by now
+    gw.inject_status("/Position/closeContract", 500)
+    await post(gw, "/Position/closeContract", body, token)
+    answers = gw.requests.answered("/Position/closeContract")
+    codes = [(a.status, a.body.get("errorCode")) for a in answers]
+    assert codes == [(200, 0), (200, 2), (500, None)]
+    assert answers[0].request.body == body
+    assert answers[0].body["success"] is True and answers[1].body["success"] is False
+    assert all(a.answered_ns >= a.request.received_ns for a in answers)
+
+
 async def test_status_and_delay_faults(gw: SimGateway) -> None:
     token = await login(gw)
     gw.inject_status("/Position/searchOpen", 503)

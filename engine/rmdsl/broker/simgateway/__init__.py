@@ -5,6 +5,7 @@ The real project-x-py SDK connects to it; see docs/simgateway.md.
 
 from rmdsl.broker.simgateway.contracts import ContractSpec, SimClock
 from rmdsl.broker.simgateway.faults import (
+    AnswerRecord,
     DelayFault,
     ErrorFault,
     IgnoreFault,
@@ -16,6 +17,7 @@ from rmdsl.broker.simgateway.orders import GatewayRejection, Quote, TagReuse
 from rmdsl.broker.simgateway.server import PushRecord, SimGateway
 
 __all__ = [
+    "AnswerRecord",
     "ContractSpec",
     "DelayFault",
     "ErrorFault",

@@ -4,7 +4,9 @@ A fault applies to the next N requests to one REST path ("*" = any path):
 answer success false with an error code, answer an HTTP status, delay, or
 answer success without doing anything. A Freeze stops the whole gateway for a
 while (REST and both hubs, pings included). Every request is logged with its
-path, JSON body and monotonic_ns arrival.
+path, JSON body and monotonic_ns arrival, and its answer (HTTP status and
+JSON body) once sent: a soak or a fault test judges a close by what the
+gateway made of it (e.g. errorCode 2, no position).
 """
 
 from __future__ import annotations
@@ -21,6 +23,16 @@ class RequestRecord:
     path: str  # relative to api_url, e.g. "/Position/closeContract"
     body: Any
     received_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerRecord:
+    """What the gateway answered one logged request (body None if it was not JSON)."""
+
+    request: RequestRecord
+    status: int
+    body: Any
+    answered_ns: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +101,7 @@ class RequestLog:
 
     def __init__(self) -> None:
         self.records: list[RequestRecord] = []
+        self.answers: list[AnswerRecord] = []
         self._changed = asyncio.Event()
 
     def add(self, path: str, body: Any) -> RequestRecord:
@@ -96,6 +109,16 @@ class RequestLog:
         self.records.append(record)
         self._changed.set()
         return record
+
+    def answer(self, record: RequestRecord, status: int, body: Any) -> AnswerRecord:
+        answer = AnswerRecord(record, status, body, time.monotonic_ns())
+        self.answers.append(answer)
+        return answer
+
+    def answered(self, path: str) -> list[AnswerRecord]:
+        """The answers to requests to `path`, in the order they were sent."""
+        path = _norm(path)
+        return [a for a in self.answers if a.request.path == path]
 
     def calls(self, path: str) -> list[RequestRecord]:
         path = _norm(path)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -99,7 +100,12 @@ class RestApi:
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         path = "/" + request.match_info["tail"]
         body = await _json_body(request)
-        self.log.add(path, body)
+        record = self.log.add(path, body)
+        response = await self._serve(request, path, body)
+        self.log.answer(record, response.status, _answer_body(response))
+        return response
+
+    async def _serve(self, request: web.Request, path: str, body: Any) -> web.Response:
         await self.freeze.wait()
         fault = self.faults.take(path)
         if isinstance(fault, DelayFault):
@@ -122,7 +128,7 @@ class RestApi:
             return _validated(self.tokens.renew(token))
         return await self._dispatch(path, body)
 
-    async def _dispatch(self, path: str, body: Body) -> web.StreamResponse:
+    async def _dispatch(self, path: str, body: Body) -> web.Response:
         if path == "/Status/ping":
             return web.json_response("pong")
         if path == "/Auth/loginKey":
@@ -257,6 +263,13 @@ async def _json_body(request: web.Request) -> Any:
         return None
     try:
         return await request.json()
+    except ValueError:
+        return None
+
+
+def _answer_body(response: web.Response) -> Any:
+    try:
+        return json.loads(response.text or "null")
     except ValueError:
         return None
 
