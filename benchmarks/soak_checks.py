@@ -4,10 +4,12 @@ From the answers the gateway gave the daemon's requests (every REST request of
 the soak comes from a daemon: the trader acts in process):
 
 - `close_of_flat`: a close or partial close the gateway refused because the
-  position was already flat (or smaller) for longer than the race window;
+  position was already flat (or smaller): made so by the daemon's own earlier
+  close, however recently, or by anything else longer ago than the race window
+  (within it the trader's own close may have crossed the daemon's);
 - `over_reduce`: an accepted partial close of MNQ that was not over the limit;
-- `cancel_of_gone`: a cancel of an order already filled or cancelled for
-  longer than the race window.
+- `cancel_of_gone`: a cancel of an order the daemon had already cancelled
+  itself, or that was filled or cancelled longer ago than the race window.
 
 From the state database (opened read-only, beside the running daemon):
 
@@ -50,7 +52,7 @@ class RequestTally:
     closes_refused: int = 0
     cancels_ok: int = 0
     cancels_refused: int = 0
-    races: int = 0  # refused within the race window: the trader moved first
+    races: int = 0  # refused within the race window, the trader's (or a fill's) doing
     errors: int = 0  # an HTTP error status (no fault is injected in the soak)
 
 
@@ -66,9 +68,9 @@ def _net_before(trades: list[TradeRecord], contract: str, trade_id: int) -> int:
     return net
 
 
-def _last_change(trades: list[TradeRecord], contract: str, before: dt.datetime) -> dt.datetime:
-    times = [t.at for t in trades if t.contract_id == contract and t.at <= before]
-    return times[-1] if times else before
+def _last_fill(trades: list[TradeRecord], contract: str, before: dt.datetime) -> TradeRecord | None:
+    fills = [t for t in trades if t.contract_id == contract and t.at <= before]
+    return fills[-1] if fills else None
 
 
 class RequestChecker:
@@ -82,6 +84,8 @@ class RequestChecker:
         self.clock_at = clock_at
         self.tally = RequestTally()
         self._seen = 0
+        self._closing_orders: set[int] = set()  # order ids of the daemon's accepted closes
+        self._cancelled: set[int] = set()  # order ids the daemon cancelled (accepted)
 
     def scan(self) -> list[Finding]:
         answers = self.gw.requests.answers
@@ -108,21 +112,25 @@ class RequestChecker:
             return []
         if reply.get("success"):
             self.tally.closes_ok += 1
+            self._closing_orders.add(int(str(reply.get("orderId"))))
             if answer.request.path.endswith("partialCloseContract"):
                 return self._reduce(reply, contract, trades)
             return []
         self.tally.closes_refused += 1
         sent = self.clock_at(answer.request.received_ns)
-        since = _last_change(trades, contract, sent)
-        if sent - since < self.race:
+        last = _last_fill(trades, contract, sent)
+        since = sent if last is None else last.at
+        own = last is not None and last.payload["orderId"] in self._closing_orders
+        if sent - since < self.race and not own:
             self.tally.races += 1
             return []
         what = "partial close" if "partial" in answer.request.path else "close"
+        by = "a close of the daemon's own" if own else "its last fill"
         return [
             Finding(
                 "close_of_flat",
-                f"{what} of {contract} refused ({reply.get('errorMessage')}): its last change "
-                f"was {(sent - since).total_seconds():.2f} s before",
+                f"{what} of {contract} refused ({reply.get('errorMessage')}): {by} was "
+                f"{(sent - since).total_seconds():.2f} s before",
             )
         ]
 
@@ -149,19 +157,26 @@ class RequestChecker:
         if answer.status != 200:
             self.tally.errors += 1
             return []
+        order_id = int(str(body["orderId"]))
         if reply.get("success"):
             self.tally.cancels_ok += 1
+            self._cancelled.add(order_id)
             return []
         self.tally.cancels_refused += 1
-        order = self.gw.market.book.get(self.account_id, int(str(body["orderId"])))
+        order = self.gw.market.book.get(self.account_id, order_id)
         sent = self.clock_at(answer.request.received_ns)
-        if order is None or order.status.is_working or sent - order.updated < self.race:
+        own = order_id in self._cancelled
+        if order is None or order.status.is_working:
             self.tally.races += 1
             return []
+        if sent - order.updated < self.race and not own:
+            self.tally.races += 1
+            return []
+        by = ", by the daemon's own earlier cancel" if own else ""
         return [
             Finding(
                 "cancel_of_gone",
-                f"cancel of order {order.id} ({order.status.name.lower()} "
+                f"cancel of order {order.id} ({order.status.name.lower()}{by} "
                 f"{(sent - order.updated).total_seconds():.2f} s before)",
             )
         ]

@@ -122,6 +122,21 @@ async def test_a_refusal_within_the_race_window_is_only_counted(gw: SimGateway) 
     assert (checker.tally.closes_refused, checker.tally.races) == (1, 1)
 
 
+async def test_repeating_its_own_close_or_cancel_is_found_however_fast(gw: SimGateway) -> None:
+    token, acc = await _login(gw), gw.account_id
+    checker = _checker(gw, race_s=30.0)
+    gw.trader_place("MNQ", "buy", "market", 1)
+    close = {"accountId": acc, "contractId": MNQ}
+    await _post(gw, token, "/Position/closeContract", close)
+    await _post(gw, token, "/Position/closeContract", close)
+    order = gw.trader_place("MNQ", "buy", "limit", 1, limit_price=20000)
+    cancel = {"accountId": acc, "orderId": order.id}
+    await _post(gw, token, "/Order/cancel", cancel)
+    await _post(gw, token, "/Order/cancel", cancel)
+    assert [f.kind for f in checker.scan()] == ["close_of_flat", "cancel_of_gone"]
+    assert checker.tally.races == 0
+
+
 def _state(path: Path, rows: list[tuple[str, str | None]]) -> Path:
     db = sqlite3.connect(path)
     db.execute("CREATE TABLE lockouts (rule_id TEXT, until_ts TEXT, lifted_at TEXT)")
