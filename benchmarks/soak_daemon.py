@@ -22,10 +22,14 @@ RMDSL = [sys.executable, "-m", "rmdsl"]
 STOP_TIMEOUT_S = 10.0
 
 
-def daemon_env(gw: SimGateway) -> dict[str, str]:
-    """This process's environment without any ProjectX/rmdsl settings, plus the gateway's."""
+def daemon_env(gw: SimGateway, lock_dir: Path) -> dict[str, str]:
+    """This process's environment without any ProjectX/rmdsl settings, plus the gateway's.
+
+    The account lock lives in the soak's own directory: the gateway's account ids are
+    the same in every simulated gateway, and a daemon of another run must not meet ours.
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PROJECT_X", "RMDSL_"))}
-    env.update(gw.sdk_env())
+    env.update(gw.sdk_env(), RMDSL_LOCK_DIR=str(lock_dir))
     return env
 
 
@@ -70,7 +74,7 @@ class DaemonProc:
                 "--state",
                 str(self.state),
                 "--no-reload",
-                env=daemon_env(self.gw),
+                env=daemon_env(self.gw, self.logs.parent / "locks"),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.DEVNULL,
                 stderr=err,
