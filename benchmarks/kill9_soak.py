@@ -20,7 +20,12 @@ and checks, against the gateway alone:
 
 Prints the figures and every violation with its session, cycle and seed; exits
 1 if any violation is not of a kind listed in --pending (kinds known to wait on
-a fix, reported but not failing). Bounded: every wait has a timeout.
+a fix, reported but not failing). Bounded: every wait has a timeout, and no
+session starts after --time-limit.
+
+The ruleset's reset is set two hours before the start, so no reset falls in a
+run. Do not run it across 17:00 America/Chicago: the adapter's start-up trade
+search begins there (issue 8 moves it to the ruleset's own reset).
 """
 
 from __future__ import annotations
@@ -118,6 +123,8 @@ class Soak:
             watch.cancel()
 
     async def session(self) -> None:
+        """A fresh gateway account and state database; cycles until its rounds or the kills
+        are done; then the request and state-database checks, and a clean stop."""
         fig, cfg = self.figures, self.cfg
         fig.sessions += 1
         name = f"SOAK-{fig.sessions}"

@@ -10,6 +10,8 @@ the soak comes from a daemon: the trader acts in process):
 - `over_reduce`: an accepted partial close of MNQ that was not over the limit;
 - `cancel_of_gone`: a cancel of an order the daemon had already cancelled
   itself, or that was filled or cancelled longer ago than the race window.
+  A refused cancel of a market order (a close order the daemon saw open an
+  instant before its fill) is only counted.
 
 From the state database (opened read-only, beside the running daemon):
 
@@ -29,7 +31,7 @@ from pathlib import Path
 
 from rmdsl.broker.simgateway import AnswerRecord, SimGateway
 from rmdsl.broker.simgateway.positions import TradeRecord
-from rmdsl.engine.events import Side
+from rmdsl.engine.events import OrderType, Side
 from soak_oracle import SoakRules, account_trades, locks
 
 CLOSE_PATHS = ("/Position/closeContract", "/Position/partialCloseContract")
@@ -53,6 +55,7 @@ class RequestTally:
     cancels_ok: int = 0
     cancels_refused: int = 0
     races: int = 0  # refused within the race window, the trader's (or a fill's) doing
+    market_cancels: int = 0  # refused cancels of market orders (filled as they were accepted)
     errors: int = 0  # an HTTP error status (no fault is injected in the soak)
 
 
@@ -168,6 +171,9 @@ class RequestChecker:
         own = order_id in self._cancelled
         if order is None or order.status.is_working:
             self.tally.races += 1
+            return []
+        if order.type is OrderType.MARKET:
+            self.tally.market_cancels += 1  # a close order seen open an instant before its fill
             return []
         if sent - order.updated < self.race and not own:
             self.tally.races += 1

@@ -40,8 +40,9 @@ def report(fig: Figures, cfg: Settings, elapsed_s: float, notes: list[str], stop
     print(
         f"  the daemons' requests: closes {req['closes_ok']} accepted, "
         f"{req['closes_refused']} refused; cancels {req['cancels_ok']} accepted, "
-        f"{req['cancels_refused']} refused ({req['races']} refusals crossed the trader's own "
-        f"action within {cfg.race_s:g} s); HTTP errors {req['errors']}"
+        f"{req['cancels_refused']} refused ({req['market_cancels']} of a market order that "
+        f"had filled as it was accepted; {req['races']} refusals crossed another change within "
+        f"{cfg.race_s:g} s); HTTP errors {req['errors']}"
     )
     kinds = Counter(v.kind for v in fig.violations)
     failing = [v for v in fig.violations if v.kind not in cfg.pending]

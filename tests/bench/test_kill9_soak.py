@@ -118,8 +118,11 @@ async def test_a_refusal_within_the_race_window_is_only_counted(gw: SimGateway) 
     gw.trader_place("MNQ", "buy", "market", 1)
     gw.trader_close("MNQ")  # the trader closed first; the daemon's close crossed it
     await _post(gw, token, "/Position/closeContract", {"accountId": acc, "contractId": MNQ})
+    filled = gw.trader_place("MNQ", "buy", "market", 1)  # a close order seen open, then filled
+    await _post(gw, token, "/Order/cancel", {"accountId": acc, "orderId": filled.id})
     assert checker.scan() == []
     assert (checker.tally.closes_refused, checker.tally.races) == (1, 1)
+    assert (checker.tally.cancels_refused, checker.tally.market_cancels) == (1, 1)
 
 
 async def test_repeating_its_own_close_or_cancel_is_found_however_fast(gw: SimGateway) -> None:
