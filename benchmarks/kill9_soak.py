@@ -149,6 +149,7 @@ class Soak:
                     break
                 await self.cycle(daemon, account_id, checker)
             self.monitor.paused = True
+            await daemon.stop()  # a clean stop: whatever it still had to write is written
             self.judge(checker.scan())
             self.judge(check_lockout_rows(self.gw, account_id, cfg.rules, daemon.state))
             fig.requests.update(vars(checker.tally))
