@@ -144,10 +144,10 @@ class Soak:
             if not await self.ensure_live(daemon):
                 return
             self.monitor.paused = False
-            for _ in range(cfg.rounds):
+            for index in range(cfg.rounds):
                 if fig.kills >= cfg.kills:
                     break
-                await self.cycle(daemon, account_id, checker)
+                await self.cycle(daemon, account_id, checker, blowup=index == cfg.rounds // 2)
             self.monitor.paused = True
             await daemon.stop()  # a clean stop: whatever it still had to write is written
             self.judge(checker.scan())
@@ -179,12 +179,14 @@ class Soak:
             await daemon.spawn()
         return False
 
-    async def cycle(self, daemon: DaemonProc, account_id: int, checker: RequestChecker) -> None:
+    async def cycle(
+        self, daemon: DaemonProc, account_id: int, checker: RequestChecker, blowup: bool
+    ) -> None:
         fig, cfg = self.figures, self.cfg
         fig.cycles += 1
         self.monitor.cycle = fig.cycles
         rng = random.Random(f"{cfg.seed}/{fig.cycles}")
-        steps = round_steps(rng, cfg.rules.grace_s)
+        steps = round_steps(rng, cfg.rules.grace_s, blowup)
         plan = kill_plan(rng, steps, cfg.max_down_s, cfg.start_kill_p)
         loop = asyncio.get_running_loop()
         t0 = loop.time()

@@ -6,16 +6,18 @@ A round (times in units of the grace G, randomised per round):
     0.15G  buy 2 more MNQ (80 %)                         -> over the limit: reduce to 2
     0.30G  sell 1 ES with a buy stop above (70 %)        -> protected: not a breach
     0.40G  a resting MNQ buy limit far below (50 %)      -> an order (exposure if locked)
-    0.55G  MNQ drops 12..45 points (25 %: 5 points)
-    0.60G  the trader closes MNQ at that loss (70 %)     -> a cooldown, maybe the daily loss;
-                                                           else the grace close makes the loss
+    0.55G  MNQ drops 12..45 points (25 %: 5 points; in the session's blow-up round
+           80..100 points: the daily loss)
+    0.60G  the trader closes MNQ at that loss (70 %,     -> a cooldown, maybe the daily loss;
+           always in the blow-up round)                    else the grace close makes the loss
     G+0.3  revenge: buy 1 MNQ, with a stop (40 %),       -> exposure if a lockout is in force,
            or without one (42 %)                           else a grace breach at 2G+0.3
     G+0.5  a resting MNQ buy limit (50 %)                -> exposure if a lockout is in force
     G+0.7  MNQ back to 21000
 
-Under the daily loss lockout (from about the third round of a session) every
-position and order of a round is a breach to police at once.
+Under the daily loss lockout (from the blow-up round of a session, its middle
+one, or earlier) every position and order of a round is a breach to police at
+once.
 """
 
 from __future__ import annotations
@@ -104,10 +106,12 @@ def _both(first: Act, second: Act) -> Act:
     return act
 
 
-def round_steps(rng: random.Random, grace_s: float) -> list[Step]:
+def round_steps(rng: random.Random, grace_s: float, blowup: bool = False) -> list[Step]:
     """The trader's steps of one round (see the module docstring)."""
     g = grace_s
     drop = 5 if rng.random() < 0.25 else rng.randint(12, 45)
+    if blowup:
+        drop = rng.randint(80, 100)
     low = BASE_MNQ - drop
     steps = [
         Step(0.0, "buy 1 MNQ, no stop", True, _both(_quote(BASE_MNQ), _buy("MNQ", 1)), True),
@@ -122,7 +126,7 @@ def round_steps(rng: random.Random, grace_s: float) -> list[Step]:
         limit = _place("MNQ", "buy", "limit", limit_price=BASE_MNQ - 400)
         steps.append(Step(0.4 * g, "resting MNQ limit", True, limit))
     steps.append(Step(0.55 * g, f"MNQ down {drop} points", False, _quote(low)))
-    if rng.random() < 0.7:
+    if rng.random() < 0.7 or blowup:
         steps.append(Step(0.6 * g, "close MNQ at a loss", True, _close("MNQ")))
     if rng.random() < 0.4:
         stop = _place("MNQ", "sell", "stop", stop_price=low - 20)
