@@ -173,7 +173,8 @@ class Soak:
                 self.figures.start_s.append((daemon.live_ns - daemon.spawn_ns) / 1e9)
                 return True
             fig = self.figures
-            detail = f"not live {self.cfg.start_timeout_s:.0f} s after spawn ({daemon.log_path})"
+            why = "exited" if not daemon.running else f"not live {self.cfg.start_timeout_s:.0f} s"
+            detail = f"{why} after spawn ({daemon.log_path})"
             fig.violate("did_not_start", fig.sessions, fig.cycles, detail)
             await daemon.kill()
             await daemon.spawn()
