@@ -25,9 +25,9 @@ from soak_oracle import Oracle, SoakRules
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"  # on sys.path: conftest.py
 RULES = SoakRules(grace_s=3.0, cooldown_s=8.0)
 MNQ = "CON.F.US.MNQ.Z25"
-# kinds the daemon is still known to miss after a kill, waiting on a fix of issue 8 (a kill
-# between a losing fill's commit and its cooldown's loses the cooldown: the fill is known at
-# restart, so the catch-up skips it): the smoke run reports them but does not fail on them
+# kinds the daemon is still seen to miss after a kill, waiting on a fix of issue 8 (a kill
+# just after a losing fill can lose its cooldown, docs/performance.md "kill -9 soak"): the
+# smoke run reports them but does not fail on them
 PENDING = "cooldown_exposure"
 
 
