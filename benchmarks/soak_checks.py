@@ -37,6 +37,7 @@ from soak_oracle import SoakRules, account_trades, locks
 CLOSE_PATHS = ("/Position/closeContract", "/Position/partialCloseContract")
 DAILY_RULE = "daily_realized_loss"
 ClockAt = Callable[[int], dt.datetime]  # monotonic_ns -> the gateway clock
+SLACK = dt.timedelta(milliseconds=1)  # the gateway clock and clock_at differ by microseconds
 COOLDOWN_RULE = "losing_trade_cooldown"
 
 
@@ -115,9 +116,12 @@ class RequestChecker:
             return []
         if reply.get("success"):
             self.tally.closes_ok += 1
-            self._closing_orders.add(int(str(reply.get("orderId"))))
+            fill = self._fill_of(answer, contract, trades)
+            if fill is None:
+                return []
+            self._closing_orders.add(int(fill.payload["orderId"]))
             if answer.request.path.endswith("partialCloseContract"):
-                return self._reduce(reply, contract, trades)
+                return self._reduce(fill, contract, trades)
             return []
         self.tally.closes_refused += 1
         sent = self.clock_at(answer.request.received_ns)
@@ -137,13 +141,17 @@ class RequestChecker:
             )
         ]
 
-    def _reduce(
-        self, reply: dict[str, object], contract: str, trades: list[TradeRecord]
-    ) -> list[Finding]:
-        order_id = reply.get("orderId")
-        fill = next((t for t in trades if t.payload["orderId"] == order_id), None)
-        if fill is None or contract != fill.contract_id:
-            return []
+    def _fill_of(
+        self, answer: AnswerRecord, contract: str, trades: list[TradeRecord]
+    ) -> TradeRecord | None:
+        """The fill an accepted close made: the gateway answers a close without an order id,
+        but it fills the close while it serves the request (one synchronous step)."""
+        lo = self.clock_at(answer.request.received_ns) - SLACK
+        hi = self.clock_at(answer.answered_ns) + SLACK
+        made = [t for t in trades if t.contract_id == contract and lo <= t.at <= hi]
+        return made[-1] if made else None
+
+    def _reduce(self, fill: TradeRecord, contract: str, trades: list[TradeRecord]) -> list[Finding]:
         before = _net_before(trades, contract, int(fill.payload["id"]))
         if abs(before) > self.rules.max_mnq:
             return []
