@@ -16,7 +16,18 @@ from types import ModuleType
 
 from rmdsl import __version__
 
-COMMANDS = ("check", "schema", "test", "replay", "run", "demo", "status", "history", "service")
+COMMANDS = (
+    "check",
+    "schema",
+    "test",
+    "replay",
+    "run",
+    "demo",
+    "status",
+    "history",
+    "service",
+    "sim",
+)
 
 
 def _load(name: str) -> ModuleType | None:

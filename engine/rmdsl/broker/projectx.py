@@ -103,8 +103,11 @@ class ProjectXBroker:
         budget: rate.Budget | None = None,
         day_start: DayStart | None = None,
         sdk: SdkFactory | None = None,
+        tap: Callable[[str, Any], None] | None = None,
     ) -> None:
+        """`tap(target, payload)`: every realtime message of the account (`--record`)."""
         self.account_name = account_name
+        self._tap = tap
         self._credentials = (api_key, username)
         self._urls = (api_url, user_hub_url, market_hub_url)
         self._call_timeout_s = call_timeout_s
@@ -166,6 +169,7 @@ class ProjectXBroker:
                 watch_interval_s=self._watch_interval_s,
                 stale_after_s=self._stale_after_s,
                 renew_before_s=self._renew_token_before_s,
+                tap=self._tap,
             )
             await self._call("connect realtime", self.live.start(), self._connect_timeout_s)
         except BaseException:

@@ -71,8 +71,10 @@ class LiveFeed:
         stale_after_s: float = STALE_AFTER_S,
         renew_before_s: float = RENEW_BEFORE_S,
         clock: Callable[[], float] = time.monotonic,
+        tap: Callable[[str, Any], None] | None = None,
     ) -> None:
         self._suite = suite
+        self._tap = tap  # `rmdsl run --record`: each message of the account, as received
         self._rt = suite.realtime
         self._account_id = account_id
         self._handoff = handoff
@@ -151,6 +153,8 @@ class LiveFeed:
             return
         if not self._ours(event) or not self.deduper.is_new(event):
             return
+        if self._tap is not None:
+            self._tap(target, payload)
         self._handoff.put(event)
         self._follow_quotes(event)
 

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from rmdsl.config import RunConfig
     from rmdsl.daemon import Daemon
     from rmdsl.notify import Notifier
+    from rmdsl.recorder import SessionRecorder
 
 RATE_WINDOW_S = 60.0  # rmdsl.notify.RATE_WINDOW_S, without importing it for --help
 HELP = "run the enforcement daemon on a TopstepX account (until Ctrl-C / SIGTERM)"
@@ -83,6 +84,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help=f"send an alert of one kind at most once per SECONDS (default {RATE_WINDOW_S:g}; "
         "0 sends every one)",
+    )
+    parser.add_argument(
+        "--record",
+        metavar="FILE.jsonl",
+        default=None,
+        help="record the session's gateway messages for `rmdsl replay`, one file per trading "
+        "day: FILE-YYYY-MM-DD.jsonl",
     )
     add_logging_arguments(parser)
 
@@ -185,9 +193,10 @@ async def _serve(cfg: RunConfig, ruleset: Path) -> int:
     load_sdk_quietly()
     notifier, phone = build_notifier(cfg)
     assert cfg.account is not None
+    recorder = _recorder(cfg.record, ruleset, notifier) if cfg.record is not None else None
     daemon = Daemon(
         ruleset,
-        ProjectXBroker(cfg.account),
+        ProjectXBroker(cfg.account, tap=recorder.put if recorder is not None else None),
         SqliteStore(cfg.state or default_path()),
         notifier,
         reload=cfg.reload,
@@ -196,7 +205,10 @@ async def _serve(cfg: RunConfig, ruleset: Path) -> int:
         lock_dir=cfg.lock_dir or default_lock_dir(),  # one daemon per account on this machine
     )
     try:
-        return await serve_reporting(daemon, "rmdsl run")
+        if recorder is None:
+            return await serve_reporting(daemon, "rmdsl run")
+        async with recorder:  # the last lines are written after the daemon stopped
+            return await serve_reporting(daemon, "rmdsl run")
     finally:
         if phone is not None:
             await phone.aclose()  # the last alerts (the shutdown's) still go out, briefly
@@ -216,6 +228,29 @@ def build_notifier(cfg: RunConfig) -> tuple[Notifier, AppriseNotifier | None]:
         sinks.append(phone)
     inner = sinks[0] if phone is None else FanoutNotifier(*sinks)
     return RateLimitedNotifier(inner, cfg.alert_window), phone
+
+
+def _recorder(record: Path, ruleset: Path, notifier: Notifier) -> SessionRecorder:
+    """Files per trading day of the ruleset's calendar at start (a ruleset that does not
+    load falls back to the default calendar: the daemon then refuses to start anyway)."""
+    from rmdsl.engine.tradingday import Calendar
+    from rmdsl.errors import RmdslError
+    from rmdsl.pipeline import load_ruleset
+    from rmdsl.recorder import SessionRecorder
+
+    try:
+        calendar = Calendar.of(load_ruleset(ruleset))
+        day = calendar.trading_day
+    except (RmdslError, OSError):
+        import datetime
+        from zoneinfo import ZoneInfo
+
+        from rmdsl.engine.tradingday import trading_day
+
+        def day(ts: datetime.datetime) -> datetime.date:  # the default 17:00 Chicago reset
+            return trading_day(ts, ZoneInfo("America/Chicago"), datetime.time(17, 0))
+
+    return SessionRecorder(record, day, notifier)
 
 
 async def serve_reporting(daemon: Daemon, who: str) -> int:

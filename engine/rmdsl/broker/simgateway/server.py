@@ -119,6 +119,7 @@ class SimGateway(Service):
             self.frozen,
             self.limits,
         )
+        self.extra_routes: list[web.RouteDef] = []  # `rmdsl sim`'s /sim/* control routes
         self._runner: web.AppRunner | None = None
         self._expiry_task: asyncio.Task[None] | None = None
         self._pushed = asyncio.Event()
@@ -127,7 +128,7 @@ class SimGateway(Service):
 
     async def start(self) -> None:
         app = web.Application()
-        app.add_routes(self.rest.routes() + self.hubs.routes())
+        app.add_routes(self.rest.routes() + self.hubs.routes() + self.extra_routes)
         self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self._port)
