@@ -54,8 +54,16 @@ def test_replay_text_output() -> None:
         "  sends:   lockout(until=30m) account: skipped "
         "(already locked until 2026-03-02 17:00:00 CST)"
     ) in lines
-    assert "  no_stop_loss_grace: fired 2 time(s), saved $486.00" in lines
-    assert lines[-1] == "  total saved: $806.00"
+    assert (
+        "  no_stop_loss_grace: fired 2 time(s), saved $486.00; "
+        "1 with no figure (skipped: close already sent)"
+    ) in lines
+    # a skipped firing says why, never "saved $0.00"
+    assert "  impact:  no figure: skipped: close already sent" in lines
+    assert not any(line.endswith("saved $0.00") for line in lines)
+    assert lines[-1] == (
+        "  total saved $806.00 (2 figure(s) that add up: each position counted once)"
+    )
     assert "\x1b[" not in result.stdout  # not a terminal: plain text
     assert result.stderr == ""
 
@@ -92,3 +100,54 @@ def test_replay_stop_fill_with_the_order_first_attaches_no_stop() -> None:
     fired = [(f["rule"], f["ts"]) for f in report["firings"]]
     # the target at the entry (the trader's own stop was resting already), nothing after
     assert fired == [("trade_management_target", "2026-03-02T14:31:10+00:00")]
+
+
+GOLDEN = ROOT / "tests/golden/replay"
+
+
+def test_replay_compare_golden() -> None:
+    """Two rulesets side by side on the example day (UPDATE_GOLDEN=1 regenerates)."""
+    import os
+
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rmdsl",
+            "replay",
+            "--compare",
+            "rulesets/topstep.yaml",
+            "examples/trader-bob.yaml",
+            "examples/recordings/topstep-session.jsonl",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    expected = GOLDEN / "compare-topstep-bob.expected"
+    if os.environ.get("UPDATE_GOLDEN"):
+        expected.write_text(result.stdout, encoding="utf-8")
+    assert result.stdout == expected.read_text(encoding="utf-8")
+
+
+def test_replay_compare_json_pairs_the_firings_of_one_event() -> None:
+    result = run(
+        "--compare", RULESET, str(ROOT / "examples/trader-bob.yaml"), RECORDING, "--format", "json"
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["a"]["ruleset"] == "topstep-50k" and report["b"]["ruleset"] == "trader-bob"
+    row = next(r for r in report["rows"] if r["line"] == 32)
+    assert row["a"][0]["rule"] == row["b"][0]["rule"] == "daily_realized_loss"
+    assert report["a"]["summary"]["total_saved"] == "806.00"
+    assert report["b"]["summary"]["total_saved"] == "950.00"
+    only_b = next(r for r in report["rows"] if r["ts"] == "2026-03-02T14:40:30+00:00")
+    assert only_b["a"] == [] and only_b["b"][0]["saved"] == "630.00"
+
+
+def test_replay_needs_one_ruleset_or_a_compare_pair() -> None:
+    result = run(RECORDING)
+    assert result.returncode == 2
+    assert "--ruleset" in result.stderr and "Traceback" not in result.stderr

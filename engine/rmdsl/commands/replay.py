@@ -14,6 +14,8 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from rmdsl.engine.impact import Impact
     from rmdsl.engine.offline import Fired, OfflineRun
     from rmdsl.recording import Recorded
@@ -24,25 +26,41 @@ HELP = "replay recorded events through a ruleset and show what would have fired"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("events", metavar="EVENTS.jsonl", help="a recording (docs/events.md)")
-    parser.add_argument("--ruleset", "-r", required=True, metavar="R", help="the ruleset file")
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--ruleset", "-r", metavar="R", help="the ruleset file")
+    which.add_argument(
+        "--compare",
+        nargs=2,
+        metavar=("A", "B"),
+        help="two ruleset files: their firings side by side on the same recording",
+    )
     parser.add_argument("--format", choices=("text", "json"), default="text")
 
 
-def run(args: argparse.Namespace) -> int:
-    from rmdsl.errors import CheckError, stream_is_tty
+def _load(path: str) -> Ruleset | int:
+    """The ruleset, or the exit code after printing why it cannot be used."""
+    from rmdsl.errors import CheckError, render_all, stream_is_tty
     from rmdsl.pipeline import load_ruleset
-    from rmdsl.recording import RecordingError, read_recording
 
     try:
-        ruleset = load_ruleset(args.ruleset)
+        return load_ruleset(path)
     except CheckError as exc:
-        from rmdsl.errors import render_all
-
         print(render_all(exc.diagnostics, stream_is_tty(sys.stderr)), file=sys.stderr)
         return 1
     except OSError as exc:
-        print(f"rmdsl replay: error: cannot read {args.ruleset}: {exc.strerror}", file=sys.stderr)
+        print(f"rmdsl replay: error: cannot read {path}: {exc.strerror}", file=sys.stderr)
         return 2
+
+
+def run(args: argparse.Namespace) -> int:
+    from rmdsl.errors import stream_is_tty
+    from rmdsl.recording import RecordingError, read_recording
+
+    paths: list[str] = args.compare or [args.ruleset]
+    rulesets = [_load(p) for p in paths]
+    for loaded in rulesets:
+        if isinstance(loaded, int):
+            return loaded
     try:
         recorded = read_recording(args.events)
     except RecordingError as exc:
@@ -53,6 +71,10 @@ def run(args: argparse.Namespace) -> int:
         return 2
     import asyncio
 
+    if args.compare:
+        return _compare(rulesets, recorded, (paths[0], paths[1]), args.format)  # type: ignore[arg-type]
+    ruleset = rulesets[0]
+    assert not isinstance(ruleset, int)
     report = asyncio.run(_replay(ruleset, recorded))
     if args.format == "json":
         import json
@@ -61,6 +83,23 @@ def run(args: argparse.Namespace) -> int:
     else:
         _print_text(report, color=stream_is_tty(sys.stdout))
     return 1 if report["errors"] else 0
+
+
+def _compare(
+    rulesets: list[Ruleset], recorded: list[Recorded], paths: tuple[str, str], fmt: str
+) -> int:
+    import asyncio
+    import json
+
+    from rmdsl.commands.replay_compare import compare_json, print_compare
+
+    a, b = (asyncio.run(_replay(r, recorded)) for r in rulesets)
+    report = compare_json(a, b, paths)
+    if fmt == "json":
+        print(json.dumps(report, indent=2))
+    else:
+        print_compare(report, a["timezone"], print)
+    return 1 if a["errors"] or b["errors"] else 0
 
 
 async def _replay(ruleset: Ruleset, recorded: list[Recorded]) -> dict[str, Any]:
@@ -115,8 +154,7 @@ def _groups(fired: list[Fired]) -> list[list[Fired]]:
 def _report(
     ruleset: Ruleset, recorded: list[Recorded], fired: list[Fired], run: OfflineRun | None
 ) -> dict[str, Any]:
-    from decimal import Decimal
-
+    from rmdsl.commands.replay_summary import Figure, covers, no_figure, summarize
     from rmdsl.engine.impact import measure
 
     events = [r.event for r in recorded]
@@ -129,20 +167,15 @@ def _report(
         store = run.store
         lockouts = list(store.lockouts.values()) if isinstance(store, MemoryStore) else []
     firings: list[dict[str, Any]] = []
-    summary: dict[str, dict[str, Any]] = {}
-    seen: set[tuple[object, ...]] = set()
-    total = Decimal("0.00")
+    figures: list[Figure] = []
     for group in _groups(fired):
         impact = measure(group, events, final_open, lockouts)
-        firings.append(_firing_json(group, impact))
-        r = group[0].record
-        entry = summary.setdefault(r.rule_name, {"firings": 0, "saved": Decimal("0.00")})
-        key = (group[0].index, r.timestamp, r.rule_name, r.reason)
-        entry["firings"] += key not in seen
-        seen.add(key)
+        firing = _firing_json(group, impact)
+        firing["no_figure"] = None if impact is not None else no_figure(group)
         if impact is not None:
-            entry["saved"] += impact.saved
-            total += impact.saved
+            cover = covers(group, impact, events, lockouts)
+            figures.append(Figure(len(firings), firing["rule"], firing["ts"], impact.saved, cover))
+        firings.append(firing)
     return {
         "ruleset": ruleset.name,
         "timezone": ruleset.timezone.key,
@@ -151,12 +184,7 @@ def _report(
         "end": recorded[-1].event.ts.isoformat() if recorded else None,
         "firings": firings,
         "errors": rule_errors(fired, run),
-        "summary": {
-            "rules": {
-                k: {"firings": v["firings"], "saved": str(v["saved"])} for k, v in summary.items()
-            },
-            "total_saved": str(total),
-        },
+        "summary": summarize(firings, figures),
     }
 
 
@@ -186,6 +214,43 @@ def _firing_json(group: list[Fired], impact: Impact | None) -> dict[str, Any]:
             "contracts": list(impact.contracts),
         },
     }
+
+
+def impact_text(f: dict[str, Any]) -> str:
+    """`saved $X (...)`, `cost $X (...)`, or why there is no figure."""
+    i = f["impact"]
+    if i is None:
+        return f"no figure: {f['no_figure']}"
+    return (
+        f"{_saved(i['saved'])} (P&L at enforcement {_money(i['at_enforcement'])}"
+        f" vs {_money(i['recorded'])} recorded)"
+    )
+
+
+def _saved(text: str) -> str:
+    verb = "cost" if text.startswith("-") else "saved"
+    return f"{verb} {_money(text.lstrip('-'))}"
+
+
+def summary_lines(summary: dict[str, Any], ts: Callable[[str], str]) -> list[str]:
+    """Per rule what it did alone; a total of the figures that add up (docs/engine.md)."""
+    out = []
+    for rule, s in summary["rules"].items():
+        parts = []
+        if s["saved"] is not None:
+            parts.append(_saved(s["saved"]))
+        parts += [f"{n} with no figure ({why})" for why, n in s["no_figure"].items()]
+        out.append(f"  {rule}: fired {s['firings']} time(s), " + "; ".join(parts))
+    out.append(
+        f"  total {_saved(summary['total_saved'])} "
+        f"({summary['added']} figure(s) that add up: each position counted once)"
+    )
+    for left in summary["left_out"]:
+        out.append(
+            f"  not added: {left['rule']} at {ts(left['ts'])} ({_saved(left['saved'])}) "
+            f"measures what {left['overlaps']} at {ts(left['at'])} already counts"
+        )
+    return out
 
 
 def _money(text: str) -> str:
@@ -228,17 +293,9 @@ def _print_text(report: dict[str, Any], color: bool) -> None:
         for s in f["sent"]:
             extra = f" ({s['error']})" if s["error"] else ""
             print(f"  sends:   {f['action']} {s['target']}: {s['outcome']}{extra}")
-        if f["impact"] is not None:
-            i = f["impact"]
-            verb = "saved" if not i["saved"].startswith("-") else "cost"
-            amount = _money(i["saved"].lstrip("-"))
-            print(
-                f"  impact:  {verb} {amount} (P&L at enforcement {_money(i['at_enforcement'])}"
-                f" vs {_money(i['recorded'])} recorded)"
-            )
+        print("  impact:  " + impact_text(f))
     print("\nsummary:")
-    for rule, s in report["summary"]["rules"].items():
-        print(f"  {rule}: fired {s['firings']} time(s), saved {_money(s['saved'])}")
-    print(f"  total saved: {_money(report['summary']['total_saved'])}")
+    for line in summary_lines(report["summary"], ts):
+        print(line)
     if report["errors"]:
         print(f"  {len(report['errors'])} rule(s) failed to evaluate: see ERROR above")
