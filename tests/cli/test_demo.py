@@ -59,3 +59,58 @@ def test_demo_refuses_an_existing_state_file(
 def test_demo_refuses_a_silly_speed(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "--speed", "0"]) == 2
     assert "--speed" in capsys.readouterr().err
+
+
+GRACE_ONLY = """\
+rmdsl: 1
+name: grace-only
+rules:
+  no_stop_loss_grace:
+    grace: 1m
+"""
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_demo_with_a_ruleset_lacking_the_storys_rules_says_why(tmp_path: Path) -> None:
+    ruleset = tmp_path / "mine.yaml"
+    ruleset.write_text(GRACE_ONLY, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PROJECT_X", "PROJECTX"))}
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "rmdsl", "demo"),
+            *("--ruleset", str(ruleset), "--speed", "40", "--json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        env=env,
+        check=False,
+    )
+    # every breach it could not enforce lacks its rule: not a failure of this ruleset
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["rules_fired"] == ["no_stop_loss_grace"]
+    why = {n["what"]: n["why"] for n in summary["not_enforced"]}
+    assert why["too many contracts -> reduced"] == (
+        "the ruleset has no rule max_contracts_per_instrument or max_contracts"
+    )
+    assert why["daily loss limit -> locked out"] == "the ruleset has no rule daily_realized_loss"
+    assert why["trade during the lockout -> closed"] == (
+        "nothing locked the account out earlier in the story"
+    )
+    assert "no stop loss for 2m -> closed" not in why  # enforced by the trader's grace rule
+    assert not any(n["failure"] for n in summary["not_enforced"])
+    assert "ruleset grace-only" in done.stderr
+    assert "not enforced: daily loss limit -> locked out: the ruleset has no rule" in done.stderr
+
+
+def test_demo_with_an_invalid_ruleset_prints_where(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("rmdsl: 1\nname: bad\nrules:\n  x:\n    when: nope(\n", encoding="utf-8")
+    assert main(["demo", "--ruleset", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert "bad.yaml:5" in err and "not a valid ruleset" in err
+    assert main(["demo", "--ruleset", str(tmp_path / "missing.yaml")]) == 2

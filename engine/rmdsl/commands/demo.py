@@ -10,6 +10,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rmdsl.rules.model import Ruleset
 
 HELP = "run a scripted trading session against a simulated gateway and watch rmdsl enforce"
 DEFAULT_SPEED = 8.0
@@ -30,6 +34,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         dest="state",
         metavar="PATH",
         help="keep the demo's state database here (default: a temporary directory, removed)",
+    )
+    parser.add_argument(
+        "--ruleset",
+        metavar="FILE",
+        help="play the story against this ruleset (default: the shipped rulesets/topstep.yaml)",
     )
     parser.add_argument(
         "--json", action="store_true", help="print a machine-readable summary on stdout"
@@ -68,12 +77,14 @@ async def _main(args: argparse.Namespace, state: Path, log_file: Path) -> int:
     from rmdsl.daemon import configure_logging
     from rmdsl.demo.display import Display, summary_json
     from rmdsl.demo.session import run_demo
-    from rmdsl.pipeline import load_ruleset
+    from rmdsl.demo.verdict import explain
 
     configure_logging("text", str(log_file), "info", stderr=False)
     load_sdk_quietly()
-    path = default_ruleset()
-    ruleset = load_ruleset(path)
+    path = Path(args.ruleset) if args.ruleset else default_ruleset()
+    ruleset = _load(path)
+    if ruleset is None:
+        return 1 if path.is_file() else 2
     console = Console(stderr=args.json, highlight=False)
     if not console.is_terminal:
         console.width = PLAIN_WIDTH  # a log or a pipe: long lines, never wrapped mid-word
@@ -89,20 +100,43 @@ async def _main(args: argparse.Namespace, state: Path, log_file: Path) -> int:
             file=sys.stderr,
         )
         return 1
-    display.summary(result.missing)
+    unmet = explain(result.missing, ruleset, result.records)
+    failures = tuple(u.expectation for u in unmet if u.failure)
+    display.summary(())  # the unmet breaches are explained below, each with its reason
+    for u in unmet:
+        console.print(u.line, style="red" if u.failure else "yellow")
     for error in result.player_errors:
         console.print(f"gateway refused a scripted trader action: {error}")
     if args.json:
-        print(json.dumps(summary_json(result.records, ruleset.timezone, result.missing), indent=2))
+        summary = summary_json(result.records, ruleset.timezone, failures)
+        summary["not_enforced"] = [
+            {"what": u.expectation.what, "why": u.why, "failure": u.failure} for u in unmet
+        ]
+        print(json.dumps(summary, indent=2))
     if args.state:
         console.print(f"state database kept at {state}: try `rmdsl status --state {state}`")
-    return 0 if not result.missing else 1
+    return 0 if not failures else 1
+
+
+def _load(path: Path) -> Ruleset | None:
+    """The ruleset, or None after printing why not (located diagnostics, as `check`)."""
+    from rmdsl.errors import CheckError, render_all, stream_is_tty
+    from rmdsl.pipeline import load_ruleset
+
+    try:
+        return load_ruleset(path)
+    except CheckError as exc:
+        print(render_all(exc.diagnostics, stream_is_tty(sys.stderr)), file=sys.stderr)
+        print(f"rmdsl demo: error: {path} is not a valid ruleset", file=sys.stderr)
+    except OSError as exc:
+        print(f"rmdsl demo: error: cannot read {path}: {exc.strerror}", file=sys.stderr)
+    return None
 
 
 def _intro(path: Path, name: str, speed: float, grace_ms: int) -> list[str]:
     grace_s = grace_ms / 1000
     return [
-        f"ruleset {name} ({path}), unchanged",
+        f"ruleset {name} ({path}), unchanged; the story breaks the shipped Topstep rules",
         "a simulated ProjectX gateway on 127.0.0.1, reached through the real project-x-py SDK",
         f"session time runs {speed:g}x faster than real time (grace {grace_s:g} s of session "
         f"time = {grace_s / speed:.1f} s here); times below are session time",

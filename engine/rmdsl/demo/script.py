@@ -95,7 +95,9 @@ EXPECTED: tuple[Expectation, ...] = (
         ("reduce_position",),
         "too many contracts -> reduced",
     ),
-    Expectation(("no_stop_loss_grace",), ("close_position",), "no stop loss for 2m -> closed"),
+    Expectation(
+        ("no_stop_loss_grace",), ("close_position", "flatten"), "no stop loss for 2m -> closed"
+    ),
     Expectation(
         ("daily_unrealized_loss", "daily_combined_loss"),
         ("close_position", "flatten"),
