@@ -2,7 +2,8 @@
 
 `rmdsl sim` serves the gateway (REST + both hubs, docs/simgateway.md) on
 127.0.0.1 until Ctrl-C / SIGTERM and prints, in `export` form, what points the
-SDK and `rmdsl run` at it: `eval "$(rmdsl sim --port 0 &)"`... or copy them.
+SDK and `rmdsl run` at it, for the trader's other terminals (docs/operations.md,
+"Rehearse": `rmdsl sim > sim.env`, then `. ./sim.env` in each).
 From another terminal, `rmdsl sim order|stop|close|cancel|quote|status|play`
 trade on it "from the broker's UI" through its loopback-only /sim/* routes;
 `rmdsl sim shell` (or `rmdsl sim --interactive`) is a prompt for the same.
@@ -139,7 +140,8 @@ async def _serve(port: int, interactive: bool) -> int:
     print("\n".join(exports(gw)), flush=True)
     print(
         f"# simulated gateway on {gw.base_url}, account {ACCOUNT}; Ctrl-C to stop\n"
-        f"# eval these lines, then `rmdsl run --ruleset FILE`; trade with `rmdsl sim order ...`",
+        "# set these in your other terminals, then `rmdsl run --ruleset FILE`;\n"
+        "# trade on it with `rmdsl sim order buy 1 MNQ`, `rmdsl sim status`, ...",
         file=sys.stderr,
         flush=True,
     )
