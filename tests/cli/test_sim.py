@@ -203,3 +203,21 @@ def test_sim_run_record_then_replay_reproduces_the_firing(sim: Sim, tmp_path: Pa
     fired = [(f["rule"], f["action"]) for f in report["firings"]]
     assert fired[0] == ("mnq_contracts", "reduce_position(to=2)")
     assert report["firings"][0]["message"] == "4 MNQ open, the limit is 2"
+
+
+@pytest.mark.e2e
+def test_sim_interactive_serves_and_prompts_until_quit() -> None:
+    done = subprocess.run(
+        [*RMDSL, "sim", "--port", "0", "--interactive"],
+        input="order buy 1 MNQ\nbogus\nstatus\nquit\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=clean_env(),
+    )
+    assert done.returncode == 0, done.stderr
+    assert "export PROJECTX_API_URL=http://127.0.0.1:" in done.stdout
+    assert "buy 1 MNQ market -> filled" in done.stdout
+    assert "invalid choice: 'bogus'" in done.stdout  # a bad line is reported, the prompt goes on
+    assert "position MNQ long 1" in done.stdout
+    assert "simulator stopped" in done.stderr and "Traceback" not in done.stderr
