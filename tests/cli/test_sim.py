@@ -173,7 +173,9 @@ def test_sim_run_record_then_replay_reproduces_the_firing(sim: Sim, tmp_path: Pa
             *("run", "--ruleset", str(ruleset), "--state", str(tmp_path / "state.db")),
             *("--record", str(record), "--log-file", str(log)),
         ],
-        env=sim.env,  # exactly what a trader's `eval` of `rmdsl sim`'s output sets
+        # what a trader sets from `rmdsl sim`'s output (a lock dir of its own: other test runs
+        # on this machine enforce the simulator's account id too)
+        env={**sim.env, "RMDSL_LOCK_DIR": str(tmp_path / "locks")},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
