@@ -13,12 +13,13 @@ import contextlib
 import datetime as dt
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 from rmdsl.broker.interface import Broker, Snapshot
 from rmdsl.enforce.enforcer import DEFAULT_TIMEOUT_S, Enforcer
 from rmdsl.enforce.goals import RetryPolicy
-from rmdsl.engine import catchup, restore
+from rmdsl.engine import catchup, daybook, params, restore
 from rmdsl.engine.clockviews import ClockViews
 from rmdsl.engine.evaluate import Evaluator, Firing, TimerChanges
 from rmdsl.engine.events import (
@@ -34,7 +35,9 @@ from rmdsl.engine.events import (
 )
 from rmdsl.engine.execute import Executor
 from rmdsl.engine.lockouts import Lockouts, is_pause
+from rmdsl.engine.origin import CAUSE, OriginBroker, Origins
 from rmdsl.engine.persistence import (
+    AccountStateRecord,
     EnforcementRecord,
     RulesetVersionRecord,
     StateStore,
@@ -49,7 +52,7 @@ from rmdsl.errors import StoreError
 from rmdsl.lang.context import EvalContext
 from rmdsl.metrics import Metrics
 from rmdsl.notify import Notifier
-from rmdsl.rules.model import Ruleset, Stricter
+from rmdsl.rules.model import Ruleset
 
 log = logging.getLogger("rmdsl.engine")
 
@@ -89,8 +92,10 @@ class Engine:
         self.metrics = metrics or Metrics(notifier)
         self.evaluator = Evaluator(ruleset, self.state, self.metrics)
         self.lockouts = Lockouts()
+        self.origins = Origins()  # which fills are of rmdsl's own closes
+        enforcing = OriginBroker(broker, self.origins, self.state)
         self.enforcer = Enforcer(
-            broker, store, notifier, self.metrics, self.state, timeout_s, retry, self.lockouts
+            enforcing, store, notifier, self.metrics, self.state, timeout_s, retry, self.lockouts
         )
         self.executor = Executor(self)
         self.queue = EventQueue(queue_limit, on_degraded=self._degraded)
@@ -100,6 +105,7 @@ class Engine:
         # fills that came while not evaluating: evaluated (once) by the next reconcile
         self._held: dict[int, TradeEvent] = {}
         self.deferred_params: dict[str, object] = {}  # loosened values waiting for the reset
+        self.closed_day: AccountStateRecord | None = None  # the previous day: late fills land
         self.clock_views = ClockViews(self.state, self.calendar)
         self._tasks: set[asyncio.Task[list[EnforcementRecord]]] = set()
         self._running = False
@@ -246,6 +252,9 @@ class Engine:
         if self.evaluating:
             self.state.bind_ages()
             firings += self.evaluator.evaluate(event, changes)
+            if isinstance(event, TradeEvent) and (cause := self.origins.caused_by(event.id)):
+                # a fill of rmdsl's own close never re-arms the rules that sent it
+                firings = [f for f in firings if f.rule_id not in cause]
         await self._save_timers(changes)
         self.metrics.event_processed(time.perf_counter_ns() - t0)
         if firings:
@@ -329,15 +338,17 @@ class Engine:
 
     # ---- event kinds -----------------------------------------------------------------------
     async def _on_trade(self, event: TradeEvent) -> bool:
-        """Record a fill; False for a duplicate (nothing else happens)."""
-        result = self.state.apply_trade(event)
-        if result == TradeResult.DUPLICATE:
+        """Record a fill; False for a duplicate or a closed day's fill (no rule runs)."""
+        result = await self.book_trade(event)
+        if result in (TradeResult.DUPLICATE, TradeResult.LATE):
             return False
         self.clock_views.refresh_fills()
-        day = self.trading_day or self.calendar.trading_day(event.ts)
-        await self._persist(self.store.record_trade(restore.trade_record(self, event, day)))
         await self._persist(self.store.save_account_state(restore.account_record(self)))
         return result == TradeResult.NEW
+
+    async def book_trade(self, event: TradeEvent) -> str:
+        """Count a fill in the trading day of its own timestamp (live and reconcile alike)."""
+        return await daybook.book(self, event)
 
     async def _on_position(self, event: PositionEvent, changes: TimerChanges) -> list[Firing]:
         before = self.state.positions.get(event.contract_id)
@@ -357,6 +368,7 @@ class Engine:
         return [self.executor.lockout_firing(lock, pos.contract_id, pos.symbol, event, "close")]
 
     def _on_order(self, event: OrderEvent, changes: TimerChanges) -> list[Firing]:
+        self.origins.on_order(event, self.state.now)
         order = self.state.apply_order(event)
         self.evaluator.update_grace(changes)
         if order is None or event.type is OrderType.MARKET:
@@ -395,9 +407,14 @@ class Engine:
     async def _dispatch(self, firings: list[Firing], wait: bool) -> list[EnforcementRecord]:
         steps = resolve(firings)
         reserved = self.executor.reserve(steps)  # lockouts take hold before the next event
-        if wait:
-            return await self.executor.run(steps, reserved)
-        self._track(asyncio.create_task(self.executor.run(steps, reserved)))
+        # the closes sent carry their cause (rmdsl.engine.origin); a task inherits it
+        cause = CAUSE.set(frozenset(f.rule_id for f in firings))
+        try:
+            if wait:
+                return await self.executor.run(steps, reserved)
+            self._track(asyncio.create_task(self.executor.run(steps, reserved)))
+        finally:
+            CAUSE.reset(cause)
         return []
 
     async def drain(self) -> None:
@@ -409,6 +426,9 @@ class Engine:
     async def _reset(self, at: dt.datetime) -> None:
         old_day = self.trading_day or self.calendar.trading_day(at - dt.timedelta(microseconds=1))
         await self._persist(self.store.before_reset(self.state.account_id, old_day, at))
+        before = self.calendar.last_reset(at - dt.timedelta(microseconds=1))
+        self.closed_day = restore.account_record(self, last_reset=before)  # late fills land here
+        self.origins.new_day()
         self.state.reset_day()
         self.clock_views.refresh_fills()
         self.state.ctx.params = self.ruleset.param_values()
@@ -425,20 +445,7 @@ class Engine:
         A directional param loosened by the new ruleset keeps its old value until
         the next reset; a tightened one applies at once.
         """
-        effective = dict(self.state.ctx.params)
-        deferred: dict[str, object] = {}
-        fresh: dict[str, object] = {}
-        for name, param in new.params.items():
-            current = effective.get(name)
-            if (
-                param.stricter is not None
-                and current is not None
-                and _looser(param.stricter, param.value, current)
-            ):
-                deferred[name] = param.value
-                fresh[name] = current
-            else:
-                fresh[name] = param.value
+        fresh, deferred = params.split(new, self.state.ctx.params)
         removed = [
             t.key
             for t in self.evaluator.timers.running.values()
@@ -466,6 +473,9 @@ class Engine:
         for key in removed:
             await self._persist(self.store.cancel_timer(self.state.account_id, key))
         await self._persist(self.store.record_ruleset_version(self._version(self.state.now)))
+        # the params in force are the day's, persisted: a restart must not apply a loosening early
+        await self._persist(self.store.save_account_state(restore.account_record(self)))
+        self._log_waiting()
         if self.evaluating:
             # a tightened limit or a new rule applies at once, not at the next matching event;
             # enforcement runs in tasks so the swap never waits on the broker
@@ -476,6 +486,25 @@ class Engine:
             await self._rule_errors()
             if firings:
                 await self._dispatch(firings, wait=False)
+
+    async def restore_params(self, saved: Mapping[str, Any]) -> None:
+        """At start, today's persisted params in force against the file: a looser file value
+        waits for the reset exactly as a hot reload's does (params.split), a tighter one
+        applies at once. Saved again, so a crash right after keeps the same values."""
+        in_force = params.from_record(self.ruleset, saved)
+        if not in_force:
+            return
+        fresh, deferred = params.split(self.ruleset, self.ruleset.param_values() | in_force)
+        self.state.ctx.params, self.deferred_params = fresh, deferred
+        self._log_waiting()
+        await self._persist(self.store.save_account_state(restore.account_record(self)))
+
+    def _log_waiting(self) -> None:
+        r = self.ruleset
+        for line in params.waiting_lines(
+            r, self.state.ctx.params, self.deferred_params, self.next_reset
+        ):
+            log.warning(line)
 
     async def reconcile(
         self, snapshot: Snapshot, started_ns: int | None = None, *, catch_up: bool = True
@@ -519,12 +548,3 @@ class Engine:
 
 def _nothing() -> None:
     pass
-
-
-def _looser(stricter: Stricter, new: object, current: object) -> bool:
-    try:
-        if stricter is Stricter.HIGHER:
-            return bool(new < current)  # type: ignore[operator]
-        return bool(new > current)  # type: ignore[operator]
-    except TypeError:
-        return False

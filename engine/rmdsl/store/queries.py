@@ -96,12 +96,15 @@ class StateQueries(Database):
             ts_in(row[6]),
         )
 
-    async def account_state(self, account_id: int) -> AccountStateRecord | None:
-        """The newest trading day's counters of the account."""
+    async def account_state(
+        self, account_id: int, before: dt.date | None = None
+    ) -> AccountStateRecord | None:
+        """The newest trading day's counters of the account (of a day before `before`)."""
+        cutoff = day_out(before) if before is not None else "9999-12-31"
         row = await self.fetch_one(
             f"SELECT {rows.ACCOUNT_COLUMNS} FROM account_state WHERE account_id = ? "
-            "ORDER BY trading_day DESC LIMIT 1",
-            (account_id,),
+            "AND trading_day < ? ORDER BY trading_day DESC LIMIT 1",
+            (account_id, cutoff),
         )
         return None if row is None else rows.account_record(row)
 

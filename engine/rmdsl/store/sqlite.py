@@ -65,10 +65,17 @@ class SqliteStore(StateQueries):
     async def load(self, account_id: int) -> PersistedState:
         account = await self.account_state(account_id)
         trades: tuple[TradeRecord, ...] = ()
+        previous: AccountStateRecord | None = None
+        previous_trades: tuple[TradeRecord, ...] = ()
         if account is not None:
             trades = tuple(await self.trades_of_day(account_id, account.trading_day))
+            previous = await self.account_state(account_id, before=account.trading_day)
+        if previous is not None:
+            previous_trades = tuple(await self.trades_of_day(account_id, previous.trading_day))
         return PersistedState(
             account=account,
+            previous=previous,
+            previous_trades=previous_trades,
             positions=tuple(await self.positions(account_id)),
             trades=trades,
             lockouts=tuple(await self.active_lockouts(account_id)),
@@ -80,7 +87,7 @@ class SqliteStore(StateQueries):
 
     async def save_account_state(self, state: AccountStateRecord) -> None:
         await self.write(
-            f"INSERT OR REPLACE INTO account_state ({rows.ACCOUNT_COLUMNS}) VALUES ({_marks(13)})",
+            f"INSERT OR REPLACE INTO account_state ({rows.ACCOUNT_COLUMNS}) VALUES ({_marks(14)})",
             rows.account_params(state),
         )
 
@@ -90,7 +97,7 @@ class SqliteStore(StateQueries):
     async def record_trade(self, trade: TradeRecord) -> None:
         # a re-delivered fill changes nothing; only a void (same id) updates the stored row
         changed = await self.write(
-            f"INSERT INTO trades ({rows.TRADE_COLUMNS}) VALUES ({_marks(13)}) "
+            f"INSERT INTO trades ({rows.TRADE_COLUMNS}) VALUES ({_marks(14)}) "
             "ON CONFLICT (account_id, trade_id) DO UPDATE SET "
             "voided = excluded.voided, pnl = excluded.pnl "
             "WHERE trades.voided <> excluded.voided",
