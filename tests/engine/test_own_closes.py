@@ -209,6 +209,15 @@ async def test_a_rejected_close_withdraws_its_expectation() -> None:
     assert h.engine.origins.expected == []
 
 
+def test_a_flat_position_ends_what_was_expected_there() -> None:
+    """A timed-out close that did nothing must not claim the trader's own close later."""
+    o = Origins()
+    o.expect(MNQ, Side.SELL, T0)
+    o.flat(MNQ)
+    o.on_order(_market(9), T0)
+    assert o.orders == {}
+
+
 def test_yesterday_s_close_orders_are_known_one_more_day() -> None:
     o = Origins()
     o.expect(MNQ, Side.SELL, T0)

@@ -356,6 +356,7 @@ class Engine:
         if before is not None and pos is not None and pos is not before:
             self.evaluator.renew({pos.contract_id, pos.symbol}, changes)  # flipped
         if pos is None:
+            self.origins.flat(event.contract_id)
             await self._persist(self.store.remove_position(self.state.account_id, event.id))
         else:
             await self._persist(self.store.upsert_position(restore.position_record(self, pos)))

@@ -21,8 +21,9 @@ the engine around a dispatch and inherited by the enforcement task): a fill of
 it never fires those rules again, so no rule re-arms itself from the
 enforcement it caused (docs/engine.md, "rmdsl's own closes").
 
-A close the gateway rejects withdraws its expectation; one that never shows
-up expires. Order ids are kept for today and the previous trading day
+A close the gateway rejects withdraws its expectation, and so does the
+position's report that it is flat (the close's order and fill come before
+it); one that never shows up expires. Order ids are kept for today and the previous trading day
 (a late fill of yesterday's close is still known), so memory is bounded.
 Stops and targets rmdsl attaches are not in this set: they protect the
 trader's own trade, and their fill is that trade's outcome (docs/rules.md).
@@ -77,6 +78,10 @@ class Origins:
     def withdraw(self, exp: Expectation) -> None:
         if exp in self.expected:
             self.expected.remove(exp)
+
+    def flat(self, contract_id: str) -> None:
+        """The position is reported closed: a close still expected there will send nothing."""
+        self.expected = [e for e in self.expected if e.contract_id != contract_id]
 
     def on_order(self, ev: OrderEvent, now: dt.datetime) -> None:
         """A market order that follows a close of rmdsl's on its contract and side is rmdsl's."""
