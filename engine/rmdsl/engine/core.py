@@ -13,8 +13,7 @@ import contextlib
 import datetime as dt
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 from rmdsl.broker.interface import Broker, Snapshot
 from rmdsl.enforce.enforcer import DEFAULT_TIMEOUT_S, Enforcer
@@ -476,7 +475,7 @@ class Engine:
         await self._persist(self.store.record_ruleset_version(self._version(self.state.now)))
         # the params in force are the day's, persisted: a restart must not apply a loosening early
         await self._persist(self.store.save_account_state(restore.account_record(self)))
-        self._log_waiting()
+        params.log_waiting(self)
         if self.evaluating:
             # a tightened limit or a new rule applies at once, not at the next matching event;
             # enforcement runs in tasks so the swap never waits on the broker
@@ -487,25 +486,6 @@ class Engine:
             await self._rule_errors()
             if firings:
                 await self._dispatch(firings, wait=False)
-
-    async def restore_params(self, saved: Mapping[str, Any]) -> None:
-        """At start, today's persisted params in force against the file: a looser file value
-        waits for the reset exactly as a hot reload's does (params.split), a tighter one
-        applies at once. Saved again, so a crash right after keeps the same values."""
-        in_force = params.from_record(self.ruleset, saved)
-        if not in_force:
-            return
-        fresh, deferred = params.split(self.ruleset, self.ruleset.param_values() | in_force)
-        self.state.ctx.params, self.deferred_params = fresh, deferred
-        self._log_waiting()
-        await self._persist(self.store.save_account_state(restore.account_record(self)))
-
-    def _log_waiting(self) -> None:
-        r = self.ruleset
-        for line in params.waiting_lines(
-            r, self.state.ctx.params, self.deferred_params, self.next_reset
-        ):
-            log.warning(line)
 
     async def reconcile(
         self, snapshot: Snapshot, started_ns: int | None = None, *, catch_up: bool = True

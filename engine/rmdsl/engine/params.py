@@ -12,12 +12,18 @@ loosening can concern (`looser` cannot order a map or a list).
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rmdsl.lang.format import format_value, type_named
 from rmdsl.rules.model import Param, Ruleset, Stricter
+
+if TYPE_CHECKING:
+    from rmdsl.engine.core import Engine
+
+log = logging.getLogger("rmdsl.engine")
 
 
 def looser(stricter: Stricter, new: object, current: object) -> bool:
@@ -109,3 +115,23 @@ def waiting_lines(
 
 def _shown(param: Param, value: object) -> str:
     return format_value(value, type_named(param.type_name))
+
+
+def restore(engine: Engine, saved: Mapping[str, Any]) -> bool:
+    """At start, today's persisted params in force against the file: a looser file value waits
+    for the reset exactly as a hot reload's does (`split`), a tighter one applies at once.
+    True when there was something to restore (the caller saves it again at once)."""
+    in_force = from_record(engine.ruleset, saved)
+    if not in_force:
+        return False
+    fresh, deferred = split(engine.ruleset, engine.ruleset.param_values() | in_force)
+    engine.state.ctx.params, engine.deferred_params = fresh, deferred
+    log_waiting(engine)
+    return True
+
+
+def log_waiting(engine: Engine) -> None:
+    """`rmdsl run` says which loosened values wait for the reset (after a start or a swap)."""
+    in_force, deferred = engine.state.ctx.params, engine.deferred_params
+    for line in waiting_lines(engine.ruleset, in_force, deferred, engine.next_reset):
+        log.warning(line)

@@ -126,7 +126,8 @@ async def apply(engine: Engine, persisted: PersistedState, now: dt.datetime) -> 
         st.ctx.day.peak_pnl = max(st.ctx.day.peak_pnl, account.peak_pnl)
         st.ctx.day.drawdown = st.ctx.day.peak_pnl - st.ctx.day.pnl
         remember_closed_day(engine, persisted.previous, persisted.previous_trades)
-        await engine.restore_params(account.params)
+        if params.restore(engine, account.params):  # a loosened file waits for the reset
+            await engine._persist(store.save_account_state(account_record(engine)))
     elif account is not None:
         # a reset passed while the daemon was down: snapshot the old day, start the new one
         remember_closed_day(engine, account, persisted.trades)
