@@ -227,3 +227,14 @@ def test_yesterday_s_close_orders_are_known_one_more_day() -> None:
     assert o.is_ours(ev, T0)
     o.new_day()
     assert not o.is_ours(ev, T0)
+
+
+async def test_a_position_opened_under_two_lockouts_is_closed_by_the_one_lasting_longest() -> None:
+    """The trader is told the real end: the day's lockout, not a 30m cooldown inside it."""
+    cool = rule("cool", lambda c: c.day.losses >= 1, (Action("cooldown", {"for": 30 * 60_000}),))
+    day = rule("day", lambda c: c.day.realized_pnl <= D(-500), (Action("lockout"),))
+    h = await harness(ruleset(cool, day))
+    await h.feed(sell(1, at(1), -600))
+    assert len(h.engine.lockouts.active) == 2
+    await h.feed(position(at(60), 1))
+    assert h.records[-1].rule_name == "day" and h.records[-1].action == "close_position"

@@ -104,9 +104,11 @@ class Lockouts:
     def blocking(
         self, symbol: str, since: dt.datetime | None = None, skip: frozenset[str] = frozenset()
     ) -> LockoutRecord | None:
-        """The lockout that forbids exposure in `symbol` now: the account's first, else a
-        block, else a pause that started before the exposure appeared at `since`. The
-        lockouts whose ids are in `skip` are not counted."""
+        """The lockout that forbids exposure in `symbol` now: the account's that lasts
+        longest (the trader is told the real end: a 30m cooldown inside a lockout until the
+        reset is not it), else a block, else a pause that started before the exposure
+        appeared at `since`. The lockouts whose ids are in `skip` are not counted."""
+        account: LockoutRecord | None = None
         found: LockoutRecord | None = None
         paused: LockoutRecord | None = None
         for rec in self.active.values():
@@ -116,10 +118,11 @@ class Lockouts:
                 if since is not None and since > rec.created_at:
                     paused = paused or rec
             elif rec.symbol is None:
-                return rec
+                if account is None or _end(rec) > _end(account):
+                    account = rec
             elif rec.symbol == symbol:
                 found = rec
-        return found or paused
+        return account or found or paused
 
     @property
     def account_locked(self) -> bool:
@@ -151,6 +154,10 @@ class Lockouts:
     def _recompute(self) -> None:
         ends = [r.until_ts for r in self.active.values() if r.until_ts is not None]
         self._next_expiry = min(ends, default=_FAR)
+
+
+def _end(rec: LockoutRecord) -> dt.datetime:
+    return _FAR if rec.until_ts is None else rec.until_ts  # can_trade: no end by time
 
 
 def _lifted(rec: LockoutRecord, now: dt.datetime) -> LockoutRecord:
