@@ -1,5 +1,6 @@
 """The acceptance tests of issue 9 written as ruleset tests (examples/tests/limits) pass:
-rmdsl's own closes never feed the trader's rules, the trading-day boundary is clean."""
+rmdsl's own closes never feed the trader's rules, the trading-day boundary is clean, a
+loosening waits for the reset across a restart."""
 
 from __future__ import annotations
 
@@ -21,4 +22,4 @@ def test_every_limits_example_passes() -> None:
         timeout=120,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert " 0 failed" in done.stdout and "5 passed" in done.stdout
+    assert " 0 failed" in done.stdout and "7 passed" in done.stdout
