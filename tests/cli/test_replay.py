@@ -56,8 +56,8 @@ def test_replay_text_output() -> None:
     ) in lines
     assert "  no_stop_loss_grace: fired 2 time(s), saved $486.00" in lines
     # the -$318 cut at 08:43:30 starts daily_unrealized_loss's own 30m cooldown (a replay has no
-    # fill of the cut to start a loss tier with), whose closes of the re-entries save $980 more
-    assert "  daily_unrealized_loss: fired 5 time(s), saved $980.00" in lines
+    # fill of the cut to start a loss tier with): that saves $980 more
+    assert "  daily_unrealized_loss: fired 1 time(s), saved $980.00" in lines
     assert lines[-1] == "  total saved: $1,786.00"
     assert "\x1b[" not in result.stdout  # not a terminal: plain text
     assert result.stderr == ""
