@@ -54,6 +54,16 @@ async def test_a_version_3_database_migrates_to_the_trader_s_fills_and_no_params
     assert not old.by_rmdsl  # a fill written before: the trader's
 
 
+async def test_a_version_3_database_reads_before_migrating(db_path: Path) -> None:
+    """`rmdsl status` / `history` open read-only and never migrate: the new columns default."""
+    _create_at_version_3(db_path)
+    async with SqliteStore(db_path, readonly=True) as s:
+        day = await s.account_state(ACCOUNT)
+        (old,) = await s.trades_of_day(ACCOUNT, DAY)
+        history = await s.daily_history(ACCOUNT)
+    assert day is not None and day.params == {} and not old.by_rmdsl and len(history) == 1
+
+
 async def test_by_rmdsl_and_the_params_in_force_round_trip(store: SqliteStore) -> None:
     await store.record_trade(trade(1, by_rmdsl=True))
     await store.record_trade(trade(2))
