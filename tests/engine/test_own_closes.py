@@ -238,3 +238,22 @@ async def test_a_position_opened_under_two_lockouts_is_closed_by_the_one_lasting
     assert len(h.engine.lockouts.active) == 2
     await h.feed(position(at(60), 1))
     assert h.records[-1].rule_name == "day" and h.records[-1].action == "close_position"
+
+
+async def test_a_retried_close_keeps_its_cause() -> None:
+    """The cooldown's first close fails; the retry's fill is still the cooldown's own."""
+    from test_retry import FlakyBroker, flaky, wake_until
+
+    from rmdsl.engine.origin import OriginBroker
+
+    broker = FlakyBroker({"close_position": 1})
+    h = await flaky(ruleset(STREAK), broker)
+    h.engine.enforcer.broker = OriginBroker(broker, h.engine.origins, h.engine.state)
+    await h.feed(quote(at(0), 21000), buy(1, at(0)), position(at(0), 1))
+    await h.feed(quote(at(1), "20999.75"))
+    es = [fill(2 + i, at(2 + i), pnl, contract=ES) for i, pnl in enumerate((None, -10, None, -20))]
+    await h.feed(*es)  # two in a row: the cooldown's flatten of MNQ fails once
+    await wake_until(h, 30)
+    assert [c.method for c in broker.calls].count("close_position") == 2
+    assert MNQ not in h.engine.state.positions
+    assert len(h.engine.lockouts.active) == 1

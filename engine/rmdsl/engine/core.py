@@ -326,9 +326,13 @@ class Engine:
         due = self.enforcer.take_due(at)
         if not due:
             return []
-        if wait:
-            return await self.enforcer.retry(due, at)
-        self._track(asyncio.create_task(self.enforcer.retry(due, at)))
+        cause = CAUSE.set(frozenset(g.firing.rule_id for g in due))  # a retry keeps its cause
+        try:
+            if wait:
+                return await self.enforcer.retry(due, at)
+            self._track(asyncio.create_task(self.enforcer.retry(due, at)))
+        finally:
+            CAUSE.reset(cause)
         return []
 
     def _track(self, task: asyncio.Task[list[EnforcementRecord]]) -> None:
