@@ -24,6 +24,7 @@ from rmdsl.pipeline import load_ruleset
 from rmdsl.rules.model import Ruleset
 
 GOAL_MS = 300.0
+GOAL_MISSED = 3  # exit status when a figure misses its goal: `./dev bench` goes on
 REPO = Path(__file__).resolve().parent.parent
 
 CHILD = """\
@@ -59,7 +60,9 @@ async def bench(edits: int, work: Path) -> list[float]:
     base = work / "base" / "topstep-base.yaml"
     shutil.copy(REPO / "rulesets" / "base" / "topstep-base.yaml", base)
     child = work / "child.yaml"
-    child.write_text(CHILD.format(loss=900, trades=10))
+    # the base's daily_loss is -$500 with `stricter: higher`: a child may only tighten it
+    # (a looser value is refused, RM404), so every edit stays between -$400 and -$101
+    child.write_text(CHILD.format(loss=400, trades=10))
     timing = Timing()
     samples: list[float] = []
     async with RulesetWatcher(
@@ -73,7 +76,7 @@ async def bench(edits: int, work: Path) -> list[float]:
             if i % 5 == 4:  # an edit of the extended base file
                 base.write_text(base_text + f"# edit {i}\n")
             else:
-                child.write_text(CHILD.format(loss=899 - i, trades=11 + i))
+                child.write_text(CHILD.format(loss=399 - i % 299, trades=11 + i))
             await asyncio.wait_for(timing.done.wait(), 10)
             samples.append((time.perf_counter() - t0) * 1000)
             await asyncio.wait_for(watcher.ready.wait(), 5)
@@ -95,7 +98,7 @@ def main() -> int:
         f"  min {ordered[0]:.1f} ms  p50 {statistics.median(ordered):.1f} ms  "
         f"p95 {p95:.1f} ms  max {ordered[-1]:.1f} ms  (goal <= {GOAL_MS:.0f} ms)"
     )
-    return 0 if ordered[-1] <= GOAL_MS else 1
+    return 0 if ordered[-1] <= GOAL_MS else GOAL_MISSED
 
 
 if __name__ == "__main__":

@@ -23,12 +23,13 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from rmdsl.commands.run import load_sdk_quietly
 from rmdsl.daemon import Daemon
 from rmdsl.demo.sim import SimAccount
-from rmdsl.engine.persistence import EnforcementRecord
+from rmdsl.engine.persistence import EnforcementRecord, RecordEnforcement, Write
 from rmdsl.notify import CollectingNotifier
 from rmdsl.pipeline import load_ruleset
 from rmdsl.store import SqliteStore
@@ -56,9 +57,9 @@ class CountingStore(SqliteStore):
         super().__init__(path)
         self.records: list[EnforcementRecord] = []
 
-    async def record_enforcement(self, record: EnforcementRecord) -> None:
-        await super().record_enforcement(record)
-        self.records.append(record)
+    async def apply(self, writes: Sequence[Write]) -> None:
+        await super().apply(writes)  # the engine's writer commits every write through here
+        self.records += [w.record for w in writes if isinstance(w, RecordEnforcement)]
 
 
 async def until(predicate: object, timeout: float = 10.0) -> None:

@@ -154,18 +154,26 @@ async def test_contract_info_is_cached(broker: ProjectXBroker, sdk: MockSDK) -> 
 # -- enforcement -----------------------------------------------------------------
 
 
-async def test_close_position_calls_close_position_direct(
+async def test_close_position_posts_close_contract_without_the_sdk_sleep(
     broker: ProjectXBroker, sdk: MockSDK
 ) -> None:
     await broker.close_position(MNQ)
-    sdk.suite.positions.close_position_direct.assert_awaited_once_with(MNQ)
+    sdk.suite.client._make_request.assert_awaited_once_with(
+        "POST", "/Position/closeContract", data={"accountId": ACCOUNT_ID, "contractId": MNQ}
+    )
+    sdk.suite.positions.close_position_direct.assert_not_awaited()  # it sleeps 0.1 s after
 
 
-async def test_partial_close_calls_partially_close_position(
+async def test_partial_close_posts_partial_close_contract_with_the_size(
     broker: ProjectXBroker, sdk: MockSDK
 ) -> None:
     await broker.partial_close(MNQ, 2)
-    sdk.suite.positions.partially_close_position.assert_awaited_once_with(MNQ, 2)
+    sdk.suite.client._make_request.assert_awaited_once_with(
+        "POST",
+        "/Position/partialCloseContract",
+        data={"accountId": ACCOUNT_ID, "contractId": MNQ, "size": 2},
+    )
+    sdk.suite.positions.partially_close_position.assert_not_awaited()
     with pytest.raises(BrokerError, match="size must be positive"):
         await broker.partial_close(MNQ, 0)
 
@@ -232,8 +240,30 @@ async def test_modify_order_calls_modify_order(broker: ProjectXBroker, sdk: Mock
 async def test_success_false_is_a_broker_error_with_the_message(
     broker: ProjectXBroker, sdk: MockSDK, answer: object, message: str
 ) -> None:
-    sdk.suite.positions.close_position_direct.return_value = answer
+    sdk.suite.client._make_request.return_value = answer
     with pytest.raises(BrokerError, match=f"close position {MNQ}: {message}"):
+        await broker.close_position(MNQ)
+    with pytest.raises(BrokerError, match=f"partial close {MNQ} by 1: {message}"):
+        await broker.partial_close(MNQ, 1)
+
+
+async def test_error_code_is_named_in_the_broker_error(
+    broker: ProjectXBroker, sdk: MockSDK
+) -> None:
+    answer = {"success": False, "errorCode": 2, "errorMessage": "No open position"}
+    sdk.suite.client._make_request.return_value = answer
+    with pytest.raises(BrokerError, match=r"No open position \(errorCode 2\)"):
+        await broker.close_position(MNQ)
+
+
+async def test_a_raising_close_request_is_a_broker_error_with_the_sdk_message(
+    broker: ProjectXBroker, sdk: MockSDK
+) -> None:
+    # what _make_request raises for a 5xx or a dropped connection on a mutating endpoint
+    sdk.suite.client._make_request.side_effect = RuntimeError(
+        "Order request failed after a transport error; the broker may have accepted the order"
+    )
+    with pytest.raises(BrokerError, match=f"close position {MNQ}: Order request failed"):
         await broker.close_position(MNQ)
 
 
@@ -252,13 +282,13 @@ async def test_sdk_exception_is_a_broker_error_with_the_message(
 async def test_a_hanging_sdk_call_times_out_as_broker_error(sdk: MockSDK) -> None:
     never = asyncio.Event()
 
-    async def hang(*args: object) -> dict[str, object]:
+    async def hang(*args: object, **kwargs: object) -> dict[str, object]:
         await never.wait()
         return {"success": True}
 
     broker = await _connected(sdk, call_timeout_s=0.01)
     try:
-        sdk.suite.positions.close_position_direct.side_effect = hang
+        sdk.suite.client._make_request.side_effect = hang
         with pytest.raises(BrokerError, match=r"close position .*: no answer within 0\.01 s"):
             await broker.close_position(MNQ)
     finally:

@@ -108,20 +108,20 @@ async def test_enforcement_calls_are_urgent_and_a_429_is_a_coded_broker_error() 
     try:
         seen: list[bool] = []
 
-        async def close(contract_id: str) -> Any:
+        async def close(*args: object, **kwargs: object) -> Any:  # the client's _make_request
             seen.append(projectx_rate._URGENT.get())
             raise OrderSubmissionUncertainError("Mutating request was rate-limited after ...")
 
-        sdk.suite.positions.close_position_direct = AsyncMock(side_effect=close)
+        sdk.suite.client._make_request = AsyncMock(side_effect=close)
         with pytest.raises(BrokerError) as raised:
             await broker.close_position("CON.F.US.MNQ.Z26")
         assert raised.value.code == RATE_LIMITED and seen == [True]
 
-        async def swallowed(contract_id: str) -> Any:  # what the SDK's close really does
+        async def swallowed(*args: object, **kwargs: object) -> Any:  # a 429 the answer hides
             await broker.gate.on_response(httpx.Response(429))  # the SDK's httpx hook
             return {"success": False, "error": "Operation failed"}
 
-        sdk.suite.positions.close_position_direct = AsyncMock(side_effect=swallowed)
+        sdk.suite.client._make_request = AsyncMock(side_effect=swallowed)
         with pytest.raises(BrokerError, match="429") as hidden:
             await broker.close_position("CON.F.US.MNQ.Z26")
         assert hidden.value.code == RATE_LIMITED

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,7 +12,7 @@ from rmdsl.broker.simgateway import SimGateway
 from rmdsl.broker.simgateway.orders import SimOrder
 from rmdsl.daemon import Daemon
 from rmdsl.demo.sim import SimAccount
-from rmdsl.engine.persistence import EnforcementRecord
+from rmdsl.engine.persistence import EnforcementRecord, RecordEnforcement, Write
 from rmdsl.notify import CollectingNotifier
 from rmdsl.store import SqliteStore
 
@@ -74,9 +74,11 @@ class TapStore(SqliteStore):
         super().__init__(path)
         self.recorded: list[EnforcementRecord] = []
 
-    async def record_enforcement(self, record: EnforcementRecord) -> None:
-        await super().record_enforcement(record)
-        self.recorded.insert(0, record)
+    async def apply(self, writes: Sequence[Write]) -> None:
+        await super().apply(writes)  # every write comes here, the engine's batches too
+        for write in writes:
+            if isinstance(write, RecordEnforcement):
+                self.recorded.insert(0, write.record)
 
 
 StartDaemon = Callable[..., Awaitable[Live]]

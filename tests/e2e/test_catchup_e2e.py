@@ -131,6 +131,7 @@ async def test_a_position_left_unprotected_while_down_is_closed_right_after_star
         await daemon.start()
         try:
             await wait_until(lambda: sim.gw.position_size("MNQ") == 0, what="the close")
+            await daemon.engine.flush()  # type: ignore[union-attr]  # the record follows the call
             [close] = [r for r in store.recorded if r.rule_name == "no_stop_loss_grace"]
             assert close.action == "close_position" and close.outcome == "ok"
         finally:

@@ -96,6 +96,7 @@ async def restore(db: Path, ruleset_path: Path, now: dt.datetime, ticks: list[dt
     async with SqliteStore(db) as store:
         engine = _engine(store, ruleset_path, now)
         await engine.start()
+        await engine.flush()  # start-up writes (a lifted lockout) are committed behind it
         day = engine.ctx.day
         _emit(
             "restored",

@@ -170,8 +170,10 @@ def clock(ts: dt.datetime) -> ClockEvent:
 class Harness:
     """An engine with a recording broker and memory store; `feed` also feeds broker effects."""
 
-    def __init__(self, rs: Ruleset, start: dt.datetime = T0, **kw: Any) -> None:
-        self.store = MemoryStore()
+    def __init__(
+        self, rs: Ruleset, start: dt.datetime = T0, store: MemoryStore | None = None, **kw: Any
+    ) -> None:
+        self.store = MemoryStore() if store is None else store
         self.notifier = CollectingNotifier()
         self.broker = RecordingBroker()
         self.engine = Engine(
@@ -182,6 +184,7 @@ class Harness:
 
     async def start(self) -> Harness:
         await self.engine.start()
+        await self.engine.flush()  # start-up writes are committed behind it: read them here
         return self
 
     async def feed(self, *events: Event) -> list[EnforcementRecord]:

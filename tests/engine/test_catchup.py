@@ -106,6 +106,7 @@ async def test_a_cooldown_from_a_missed_loss_locks_until_the_fill_plus_its_durat
     records = await h.engine.reconcile(snap(loss))
     assert lock_ends(h) == [loss.ts + dt.timedelta(minutes=30)]
     assert [(r.rule_name, r.action) for r in records] == [("loss_cooldown", "lockout(until=30m)")]
+    await h.engine.flush()  # the writer commits the reconcile's writes behind it
     [stored] = h.store.lockouts.values()
     assert stored.created_at == loss.ts  # the lockout started when the fill happened
 

@@ -98,6 +98,7 @@ async def test_reconcile_follows_the_same_day_rule_as_the_live_path() -> None:
         ),
     )
     records = await h.engine.reconcile(snap)
+    await h.engine.flush()
     assert records == []
     assert h.engine.ctx.day.realized_pnl == D(-20) and h.engine.ctx.day.trades == 1
     assert h.store.days[(1, OLD_DAY)].realized_pnl == D(-650)

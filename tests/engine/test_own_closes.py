@@ -149,11 +149,8 @@ async def test_by_rmdsl_survives_a_restart() -> None:
     h = await harness(ruleset(MAX3, STREAK))
     await h.feed(buy(1, at(0)), sell(2, at(1), -50))
     await four_contracts_then_reduced(h)
-    again = Harness(ruleset(MAX3, STREAK), start=at(10))
-    again.store = h.store
-    again.engine.store = h.store
-    again.engine.enforcer.store = h.store
-    await again.start()
+    await h.engine.flush()
+    again = await Harness(ruleset(MAX3, STREAK), start=at(10), store=h.store).start()
     day = again.engine.ctx.day
     assert day.realized_pnl == D("-50.50")
     assert (day.losses, day.consecutive_losses) == (1, 1)

@@ -91,6 +91,7 @@ async def test_a_hot_reload_s_deferral_survives_a_crash(tmp_path: Path) -> None:
     async with SqliteStore(db) as store:
         eng = await start(limit("-400"), store, local(9))
         await eng.swap_ruleset(limit("-1000"))
+        await eng.flush()  # the swap's batch is committed by the writer
         assert eng.ctx.params["daily_loss"] == D(-400)
         # a crash: no stop(), nothing saved after the swap
     async with SqliteStore(db) as store:

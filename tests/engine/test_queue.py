@@ -114,6 +114,7 @@ async def test_maintenance_samples_rss_and_persists_metrics() -> None:
     h = await harness(ruleset())
     await h.feed(fill(1, at(1), -5))
     await h.engine.maintenance()
+    await h.engine.flush()  # the run loop never waits for this commit
     names = {m.name for m in h.store.metrics}
     assert "rss_mb.p50" in names and "event_processing_ms.p50" in names
 

@@ -38,11 +38,7 @@ LOCK = rule(
 async def restart(h: Harness, now: dt.datetime) -> Harness:
     """A new engine on the same store, as after a crash."""
     await h.engine.stop()
-    h2 = Harness(h.engine.ruleset, start=now)
-    h2.store = h.store
-    h2.engine.store = h.store
-    h2.engine.enforcer.store = h.store
-    return await h2.start()
+    return await Harness(h.engine.ruleset, start=now, store=h.store).start()
 
 
 async def test_restart_restores_lockout_pnl_and_grace_timer() -> None:

@@ -268,6 +268,8 @@ class MockClient:
         self.search_trades = AsyncMock(side_effect=self._trades)
         self.get_instrument = AsyncMock(side_effect=self._instrument)
         self.get_session_token = Mock(return_value="jwt-2")
+        # the authenticated request the adapter posts the two position closes with
+        self._make_request = AsyncMock(return_value={"success": True, "errorCode": 0})
 
     async def _positions(self, account_id: int | None = None) -> list[MockPosition]:
         return [p for p in self._sdk.positions if p.size != 0]
@@ -303,7 +305,8 @@ class MockOrderManager:
 
 
 class MockPositionManager:
-    """position_manager.PositionManager surface (answers are the gateway's dicts)."""
+    """position_manager.PositionManager surface (answers are the gateway's dicts); the
+    adapter must not call its closes (they sleep 0.1 s), tests assert they stay unused."""
 
     def __init__(self) -> None:
         ok = {"success": True, "errorCode": 0, "errorMessage": None}

@@ -41,6 +41,8 @@ ENV_API_KEY = "PROJECT_X_API_KEY"
 ENV_USERNAME = "PROJECT_X_USERNAME"
 # /Trade/search answers are cut to `limit` by the SDK: ask for far more than a day holds
 MAX_TRADES = 100_000
+CLOSE_CONTRACT = "/Position/closeContract"
+PARTIAL_CLOSE_CONTRACT = "/Position/partialCloseContract"
 _CHICAGO = ZoneInfo("America/Chicago")
 
 DayStart = Callable[[dt.datetime], dt.datetime]
@@ -311,16 +313,15 @@ class ProjectXBroker:
 
     async def close_position(self, contract_id: str) -> None:
         what = f"close position {contract_id}"
-        positions = self._require().positions
-        _check_answer(what, await self._urgent(what, positions.close_position_direct(contract_id)))
+        payload = {"accountId": self.account_id, "contractId": contract_id}
+        _check_answer(what, await self._post(what, CLOSE_CONTRACT, payload))
 
     async def partial_close(self, contract_id: str, size: int) -> None:
         what = f"partial close {contract_id} by {size}"
         if size <= 0:
             raise BrokerError(f"{what}: size must be positive")
-        positions = self._require().positions
-        answer = await self._urgent(what, positions.partially_close_position(contract_id, size))
-        _check_answer(what, answer)
+        payload = {"accountId": self.account_id, "contractId": contract_id, "size": size}
+        _check_answer(what, await self._post(what, PARTIAL_CLOSE_CONTRACT, payload))
 
     async def cancel_order(self, order_id: int) -> None:
         what = f"cancel order {order_id}"
@@ -374,6 +375,14 @@ class ProjectXBroker:
             await self._call(what, call, self._connect_timeout_s)
         except BrokerError as exc:
             log.warning("disconnect: %s", exc)
+
+    async def _post(self, what: str, endpoint: str, payload: dict[str, Any]) -> Any:
+        """An enforcement POST through the SDK client's own authenticated request (token,
+        rate limit, no retry of a mutating endpoint), first in the request budget: the
+        position manager's wrappers would sleep 0.1 s and re-read the positions after each
+        close (docs/broker.md, "Calls")."""
+        client = self._require().client
+        return await self._urgent(what, client._make_request("POST", endpoint, data=payload))
 
     def _require(self) -> Any:
         if self._suite is None:

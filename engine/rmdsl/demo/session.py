@@ -19,7 +19,7 @@ from rmdsl.daemon import Daemon
 from rmdsl.demo.display import Display
 from rmdsl.demo.script import EXPECTED, STEPS, DemoStep, Expectation
 from rmdsl.demo.sim import SimAccount
-from rmdsl.engine.persistence import EnforcementRecord
+from rmdsl.engine.persistence import EnforcementRecord, RecordEnforcement, Write
 from rmdsl.notify import CollectingNotifier
 from rmdsl.rules.model import Ruleset
 from rmdsl.store import SqliteStore
@@ -35,9 +35,11 @@ class TapStore(SqliteStore):
         super().__init__(path)
         self._on_record = on_record
 
-    async def record_enforcement(self, record: EnforcementRecord) -> None:
-        await super().record_enforcement(record)
-        self._on_record(record)
+    async def apply(self, writes: Sequence[Write]) -> None:
+        await super().apply(writes)  # every write comes here, the engine's batches too
+        for write in writes:
+            if isinstance(write, RecordEnforcement):
+                self._on_record(write.record)
 
 
 @dataclass(frozen=True, slots=True)

@@ -109,7 +109,7 @@ async def catch_up_trades(
             firings = [f for f in (in_force(engine, f, now) for f in fired) if f is not None]
             if firings:
                 steps = resolve(firings)
-                out.append(Deferred(steps, engine.executor.reserve(steps)))
+                out.append(Deferred(steps, await engine.executor.reserve(steps)))
     finally:
         _set_clock(engine, max(now, st.now))
     return out
@@ -128,6 +128,7 @@ def flattening(deferred: list[Deferred]) -> frozenset[str]:
 
 async def run_deferred(engine: Engine, deferred: list[Deferred]) -> list[EnforcementRecord]:
     records: list[EnforcementRecord] = []
+    engine.store.seal()  # the caught-up fills are committed while the broker answers
     for item in deferred:
         records += await engine.executor.run(item.steps, item.reserved)
     return records

@@ -47,6 +47,7 @@ from rmdsl.engine.ruleerrors import report as report_rule_errors
 from rmdsl.engine.ruleerrors import report_unreported
 from rmdsl.engine.state import AccountState, TradeResult
 from rmdsl.engine.tradingday import Calendar
+from rmdsl.engine.writer import WriteBehind
 from rmdsl.errors import StoreError
 from rmdsl.lang.context import EvalContext
 from rmdsl.metrics import Metrics
@@ -83,7 +84,8 @@ class Engine:
     ) -> None:
         self.ruleset = ruleset
         self.broker = broker
-        self.store = store
+        # every write is queued, committed by a background writer: nothing awaits the disk
+        self.store = WriteBehind(store, notifier)
         self.notifier = notifier
         self.clock = clock
         self.calendar = Calendar.of(ruleset)
@@ -94,7 +96,14 @@ class Engine:
         self.origins = Origins()  # which fills are of rmdsl's own closes
         enforcing = OriginBroker(broker, self.origins, self.state)
         self.enforcer = Enforcer(
-            enforcing, store, notifier, self.metrics, self.state, timeout_s, retry, self.lockouts
+            enforcing,
+            self.store,
+            notifier,
+            self.metrics,
+            self.state,
+            timeout_s,
+            retry,
+            self.lockouts,
         )
         self.executor = Executor(self)
         self.queue = EventQueue(queue_limit, on_degraded=self._degraded)
@@ -131,13 +140,15 @@ class Engine:
         persisted = await self.store.load(self.state.account_id)
         self.trading_day = self.calendar.trading_day(now)
         self.next_reset = self.calendar.next_reset(now)
-        await restore.apply(self, persisted, now)
-        self.clock_views.update()
-        await self._rule_errors()
-        await self._persist(self.store.record_ruleset_version(self._version(now)))
+        with self.store.step():
+            await restore.apply(self, persisted, now)
+            self.clock_views.update()
+            await self._rule_errors()
+            await self._persist(self.store.record_ruleset_version(self._version(now)))
 
     async def stop(self) -> None:
-        """Stop run(), finish enforcement in flight, save today's state, close the store."""
+        """Stop run(), finish enforcement in flight, save today's state, flush and close the
+        store (the writer gets WriteBehind.close_timeout_s to commit what is waiting)."""
         self._running = False
         task = self._run_task
         if task is not None and task is not asyncio.current_task() and not task.done():
@@ -197,13 +208,17 @@ class Engine:
     async def process(self, event: Event, wait: bool = True) -> list[EnforcementRecord]:
         """Advance the clock to the event, apply it, evaluate, enforce. Returns the records.
 
-        Holds the step lock, so a hot reload or a reconcile lands between two
-        events even when this step awaits a store write.
+        Holds the step lock, so a hot reload or a reconcile lands between two events.
+        The step's writes are one batch, queued when it ends (after its enforcement was
+        dispatched); with `wait` (`rmdsl test`, `replay`) they are committed on return.
         """
         async with self._step_lock:
-            records = await self._process(event, wait)
-            if self.evaluator.errors.pending:
-                records += await self._rule_errors()
+            with self.store.step():
+                records = await self._process(event, wait)
+                if self.evaluator.errors.pending:
+                    records += await self._rule_errors()
+            if wait:
+                await self.store.flush()
         self._wakeup_moved()
         return records
 
@@ -329,6 +344,7 @@ class Engine:
         cause = CAUSE.set(frozenset(g.firing.rule_id for g in due))  # a retry keeps its cause
         try:
             if wait:
+                self.store.seal()  # what came before is not held back while the broker answers
                 return await self.enforcer.retry(due, at)
             self._track(asyncio.create_task(self.enforcer.retry(due, at)))
         finally:
@@ -410,11 +426,12 @@ class Engine:
     # ---- enforcement -----------------------------------------------------------------------
     async def _dispatch(self, firings: list[Firing], wait: bool) -> list[EnforcementRecord]:
         steps = resolve(firings)
-        reserved = self.executor.reserve(steps)  # lockouts take hold before the next event
+        reserved = await self.executor.reserve(steps)  # lockouts take hold before the next event
         # the closes sent carry their cause (rmdsl.engine.origin); a task inherits it
         cause = CAUSE.set(frozenset(f.rule_id for f in firings))
         try:
             if wait:
+                self.store.seal()  # what caused it is not held back while the broker answers
                 return await self.executor.run(steps, reserved)
             self._track(asyncio.create_task(self.executor.run(steps, reserved)))
         finally:
@@ -422,9 +439,16 @@ class Engine:
         return []
 
     async def drain(self) -> None:
-        """Wait for enforcement tasks started by run() (tests, shutdown)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        """Wait for enforcement tasks started by run(), then for their writes to be committed."""
+        # a finished task leaves the set only in its done callback: awaiting it again would
+        # never yield to that callback (a done future does not suspend)
+        while pending := [t for t in self._tasks if not t.done()]:
+            await asyncio.gather(*pending, return_exceptions=True)
+        await self.flush()
+
+    async def flush(self) -> None:
+        """Wait until every write queued so far is committed (tests, `rmdsl status` freshness)."""
+        await self.store.flush()
 
     # ---- reset, reload, reconcile ----------------------------------------------------------
     async def _reset(self, at: dt.datetime) -> None:
@@ -456,7 +480,8 @@ class Engine:
             if t.rule_id != "no_stop_loss_grace" and t.rule_id not in {r.id for r in new.rules}
         ]
         async with self._step_lock:
-            await self._swap(new, fresh, deferred, removed)
+            with self.store.step():
+                await self._swap(new, fresh, deferred, removed)
 
     async def _swap(
         self,
@@ -503,9 +528,10 @@ class Engine:
         """
         t0 = time.perf_counter_ns() if started_ns is None else started_ns
         async with self._step_lock:
-            records = await restore.reconcile(self, snapshot, catch_up)
-            self.enforcer.settle()  # a snapshot confirms enforcement goals too
-            records += await self._rule_errors()
+            with self.store.step():
+                records = await restore.reconcile(self, snapshot, catch_up)
+                self.enforcer.settle()  # a snapshot confirms enforcement goals too
+                records += await self._rule_errors()
         self.metrics.reconciled((time.perf_counter_ns() - t0) / 1e6)
         return records
 
@@ -517,7 +543,7 @@ class Engine:
             await self._persist(self.store.cancel_timer(self.state.account_id, key))
 
     async def _persist(self, write: Awaitable[None]) -> None:
-        """Await a store write; a store failure is critical but never stops enforcement."""
+        """Queue a store write: self.store only appends it to the step's batch (WriteBehind)."""
         try:
             await write
         except StoreError as exc:

@@ -47,9 +47,14 @@ class Executor:
         # positions (contract, opened at) whose stop went to breakeven: once per position
         self._breakeven_done: set[tuple[str, dt.datetime]] = set()
 
-    def reserve(self, steps: list[Step]) -> dict[int, tuple[LockoutRecord, bool]]:
-        """Set the event's lockouts in memory now, synchronously: the next event is policed
-        even if the enforcement task has not run yet. Keyed by step index."""
+    async def reserve(self, steps: list[Step]) -> dict[int, tuple[LockoutRecord, bool]]:
+        """Set the event's lockouts in memory now: the next event is policed even if the
+        enforcement task has not run yet. Keyed by step index.
+
+        A new lockout's row joins the batch of the step that caused it, so the fill and the
+        lockout it started are committed in one transaction: a kill -9 keeps both or
+        neither, and a fill lost with its lockout is caught up from the broker at start
+        (docs/engine.md "Persistence")."""
         eng = self.engine
         out: dict[int, tuple[LockoutRecord, bool]] = {}
         for i, step in enumerate(steps):
@@ -72,13 +77,16 @@ class Executor:
                 reason=f.message,
                 pause=a.name == "pause",
             )
+            rec, new = out[i]
+            if new:
+                await eng._persist(eng.store.add_lockout(rec))
         return out
 
     async def run(
         self, steps: list[Step], reserved: dict[int, tuple[LockoutRecord, bool]] | None = None
     ) -> list[EnforcementRecord]:
         """Execute steps in order; a lockout's flatten runs once per event however many fire."""
-        reserved = self.reserve(steps) if reserved is None else reserved
+        reserved = await self.reserve(steps) if reserved is None else reserved
         records: list[EnforcementRecord] = []
         flattened = False
         unsent: set[str] = set()  # covers whose flatten was not sent: their steps run
@@ -120,11 +128,10 @@ class Executor:
     async def _lockout(
         self, f: Firing, reserved: tuple[LockoutRecord, bool], symbol: str | None, label: str
     ) -> EnforcementRecord:
-        """Persist a new lockout BEFORE its flatten is sent; record it."""
+        """Record the lockout (its row was queued by reserve, in the step that caused it)."""
         eng = self.engine
         rec, new = reserved
-        if new:
-            await eng._persist(eng.store.add_lockout(rec))
+        if new:  # its row went into the step's batch when it was reserved
             return await eng.enforcer.call(f, label, symbol or "account", None)
         return await eng.enforcer.call(
             f, label, symbol or "account", None, f"already locked until {self._until_text(rec)}"

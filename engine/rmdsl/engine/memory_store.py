@@ -8,14 +8,28 @@ from dataclasses import replace
 
 from rmdsl.engine.persistence import (
     AccountStateRecord,
+    AddLockout,
+    CancelTimer,
     EnforcementRecord,
+    LiftLockout,
     LockoutRecord,
     MetricSample,
     PersistedState,
     PositionRecord,
+    RecordEnforcement,
+    RecordMetrics,
+    RecordTrade,
+    RecordVersion,
+    RemovePosition,
+    ReplacePositions,
+    ResetDay,
     RulesetVersionRecord,
+    SaveAccount,
+    StartTimer,
     TimerRecord,
     TradeRecord,
+    UpsertPosition,
+    Write,
 )
 
 
@@ -59,6 +73,40 @@ class MemoryStore:
     def _trades_of(self, account_id: int, day: dt.date | None) -> tuple[TradeRecord, ...]:
         found = [t for (a, _), t in self.trades.items() if a == account_id and t.trading_day == day]
         return tuple(sorted(found, key=lambda t: (t.ts, t.trade_id)))
+
+    async def apply(self, writes: Sequence[Write]) -> None:
+        """Each write through its own method, in order (`calls` shows them one by one)."""
+        for write in writes:
+            await self._apply_one(write)
+
+    async def _apply_one(self, write: Write) -> None:
+        match write:
+            case SaveAccount(state):
+                await self.save_account_state(state)
+            case ResetDay(state):
+                await self.reset_day(state)
+            case RecordTrade(trade):
+                await self.record_trade(trade)
+            case UpsertPosition(position):
+                await self.upsert_position(position)
+            case RemovePosition(account_id, position_id):
+                await self.remove_position(account_id, position_id)
+            case ReplacePositions(account_id, positions):
+                await self.replace_positions(account_id, positions)
+            case AddLockout(lockout):
+                await self.add_lockout(lockout)
+            case LiftLockout(lockout_id, lifted_at):
+                await self.lift_lockout(lockout_id, lifted_at)
+            case StartTimer(timer):
+                await self.start_timer(timer)
+            case CancelTimer(account_id, key):
+                await self.cancel_timer(account_id, key)
+            case RecordEnforcement(record):
+                await self.record_enforcement(record)
+            case RecordVersion(version):
+                await self.record_ruleset_version(version)
+            case RecordMetrics(samples):
+                await self.record_metrics(samples)
 
     async def save_account_state(self, state: AccountStateRecord) -> None:
         self.calls.append("save_account_state")

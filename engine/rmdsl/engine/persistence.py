@@ -6,12 +6,14 @@ history (enforcement actions, ruleset versions, metric samples); `load`
 restores it after a restart. Records are frozen, plain and json-able: money is
 Decimal, instants are tz-aware UTC datetimes, trading days are dates.
 
-Durability contract: every `async` write returns only once the data is
-committed (an SQLite transaction committed in WAL mode). The engine awaits the
-write that records a cause (a trade, a lockout, a timer) BEFORE it reports the
-enforcement it causes as done, so a crash never loses a lockout that was
-acted on. Methods raise rmdsl.errors.StoreError on failure; the engine logs it
-critically and alerts, and keeps enforcing from memory.
+Durability contract: `apply(writes)` commits a batch of writes in one transaction
+(SQLite in WAL mode, synchronous=FULL) and returns once it is committed; each single
+write method is a batch of one. The engine never awaits the disk on the way to a
+broker call: it hands each step's writes to rmdsl.engine.writer.WriteBehind, whose one
+background task commits them in order after the enforcement is dispatched (what a
+kill -9 can lose, and how it is recovered: docs/engine.md, "Persistence"). Methods
+raise rmdsl.errors.StoreError on failure; the writer retries, alerts, and the engine
+keeps enforcing from memory.
 """
 
 from __future__ import annotations
@@ -194,8 +196,105 @@ class PersistedState:
     ruleset: RulesetVersionRecord | None = None  # the last recorded version
 
 
+# ---- the batch API: one frozen record per write method, applied in order -------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SaveAccount:
+    state: AccountStateRecord
+
+
+@dataclass(frozen=True, slots=True)
+class ResetDay:
+    state: AccountStateRecord
+
+
+@dataclass(frozen=True, slots=True)
+class RecordTrade:
+    trade: TradeRecord
+
+
+@dataclass(frozen=True, slots=True)
+class UpsertPosition:
+    position: PositionRecord
+
+
+@dataclass(frozen=True, slots=True)
+class RemovePosition:
+    account_id: int
+    position_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReplacePositions:
+    account_id: int
+    positions: tuple[PositionRecord, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AddLockout:
+    lockout: LockoutRecord
+
+
+@dataclass(frozen=True, slots=True)
+class LiftLockout:
+    lockout_id: str
+    lifted_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StartTimer:
+    timer: TimerRecord
+
+
+@dataclass(frozen=True, slots=True)
+class CancelTimer:
+    account_id: int
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class RecordEnforcement:
+    record: EnforcementRecord
+
+
+@dataclass(frozen=True, slots=True)
+class RecordVersion:
+    version: RulesetVersionRecord
+
+
+@dataclass(frozen=True, slots=True)
+class RecordMetrics:
+    samples: tuple[MetricSample, ...]
+
+
+Write = (
+    SaveAccount
+    | ResetDay
+    | RecordTrade
+    | UpsertPosition
+    | RemovePosition
+    | ReplacePositions
+    | AddLockout
+    | LiftLockout
+    | StartTimer
+    | CancelTimer
+    | RecordEnforcement
+    | RecordVersion
+    | RecordMetrics
+)
+
+
 class StateStore(Protocol):
     """Where the engine keeps what must survive a restart. Every write is committed on return."""
+
+    async def apply(self, writes: Sequence[Write]) -> None:
+        """All `writes`, in order, in ONE transaction: committed together or not at all.
+
+        The engine's writer calls it with each step's writes (several steps' when the
+        disk is slower than the events); a failure leaves none of them applied.
+        """
+        ...
 
     async def load(self, account_id: int) -> PersistedState:
         """At Engine.start, before the first event: today's state, active lockouts, timers."""
@@ -204,13 +303,13 @@ class StateStore(Protocol):
     async def save_account_state(self, state: AccountStateRecord) -> None:
         """After each event that changed realized P&L / counters (fills, voids, reset).
 
-        Committed before an enforcement caused by the same event is reported done.
+        Queued in the same batch as the fill, after the enforcement it causes is dispatched.
         Unrealized-only changes (quotes) are saved at most once a second.
         """
         ...
 
     async def record_trade(self, trade: TradeRecord) -> None:
-        """On every new fill and on a void (same trade_id: upsert). Before the action it causes."""
+        """On every new fill and on a void (same trade_id: upsert); re-read from the broker."""
         ...
 
     async def upsert_position(self, position: PositionRecord) -> None:
@@ -226,7 +325,7 @@ class StateStore(Protocol):
         ...
 
     async def add_lockout(self, lockout: LockoutRecord) -> None:
-        """When a lockout/block_symbol fires: committed BEFORE its flatten is sent."""
+        """When a lockout/block_symbol fires: queued before its flatten's records, never awaited."""
         ...
 
     async def lift_lockout(self, lockout_id: str, lifted_at: dt.datetime) -> None:
@@ -242,7 +341,7 @@ class StateStore(Protocol):
         ...
 
     async def record_enforcement(self, record: EnforcementRecord) -> None:
-        """After each broker call (or skip): history; the causes were committed before."""
+        """After each broker call (or skip): history, queued after its causes (same order)."""
         ...
 
     async def record_ruleset_version(self, version: RulesetVersionRecord) -> None:

@@ -1,7 +1,8 @@
 """SqliteStore: the engine's StateStore (rmdsl.engine.persistence) on one SQLite file in WAL mode.
 
-Every write is one committed transaction when the coroutine returns (synchronous=FULL),
-so whatever the engine acted on survives a crash or a power cut. Reads for
+`apply(writes)` commits a batch in one transaction when the coroutine returns
+(synchronous=FULL), so a batch survives a crash or a power cut once it returned; each
+single write method is a batch of one. Reads for
 `rmdsl status` / `rmdsl history` live in rmdsl.store.queries (StateQueries).
 """
 
@@ -16,20 +17,34 @@ from typing import TYPE_CHECKING
 
 from rmdsl.engine.persistence import (
     AccountStateRecord,
+    AddLockout,
+    CancelTimer,
     EnforcementRecord,
+    LiftLockout,
     LockoutRecord,
     MetricSample,
     PersistedState,
     PositionRecord,
+    RecordEnforcement,
+    RecordMetrics,
+    RecordTrade,
+    RecordVersion,
+    RemovePosition,
+    ReplacePositions,
+    ResetDay,
     RulesetVersionRecord,
+    SaveAccount,
+    StartTimer,
     StateStore,
     TimerRecord,
     TradeRecord,
+    UpsertPosition,
+    Write,
 )
-from rmdsl.store import rows
 from rmdsl.store.backup import DEFAULT_KEEP, write_backup
+from rmdsl.store.batch import VERSION_SQL, statements
 from rmdsl.store.codec import day_out, json_out, ts_out
-from rmdsl.store.db import BUSY_TIMEOUT_MS
+from rmdsl.store.db import BUSY_TIMEOUT_MS, Params
 from rmdsl.store.queries import StateQueries
 
 log = logging.getLogger(__name__)
@@ -83,140 +98,75 @@ class SqliteStore(StateQueries):
             ruleset=await self.last_ruleset_version(),
         )
 
-    # --- today's state --------------------------------------------------------------------
+    # --- the batch API: every engine write goes through apply ----------------------------
+
+    async def apply(self, writes: Sequence[Write]) -> None:
+        """All `writes` in one transaction (one synced commit), in order."""
+        todo = [st for w in writes for st in statements(w)]
+        if not todo:
+            return
+        duplicates: list[Params] = []
+        async with self.transaction() as db:
+            for st in todo:
+                if st.many:
+                    await db.executemany(st.sql, st.params)
+                    continue
+                cursor = await db.execute(st.sql, st.params)
+                if st.trade and cursor.rowcount == 0:
+                    duplicates.append(st.params)
+                await cursor.close()
+        for account_id, trade_id, *_ in duplicates:
+            self.duplicate_trades += 1
+            log.info("duplicate fill ignored: account %s trade %s", account_id, trade_id)
+        metrics = [w for w in writes if isinstance(w, RecordMetrics) and w.samples]
+        if metrics:
+            await self._prune_metrics(max(s.ts for w in metrics for s in w.samples))
 
     async def save_account_state(self, state: AccountStateRecord) -> None:
-        await self.write(
-            f"INSERT OR REPLACE INTO account_state ({rows.ACCOUNT_COLUMNS}) VALUES ({_marks(14)})",
-            rows.account_params(state),
-        )
+        await self.apply((SaveAccount(state),))
 
     async def reset_day(self, state: AccountStateRecord) -> None:
-        await self.save_account_state(state)
+        await self.apply((ResetDay(state),))
 
     async def record_trade(self, trade: TradeRecord) -> None:
-        # a re-delivered fill changes nothing; only a void (same id) updates the stored row
-        changed = await self.write(
-            f"INSERT INTO trades ({rows.TRADE_COLUMNS}) VALUES ({_marks(14)}) "
-            "ON CONFLICT (account_id, trade_id) DO UPDATE SET "
-            "voided = excluded.voided, pnl = excluded.pnl "
-            "WHERE trades.voided <> excluded.voided",
-            rows.trade_params(trade),
-        )
-        if changed == 0:
-            self.duplicate_trades += 1
-            log.info(
-                "duplicate fill ignored: account %s trade %s", trade.account_id, trade.trade_id
-            )
-
-    # --- positions ------------------------------------------------------------------------
+        await self.apply((RecordTrade(trade),))
 
     async def upsert_position(self, position: PositionRecord) -> None:
-        await self.write(
-            f"INSERT OR REPLACE INTO positions ({rows.POSITION_COLUMNS}) VALUES ({_marks(9)})",
-            rows.position_params(position),
-        )
+        await self.apply((UpsertPosition(position),))
 
     async def remove_position(self, account_id: int, position_id: int) -> None:
-        await self.write(
-            "DELETE FROM positions WHERE account_id = ? AND position_id = ?",
-            (account_id, position_id),
-        )
+        await self.apply((RemovePosition(account_id, position_id),))
 
     async def replace_positions(self, account_id: int, positions: Sequence[PositionRecord]) -> None:
-        async with self.transaction() as db:
-            await db.execute("DELETE FROM positions WHERE account_id = ?", (account_id,))
-            await db.executemany(
-                f"INSERT OR REPLACE INTO positions ({rows.POSITION_COLUMNS}) VALUES ({_marks(9)})",
-                [rows.position_params(p) for p in positions],
-            )
-
-    # --- lockouts and timers --------------------------------------------------------------
+        await self.apply((ReplacePositions(account_id, tuple(positions)),))
 
     async def add_lockout(self, lockout: LockoutRecord) -> None:
-        await self.write(
-            f"INSERT OR REPLACE INTO lockouts ({rows.LOCKOUT_COLUMNS}) VALUES ({_marks(10)})",
-            rows.lockout_params(lockout),
-        )
+        await self.apply((AddLockout(lockout),))
 
     async def lift_lockout(self, lockout_id: str, lifted_at: dt.datetime) -> None:
-        await self.write(
-            "UPDATE lockouts SET lifted_at = ? WHERE id = ? AND lifted_at IS NULL",
-            (ts_out(lifted_at), lockout_id),
-        )
+        await self.apply((LiftLockout(lockout_id, lifted_at),))
 
     async def start_timer(self, timer: TimerRecord) -> None:
-        await self.write(
-            f"INSERT OR REPLACE INTO timers ({rows.TIMER_COLUMNS}) VALUES ({_marks(6)})",
-            rows.timer_params(timer),
-        )
+        await self.apply((StartTimer(timer),))
 
     async def cancel_timer(self, account_id: int, key: str) -> None:
-        await self.write("DELETE FROM timers WHERE account_id = ? AND key = ?", (account_id, key))
-
-    # --- history --------------------------------------------------------------------------
+        await self.apply((CancelTimer(account_id, key),))
 
     async def record_enforcement(self, record: EnforcementRecord) -> None:
-        await self.write(
-            f"INSERT INTO enforcement_history ({rows.ENFORCEMENT_COLUMNS}) VALUES ({_marks(14)})",
-            rows.enforcement_params(record),
-        )
+        await self.apply((RecordEnforcement(record),))
 
     async def record_ruleset_version(self, version: RulesetVersionRecord) -> None:
-        await self._insert_version(
-            version.digest,
-            version.name,
-            version.path,
-            version.files,
-            version.loaded_at,
-            version.account_id,
-            "active",
-            None,
-            version.timezone,
-        )
+        await self.apply((RecordVersion(version),))
 
     async def record_ruleset_rejection(
         self, path: str, error: str, at: dt.datetime, digest: str = "", name: str = ""
     ) -> None:
         """A hot reload (or start) refused a ruleset: kept for `rmdsl history`."""
-        await self._insert_version(digest, name, path, (), at, 0, "rejected", error)
-
-    async def _insert_version(
-        self,
-        digest: str,
-        name: str,
-        path: str,
-        files: tuple[str, ...],
-        at: dt.datetime,
-        account_id: int,
-        status: str,
-        error: str | None,
-        timezone: str = "",
-    ) -> None:
-        await self.write(
-            "INSERT INTO ruleset_versions "
-            "(digest, name, path, files_json, loaded_at, account_id, status, error, timezone) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                digest,
-                name,
-                path,
-                json_out(tuple(files)),
-                ts_out(at),
-                account_id,
-                status,
-                error,
-                timezone,
-            ),
-        )
+        params = (digest, name, path, json_out(()), ts_out(at), 0, "rejected", error, "")
+        await self.write(VERSION_SQL, params)
 
     async def record_metrics(self, samples: Sequence[MetricSample]) -> None:
-        if samples:
-            await self.write_many(
-                "INSERT INTO metrics (name, label, ts, value, account_id) VALUES (?, ?, ?, ?, ?)",
-                [(s.name, s.label, ts_out(s.ts), s.value, s.account_id) for s in samples],
-            )
-            await self._prune_metrics(max(s.ts for s in samples))
+        await self.apply((RecordMetrics(tuple(samples)),))
 
     async def _prune_metrics(self, now: dt.datetime) -> None:
         if self._last_prune is not None and now - self._last_prune < _PRUNE_EVERY:
@@ -277,10 +227,6 @@ class SqliteStore(StateQueries):
         day = trading_day or dt.datetime.now(dt.UTC).date()
         target = Path(dest_dir).expanduser() if dest_dir else self.backup_dir
         return await write_backup(self.path, target, day, self.keep_backups)
-
-
-def _marks(n: int) -> str:
-    return ", ".join("?" * n)
 
 
 if TYPE_CHECKING:
