@@ -31,7 +31,7 @@ def test_replay_json_timeline() -> None:
     grace = next(f for f in report["firings"] if f["rule"] == "no_stop_loss_grace")
     assert grace["ts"] == "2026-03-02T14:42:00+00:00"  # 2 minutes after the unprotected entry
     assert grace["impact"]["saved"] == "486.00"
-    lockout = next(f for f in report["firings"] if f["action"].startswith("lockout"))
+    lockout = next(f for f in report["firings"] if f["rule"] == "daily_realized_loss")
     assert lockout["values"]["day.realized_pnl"] == "-740.0"  # machine text: exact decimal
     assert lockout["shown"]["day.realized_pnl"] == "-$740.00"  # as the language writes it
     assert report["summary"]["rules"]["no_stop_loss_grace"]["firings"] == 2
@@ -58,10 +58,17 @@ def test_replay_text_output() -> None:
         "  no_stop_loss_grace: fired 2 time(s), saved $486.00; "
         "1 with no figure (skipped: close already sent)"
     ) in lines
+    # the -$318 cut at 08:43:30 starts daily_unrealized_loss's own 30m cooldown (a replay has no
+    # fill of the cut to start a loss tier with): $980 more, which the total cannot add to the
+    # grace close's figure (the same position)
+    assert any(
+        line.startswith("  daily_unrealized_loss: fired 1 time(s), saved $980.00") for line in lines
+    )
+    assert lines[-1].startswith("  not added: daily_unrealized_loss at 2026-03-02 08:43:30 CST")
     # a skipped firing says why, never "saved $0.00"
     assert "  impact:  no figure: skipped: close already sent" in lines
     assert not any(line.endswith("saved $0.00") for line in lines)
-    assert lines[-1] == (
+    assert lines[-2] == (
         "  total saved $806.00 (2 figure(s) that add up: each position counted once)"
     )
     assert "\x1b[" not in result.stdout  # not a terminal: plain text

@@ -204,19 +204,38 @@ async def test_daily_realized_profit_flattens_and_locks_out(start_daemon: StartD
 
 
 @pytest.mark.parametrize(
-    ("price", "rule"),
-    [(5993, "daily_unrealized_loss"), (6008, "max_unrealized_profit")],
+    ("price", "rule", "action"),
+    [
+        # the cut starts the rule's own cooldown, whose flatten closes the position
+        (5993, "daily_unrealized_loss", "lockout(until=30m)"),
+        (6008, "max_unrealized_profit", "close_position"),
+    ],
     ids=["open-loss", "open-profit"],
 )
 async def test_position_pnl_limits_close_the_position(
-    start_daemon: StartDaemon, price: int, rule: str
+    start_daemon: StartDaemon, price: int, rule: str, action: str
 ) -> None:
     live = await start_daemon(CATALOGUE)
     await opened(live, "ES", 1)
     live.gw.set_quote("ES", price)  # 1 ES at 6000: -$350 / +$400 open
-    await enforced(live, rule, "close_position")
+    await enforced(live, rule, action, target="CON.F.US.ES.Z25")
     await flat(live, "ES")
     assert live.gw.requests.calls(CLOSE)
+
+
+async def test_the_cut_s_fill_is_rmdsl_s_through_the_real_sdk(start_daemon: StartDaemon) -> None:
+    """The gateway's Order -> Trade(orderId) after a closeContract marks the fill as rmdsl's:
+    in the day's P&L, not a losing trade of the trader's (docs/rules.md, "Whose trades")."""
+    live = await start_daemon(CATALOGUE)
+    await opened(live, "ES", 1)
+    live.gw.set_quote("ES", 5993)
+    await flat(live, "ES")
+    eng = live.daemon.engine
+    assert eng is not None
+    await wait_until(lambda: eng.ctx.day.realized_pnl < -300, what="the cut's fill")
+    (close,) = [tid for tid, f in eng.state.trades.items() if f[1] is not None]
+    assert eng.state.by_rmdsl(close)
+    assert (eng.ctx.day.trades, eng.ctx.day.losses) == (0, 0)
 
 
 async def test_daily_combined_loss_flattens_open_positions(start_daemon: StartDaemon) -> None:

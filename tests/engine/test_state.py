@@ -176,8 +176,8 @@ def test_the_day_keeps_compact_fills_not_trade_events() -> None:
     st = AccountState(1)
     for i in range(1, 6):
         st.apply_trade(fill(i, at(i), -10 if i % 2 else None))
-    assert all(type(v) is tuple and len(v) == 3 for v in st.trades.values())
-    assert st.trades[1] == (at(1), D(-10), False)
+    assert all(type(v) is tuple and len(v) == 4 for v in st.trades.values())
+    assert st.trades[1] == (at(1), D(-10), False, False)
     st.apply_trade(fill(3, at(3), -10, voided=True))  # a void still rebuilds the day
     assert st.ctx.day.realized_pnl == D(-20) and st.ctx.day.trades == 2
     assert st.trades[3][2] is True

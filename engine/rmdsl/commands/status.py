@@ -217,6 +217,8 @@ async def _status(store: SqliteStore, args: argparse.Namespace) -> dict[str, Any
         ],
         "metrics": await metrics(store),
         "rule_errors": await rule_errors(store, account_id, day.last_reset if day else None),
+        # loosened params that wait for the reset (rmdsl.engine.params: the engine's own words)
+        "params_waiting": [str(w) for w in (day.params.get("waiting", []) if day else [])],
     }
 
 
@@ -363,6 +365,7 @@ def render_status(data: dict[str, Any]) -> str:
     for err in data["reload_errors"]:
         lines.append(f"  reload refused at {ts(err['at'])}:")
         lines.extend(f"    {line}" for line in str(err["error"]).splitlines())
+    lines.extend(f"  {line}" for line in data.get("params_waiting", []))
     lines.append("metrics (latest summary; p95/p99 need 100 samples)")
     lines.append(f"  {'metric':<20}{'p50':>10}{'p95':>10}{'p99':>10}{'max':>10}  state")
     for m in data["metrics"]:

@@ -100,7 +100,8 @@ EXPECTED: tuple[Expectation, ...] = (
     ),
     Expectation(
         ("daily_unrealized_loss", "daily_combined_loss"),
-        ("close_position", "flatten"),
+        # daily_unrealized_loss closes by its cooldown's flatten: recorded as the lockout's
+        ("close_position", "flatten", "lockout"),
         "open loss past the limit -> closed",
     ),
     Expectation(("daily_realized_loss",), ("lockout",), "daily loss limit -> locked out"),

@@ -1,7 +1,8 @@
 """A Broker that records every call and simulates its effect as events (for test/replay/benches).
 
-Closing a position yields the closing fill (P&L from the last price) and the
-position event with size 0; placing an order yields its order event. The
+Closing a position yields what the gateway sends: the market order it creates
+(filled), the closing fill (P&L from the last price) with that order's id, and
+the position event with size 0; placing an order yields its order event. The
 events wait in `outbox`; the harness feeds them back into the engine.
 """
 
@@ -19,6 +20,7 @@ from rmdsl.engine.events import (
     Event,
     OrderEvent,
     OrderStatus,
+    OrderType,
     PositionEvent,
     PositionType,
     TradeEvent,
@@ -164,6 +166,21 @@ class RecordingBroker:
         move = (price - pos.avg_price) if pos.long else (pos.avg_price - price)
         pnl = (move / tick * value * qty).quantize(Decimal("0.01")) if tick else ZERO
         now = self._now()
+        oid = next(self._ids)
+        self.outbox.append(
+            OrderEvent(
+                oid,
+                st.account_id,
+                contract_id,
+                now,
+                OrderStatus.FILLED,
+                OrderType.MARKET,
+                pos.closing_side,
+                qty,
+                None,
+                None,
+            )
+        )
         self.outbox.append(
             TradeEvent(
                 next(self._ids),
@@ -175,6 +192,7 @@ class RecordingBroker:
                 ZERO,
                 pos.closing_side,
                 qty,
+                order_id=oid,
             )
         )
         left = pos.size - qty

@@ -69,19 +69,16 @@ def in_force(engine: Engine, firing: Firing, now: dt.datetime) -> Firing | None:
 
 
 def missed_trades(engine: Engine, *sources: Iterable[TradeEvent]) -> list[TradeEvent]:
-    """Fills of today's trading day from the sources, one per id (the voided copy wins),
-    in time order; the engine decides which are new when it applies them."""
+    """Fills from the sources, one per id (the voided copy wins), in time order; the engine
+    decides which are new when it applies them, and counts each in the trading day of its
+    own timestamp (rmdsl.engine.daybook): a closed day's fill lands there and fires nothing."""
     by_id: dict[int, TradeEvent] = {}
     for source in sources:
         for ev in source:
             known = by_id.get(ev.id)
             if known is None or (ev.voided and not known.voided):
                 by_id[ev.id] = ev
-    day = engine.trading_day
-    trades = [
-        ev for ev in by_id.values() if day is None or engine.calendar.trading_day(ev.ts) == day
-    ]
-    return sorted(trades, key=lambda t: (t.ts, t.id))
+    return sorted(by_id.values(), key=lambda t: (t.ts, t.id))
 
 
 async def catch_up_trades(

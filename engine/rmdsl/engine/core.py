@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from rmdsl.broker.interface import Broker, Snapshot
 from rmdsl.enforce.enforcer import DEFAULT_TIMEOUT_S, Enforcer
 from rmdsl.enforce.goals import RetryPolicy
-from rmdsl.engine import catchup, restore
+from rmdsl.engine import catchup, daybook, params, restore
 from rmdsl.engine.clockviews import ClockViews
 from rmdsl.engine.evaluate import Evaluator, Firing, TimerChanges
 from rmdsl.engine.events import (
@@ -34,7 +34,9 @@ from rmdsl.engine.events import (
 )
 from rmdsl.engine.execute import Executor
 from rmdsl.engine.lockouts import Lockouts, is_pause
+from rmdsl.engine.origin import CAUSE, OriginBroker, Origins
 from rmdsl.engine.persistence import (
+    AccountStateRecord,
     EnforcementRecord,
     RulesetVersionRecord,
     StateStore,
@@ -50,7 +52,7 @@ from rmdsl.errors import StoreError
 from rmdsl.lang.context import EvalContext
 from rmdsl.metrics import Metrics
 from rmdsl.notify import Notifier
-from rmdsl.rules.model import Ruleset, Stricter
+from rmdsl.rules.model import Ruleset
 
 log = logging.getLogger("rmdsl.engine")
 
@@ -91,8 +93,17 @@ class Engine:
         self.metrics = metrics or Metrics(notifier)
         self.evaluator = Evaluator(ruleset, self.state, self.metrics)
         self.lockouts = Lockouts()
+        self.origins = Origins()  # which fills are of rmdsl's own closes
+        enforcing = OriginBroker(broker, self.origins, self.state)
         self.enforcer = Enforcer(
-            broker, self.store, notifier, self.metrics, self.state, timeout_s, retry, self.lockouts
+            enforcing,
+            self.store,
+            notifier,
+            self.metrics,
+            self.state,
+            timeout_s,
+            retry,
+            self.lockouts,
         )
         self.executor = Executor(self)
         self.queue = EventQueue(queue_limit, on_degraded=self._degraded)
@@ -102,6 +113,7 @@ class Engine:
         # fills that came while not evaluating: evaluated (once) by the next reconcile
         self._held: dict[int, TradeEvent] = {}
         self.deferred_params: dict[str, object] = {}  # loosened values waiting for the reset
+        self.closed_day: AccountStateRecord | None = None  # the previous day: late fills land
         self.clock_views = ClockViews(self.state, self.calendar)
         self._tasks: set[asyncio.Task[list[EnforcementRecord]]] = set()
         self._running = False
@@ -254,6 +266,9 @@ class Engine:
         if self.evaluating:
             self.state.bind_ages()
             firings += self.evaluator.evaluate(event, changes)
+            if isinstance(event, TradeEvent) and (cause := self.origins.caused_by(event.id)):
+                # a fill of rmdsl's own close never re-arms the rules that sent it
+                firings = [f for f in firings if f.rule_id not in cause]
         await self._save_timers(changes)
         self.metrics.event_processed(time.perf_counter_ns() - t0)
         if firings:
@@ -326,10 +341,14 @@ class Engine:
         due = self.enforcer.take_due(at)
         if not due:
             return []
-        if wait:
-            self.store.seal()  # what came before is not held back while the broker answers
-            return await self.enforcer.retry(due, at)
-        self._track(asyncio.create_task(self.enforcer.retry(due, at)))
+        cause = CAUSE.set(frozenset(g.firing.rule_id for g in due))  # a retry keeps its cause
+        try:
+            if wait:
+                self.store.seal()  # what came before is not held back while the broker answers
+                return await self.enforcer.retry(due, at)
+            self._track(asyncio.create_task(self.enforcer.retry(due, at)))
+        finally:
+            CAUSE.reset(cause)
         return []
 
     def _track(self, task: asyncio.Task[list[EnforcementRecord]]) -> None:
@@ -338,15 +357,17 @@ class Engine:
 
     # ---- event kinds -----------------------------------------------------------------------
     async def _on_trade(self, event: TradeEvent) -> bool:
-        """Record a fill; False for a duplicate (nothing else happens)."""
-        result = self.state.apply_trade(event)
-        if result == TradeResult.DUPLICATE:
+        """Record a fill; False for a duplicate or a closed day's fill (no rule runs)."""
+        result = await self.book_trade(event)
+        if result in (TradeResult.DUPLICATE, TradeResult.LATE):
             return False
         self.clock_views.refresh_fills()
-        day = self.trading_day or self.calendar.trading_day(event.ts)
-        await self._persist(self.store.record_trade(restore.trade_record(self, event, day)))
         await self._persist(self.store.save_account_state(restore.account_record(self)))
         return result == TradeResult.NEW
+
+    async def book_trade(self, event: TradeEvent) -> str:
+        """Count a fill in the trading day of its own timestamp (live and reconcile alike)."""
+        return await daybook.book(self, event)
 
     async def _on_position(self, event: PositionEvent, changes: TimerChanges) -> list[Firing]:
         before = self.state.positions.get(event.contract_id)
@@ -354,6 +375,7 @@ class Engine:
         if before is not None and pos is not None and pos is not before:
             self.evaluator.renew({pos.contract_id, pos.symbol}, changes)  # flipped
         if pos is None:
+            self.origins.flat(event.contract_id)
             await self._persist(self.store.remove_position(self.state.account_id, event.id))
         else:
             await self._persist(self.store.upsert_position(restore.position_record(self, pos)))
@@ -366,6 +388,7 @@ class Engine:
         return [self.executor.lockout_firing(lock, pos.contract_id, pos.symbol, event, "close")]
 
     def _on_order(self, event: OrderEvent, changes: TimerChanges) -> list[Firing]:
+        self.origins.on_order(event, self.state.now)
         order = self.state.apply_order(event)
         self.evaluator.update_grace(changes)
         if order is None or event.type is OrderType.MARKET:
@@ -404,10 +427,15 @@ class Engine:
     async def _dispatch(self, firings: list[Firing], wait: bool) -> list[EnforcementRecord]:
         steps = resolve(firings)
         reserved = await self.executor.reserve(steps)  # lockouts take hold before the next event
-        if wait:
-            self.store.seal()  # what caused it is not held back while the broker answers
-            return await self.executor.run(steps, reserved)
-        self._track(asyncio.create_task(self.executor.run(steps, reserved)))
+        # the closes sent carry their cause (rmdsl.engine.origin); a task inherits it
+        cause = CAUSE.set(frozenset(f.rule_id for f in firings))
+        try:
+            if wait:
+                self.store.seal()  # what caused it is not held back while the broker answers
+                return await self.executor.run(steps, reserved)
+            self._track(asyncio.create_task(self.executor.run(steps, reserved)))
+        finally:
+            CAUSE.reset(cause)
         return []
 
     async def drain(self) -> None:
@@ -426,6 +454,9 @@ class Engine:
     async def _reset(self, at: dt.datetime) -> None:
         old_day = self.trading_day or self.calendar.trading_day(at - dt.timedelta(microseconds=1))
         await self._persist(self.store.before_reset(self.state.account_id, old_day, at))
+        before = self.calendar.last_reset(at - dt.timedelta(microseconds=1))
+        self.closed_day = restore.account_record(self, last_reset=before)  # late fills land here
+        self.origins.new_day()
         self.state.reset_day()
         self.clock_views.refresh_fills()
         self.state.ctx.params = self.ruleset.param_values()
@@ -442,20 +473,7 @@ class Engine:
         A directional param loosened by the new ruleset keeps its old value until
         the next reset; a tightened one applies at once.
         """
-        effective = dict(self.state.ctx.params)
-        deferred: dict[str, object] = {}
-        fresh: dict[str, object] = {}
-        for name, param in new.params.items():
-            current = effective.get(name)
-            if (
-                param.stricter is not None
-                and current is not None
-                and _looser(param.stricter, param.value, current)
-            ):
-                deferred[name] = param.value
-                fresh[name] = current
-            else:
-                fresh[name] = param.value
+        fresh, deferred = params.split(new, self.state.ctx.params)
         removed = [
             t.key
             for t in self.evaluator.timers.running.values()
@@ -484,6 +502,9 @@ class Engine:
         for key in removed:
             await self._persist(self.store.cancel_timer(self.state.account_id, key))
         await self._persist(self.store.record_ruleset_version(self._version(self.state.now)))
+        # the params in force are the day's, persisted: a restart must not apply a loosening early
+        await self._persist(self.store.save_account_state(restore.account_record(self)))
+        params.log_waiting(self)
         if self.evaluating:
             # a tightened limit or a new rule applies at once, not at the next matching event;
             # enforcement runs in tasks so the swap never waits on the broker
@@ -538,12 +559,3 @@ class Engine:
 
 def _nothing() -> None:
     pass
-
-
-def _looser(stricter: Stricter, new: object, current: object) -> bool:
-    try:
-        if stricter is Stricter.HIGHER:
-            return bool(new < current)  # type: ignore[operator]
-        return bool(new > current)  # type: ignore[operator]
-    except TypeError:
-        return False

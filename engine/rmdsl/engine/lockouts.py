@@ -77,15 +77,21 @@ class Lockouts:
         """A new lockout, or the active one that already covers it. The bool: newly added.
 
         A pause is covered by a lockout or pause; a lockout only by a lockout (it flattens).
+        Of several that cover it, the one that lasts longest is returned: the trader is told
+        the real end, not a 30m cooldown inside a lockout until the reset.
         """
         until_ts, kind = until_instant(until, now, calendar)
+        covering: LockoutRecord | None = None
         for rec in self.active.values():
             if rec.symbol != symbol or (is_pause(rec) and not pause):
                 continue
             if kind is UntilKindRecord.CAN_TRADE and rec.until_kind is kind:
                 return rec, False
             if until_ts is not None and rec.until_ts is not None and rec.until_ts >= until_ts:
-                return rec, False
+                if covering is None or (covering.until_ts or until_ts) < rec.until_ts:
+                    covering = rec
+        if covering is not None:
+            return covering, False
         rec = LockoutRecord(
             id=uuid.uuid4().hex,
             account_id=account_id,
@@ -104,9 +110,11 @@ class Lockouts:
     def blocking(
         self, symbol: str, since: dt.datetime | None = None, skip: frozenset[str] = frozenset()
     ) -> LockoutRecord | None:
-        """The lockout that forbids exposure in `symbol` now: the account's first, else a
-        block, else a pause that started before the exposure appeared at `since`. The
-        lockouts whose ids are in `skip` are not counted."""
+        """The lockout that forbids exposure in `symbol` now: the account's that lasts
+        longest (the trader is told the real end: a 30m cooldown inside a lockout until the
+        reset is not it), else a block, else a pause that started before the exposure
+        appeared at `since`. The lockouts whose ids are in `skip` are not counted."""
+        account: LockoutRecord | None = None
         found: LockoutRecord | None = None
         paused: LockoutRecord | None = None
         for rec in self.active.values():
@@ -116,10 +124,11 @@ class Lockouts:
                 if since is not None and since > rec.created_at:
                     paused = paused or rec
             elif rec.symbol is None:
-                return rec
+                if account is None or _end(rec) > _end(account):
+                    account = rec
             elif rec.symbol == symbol:
                 found = rec
-        return found or paused
+        return account or found or paused
 
     @property
     def account_locked(self) -> bool:
@@ -151,6 +160,10 @@ class Lockouts:
     def _recompute(self) -> None:
         ends = [r.until_ts for r in self.active.values() if r.until_ts is not None]
         self._next_expiry = min(ends, default=_FAR)
+
+
+def _end(rec: LockoutRecord) -> dt.datetime:
+    return _FAR if rec.until_ts is None else rec.until_ts  # can_trade: no end by time
 
 
 def _lifted(rec: LockoutRecord, now: dt.datetime) -> LockoutRecord:

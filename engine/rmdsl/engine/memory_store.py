@@ -37,7 +37,8 @@ class MemoryStore:
     """Implements rmdsl.engine.persistence.StateStore with dicts; `calls` logs each write."""
 
     def __init__(self) -> None:
-        self.accounts: dict[int, AccountStateRecord] = {}
+        self.accounts: dict[int, AccountStateRecord] = {}  # the newest day's row
+        self.days: dict[tuple[int, dt.date], AccountStateRecord] = {}  # every day's row
         self.trades: dict[tuple[int, int], TradeRecord] = {}
         self.positions: dict[tuple[int, int], PositionRecord] = {}
         self.lockouts: dict[str, LockoutRecord] = {}
@@ -52,13 +53,14 @@ class MemoryStore:
     async def load(self, account_id: int) -> PersistedState:
         account = self.accounts.get(account_id)
         day = account.trading_day if account else None
-        trades = tuple(
-            t for (a, _), t in self.trades.items() if a == account_id and t.trading_day == day
-        )
+        earlier = [d for (a, d) in self.days if a == account_id and day is not None and d < day]
+        previous = self.days[(account_id, max(earlier))] if earlier else None
         return PersistedState(
             account=account,
+            previous=previous,
+            previous_trades=self._trades_of(account_id, previous.trading_day if previous else None),
             positions=tuple(p for (a, _), p in self.positions.items() if a == account_id),
-            trades=tuple(sorted(trades, key=lambda t: (t.ts, t.trade_id))),
+            trades=self._trades_of(account_id, day),
             lockouts=tuple(
                 lk
                 for lk in self.lockouts.values()
@@ -67,6 +69,10 @@ class MemoryStore:
             timers=tuple(t for (a, _), t in self.timers.items() if a == account_id),
             ruleset=self.versions[-1] if self.versions else None,
         )
+
+    def _trades_of(self, account_id: int, day: dt.date | None) -> tuple[TradeRecord, ...]:
+        found = [t for (a, _), t in self.trades.items() if a == account_id and t.trading_day == day]
+        return tuple(sorted(found, key=lambda t: (t.ts, t.trade_id)))
 
     async def apply(self, writes: Sequence[Write]) -> None:
         """Each write through its own method, in order (`calls` shows them one by one)."""
@@ -104,7 +110,14 @@ class MemoryStore:
 
     async def save_account_state(self, state: AccountStateRecord) -> None:
         self.calls.append("save_account_state")
-        self.accounts[state.account_id] = state
+        self._save(state)
+
+    def _save(self, state: AccountStateRecord) -> None:
+        """One row per (account, day) as in SQLite; a late fill may rewrite an older day's."""
+        self.days[(state.account_id, state.trading_day)] = state
+        newest = self.accounts.get(state.account_id)
+        if newest is None or state.trading_day >= newest.trading_day:
+            self.accounts[state.account_id] = state
 
     async def record_trade(self, trade: TradeRecord) -> None:
         self.calls.append("record_trade")
@@ -163,7 +176,7 @@ class MemoryStore:
 
     async def reset_day(self, state: AccountStateRecord) -> None:
         self.calls.append("reset_day")
-        self.accounts[state.account_id] = state
+        self._save(state)
 
     async def enforcement_history(
         self, account_id: int, limit: int = 100

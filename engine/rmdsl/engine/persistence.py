@@ -69,6 +69,7 @@ class TradeRecord:
     fees: Decimal = ZERO
     voided: bool = False
     order_id: int = 0
+    by_rmdsl: bool = False  # a fill of rmdsl's own close (rmdsl.engine.origin)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +89,9 @@ class AccountStateRecord:
     updated_at: dt.datetime | None = None
     balance: Decimal | None = None
     account_name: str = ""
+    # the directional params in force for trading_day and the looser file values that wait for
+    # the reset (rmdsl.engine.params): {"in_force": {name: text}, "waiting": {name: {...}}}
+    params: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +189,8 @@ class PersistedState:
     account: AccountStateRecord | None = None
     positions: tuple[PositionRecord, ...] = ()
     trades: tuple[TradeRecord, ...] = ()  # the trades of account.trading_day
+    previous: AccountStateRecord | None = None  # the trading day before account.trading_day
+    previous_trades: tuple[TradeRecord, ...] = ()  # its trades: a late fill is known there
     lockouts: tuple[LockoutRecord, ...] = ()  # active only (lifted_at is None)
     timers: tuple[TimerRecord, ...] = ()
     ruleset: RulesetVersionRecord | None = None  # the last recorded version

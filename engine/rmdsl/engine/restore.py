@@ -10,7 +10,7 @@ import time
 from typing import TYPE_CHECKING
 
 from rmdsl.broker.interface import Snapshot
-from rmdsl.engine import catchup
+from rmdsl.engine import catchup, params
 from rmdsl.engine.evaluate import GRACE_ID, Firing, TimerChanges
 from rmdsl.engine.events import OrderType, PositionEvent, PositionType, Side, TradeEvent
 from rmdsl.engine.lockouts import is_pause
@@ -28,7 +28,9 @@ if TYPE_CHECKING:
     from rmdsl.engine.core import Engine
 
 
-def trade_record(engine: Engine, ev: TradeEvent, day: dt.date) -> TradeRecord:
+def trade_record(
+    engine: Engine, ev: TradeEvent, day: dt.date, by_rmdsl: bool = False
+) -> TradeRecord:
     return TradeRecord(
         trade_id=ev.id,
         account_id=engine.state.account_id,
@@ -43,6 +45,7 @@ def trade_record(engine: Engine, ev: TradeEvent, day: dt.date) -> TradeRecord:
         fees=ev.fees,
         voided=ev.voided,
         order_id=ev.order_id,
+        by_rmdsl=by_rmdsl,
     )
 
 
@@ -80,6 +83,9 @@ def account_record(engine: Engine, last_reset: dt.datetime | None = None) -> Acc
         updated_at=st.now,
         balance=account.balance,
         account_name=account.name,
+        params=params.to_record(
+            engine.ruleset, st.ctx.params, engine.deferred_params, engine.next_reset
+        ),
     )
 
 
@@ -116,11 +122,15 @@ async def apply(engine: Engine, persisted: PersistedState, now: dt.datetime) -> 
     account = persisted.account
     if account is not None and account.trading_day == engine.trading_day:
         for rec in persisted.trades:
-            st.apply_trade(trade_event(rec))
+            st.apply_trade(trade_event(rec), rec.by_rmdsl)
         st.ctx.day.peak_pnl = max(st.ctx.day.peak_pnl, account.peak_pnl)
         st.ctx.day.drawdown = st.ctx.day.peak_pnl - st.ctx.day.pnl
+        remember_closed_day(engine, persisted.previous, persisted.previous_trades)
+        if params.restore(engine, account.params):  # a loosened file waits for the reset
+            await engine._persist(store.save_account_state(account_record(engine)))
     elif account is not None:
         # a reset passed while the daemon was down: snapshot the old day, start the new one
+        remember_closed_day(engine, account, persisted.trades)
         last = engine.calendar.last_reset(now)
         await engine._persist(store.before_reset(st.account_id, account.trading_day, last))
         await engine._persist(store.reset_day(account_record(engine, last_reset=last)))
@@ -203,3 +213,17 @@ async def reconcile(
         records += await engine._dispatch(firings, True)
     # a grace (or `for:`) that ran out while rmdsl was not listening is enforced now
     return records + await engine._advance(st.now, time.monotonic_ns(), True)
+
+
+def remember_closed_day(
+    engine: Engine, day: AccountStateRecord | None, trades: tuple[TradeRecord, ...]
+) -> None:
+    """The previous trading day's row and fill ids: a late or re-sent fill of it lands there."""
+    if day is None or engine.trading_day is None or day.trading_day >= engine.trading_day:
+        return
+    engine.closed_day = day
+    engine.state.previous = {
+        t.trade_id: (t.ts, t.pnl, t.voided, t.by_rmdsl)
+        for t in trades
+        if t.trading_day == day.trading_day
+    }

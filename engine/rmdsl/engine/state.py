@@ -26,6 +26,7 @@ from rmdsl.engine.tags import is_rmdsl_tag
 from rmdsl.engine.windows import FillWindow
 from rmdsl.lang.context import (
     AccountView,
+    DayView,
     EvalContext,
     OrderView,
     PositionView,
@@ -90,14 +91,41 @@ class Order:
         return is_rmdsl_tag(self.event.custom_tag)
 
 
-# one fill of the day: (ts, realized pnl or None for an opening fill, voided)
-type Fill = tuple[dt.datetime, Decimal | None, bool]
+# one fill of the day: (ts, realized pnl or None for an opening fill, voided, by rmdsl)
+type Fill = tuple[dt.datetime, Decimal | None, bool, bool]
 
 
 class TradeResult:
     NEW = "new"
     DUPLICATE = "duplicate"
     VOIDED = "voided"
+    LATE = "late"  # a fill of a trading day already closed (rmdsl.engine.daybook)
+
+
+def count(day: DayView, pnl: Decimal | None, own: bool = True) -> None:
+    """One closing fill into the day's counters."""
+    if pnl is None:
+        return
+    day.realized_pnl += pnl  # money is money: rmdsl's closes count in every loss limit
+    if not own:
+        return  # ...but they are no trade of the trader's: no streak, win or loss
+    day.trades += 1
+    if pnl > 0:
+        day.wins += 1
+        day.consecutive_losses = 0
+    elif pnl < 0:
+        day.losses += 1
+        day.consecutive_losses += 1
+
+
+def tally(fills: dict[int, Fill]) -> DayView:
+    """A day's realized counters from its fills, in trade time (a closed day's late fill)."""
+    day = DayView()
+    for trade_id in sorted(fills, key=lambda i: (fills[i][0], i)):
+        _, pnl, voided, ours = fills[trade_id]
+        if not voided:
+            count(day, pnl, not ours)
+    return day
 
 
 class AccountState:
@@ -110,6 +138,8 @@ class AccountState:
         self.orders: dict[int, Order] = {}  # working orders only
         # today's fills by gateway trade id, compact: only what dedupe, voids and a rebuild need
         self.trades: dict[int, Fill] = {}
+        # the previous trading day's fills: a re-delivery after the reset is still known
+        self.previous: dict[int, Fill] = {}
         self.prices: dict[str, Decimal] = {}  # last quote per contract
         self.contracts: dict[str, tuple[Decimal, Decimal]] = dict(DEFAULT_CONTRACTS)
         self.now: dt.datetime = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -160,24 +190,28 @@ class AccountState:
         view = self.ctx.account
         view.id, view.name, view.balance, view.can_trade = ev.id, ev.name, ev.balance, ev.can_trade
 
-    def apply_trade(self, ev: TradeEvent) -> str:
-        """Record a fill; a repeated id is a duplicate unless it newly voids the earlier one."""
+    def apply_trade(self, ev: TradeEvent, by_rmdsl: bool = False) -> str:
+        """Record a fill of today; a repeated id is a duplicate unless it newly voids the earlier
+        one. `by_rmdsl`: a fill of rmdsl's own close: its P&L counts, it is not a trade of the
+        trader's (docs/rules.md, "Whose trades")."""
+        if ev.id in self.previous:
+            return TradeResult.DUPLICATE  # yesterday's fill re-delivered: counted there
         known = self.trades.get(ev.id)
         if known is not None:
             if ev.voided and not known[2]:
-                self.trades[ev.id] = (ev.ts, ev.pnl, True)
+                self.trades[ev.id] = (ev.ts, ev.pnl, True, known[3])
                 self._rebuild_day()
                 return TradeResult.VOIDED
             return TradeResult.DUPLICATE
-        self.trades[ev.id] = (ev.ts, ev.pnl, ev.voided)
+        self.trades[ev.id] = (ev.ts, ev.pnl, ev.voided, by_rmdsl)
         if ev.voided:
             return TradeResult.DUPLICATE  # a fill first seen voided never counted
         if ev.ts < self._last_trade_ts:
             self._rebuild_day()  # out of order: streaks and windows depend on the order
         else:
             self._last_trade_ts = ev.ts
-            self._count(ev.pnl)
-            self.fills.add(_epoch_ms(ev.ts), ev.pnl)
+            self._count(ev.pnl, not by_rmdsl)
+            self.fills.add(_epoch_ms(ev.ts), ev.pnl, not by_rmdsl)
             self._refresh_day()
         self._fill_seen(ev.contract_id, ev.side, self.fill_book.from_trade(ev), ev.ts)
         order = self.orders.get(ev.order_id)
@@ -185,6 +219,14 @@ class AccountState:
             del self.orders[order.id]  # filled, whether or not its FILLED event came yet
             self._protect_contract(order.contract_id)
         return TradeResult.NEW
+
+    def by_rmdsl(self, trade_id: int) -> bool:
+        known = self.trades.get(trade_id) or self.previous.get(trade_id)
+        return known is not None and known[3]
+
+    def reduce_by_fill(self, ev: TradeEvent) -> None:
+        """A fill of a closed day that comes late still shrinks the position it closed."""
+        self._fill_seen(ev.contract_id, ev.side, self.fill_book.from_trade(ev), ev.ts)
 
     def _fill_seen(self, contract_id: str, side: Side, volume: int, ts: dt.datetime) -> None:
         """A fill's first event (its Order or its Trade) shrinks the position at once, unless a
@@ -212,18 +254,8 @@ class AccountState:
             return 0
         return pos.size if pos.long else -pos.size
 
-    def _count(self, pnl: Decimal | None) -> None:
-        if pnl is None:
-            return
-        day = self.ctx.day
-        day.realized_pnl += pnl
-        day.trades += 1
-        if pnl > 0:
-            day.wins += 1
-            day.consecutive_losses = 0
-        elif pnl < 0:
-            day.losses += 1
-            day.consecutive_losses += 1
+    def _count(self, pnl: Decimal | None, own: bool = True) -> None:
+        count(self.ctx.day, pnl, own)
 
     def _rebuild_day(self) -> None:
         day = self.ctx.day
@@ -234,10 +266,10 @@ class AccountState:
         # not leave behind a peak that never existed (earlier unrealized excursions are lost)
         peak = ZERO
         for trade_id in sorted(self.trades, key=lambda i: (self.trades[i][0], i)):
-            ts, pnl, voided = self.trades[trade_id]
+            ts, pnl, voided, ours = self.trades[trade_id]
             if not voided:
-                self._count(pnl)
-                self.fills.add(_epoch_ms(ts), pnl)
+                self._count(pnl, not ours)
+                self.fills.add(_epoch_ms(ts), pnl, not ours)
                 self._last_trade_ts = max(self._last_trade_ts, ts)
                 peak = max(peak, day.realized_pnl)
         day.peak_pnl = peak
@@ -252,6 +284,7 @@ class AccountState:
             pnl=ev.pnl if ev.pnl is not None else ZERO,
             fees=ev.fees,
             is_close=ev.pnl is not None,
+            by_rmdsl=self.by_rmdsl(ev.id),
         )
 
     def apply_position(self, ev: PositionEvent) -> Position | None:
@@ -390,8 +423,10 @@ class AccountState:
 
     # ---- reset and restore ---------------------------------------------------------------------
     def reset_day(self) -> None:
-        """A new trading day: counters and today's trades cleared; open positions carry over."""
-        self.trades.clear()
+        """A new trading day: counters cleared, today's trades become the previous day's (their
+        ids stay known for one more day); open positions carry over."""
+        self.previous = self.trades
+        self.trades = {}
         self.fills.clear()
         self.fill_book.clear()
         day = self.ctx.day

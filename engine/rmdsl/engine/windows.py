@@ -2,7 +2,8 @@
 
 Backs the language's fills(d), trades(d), losses(d), pnl(d) and session.fills.
 Fills arrive in time order almost always (an append); a late one is inserted
-and the sums after it rebuilt.
+and the sums after it rebuilt. The counts are of the trader's own fills; the
+P&L is of every fill, rmdsl's closes included (docs/rules.md, "Whose trades").
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ ZERO = Decimal(0)
 
 
 class FillWindow:
-    __slots__ = ("_losses", "_ms", "_pnl", "_trades")
+    __slots__ = ("_fills", "_losses", "_ms", "_pnl", "_trades")
 
     def __init__(self) -> None:
         self._ms: list[int] = []  # epoch ms of each fill, ascending
-        self._trades: list[int] = []  # prefix sums: closing fills up to and including i
+        self._fills: list[int] = []  # prefix sums: the trader's fills up to and including i
+        self._trades: list[int] = []  # prefix sums: the trader's closing fills
         self._losses: list[int] = []
         self._pnl: list[Decimal] = []
 
@@ -26,24 +28,28 @@ class FillWindow:
         return len(self._ms)
 
     def clear(self) -> None:
-        for seq in (self._ms, self._trades, self._losses, self._pnl):
+        for seq in (self._ms, self._fills, self._trades, self._losses, self._pnl):
             seq.clear()
 
-    def add(self, ms: int, pnl: Decimal | None) -> None:
+    def add(self, ms: int, pnl: Decimal | None, own: bool = True) -> None:
+        """One fill; `own` False for rmdsl's close: its P&L counts, it is not a trade."""
         i = bisect.bisect_right(self._ms, ms)
         self._ms.insert(i, ms)
-        closing, loss = pnl is not None, pnl is not None and pnl < 0
+        closing, loss = own and pnl is not None, own and pnl is not None and pnl < 0
         value = pnl if pnl is not None else ZERO
         if i == len(self._trades):
+            self._fills.append(self._at(self._fills, i - 1, 0) + own)
             self._trades.append(self._at(self._trades, i - 1, 0) + closing)
             self._losses.append(self._at(self._losses, i - 1, 0) + loss)
             self._pnl.append(self._at(self._pnl, i - 1, ZERO) + value)
             return
         # a late fill: shift every later prefix sum by its contribution
+        self._fills.insert(i, self._at(self._fills, i - 1, 0) + own)
         self._trades.insert(i, self._at(self._trades, i - 1, 0) + closing)
         self._losses.insert(i, self._at(self._losses, i - 1, 0) + loss)
         self._pnl.insert(i, self._at(self._pnl, i - 1, ZERO) + value)
         for j in range(i + 1, len(self._ms)):
+            self._fills[j] += own
             self._trades[j] += closing
             self._losses[j] += loss
             self._pnl[j] += value
@@ -58,7 +64,7 @@ class FillWindow:
         return find(self._ms, since_ms)
 
     def fills(self, start: int) -> int:
-        return len(self._ms) - start
+        return self._at(self._fills, len(self._ms) - 1, 0) - self._at(self._fills, start - 1, 0)
 
     def trades(self, start: int) -> int:
         return self._at(self._trades, len(self._ms) - 1, 0) - self._at(self._trades, start - 1, 0)

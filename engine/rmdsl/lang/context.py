@@ -69,6 +69,7 @@ class TradeView:
     pnl: Decimal = ZERO  # gateway profitAndLoss (net of fees); 0 on opening fills
     fees: Decimal = ZERO
     is_close: bool = False
+    by_rmdsl: bool = False  # a fill of a close rmdsl sent (rmdsl.engine.origin)
 
 
 @dataclass(slots=True)

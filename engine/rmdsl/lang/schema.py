@@ -90,10 +90,10 @@ NAMES: Mapping[str, NameSpec] = {
         _n("day.pnl", MONEY, "realized + unrealized", _PNL | _LIVE),
         _n("day.peak_pnl", MONEY, "highest day.pnl since the reset", _PNL | _LIVE),
         _n("day.drawdown", MONEY, "day.peak_pnl - day.pnl", _PNL | _LIVE),
-        _n("day.trades", INT, "closing fills since the reset", _PNL),
-        _n("day.wins", INT, "closing fills with pnl > 0", _PNL),
-        _n("day.losses", INT, "closing fills with pnl < 0", _PNL),
-        _n("day.consecutive_losses", INT, "losing closes in a row", _PNL),
+        _n("day.trades", INT, "the trader's closing fills since the reset (not rmdsl's)", _PNL),
+        _n("day.wins", INT, "the trader's closing fills with pnl > 0", _PNL),
+        _n("day.losses", INT, "the trader's closing fills with pnl < 0", _PNL),
+        _n("day.consecutive_losses", INT, "the trader's losing closes in a row", _PNL),
         _n("positions.count", INT, "open positions", {_T.POSITION}),
         _n("positions.contracts", INT, "gross open contracts", {_T.POSITION}),
         _n("positions.net_contracts", INT, "long minus short contracts", {_T.POSITION}),
@@ -127,6 +127,13 @@ NAMES: Mapping[str, NameSpec] = {
         _n("trade.pnl", MONEY, "profitAndLoss net of fees; 0 for opening fills", _PNL, Scope.TRADE),
         _n("trade.fees", MONEY, "fees of the fill", _PNL, Scope.TRADE),
         _n("trade.is_close", BOOL, "the fill closed (part of) a position", _PNL, Scope.TRADE),
+        _n(
+            "trade.by_rmdsl",
+            BOOL,
+            "the fill is of a close rmdsl sent (close, reduce, flatten, lockout), not the trader's",
+            _PNL,
+            Scope.TRADE,
+        ),
         _n("order.symbol", STRING, "symbol root", {_T.ORDER}, Scope.ORDER),
         _n(
             "order.type",
@@ -158,7 +165,7 @@ NAMES: Mapping[str, NameSpec] = {
         _n(
             "session.fills",
             INT,
-            "fills since the current (or last) session opened",
+            "the trader's fills since the current (or last) session opened (not rmdsl's)",
             _PNL | {_T.CLOCK},
         ),
     )
@@ -197,16 +204,36 @@ FUNCTIONS: Mapping[str, FunctionSpec] = {
             True,
         ),
         FunctionSpec(
-            "fills", (DURATION,), INT, "fills in the trailing window", frozenset(_PNL), True
+            "fills",
+            (DURATION,),
+            INT,
+            "the trader's fills in the trailing window (not rmdsl's)",
+            frozenset(_PNL),
+            True,
         ),
         FunctionSpec(
-            "trades", (DURATION,), INT, "closed trades in the window", frozenset(_PNL), True
+            "trades",
+            (DURATION,),
+            INT,
+            "the trader's closed trades in the window",
+            frozenset(_PNL),
+            True,
         ),
         FunctionSpec(
-            "losses", (DURATION,), INT, "losing closed trades in the window", frozenset(_PNL), True
+            "losses",
+            (DURATION,),
+            INT,
+            "the trader's losing closed trades in the window",
+            frozenset(_PNL),
+            True,
         ),
         FunctionSpec(
-            "pnl", (DURATION,), MONEY, "realized P&L in the window", frozenset(_PNL), True
+            "pnl",
+            (DURATION,),
+            MONEY,
+            "realized P&L in the window (rmdsl's fills too)",
+            frozenset(_PNL),
+            True,
         ),
         FunctionSpec(
             "tick_value", (STRING,), MONEY, "money per tick per contract", frozenset(), True

@@ -47,10 +47,10 @@ def marks(n: int) -> str:
     return ", ".join("?" * n)
 
 
-ACCOUNT_SQL = f"INSERT OR REPLACE INTO account_state ({rows.ACCOUNT_COLUMNS}) VALUES ({marks(13)})"
+ACCOUNT_SQL = f"INSERT OR REPLACE INTO account_state ({rows.ACCOUNT_COLUMNS}) VALUES ({marks(14)})"
 # a re-delivered fill changes nothing; only a void (same id) updates the stored row
 TRADE_SQL = (
-    f"INSERT INTO trades ({rows.TRADE_COLUMNS}) VALUES ({marks(13)}) "
+    f"INSERT INTO trades ({rows.TRADE_COLUMNS}) VALUES ({marks(14)}) "
     "ON CONFLICT (account_id, trade_id) DO UPDATE SET "
     "voided = excluded.voided, pnl = excluded.pnl "
     "WHERE trades.voided <> excluded.voided"

@@ -66,6 +66,13 @@ def percentile(sorted_values: Sequence[float], q: float) -> float:
     return sorted_values[min(rank, len(sorted_values)) - 1]
 
 
+# columns a migration added after 1, with the value an older row reads as (migration 7)
+_ADDED_COLUMNS: dict[str, dict[str, str]] = {
+    "account_state": {"params_json": "'{}'"},
+    "trades": {"by_rmdsl": "0"},
+}
+
+
 class StateQueries(Database):
     """Read-only queries; safe while a daemon writes (WAL readers do not block the writer)."""
 
@@ -96,27 +103,41 @@ class StateQueries(Database):
             ts_in(row[6]),
         )
 
-    async def account_state(self, account_id: int) -> AccountStateRecord | None:
-        """The newest trading day's counters of the account."""
+    async def _columns(self, table: str, columns: str) -> str:
+        """The select list of `columns`: a column a later migration added reads as its default
+        in a database opened read-only and not migrated yet (`rmdsl status`, `rmdsl history`)."""
+        added = _ADDED_COLUMNS.get(table, {})
+        have = {str(r[1]) for r in await self.fetch(f"PRAGMA table_info({table})")}
+        names = [c.strip() for c in columns.split(",")]
+        return ", ".join(f"{added[c]} AS {c}" if c in added and c not in have else c for c in names)
+
+    async def account_state(
+        self, account_id: int, before: dt.date | None = None
+    ) -> AccountStateRecord | None:
+        """The newest trading day's counters of the account (of a day before `before`)."""
+        cutoff = day_out(before) if before is not None else "9999-12-31"
+        columns = await self._columns("account_state", rows.ACCOUNT_COLUMNS)
         row = await self.fetch_one(
-            f"SELECT {rows.ACCOUNT_COLUMNS} FROM account_state WHERE account_id = ? "
-            "ORDER BY trading_day DESC LIMIT 1",
-            (account_id,),
+            f"SELECT {columns} FROM account_state WHERE account_id = ? "
+            "AND trading_day < ? ORDER BY trading_day DESC LIMIT 1",
+            (account_id, cutoff),
         )
         return None if row is None else rows.account_record(row)
 
     async def daily_history(self, account_id: int, days: int = 30) -> list[AccountStateRecord]:
         """One row per trading day, newest first: the daily P&L history."""
+        columns = await self._columns("account_state", rows.ACCOUNT_COLUMNS)
         found = await self.fetch(
-            f"SELECT {rows.ACCOUNT_COLUMNS} FROM account_state WHERE account_id = ? "
+            f"SELECT {columns} FROM account_state WHERE account_id = ? "
             "ORDER BY trading_day DESC LIMIT ?",
             (account_id, days),
         )
         return [rows.account_record(r) for r in found]
 
     async def trades_of_day(self, account_id: int, day: dt.date) -> list[TradeRecord]:
+        columns = await self._columns("trades", rows.TRADE_COLUMNS)
         found = await self.fetch(
-            f"SELECT {rows.TRADE_COLUMNS} FROM trades WHERE account_id = ? AND trading_day = ? "
+            f"SELECT {columns} FROM trades WHERE account_id = ? AND trading_day = ? "
             "ORDER BY ts, trade_id",
             (account_id, day_out(day)),
         )

@@ -34,7 +34,7 @@ from rmdsl.store.db import Row
 
 ACCOUNT_COLUMNS = (
     "account_id, trading_day, realized_pnl, unrealized_pnl, peak_pnl, trades, wins, losses, "
-    "consecutive_losses, last_reset, updated_at, balance, account_name"
+    "consecutive_losses, last_reset, updated_at, balance, account_name, params_json"
 )
 
 
@@ -53,6 +53,7 @@ def account_params(s: AccountStateRecord) -> tuple[Any, ...]:
         opt_ts_out(s.updated_at),
         opt_money_out(s.balance),
         s.account_name,
+        json_out(s.params),
     )
 
 
@@ -71,6 +72,7 @@ def account_record(r: Row) -> AccountStateRecord:
         updated_at=opt_ts_in(r["updated_at"]),
         balance=opt_money_in(r["balance"]),
         account_name=r["account_name"],
+        params=json_in(r["params_json"]) or {},
     )
 
 
@@ -110,7 +112,7 @@ def position_record(r: Row) -> PositionRecord:
 
 TRADE_COLUMNS = (
     "account_id, trade_id, contract_id, symbol, ts, trading_day, side, size, price, pnl, fees, "
-    "voided, order_id"
+    "voided, order_id, by_rmdsl"
 )
 
 
@@ -129,6 +131,7 @@ def trade_params(t: TradeRecord) -> tuple[Any, ...]:
         money_out(t.fees),
         int(t.voided),
         t.order_id,
+        int(t.by_rmdsl),
     )
 
 
@@ -147,6 +150,7 @@ def trade_record(r: Row) -> TradeRecord:
         fees=money_in(r["fees"]),
         voided=bool(r["voided"]),
         order_id=r["order_id"],
+        by_rmdsl=bool(r["by_rmdsl"]),
     )
 
 

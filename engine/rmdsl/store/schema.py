@@ -162,6 +162,15 @@ MIGRATIONS: Final[tuple[tuple[int, str], ...]] = (
         )
         """,
     ),
+    (
+        7,
+        # whose fill it is (rmdsl's own closes count in P&L, not in the trader's streaks), and
+        # the params in force for the trading day: a restart never applies a loosening early
+        """
+        ALTER TABLE trades ADD COLUMN by_rmdsl INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE account_state ADD COLUMN params_json TEXT NOT NULL DEFAULT '{}'
+        """,
+    ),
 )
 
 LATEST: Final[int] = MIGRATIONS[-1][0]

@@ -80,10 +80,17 @@ class SqliteStore(StateQueries):
     async def load(self, account_id: int) -> PersistedState:
         account = await self.account_state(account_id)
         trades: tuple[TradeRecord, ...] = ()
+        previous: AccountStateRecord | None = None
+        previous_trades: tuple[TradeRecord, ...] = ()
         if account is not None:
             trades = tuple(await self.trades_of_day(account_id, account.trading_day))
+            previous = await self.account_state(account_id, before=account.trading_day)
+        if previous is not None:
+            previous_trades = tuple(await self.trades_of_day(account_id, previous.trading_day))
         return PersistedState(
             account=account,
+            previous=previous,
+            previous_trades=previous_trades,
             positions=tuple(await self.positions(account_id)),
             trades=trades,
             lockouts=tuple(await self.active_lockouts(account_id)),

@@ -1,0 +1,194 @@
+"""Which fills are rmdsl's own: the fills of the closes its enforcement sent.
+
+A close (`/Position/closeContract`, `/Position/partialCloseContract`) answers
+with no order id, so a close is known by what follows it: the gateway
+creates a market order on the closing side of that contract, announces it
+(Order, PENDING then FILLED) before its fill (Trade, with the order's id) and
+the position (docs/broker.md). So:
+
+1. `OriginBroker` wraps the broker the enforcer calls: a close or a partial
+   close registers an *expectation* (contract, closing side, when) BEFORE it
+   is sent, since the order may be reported before the call returns.
+2. The first market order on that contract and side while an expectation
+   is open (at most `EXPECT_FOR` on the virtual clock) is rmdsl's: its id is
+   kept, the expectation used up. Any other market order is the trader's.
+3. A fill is rmdsl's when its order id is one of rmdsl's orders. A fill
+   whose order was never announced (order id 0, or an order event missed)
+   falls back to an open expectation for its contract and side.
+
+Each close carries its cause, the rules whose firing sent it (`CAUSE`, set by
+the engine around a dispatch and inherited by the enforcement task): a fill of
+it never fires those rules again, so no rule re-arms itself from the
+enforcement it caused (docs/engine.md, "rmdsl's own closes").
+
+A close the gateway rejects withdraws its expectation, and so does the
+position's report that it is flat (the close's order and fill come before
+it); one that never shows up expires. Order ids are kept for today and the previous trading day
+(a late fill of yesterday's close is still known), so memory is bounded.
+Stops and targets rmdsl attaches are not in this set: they protect the
+trader's own trade, and their fill is that trade's outcome (docs/rules.md).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from contextvars import ContextVar
+from dataclasses import dataclass
+from decimal import Decimal
+
+from rmdsl.broker.interface import Broker, ContractInfo, EventSink, OrderRequest, Snapshot
+from rmdsl.engine.events import OrderEvent, OrderType, Side, TradeEvent
+from rmdsl.engine.state import AccountState
+from rmdsl.errors import BrokerError
+
+EXPECT_FOR = dt.timedelta(seconds=30)
+# the rules whose enforcement is being sent (set by Engine._dispatch)
+CAUSE: ContextVar[frozenset[str]] = ContextVar("rmdsl_cause", default=frozenset())
+
+
+@dataclass(slots=True)
+class Expectation:
+    contract_id: str
+    side: Side | None  # None when the position was unknown: any side matches
+    sent_at: dt.datetime
+    cause: frozenset[str] = frozenset()
+
+
+class Origins:
+    """The closes rmdsl sent and the market orders and fills they became."""
+
+    def __init__(self) -> None:
+        self.expected: list[Expectation] = []
+        self.orders: dict[int, frozenset[str]] = {}  # rmdsl's close orders today -> cause
+        self._previous: dict[int, frozenset[str]] = {}  # ... and the previous trading day's
+        self._foreign: set[int] = set()  # market orders seen that are the trader's
+        self._fills: dict[int, frozenset[str]] = {}  # rmdsl's fills today -> cause
+
+    def expect(
+        self,
+        contract_id: str,
+        side: Side | None,
+        now: dt.datetime,
+        cause: frozenset[str] = frozenset(),
+    ) -> Expectation:
+        exp = Expectation(contract_id, side, now, cause)
+        self.expected.append(exp)
+        return exp
+
+    def withdraw(self, exp: Expectation) -> None:
+        if exp in self.expected:
+            self.expected.remove(exp)
+
+    def flat(self, contract_id: str) -> None:
+        """The position is reported closed: a close still expected there will send nothing."""
+        self.expected = [e for e in self.expected if e.contract_id != contract_id]
+
+    def on_order(self, ev: OrderEvent, now: dt.datetime) -> None:
+        """A market order that follows a close of rmdsl's on its contract and side is rmdsl's."""
+        if ev.type is not OrderType.MARKET or ev.id in self.orders or ev.id in self._foreign:
+            return
+        exp = self._match(ev.contract_id, ev.side, now)
+        if exp is not None:
+            self.orders[ev.id] = exp.cause
+        else:
+            self._foreign.add(ev.id)
+
+    def is_ours(self, ev: TradeEvent, now: dt.datetime) -> bool:
+        """The fill is of one of rmdsl's closes (see the module docstring)."""
+        cause = self._cause(ev, now)
+        if cause is not None:
+            self._fills[ev.id] = cause
+        return cause is not None
+
+    def caused_by(self, trade_id: int) -> frozenset[str]:
+        """The rules whose enforcement made this fill (empty: not rmdsl's, or not known)."""
+        return self._fills.get(trade_id, frozenset())
+
+    def _cause(self, ev: TradeEvent, now: dt.datetime) -> frozenset[str] | None:
+        oid = ev.order_id
+        if oid and oid in self.orders:
+            return self.orders[oid]
+        if oid and oid in self._previous:
+            return self._previous[oid]
+        if oid and oid in self._foreign:
+            return None
+        exp = self._match(ev.contract_id, ev.side, now)
+        if exp is None:
+            return None
+        if oid:
+            self.orders[oid] = exp.cause  # its other partial fills follow
+        return exp.cause
+
+    def new_day(self) -> None:
+        self._previous, self.orders = self.orders, {}
+        self._foreign.clear()
+        self._fills.clear()
+
+    def _match(self, contract_id: str, side: Side, now: dt.datetime) -> Expectation | None:
+        self.expected = [e for e in self.expected if now - e.sent_at <= EXPECT_FOR]
+        for exp in self.expected:
+            if exp.contract_id == contract_id and exp.side in (None, side):
+                self.expected.remove(exp)
+                return exp
+        return None
+
+
+class OriginBroker:
+    """The broker the enforcer calls, noting every close rmdsl sends (see the module doc)."""
+
+    def __init__(self, inner: Broker, origins: Origins, state: AccountState) -> None:
+        self.inner = inner
+        self.origins = origins
+        self.state = state
+
+    async def close_position(self, contract_id: str) -> None:
+        exp = self._expect(contract_id)
+        try:
+            await self.inner.close_position(contract_id)
+        except BrokerError:
+            self.origins.withdraw(exp)  # rejected: no order will come
+            raise
+
+    async def partial_close(self, contract_id: str, size: int) -> None:
+        exp = self._expect(contract_id)
+        try:
+            await self.inner.partial_close(contract_id, size)
+        except BrokerError:
+            self.origins.withdraw(exp)
+            raise
+
+    def _expect(self, contract_id: str) -> Expectation:
+        pos = self.state.positions.get(contract_id)
+        side = pos.closing_side if pos is not None else None
+        return self.origins.expect(contract_id, side, self.state.now, CAUSE.get())
+
+    # ---- the rest is the inner broker's -------------------------------------------------------
+    async def connect(self, sink: EventSink) -> None:
+        await self.inner.connect(sink)
+
+    async def disconnect(self) -> None:
+        await self.inner.disconnect()
+
+    async def snapshot(self) -> Snapshot:
+        return await self.inner.snapshot()
+
+    async def contract_info(self, contract_id: str) -> ContractInfo:
+        return await self.inner.contract_info(contract_id)
+
+    async def cancel_order(self, order_id: int) -> None:
+        await self.inner.cancel_order(order_id)
+
+    async def place_order(self, request: OrderRequest) -> int:
+        return await self.inner.place_order(request)
+
+    async def modify_order(
+        self,
+        order_id: int,
+        *,
+        size: int | None = None,
+        limit_price: Decimal | None = None,
+        stop_price: Decimal | None = None,
+    ) -> None:
+        await self.inner.modify_order(
+            order_id, size=size, limit_price=limit_price, stop_price=stop_price
+        )
