@@ -32,8 +32,10 @@ def test_replay_json_timeline() -> None:
     assert grace["ts"] == "2026-03-02T14:42:00+00:00"  # 2 minutes after the unprotected entry
     assert grace["impact"]["saved"] == "486.00"
     lockout = next(f for f in report["firings"] if f["rule"] == "daily_realized_loss")
-    assert lockout["values"]["day.realized_pnl"] == "-740.0"  # machine text: exact decimal
-    assert lockout["shown"]["day.realized_pnl"] == "-$740.00"  # as the language writes it
+    # net: the gross profitAndLoss -80 - 660 minus the fees of all four fills (opening
+    # fills included: 0.74 + 0.74 + 1.11 + 1.11); the re-delivered fill counts once
+    assert lockout["values"]["day.realized_pnl"] == "-743.70"  # machine text: exact decimal
+    assert lockout["shown"]["day.realized_pnl"] == "-$743.70"  # as the language writes it
     assert report["summary"]["rules"]["no_stop_loss_grace"]["firings"] == 2
     assert report["events"] == 52
 
@@ -49,16 +51,20 @@ def test_replay_text_output() -> None:
         "  impact:  saved $486.00 (P&L at enforcement -$174.00 vs -$660.00 recorded)"
     )
     assert "  why:     params.per_instrument = {MNQ: 2, ES: 1}, symbol = MNQ" in lines
-    assert "  why:     day.realized_pnl = -$740.00, params.daily_loss = -$500.00" in lines
+    assert "  why:     day.realized_pnl = -$743.70, params.daily_loss = -$500.00" in lines
+    # a losing exit's trade.pnl is net of its own fees: -660 gross - 1.11
+    assert "  message: a MNQ trade lost -$661.11: 30m cooldown" in lines
     assert (
         "  sends:   lockout(until=30m) account: skipped "
         "(already locked until 2026-03-02 17:00:00 CST)"
     ) in lines
     assert "  no_stop_loss_grace: fired 2 time(s), saved $486.00" in lines
     # the -$318 cut at 08:43:30 starts daily_unrealized_loss's own 30m cooldown (a replay has no
-    # fill of the cut to start a loss tier with): that saves $980 more
-    assert "  daily_unrealized_loss: fired 1 time(s), saved $980.00" in lines
-    assert lines[-1] == "  total saved: $1,786.00"
+    # fill of the cut to start a loss tier with): that saves $980 gross more, and the fees of
+    # the five fills it prevents (1.11 + 0.74 + 0.74 + 0.37 + 0.37): $983.33
+    assert "  daily_unrealized_loss: fired 1 time(s), saved $983.33" in lines
+    assert "  daily_realized_loss: fired 5 time(s), saved $322.22" in lines
+    assert lines[-1] == "  total saved: $1,791.55"
     assert "\x1b[" not in result.stdout  # not a terminal: plain text
     assert result.stderr == ""
 

@@ -91,8 +91,9 @@ class Order:
         return is_rmdsl_tag(self.event.custom_tag)
 
 
-# one fill of the day: (ts, realized pnl or None for an opening fill, voided, by rmdsl)
-type Fill = tuple[dt.datetime, Decimal | None, bool, bool]
+# one fill of the day: (ts, the gateway's gross profitAndLoss or None for an opening fill,
+# voided, by rmdsl, the fill's fees)
+type Fill = tuple[dt.datetime, Decimal | None, bool, bool, Decimal]
 
 
 class TradeResult:
@@ -102,18 +103,24 @@ class TradeResult:
     LATE = "late"  # a fill of a trading day already closed (rmdsl.engine.daybook)
 
 
-def count(day: DayView, pnl: Decimal | None, own: bool = True) -> None:
-    """One closing fill into the day's counters."""
-    if pnl is None:
+def count(day: DayView, gross: Decimal | None, fees: Decimal = ZERO, own: bool = True) -> None:
+    """One fill into the day's counters. Its net money (gross - fees: an opening fill's is
+    -fees) always counts; a closing fill of the trader's is also a trade, won when its net
+    is above 0 and lost below (docs/language.md, "Net P&L": a scratch exit is a fee-sized
+    loss; the opening fill's fees count in the day, not in the close's win or loss)."""
+    net = (gross if gross is not None else ZERO) - fees
+    day.fees += fees
+    day.realized_pnl += net  # money is money: rmdsl's closes count in every loss limit
+    if gross is None:
         return
-    day.realized_pnl += pnl  # money is money: rmdsl's closes count in every loss limit
+    day.gross_pnl += gross
     if not own:
         return  # ...but they are no trade of the trader's: no streak, win or loss
     day.trades += 1
-    if pnl > 0:
+    if net > 0:
         day.wins += 1
         day.consecutive_losses = 0
-    elif pnl < 0:
+    elif net < 0:
         day.losses += 1
         day.consecutive_losses += 1
 
@@ -122,9 +129,9 @@ def tally(fills: dict[int, Fill]) -> DayView:
     """A day's realized counters from its fills, in trade time (a closed day's late fill)."""
     day = DayView()
     for trade_id in sorted(fills, key=lambda i: (fills[i][0], i)):
-        _, pnl, voided, ours = fills[trade_id]
+        _, gross, voided, ours, fees = fills[trade_id]
         if not voided:
-            count(day, pnl, not ours)
+            count(day, gross, fees, not ours)
     return day
 
 
@@ -199,19 +206,19 @@ class AccountState:
         known = self.trades.get(ev.id)
         if known is not None:
             if ev.voided and not known[2]:
-                self.trades[ev.id] = (ev.ts, ev.pnl, True, known[3])
+                self.trades[ev.id] = (ev.ts, ev.pnl, True, known[3], known[4])
                 self._rebuild_day()
                 return TradeResult.VOIDED
             return TradeResult.DUPLICATE
-        self.trades[ev.id] = (ev.ts, ev.pnl, ev.voided, by_rmdsl)
+        self.trades[ev.id] = (ev.ts, ev.pnl, ev.voided, by_rmdsl, ev.fees)
         if ev.voided:
             return TradeResult.DUPLICATE  # a fill first seen voided never counted
         if ev.ts < self._last_trade_ts:
             self._rebuild_day()  # out of order: streaks and windows depend on the order
         else:
             self._last_trade_ts = ev.ts
-            self._count(ev.pnl, not by_rmdsl)
-            self.fills.add(_epoch_ms(ev.ts), ev.pnl, not by_rmdsl)
+            self._count(ev.pnl, ev.fees, not by_rmdsl)
+            self.fills.add(_epoch_ms(ev.ts), ev.net_pnl, ev.is_close, not by_rmdsl)
             self._refresh_day()
         self._fill_seen(ev.contract_id, ev.side, self.fill_book.from_trade(ev), ev.ts)
         order = self.orders.get(ev.order_id)
@@ -254,22 +261,23 @@ class AccountState:
             return 0
         return pos.size if pos.long else -pos.size
 
-    def _count(self, pnl: Decimal | None, own: bool = True) -> None:
-        count(self.ctx.day, pnl, own)
+    def _count(self, gross: Decimal | None, fees: Decimal, own: bool = True) -> None:
+        count(self.ctx.day, gross, fees, own)
 
     def _rebuild_day(self) -> None:
         day = self.ctx.day
-        day.realized_pnl = ZERO
+        day.realized_pnl = day.gross_pnl = day.fees = ZERO
         day.trades = day.wins = day.losses = day.consecutive_losses = 0
         self.fills.clear()
         # the peak is replayed from realized history in trade time: a voided or late fill must
         # not leave behind a peak that never existed (earlier unrealized excursions are lost)
         peak = ZERO
         for trade_id in sorted(self.trades, key=lambda i: (self.trades[i][0], i)):
-            ts, pnl, voided, ours = self.trades[trade_id]
+            ts, gross, voided, ours, fees = self.trades[trade_id]
             if not voided:
-                self._count(pnl, not ours)
-                self.fills.add(_epoch_ms(ts), pnl, not ours)
+                self._count(gross, fees, not ours)
+                net = (gross if gross is not None else ZERO) - fees
+                self.fills.add(_epoch_ms(ts), net, gross is not None, not ours)
                 self._last_trade_ts = max(self._last_trade_ts, ts)
                 peak = max(peak, day.realized_pnl)
         day.peak_pnl = peak
@@ -281,9 +289,10 @@ class AccountState:
             side=ev.side.word,
             size=ev.size,
             price=ev.price,
-            pnl=ev.pnl if ev.pnl is not None else ZERO,
+            pnl=ev.net_pnl,
+            gross_pnl=ev.pnl if ev.pnl is not None else ZERO,
             fees=ev.fees,
-            is_close=ev.pnl is not None,
+            is_close=ev.is_close,
             by_rmdsl=self.by_rmdsl(ev.id),
         )
 
@@ -430,7 +439,7 @@ class AccountState:
         self.fills.clear()
         self.fill_book.clear()
         day = self.ctx.day
-        day.realized_pnl = ZERO
+        day.realized_pnl = day.gross_pnl = day.fees = ZERO
         day.trades = day.wins = day.losses = day.consecutive_losses = 0
         day.peak_pnl = day.unrealized_pnl
         self._refresh_day()

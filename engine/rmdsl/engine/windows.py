@@ -3,7 +3,8 @@
 Backs the language's fills(d), trades(d), losses(d), pnl(d) and session.fills.
 Fills arrive in time order almost always (an append); a late one is inserted
 and the sums after it rebuilt. The counts are of the trader's own fills; the
-P&L is of every fill, rmdsl's closes included (docs/rules.md, "Whose trades").
+P&L is the net of every fill (gross - fees, opening fills' fees included),
+rmdsl's closes included (docs/rules.md, "Whose trades").
 """
 
 from __future__ import annotations
@@ -31,12 +32,14 @@ class FillWindow:
         for seq in (self._ms, self._fills, self._trades, self._losses, self._pnl):
             seq.clear()
 
-    def add(self, ms: int, pnl: Decimal | None, own: bool = True) -> None:
-        """One fill; `own` False for rmdsl's close: its P&L counts, it is not a trade."""
+    def add(self, ms: int, net: Decimal, is_close: bool, own: bool = True) -> None:
+        """One fill and its net P&L (an opening fill's is -fees); `own` False for rmdsl's
+        close: its P&L counts, it is not a trade."""
         i = bisect.bisect_right(self._ms, ms)
         self._ms.insert(i, ms)
-        closing, loss = own and pnl is not None, own and pnl is not None and pnl < 0
-        value = pnl if pnl is not None else ZERO
+        closing = own and is_close
+        loss = closing and net < 0
+        value = net
         if i == len(self._trades):
             self._fills.append(self._at(self._fills, i - 1, 0) + own)
             self._trades.append(self._at(self._trades, i - 1, 0) + closing)
