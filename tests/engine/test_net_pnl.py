@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
-from enginekit import ES, D, Harness, at, fill, harness, position, rule, ruleset
+from enginekit import ES, D, Harness, at, clock, fill, harness, position, rule, ruleset
 
 from rmdsl.engine.events import Side, TradeEvent
 from rmdsl.engine.state import AccountState, TradeResult
@@ -139,3 +139,18 @@ async def test_a_restart_recomputes_net_from_the_stored_gross_and_fees() -> None
     day = h2.engine.ctx.day
     assert (day.realized_pnl, day.gross_pnl, day.fees) == (D("19.03"), D("25.00"), D("5.97"))
     assert (day.trades, day.wins) == (1, 1)
+
+
+async def test_a_late_fill_s_closed_day_is_recounted_net() -> None:
+    """A fill stamped before the reset and delivered after it lands in its own day's row:
+    that row's realized P&L is recounted net of every fill's fees (rmdsl.engine.daybook)."""
+    h = await harness(ruleset(), start=at(0))
+    await h.feed(es_open(1, at(1)))
+    reset = h.engine.next_reset
+    assert reset is not None
+    await h.feed(clock(reset + dt.timedelta(seconds=1)))
+    old_day = h.engine.calendar.trading_day(at(1))
+    assert h.engine.trading_day != old_day
+    await h.feed(es_close(2, reset - dt.timedelta(milliseconds=100), "-50.00"))
+    assert h.store.days[(1, old_day)].realized_pnl == D("-52.80")
+    assert h.engine.ctx.day.realized_pnl == 0
