@@ -97,3 +97,21 @@ def test_demo_refuses_an_existing_state_file(
 def test_demo_refuses_a_silly_speed(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "--speed", "0"]) == 2
     assert "--speed" in capsys.readouterr().err
+
+
+def test_demo_money_sums_the_gateway_tape_and_compares_to_the_cent() -> None:
+    from rmdsl.demo.money import DemoMoney, Money, of_day, of_tape
+    from rmdsl.lang.context import DayView
+
+    tape = [
+        {"id": 1, "profitAndLoss": None, "fees": 1.4, "voided": False},
+        {"id": 2, "profitAndLoss": 50.0, "fees": 1.4, "voided": False},
+        {"id": 3, "profitAndLoss": -900.0, "fees": 1.4, "voided": True},  # never counts
+    ]
+    gateway = of_tape(tape)
+    assert gateway == Money(D("50.00"), D("2.80"), D("47.20"), 2)
+    day = DayView(realized_pnl=D("47.2"), gross_pnl=D(50), fees=D("2.8"))
+    assert DemoMoney(of_day(day, 2), gateway, D("47.20")).adds_up
+    assert not DemoMoney(of_day(day, 2), gateway, D("47.19")).adds_up  # a cent off
+    off = DayView(realized_pnl=D(50), gross_pnl=D(50), fees=D(0))  # gross taken for net
+    assert not DemoMoney(of_day(off, 2), gateway, D("47.20")).adds_up
