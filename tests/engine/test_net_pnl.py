@@ -154,3 +154,15 @@ async def test_a_late_fill_s_closed_day_is_recounted_net() -> None:
     await h.feed(es_close(2, reset - dt.timedelta(milliseconds=100), "-50.00"))
     assert h.store.days[(1, old_day)].realized_pnl == D("-52.80")
     assert h.engine.ctx.day.realized_pnl == 0
+
+
+async def test_an_opening_fill_s_fees_can_cross_the_limit_and_its_position_is_closed() -> None:
+    h = await harness(ruleset(LIMIT))
+    await h.feed(
+        fill(1, at(1), None, fees="0.37"), fill(2, at(2), -479, side=Side.SELL, fees="0.37")
+    )
+    assert h.engine.ctx.day.realized_pnl == D("-479.74") and not h.engine.lockouts.active
+    await h.feed(fill(3, at(3), None, fees="0.37"), position(at(3), 1))  # the trader opens again
+    assert h.engine.ctx.day.realized_pnl == D("-480.11")
+    assert h.engine.lockouts.account_locked
+    assert h.calls() == ["close_position"]  # the position that fill opened
