@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING
 
 from rmdsl.engine import restore
 from rmdsl.engine.events import TradeEvent
-from rmdsl.engine.state import TradeResult, tally
+from rmdsl.engine.state import TradeResult
+from rmdsl.engine.windows import tally
 
 if TYPE_CHECKING:
     from rmdsl.engine.core import Engine

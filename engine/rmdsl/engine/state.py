@@ -23,10 +23,9 @@ from rmdsl.engine.events import (
 )
 from rmdsl.engine.fills import FillBook
 from rmdsl.engine.tags import is_rmdsl_tag
-from rmdsl.engine.windows import FillWindow
+from rmdsl.engine.windows import Fill, FillWindow, count
 from rmdsl.lang.context import (
     AccountView,
-    DayView,
     EvalContext,
     OrderView,
     PositionView,
@@ -91,48 +90,11 @@ class Order:
         return is_rmdsl_tag(self.event.custom_tag)
 
 
-# one fill of the day: (ts, the gateway's gross profitAndLoss or None for an opening fill,
-# voided, by rmdsl, the fill's fees)
-type Fill = tuple[dt.datetime, Decimal | None, bool, bool, Decimal]
-
-
 class TradeResult:
     NEW = "new"
     DUPLICATE = "duplicate"
     VOIDED = "voided"
     LATE = "late"  # a fill of a trading day already closed (rmdsl.engine.daybook)
-
-
-def count(day: DayView, gross: Decimal | None, fees: Decimal = ZERO, own: bool = True) -> None:
-    """One fill into the day's counters. Its net money (gross - fees: an opening fill's is
-    -fees) always counts; a closing fill of the trader's is also a trade, won when its net
-    is above 0 and lost below (docs/language.md, "Net P&L": a scratch exit is a fee-sized
-    loss; the opening fill's fees count in the day, not in the close's win or loss)."""
-    net = (gross if gross is not None else ZERO) - fees
-    day.fees += fees
-    day.realized_pnl += net  # money is money: rmdsl's closes count in every loss limit
-    if gross is None:
-        return
-    day.gross_pnl += gross
-    if not own:
-        return  # ...but they are no trade of the trader's: no streak, win or loss
-    day.trades += 1
-    if net > 0:
-        day.wins += 1
-        day.consecutive_losses = 0
-    elif net < 0:
-        day.losses += 1
-        day.consecutive_losses += 1
-
-
-def tally(fills: dict[int, Fill]) -> DayView:
-    """A day's realized counters from its fills, in trade time (a closed day's late fill)."""
-    day = DayView()
-    for trade_id in sorted(fills, key=lambda i: (fills[i][0], i)):
-        _, gross, voided, ours, fees = fills[trade_id]
-        if not voided:
-            count(day, gross, fees, not ours)
-    return day
 
 
 class AccountState:
