@@ -133,9 +133,7 @@ async def test_a_restart_recomputes_net_from_the_stored_gross_and_fees() -> None
     stored = {t.trade_id: (t.pnl, t.fees) for t in h.store.trades.values()}
     assert stored == {1: (None, D("2.80")), 2: (D("25.00"), D("2.80")), 3: (None, D("0.37"))}
     await h.engine.stop()
-    h2 = Harness(h.engine.ruleset, start=at(10))
-    h2.store = h2.engine.store = h2.engine.enforcer.store = h.store
-    await h2.start()
+    h2 = await Harness(h.engine.ruleset, start=at(10), store=h.store).start()
     day = h2.engine.ctx.day
     assert (day.realized_pnl, day.gross_pnl, day.fees) == (D("19.03"), D("25.00"), D("5.97"))
     assert (day.trades, day.wins) == (1, 1)
