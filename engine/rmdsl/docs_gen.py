@@ -187,6 +187,24 @@ Rule keys: {rule}. `no_stop_loss_grace` takes only {nslg}.
 """
 
 
+NET_PNL = [
+    "### Net P&L",
+    "",
+    "Every P&L name is net money, as the firm judges its loss limits: the gateway's "
+    "`profitAndLoss` is gross and null on an opening fill, and fees come on every fill "
+    '("half-turn"), opening fills included (ES 1.40, MES/MNQ 0.37 per contract per side). '
+    "So `trade.pnl` = `trade.gross_pnl` - `trade.fees` (an opening fill's is -fees), "
+    "`day.realized_pnl` = `day.gross_pnl` - `day.fees` = the sum of `trade.pnl` over "
+    "today's fills, and `pnl(d)` sums `trade.pnl` over the window's fills. A closing fill "
+    "is a win when its `trade.pnl` is above 0 and a loss below: a scratch exit at the "
+    "entry price is a fee-sized loss (`day.losses`, `losses(d)`, "
+    "`day.consecutive_losses`). The fees of the opening fill count in the day's P&L, not "
+    "in the closing fill's win or loss. Open P&L (`*.unrealized_pnl`) is gross: the "
+    "closing fees are not charged until the fill.",
+    "",
+]
+
+
 def language_md() -> str:
     out = [PREAMBLE.format(top=_codes(TOP_KEYS), rule=_codes(RULE_KEYS), nslg=_codes(SETTABLE))]
     out += ["## Names", "", "| name | type | scope | triggers | meaning |", "|---|---|---|---|---|"]
@@ -196,6 +214,7 @@ def language_md() -> str:
             f"{', '.join(sorted(n.triggers))} | {_md(n.doc)} |"
         )
     out += ["", "`params.<name>` reads a declared param; its type is its value's type.", ""]
+    out += NET_PNL
     out += ["## Functions", "", "| function | result | meaning |", "|---|---|---|"]
     for f in FUNCTIONS.values():
         params = "x, ..." if f.name in NUMERIC_FUNCTIONS else ", ".join(str(p) for p in f.params)

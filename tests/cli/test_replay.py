@@ -32,8 +32,10 @@ def test_replay_json_timeline() -> None:
     assert grace["ts"] == "2026-03-02T14:42:00+00:00"  # 2 minutes after the unprotected entry
     assert grace["impact"]["saved"] == "486.00"
     lockout = next(f for f in report["firings"] if f["rule"] == "daily_realized_loss")
-    assert lockout["values"]["day.realized_pnl"] == "-740.0"  # machine text: exact decimal
-    assert lockout["shown"]["day.realized_pnl"] == "-$740.00"  # as the language writes it
+    # net: the gross profitAndLoss -80 - 660 minus the fees of all four fills (opening
+    # fills included: 0.74 + 0.74 + 1.11 + 1.11); the re-delivered fill counts once
+    assert lockout["values"]["day.realized_pnl"] == "-743.70"  # machine text: exact decimal
+    assert lockout["shown"]["day.realized_pnl"] == "-$743.70"  # as the language writes it
     assert report["summary"]["rules"]["no_stop_loss_grace"]["firings"] == 2
     assert report["events"] == 52
 
@@ -49,7 +51,9 @@ def test_replay_text_output() -> None:
         "  impact:  saved $486.00 (P&L at enforcement -$174.00 vs -$660.00 recorded)"
     )
     assert "  why:     params.per_instrument = {MNQ: 2, ES: 1}, symbol = MNQ" in lines
-    assert "  why:     day.realized_pnl = -$740.00, params.daily_loss = -$500.00" in lines
+    assert "  why:     day.realized_pnl = -$743.70, params.daily_loss = -$500.00" in lines
+    # a losing exit's trade.pnl is net of its own fees: -660 gross - 1.11
+    assert "  message: a MNQ trade lost -$661.11: 30m cooldown" in lines
     assert (
         "  sends:   lockout(until=30m) account: skipped "
         "(already locked until 2026-03-02 17:00:00 CST)"
@@ -59,17 +63,18 @@ def test_replay_text_output() -> None:
         "1 with no figure (skipped: close already sent)"
     ) in lines
     # the -$318 cut at 08:43:30 starts daily_unrealized_loss's own 30m cooldown (a replay has no
-    # fill of the cut to start a loss tier with): $980 more, which the total cannot add to the
-    # grace close's figure (the same position)
+    # fill of the cut to start a loss tier with): $980 gross more, and the fees of the five
+    # fills it prevents (1.11 + 0.74 + 0.74 + 0.37 + 0.37): $983.33, which the total cannot add
+    # to the grace close's figure (the same position)
     assert any(
-        line.startswith("  daily_unrealized_loss: fired 1 time(s), saved $980.00") for line in lines
+        line.startswith("  daily_unrealized_loss: fired 1 time(s), saved $983.33") for line in lines
     )
     assert lines[-1].startswith("  not added: daily_unrealized_loss at 2026-03-02 08:43:30 CST")
     # a skipped firing says why, never "saved $0.00"
     assert "  impact:  no figure: skipped: close already sent" in lines
     assert not any(line.endswith("saved $0.00") for line in lines)
     assert lines[-2] == (
-        "  total saved $806.00 (2 figure(s) that add up: each position counted once)"
+        "  total saved $808.22 (2 figure(s) that add up: each position counted once)"
     )
     assert "\x1b[" not in result.stdout  # not a terminal: plain text
     assert result.stderr == ""
@@ -148,8 +153,8 @@ def test_replay_compare_json_pairs_the_firings_of_one_event() -> None:
     assert report["a"]["ruleset"] == "topstep-50k" and report["b"]["ruleset"] == "trader-bob"
     row = next(r for r in report["rows"] if r["line"] == 32)
     assert row["a"][0]["rule"] == row["b"][0]["rule"] == "daily_realized_loss"
-    assert report["a"]["summary"]["total_saved"] == "806.00"
-    assert report["b"]["summary"]["total_saved"] == "950.00"
+    assert report["a"]["summary"]["total_saved"] == "808.22"
+    assert report["b"]["summary"]["total_saved"] == "952.22"
     only_b = next(r for r in report["rows"] if r["ts"] == "2026-03-02T14:40:30+00:00")
     assert only_b["a"] == [] and only_b["b"][0]["saved"] == "630.00"
 

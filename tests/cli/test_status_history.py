@@ -91,10 +91,10 @@ async def db(tmp_path: Path) -> Path:
         )
         await store.start_timer(
             TimerRecord(
-                "no_stop_loss_grace|CON.F.US.ES.Z25",
+                "no_stop_loss_grace|CON.F.US.EP.Z25",
                 ACCOUNT,
                 "no_stop_loss_grace",
-                "CON.F.US.ES.Z25",
+                "CON.F.US.EP.Z25",
                 T0,
                 T0 + dt.timedelta(minutes=2),
             )
@@ -149,7 +149,7 @@ async def test_status_json_reports_the_day(db: Path) -> None:
     kinds = {lk["rule"]: lk["kind"] for lk in data["lockouts"]}
     assert kinds == {"daily_realized_loss": "lockout", "news_pause": "pause"}
     assert any(lk["until"] == "2026-11-24T23:00:00+00:00" for lk in data["lockouts"])  # UTC
-    assert data["timers"][0]["entity"] == "CON.F.US.ES.Z25"
+    assert data["timers"][0]["entity"] == "CON.F.US.EP.Z25"
     assert data["ruleset"]["name"] == "topstep-50k"
     assert "RM101" in data["reload_errors"][0]["error"]
     by_name = {m["metric"]: m for m in data["metrics"]}
@@ -168,7 +168,7 @@ async def test_status_text_and_watch(db: Path) -> None:
     # on the ruleset's clock (Chicago, CST in November), not UTC
     assert "account locked by daily_realized_loss until 2026-11-24 17:00:00 CST" in out
     assert "account paused by news_pause until 2026-11-24 09:30:00 CST" in out
-    assert "no_stop_loss_grace on CON.F.US.ES.Z25: fires at 2026-11-24 09:02:00 CST" in out
+    assert "no_stop_loss_grace on CON.F.US.EP.Z25: fires at 2026-11-24 09:02:00 CST" in out
     assert "reload refused" in out
 
 

@@ -218,7 +218,7 @@ async def test_position_pnl_limits_close_the_position(
     live = await start_daemon(CATALOGUE)
     await opened(live, "ES", 1)
     live.gw.set_quote("ES", price)  # 1 ES at 6000: -$350 / +$400 open
-    await enforced(live, rule, action, target="CON.F.US.ES.Z25")
+    await enforced(live, rule, action, target="CON.F.US.EP.Z25")
     await flat(live, "ES")
     assert live.gw.requests.calls(CLOSE)
 

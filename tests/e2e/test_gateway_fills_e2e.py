@@ -119,7 +119,5 @@ async def test_partial_fills_and_a_flip_through_the_sdk(
     fees = Decimal("0.37") * 8  # every fill pays: 3 opening contracts, then 2 + 3
     balance = gw.market.accounts[gw.account_id].balance
     assert balance == Decimal("50000") + gross - fees  # the gateway's money
-    if hasattr(day, "fees"):  # net P&L (issue 10 point 1): gross less every fill's fees
-        assert (day.realized_pnl, day.fees) == (gross - fees, fees)
-    else:  # before it: the sum of the closing fills' profitAndLoss, net of their own fees
-        assert day.realized_pnl == gross - Decimal("0.37") * 5
+    # net P&L (issue 10 point 1): gross less every fill's fees, the balance's change
+    assert (day.realized_pnl, day.gross_pnl, day.fees) == (gross - fees, gross, fees)

@@ -89,7 +89,7 @@ async def test_failed_close_is_recorded_and_enforcement_goes_on(
     async with SqliteStore(live.store_path, readonly=True) as store:
         rows = [(r.target, r.outcome) for r in await store.recent_enforcements()]
     assert ("CON.F.US.MNQ.Z25", Outcome.FAILED) in rows
-    assert ("CON.F.US.ES.Z25", Outcome.OK) in rows
+    assert ("CON.F.US.EP.Z25", Outcome.OK) in rows
 
 
 async def test_reconnect_reconciles_without_double_counting(start_daemon: StartDaemon) -> None:

@@ -35,7 +35,7 @@ from rmdsl.store import SqliteStore
 
 ACCOUNT = 1
 MNQ = "CON.F.US.MNQ.Z26"
-ES = "CON.F.US.ES.Z26"
+ES = "CON.F.US.EP.Z26"
 
 
 def _fill(tid: int, ts: dt.datetime, contract: str, pnl: str | None, side: Side) -> TradeEvent:

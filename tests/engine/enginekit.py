@@ -114,10 +114,11 @@ def fill(
     size: int = 1,
     price: object = 21000,
     voided: bool = False,
+    fees: object = 0,
 ) -> TradeEvent:
-    return TradeEvent(
-        tid, 1, contract, ts, D(price), None if pnl is None else D(pnl), D(0), side, size, voided
-    )
+    """`pnl` is the gateway's profitAndLoss (gross, None on an opening fill)."""
+    gross = None if pnl is None else D(pnl)
+    return TradeEvent(tid, 1, contract, ts, D(price), gross, D(fees), side, size, voided)
 
 
 def position(

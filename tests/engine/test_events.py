@@ -54,7 +54,7 @@ def test_order_and_position_enums() -> None:
         {
             "id": 1,
             "accountId": 203,
-            "contractId": "CON.F.US.ES.Z25",
+            "contractId": "CON.F.US.EP.Z25",
             "creationTimestamp": "2025-11-20T15:31:02Z",
             "status": 1,
             "type": 4,
@@ -67,7 +67,7 @@ def test_order_and_position_enums() -> None:
     assert order.type is OrderType.STOP and order.type.is_stop  # type: ignore[union-attr]
     pos = event_from_gateway(
         "GatewayUserPosition",
-        [{"id": 9, "contractId": "CON.F.US.ES.Z25", "type": 2, "size": 0, "averagePrice": 6000}],
+        [{"id": 9, "contractId": "CON.F.US.EP.Z25", "type": 2, "size": 0, "averagePrice": 6000}],
         fallback_ts=dt.datetime(2025, 1, 1, tzinfo=dt.UTC),
     )
     assert pos.type is PositionType.SHORT  # type: ignore[union-attr]

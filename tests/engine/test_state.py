@@ -162,12 +162,18 @@ def test_fill_window_prefix_sums_survive_a_late_fill() -> None:
     from rmdsl.engine.windows import FillWindow
 
     w = FillWindow()
-    for ms, pnl in [(1000, D(-5)), (3000, None), (4000, D(10))]:
-        w.add(ms, pnl)
-    w.add(2000, D(-7))  # late
-    assert (w.fills(0), w.trades(0), w.losses(0), w.pnl(0)) == (4, 3, 2, D(-2))
+    for ms, net, closing in [(1000, D(-5), True), (3000, D("-0.37"), False), (4000, D(10), True)]:
+        w.add(ms, net, closing)
+    w.add(2000, D(-7), True)  # late
+    assert (w.fills(0), w.trades(0), w.losses(0), w.pnl(0)) == (4, 3, 2, D("-2.37"))
     start = w.start(2000)  # after 2000: the fills at 3000 and 4000
-    assert (w.fills(start), w.trades(start), w.losses(start), w.pnl(start)) == (2, 1, 0, D(10))
+    # an opening fill's fees count in the P&L, never as a losing trade
+    assert (w.fills(start), w.trades(start), w.losses(start), w.pnl(start)) == (
+        2,
+        1,
+        0,
+        D("9.63"),
+    )
     assert w.fills(w.start(2000, inclusive=True)) == 3
 
 
@@ -176,8 +182,8 @@ def test_the_day_keeps_compact_fills_not_trade_events() -> None:
     st = AccountState(1)
     for i in range(1, 6):
         st.apply_trade(fill(i, at(i), -10 if i % 2 else None))
-    assert all(type(v) is tuple and len(v) == 4 for v in st.trades.values())
-    assert st.trades[1] == (at(1), D(-10), False, False)
+    assert all(type(v) is tuple and len(v) == 5 for v in st.trades.values())
+    assert st.trades[1] == (at(1), D(-10), False, False, D(0))
     st.apply_trade(fill(3, at(3), -10, voided=True))  # a void still rebuilds the day
     assert st.ctx.day.realized_pnl == D(-20) and st.ctx.day.trades == 2
     assert st.trades[3][2] is True

@@ -115,6 +115,7 @@ WARNINGS = [
     ("RM800", "day.realized_pnl / day.trades > $5"),
     ("RM800", "day.trades % params.zero > 1"),
     ("RM801", "day.realized_pnl <= $400"),
+    ("RM801", "day.gross_pnl <= $400"),
     ("RM801", "params.target >= day.pnl"),
     ("RM802", "1 > 2"),
     ("RM803", "session.open or true"),

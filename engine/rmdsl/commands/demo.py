@@ -1,8 +1,10 @@
 """`rmdsl demo`: the whole daemon, no account needed, against the built-in simulated gateway.
 
 A scripted session breaks rules of the shipped Topstep ruleset; each
-enforcement is shown live, then a summary. Exit 0 when every rule the script
-breaks was enforced, 1 otherwise or on the time limit, 2 on a usage error.
+enforcement is shown live, then a summary and the day's P&L (gross, fees, net)
+as rmdsl counted it and as the gateway's fills and balance say. Exit 0 when
+every rule the script breaks was enforced and the two add up to the cent, 1
+otherwise or on the time limit, 2 on a usage error.
 """
 
 from __future__ import annotations
@@ -102,20 +104,21 @@ async def _main(args: argparse.Namespace, state: Path, log_file: Path) -> int:
         return 1
     unmet = explain(result.missing, ruleset, result.records)
     failures = tuple(u.expectation for u in unmet if u.failure)
-    display.summary(())  # the unmet breaches are explained below, each with its reason
+    display.summary((), result.money)  # unmet breaches: explained below, with reasons
     for u in unmet:
         console.print(u.line, style="red" if u.failure else "yellow")
     for error in result.player_errors:
         console.print(f"gateway refused a scripted trader action: {error}")
     if args.json:
-        summary = summary_json(result.records, ruleset.timezone, failures)
+        summary = summary_json(result.records, ruleset.timezone, failures, result.money)
         summary["not_enforced"] = [
             {"what": u.expectation.what, "why": u.why, "failure": u.failure} for u in unmet
         ]
         print(json.dumps(summary, indent=2))
     if args.state:
         console.print(f"state database kept at {state}: try `rmdsl status --state {state}`")
-    return 0 if not failures else 1
+    adds_up = result.money is not None and result.money.adds_up
+    return 0 if not failures and adds_up else 1
 
 
 def _load(path: Path) -> Ruleset | None:
@@ -140,5 +143,7 @@ def _intro(path: Path, name: str, speed: float, grace_ms: int) -> list[str]:
         "a simulated ProjectX gateway on 127.0.0.1, reached through the real project-x-py SDK",
         f"session time runs {speed:g}x faster than real time (grace {grace_s:g} s of session "
         f"time = {grace_s / speed:.1f} s here); times below are session time",
+        "ES trades as CON.F.US.EP.Z25, as on the real gateway (rules see ES); P&L is net: "
+        "the gateway's gross profitAndLoss less the fees of every fill",
         "no account, no network: nothing leaves this machine",
     ]

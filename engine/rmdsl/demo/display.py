@@ -16,8 +16,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from rmdsl.demo.money import DemoMoney
 from rmdsl.demo.script import Expectation
-from rmdsl.engine.events import ConnectionEvent, Event, TradeEvent
+from rmdsl.engine.events import ConnectionEvent, Event, TradeEvent, symbol_of
 from rmdsl.engine.persistence import EnforcementRecord, Outcome
 from rmdsl.lang.format import format_value, shown_values
 from rmdsl.lang.types import MONEY
@@ -26,9 +27,9 @@ _OUTCOME_STYLE = {Outcome.OK: "green", Outcome.FAILED: "bold red", Outcome.SKIPP
 
 
 def short_target(target: str) -> str:
-    """`CON.F.US.MNQ.Z25` -> `MNQ`; order and account targets as they are."""
-    parts = target.split(".")
-    return parts[3] if len(parts) >= 5 and parts[0] == "CON" else (target or "account")
+    """`CON.F.US.MNQ.Z25` -> `MNQ`, `CON.F.US.EP.Z25` -> `ES`; order and account targets as
+    they are."""
+    return symbol_of(target) if target.startswith("CON.") else (target or "account")
 
 
 def latency_text(ms: float | None) -> str:
@@ -65,7 +66,9 @@ class Display:
     def event(self, event: Event) -> None:
         """Daemon observer: fills and connection changes as they reach the engine."""
         if isinstance(event, TradeEvent) and not event.voided:
-            pnl = "" if event.pnl is None else f"  P&L {format_value(event.pnl, MONEY)}"
+            pnl = f"  fees {_money(event.fees)}, net {_money(event.net_pnl)}"
+            if event.pnl is not None:
+                pnl = f"  P&L {_money(event.pnl)} gross,{pnl[1:]}"
             self._line(
                 event.ts,
                 "fill",
@@ -89,7 +92,7 @@ class Display:
         if why:
             self.console.print(Text(f"{'':19}why: {why}", style="dim"))
 
-    def summary(self, missing: Sequence[Expectation]) -> None:
+    def summary(self, missing: Sequence[Expectation], money: DemoMoney | None = None) -> None:
         plain = not self.console.is_terminal
         table = Table(
             title="enforcement summary",
@@ -114,13 +117,37 @@ class Display:
         self.console.print(table)
         for exp in missing:
             self.console.print(Text(f"not enforced: {exp.what}", "red"))
+        self.money(money)
+
+    def money(self, money: DemoMoney | None) -> None:
+        """The day's P&L as rmdsl counted it and as the gateway's fills and balance say."""
+        if money is None:
+            self.console.print(Text("P&L: rmdsl did not see every fill of the gateway", "red"))
+            return
+        self.console.print()
+        for who, m in (("rmdsl's day", money.rmdsl), ("gateway fills", money.gateway)):
+            self.console.print(
+                f"{who:<14} gross {_money(m.gross)} - fees {_money(m.fees)} "
+                f"= net {_money(m.net)}  ({m.fills} fills)"
+            )
+        self.console.print(f"{'balance':<14} changed by {_money(money.balance_change)}")
+        if not money.adds_up:
+            self.console.print(Text("P&L: the figures do not add up", "bold red"))
+
+
+def _money(value: object) -> str:
+    return format_value(value, MONEY)
 
 
 def summary_json(
-    records: Sequence[EnforcementRecord], tz: ZoneInfo, missing: Sequence[Expectation]
+    records: Sequence[EnforcementRecord],
+    tz: ZoneInfo,
+    missing: Sequence[Expectation],
+    money: DemoMoney | None = None,
 ) -> dict[str, Any]:
     return {
-        "ok": not missing,
+        "ok": not missing and money is not None and money.adds_up,
+        "pnl": money.as_json() if money is not None else None,
         "rules_fired": sorted({r.rule_name for r in records}),
         "enforcements": [
             {

@@ -12,11 +12,13 @@ import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 from rmdsl.broker.simgateway.scenario import ScriptPlayer, parse_script
 from rmdsl.daemon import Daemon
 from rmdsl.demo.display import Display
+from rmdsl.demo.money import DemoMoney, of_day, of_tape
 from rmdsl.demo.script import EXPECTED, STEPS, DemoStep, Expectation
 from rmdsl.demo.sim import SimAccount
 from rmdsl.engine.persistence import EnforcementRecord, RecordEnforcement, Write
@@ -47,6 +49,7 @@ class DemoResult:
     records: tuple[EnforcementRecord, ...]
     missing: tuple[Expectation, ...]
     player_errors: tuple[str, ...]
+    money: DemoMoney | None = None  # None when rmdsl never saw every fill of the gateway
 
 
 def unmet(records: Sequence[EnforcementRecord]) -> tuple[Expectation, ...]:
@@ -89,13 +92,17 @@ async def run_demo(
         )
         with sdk_rate_limit(100_000):
             await daemon.start()
+        opening_balance = sim.gw.market.account(sim.gw.account_id).balance
         try:
             player = ScriptPlayer(sim.gw, speed)
             await _play(sim, player, STEPS, speed, display)
             await _settle(display)
+            money = await _count_money(daemon, sim, opening_balance)
         finally:
             await daemon.stop()
-        return DemoResult(tuple(display.records), unmet(display.records), tuple(player.errors))
+        return DemoResult(
+            tuple(display.records), unmet(display.records), tuple(player.errors), money
+        )
 
 
 async def _play(
@@ -109,6 +116,21 @@ async def _play(
         display.step(sim.now(), step.kind, step.says)
         for action in parse_script([{"at": step.at, **a} for a in step.actions]):
             await player.apply(action)
+
+
+async def _count_money(daemon: Daemon, sim: SimAccount, opening: Decimal) -> DemoMoney | None:
+    """rmdsl's day and the gateway's tape, once rmdsl has seen every fill the gateway made."""
+    deadline = time.monotonic() + SETTLE_S
+    while daemon.engine is not None and time.monotonic() < deadline:
+        tape = [t.payload for t in sim.gw.market.ledger.trades]
+        state = daemon.engine.state
+        if {t["id"] for t in tape} <= set(state.trades):
+            fills = sum(1 for f in state.trades.values() if not f[2])
+            balance = sim.gw.market.account(sim.gw.account_id).balance
+            day, gateway = of_day(state.ctx.day, fills), of_tape(tape)
+            return DemoMoney(day, gateway, balance - opening, tuple(tape))
+        await asyncio.sleep(0.05)
+    return None
 
 
 async def _settle(display: Display) -> None:

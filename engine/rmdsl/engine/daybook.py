@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING
 
 from rmdsl.engine import restore
 from rmdsl.engine.events import TradeEvent
-from rmdsl.engine.state import TradeResult, tally
+from rmdsl.engine.state import TradeResult
+from rmdsl.engine.windows import tally
 
 if TYPE_CHECKING:
     from rmdsl.engine.core import Engine
@@ -60,7 +61,7 @@ async def _late(engine: Engine, ev: TradeEvent, day: dt.date) -> str:
     if known is not None and (known[2] or not ev.voided):
         return TradeResult.DUPLICATE
     ours = known[3] if known is not None else engine.origins.is_ours(ev, st.now)
-    st.previous[ev.id] = (ev.ts, ev.pnl, ev.voided, ours)
+    st.previous[ev.id] = (ev.ts, ev.pnl, ev.voided, ours, ev.fees)
     if known is None and not ev.voided:
         st.reduce_by_fill(ev)  # the position it closed is smaller, whatever the day
     counts = tally(st.previous)

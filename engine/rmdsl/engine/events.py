@@ -78,14 +78,16 @@ def _now_ns() -> int:
 
 @dataclass(frozen=True, slots=True)
 class TradeEvent:
-    """A fill (GatewayUserTrade). pnl is None on opening fills."""
+    """A fill (GatewayUserTrade). `pnl` is the gateway's profitAndLoss: GROSS, None on opening
+    fills; `fees` are this fill's, opening fills included. rmdsl counts `net_pnl`
+    (docs/language.md, "Net P&L")."""
 
     id: int
     account_id: int
     contract_id: str
     ts: dt.datetime
     price: Decimal
-    pnl: Decimal | None
+    pnl: Decimal | None  # gross
     fees: Decimal
     side: Side
     size: int
@@ -96,6 +98,15 @@ class TradeEvent:
     @property
     def symbol(self) -> str:
         return symbol_of(self.contract_id)
+
+    @property
+    def is_close(self) -> bool:
+        return self.pnl is not None
+
+    @property
+    def net_pnl(self) -> Decimal:
+        """Gross minus this fill's fees: an opening fill's is -fees."""
+        return (self.pnl if self.pnl is not None else Decimal(0)) - self.fees
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,8 +3,11 @@
 saved = (open P&L of the positions the rule closes, at the moment it fires)
       - (what the recording actually made on those positions from then on: their
          closing fills until each went flat, or their open P&L at the end)
-      - for a lockout / symbol block: the realized P&L of the fills it would
-        have prevented (closing fills in its scope until it ends).
+      - for a lockout / symbol block: the net P&L of the fills it would have
+        prevented (every fill in its scope until it ends: closing fills' gross minus
+        the fees of all of them, opening fills included: trades not taken pay none).
+The first two are gross: the rule's close and the recording's closing fills pay
+the same fees on the same contracts, so they cancel (docs/language.md, "Net P&L").
 Positive: the rule would have saved money; negative: it would have cost money. Closes
 made by an active lockout are part of the lockout's figure, not counted again.
 """
@@ -92,18 +95,18 @@ def _after(
 def _prevented(
     events: Sequence[Event], index: int, lock: LockoutRecord, flat_at: dict[str, int]
 ) -> Decimal:
-    """Closing fills in the lockout's scope while it lasted, not already counted above."""
+    """Net P&L of the fills in the lockout's scope while it lasted, not already counted."""
     end = lock.until_ts or dt.datetime.max.replace(tzinfo=dt.UTC)
     total = ZERO
     for i in range(index + 1, len(events)):
         ev = events[i]
-        if not isinstance(ev, TradeEvent) or ev.pnl is None or ev.ts >= end:
+        if not isinstance(ev, TradeEvent) or ev.ts >= end:
             continue
         if lock.symbol is not None and symbol_of(ev.contract_id) != lock.symbol:
             continue
         if i <= flat_at.get(ev.contract_id, -1):
             continue
-        total += ev.pnl
+        total += ev.net_pnl
     return total
 
 

@@ -65,7 +65,8 @@ class TradeRecord:
     side: str  # "buy" | "sell"
     size: int
     price: Decimal
-    pnl: Decimal | None  # None on opening fills; net of fees (gateway profitAndLoss)
+    pnl: Decimal | None  # the gateway's profitAndLoss: gross, None on opening fills
+    # (net = pnl - fees is recomputed from these two on every restore)
     fees: Decimal = ZERO
     voided: bool = False
     order_id: int = 0

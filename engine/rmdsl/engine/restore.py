@@ -223,7 +223,7 @@ def remember_closed_day(
         return
     engine.closed_day = day
     engine.state.previous = {
-        t.trade_id: (t.ts, t.pnl, t.voided, t.by_rmdsl)
+        t.trade_id: (t.ts, t.pnl, t.voided, t.by_rmdsl, t.fees)
         for t in trades
         if t.trading_day == day.trading_day
     }

@@ -23,10 +23,9 @@ from rmdsl.engine.events import (
 )
 from rmdsl.engine.fills import FillBook
 from rmdsl.engine.tags import is_rmdsl_tag
-from rmdsl.engine.windows import FillWindow
+from rmdsl.engine.windows import Fill, FillWindow, count
 from rmdsl.lang.context import (
     AccountView,
-    DayView,
     EvalContext,
     OrderView,
     PositionView,
@@ -91,41 +90,11 @@ class Order:
         return is_rmdsl_tag(self.event.custom_tag)
 
 
-# one fill of the day: (ts, realized pnl or None for an opening fill, voided, by rmdsl)
-type Fill = tuple[dt.datetime, Decimal | None, bool, bool]
-
-
 class TradeResult:
     NEW = "new"
     DUPLICATE = "duplicate"
     VOIDED = "voided"
     LATE = "late"  # a fill of a trading day already closed (rmdsl.engine.daybook)
-
-
-def count(day: DayView, pnl: Decimal | None, own: bool = True) -> None:
-    """One closing fill into the day's counters."""
-    if pnl is None:
-        return
-    day.realized_pnl += pnl  # money is money: rmdsl's closes count in every loss limit
-    if not own:
-        return  # ...but they are no trade of the trader's: no streak, win or loss
-    day.trades += 1
-    if pnl > 0:
-        day.wins += 1
-        day.consecutive_losses = 0
-    elif pnl < 0:
-        day.losses += 1
-        day.consecutive_losses += 1
-
-
-def tally(fills: dict[int, Fill]) -> DayView:
-    """A day's realized counters from its fills, in trade time (a closed day's late fill)."""
-    day = DayView()
-    for trade_id in sorted(fills, key=lambda i: (fills[i][0], i)):
-        _, pnl, voided, ours = fills[trade_id]
-        if not voided:
-            count(day, pnl, not ours)
-    return day
 
 
 class AccountState:
@@ -199,19 +168,19 @@ class AccountState:
         known = self.trades.get(ev.id)
         if known is not None:
             if ev.voided and not known[2]:
-                self.trades[ev.id] = (ev.ts, ev.pnl, True, known[3])
+                self.trades[ev.id] = (ev.ts, ev.pnl, True, known[3], known[4])
                 self._rebuild_day()
                 return TradeResult.VOIDED
             return TradeResult.DUPLICATE
-        self.trades[ev.id] = (ev.ts, ev.pnl, ev.voided, by_rmdsl)
+        self.trades[ev.id] = (ev.ts, ev.pnl, ev.voided, by_rmdsl, ev.fees)
         if ev.voided:
             return TradeResult.DUPLICATE  # a fill first seen voided never counted
         if ev.ts < self._last_trade_ts:
             self._rebuild_day()  # out of order: streaks and windows depend on the order
         else:
             self._last_trade_ts = ev.ts
-            self._count(ev.pnl, not by_rmdsl)
-            self.fills.add(_epoch_ms(ev.ts), ev.pnl, not by_rmdsl)
+            self._count(ev.pnl, ev.fees, not by_rmdsl)
+            self.fills.add(_epoch_ms(ev.ts), ev.net_pnl, ev.is_close, not by_rmdsl)
             self._refresh_day()
         self._fill_seen(ev.contract_id, ev.side, self.fill_book.from_trade(ev), ev.ts)
         order = self.orders.get(ev.order_id)
@@ -254,22 +223,23 @@ class AccountState:
             return 0
         return pos.size if pos.long else -pos.size
 
-    def _count(self, pnl: Decimal | None, own: bool = True) -> None:
-        count(self.ctx.day, pnl, own)
+    def _count(self, gross: Decimal | None, fees: Decimal, own: bool = True) -> None:
+        count(self.ctx.day, gross, fees, own)
 
     def _rebuild_day(self) -> None:
         day = self.ctx.day
-        day.realized_pnl = ZERO
+        day.realized_pnl = day.gross_pnl = day.fees = ZERO
         day.trades = day.wins = day.losses = day.consecutive_losses = 0
         self.fills.clear()
         # the peak is replayed from realized history in trade time: a voided or late fill must
         # not leave behind a peak that never existed (earlier unrealized excursions are lost)
         peak = ZERO
         for trade_id in sorted(self.trades, key=lambda i: (self.trades[i][0], i)):
-            ts, pnl, voided, ours = self.trades[trade_id]
+            ts, gross, voided, ours, fees = self.trades[trade_id]
             if not voided:
-                self._count(pnl, not ours)
-                self.fills.add(_epoch_ms(ts), pnl, not ours)
+                self._count(gross, fees, not ours)
+                net = (gross if gross is not None else ZERO) - fees
+                self.fills.add(_epoch_ms(ts), net, gross is not None, not ours)
                 self._last_trade_ts = max(self._last_trade_ts, ts)
                 peak = max(peak, day.realized_pnl)
         day.peak_pnl = peak
@@ -281,9 +251,10 @@ class AccountState:
             side=ev.side.word,
             size=ev.size,
             price=ev.price,
-            pnl=ev.pnl if ev.pnl is not None else ZERO,
+            pnl=ev.net_pnl,
+            gross_pnl=ev.pnl if ev.pnl is not None else ZERO,
             fees=ev.fees,
-            is_close=ev.pnl is not None,
+            is_close=ev.is_close,
             by_rmdsl=self.by_rmdsl(ev.id),
         )
 
@@ -430,7 +401,7 @@ class AccountState:
         self.fills.clear()
         self.fill_book.clear()
         day = self.ctx.day
-        day.realized_pnl = ZERO
+        day.realized_pnl = day.gross_pnl = day.fees = ZERO
         day.trades = day.wins = day.losses = day.consecutive_losses = 0
         day.peak_pnl = day.unrealized_pnl
         self._refresh_day()

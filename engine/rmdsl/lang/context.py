@@ -27,7 +27,9 @@ class AccountView:
 
 @dataclass(slots=True)
 class DayView:
-    realized_pnl: Decimal = ZERO
+    realized_pnl: Decimal = ZERO  # net: gross_pnl - fees
+    gross_pnl: Decimal = ZERO  # the gateway's profitAndLoss summed
+    fees: Decimal = ZERO  # of every fill, opening fills included
     unrealized_pnl: Decimal = ZERO
     pnl: Decimal = ZERO  # realized + unrealized
     peak_pnl: Decimal = ZERO
@@ -66,7 +68,8 @@ class TradeView:
     side: str = "buy"  # "buy" | "sell"
     size: int = 0
     price: Decimal = ZERO
-    pnl: Decimal = ZERO  # gateway profitAndLoss (net of fees); 0 on opening fills
+    pnl: Decimal = ZERO  # net: gross_pnl - fees (an opening fill's is -fees)
+    gross_pnl: Decimal = ZERO  # the gateway's profitAndLoss; 0 on opening fills
     fees: Decimal = ZERO
     is_close: bool = False
     by_rmdsl: bool = False  # a fill of a close rmdsl sent (rmdsl.engine.origin)

@@ -19,11 +19,13 @@ from rmdsl.lang.typing_rules import CYCLIC
 PNL_NAMES = frozenset(
     {
         "day.realized_pnl",
+        "day.gross_pnl",
         "day.unrealized_pnl",
         "day.pnl",
         "positions.unrealized_pnl",
         "position.unrealized_pnl",
         "trade.pnl",
+        "trade.gross_pnl",
     }
 )
 _UNSET = object()

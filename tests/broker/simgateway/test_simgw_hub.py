@@ -84,13 +84,13 @@ async def test_market_hub_quotes_only_for_subscribed_contracts(
     gw: SimGateway, session: aiohttp.ClientSession, token: str
 ) -> None:
     ws = await open_hub(session, gw, "market", token)
-    await invoke(ws, "SubscribeContractQuotes", ["CON.F.US.ES.Z25"], "1")
+    await invoke(ws, "SubscribeContractQuotes", ["CON.F.US.EP.Z25"], "1")
     await receive(ws)
     gw.set_quote("MNQ", 21000.5)
     gw.set_quote("ES", 6001.25)
     push = await receive(ws)
     assert push["target"] == "GatewayQuote"
-    assert push["arguments"][0] == "CON.F.US.ES.Z25"
+    assert push["arguments"][0] == "CON.F.US.EP.Z25"
     assert push["arguments"][1]["lastPrice"] == 6001.25
     await ws.close()
 

@@ -11,7 +11,7 @@ from rmdsl.broker.simgateway import GatewayRejection, Market, OrderRequest, Push
 from rmdsl.engine.events import OrderStatus, OrderType, Side
 
 MNQ = "CON.F.US.MNQ.Z25"
-ES = "CON.F.US.ES.Z25"
+ES = "CON.F.US.EP.Z25"  # the gateway names E-mini S&P `EP`
 D = Decimal
 
 
@@ -50,10 +50,11 @@ def test_market_buy_fills_at_ask_and_sell_at_bid(market: Market, pushes: list[Pu
     order(market, Side.SELL, size=2)
     trades = data(pushes, "GatewayUserTrade")
     assert [t["price"] for t in trades] == [100.25, 100.00]
-    assert trades[0]["profitAndLoss"] is None  # opening half-turn
-    # closing 2 MNQ at a 1-tick loss: 2 * -0.50 gross, fees 0.37 * 2
-    assert trades[1]["profitAndLoss"] == pytest.approx(-1.00 - 0.74)
-    assert trades[1]["fees"] == pytest.approx(0.74)
+    assert trades[0]["profitAndLoss"] is None  # opening half-turn...
+    assert trades[0]["fees"] == 0.74  # ...charged its fees too: 0.37 * 2
+    # closing 2 MNQ at a 1-tick loss: 2 * -0.50 gross; the fees are apart, never netted in
+    assert trades[1]["profitAndLoss"] == -1.00
+    assert trades[1]["fees"] == 0.74
     assert market.accounts[acct(market)].balance == D("50000") - D("1.00") - D("0.74") * 2
 
 
@@ -93,25 +94,45 @@ def test_average_price_and_flip(market: Market, pushes: list[Push]) -> None:
     pos = market.open_positions(acct(market))[0]
     assert (pos["type"], pos["size"], pos["averagePrice"]) == (2, 1, 101.0)
     closing = data(pushes, "GatewayUserTrade")[-1]
-    # (101.00 - 100.75) * 2 contracts * $2 per point, minus 3 * 0.37 fees
-    assert closing["profitAndLoss"] == pytest.approx(1.00 - 1.11)
+    # (101.00 - 100.75) * 2 contracts * $2 per point, gross; the 3 * 0.37 fees apart
+    assert closing["profitAndLoss"] == 1.00
+    assert closing["fees"] == 1.11
 
 
 def test_es_point_value(market: Market, pushes: list[Push]) -> None:
     order(market, Side.BUY, contract=ES)
     market.set_quote(ES, bid=D("6010.00"), ask=D("6010.25"))
     market.close_position(acct(market), ES)
-    # 9.75 points * $50 - 1.40 closing fee
-    assert data(pushes, "GatewayUserTrade")[-1]["profitAndLoss"] == pytest.approx(487.5 - 1.40)
+    # 9.75 points * $50, gross; the closing fill's 1.40 fee is reported apart
+    last = data(pushes, "GatewayUserTrade")[-1]
+    assert (last["profitAndLoss"], last["fees"]) == (487.5, 1.40)
 
 
-def test_gross_pnl_option() -> None:
+def test_official_trade_search_example_is_gross() -> None:
+    """The official Trade/search example: ES 6064.25 -> 6065.25, one contract: profitAndLoss
+    50.00 on the closing fill, null on the opening one, fees 1.40 on each half-turn."""
     out: list[Push] = []
-    m = Market(out.append, pnl_net_of_fees=False)
-    a = m.add_account("A").id
-    m.place_order(OrderRequest(a, MNQ, OrderType.MARKET, Side.BUY, 1))
-    m.place_order(OrderRequest(a, MNQ, OrderType.MARKET, Side.SELL, 1))
-    assert data(out, "GatewayUserTrade")[-1]["profitAndLoss"] == 0.0
+    m = Market(out.append)
+    a = m.add_account("A", D("50000")).id
+    m.set_quote("ES", price=D("6064.25"))
+    m.place_order(OrderRequest(a, "ES", OrderType.MARKET, Side.BUY, 1))
+    m.set_quote("ES", price=D("6065.25"))
+    m.place_order(OrderRequest(a, "ES", OrderType.MARKET, Side.SELL, 1))
+    trades = data(out, "GatewayUserTrade")
+    assert [(t["contractId"], t["profitAndLoss"], t["fees"]) for t in trades] == [
+        (ES, None, 1.40),
+        (ES, 50.0, 1.40),
+    ]
+    assert m.accounts[a].balance == D("50000") + D("50.00") - D("2.80")
+
+
+def test_es_and_nq_carry_the_gateway_roots() -> None:
+    """E-mini S&P and Nasdaq are `EP` / `ENQ` in ids and symbolIds; names keep ES / NQ."""
+    m = Market(lambda _: None)
+    es, nq = m.resolve_contract("ES").payload(), m.resolve_contract("NQ").payload()
+    assert (es["id"], es["symbolId"], es["name"]) == ("CON.F.US.EP.Z25", "F.US.EP", "ESZ5")
+    assert (nq["id"], nq["symbolId"], nq["name"]) == ("CON.F.US.ENQ.Z25", "F.US.ENQ", "NQZ5")
+    assert m.resolve_contract("EP") is m.resolve_contract("CON.F.US.EP.Z25")
 
 
 def test_resting_limit_fills_at_limit_when_crossed(market: Market, pushes: list[Push]) -> None:
@@ -137,7 +158,7 @@ def test_stop_triggers_when_price_crosses(market: Market, pushes: list[Push]) ->
     market.set_quote(MNQ, price=D("98.75"))
     trades = data(pushes, "GatewayUserTrade")
     assert len(trades) == 2 and trades[1]["price"] == 98.75
-    assert trades[1]["profitAndLoss"] == pytest.approx((98.75 - 100.25) * 2 - 0.37)
+    assert trades[1]["profitAndLoss"] == pytest.approx((98.75 - 100.25) * 2)
 
 
 def test_stop_limit_arms_then_waits_for_limit(market: Market, pushes: list[Push]) -> None:

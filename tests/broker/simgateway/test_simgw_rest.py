@@ -92,9 +92,9 @@ async def test_status_and_delay_faults(gw: SimGateway) -> None:
 async def test_request_log_records_body_and_arrival(gw: SimGateway) -> None:
     token = await login(gw)
     before = time.monotonic_ns()
-    await post(gw, "/Contract/searchById", {"contractId": "CON.F.US.ES.Z25"}, token)
+    await post(gw, "/Contract/searchById", {"contractId": "CON.F.US.EP.Z25"}, token)
     record = await gw.requests.wait_for("/Contract/searchById", timeout=1)
-    assert record.body == {"contractId": "CON.F.US.ES.Z25"}
+    assert record.body == {"contractId": "CON.F.US.EP.Z25"}
     assert before <= record.received_ns <= time.monotonic_ns()
 
 

@@ -75,7 +75,7 @@ async def test_rest_surface(client: Any, gw: SimGateway) -> None:
     assert [a.id for a in await client.list_accounts()] == [gw.account_id]
     instrument = await client.get_instrument("MNQ")
     assert (instrument.id, instrument.tickSize, instrument.tickValue) == (MNQ, 0.25, 0.5)
-    assert (await client.get_instrument("CON.F.US.ES.Z25")).tickValue == 12.5
+    assert (await client.get_instrument("CON.F.US.EP.Z25")).tickValue == 12.5
     assert len(await client.list_available_contracts()) == 8
     assert await client.ping() == "pong"
     assert await client.validate_session()
@@ -139,7 +139,9 @@ async def test_stop_order_triggers_on_quote(
     trades = await inbox.wait("trade_execution", 2)
     closing = trades[1]["data"]
     assert (closing["orderId"], closing["price"]) == (stop.orderId, 20989.75)
-    assert closing["profitAndLoss"] == pytest.approx(-10.25 * 2 - 0.37)
+    # gross, as the real gateway: the fees of each half-turn come apart
+    assert (closing["profitAndLoss"], closing["fees"]) == (-10.25 * 2, 0.37)
+    assert trades[0]["data"]["fees"] == 0.37  # the opening fill is charged too
     assert gw.position_size("MNQ") == 0
 
 

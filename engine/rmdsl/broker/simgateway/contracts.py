@@ -1,7 +1,11 @@
 """Contracts, fees and the clock of the simulated gateway: static tables -> gateway payloads.
 
 Tick sizes and values are those of the TopstepX equity-index futures
-(docs/simgateway.md); fees are per contract per side.
+(docs/simgateway.md); fees are per contract per side (per "half-turn"). The
+gateway names two roots differently from the exchange symbols: E-mini S&P is
+`CON.F.US.EP.*` and E-mini Nasdaq `CON.F.US.ENQ.*` (the official Contract
+search example), so the simulator does too and every test goes through the
+mapping real accounts need (rmdsl.engine.events.symbol_of).
 """
 
 from __future__ import annotations
@@ -15,16 +19,16 @@ from typing import Any
 
 CONTRACT_MONTH = "Z25"
 
-# symbol -> (description, tick size, tick value, default price, fee per side)
-_TABLE: dict[str, tuple[str, str, str, str, str]] = {
-    "MNQ": ("Micro E-mini Nasdaq-100", "0.25", "0.50", "21000.00", "0.37"),
-    "NQ": ("E-mini Nasdaq-100", "0.25", "5.00", "21000.00", "1.40"),
-    "MES": ("Micro E-mini S&P 500", "0.25", "1.25", "6000.00", "0.37"),
-    "ES": ("E-mini S&P 500", "0.25", "12.50", "6000.00", "1.40"),
-    "MYM": ("Micro E-mini Dow Jones", "1", "0.50", "44000", "0.37"),
-    "YM": ("E-mini Dow Jones", "1", "5.00", "44000", "1.40"),
-    "M2K": ("Micro E-mini Russell 2000", "0.1", "0.50", "2300.0", "0.37"),
-    "RTY": ("E-mini Russell 2000", "0.1", "5.00", "2300.0", "1.40"),
+# symbol -> (gateway root, description, tick size, tick value, default price, fee per side)
+_TABLE: dict[str, tuple[str, str, str, str, str, str]] = {
+    "MNQ": ("MNQ", "Micro E-mini Nasdaq-100", "0.25", "0.50", "21000.00", "0.37"),
+    "NQ": ("ENQ", "E-mini Nasdaq-100", "0.25", "5.00", "21000.00", "1.40"),
+    "MES": ("MES", "Micro E-mini S&P 500", "0.25", "1.25", "6000.00", "0.37"),
+    "ES": ("EP", "E-mini S&P 500", "0.25", "12.50", "6000.00", "1.40"),
+    "MYM": ("MYM", "Micro E-mini Dow Jones", "1", "0.50", "44000", "0.37"),
+    "YM": ("YM", "E-mini Dow Jones", "1", "5.00", "44000", "1.40"),
+    "M2K": ("M2K", "Micro E-mini Russell 2000", "0.1", "0.50", "2300.0", "0.37"),
+    "RTY": ("RTY", "E-mini Russell 2000", "0.1", "5.00", "2300.0", "1.40"),
 }
 
 DEFAULT_FEE = Decimal("0.50")
@@ -32,7 +36,8 @@ DEFAULT_FEE = Decimal("0.50")
 
 @dataclass(frozen=True, slots=True)
 class ContractSpec:
-    symbol: str
+    symbol: str  # the exchange symbol traders write (ES)
+    root: str  # the gateway's root in ids (EP)
     description: str
     tick_size: Decimal
     tick_value: Decimal
@@ -41,7 +46,7 @@ class ContractSpec:
 
     @property
     def contract_id(self) -> str:
-        return f"CON.F.US.{self.symbol}.{CONTRACT_MONTH}"
+        return f"CON.F.US.{self.root}.{CONTRACT_MONTH}"
 
     @property
     def name(self) -> str:
@@ -49,7 +54,7 @@ class ContractSpec:
 
     @property
     def symbol_id(self) -> str:
-        return f"F.US.{self.symbol}"
+        return f"F.US.{self.root}"
 
     @property
     def point_value(self) -> Decimal:
@@ -72,9 +77,10 @@ def build_contracts(fees: Mapping[str, Decimal] | None = None) -> dict[str, Cont
     """Contract id -> spec, with per-symbol fee overrides (unknown symbols ignored)."""
     fees = fees or {}
     specs = {}
-    for symbol, (desc, tick, value, price, fee) in _TABLE.items():
+    for symbol, (root, desc, tick, value, price, fee) in _TABLE.items():
         spec = ContractSpec(
             symbol=symbol,
+            root=root,
             description=desc,
             tick_size=Decimal(tick),
             tick_value=Decimal(value),

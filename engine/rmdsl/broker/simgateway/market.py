@@ -86,7 +86,6 @@ class Market:
         sink: Sink,
         clock: SimClock | None = None,
         fees: Mapping[str, Decimal] | None = None,
-        pnl_net_of_fees: bool = True,
         *,
         shuffle_seed: int | None = None,
         tag_reuse: TagReuse | None = None,
@@ -100,7 +99,7 @@ class Market:
             cid: Quote.flat(spec.default_price) for cid, spec in self.contracts.items()
         }
         self.book = OrderBook(tag_reuse)
-        self.ledger = Ledger(pnl_net_of_fees)
+        self.ledger = Ledger()
         self._account_ids = itertools.count(7001)
         # None: the user events of a fill go out in the live order; a seed shuffles them
         self.shuffle = random.Random(shuffle_seed) if shuffle_seed is not None else None
@@ -110,10 +109,10 @@ class Market:
     # -- reference data -------------------------------------------------
 
     def resolve_contract(self, ref: str) -> ContractSpec:
-        """A contract by id (CON.F.US.MNQ.Z25), name (MNQZ5) or symbol root (MNQ)."""
+        """A contract by id (CON.F.US.EP.Z25), name (ESZ5), symbol (ES) or gateway root (EP)."""
         ref = ref.upper()
         for spec in self.contracts.values():
-            if ref in (spec.contract_id.upper(), spec.symbol, spec.name):
+            if ref in (spec.contract_id.upper(), spec.symbol, spec.root, spec.name):
                 return spec
         raise GatewayRejection(ERR_CONTRACT_NOT_FOUND, f"Contract not found: {ref}")
 

@@ -2,6 +2,10 @@
 
 Positions are net per (account, contract) with a weighted average price;
 realized P&L = (exit - average) * closed size * tick value / tick size.
+As on the real gateway (the official Trade/search example: ES one point, one
+contract, profitAndLoss 50.00 and fees 1.40 on each half-turn), a Trade's
+`profitAndLoss` is GROSS, null on opening fills, and `fees` are charged on
+every fill, opening ones included; the balance moves by gross - fees.
 """
 
 from __future__ import annotations
@@ -52,8 +56,7 @@ class TradeRecord:
 class Ledger:
     """Net positions and the trade tape of every account."""
 
-    def __init__(self, pnl_net_of_fees: bool = True) -> None:
-        self.pnl_net_of_fees = pnl_net_of_fees
+    def __init__(self) -> None:
         self.positions: dict[tuple[int, str], SimPosition] = {}
         self.trades: list[TradeRecord] = []
         self._position_ids = itertools.count(501)
@@ -88,16 +91,13 @@ class Ledger:
         fees = spec.fee * size
         _apply(pos, signed, closed, price)
         acc.balance += gross - fees
-        pnl: float | None = None
-        if closed:
-            pnl = money(gross - fees if self.pnl_net_of_fees else gross)
         trade = {
             "id": next(self._trade_ids),
             "accountId": acc.id,
             "contractId": spec.contract_id,
             "creationTimestamp": iso(now),
             "price": float(price),
-            "profitAndLoss": pnl,
+            "profitAndLoss": money(gross) if closed else None,
             "fees": money(fees),
             "side": int(order.side),
             "size": size,
