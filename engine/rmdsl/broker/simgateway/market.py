@@ -19,7 +19,9 @@ from rmdsl.broker.simgateway.orders import (
     ERR_ACCOUNT_NOT_FOUND,
     ERR_ACCOUNT_VIOLATION,
     ERR_CLOSE_ACCOUNT_NOT_FOUND,
+    ERR_CLOSE_ACCOUNT_REJECTED,
     ERR_CLOSE_CONTRACT_NOT_FOUND,
+    ERR_CLOSE_REJECTED,
     ERR_CONTRACT_NOT_FOUND,
     ERR_INVALID_CLOSE_SIZE,
     ERR_POSITION_NOT_FOUND,
@@ -106,6 +108,8 @@ class Market:
         self.shuffle = random.Random(shuffle_seed) if shuffle_seed is not None else None
         self._splits: deque[tuple[int, ...]] = deque()  # partial-fill plans, next fill first
         self.partial_status = partial_status  # a partly filled order's status: unknown, settable
+        # whether closeContract works while canTrade is false: no source says (docs/simgateway.md)
+        self.closes_when_cannot_trade = True
 
     # -- reference data -------------------------------------------------
 
@@ -222,6 +226,10 @@ class Market:
             spec = self.resolve_contract(contract)
         except GatewayRejection as exc:
             raise GatewayRejection(ERR_CLOSE_CONTRACT_NOT_FOUND, exc.message) from None
+        if not acc.can_trade and not self.closes_when_cannot_trade:
+            # the account rejected: 8 on closeContract, 9 on partialCloseContract
+            code = ERR_CLOSE_ACCOUNT_REJECTED if size is None else ERR_CLOSE_REJECTED
+            raise GatewayRejection(code, "Account is not allowed to trade")
         net = self.ledger.net_size(acc.id, spec.contract_id)
         if net == 0:
             raise GatewayRejection(
