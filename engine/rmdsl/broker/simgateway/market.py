@@ -76,8 +76,9 @@ def _matches(spec: ContractSpec, text: str) -> bool:
     return len(text) >= 3 and any(word.startswith(text) for word in words)
 
 
-def _wrap(data: dict[str, Any]) -> tuple[Any, ...]:
-    return ({"action": 1, "data": data},)
+def _wrap(data: dict[str, Any], action: int = 1) -> tuple[Any, ...]:
+    """The user hub's envelope: trades arrive as action 0, updates as 1 (live captures)."""
+    return ({"action": action, "data": data},)
 
 
 class Market:
@@ -320,7 +321,8 @@ class Market:
         if self.shuffle is not None:
             self.shuffle.shuffle(user)
         for target, data in user:
-            self.sink(Push("user", target, _wrap(data), account_id=acc.id))
+            action = 0 if target == "GatewayUserTrade" else 1
+            self.sink(Push("user", target, _wrap(data, action), account_id=acc.id))
 
     def _push_order(self, order: SimOrder) -> None:
         payload = order_payload(order, self.contracts[order.contract_id])
