@@ -76,3 +76,20 @@ def test_codes_past_the_documented_ones() -> None:
     assert stops and all(s["status"] == 9 for s in stops)  # type: ignore[index]
     fixture = load("hub_user_order_unknown_codes.json")["arguments"][0]
     assert shape_diff(fixture, {"action": 1, "data": stops[0]}) == []
+
+
+def test_after_a_delete_the_next_position_is_sent_complete() -> None:
+    style = WireStyle(partial=True, delete_closed_positions=True)
+    sent = _run(style)  # ends flat: the close went as a delete
+    shaper, again = WireShaper(style), []
+    market = Market(lambda p: again.append(shaper.shape(p)))
+    acc = market.add_account("PRAC-1", Decimal(50_000))
+    es = market.resolve_contract("ES").contract_id
+    for _ in range(2):  # open, close (a delete), open again
+        market.place_order(OrderRequest(acc.id, es, 2, 0, 1))
+        market.close_position(acc.id, es)
+    market.place_order(OrderRequest(acc.id, es, 2, 0, 1))
+    positions = _data(again, "GatewayUserPosition")
+    assert [p["action"] for p in positions] == [1, 2, 1, 2, 1]
+    assert all({"type", "size", "averagePrice"} <= set(p["data"]) for p in positions[::2])  # type: ignore[arg-type]
+    assert _data(sent, "GatewayUserPosition")[-1]["action"] == 2

@@ -70,6 +70,8 @@ class WireShaper:
         action = self._action(push.target, data, action)
         self._recode(push.target, data)
         sent = self._trim(push.target, identity, data)
+        if action == 2:  # removed: whatever comes next under this key is a new entity, complete
+            self._sent.pop(self._key(push.target, identity, data), None)
         return replace(push, arguments=({"action": action, "data": sent},))
 
     def _action(self, target: str, data: Mapping[str, Any], action: int) -> int:
@@ -91,8 +93,12 @@ class WireShaper:
             if data.get(name) in table:
                 data[name] = table[data[name]]
 
+    @staticmethod
+    def _key(target: str, identity: tuple[str, ...], data: dict[str, Any]) -> tuple[str, object]:
+        return (target, tuple(data.get(name) for name in identity))
+
     def _trim(self, target: str, identity: tuple[str, ...], data: dict[str, Any]) -> dict[str, Any]:
-        key = (target, tuple(data.get(name) for name in identity))
+        key = self._key(target, identity, data)
         previous = self._sent.get(key)
         self._sent[key] = dict(data)
         omit = self.style.omit.get(target, set())
