@@ -20,16 +20,16 @@ from rmdsl.engine.payload_fields import (
     ACTION_DELETE,
     ACTION_UPDATE,
     PayloadError,
-    _dec,
-    _enum,
-    _int,
-    _opt_bool,
-    _opt_dec,
-    _str,
     envelope,
     parse_ts,
     unwrap,
 )
+from rmdsl.engine.payload_fields import dec as _dec
+from rmdsl.engine.payload_fields import enum_field as _enum
+from rmdsl.engine.payload_fields import int_field as _int
+from rmdsl.engine.payload_fields import opt_bool as _opt_bool
+from rmdsl.engine.payload_fields import opt_dec as _opt_dec
+from rmdsl.engine.payload_fields import str_field as _str
 
 __all__ = [
     "ACTION_CREATE",

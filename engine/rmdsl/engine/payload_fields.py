@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import logging
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
+
+log = logging.getLogger("rmdsl.engine.events")
+_warned: set[tuple[str, int]] = set()
 
 
 class PayloadError(ValueError):
@@ -34,7 +38,7 @@ def parse_ts(value: Any, default: dt.datetime | None = None) -> dt.datetime:
     return ts.replace(tzinfo=dt.UTC) if ts.tzinfo is None else ts.astimezone(dt.UTC)
 
 
-def _dec(value: Any, name: str) -> Decimal:
+def dec(value: Any, name: str) -> Decimal:
     if isinstance(value, bool) or value is None:
         raise PayloadError(f"field {name!r} must be a number, got {value!r}")
     try:
@@ -43,11 +47,11 @@ def _dec(value: Any, name: str) -> Decimal:
         raise PayloadError(f"field {name!r} must be a number, got {value!r}") from exc
 
 
-def _opt_dec(value: Any, name: str) -> Decimal | None:
-    return None if value is None else _dec(value, name)
+def opt_dec(value: Any, name: str) -> Decimal | None:
+    return None if value is None else dec(value, name)
 
 
-def _int(data: Mapping[str, Any], name: str, default: int | None = None) -> int:
+def int_field(data: Mapping[str, Any], name: str, default: int | None = None) -> int:
     value = data.get(name, default)
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise PayloadError(f"field {name!r} must be an integer, got {value!r}")
@@ -57,7 +61,7 @@ def _int(data: Mapping[str, Any], name: str, default: int | None = None) -> int:
         raise PayloadError(f"field {name!r} must be an integer, got {value!r}") from exc
 
 
-def _str(data: Mapping[str, Any], name: str) -> str:
+def str_field(data: Mapping[str, Any], name: str) -> str:
     value = data.get(name)
     if not isinstance(value, str) or not value:
         raise PayloadError(f"field {name!r} must be a non-empty string, got {value!r}")
@@ -92,20 +96,27 @@ def unwrap(payload: Any) -> Mapping[str, Any]:
     return envelope(payload)[1]
 
 
-def _enum[E: enum.IntEnum](
+def enum_field[E: enum.IntEnum](
     cls: type[E], data: Mapping[str, Any], name: str, unknown: E | None = None
 ) -> E:
     """The member for the code; a code past the known ones is `unknown` when the enum has one."""
     if unknown is not None and data.get(name) is None:
         return unknown
-    code = _int(data, name)
+    code = int_field(data, name)
     try:
         return cls(code)
     except ValueError as exc:
         if unknown is not None:
+            if (cls.__name__, code) not in _warned:  # once per code: it may come on every update
+                _warned.add((cls.__name__, code))
+                log.warning(
+                    "gateway sent %s %d, which is not documented: kept as unknown",
+                    cls.__name__,
+                    code,
+                )
             return unknown
         raise PayloadError(f"field {name!r}: {code} is not a {cls.__name__}") from exc
 
 
-def _opt_bool(value: Any) -> bool | None:
+def opt_bool(value: Any) -> bool | None:
     return None if value is None else bool(value)
