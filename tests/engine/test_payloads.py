@@ -9,8 +9,11 @@ import datetime as dt
 import io
 import json
 from decimal import Decimal
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rmdsl.engine.events import (
     AccountEvent,
@@ -193,3 +196,25 @@ def _position(data: dict[str, object]) -> PositionEvent:
     ev = event_from_gateway("GatewayUserPosition", env(data), T0)
     assert isinstance(ev, PositionEvent)
     return ev
+
+
+# ---- property: an update that leaves out unchanged fields means the same as the full one -----
+
+_ENTITIES = [
+    ("GatewayUserAccount", ACCOUNT, ("id",)),
+    ("GatewayUserOrder", ORDER, ("id",)),
+    ("GatewayUserPosition", POSITION, ("contractId",)),
+]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(_ENTITIES), st.data())
+def test_leaving_out_unchanged_fields_changes_nothing(entity: Any, data: Any) -> None:
+    target, full, identity = entity
+    optional = sorted(set(full) - set(identity))
+    left_out = data.draw(st.sets(st.sampled_from(optional)), label="left out")
+    partial = {k: v for k, v in full.items() if k not in left_out}
+    dec = GatewayDecoder(7001)
+    first = dec.decode(target, env(full), T0, received_ns=1)
+    again = dec.decode(target, env(partial), T0, received_ns=1)
+    assert again == first
