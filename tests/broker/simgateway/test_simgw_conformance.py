@@ -95,6 +95,7 @@ async def test_rest_answers_have_the_fixture_shape(rest: Any) -> None:
     place = {**load("rest_order_place.json")["request"], "accountId": acc, "contractId": es}
     place["side"] = 0  # a buy: the position stays open for the close below
     bodies = {
+        "rest_auth_validate.json": {},
         "rest_account_search.json": {"onlyActiveAccounts": True},
         "rest_trade_search.json": {"accountId": acc, "startTimestamp": "2000-01-01T00:00:00Z"},
         "rest_position_searchOpen.json": {"accountId": acc},
