@@ -22,6 +22,7 @@ from rmdsl.engine.events import (
     event_from_gateway,
     parse_ts,
 )
+from rmdsl.engine.payloads import GatewayDecoder
 from rmdsl.errors import RmdslError
 
 TARGETS = USER_TARGETS + MARKET_TARGETS
@@ -43,8 +44,13 @@ class Recorded:
     event: Event
 
 
-def parse_line(obj: Any, fallback_ts: dt.datetime | None = None) -> tuple[dt.datetime, str, Event]:
-    """One decoded line -> (received ts, target, event); PayloadError explains a bad one."""
+def parse_line(
+    obj: Any, fallback_ts: dt.datetime | None = None, decoder: GatewayDecoder | None = None
+) -> tuple[dt.datetime, str, Event]:
+    """One decoded line -> (received ts, target, event); PayloadError explains a bad one.
+
+    With a decoder, a partial update is completed from the earlier lines as the live
+    adapter completes it (docs/broker.md "Partial and odd payloads")."""
     if not isinstance(obj, Mapping):
         raise PayloadError(f"a line must be a JSON object, got {type(obj).__name__}")
     unknown = set(obj) - {"ts", "target", "data", "clock"}
@@ -62,11 +68,13 @@ def parse_line(obj: Any, fallback_ts: dt.datetime | None = None) -> tuple[dt.dat
         raise PayloadError(f"'target' must be one of {', '.join(TARGETS)}, got {target!r}")
     if "data" not in obj:
         raise PayloadError("missing 'data'")
-    return ts, str(target), event_from_gateway(str(target), obj["data"], fallback_ts=ts)
+    decode = decoder.decode if decoder is not None else event_from_gateway
+    return ts, str(target), decode(str(target), obj["data"], ts)
 
 
 def iter_recording(stream: IO[str], path: str) -> Iterator[Recorded]:
     """Decode a recording lazily; blank lines and lines starting with '#' are skipped."""
+    decoder = GatewayDecoder()
     for lineno, raw in enumerate(stream, start=1):
         text = raw.strip()
         if not text or text.startswith("#"):
@@ -78,7 +86,7 @@ def iter_recording(stream: IO[str], path: str) -> Iterator[Recorded]:
                 path, lineno, f"invalid JSON: {exc.msg} (column {exc.colno})"
             ) from None
         try:
-            ts, target, event = parse_line(obj)
+            ts, target, event = parse_line(obj, decoder=decoder)
         except PayloadError as exc:
             raise RecordingError(path, lineno, str(exc)) from None
         yield Recorded(lineno, ts, target, event)

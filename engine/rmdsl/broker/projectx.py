@@ -233,7 +233,7 @@ class ProjectXBroker:
         live_positions = tuple(p for p in positions if isinstance(p, PositionEvent) and p.size)
         open_orders = tuple(o for o in orders if isinstance(o, OrderEvent))
         exposed = {p.contract_id for p in live_positions}
-        exposed |= {o.contract_id for o in open_orders if o.status.is_working}
+        exposed |= {o.contract_id for o in open_orders if o.working}
         for contract_id in sorted(exposed):
             if self.live is not None:
                 self.live.watch_quotes(contract_id)
@@ -309,7 +309,10 @@ class ProjectXBroker:
     def _map(self, what: str, models: Any, kind: str) -> tuple[Event, ...]:
         now = dt.datetime.now(dt.UTC)
         try:
-            return tuple(event_from_model(f"GatewayUser{kind}", m, now) for m in models)
+            events = tuple(event_from_model(f"GatewayUser{kind}", m, now) for m in models)
+            if self.live is not None:  # partial live updates complete from these from now on
+                self.live.remember(f"GatewayUser{kind}", models)
+            return events
         except (PayloadError, TypeError) as exc:
             raise BrokerError(f"{what}: unexpected data from the SDK: {exc}") from exc
 

@@ -30,7 +30,7 @@ from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 from rmdsl.broker.projectx_session import RENEW_BEFORE_S, expires_within, fresh_token
-from rmdsl.broker.projectx_stream import Deduper, Handoff
+from rmdsl.broker.projectx_stream import Deduper, Handoff, model_payload
 from rmdsl.engine.events import (
     AccountEvent,
     ConnectionEvent,
@@ -39,8 +39,8 @@ from rmdsl.engine.events import (
     OrderEvent,
     PayloadError,
     PositionEvent,
-    event_from_gateway,
 )
+from rmdsl.engine.payloads import GatewayDecoder
 from rmdsl.errors import BrokerError
 
 log = logging.getLogger("rmdsl.broker.projectx")
@@ -87,6 +87,8 @@ class LiveFeed:
         self._clock = clock
         self._probe: tuple[float, asyncio.Future[Any]] | None = None  # (sent at, pong waiter)
         self.deduper = Deduper()
+        # completes partial updates from the last known state (docs/broker.md)
+        self.decoder = GatewayDecoder(account_id)
         self.up = False
         self.reconnects = 0
         self._down_since: float | None = None
@@ -147,7 +149,7 @@ class LiveFeed:
         try:
             # a fill without a timestamp is still a fill: stamp it with our clock
             now = dt.datetime.now(dt.UTC)
-            event = event_from_gateway(target, payload, now, received_ns)
+            event = self.decoder.decode(target, payload, now, received_ns)
         except PayloadError as exc:
             log.warning("dropped a malformed %s message: %s", target, exc)
             return
@@ -157,6 +159,11 @@ class LiveFeed:
             self._tap(target, payload)
         self._handoff.put(event)
         self._follow_quotes(event)
+
+    def remember(self, target: str, models: Any) -> None:
+        """REST objects (the snapshot) are the last known state partial updates complete from."""
+        for model in models:
+            self.decoder.remember(target, model_payload(model))
 
     def _ours(self, event: Event) -> bool:
         """SubscribeAccounts streams every account of the user: keep this account's only."""
@@ -169,7 +176,7 @@ class LiveFeed:
 
     def _follow_quotes(self, event: Event) -> None:
         if (isinstance(event, PositionEvent) and event.size != 0) or (
-            isinstance(event, OrderEvent) and event.status.is_working
+            isinstance(event, OrderEvent) and event.working
         ):
             self.watch_quotes(event.contract_id)
 

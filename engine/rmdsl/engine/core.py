@@ -254,7 +254,7 @@ class Engine:
             firings += self._on_order(event, changes)
         elif isinstance(event, AccountEvent):
             self.state.apply_account(event)
-            if event.can_trade:
+            if event.can_trade is True:
                 for lifted in self.lockouts.lift_can_trade(self.state.now):
                     log.warning("lockout by %s lifted: the account can trade", lifted.rule_id)
                     await self._persist(self.store.lift_lockout(lifted.id, self.state.now))

@@ -11,10 +11,35 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
+
+from rmdsl.engine.payload_fields import (
+    ACTION_CREATE,
+    ACTION_DELETE,
+    ACTION_UPDATE,
+    PayloadError,
+    envelope,
+    parse_ts,
+    unwrap,
+)
+from rmdsl.engine.payload_fields import dec as _dec
+from rmdsl.engine.payload_fields import enum_field as _enum
+from rmdsl.engine.payload_fields import int_field as _int
+from rmdsl.engine.payload_fields import opt_bool as _opt_bool
+from rmdsl.engine.payload_fields import opt_dec as _opt_dec
+from rmdsl.engine.payload_fields import str_field as _str
+
+__all__ = [
+    "ACTION_CREATE",
+    "ACTION_DELETE",
+    "ACTION_UPDATE",
+    "PayloadError",
+    "envelope",
+    "parse_ts",
+    "unwrap",
+]
 
 
 class Side(enum.IntEnum):
@@ -33,6 +58,9 @@ class Side(enum.IntEnum):
 
 
 class OrderType(enum.IntEnum):
+    """OrderType of the gateway; 0 is the gateway's own Unknown (docs/broker.md, odd payloads)."""
+
+    UNKNOWN = 0
     LIMIT = 1
     MARKET = 2
     STOP_LIMIT = 3
@@ -51,6 +79,9 @@ class OrderType(enum.IntEnum):
 
 
 class OrderStatus(enum.IntEnum):
+    """OrderStatus 0..8 of the gateway; UNKNOWN stands for any code past 8 (kept, not dropped)."""
+
+    UNKNOWN = -1
     NONE = 0
     OPEN = 1
     FILLED = 2
@@ -63,10 +94,19 @@ class OrderStatus(enum.IntEnum):
 
     @property
     def is_working(self) -> bool:
-        return self in (OrderStatus.OPEN, OrderStatus.PENDING, OrderStatus.SUSPENDED)
+        # an order in a status we cannot read may still rest at the gateway: keep it (a flatten
+        # cancels it); it never counts as protection (AccountState._refresh_protection)
+        return self in (
+            OrderStatus.OPEN,
+            OrderStatus.PENDING,
+            OrderStatus.SUSPENDED,
+            OrderStatus.UNKNOWN,
+        )
 
 
 class PositionType(enum.IntEnum):
+    """0 (and any code past 2) is Undefined: NOT closed, only size 0 closes (docs/broker.md)."""
+
     UNDEFINED = 0
     LONG = 1
     SHORT = 2
@@ -145,20 +185,27 @@ class OrderEvent:
     filled_price: Decimal | None = None
     custom_tag: str | None = None
     received_ns: int = field(default_factory=_now_ns, compare=False)
+    removed: bool = False  # the gateway deleted the order (envelope action 2): it is gone
 
     @property
     def symbol(self) -> str:
         return symbol_of(self.contract_id)
 
+    @property
+    def working(self) -> bool:
+        """Still resting at the gateway as far as this update tells."""
+        return self.status.is_working and not self.removed
+
 
 @dataclass(frozen=True, slots=True)
 class AccountEvent:
-    """GatewayUserAccount."""
+    """GatewayUserAccount. None: the update did not carry the field and no earlier one did:
+    the account's last known value stands (never a made-up balance 0 or canTrade true)."""
 
     id: int
-    name: str
-    balance: Decimal
-    can_trade: bool
+    name: str | None
+    balance: Decimal | None
+    can_trade: bool | None
     ts: dt.datetime
     received_ns: int = field(default_factory=_now_ns, compare=False)
 
@@ -215,10 +262,6 @@ USER_TARGETS = ("GatewayUserTrade", "GatewayUserPosition", "GatewayUserOrder", "
 MARKET_TARGETS = ("GatewayQuote",)
 
 
-class PayloadError(ValueError):
-    """A gateway payload is missing a field or has one of the wrong kind."""
-
-
 # The gateway's contract ids name two roots differently from the exchange symbols
 # traders write in rules: E-mini S&P is `CON.F.US.EP.*`, E-mini Nasdaq `CON.F.US.ENQ.*`.
 CONTRACT_ROOT_ALIASES = {"EP": "ES", "ENQ": "NQ"}
@@ -233,71 +276,6 @@ def symbol_of(contract_id: str) -> str:
     return contract_id.upper()
 
 
-def parse_ts(value: Any, default: dt.datetime | None = None) -> dt.datetime:
-    """ISO-8601 (the gateway's `2025-01-21T14:30:00.123+00:00` or `...Z`) -> aware UTC datetime."""
-    if isinstance(value, dt.datetime):
-        ts = value
-    elif isinstance(value, str) and value:
-        try:
-            ts = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError as exc:
-            raise PayloadError(f"bad timestamp {value!r}") from exc
-    elif default is not None:
-        return default
-    else:
-        raise PayloadError("missing timestamp")
-    return ts.replace(tzinfo=dt.UTC) if ts.tzinfo is None else ts.astimezone(dt.UTC)
-
-
-def _dec(value: Any, name: str) -> Decimal:
-    if isinstance(value, bool) or value is None:
-        raise PayloadError(f"field {name!r} must be a number, got {value!r}")
-    try:
-        return Decimal(str(value))
-    except InvalidOperation as exc:
-        raise PayloadError(f"field {name!r} must be a number, got {value!r}") from exc
-
-
-def _opt_dec(value: Any, name: str) -> Decimal | None:
-    return None if value is None else _dec(value, name)
-
-
-def _int(data: Mapping[str, Any], name: str, default: int | None = None) -> int:
-    value = data.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise PayloadError(f"field {name!r} must be an integer, got {value!r}")
-    try:
-        return int(value)
-    except ValueError as exc:
-        raise PayloadError(f"field {name!r} must be an integer, got {value!r}") from exc
-
-
-def _str(data: Mapping[str, Any], name: str) -> str:
-    value = data.get(name)
-    if not isinstance(value, str) or not value:
-        raise PayloadError(f"field {name!r} must be a non-empty string, got {value!r}")
-    return value
-
-
-def unwrap(payload: Any) -> Mapping[str, Any]:
-    """The user hub sends `{"action": n, "data": {...}}` (or the bare dict): return the dict."""
-    if isinstance(payload, list | tuple) and len(payload) == 1:
-        payload = payload[0]
-    if isinstance(payload, Mapping) and "data" in payload and "action" in payload:
-        payload = payload["data"]
-    if not isinstance(payload, Mapping):
-        raise PayloadError(f"payload must be an object, got {type(payload).__name__}")
-    return payload
-
-
-def _enum[E: enum.IntEnum](cls: type[E], data: Mapping[str, Any], name: str) -> E:
-    code = _int(data, name)
-    try:
-        return cls(code)
-    except ValueError as exc:
-        raise PayloadError(f"field {name!r}: {code} is not a {cls.__name__}") from exc
-
-
 def event_from_gateway(
     target: str,
     payload: Any,
@@ -308,7 +286,8 @@ def event_from_gateway(
     rn = _now_ns() if received_ns is None else received_ns
     if target == "GatewayQuote":
         return _quote(payload, fallback_ts, rn)
-    data = unwrap(payload)
+    action, data = envelope(payload)
+    deleted = action == ACTION_DELETE
     if target == "GatewayUserTrade":
         return TradeEvent(
             id=_int(data, "id"),
@@ -320,18 +299,18 @@ def event_from_gateway(
             fees=_opt_dec(data.get("fees"), "fees") or Decimal(0),
             side=_enum(Side, data, "side"),
             size=_int(data, "size"),
-            voided=bool(data.get("voided", False)),
+            voided=bool(data.get("voided", False)) or deleted,
             order_id=_int(data, "orderId", 0),
             received_ns=rn,
         )
     if target == "GatewayUserPosition":
         return PositionEvent(
-            id=_int(data, "id"),
+            id=_int(data, "id", 0),  # incremental updates may leave it out (SDK tracking.py)
             account_id=_int(data, "accountId", 0),
             contract_id=_str(data, "contractId"),
             ts=parse_ts(data.get("creationTimestamp"), fallback_ts),
-            type=_enum(PositionType, data, "type"),
-            size=_int(data, "size"),
+            type=_enum(PositionType, data, "type", PositionType.UNDEFINED),
+            size=0 if deleted else _int(data, "size"),
             avg_price=_opt_dec(data.get("averagePrice"), "averagePrice") or Decimal(0),
             received_ns=rn,
         )
@@ -341,8 +320,8 @@ def event_from_gateway(
             account_id=_int(data, "accountId", 0),
             contract_id=_str(data, "contractId"),
             ts=parse_ts(data.get("updateTimestamp") or data.get("creationTimestamp"), fallback_ts),
-            status=_enum(OrderStatus, data, "status"),
-            type=_enum(OrderType, data, "type"),
+            status=_enum(OrderStatus, data, "status", OrderStatus.UNKNOWN),
+            type=_enum(OrderType, data, "type", OrderType.UNKNOWN),
             side=_enum(Side, data, "side"),
             size=_int(data, "size"),
             limit_price=_opt_dec(data.get("limitPrice"), "limitPrice"),
@@ -351,13 +330,18 @@ def event_from_gateway(
             filled_price=_opt_dec(data.get("filledPrice"), "filledPrice"),
             custom_tag=data.get("customTag") if isinstance(data.get("customTag"), str) else None,
             received_ns=rn,
+            removed=deleted,
         )
     if target == "GatewayUserAccount":
+        if deleted:
+            raise PayloadError("an account delete (action 2) carries no state: ignored")
+        # a field the update leaves out is None, never a default (docs/broker.md)
+        name = data.get("name")
         return AccountEvent(
             id=_int(data, "id"),
-            name=str(data.get("name", "")),
-            balance=_dec(data.get("balance", 0), "balance"),
-            can_trade=bool(data.get("canTrade", True)),
+            name=None if name is None else str(name),
+            balance=_opt_dec(data.get("balance"), "balance"),
+            can_trade=_opt_bool(data.get("canTrade")),
             ts=parse_ts(data.get("timestamp"), fallback_ts or dt.datetime.now(dt.UTC)),
             received_ns=rn,
         )

@@ -251,11 +251,11 @@ class _Parser:
             return [QuoteEvent(_contract(spec), ts, money(spec["price"]))]
         if kind == "account":
             return [
-                AccountEvent(
+                AccountEvent(  # a field the step leaves out keeps its value, as on the wire
                     int(spec.get("id", 1)),
-                    str(spec.get("name", "test")),
-                    money(spec.get("balance", 50_000)),
-                    bool(spec.get("can_trade", True)),
+                    None if spec.get("name") is None else str(spec["name"]),
+                    None if spec.get("balance") is None else money(spec["balance"]),
+                    None if spec.get("can_trade") is None else bool(spec["can_trade"]),
                     ts,
                 )
             ]

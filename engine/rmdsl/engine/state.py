@@ -14,6 +14,7 @@ from decimal import Decimal
 from rmdsl.engine.events import (
     AccountEvent,
     OrderEvent,
+    OrderStatus,
     PositionEvent,
     PositionType,
     QuoteEvent,
@@ -156,8 +157,15 @@ class AccountState:
 
     # ---- events --------------------------------------------------------------------------------
     def apply_account(self, ev: AccountEvent) -> None:
+        """A field the update left out (None) keeps its last known value."""
         view = self.ctx.account
-        view.id, view.name, view.balance, view.can_trade = ev.id, ev.name, ev.balance, ev.can_trade
+        view.id = ev.id
+        if ev.name is not None:
+            view.name = ev.name
+        if ev.balance is not None:
+            view.balance = ev.balance
+        if ev.can_trade is not None:
+            view.can_trade = ev.can_trade
 
     def apply_trade(self, ev: TradeEvent, by_rmdsl: bool = False) -> str:
         """Record a fill of today; a repeated id is a duplicate unless it newly voids the earlier
@@ -263,15 +271,19 @@ class AccountState:
         pos = self.positions.get(ev.contract_id)
         if pos is not None and ev.ts < pos.updated_at:
             return pos  # stale: an older snapshot of a position we already know newer
-        after = 0 if ev.type is PositionType.UNDEFINED else ev.size
-        after = -after if ev.type is PositionType.SHORT else after
+        kind = ev.type
+        if kind is PositionType.UNDEFINED and pos is not None and ev.size > 0:
+            # type 0 (Undefined) does not close a position (only size 0 does): it keeps its side
+            kind = PositionType.LONG if pos.long else PositionType.SHORT
+        after = 0 if kind is PositionType.UNDEFINED else ev.size
+        after = -after if kind is PositionType.SHORT else after
         self.fill_book.position(ev.contract_id, self.net(ev.contract_id), after)
-        if ev.size <= 0 or ev.type is PositionType.UNDEFINED:
+        if ev.size <= 0 or kind is PositionType.UNDEFINED:  # closed, or no side ever known
             if pos is not None:
                 del self.positions[ev.contract_id]
                 self._refresh_totals()
             return None
-        long = ev.type is PositionType.LONG
+        long = kind is PositionType.LONG
         if pos is None or pos.long != long:
             pos = Position(
                 ev.id, ev.contract_id, ev.symbol, long, ev.size, ev.avg_price, ev.ts, ev.ts
@@ -290,7 +302,7 @@ class AccountState:
         if known is not None and ev.ts < known.event.ts:
             return known  # stale update
         self._fill_seen(ev.contract_id, ev.side, self.fill_book.from_order(ev), ev.ts)
-        if not ev.status.is_working:
+        if not ev.working:
             if known is not None:
                 del self.orders[ev.id]
                 self._protect_contract(ev.contract_id)
@@ -355,6 +367,8 @@ class AccountState:
             ev = order.event
             if ev.contract_id != pos.contract_id or ev.side is not side or not ev.type.is_stop:
                 continue
+            if ev.status is OrderStatus.UNKNOWN:
+                continue  # a stop whose status we cannot read is no protection
             has_stop = True
             stop = ev.stop_price if ev.stop_price is not None else ev.limit_price
             if stop is not None:

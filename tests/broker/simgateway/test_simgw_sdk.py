@@ -102,7 +102,7 @@ async def test_realtime_events_after_a_ui_fill(realtime: tuple[Any, Inbox], gw: 
     _, inbox = realtime
     order = gw.trader_place("MNQ", "buy", "market", 1)
     trade = (await inbox.wait("trade_execution"))[0]
-    assert trade["action"] == 1
+    assert trade["action"] == 0  # the SDK hands the envelope on as is; trades are creates
     assert (trade["data"]["orderId"], trade["data"]["price"]) == (order.id, 21000.0)
     position = (await inbox.wait("position_update"))[0]["data"]
     assert (position["contractId"], position["size"], position["type"]) == (MNQ, 1, 1)

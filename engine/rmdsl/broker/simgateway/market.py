@@ -19,7 +19,9 @@ from rmdsl.broker.simgateway.orders import (
     ERR_ACCOUNT_NOT_FOUND,
     ERR_ACCOUNT_VIOLATION,
     ERR_CLOSE_ACCOUNT_NOT_FOUND,
+    ERR_CLOSE_ACCOUNT_REJECTED,
     ERR_CLOSE_CONTRACT_NOT_FOUND,
+    ERR_CLOSE_REJECTED,
     ERR_CONTRACT_NOT_FOUND,
     ERR_INVALID_CLOSE_SIZE,
     ERR_POSITION_NOT_FOUND,
@@ -74,8 +76,9 @@ def _matches(spec: ContractSpec, text: str) -> bool:
     return len(text) >= 3 and any(word.startswith(text) for word in words)
 
 
-def _wrap(data: dict[str, Any]) -> tuple[Any, ...]:
-    return ({"action": 1, "data": data},)
+def _wrap(data: dict[str, Any], action: int = 1) -> tuple[Any, ...]:
+    """The user hub's envelope: trades arrive as action 0, updates as 1 (live captures)."""
+    return ({"action": action, "data": data},)
 
 
 class Market:
@@ -105,6 +108,8 @@ class Market:
         self.shuffle = random.Random(shuffle_seed) if shuffle_seed is not None else None
         self._splits: deque[tuple[int, ...]] = deque()  # partial-fill plans, next fill first
         self.partial_status = partial_status  # a partly filled order's status: unknown, settable
+        # whether closeContract works while canTrade is false: no source says (docs/simgateway.md)
+        self.closes_when_cannot_trade = True
 
     # -- reference data -------------------------------------------------
 
@@ -221,6 +226,10 @@ class Market:
             spec = self.resolve_contract(contract)
         except GatewayRejection as exc:
             raise GatewayRejection(ERR_CLOSE_CONTRACT_NOT_FOUND, exc.message) from None
+        if not acc.can_trade and not self.closes_when_cannot_trade:
+            # the account rejected: 8 on closeContract, 9 on partialCloseContract
+            code = ERR_CLOSE_ACCOUNT_REJECTED if size is None else ERR_CLOSE_REJECTED
+            raise GatewayRejection(code, "Account is not allowed to trade")
         net = self.ledger.net_size(acc.id, spec.contract_id)
         if net == 0:
             raise GatewayRejection(
@@ -311,7 +320,8 @@ class Market:
         if self.shuffle is not None:
             self.shuffle.shuffle(user)
         for target, data in user:
-            self.sink(Push("user", target, _wrap(data), account_id=acc.id))
+            action = 0 if target == "GatewayUserTrade" else 1
+            self.sink(Push("user", target, _wrap(data, action), account_id=acc.id))
 
     def _push_order(self, order: SimOrder) -> None:
         payload = order_payload(order, self.contracts[order.contract_id])

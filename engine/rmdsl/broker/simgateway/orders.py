@@ -179,6 +179,8 @@ def _validate(req: OrderRequest) -> tuple[OrderType, Side]:
         kind, side = OrderType(req.type), Side(req.side)
     except ValueError as exc:
         raise GatewayRejection(ERR_REJECTED, f"Invalid order type or side: {exc}") from None
+    if kind is OrderType.UNKNOWN:  # the gateway reports 0 Unknown; nobody can place one
+        raise GatewayRejection(ERR_REJECTED, "Invalid order type or side: 0 is Unknown")
     if not isinstance(req.size, int) or req.size <= 0:
         raise GatewayRejection(ERR_REJECTED, f"Invalid size: {req.size}")
     if kind in (OrderType.LIMIT, OrderType.STOP_LIMIT) and req.limit_price is None:

@@ -37,6 +37,7 @@ from rmdsl.broker.simgateway.orders import (
 )
 from rmdsl.broker.simgateway.rest import RestApi
 from rmdsl.broker.simgateway.signalr import HubConnection, HubServer
+from rmdsl.broker.simgateway.wire import WireShaper, WireStyle
 from rmdsl.engine.events import OrderStatus, OrderType, Side
 from rmdsl.lifecycle import Service
 
@@ -81,13 +82,16 @@ class SimGateway(Service):
         tag_reuse: TagReuse | None = None,
         user_push_gap_s: float = 0.0,
         partial_fill_status: int = 1,
+        wire: WireStyle | None = None,
+        closes_when_cannot_trade: bool = True,
     ) -> None:
         """`shuffle_seed`: send the user events of each fill in a random order (reproducible);
         `tag_reuse`: the answer to a reused customTag; `user_push_gap_s`: a pause after each
         user-hub message, so a client handles one before the next; `partial_fill_status`: a
         partly filled order's status (1 OPEN, 6 PENDING...: unknown, docs/simgateway.md)."""
         self.host, self._port = host, port
-        self.pushes: list[PushRecord] = []
+        self.pushes: list[PushRecord] = []  # as sent on the wire (after the WireStyle)
+        self.wire = WireShaper(wire)
         self.market = Market(
             self._publish,
             clock=clock,
@@ -96,6 +100,8 @@ class SimGateway(Service):
             tag_reuse=tag_reuse,
             partial_status=OrderStatus(partial_fill_status),
         )
+        # unknown whether the real gateway takes closes while canTrade is false: settable
+        self.market.closes_when_cannot_trade = closes_when_cannot_trade
         for name, balance in accounts:
             self.market.add_account(name, balance)
         self.faults = FaultPlan()
@@ -303,6 +309,7 @@ class SimGateway(Service):
     # -- observation ------------------------------------------------------------
 
     def _publish(self, push: Push) -> None:
+        push = self.wire.shape(push)
         self.pushes.append(PushRecord(push.target, push.arguments, time.monotonic_ns()))
         self._pushed.set()
         self.hubs.publish(push)
