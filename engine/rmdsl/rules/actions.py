@@ -297,7 +297,7 @@ class ActionReader:
     def _expression(self, arg: ArgSpec, text: str, offset: int) -> Getter | None:
         """An argument written as an expression: checked against the argument's type."""
         from rmdsl.lang.check import CheckEnv, check_expression
-        from rmdsl.lang.compile import compile_expression
+        from rmdsl.lang.codegen import compile_expression
         from rmdsl.lang.parser import parse_expression
 
         origin = self.span(offset, len(text))
