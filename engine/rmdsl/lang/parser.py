@@ -1,4 +1,4 @@
-"""Expression text -> rmdsl.lang.ast, or a ParseError with located RM1xx diagnostics.
+"""Expression or action text -> rmdsl.lang.ast, or a ParseError with located diagnostics.
 
 The Lark parser is built once (lazily, cached on disk when possible); the
 transformer runs inline so even very long input never recurses.
@@ -59,6 +59,7 @@ def _build(text: str, cache: str | None) -> Lark:
         text,
         parser="lalr",
         lexer="contextual",
+        start=["start", "action"],
         transformer=ExprTransformer(),
         keep_all_tokens=True,
         maybe_placeholders=True,
@@ -185,6 +186,27 @@ def parse_expression(
     return tree
 
 
+def parse_action(text: str, *, path: str, origin: Span | None = None) -> ast.ActionCall:
+    """Parse one `do:` item (`lockout(until: reset)`); spans as parse_expression's.
+
+    Raises ParseError (located, as an expression's) on bad input.
+    """
+    offset = (origin.line - 1, origin.col - 1) if origin is not None else (0, 0)
+    token = ORIGIN.set(offset)
+    try:
+        call = _lark_parse(text, path, "action")
+    finally:
+        ORIGIN.reset(token)
+    if not isinstance(call, ast.ActionCall):
+        raise _error("RM100", CODES["RM100"], path, _text_span(1, 1))
+    for arg in call.args:
+        if ast.depth(arg.value) > MAX_DEPTH:
+            raise _error(
+                "RM110", f"{CODES['RM110']} (more than {MAX_DEPTH} levels)", path, arg.span
+            )
+    return call
+
+
 def _with_line(
     d: Diagnostic, text: str, origin: Span | None, source: SourceFile | None
 ) -> Diagnostic:
@@ -197,11 +219,12 @@ def _with_line(
     return d
 
 
-def _parse(text: str, path: str) -> ast.Expr:
+def _lark_parse(text: str, path: str, start: str) -> object:
+    """The grammar's `start` rule over `text`; every Lark error becomes a located ParseError."""
     _prescan(text, path)
     parser = get_parser()
     try:
-        tree = parser.parse(text)
+        return parser.parse(text, start=start)
     except BadLiteral as bad:
         raise _error("RM115", f"{CODES['RM115']}: {bad.message}", path, bad.span) from None
     except UnexpectedCharacters as err:
@@ -209,10 +232,16 @@ def _parse(text: str, path: str) -> ast.Expr:
         span = _text_span(err.line, err.column, length)
         raise _error(code, message, path, span, hint) from None
     except UnexpectedToken as err:
-        code, message, hint = describe_unexpected_token(text, err, parser.parse)
+        code, message, hint = describe_unexpected_token(
+            text, err, lambda t: parser.parse(t, start=start)
+        )
         raise _error(code, message, path, _token_span(text, err.token), hint) from None
     except (UnexpectedInput, LarkError, RecursionError) as err:  # defensive: never leak Lark
         raise _error("RM100", f"{CODES['RM100']}: {err.__class__.__name__}", path, None) from None
+
+
+def _parse(text: str, path: str) -> ast.Expr:
+    tree = _lark_parse(text, path, "start")
     if not isinstance(tree, ast.Expr):
         raise _error("RM100", CODES["RM100"], path, _text_span(1, 1))
     if ast.depth(tree) > MAX_DEPTH:
