@@ -27,7 +27,7 @@ from rmdsl.lang.types import (
     WEEKDAY,
     Type,
 )
-from rmdsl.source import Span
+from rmdsl.source import LineIndex, Span
 from rmdsl.types import Renderer
 
 _CENT = Decimal("0.01")
@@ -116,13 +116,8 @@ def _check_hole(source: str, env: CheckEnv, where: Span) -> tuple[Part, list[Dia
     return checked, list(checked.diagnostics)
 
 
-def _position(text: str, index: int) -> tuple[int, int]:
-    line = text.count("\n", 0, index) + 1
-    return line, index - (text.rfind("\n", 0, index) + 1) + 1
-
-
 def _origin_of(text: str, index: int, origin: Span | None) -> Span:
-    line, col = _position(text, index)
+    line, col = LineIndex(text).position(index)
     span = Span.point(line, col)
     return span.shifted(origin.line - 1, origin.col - 1) if origin is not None else span
 

@@ -21,7 +21,7 @@ from rmdsl.lang import ast
 from rmdsl.lang.diagnostic_codes import CODES
 from rmdsl.lang.parse_errors import describe_unexpected_char, describe_unexpected_token
 from rmdsl.lang.transformer import ORIGIN, BadLiteral, ExprTransformer
-from rmdsl.source import SourceFile, Span
+from rmdsl.source import LineIndex, SourceFile, Span
 
 MAX_LENGTH = 5_000  # characters: rule conditions are one line; this bounds parse time
 MAX_DEPTH = 100  # AST levels: every later pass may recurse this deep
@@ -96,12 +96,6 @@ def _text_span(line: int, col: int, length: int = 1) -> Span:
     return Span.point(line, col, length).shifted(line_off, col_off)
 
 
-def _position(text: str, index: int) -> tuple[int, int]:
-    line = text.count("\n", 0, index) + 1
-    col = index - (text.rfind("\n", 0, index) + 1) + 1
-    return line, col
-
-
 def _prescan(text: str, path: str) -> None:
     """Length, emptiness, strings and bracket balance: checked before Lark sees the text."""
     if len(text) > MAX_LENGTH:
@@ -123,7 +117,7 @@ def _prescan(text: str, path: str) -> None:
             while j < n and text[j] not in '"\n':
                 j += 2 if text[j] == "\\" else 1
             if j >= n or text[j] != '"':
-                line, col = _position(text, i)
+                line, col = LineIndex(text).position(i)
                 raise _error(
                     "RM108",
                     CODES["RM108"],
@@ -136,7 +130,7 @@ def _prescan(text: str, path: str) -> None:
         if ch in "([":
             stack.append((ch, i))
             if len(stack) > MAX_DEPTH // 2:
-                line, col = _position(text, i)
+                line, col = LineIndex(text).position(i)
                 raise _error(
                     "RM110",
                     f"{CODES['RM110']} (more than {MAX_DEPTH // 2} brackets)",
@@ -146,14 +140,14 @@ def _prescan(text: str, path: str) -> None:
         elif ch in ")]":
             want = "(" if ch == ")" else "["
             if not stack or stack[-1][0] != want:
-                line, col = _position(text, i)
+                line, col = LineIndex(text).position(i)
                 raise _error("RM114", f"{CODES['RM114']} `{ch}`", path, _text_span(line, col))
             stack.pop()
         i += 1
     if stack:
         opener, at = stack[-1]
         closer = ")" if opener == "(" else "]"
-        line, col = _position(text, at)
+        line, col = LineIndex(text).position(at)
         raise _error(
             "RM106",
             f"{CODES['RM106']}: `{opener}` is never closed",
@@ -258,6 +252,6 @@ def _parse(text: str, path: str) -> ast.Expr:
 def _token_span(text: str, tok: Token) -> Span:
     if tok.type == "$END" or tok.line is None:
         stripped = text.rstrip()
-        line, col = _position(text, max(len(stripped) - 1, 0))
+        line, col = LineIndex(text).position(max(len(stripped) - 1, 0))
         return _text_span(line, col + (1 if stripped else 0))
     return _text_span(tok.line, tok.column or 1, max(len(str(tok)), 1))
