@@ -329,7 +329,7 @@ def _unescape(text: str) -> str:
 ARGS = st.sampled_from([("reduce_position", "to", INT), ("lockout", "until", DURATION)])
 
 
-@SETTINGS
+@settings(max_examples=50, deadline=None, suppress_health_check=list(HealthCheck))
 @given(ARGS.flatmap(lambda a: st.tuples(st.just(a), expr_of(a[2], 2))), contexts())
 def test_action_arguments_match_reference(arg: tuple[tuple[str, str, Any], str], ctx: Any) -> None:
     (action, name, typ), source = arg
