@@ -1,6 +1,6 @@
 """Ten rule predicates evaluated by rmdsl (compiled), hand-written Python,
 rule-engine and cel-python on the same state: ns per evaluation and the ratios;
-then the shipped catalogue's map / list predicates: generated code vs the closures.
+then the shipped catalogue's map / list predicates: generated code vs hand-written.
 
 Run: .venv/bin/python benchmarks/eval_bench.py [--number N]
 """
@@ -18,7 +18,7 @@ from types import MappingProxyType
 from typing import Any
 
 from rmdsl.lang.check import CheckEnv, check_expression
-from rmdsl.lang.compile import compile_expression, compile_predicate
+from rmdsl.lang.codegen import compile_predicate
 from rmdsl.lang.context import EvalContext, OrderView, PositionView, TradeView
 from rmdsl.lang.parser import parse_expression
 from rmdsl.lang.schema import Scope
@@ -166,15 +166,14 @@ def flat_values(ctx: EvalContext) -> dict[str, Any]:
     }
 
 
-def compile_rmdsl(source: str, scope: Scope | None = None, *, closures: bool = False) -> Any:
+def compile_rmdsl(source: str, scope: Scope | None = None) -> Any:
     if scope is None:
         scope = Scope.POSITION if "position." in source else Scope.ACCOUNT
         scope = Scope.TRADE if "trade." in source else scope
     expr = parse_expression(source, path="bench")
     checked = check_expression(expr, CheckEnv("bench", scope, PARAMS, BOOL))
     assert checked.ok, checked.diagnostics
-    # compile_expression is the closure compiler alone (what these shapes cost before codegen)
-    return compile_expression(checked) if closures else compile_predicate(checked)
+    return compile_predicate(checked)
 
 
 _BLOCKED = tuple(re.compile(p, re.IGNORECASE).match for p in ("CL.*\\Z", "6E\\Z"))
@@ -236,12 +235,12 @@ CATALOGUE: list[tuple[str, Scope, str, Callable[[EvalContext], bool]]] = [
 
 
 def catalogue(ctx: EvalContext, number: int) -> None:
-    print(f"\n{'catalogue':<18}{'rmdsl':>9}{'closures':>10}{'python':>9}{'rm/py':>8}")
+    print(f"\n{'catalogue':<18}{'rmdsl':>9}{'python':>9}{'rm/py':>8}")
     for name, scope, source, hand in CATALOGUE:
-        ours, closures = compile_rmdsl(source, scope), compile_rmdsl(source, scope, closures=True)
-        assert ours(ctx) == closures(ctx) == hand(ctx), name
-        ns = [per_call_ns(functools.partial(f, ctx), number) for f in (ours, closures, hand)]
-        print(f"{name:<18}{ns[0]:>9.0f}{ns[1]:>10.0f}{ns[2]:>9.0f}{ns[0] / ns[2]:>8.2f}")
+        ours = compile_rmdsl(source, scope)
+        assert ours(ctx) == hand(ctx), name
+        ns = [per_call_ns(functools.partial(f, ctx), number) for f in (ours, hand)]
+        print(f"{name:<18}{ns[0]:>9.0f}{ns[1]:>9.0f}{ns[0] / ns[1]:>8.2f}")
 
 
 def per_call_ns(fn: Callable[[], object], number: int) -> float:

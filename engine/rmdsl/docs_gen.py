@@ -228,6 +228,10 @@ def language_md() -> str:
         out.append(f"| `{_action_sig(name)}` | {scopes} | {_md(spec.doc)} |")
     out += [
         "",
+        "An action is written `name`, `name(value)` (an action with one argument) or "
+        "`name(arg: value, ...)`; the grammar parses it like an expression (its `action` "
+        "rule), so a syntax error inside the brackets is located as an expression's is.",
+        "",
         "`until` also accepts `reset`, `session_start` and `can_trade` (lifted when the "
         "gateway reports the account can trade again); an integer or duration "
         "argument may name a param (`reduce_position(to: params.max_contracts)`) or be "

@@ -15,7 +15,8 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from rmdsl.errors import CheckError, Diagnostic, LoadError
-from rmdsl.lang.yaml_loader import NodeBudget, load_yaml_bytes, too_large
+from rmdsl.lang.schema import Scope
+from rmdsl.lang.yaml_loader import NodeBudget, YScalar, load_yaml_bytes, too_large
 from rmdsl.rules.calendar_locks import check_calendar_locks
 from rmdsl.rules.compile import RuleCompiler
 from rmdsl.rules.document import FileDoc, parse_file_doc, within_limits
@@ -75,14 +76,11 @@ def check_ruleset(path: str | Path) -> CheckResult:
         files.sources, {n: (p.type, p.value) for n, p in merged.params.items()}, report
     )
     rules = [r for r in (compiler.compile(rule) for rule in merged.rules.values()) if r is not None]
-    nslg = build_nslg(merged.nslg, str(path))
-    if "message" in merged.nslg:
-        from rmdsl.lang.schema import Scope
-        from rmdsl.lang.yaml_loader import YScalar
-
-        node = merged.nslg["message"].value
-        if isinstance(node, YScalar):
-            compiler.template(node, Scope.POSITION)
+    message = merged.nslg.get("message")
+    render = None
+    if message is not None and isinstance(message.value, YScalar):
+        render = compiler.template(message.value, Scope.POSITION)
+    nslg = build_nslg(merged.nslg, str(path), render)
     check_calendar_locks(merged, rules, _DEFAULTS, report)
     lint_ruleset(merged, rules, compiler.params_read, report)
     diagnostics = _ordered(report.diagnostics, files)

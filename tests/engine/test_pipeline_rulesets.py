@@ -172,3 +172,31 @@ async def test_the_shipped_ruleset_loads_and_runs() -> None:
     await h.feed(position(t(0), 1), order(1, t(0)), quote(t(1), 21001), fill(1, t(2), -10))
     await h.feed(clock(t(60)))
     assert h.engine.ctx.day.realized_pnl == D(-10)
+
+
+async def test_the_grace_message_is_rendered_by_the_template_compiler(tmp_path: Path) -> None:
+    # holes are expressions shown as the language writes them; `{{` is a brace (the old
+    # regex renderer printed `-300` for money, kept `{{` and could not compute)
+    rs = compile_yaml(
+        tmp_path,
+        """params:
+  cap: {value: -$300}
+rules:
+  no_stop_loss_grace:
+    grace: 1m
+    message: "{position.symbol} x{position.size * 2}: no stop {{cap {params.cap}}}"
+""",
+    )
+    h = await started(rs)
+    await h.feed(position(t(0), 1))
+    firing = h.engine.evaluator._fire_grace(MNQ, 0)
+    assert firing is not None
+    assert firing.message == "MNQ x2: no stop {cap -$300.00}"
+
+
+async def test_the_default_grace_message_names_the_symbol(tmp_path: Path) -> None:
+    h = await started(compile_yaml(tmp_path, "rules:\n  no_stop_loss_grace: {grace: 1m}\n"))
+    await h.feed(position(t(0), 1))
+    firing = h.engine.evaluator._fire_grace(MNQ, 0)
+    assert firing is not None
+    assert firing.message == "position MNQ has no stop loss after the grace period"

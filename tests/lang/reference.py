@@ -1,5 +1,5 @@
-"""A plain tree-walking interpreter of checked expressions: the oracle the compiled closures
-are tested against. Written independently of rmdsl.lang.compile (no closures, no folding)."""
+"""A plain tree-walking interpreter of checked expressions: the oracle the generated code is
+tested against. Written independently of rmdsl.lang.codegen (no code, no folding)."""
 
 from __future__ import annotations
 

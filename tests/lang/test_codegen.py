@@ -1,5 +1,5 @@
 """Generated predicates for maps, lookups, list globs, arithmetic and if/else: each shape is
-generated code (not the closure fallback) and agrees with the reference interpreter."""
+generated code and agrees with the reference interpreter."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from types import MappingProxyType
 import pytest
 from reference import Reference
 
+from rmdsl.lang import codegen
 from rmdsl.lang.check import CheckEnv, check_expression
-from rmdsl.lang.compile import compile_expression, compile_predicate
+from rmdsl.lang.codegen import compile_expression, compile_predicate
 from rmdsl.lang.context import EvalContext, PositionView
 from rmdsl.lang.parser import parse_expression
 from rmdsl.lang.schema import Scope
@@ -50,7 +51,7 @@ def generated(text: str) -> tuple[Predicate, Reference, object]:
     assert checked.ok, checked.errors
     predicate = compile_predicate(checked)
     code = getattr(predicate, "__code__", None)
-    assert code is not None and code.co_filename.startswith("<rmdsl"), "fell back to closures"
+    assert code is not None and code.co_filename.startswith("<rmdsl"), "not generated code"
     return predicate, Reference(checked), compile_expression(checked)
 
 
@@ -184,3 +185,35 @@ def test_every_shipped_rule_condition_is_generated_code() -> None:
         for rule in load_ruleset(path).rules:
             code = getattr(rule.when, "__code__", None)
             assert code is not None and code.co_filename.startswith("<rmdsl"), (path, rule.id)
+
+
+def test_a_param_missing_from_the_context_raises_instead_of_using_the_declared_value() -> None:
+    # the engine binds every declared param; a missing one is its bug, reported as the
+    # rule's error (the closures used to read the stale declared value instead)
+    predicate, _, getter = generated("params.other > 2")
+    ctx = context()
+    del ctx.params["other"]
+    with pytest.raises(KeyError):
+        predicate(ctx)
+    with pytest.raises(KeyError):
+        getter(ctx)  # type: ignore[operator]
+
+
+@pytest.mark.parametrize("split", [codegen._SPLIT, 3])
+def test_an_expression_nested_to_the_checkers_limit_is_generated_code(
+    split: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # helper functions keep each one's nesting small; a split of 3 makes many of them
+    monkeypatch.setattr(codegen, "_SPLIT", split)
+    text = "not " * 92 + "(contracts(position.symbol) > day.trades - 1 + params.other)"
+    ctx = context()
+    assert agree(text, ctx) is True  # an even count of `not`: 3 > 0 - 1 + 3
+    ctx.day.trades = 9
+    assert agree(text, ctx) is False
+
+
+def test_a_range_with_bounds_read_per_call_is_generated_code() -> None:
+    ctx = context()
+    ctx.day.trades = 3
+    assert agree("day.trades in params.other..(params.other + 2)", ctx) is True
+    assert agree("day.trades not in (params.other + 1)..9", ctx) is True

@@ -178,7 +178,7 @@ def test_ticks_keeps_its_symbol_argument_a_string() -> None:
     from decimal import Decimal
 
     from rmdsl.lang.check import CheckEnv, check_expression
-    from rmdsl.lang.compile import compile_expression
+    from rmdsl.lang.codegen import compile_expression
     from rmdsl.lang.context import EvalContext, NoFunctions
     from rmdsl.lang.parser import parse_expression
     from rmdsl.lang.schema import Scope

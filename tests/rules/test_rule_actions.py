@@ -68,3 +68,38 @@ def test_scope_restriction(tmp_path: Path) -> None:
     )
     path = tmp_path / "r.yaml"
     assert check_ruleset(path).ruleset is not None
+
+
+def test_an_action_is_parsed_by_the_grammar() -> None:
+    from rmdsl.lang import ast
+    from rmdsl.lang.parser import parse_action
+
+    call = parse_action("lockout(until: 5m if day.losses > 2 else 1m)", path="r.yaml")
+    assert call.name == "lockout" and [a.name for a in call.args] == ["until"]
+    assert isinstance(call.args[0].value, ast.IfElse)
+    assert parse_action("flatten", path="r.yaml").args == ()
+
+
+def test_a_syntax_error_inside_the_brackets_is_located_by_the_parser(tmp_path: Path) -> None:
+    # the regex reader said only "cannot read argument"; the grammar says what and where
+    path = tmp_path / "r.yaml"
+    path.write_text(
+        "rmdsl: 1\nname: t\nrules:\n  x:\n    scope: position\n    when: day.trades > 3\n"
+        "    do: [reduce_position(to: (1 +))]\n",
+        encoding="utf-8",
+    )
+    (diag,) = [d for d in check_ruleset(path).diagnostics if d.is_error]
+    assert (diag.code, diag.span.line, diag.span.col) == ("RM100", 7, 34)  # type: ignore[union-attr]
+    assert "unexpected `)`, expected an expression" in diag.message
+
+
+def test_a_computed_argument_is_type_checked(tmp_path: Path) -> None:
+    path = tmp_path / "r.yaml"
+    path.write_text(
+        "rmdsl: 1\nname: t\nrules:\n  x:\n    when: day.trades > 3\n"
+        "    do: [cooldown(for: day.trades * 2)]\n",
+        encoding="utf-8",
+    )
+    (diag,) = [d for d in check_ruleset(path).diagnostics if d.is_error]
+    assert diag.span is not None and (diag.span.line, diag.span.col) == (6, 24)
+    assert "duration" in diag.message

@@ -8,11 +8,9 @@ the condition is seen false (docs/engine.md, "When a rule fires").
 from __future__ import annotations
 
 import datetime as dt
-import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from rmdsl.engine.events import (
     AccountEvent,
@@ -80,23 +78,6 @@ _TRIGGERS: dict[type, frozenset[Trigger]] = {
     AccountEvent: frozenset((Trigger.ACCOUNT,)),
     ClockEvent: frozenset((Trigger.CLOCK,)),
 }
-
-
-_HOLE = re.compile(r"\{([a-z_][a-z0-9_.]*)\}")
-
-
-def render_template(text: str, ctx: EvalContext) -> str:
-    """`{position.symbol}` holes filled from the context (for the built-in grace message)."""
-
-    def value(match: re.Match[str]) -> str:
-        obj: Any = ctx
-        for part in match.group(1).split("."):
-            obj = getattr(obj, part, None)
-            if obj is None:
-                return match.group(0)
-        return str(obj)
-
-    return _HOLE.sub(value, text)
 
 
 class Evaluator:
@@ -282,6 +263,15 @@ class Evaluator:
         error = RuleError(rule.id, part, where, error_text(exc), entity, self.state.now)
         self.errors.add(error)
 
+    def _grace_message(self, grace: NoStopLossGrace, ctx: EvalContext, entity: str) -> str:
+        try:
+            return grace.render(ctx)
+        except Exception as exc:  # the grace still closes; the failure is reported
+            where = where_of(grace.origin)
+            error = RuleError(GRACE_ID, "message", where, error_text(exc), entity, self.state.now)
+            self.errors.add(error)
+            return GRACE_ID
+
     def _target(
         self, scope: Scope, entity: str, event: Event | None
     ) -> tuple[str | None, str | None, int | None]:
@@ -385,7 +375,7 @@ class Evaluator:
             contract_id,
             self.state.now,
             received_ns,
-            render_template(grace.message, ctx),
+            self._grace_message(grace, ctx, contract_id),
             {
                 "position.has_stop": "false",
                 "grace": f"{grace.grace_ms}ms",

@@ -9,7 +9,7 @@ API (what the ruleset loader calls; all spans are file coordinates):
                                               expected=BOOL, source=SourceFile|None))
     checked.ok / .errors / .diagnostics (errors RM150-199 + warnings RM800-849),
     checked.type, .names_read, .triggers
-    from rmdsl.lang.compile import compile_predicate, compile_expression  # CheckError if not ok
+    from rmdsl.lang.codegen import compile_predicate, compile_expression  # CheckError if not ok
     when = compile_predicate(checked)        # EvalContext -> bool; errors propagate
     getter = compile_expression(checked)     # EvalContext -> value; errors propagate
     from rmdsl.lang.format import compile_template, format_value
@@ -18,5 +18,6 @@ API (what the ruleset loader calls; all spans are file coordinates):
     from rmdsl.lang.printer import print_expression            # canonical source text
     rmdsl.lang.diagnostic_codes.CODES        # every code with its title
 
-Runtime semantics (x / 0 == 0, floor modulo, ...): rmdsl.lang.runtime.
+Runtime semantics (x / 0 == 0, floor modulo, ...): rmdsl.lang.runtime. Conditions, action
+arguments and messages are all generated code (rmdsl.lang.codegen, the one back end).
 """

@@ -201,3 +201,22 @@ def dump(node: Expr) -> str:
         case ListLit(items=items):
             return f"List([{', '.join(dump(i) for i in items)}])"
     raise TypeError(f"not an expression node: {node!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class ActionArg:
+    """One argument of an action: `until: reset` (name None when written positionally)."""
+
+    name: str | None
+    value: Expr
+    span: Span | None = field(default=None, kw_only=True, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ActionCall:
+    """A `do:` item as written: `lockout(until: reset)`, `flatten` (the checker reads it)."""
+
+    name: str
+    args: tuple[ActionArg, ...]
+    span: Span | None = field(default=None, kw_only=True, compare=False)
+    name_span: Span | None = field(default=None, kw_only=True, compare=False)

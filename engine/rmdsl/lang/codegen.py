@@ -1,82 +1,169 @@
-"""Checked boolean expressions -> one generated Python function (closures are the fallback).
+"""CheckedExpr -> generated Python functions: conditions (Predicate), the values of action
+arguments (Getter), whole messages (Renderer), and the folded value of a constant expression.
 
-Covers names, params, constants, comparisons and chains, and/or/not, ranges,
-lists and `in` (lists, maps), globs (a pattern or any of a list), arithmetic,
-if/else and every function; a node outside that subset makes compile_predicate
-use the closures. A rule costs what the hand-written Python would
-(docs/performance.md). Semantics: rmdsl.lang.runtime, exactly as the closures.
+The one back end (docs/performance.md, "Expression evaluation"): every expression a ruleset holds
+becomes Python source compiled once at load time, so a rule costs what the hand-written
+Python would (docs/performance.md). Operators, attribute paths and functions are resolved
+here; constant subtrees are folded by running their own generated code once. Semantics:
+rmdsl.lang.runtime, checked against the reference interpreter in tests/lang.
+
+A param is read as `ctx.params[name]`: the engine binds every declared param before any
+rule runs, so a missing one is an engine bug and raises, reported as an error of the rule
+(docs/engine.md, "When a rule errors"), rather than silently using the declared value.
+Nothing here swallows an evaluation error. Subtrees nested deeper than _SPLIT levels become
+helper functions generated the same way, so Python's parser limits are never reached.
 """
 
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable
+import operator
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
+from rmdsl.errors import CheckError
 from rmdsl.lang import ast, runtime
 from rmdsl.lang.ast import BinaryOp, UnaryOp
+from rmdsl.lang.check import CheckedExpr
 from rmdsl.lang.context import EvalContext
 from rmdsl.lang.schema import FUNCTIONS, NAMES
-from rmdsl.lang.shapes import arith_impl
 from rmdsl.lang.types import DURATION, MONEY, NUMBER, Type
+from rmdsl.lang.typing_rules import CYCLIC, NUMERIC
+from rmdsl.types import Getter, Predicate, Renderer
 
-Folder = Callable[[ast.Expr], object]
-Typer = Callable[[ast.Expr], Type]
+Show = Callable[[Any, Type], str]  # a hole's value and type -> its text in a message
+_SPLIT = 24  # AST levels per generated function: well inside CPython's 200 nested brackets
 _INFIX = {BinaryOp.ADD: "+", BinaryOp.SUB: "-"}
 _ROUNDING = {"round": runtime.round_value, "floor": runtime.floor_value, "ceil": runtime.ceil_value}
+_PURE = frozenset({"abs", "min", "max", "round", "floor", "ceil"})  # foldable functions
+assert _PURE <= set(FUNCTIONS)
 
 
-class _Unsupported(Exception):
-    pass
+class _Unset:
+    """The fold of a subtree that reads state (a sentinel no value can equal)."""
 
 
-def generate_predicate(
-    expr: ast.Expr,
-    const: Folder,
-    unset: object,
-    type_of: Typer,
-    cyclic: Callable[[ast.Range], bool],
-    label: str,
-) -> Callable[[EvalContext], bool] | None:
-    """A predicate for `expr`, or None when `expr` leaves the supported subset.
+UNSET: Any = _Unset()
 
-    An evaluation error propagates (no safety net here): the engine reports it as an
-    error of the rule instead of a silent False (docs/engine.md, "When a rule errors").
-    """
-    gen = _Gen(const, unset, type_of, cyclic)
-    try:
-        body = gen.emit(expr)
-    except _Unsupported:
-        return None
-    source = f"def _predicate(ctx):\n    return {body}"
-    namespace: dict[str, Any] = {"__builtins__": {}, **gen.bound}
-    try:
-        code = compile(source, f"<rmdsl {label}>", "exec")
-    except (SyntaxError, RecursionError, MemoryError):  # nested past the parser's limits
-        return None
-    exec(code, namespace)
-    fn: Callable[[EvalContext], bool] = namespace["_predicate"]
+
+def compile_predicate(checked: CheckedExpr) -> Predicate:
+    """A condition: True when it holds; an evaluation error propagates to the evaluator."""
+    gen = _Gen.of(checked)
+    fn: Predicate = gen.define(gen.emit(checked.expr))
     return fn
 
 
+def compile_expression(checked: CheckedExpr) -> Getter:
+    """The expression's value (an action argument, a message hole); errors propagate."""
+    gen = _Gen.of(checked)
+    fn: Getter = gen.define(gen.emit(checked.expr))
+    return fn
+
+
+def compile_message(parts: Sequence[str | CheckedExpr], label: str, show: Show) -> Renderer:
+    """A message: its literal text and each hole's value shown by `show`, in one function."""
+    gen = _Gen(label)
+    pieces: list[str] = []
+    for part in parts:
+        if isinstance(part, str):
+            pieces.append(gen.bind(part))
+            continue
+        gen.adopt(part)
+        pieces.append(f"{gen.bind(show)}({gen.emit(part.expr)}, {gen.bind(part.type)})")
+    fn: Renderer = gen.define(f"''.join(({''.join(p + ', ' for p in pieces)}))")
+    return fn
+
+
+def constant_value(checked: CheckedExpr) -> object:
+    """The folded value of an expression that reads no engine state, else None."""
+    value = _Gen.of(checked).const(checked.expr)
+    return None if value is UNSET else value
+
+
 class _Gen:
-    def __init__(
-        self, const: Folder, unset: object, type_of: Typer, cyclic: Callable[[ast.Range], bool]
-    ) -> None:
-        self.const, self.unset, self.type_of, self.cyclic = const, unset, type_of, cyclic
-        self.bound: dict[str, object] = {}
+    def __init__(self, label: str) -> None:
+        self.filename = f"<rmdsl {label}>"
+        self.types: dict[int, Type] = {}
+        self.namespace: dict[str, Any] = {"__builtins__": {}}
+        self.consts: dict[int, object] = {}
+        self.level = 0
+
+    @classmethod
+    def of(cls, checked: CheckedExpr) -> _Gen:
+        gen = cls(checked.env.path)
+        gen.adopt(checked)
+        return gen
+
+    def adopt(self, checked: CheckedExpr) -> None:
+        if not checked.ok:
+            raise CheckError(checked.errors)
+        self.types.update(checked.types)
+
+    def type_of(self, node: ast.Expr) -> Type:
+        return self.types[id(node)]
 
     def bind(self, value: object) -> str:
-        name = f"_k{len(self.bound)}"
-        self.bound[name] = value
+        name = f"_k{len(self.namespace)}"
+        self.namespace[name] = value
         return name
 
+    def define(self, body: str) -> Callable[[EvalContext], Any]:
+        """`def f(ctx): return <body>`, compiled under the rule file's name."""
+        name = f"_f{len(self.namespace)}"
+        code = compile(f"def {name}(ctx):\n    return {body}\n", self.filename, "exec")
+        exec(code, self.namespace)
+        fn: Callable[[EvalContext], Any] = self.namespace.pop(name)
+        return fn
+
+    # constants ---------------------------------------------------------------------------
+    def const(self, node: ast.Expr) -> object:
+        key = id(node)
+        if key not in self.consts:
+            self.consts[key] = self._fold(node)
+        return self.consts[key]
+
+    def _fold(self, node: ast.Expr) -> object:
+        if isinstance(node, ast.Literal):
+            return node.value
+        if isinstance(node, ast.Binary) and node.op in (BinaryOp.AND, BinaryOp.OR):
+            decisive = node.op is BinaryOp.OR  # `x or true` is true, `x and false` is false
+            if any(self.const(side) is decisive for side in (node.left, node.right)):
+                return decisive
+        for sub in node.walk():
+            if isinstance(sub, ast.Name | ast.Range):
+                return UNSET
+            if isinstance(sub, ast.Call) and sub.func not in _PURE:
+                return UNSET
+        try:
+            return self.define(self._emit(node))(EvalContext())
+        except Exception:  # folded at run time instead, where the error is the rule's
+            return UNSET
+
+    def _simple(self, node: ast.Expr) -> bool:
+        """Cheap to evaluate twice: a name or a constant."""
+        return isinstance(node, ast.Name) or self.const(node) is not UNSET
+
+    # nodes -------------------------------------------------------------------------------
     def emit(self, node: ast.Expr) -> str:
         value = self.const(node)
-        if value is not self.unset:
+        if value is not UNSET:
             return self.bind(value)
+        if self.level >= _SPLIT:  # a helper function keeps the nesting of each one small
+            saved, self.level = self.level, 0
+            helper = self.define(self.emit(node))
+            self.level = saved
+            return f"{self.bind(helper)}(ctx)"
+        self.level += 1
+        try:
+            return self._emit(node)
+        finally:
+            self.level -= 1
+
+    def _emit(self, node: ast.Expr) -> str:
         match node:
+            case ast.Literal(value=value):
+                return self.bind(value)
             case ast.Name(path=path) if path.startswith("params."):
                 return f"ctx.params[{path.removeprefix('params.')!r}]"
             case ast.Name(path=path):
@@ -111,10 +198,10 @@ class _Gen:
                 return f"ctx.funcs.{func}({', '.join(self.emit(a) for a in args)})"
             case ast.Call():
                 return self._call(node)
-        raise _Unsupported  # pragma: no cover - every node kind is handled above
+        raise TypeError(f"no code for {type(node).__name__}")  # a Range is emitted by its In
 
     def coerced(self, node: ast.Expr, want: Type) -> str:
-        """Widen an int to Decimal where the checker unified to number (as the closures do)."""
+        """Widen an int to Decimal where the checker unified to number."""
         code = self.emit(node)
         if want == NUMBER and self.type_of(node) != NUMBER:
             return f"{self.bind(Decimal)}({code})"
@@ -131,10 +218,12 @@ class _Gen:
 
     def _range(self, item: str, box: ast.Range) -> str:
         start, end = self.const(box.start), self.const(box.end)
-        if start is self.unset or end is self.unset:
-            raise _Unsupported
+        cyclic = self.type_of(box) in CYCLIC
+        if start is UNSET or end is UNSET:  # bounds read state: decided per call
+            lo, hi = self.emit(box.start), self.emit(box.end)
+            return f"{self.bind(runtime.in_range)}({item}, {lo}, {hi}, {cyclic})"
         lo, hi = self.bind(start), self.bind(end)
-        if self.cyclic(box) and start > end:  # type: ignore[operator]
+        if cyclic and start > end:  # type: ignore[operator]
             return f"({item} >= {lo} or {item} < {hi})"
         return f"({lo} <= {item} < {hi})"
 
@@ -159,10 +248,6 @@ class _Gen:
         match_fn = f"({cell}[1] if {value} is {cell}[0] else {refresh}({cell}, {value}))"
         return f"({value} != () and {match_fn}({subject}) is not None)"
 
-    def _simple(self, node: ast.Expr) -> bool:
-        """Cheap to evaluate twice: a name or a constant."""
-        return isinstance(node, ast.Name) or self.const(node) is not self.unset
-
     def _call(self, node: ast.Call) -> str:
         func, want = node.func, self.type_of(node)
         if func == "lookup":
@@ -175,11 +260,11 @@ class _Gen:
         if func in _ROUNDING:
             money = want == MONEY or any(self.type_of(a) == MONEY for a in node.args)
             return f"{self.bind(_ROUNDING[func])}({args[0]}, {money})"
-        if func == "min" or func == "max":  # first of equals, as the closures' generator
+        if func == "min" or func == "max":  # the first of equal values, as Python's
             return f"{self.bind(getattr(builtins, func))}(({', '.join(args)},))"
         if func == "abs":
             return f"{self.bind(abs)}({args[0]})"
-        raise _Unsupported  # pragma: no cover - a function added to the schema later
+        raise TypeError(f"no code for the function {func}")  # added to the schema, not here
 
     def _lookup(self, node: ast.Call, want: Type) -> str:
         table_node, key_node, _ = node.args
@@ -193,6 +278,25 @@ class _Gen:
         if want == NUMBER:  # a map<int> looked up with a number default
             return f"{self.bind(Decimal)}({code})"
         return code
+
+
+def arith_impl(op: BinaryOp, left: Type, right: Type) -> Callable[[Any, Any], Any]:
+    """The runtime function of `left op right` (+, -, *, /, %), by the operand types."""
+    if op is BinaryOp.ADD:
+        return operator.add
+    if op is BinaryOp.SUB:
+        return operator.sub
+    if op is BinaryOp.MUL:
+        if DURATION in (left, right):
+            if left == DURATION:
+                return runtime.scale_ms
+            return lambda a, b: runtime.scale_ms(b, a)
+        return operator.mul
+    if op is BinaryOp.DIV:
+        if left == DURATION and right in NUMERIC:
+            return runtime.divide_ms
+        return runtime.divide
+    return runtime.modulo
 
 
 def _hashable(value: object) -> bool:

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from rmdsl.errors import Diagnostic, ParseError
-from rmdsl.lang.check import CheckEnv, check_expression
-from rmdsl.lang.compile import compile_expression
-from rmdsl.lang.context import EvalContext
+from rmdsl.lang.check import CheckedExpr, CheckEnv, check_expression
+from rmdsl.lang.codegen import compile_message
 from rmdsl.lang.diagnostic_codes import CODES
 from rmdsl.lang.parser import parse_expression
 from rmdsl.lang.printer import WEEKDAYS, format_duration
@@ -28,7 +27,7 @@ from rmdsl.lang.types import (
     WEEKDAY,
     Type,
 )
-from rmdsl.source import Span
+from rmdsl.source import LineIndex, Span
 from rmdsl.types import Renderer
 
 _CENT = Decimal("0.01")
@@ -84,7 +83,7 @@ def shown_values(values: Mapping[str, object], shown: Mapping[str, str]) -> dict
     return {name: shown.get(name, str(value)) for name, value in values.items()}
 
 
-Part = str | Callable[[EvalContext], str]
+Part = str | CheckedExpr  # literal text, or a hole compiled with the message
 
 
 def compile_template(
@@ -99,13 +98,13 @@ def compile_template(
             parts.append(piece)
             continue
         where = _origin_of(text, start, origin)
-        part, hole_diags = _compile_hole(piece, hole_env, where)
+        part, hole_diags = _check_hole(piece, hole_env, where)
         parts.append(part)
         diags.extend(hole_diags)
-    return _renderer(tuple(parts)), tuple(diags)
+    return compile_message(parts, env.path, format_value), tuple(diags)
 
 
-def _compile_hole(source: str, env: CheckEnv, where: Span) -> tuple[Part, list[Diagnostic]]:
+def _check_hole(source: str, env: CheckEnv, where: Span) -> tuple[Part, list[Diagnostic]]:
     literal = "{" + source + "}"
     try:
         expr = parse_expression(source, path=env.path, origin=where, source=env.source)
@@ -114,24 +113,11 @@ def _compile_hole(source: str, env: CheckEnv, where: Span) -> tuple[Part, list[D
     checked = check_expression(expr, env)
     if not checked.ok:
         return literal, list(checked.diagnostics)
-    getter, typ = compile_expression(checked), checked.type
-    return (lambda ctx: format_value(getter(ctx), typ)), list(checked.diagnostics)
-
-
-def _renderer(parts: tuple[Part, ...]) -> Renderer:
-    def render(ctx: EvalContext) -> str:
-        return "".join(p if isinstance(p, str) else p(ctx) for p in parts)
-
-    return render
-
-
-def _position(text: str, index: int) -> tuple[int, int]:
-    line = text.count("\n", 0, index) + 1
-    return line, index - (text.rfind("\n", 0, index) + 1) + 1
+    return checked, list(checked.diagnostics)
 
 
 def _origin_of(text: str, index: int, origin: Span | None) -> Span:
-    line, col = _position(text, index)
+    line, col = LineIndex(text).position(index)
     span = Span.point(line, col)
     return span.shifted(origin.line - 1, origin.col - 1) if origin is not None else span
 

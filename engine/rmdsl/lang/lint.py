@@ -179,7 +179,7 @@ class _Linter:
                 self.warn("RM805", f"{CODES['RM805']}: `{name}` cannot be both", node)
 
     def _constant_condition(self, root: ast.Expr) -> None:
-        from rmdsl.lang.compile import constant_value
+        from rmdsl.lang.codegen import constant_value
 
         value = constant_value(self.checked)
         if value is True:

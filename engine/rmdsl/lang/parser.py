@@ -1,4 +1,4 @@
-"""Expression text -> rmdsl.lang.ast, or a ParseError with located RM1xx diagnostics.
+"""Expression or action text -> rmdsl.lang.ast, or a ParseError with located diagnostics.
 
 The Lark parser is built once (lazily, cached on disk when possible); the
 transformer runs inline so even very long input never recurses.
@@ -21,7 +21,7 @@ from rmdsl.lang import ast
 from rmdsl.lang.diagnostic_codes import CODES
 from rmdsl.lang.parse_errors import describe_unexpected_char, describe_unexpected_token
 from rmdsl.lang.transformer import ORIGIN, BadLiteral, ExprTransformer
-from rmdsl.source import SourceFile, Span
+from rmdsl.source import LineIndex, SourceFile, Span
 
 MAX_LENGTH = 5_000  # characters: rule conditions are one line; this bounds parse time
 MAX_DEPTH = 100  # AST levels: every later pass may recurse this deep
@@ -59,6 +59,7 @@ def _build(text: str, cache: str | None) -> Lark:
         text,
         parser="lalr",
         lexer="contextual",
+        start=["start", "action"],
         transformer=ExprTransformer(),
         keep_all_tokens=True,
         maybe_placeholders=True,
@@ -95,12 +96,6 @@ def _text_span(line: int, col: int, length: int = 1) -> Span:
     return Span.point(line, col, length).shifted(line_off, col_off)
 
 
-def _position(text: str, index: int) -> tuple[int, int]:
-    line = text.count("\n", 0, index) + 1
-    col = index - (text.rfind("\n", 0, index) + 1) + 1
-    return line, col
-
-
 def _prescan(text: str, path: str) -> None:
     """Length, emptiness, strings and bracket balance: checked before Lark sees the text."""
     if len(text) > MAX_LENGTH:
@@ -122,7 +117,7 @@ def _prescan(text: str, path: str) -> None:
             while j < n and text[j] not in '"\n':
                 j += 2 if text[j] == "\\" else 1
             if j >= n or text[j] != '"':
-                line, col = _position(text, i)
+                line, col = LineIndex(text).position(i)
                 raise _error(
                     "RM108",
                     CODES["RM108"],
@@ -135,7 +130,7 @@ def _prescan(text: str, path: str) -> None:
         if ch in "([":
             stack.append((ch, i))
             if len(stack) > MAX_DEPTH // 2:
-                line, col = _position(text, i)
+                line, col = LineIndex(text).position(i)
                 raise _error(
                     "RM110",
                     f"{CODES['RM110']} (more than {MAX_DEPTH // 2} brackets)",
@@ -145,14 +140,14 @@ def _prescan(text: str, path: str) -> None:
         elif ch in ")]":
             want = "(" if ch == ")" else "["
             if not stack or stack[-1][0] != want:
-                line, col = _position(text, i)
+                line, col = LineIndex(text).position(i)
                 raise _error("RM114", f"{CODES['RM114']} `{ch}`", path, _text_span(line, col))
             stack.pop()
         i += 1
     if stack:
         opener, at = stack[-1]
         closer = ")" if opener == "(" else "]"
-        line, col = _position(text, at)
+        line, col = LineIndex(text).position(at)
         raise _error(
             "RM106",
             f"{CODES['RM106']}: `{opener}` is never closed",
@@ -185,6 +180,27 @@ def parse_expression(
     return tree
 
 
+def parse_action(text: str, *, path: str, origin: Span | None = None) -> ast.ActionCall:
+    """Parse one `do:` item (`lockout(until: reset)`); spans as parse_expression's.
+
+    Raises ParseError (located, as an expression's) on bad input.
+    """
+    offset = (origin.line - 1, origin.col - 1) if origin is not None else (0, 0)
+    token = ORIGIN.set(offset)
+    try:
+        call = _lark_parse(text, path, "action")
+    finally:
+        ORIGIN.reset(token)
+    if not isinstance(call, ast.ActionCall):
+        raise _error("RM100", CODES["RM100"], path, _text_span(1, 1))
+    for arg in call.args:
+        if ast.depth(arg.value) > MAX_DEPTH:
+            raise _error(
+                "RM110", f"{CODES['RM110']} (more than {MAX_DEPTH} levels)", path, arg.span
+            )
+    return call
+
+
 def _with_line(
     d: Diagnostic, text: str, origin: Span | None, source: SourceFile | None
 ) -> Diagnostic:
@@ -197,11 +213,12 @@ def _with_line(
     return d
 
 
-def _parse(text: str, path: str) -> ast.Expr:
+def _lark_parse(text: str, path: str, start: str) -> object:
+    """The grammar's `start` rule over `text`; every Lark error becomes a located ParseError."""
     _prescan(text, path)
     parser = get_parser()
     try:
-        tree = parser.parse(text)
+        return parser.parse(text, start=start)
     except BadLiteral as bad:
         raise _error("RM115", f"{CODES['RM115']}: {bad.message}", path, bad.span) from None
     except UnexpectedCharacters as err:
@@ -209,10 +226,16 @@ def _parse(text: str, path: str) -> ast.Expr:
         span = _text_span(err.line, err.column, length)
         raise _error(code, message, path, span, hint) from None
     except UnexpectedToken as err:
-        code, message, hint = describe_unexpected_token(text, err, parser.parse)
+        code, message, hint = describe_unexpected_token(
+            text, err, lambda t: parser.parse(t, start=start)
+        )
         raise _error(code, message, path, _token_span(text, err.token), hint) from None
     except (UnexpectedInput, LarkError, RecursionError) as err:  # defensive: never leak Lark
         raise _error("RM100", f"{CODES['RM100']}: {err.__class__.__name__}", path, None) from None
+
+
+def _parse(text: str, path: str) -> ast.Expr:
+    tree = _lark_parse(text, path, "start")
     if not isinstance(tree, ast.Expr):
         raise _error("RM100", CODES["RM100"], path, _text_span(1, 1))
     if ast.depth(tree) > MAX_DEPTH:
@@ -229,6 +252,6 @@ def _parse(text: str, path: str) -> ast.Expr:
 def _token_span(text: str, tok: Token) -> Span:
     if tok.type == "$END" or tok.line is None:
         stripped = text.rstrip()
-        line, col = _position(text, max(len(stripped) - 1, 0))
+        line, col = LineIndex(text).position(max(len(stripped) - 1, 0))
         return _text_span(line, col + (1 if stripped else 0))
     return _text_span(tok.line, tok.column or 1, max(len(str(tok)), 1))

@@ -113,11 +113,6 @@ def glob_cell(cell: list[object], pattern: str | tuple[str, ...]) -> Callable[[s
     return match
 
 
-def matches(subject: str, pattern: str | tuple[str, ...]) -> bool:
-    """Glob match; a list of patterns matches when any of them does."""
-    return glob_matcher(pattern)(subject) is not None
-
-
 def lookup(table: Mapping[str, object], key: str, default: object) -> object:
     """`lookup(params.per_symbol, symbol, 3)`: the entry for key, else the default."""
     return table.get(key, table.get(key.upper(), default))

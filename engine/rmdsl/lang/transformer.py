@@ -153,6 +153,21 @@ class ExprTransformer(Transformer[Token, ast.Expr]):
     def call(self, c: list[ast.Expr | Token]) -> ast.Expr:
         return ast.Call(str(c[0]), tuple(_exprs(c[2:])), span=_outer(c))
 
+    def action(self, c: list[ast.ActionArg | Token | None]) -> ast.ActionCall:
+        name = c[0]
+        assert isinstance(name, Token)
+        args = tuple(a for a in c if isinstance(a, ast.ActionArg))
+        last = next(t for t in reversed(c) if t is not None)
+        end = token_span(last) if isinstance(last, Token) else last.span
+        span = _join(token_span(name), end)
+        return ast.ActionCall(str(name), args, span=span, name_span=token_span(name))
+
+    def arg(self, c: list[ast.Expr | Token | None]) -> ast.ActionArg:
+        value = _exprs([x for x in c if x is not None])[-1]
+        name = c[0] if isinstance(c[0], Token) else None
+        span = _join(token_span(name), value.span) if name is not None else value.span
+        return ast.ActionArg(None if name is None else str(name), value, span=span)
+
     def paren(self, c: list[ast.Expr | Token]) -> ast.Expr:
         return _exprs(c)[0]
 

@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from rmdsl.errors import Diagnostic, LoadError
-from rmdsl.source import MAX_FILE_BYTES, FileTooLargeError, SourceFile, Span, read_file_bytes
+from rmdsl.source import (
+    MAX_FILE_BYTES,
+    FileTooLargeError,
+    LineIndex,
+    SourceFile,
+    Span,
+    read_file_bytes,
+)
 
 MAX_DEPTH = 200
 MAX_BYTES = MAX_FILE_BYTES
@@ -133,7 +140,7 @@ def load_yaml_bytes(
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         src = SourceFile(path, raw.decode("utf-8", errors="replace"))
-        line, col = _line_col(src.text, raw[: exc.start].decode("utf-8", errors="replace"))
+        line, col = _line_col(raw[: exc.start].decode("utf-8", errors="replace"))
         raise _error(
             "RM001",
             path,
@@ -148,7 +155,7 @@ def load_yaml_bytes(
 def load_yaml_text(text: str, path: str, budget: NodeBudget | None = None) -> YMap:
     source = SourceFile(path, text)
     if "\x00" in text:
-        line, col = _line_col(text, text[: text.index("\x00")])
+        line, col = _line_col(text[: text.index("\x00")])
         raise _error(
             "RM001",
             path,
@@ -191,9 +198,9 @@ def _error(
     return LoadError([diag.with_source(source) if source else diag])
 
 
-def _line_col(text: str, prefix: str) -> tuple[int, int]:
-    line = prefix.count("\n") + 1
-    return line, len(prefix) - (prefix.rfind("\n") + 1) + 1
+def _line_col(prefix: str) -> tuple[int, int]:
+    """(line, col) just after `prefix`, the file's start (decoded alone: it may cut a char)."""
+    return LineIndex(prefix).position(len(prefix))
 
 
 _STYLES = {None: "plain", "'": "single", '"': "double", "|": "literal", ">": "folded"}
@@ -428,7 +435,7 @@ class _Builder:
         if mark is not None:
             span = Span.point(int(mark.line) + 1, int(mark.column) + 1)
         elif isinstance(getattr(exc, "position", None), int):
-            line, col = _line_col(self.text, self.text[: exc.position])  # type: ignore[attr-defined]
+            line, col = _line_col(self.text[: exc.position])  # type: ignore[attr-defined]
             span = Span.point(line, col)
         message = f"invalid YAML: {problem}" if problem else f"invalid YAML: {exc}"
         context = getattr(exc, "context", None)

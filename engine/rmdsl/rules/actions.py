@@ -2,15 +2,19 @@
 
 Actions are read from the source text, not from what YAML made of it: in
 `do: [flatten, lockout(until: reset)]` YAML sees a mapping inside the list,
-so the list's text is split on top-level commas and each item parsed here.
+so the list's text is split on top-level commas; each item is parsed by the
+grammar (`action`), and an argument that computes is a checked expression.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 
-from rmdsl.errors import DiagnosticError
+from rmdsl.errors import ParseError
+from rmdsl.lang import ast
+from rmdsl.lang.check import CheckEnv, check_expression
+from rmdsl.lang.codegen import compile_expression
+from rmdsl.lang.parser import parse_action
 from rmdsl.lang.schema import ACTIONS, ActionSpec, ArgSpec, Scope, UntilKind
 from rmdsl.lang.types import DURATION, INT, Type
 from rmdsl.lang.yaml_loader import YNode, YScalar, YSeq
@@ -25,10 +29,6 @@ from rmdsl.source import Span
 from rmdsl.types import Getter
 
 Locate = Callable[[int], tuple[int, int]]  # text offset -> (line, col), 1-based
-
-_CALL = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\((.*)\))?\s*$", re.S)
-_ARG = re.compile(r"^\s*(?:([A-Za-z_][A-Za-z0-9_]*)\s*:)?\s*(\S(?:.*\S)?)?\s*$", re.S)
-_INT = re.compile(r"^[0-9]+$")
 
 
 def split_do(node: YNode, text: str) -> list[tuple[str, int]]:
@@ -99,8 +99,12 @@ class ActionReader:
         lead = len(item) - len(item.lstrip())
         body = item.strip()
         where = self.span(offset + lead, len(body))
-        match = _CALL.match(body)
-        if not match:
+        try:
+            call = parse_action(body, path=self.path, origin=where)
+        except ParseError as err:
+            if _in_arguments(err, body, where):  # the parser's message says what is wrong there
+                self.report.extend(err.diagnostics)
+                return None
             self.report.error_at(
                 "RM041",
                 where,
@@ -109,9 +113,8 @@ class ActionReader:
                 "write an action as `flatten` or `lockout(until: reset)`",
             )
             return None
-        name, args_text = match.group(1), match.group(2)
-        spec = ACTIONS.get(name)
-        name_span = self.span(offset + lead, len(name))
+        name, spec = call.name, ACTIONS.get(call.name)
+        name_span = call.name_span
         if spec is None:
             self.report.error_at(
                 "RM040",
@@ -132,44 +135,33 @@ class ActionReader:
                 f"`{name}` needs scope {allowed}",
             )
             return None
-        args_offset = offset + lead + body.index("(") + 1 if args_text is not None else 0
-        args = self._args(spec, args_text or "", args_offset, name_span)
+        return self._action(spec, call, body, where)
+
+    def _action(
+        self, spec: ActionSpec, call: ast.ActionCall, body: str, where: Span
+    ) -> Action | None:
+        args = self._args(spec, call, body, where)
         if args is None:
             return None
         exprs = dict(self.exprs)
         for key in exprs:
             del args[key]
-        if name == "cooldown":
+        if spec.name == "cooldown":
             if "for" in exprs:
                 until = {"until": exprs["for"]}
                 return Action("lockout", {}, span=where, exprs=until, path=self.path)
             return Action("lockout", {"until": args["for"]}, span=where, path=self.path)
-        return Action(name, args, span=where, exprs=exprs, path=self.path)
+        return Action(spec.name, args, span=where, exprs=exprs, path=self.path)
 
     def _args(
-        self, spec: ActionSpec, text: str, offset: int, name_span: Span
+        self, spec: ActionSpec, call: ast.ActionCall, body: str, origin: Span
     ) -> dict[str, int | UntilKind] | None:
         values: dict[str, int | UntilKind] = {}
         self.exprs = {}
-        exprs = self.exprs
         ok = True
-        parts = _split_top_level(text, offset) if text.strip() else []
-        for part, start in parts:
-            match = _ARG.match(part)
-            raw_value = match.group(2) if match else None
-            lead = len(part) - len(part.lstrip())
-            where = self.span(start + lead, len(part.strip()))
-            if not match or raw_value is None:
-                self.report.error_at(
-                    "RM041",
-                    where,
-                    self.path,
-                    f"cannot read argument `{part.strip()}`",
-                    f"write arguments as `name: value`, e.g. {_example(spec)}",
-                )
-                ok = False
-                continue
-            arg = self._arg_spec(spec, match.group(1), len(parts), where)
+        for written in call.args:
+            where = written.span or origin
+            arg = self._arg_spec(spec, written.name, len(call.args), where)
             if arg is None:
                 ok = False
                 continue
@@ -182,15 +174,14 @@ class ActionReader:
                 )
                 ok = False
                 continue
-            if _is_expression(raw_value):
-                assert match is not None
-                getter = self._expression(arg, raw_value, start + match.start(2))
+            if _computed(written.value):
+                getter = self._expression(arg, written.value)
                 ok = ok and getter is not None
                 if getter is not None:
-                    exprs[arg.name] = getter
+                    self.exprs[arg.name] = getter
                     values[arg.name] = 0  # seen; replaced by Action.bind when the rule fires
                 continue
-            value = self._value(spec, arg, raw_value, where)
+            value = self._value(spec, arg, _text_of(body, origin, written.value.span), where)
             ok = ok and value is not None
             if value is not None:
                 values[arg.name] = value
@@ -198,7 +189,7 @@ class ActionReader:
             if arg.required and arg.name not in values and ok:
                 self.report.error_at(
                     "RM043",
-                    name_span,
+                    call.name_span,
                     self.path,
                     f"`{spec.name}` needs the argument `{arg.name}`",
                     f"write it as {_example(spec)}",
@@ -252,7 +243,12 @@ class ActionReader:
                 "durations look like 30s, 5m, 1h30m",
             )
             return None
-        if arg.type == INT and _INT.match(raw) and (int(raw) > 0 or arg.name == "to"):
+        if (
+            arg.type == INT
+            and raw.isascii()
+            and raw.isdigit()
+            and (int(raw) > 0 or arg.name == "to")
+        ):
             return int(raw)
         kind = "a whole number >= 0" if arg.name == "to" else "a whole number > 0"
         self.report.error_at(
@@ -294,18 +290,8 @@ class ActionReader:
         message, hint = too_long(f"`{arg.name}` of `{spec.name}`", shown)
         self.report.error_at("RM047", where, self.path, message, hint)
 
-    def _expression(self, arg: ArgSpec, text: str, offset: int) -> Getter | None:
-        """An argument written as an expression: checked against the argument's type."""
-        from rmdsl.lang.check import CheckEnv, check_expression
-        from rmdsl.lang.compile import compile_expression
-        from rmdsl.lang.parser import parse_expression
-
-        origin = self.span(offset, len(text))
-        try:
-            expr = parse_expression(text, path=self.path, origin=origin)
-        except DiagnosticError as err:
-            self.report.extend(err.diagnostics)
-            return None
+    def _expression(self, arg: ArgSpec, expr: ast.Expr) -> Getter | None:
+        """An argument that computes: checked against the argument's type."""
         env = CheckEnv(self.path, self.scope, self.params, expected=arg.type)
         checked = check_expression(expr, env)
         self.report.extend(checked.diagnostics)
@@ -317,13 +303,39 @@ class ActionReader:
         return compile_expression(checked)
 
 
-def _is_expression(raw: str) -> bool:
-    """`lookup(params.x, symbol, 3)` or `30m if ... else 5m`, not `5`, `reset` or `params.x`."""
-    return _PARAM.match(raw) is None and _EXPRESSION.search(raw) is not None
+def _computed(value: ast.Expr) -> bool:
+    """`lookup(params.x, symbol, 3)`, `position.age * 2`: not `5`, `-1`, `reset` or `params.x`
+    (those are read as the argument's value, with the argument's own messages)."""
+    match value:
+        case ast.Literal() | ast.Unary(op=ast.UnaryOp.NEG, operand=ast.Literal()):
+            return False
+        case ast.Name(path=path):
+            return "." in path and not path.startswith("params.")
+    return True
 
 
-_PARAM = re.compile(r"^params\.[A-Za-z_][A-Za-z0-9_]*$")
-_EXPRESSION = re.compile(r"[\s()+*/%]|^[a-z_]+\.[a-z_]")
+def _in_arguments(err: ParseError, body: str, where: Span) -> bool:
+    """The error lies between an action's brackets (not an unclosed one): `to: (1 +)`."""
+    opening = body.find("(")
+    spans = [d.span for d in err.diagnostics]
+    if opening < 0 or not spans or spans[0] is None or err.diagnostics[0].code == "RM106":
+        return False
+    span = spans[0]
+    return span.line > where.line or span.col > where.col + opening
+
+
+def _text_of(body: str, origin: Span, span: Span | None) -> str:
+    """The source text of `span` inside `body`, which starts at `origin` in the file."""
+    if span is None:
+        return body
+    lines = body.split("\n")
+
+    def index(line: int, col: int) -> int:
+        row = line - origin.line
+        first = origin.col if row == 0 else 1
+        return sum(len(t) + 1 for t in lines[:row]) + col - first
+
+    return body[index(span.line, span.col) : index(span.end_line, span.end_col)]
 
 
 def _example(spec: ActionSpec) -> str:

@@ -46,7 +46,7 @@ class RuleCompiler:
         message = self._message(rule, f.get("message"), scope)
         if checked is None or self._error_count() > errors_before:
             return None
-        from rmdsl.lang.compile import compile_predicate
+        from rmdsl.lang.codegen import compile_predicate
 
         when = f["when"].value
         assert isinstance(when, YScalar)
@@ -239,7 +239,7 @@ class RuleCompiler:
     def _inputs(self, checked: Any, scope: Scope) -> tuple[tuple[str, Getter], ...]:
         from rmdsl.lang import ast
         from rmdsl.lang.check import check_expression
-        from rmdsl.lang.compile import compile_expression
+        from rmdsl.lang.codegen import compile_expression
 
         inputs = []
         for name in sorted(checked.names_read):

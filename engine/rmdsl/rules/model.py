@@ -107,17 +107,37 @@ class Rule:
     message_at: Origin | None = field(default=None, compare=False)  # the message's, if written
 
 
+DEFAULT_GRACE_MESSAGE = "position {position.symbol} has no stop loss after the grace period"
+
+
 @dataclass(frozen=True, slots=True)
 class NoStopLossGrace:
     """The mandatory built-in: close a position that has no working stop for `grace_ms`."""
 
     grace_ms: int = 120_000
     action: str = "close_position"  # or "flatten"
-    message: str = "position {position.symbol} has no stop loss after the grace period"
+    message: str = DEFAULT_GRACE_MESSAGE
     severity: RuleSeverity = RuleSeverity.CRITICAL
     origin: Origin | None = field(default=None, compare=False)
+    # `message` compiled by the template compiler (the loader compiles a ruleset's own)
+    render: Renderer = field(default_factory=lambda: _default_render(), compare=False)
 
     ID = "no_stop_loss_grace"
+
+
+def _default_render() -> Renderer:
+    """The default grace message, compiled once like any message (no params, no source)."""
+    global _DEFAULT_RENDER
+    if _DEFAULT_RENDER is None:
+        from rmdsl.lang.check import CheckEnv
+        from rmdsl.lang.format import compile_template
+
+        env = CheckEnv("<no_stop_loss_grace>", Scope.POSITION)
+        _DEFAULT_RENDER, _ = compile_template(DEFAULT_GRACE_MESSAGE, env)
+    return _DEFAULT_RENDER
+
+
+_DEFAULT_RENDER: Renderer | None = None
 
 
 @dataclass(frozen=True, slots=True)

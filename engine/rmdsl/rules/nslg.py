@@ -10,6 +10,7 @@ from rmdsl.lang.yaml_loader import YMap, YNode, YScalar, kind_of
 from rmdsl.rules.document import Entry
 from rmdsl.rules.model import NoStopLossGrace, Origin, RuleSeverity
 from rmdsl.rules.values import Report, did_you_mean, format_duration, read_duration
+from rmdsl.types import Renderer
 
 ID = NoStopLossGrace.ID
 SETTABLE = ("grace", "action", "message", "severity")
@@ -115,8 +116,13 @@ def _check_setting(name: str, value: YNode, report: Report) -> bool:
     return True
 
 
-def build_nslg(fields: dict[str, Entry], root_path: str) -> NoStopLossGrace:
-    """The merged settings (already checked) -> the model; defaults fill the rest."""
+def build_nslg(
+    fields: dict[str, Entry], root_path: str, render: Renderer | None
+) -> NoStopLossGrace:
+    """The merged settings (already checked) -> the model; defaults fill the rest.
+
+    `render` is the ruleset's own message compiled by the template compiler (None: default).
+    """
     default = NoStopLossGrace()
     grace = fields.get("grace")
     action = fields.get("action")
@@ -135,6 +141,7 @@ def build_nslg(fields: dict[str, Entry], root_path: str) -> NoStopLossGrace:
         message=_text(message, default.message),
         severity=RuleSeverity(_text(severity, default.severity)),
         origin=origin or Origin(root_path, None),
+        **({"render": render} if render is not None else {}),
     )
 
 
