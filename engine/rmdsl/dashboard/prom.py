@@ -38,7 +38,7 @@ SIX: tuple[tuple[str, str, str], ...] = (
     (EVENT_PROCESSING, "rmdsl_event_processing_ms", "one event applied and evaluated"),
     (RSS, "rmdsl_rss_mb", "resident memory, sampled at each maintenance"),
     (RECONCILIATION, "rmdsl_reconciliation_ms", "snapshot fetched and applied"),
-    (QUEUE_DEPTH, "rmdsl_queue_depth_samples", "queue depth seen by each dequeued event"),
+    (QUEUE_DEPTH, "rmdsl_queue_depth_seen", "queue depth seen by each dequeued event"),
 )
 QUANTILES = (0.5, 0.95, 0.99)  # and "1": the maximum of the window
 _WINDOW = " (the last samples the daemon keeps: quantile 0.5/0.95/0.99, 1 = max)"
