@@ -179,7 +179,7 @@ class Daemon:
         dashboard = Dashboard(self, self.feed, self.dashboard_options)
         try:
             await dashboard.start()
-        except (OSError, SystemExit) as exc:  # uvicorn exits on a bind error
+        except OSError as exc:  # e.g. the port is taken
             await dashboard.stop()
             self.notifier.alert("warning", "dashboard not started", f"{exc}; enforcing anyway")
             return

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import socket
 import time
 from collections.abc import AsyncIterator, Iterator
 from importlib import resources
@@ -90,15 +91,23 @@ class Dashboard:
             lifespan="off",
             timeout_graceful_shutdown=1,
         )
+        # bound here, so a taken port is an OSError for the caller (uvicorn would raise
+        # SystemExit inside its task, which stops the whole event loop)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.options.host, self.options.port))
+        except OSError as exc:
+            sock.close()
+            raise OSError(
+                f"cannot listen on {self.options.host}:{self.options.port}: {exc}"
+            ) from exc
+        self.port = sock.getsockname()[1]
         self._server = _Server(config)
-        serve = asyncio.create_task(self._server.serve(), name="rmdsl-dashboard")
+        serve = asyncio.create_task(self._server.serve(sockets=[sock]), name="rmdsl-dashboard")
         self._tasks.append(serve)
-        while not self._server.started:
-            if serve.done():  # e.g. the port is taken: uvicorn logged why
-                await serve
-                raise OSError(f"the dashboard could not listen on port {self.options.port}")
+        while not self._server.started and not serve.done():
             await asyncio.sleep(0.01)
-        self.port = self._server.servers[0].sockets[0].getsockname()[1]
         self._tasks.append(asyncio.create_task(self._publish(), name="rmdsl-dashboard-push"))
         log.warning("dashboard on %s", self.url)
 
