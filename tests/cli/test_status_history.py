@@ -360,6 +360,7 @@ async def test_expired_lockouts_are_not_shown_as_active(tmp_path: Path) -> None:
     assert [lk["rule"] for lk in data["lockouts"]] == ["on"]
     assert data["expired_lockouts"] == 1
     rc, out, _ = await rmdsl("status", "--state", str(path))
+    assert rc == 0
     assert "lockouts:       1" in out and "locked by on" in out and "by over" not in out
 
 
@@ -375,6 +376,7 @@ async def test_history_labels_a_skip_as_a_skip_not_an_error(tmp_path: Path) -> N
     assert "    skipped: already locked until 17:00" in out
     assert "error:" not in out
     rc, out, _ = await rmdsl("history", "--state", str(path), "--format", "json")
+    assert rc == 0
     [entry] = json.loads(out)["enforcements"]
     assert (entry["outcome"], entry["error"], entry["skipped"]) == (
         "skipped",
