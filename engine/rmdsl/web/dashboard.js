@@ -76,10 +76,11 @@ function limitBar(l) {
     el("div", { style: `width:${pct}%` }));
   const bound = l.param ? `params.${l.param} = ${l.limit.text}` : l.limit.text;
   return el("div", { class: "limit", "data-rule": l.rule },
-    el("div", { class: "head" },
-      el("span", {}, el("b", {}, l.rule), ` ${l.name} ${l.op} ${bound}`),
-      el("span", {}, `${l.value.text} · room ${l.room.text} · ${pct}% used`)),
-    bar);
+    el("div", { class: "head" }, el("b", {}, l.rule), ` ${l.name} ${l.op} ${bound}`),
+    bar,
+    el("div", { class: "figures" },
+      el("span", {}, `now ${l.value.text}`),
+      el("span", {}, `room ${l.room.text} · ${pct}% used`)));
 }
 
 function renderLockouts(s) {
@@ -146,6 +147,7 @@ function render(s) {
   renderHeader(s);
   if (s.engine === null) return;
   renderPnl(s); renderLockouts(s); renderPositions(s); renderHistory(s); renderRuleset(s);
+  tick();
   document.body.dataset.updates = String(Number(document.body.dataset.updates || 0) + 1);
 }
 
