@@ -104,6 +104,15 @@ class DaemonCollector(Collector):
         yield GaugeMetricFamily(
             "rmdsl_queue_depth", "events waiting now", value=engine.queue.depth if engine else 0
         )
+        dashboard = self.daemon.dashboard
+        if dashboard is not None:
+            cost = GaugeMetricFamily(
+                "rmdsl_dashboard_snapshot_ms",
+                "one page snapshot built" + _WINDOW,
+                labels=["quantile"],
+            )
+            _add_quantiles(cost, dashboard.snapshot_ms, [])
+            yield cost
         yield GaugeMetricFamily(
             "rmdsl_reconciled",
             "1 while decisions run on reconciled state",

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import socket
 import time
@@ -34,12 +33,14 @@ from rmdsl.dashboard import DashboardOptions
 from rmdsl.dashboard.feed import DaemonFeed
 from rmdsl.dashboard.prom import exposition, registry
 from rmdsl.dashboard.snapshot import Snapshots
+from rmdsl.metrics import Series
 
 if TYPE_CHECKING:
     from rmdsl.daemon import Daemon
 
 log = logging.getLogger("rmdsl.dashboard")
 KEEPALIVE_S = 1.0
+MAX_DEFERRALS = 4  # a busy engine delays a push by at most this many intervals
 _TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript", ".css": "text/css"}
 PAGES = ("index.html", "dashboard.js", "dashboard.css")
 
@@ -63,7 +64,7 @@ class Dashboard:
         self._server: _Server | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self.port = 0
-        self.snapshots_taken = 0
+        self.snapshot_ms = Series(1024)  # what each snapshot cost the event loop
 
     @property
     def url(self) -> str:
@@ -127,11 +128,15 @@ class Dashboard:
     async def _publish(self) -> None:
         """A snapshot when the feed or the engine moved, at most every interval_ms."""
         interval = self.options.interval_ms / 1000
-        last_text, last_sent = "", 0.0
+        last_text, last_sent, deferred = "", 0.0, 0
         while True:
             await asyncio.sleep(interval)
             if not self._clients:
                 continue
+            if self._engine_busy() and deferred < MAX_DEFERRALS:
+                deferred += 1  # events are waiting: they go first, the page a little later
+                continue
+            deferred = 0
             try:
                 text = self._snapshot_text()
             except Exception:  # a page must never take the daemon down
@@ -143,9 +148,15 @@ class Dashboard:
                 for queue in list(self._clients):
                     _offer(queue, text)
 
+    def _engine_busy(self) -> bool:
+        engine = self.snapshots.daemon.engine
+        return engine is not None and engine.queue.depth > 0
+
     def _snapshot_text(self) -> str:
-        self.snapshots_taken += 1
-        return json.dumps(self.snapshots.take(), separators=(",", ":"))
+        t0 = time.perf_counter_ns()
+        text = self.snapshots.text()
+        self.snapshot_ms.add((time.perf_counter_ns() - t0) / 1e6)
+        return text
 
     # ---- routes ------------------------------------------------------------------------------
     async def _page(self, request: Request) -> Response:

@@ -10,6 +10,7 @@ for the bars; instants are ISO UTC, the page shows them in `timezone`.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from rmdsl.engine.core import Engine
 
 _STOP_TYPES = frozenset({"stop", "stop_limit", "trailing_stop"})
+SHOWN = 50  # the newest enforcement records on the page
 
 
 def money(value: Decimal) -> dict[str, Any]:
@@ -42,6 +44,15 @@ class Snapshots:
     def __init__(self, daemon: Daemon, feed: DaemonFeed) -> None:
         self.daemon, self.feed = daemon, feed
         self._specs: tuple[str, tuple[LimitSpec, ...]] = ("", ())
+        self._history_text: tuple[int, str] = (-1, "[]")  # (feed version, JSON)
+
+    def text(self) -> str:
+        """The snapshot as compact JSON; the history part is re-encoded only when it moved."""
+        body = json.dumps(self.take(history=False), separators=(",", ":"))
+        if self._history_text[0] != self.feed.version:
+            encoded = json.dumps(self._history(), separators=(",", ":"))
+            self._history_text = (self.feed.version, encoded)
+        return f'{body[:-1]},"history":{self._history_text[1]}}}'
 
     def _limits_of(self, ruleset: Ruleset) -> tuple[LimitSpec, ...]:
         if self._specs[0] != ruleset.digest:
@@ -57,9 +68,11 @@ class Snapshots:
             "unreconciled_since": iso(d.unreconciled_since),
         }
 
-    def take(self) -> dict[str, Any]:
+    def take(self, history: bool = True) -> dict[str, Any]:
         engine = self.daemon.engine
-        out: dict[str, Any] = {"health": self.health(), "history": self._history()}
+        out: dict[str, Any] = {"health": self.health()}
+        if history:
+            out["history"] = self._history()
         out["reload"] = self._reload()
         if engine is None:
             return out | {"now": iso(dt.datetime.now(dt.UTC)), "engine": None}
@@ -99,7 +112,8 @@ class Snapshots:
         return out
 
     def _history(self) -> list[dict[str, Any]]:
-        return [_record(r) for r in reversed(self.feed.records)]
+        records = self.feed.records
+        return [_record(records[-i]) for i in range(1, min(SHOWN, len(records)) + 1)]
 
     def _reload(self) -> dict[str, Any] | None:
         r = self.feed.reload
