@@ -130,3 +130,18 @@ async def test_no_dashboard_unless_asked_and_a_taken_port_costs_only_the_page(
     second = await start_daemon(dashboard=taken)
     assert second.daemon.dashboard is None and second.daemon.engine is not None
     assert "dashboard not started" in second.notifier.titles()
+
+
+async def test_a_reconnect_is_counted_and_healthz_follows_the_reconcile(
+    start_daemon: StartDaemon,
+) -> None:
+    live = await start_daemon(dashboard=FAST)
+    daemon = live.daemon
+    assert daemon.feed.reconnects == 0  # the first connection is not a reconnect
+    await live.gw.drop_connections()
+    await wait_until(lambda: len(daemon.reconcile_ms) == 2, timeout=15, what="the reconcile")
+    async with httpx.AsyncClient(timeout=10) as client:
+        text = (await client.get(url(live, "/metrics"))).text
+        health = await client.get(url(live, "/healthz"))
+    assert "rmdsl_reconnects_total 1.0" in text
+    assert health.status_code == 200

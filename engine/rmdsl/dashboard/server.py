@@ -109,6 +109,7 @@ class Dashboard:
         self._tasks.append(serve)
         while not self._server.started and not serve.done():
             await asyncio.sleep(0.01)
+        self.snapshots.text()  # parses the ruleset's limits now, not in the first page's push
         self._tasks.append(asyncio.create_task(self._publish(), name="rmdsl-dashboard-push"))
         log.warning("dashboard on %s", self.url)
 
