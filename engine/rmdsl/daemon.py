@@ -171,19 +171,10 @@ class Daemon:
         await self._serve_dashboard()
 
     async def _serve_dashboard(self) -> None:
-        """The page, /metrics and /healthz; a port that cannot be had costs the page only."""
-        if self.dashboard_options is None:
-            return
-        from rmdsl.dashboard.server import Dashboard
+        if self.dashboard_options is not None:
+            from rmdsl.dashboard.server import serve_page
 
-        dashboard = Dashboard(self, self.feed, self.dashboard_options)
-        try:
-            await dashboard.start()
-        except OSError as exc:  # e.g. the port is taken
-            await dashboard.stop()
-            self.notifier.alert("warning", "dashboard not started", f"{exc}; enforcing anyway")
-            return
-        self.dashboard = dashboard
+            self.dashboard = await serve_page(self, self.dashboard_options)
 
     def _day_start(self, _wall_now: dt.datetime) -> dt.datetime:
         """The last reset of the running ruleset (hot reloads included), on the daemon clock."""

@@ -78,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _history(store: SqliteStore, args: argparse.Namespace) -> dict[str, Any]:
-    from rmdsl.commands.status import display_zone, now_of, pick_account
+    from rmdsl.commands.accounts import pick_account
+    from rmdsl.commands.status import display_zone, now_of
     from rmdsl.lang.format import shown_values
     from rmdsl.store import rows
     from rmdsl.store.codec import ts_out

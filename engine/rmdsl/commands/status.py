@@ -16,6 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rmdsl.commands.accounts import UnknownAccount, pick_account
 from rmdsl.commands.daemon_state import daemon_line, daemon_state
 
 if TYPE_CHECKING:
@@ -161,31 +162,6 @@ def json_default(value: object) -> str:
     if isinstance(value, dt.datetime):
         return value.isoformat()
     return str(value)  # Decimal money stays exact as a string
-
-
-class UnknownAccount(Exception):
-    """--account names no account of this database (the message lists the ones it has)."""
-
-
-async def pick_account(store: SqliteStore, wanted: str | None) -> int | None:
-    """The account id of `--account NAME` (an id is accepted too), else the newest one."""
-    if wanted is None:
-        row = await store.fetch_one(
-            "SELECT account_id FROM account_state ORDER BY updated_at DESC LIMIT 1"
-        )
-        return None if row is None else int(row[0])
-    row = await store.fetch_one(
-        "SELECT account_id FROM account_state WHERE account_name = ? "
-        "ORDER BY updated_at DESC LIMIT 1",
-        (wanted,),
-    )
-    if row is not None:
-        return int(row[0])
-    known = await store.fetch("SELECT DISTINCT account_id, account_name FROM account_state")
-    if wanted.isdigit() and any(int(r[0]) == int(wanted) for r in known):
-        return int(wanted)
-    names = ", ".join(sorted(str(r[1] or r[0]) for r in known)) or "none yet"
-    raise UnknownAccount(f"no account named {wanted!r} in {store.path} (accounts: {names})")
 
 
 async def _status(store: SqliteStore, args: argparse.Namespace) -> dict[str, Any]:

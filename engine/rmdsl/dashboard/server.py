@@ -207,6 +207,18 @@ class Dashboard:
         return len(self._clients)
 
 
+async def serve_page(daemon: Daemon, options: DashboardOptions) -> Dashboard | None:
+    """The page, /metrics and /healthz; a port that cannot be had costs the page only."""
+    dashboard = Dashboard(daemon, daemon.feed, options)
+    try:
+        await dashboard.start()
+    except OSError as exc:  # e.g. the port is taken
+        await dashboard.stop()
+        daemon.notifier.alert("warning", "dashboard not started", f"{exc}; enforcing anyway")
+        return None
+    return dashboard
+
+
 def _offer(queue: asyncio.Queue[str], text: str) -> None:
     """Keep only the newest snapshot for a client."""
     with contextlib.suppress(asyncio.QueueEmpty):
