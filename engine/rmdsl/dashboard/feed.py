@@ -12,7 +12,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from rmdsl.engine.persistence import EnforcementRecord, Outcome, StateStore
+from rmdsl.engine.persistence import (
+    EnforcementRecord,
+    Outcome,
+    RecordEnforcement,
+    StateStore,
+    Write,
+)
 from rmdsl.errors import Diagnostic
 
 HISTORY = 200  # the newest enforcement records the page can show
@@ -68,7 +74,9 @@ class DaemonFeed:
 
 class TappedStore:
     """The daemon's store as the engine sees it: every committed enforcement record is also
-    handed to the feed. Everything else is the store's own (attribute access passes through).
+    handed to the feed. The engine's write-behind writer commits through `apply` (a step's
+    writes in one transaction): its records reach the feed once committed, in order.
+    Everything else is the store's own (attribute access passes through).
     """
 
     def __init__(self, inner: StateStore, feed: DaemonFeed) -> None:
@@ -78,11 +86,15 @@ class TappedStore:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
+    async def apply(self, writes: Sequence[Write]) -> None:
+        await self._inner.apply(writes)  # a failed batch is retried: reported once committed
+        for write in writes:
+            if isinstance(write, RecordEnforcement):
+                self._feed.record(write.record)
+
     async def record_enforcement(self, record: EnforcementRecord) -> None:
-        try:
-            await self._inner.record_enforcement(record)
-        finally:  # a record the store could not write was still enforced (or tried)
-            self._feed.record(record)
+        await self._inner.record_enforcement(record)
+        self._feed.record(record)
 
 
 def tapped(store: StateStore, feed: DaemonFeed) -> StateStore:
