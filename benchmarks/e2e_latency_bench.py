@@ -17,7 +17,11 @@ busy machine weighs on all of them alike, each on its own gateway:
 Goals for rmdsl, one close and three: p95 <= 20 ms, max <= 100 ms, p95 <= 1.5x
 the minimal reactor's.
 
-Usage: python benchmarks/e2e_latency_bench.py [--samples 300] [--shuffle-seed N]
+--dashboard adds a fifth case, interleaved with the others: rmdsl, one close,
+with the daemon serving its page and a client reading /events all along (a
+browser with the page open), to show what the dashboard costs enforcement.
+
+Usage: python benchmarks/e2e_latency_bench.py [--samples 300] [--shuffle-seed N] [--dashboard]
 """
 
 from __future__ import annotations
@@ -36,9 +40,12 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from rmdsl.broker.projectx import ProjectXSettings
 from rmdsl.commands.run import load_sdk_quietly
 from rmdsl.daemon import Daemon
+from rmdsl.dashboard import DashboardOptions
 from rmdsl.demo.sim import ACCOUNT, API_KEY, USERNAME, SimAccount
 from rmdsl.engine.core import Engine
 from rmdsl.notify import CollectingNotifier
@@ -127,8 +134,20 @@ async def open_held(sim: SimAccount, engine: Engine | None, seen: Callable[[], i
 
 
 # ---- rmdsl ---------------------------------------------------------------------------------
+PAGES: list[tuple[Any, list[int]]] = []  # (Dashboard, sizes of the snapshots the client read)
+
+
+async def page_open(url: str, received: list[int]) -> None:
+    """What a browser with the page open does: read /events for as long as the run lasts."""
+    async with httpx.AsyncClient(timeout=None) as client:
+        async with client.stream("GET", url + "events") as response:
+            async for line in response.aiter_lines():
+                if line.startswith("data: "):
+                    received.append(len(line))
+
+
 async def rmdsl_case(
-    stack: AsyncExitStack, tmp: Path, name: str, rules: str, seed: int | None
+    stack: AsyncExitStack, tmp: Path, name: str, rules: str, seed: int | None, page: bool = False
 ) -> Sample:
     path = tmp / f"{name}.yaml"
     path.write_text(rules, encoding="utf-8")
@@ -136,12 +155,21 @@ async def rmdsl_case(
         SimAccount(load_ruleset(path), rate_limits=False, shuffle_seed=seed)
     )
     store = SqliteStore(tmp / f"{name}.db")
-    daemon = Daemon(path, sim.broker(), store, CollectingNotifier(), reload=False)
+    options = DashboardOptions(port=0) if page else None
+    daemon = Daemon(
+        path, sim.broker(), store, CollectingNotifier(), reload=False, dashboard=options
+    )
     daemon.clock = sim.now
     await daemon.start()
     stack.push_async_callback(daemon.stop)
     engine = daemon.engine
     assert engine is not None
+    if daemon.dashboard is not None:
+        received: list[int] = []
+        reader = asyncio.create_task(page_open(daemon.dashboard.url, received))
+        stack.callback(reader.cancel)
+        await settle(lambda: bool(received), "the page's first snapshot")
+        PAGES.append((daemon.dashboard, received))
 
     async def one(i: int) -> list[float]:
         root = ROOTS[i % len(ROOTS)]
@@ -153,7 +181,7 @@ async def rmdsl_case(
         await open_held(sim, engine, lambda: len(engine.state.positions))
         return await measure_closes(sim, "ES", len(HELD))
 
-    return one if name == "one" else three
+    return one if name.startswith("one") else three
 
 
 # ---- the minimal reactor: SDK realtime callback -> one REST post, nothing else --------------
@@ -219,7 +247,7 @@ async def reactor_case(stack: AsyncExitStack, tmp: Path, three: bool, seed: int 
 
 
 async def bench(
-    samples: int, warmup: int, tmp: Path, seed: int | None
+    samples: int, warmup: int, tmp: Path, seed: int | None, page: bool = False
 ) -> dict[str, list[list[float]]]:
     async with AsyncExitStack() as stack:
         cases = {
@@ -228,6 +256,10 @@ async def bench(
             "rmdsl, three closes": await rmdsl_case(stack, tmp, "three", THREE_CLOSES, seed),
             "minimal reactor, three closes": await reactor_case(stack, tmp, True, seed),
         }
+        if page:
+            cases["rmdsl, one close, page open"] = await rmdsl_case(
+                stack, tmp, "one-page", ONE_CLOSE, seed, page=True
+            )
         out: dict[str, list[list[float]]] = {name: [] for name in cases}
         for i in range(warmup + samples):  # interleaved: the same load for every case
             for name, sample in cases.items():
@@ -270,6 +302,13 @@ def report(results: dict[str, list[list[float]]], elapsed: float) -> bool:
             f"p95 (goal p95 <= {P95_GOAL_MS:g} ms, max <= {MAX_GOAL_MS:g} ms, "
             f"<= {RATIO_GOAL:g}x): {'met' if met else 'MISSED'}"
         )
+    for dashboard, received in PAGES:
+        cost = dashboard.snapshot_ms.summary()
+        print(
+            f"  page open: {len(received)} snapshots pushed (mean "
+            f"{statistics.fmean(received) / 1024:.1f} KB), {cost.count} built, each p50 "
+            f"{cost.p50:.2f} ms, max {cost.max:.2f} ms"
+        )
     print(f"  ({elapsed:.1f} s)")
     return ok
 
@@ -281,6 +320,11 @@ def main() -> int:
     parser.add_argument(
         "--shuffle-seed", type=int, default=None, help="shuffle each fill's user events"
     )
+    parser.add_argument(
+        "--dashboard",
+        action="store_true",
+        help="add the case rmdsl, one close, with the page open (a client on /events)",
+    )
     args = parser.parse_args()
     samples = args.samples
     logging.basicConfig(level=logging.ERROR)
@@ -288,7 +332,7 @@ def main() -> int:
     os.environ["PROJECTX_REQUESTS_PER_MINUTE"] = "10000000"
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
-        data = asyncio.run(bench(samples, 20, Path(tmp), args.shuffle_seed))
+        data = asyncio.run(bench(samples, 20, Path(tmp), args.shuffle_seed, args.dashboard))
         elapsed = time.perf_counter() - started
     return 0 if report(data, elapsed) else GOAL_MISSED
 

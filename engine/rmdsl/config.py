@@ -78,7 +78,9 @@ class RunConfig(BaseModel):
     alert_retries: int = Field(3, ge=0, le=20, description="retries of a failed delivery")
     alert_timeout: float = Field(10.0, gt=0, le=300, description="seconds per delivery attempt")
     dashboard: bool = Field(True, description="serve the read-only page on 127.0.0.1")
-    dashboard_port: int | None = Field(None, ge=1, le=65535, description="its port")
+    dashboard_port: int | None = Field(
+        None, ge=0, le=65535, description="its port (default 8787; 0: any free port)"
+    )
     record: Path | None = Field(None, description="write the session's gateway payloads here")
     log_format: Literal["text", "json"] = "text"
     log_file: Path | None = Field(None, description="also write the log to this file")

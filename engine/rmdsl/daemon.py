@@ -26,6 +26,8 @@ from typing import Any, cast
 
 from rmdsl.alerttext import local_time
 from rmdsl.broker.interface import Broker
+from rmdsl.dashboard import DashboardOptions
+from rmdsl.dashboard.feed import DaemonFeed, tapped
 from rmdsl.engine.core import Clock, Engine, wall_clock
 from rmdsl.engine.events import AccountEvent, ClockEvent, ConnectionEvent, ConnectionState, Event
 from rmdsl.engine.persistence import StateStore
@@ -79,6 +81,7 @@ class Daemon:
         lock_dir: Path | None = None,
         unreconciled_alert_s: float = UNRECONCILED_ALERT_S,
         retry_s: tuple[float, float] = (FIRST_RETRY_S, MAX_RETRY_S),
+        dashboard: DashboardOptions | None = None,
     ) -> None:
         self.ruleset_path = Path(ruleset_path)
         self.broker, self.store, self.notifier = broker, store, notifier
@@ -98,6 +101,10 @@ class Daemon:
         self._connected = False
         self._froze_gc = False
         self._calendar: Calendar  # the loaded ruleset's, until the engine exists
+        self.feed = DaemonFeed()  # records, reloads, reconnects: for the dashboard and /metrics
+        self.dashboard_options = dashboard
+        self.dashboard: Any = None  # rmdsl.dashboard.server.Dashboard once serving
+        self._lost_broker = False
         self.reconciler = Reconciler(
             broker,
             notifier,
@@ -131,7 +138,7 @@ class Daemon:
             engine = Engine(
                 ruleset,
                 self.broker,
-                self.store,
+                tapped(self.store, self.feed),  # committed records also reach the feed
                 self.notifier,
                 self.clock,
                 account_id=account_id,
@@ -161,6 +168,13 @@ class Daemon:
             await self._watch(ruleset)
         await self.claim.set_status(RUNNING)
         log.info("daemon running for account %s", self.engine.state.account_id)
+        await self._serve_dashboard()
+
+    async def _serve_dashboard(self) -> None:
+        if self.dashboard_options is not None:
+            from rmdsl.dashboard.server import serve_page
+
+            self.dashboard = await serve_page(self, self.dashboard_options)
 
     def _day_start(self, _wall_now: dt.datetime) -> dt.datetime:
         """The last reset of the running ruleset (hot reloads included), on the daemon clock."""
@@ -193,9 +207,16 @@ class Daemon:
     async def wait(self) -> None:
         await self._stopping.wait()
 
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
     async def stop(self) -> None:
         """Stop reloads and ticks, finish enforcement in flight, save state, then hang up."""
         self._stopping.set()
+        dashboard, self.dashboard = self.dashboard, None
+        if dashboard is not None:
+            await dashboard.stop()
         if self.watcher is not None:
             await self.watcher.stop()
             self.watcher = None
@@ -272,7 +293,11 @@ class Daemon:
         if event.state is ConnectionState.DISCONNECTED:
             log.warning("broker disconnected: decisions paused until reconnected and reconciled")
             self.reconciler.unreconciled()
+            self._lost_broker = True
         elif event.state is ConnectionState.CONNECTED:
+            if self._lost_broker:
+                self._lost_broker = False
+                self.feed.reconnected()
             await self._reconcile("reconnect")
 
     async def _tick(self) -> None:
@@ -339,12 +364,14 @@ class Daemon:
     async def _swap(self, new: Ruleset) -> None:
         assert self.engine is not None
         await self.engine.swap_ruleset(new)
+        self.feed.reloaded(self.clock(), new.name, new.digest)
         ZonedFormatter.zone = new.timezone
         text = f"{new.name} ({new.digest[:12]}) from {new.path} at {self._local_now()}"
         log.warning("ruleset reloaded: %s", text)
         self.notifier.alert("info", "ruleset reloaded", f"now enforcing {text}", {})
 
     async def _refused(self, diagnostics: Sequence[Diagnostic]) -> None:
+        self.feed.refused(self.clock(), diagnostics)
         self.notifier.alert(
             "warning",
             "ruleset reload refused",

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from unittest.mock import AsyncMock, MagicMock
 
+import httpx
 import pytest
 
 from rmdsl.broker.simgateway import SimGateway
@@ -61,6 +62,21 @@ async def wait_for(predicate: object, timeout: float, what: str) -> None:
         await asyncio.sleep(0.05)
 
 
+async def dashboard_url(log: Path) -> str:
+    """The page's address, from the daemon's JSON log ("dashboard on http://...")."""
+    found: list[str] = []
+
+    def logged() -> bool:
+        for line in log.read_text().splitlines() if log.exists() else []:
+            msg = json.loads(line)["msg"]
+            if msg.startswith("dashboard on "):
+                found.append(msg.removeprefix("dashboard on "))
+        return bool(found)
+
+    await wait_for(logged, 10, "the dashboard's address in the log")
+    return found[0]
+
+
 @pytest.mark.e2e
 @pytest.mark.slow
 async def test_run_enforces_persists_and_stops_on_sigterm(gw: SimGateway, tmp_path: Path) -> None:
@@ -80,6 +96,8 @@ async def test_run_enforces_persists_and_stops_on_sigterm(gw: SimGateway, tmp_pa
         "json",
         "--log-file",
         str(tmp_path / "daemon.log"),
+        "--dashboard-port",
+        "0",  # a free port, named in the log
         env=run_env(gw),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -91,6 +109,15 @@ async def test_run_enforces_persists_and_stops_on_sigterm(gw: SimGateway, tmp_pa
         gw.trader_place("MNQ", "buy", "market", 4)
         await gw.requests.wait_for("/Position/partialCloseContract", count=1, timeout=10)
         await wait_for(lambda: gw.position_size("MNQ") == 2, 5, "MNQ reduced to 2")
+        page = await dashboard_url(tmp_path / "daemon.log")
+        fired = 'rmdsl_firings_total{rule="mnq_contracts"} 1.0'
+        async with httpx.AsyncClient(timeout=10) as client:
+            health = await client.get(page + "healthz")
+            deadline = time.monotonic() + 10  # the record is written once the call returned
+            while fired not in (await client.get(page + "metrics")).text:
+                assert time.monotonic() < deadline, "no firing in /metrics"
+                await asyncio.sleep(0.05)
+        assert (health.status_code, health.json()["reconciled"]) == (200, True)
         proc.send_signal(signal.SIGTERM)
         async with asyncio.timeout(15):
             stdout, stderr = await proc.communicate()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import json
 import signal
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from rmdsl.cli import main
+from rmdsl.commands.history import parse_since
 from rmdsl.engine.persistence import (
     AccountStateRecord,
     EnforcementRecord,
@@ -140,7 +142,9 @@ async def rmdsl(*args: str) -> tuple[int, str, str]:
 
 
 async def test_status_json_reports_the_day(db: Path) -> None:
-    rc, out, err = await rmdsl("status", "--state", str(db), "--format", "json")
+    rc, out, err = await rmdsl(
+        "status", "--state", str(db), "--format", "json", "--now", "2026-11-24T15:10:00+00:00"
+    )
     assert rc == 0, err
     data = json.loads(out)
     assert data["account"]["name"] == "PRAC-SIM-1"
@@ -161,7 +165,17 @@ async def test_status_json_reports_the_day(db: Path) -> None:
 
 
 async def test_status_text_and_watch(db: Path) -> None:
-    rc, out, _ = await rmdsl("status", "--state", str(db), "--watch", "0.05", "--watch-count", "2")
+    rc, out, _ = await rmdsl(
+        "status",
+        "--state",
+        str(db),
+        "--watch",
+        "0.05",
+        "--watch-count",
+        "2",
+        "--now",
+        "2026-11-24T15:10:00+00:00",
+    )
     assert rc == 0
     assert out.count("state database") == 2
     assert "realized -$1,052.88, unrealized $12.50" in out
@@ -173,7 +187,9 @@ async def test_status_text_and_watch(db: Path) -> None:
 
 
 async def test_tz_overrides_the_ruleset_timezone(db: Path) -> None:
-    rc, out, _ = await rmdsl("status", "--state", str(db), "--tz", "UTC")
+    rc, out, _ = await rmdsl(
+        "status", "--state", str(db), "--tz", "UTC", "--now", "2026-11-24T15:10:00+00:00"
+    )
     assert rc == 0
     assert "account locked by daily_realized_loss until 2026-11-24 23:00:00 UTC" in out
     rc, out, _ = await rmdsl("history", "--state", str(db), "--tz", "Europe/Paris", "--limit", "1")
@@ -193,11 +209,12 @@ async def test_history_filters(db: Path) -> None:
     [only] = json.loads(out)["enforcements"]
     assert (only["outcome"], only["error"]) == ("failed", "refused")
     rc, out, _ = await rmdsl(
-        "history", "--state", str(db), "--since", "2026-11-24T15:02", "--limit", "1"
-    )
+        "history", "--state", str(db), "--since", "2026-11-24T09:02", "--limit", "1"
+    )  # 09:02 on the ruleset's clock (CST): 15:02 UTC
     assert "daily_realized_loss" in out and "mnq_contracts" not in out
     assert out.splitlines()[1].startswith("2026-11-24 09:03:00 CST   daily_realized_loss ")
-    assert out.splitlines()[2] == "    values: day.realized_pnl = -$1,052.88"
+    assert out.splitlines()[2] == "    message: daily_realized_loss fired"
+    assert out.splitlines()[3] == "    values: day.realized_pnl = -$1,052.88"
 
 
 async def test_history_json_keeps_machine_values_and_utc(db: Path) -> None:
@@ -279,3 +296,90 @@ async def test_status_says_whether_the_accounts_daemon_runs_and_is_reconciled(
         await store.write("UPDATE daemons SET pid = ?", (dead,))
     rc, out, _ = await rmdsl("status", "--state", str(db))
     assert f"NOT RUNNING: pid {dead} on {me.host} ended without stopping" in out
+
+
+def test_since_reads_hours_minutes_today_and_yesterday_on_the_display_clock() -> None:
+    now = dt.datetime(2026, 11, 24, 15, 0, tzinfo=dt.UTC)  # 09:00 in Chicago
+    assert parse_since("2h", "America/Chicago", now) == now - dt.timedelta(hours=2)
+    assert parse_since("90 min", None, now) == now - dt.timedelta(minutes=90)
+    midnight_cst = dt.datetime(2026, 11, 24, 6, 0, tzinfo=dt.UTC)
+    assert parse_since("today", "America/Chicago", now) == midnight_cst
+    assert parse_since("Yesterday", "America/Chicago", now) == midnight_cst - dt.timedelta(days=1)
+    assert parse_since("2026-11-24", "America/Chicago", now) == midnight_cst
+    assert parse_since("2026-11-24T09:30", "America/Chicago", now) == now.replace(minute=30)
+    assert parse_since("2026-11-24T15:30Z", "America/Chicago", now) == now.replace(minute=30)
+
+
+async def test_history_since_yesterday_and_2h(db: Path) -> None:
+    # the records are at 15:01..15:03 UTC on 2026-11-24 (09:0x CST)
+    cases = (
+        ("2026-11-25T10:00:00+00:00", "yesterday", 3),  # 04:00 CST on the 25th
+        ("2026-11-24T15:10:00+00:00", "yesterday", 3),
+        ("2026-11-26T10:00:00+00:00", "yesterday", 0),
+        ("2026-11-24T15:10:00+00:00", "2h", 3),
+        ("2026-11-24T15:10:00+00:00", "7m", 1),  # since 15:03
+        ("2026-11-24T19:10:00+00:00", "2h", 0),
+    )
+    for now, since, expected in cases:
+        rc, out, err = await rmdsl(
+            "history", "--state", str(db), "--format", "json", "--since", since, "--now", now
+        )
+        assert rc == 0, err
+        assert len(json.loads(out)["enforcements"]) == expected, (now, since)
+    rc, out, _ = await rmdsl("history", "--state", str(db), "--since", "2h")  # the wall clock
+    assert rc == 0 and out.startswith("no enforcement recorded")
+
+
+async def test_account_is_taken_by_name_as_run_takes_it(db: Path) -> None:
+    rc, out, err = await rmdsl("status", "--state", str(db), "--account", "PRAC-SIM-1")
+    assert rc == 0, err
+    assert "PRAC-SIM-1 (id 7001)" in out
+    rc, out, _ = await rmdsl("history", "--state", str(db), "--account", "PRAC-SIM-1")
+    assert rc == 0 and "daily_realized_loss" in out
+    rc, out, err = await rmdsl("status", "--state", str(db), "--account", "NOPE")
+    assert (rc, out) == (2, "")
+    assert "no account named 'NOPE'" in err and "PRAC-SIM-1" in err
+
+
+async def test_expired_lockouts_are_not_shown_as_active(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    now = dt.datetime.now(dt.UTC)
+    async with SqliteStore(path) as store:
+        await store.save_account_state(
+            AccountStateRecord(ACCOUNT, now.date(), updated_at=now, account_name="A")
+        )
+        for rule, until in (
+            ("over", now - dt.timedelta(hours=1)),
+            ("on", now + dt.timedelta(hours=1)),
+        ):
+            await store.add_lockout(
+                LockoutRecord(rule, ACCOUNT, None, rule, until, UntilKindRecord.DURATION, now)
+            )
+    rc, out, _ = await rmdsl("status", "--state", str(path), "--format", "json")
+    data = json.loads(out)
+    assert [lk["rule"] for lk in data["lockouts"]] == ["on"]
+    assert data["expired_lockouts"] == 1
+    rc, out, _ = await rmdsl("status", "--state", str(path))
+    assert rc == 0
+    assert "lockouts:       1" in out and "locked by on" in out and "by over" not in out
+
+
+async def test_history_labels_a_skip_as_a_skip_not_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    async with SqliteStore(path) as store:
+        await store.save_account_state(AccountStateRecord(ACCOUNT, T0.date(), updated_at=T0))
+        skipped = enforcement(1, "cooldown", Outcome.SKIPPED)
+        await store.record_enforcement(
+            dataclasses.replace(skipped, error="already locked until 17:00")
+        )
+    rc, out, _ = await rmdsl("history", "--state", str(path))
+    assert "    skipped: already locked until 17:00" in out
+    assert "error:" not in out
+    rc, out, _ = await rmdsl("history", "--state", str(path), "--format", "json")
+    assert rc == 0
+    [entry] = json.loads(out)["enforcements"]
+    assert (entry["outcome"], entry["error"], entry["skipped"]) == (
+        "skipped",
+        None,
+        "already locked until 17:00",
+    )

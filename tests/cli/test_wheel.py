@@ -61,3 +61,5 @@ def test_wheel_installs_and_checks_outside_the_repo(tmp_path: Path) -> None:
     shipped = new_site / "rmdsl" / "rulesets" / "topstep.yaml"
     proc = _run(venv / "bin" / "rmdsl", "check", shipped, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    for page in ("index.html", "dashboard.js", "dashboard.css"):  # the dashboard, no CDN
+        assert (new_site / "rmdsl" / "web" / page).is_file(), page

@@ -52,6 +52,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help=f"stop the demo after this long (default {TIME_LIMIT_S:g} s)",
     )
+    from rmdsl.dashboard import add_arguments as add_dashboard_arguments
+
+    add_dashboard_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -77,6 +80,7 @@ async def _main(args: argparse.Namespace, state: Path, log_file: Path) -> int:
 
     from rmdsl.commands.run import default_ruleset, load_sdk_quietly
     from rmdsl.daemon import configure_logging
+    from rmdsl.dashboard import options_from
     from rmdsl.demo.display import Display, summary_json
     from rmdsl.demo.session import run_demo
     from rmdsl.demo.verdict import explain
@@ -94,7 +98,7 @@ async def _main(args: argparse.Namespace, state: Path, log_file: Path) -> int:
     display.intro(_intro(path, ruleset.name, args.speed, ruleset.no_stop_loss_grace.grace_ms))
     try:
         async with asyncio.timeout(args.time_limit):
-            result = await run_demo(path, ruleset, state, args.speed, display)
+            result = await run_demo(path, ruleset, state, args.speed, display, options_from(args))
     except TimeoutError:
         print(
             f"rmdsl demo: error: the demo did not finish within {args.time_limit:g} s; "

@@ -1,8 +1,10 @@
 """`rmdsl history`: the state database -> recent enforcement actions, newest first.
 
 Each line: when, the rule, the action and its target, the outcome, the
-latency and the values that made the rule fire. Filters --limit, --since,
---rule; `--format json` and `--watch` as for `rmdsl status`.
+latency, then the rule's message and the values that made it fire. Filters
+--limit, --since, --rule; `--format json` and `--watch` as for `rmdsl status`.
+`--since` reads `2h`, `90m`, `today`, `yesterday` or a date / date-time, on the
+clock the times are shown in (--tz, else the ruleset's timezone).
 """
 
 from __future__ import annotations
@@ -17,23 +19,38 @@ if TYPE_CHECKING:
     from rmdsl.store import SqliteStore
 
 HELP = "show recent enforcement actions: rule, action, outcome, latency and values"
-_AGO = re.compile(r"^(\d+)([smhd])$")
+_AGO = re.compile(r"^(\d+)\s*(s|sec|secs|m|min|mins|h|hr|hrs|hours?|d|days?)$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+_DAYS = {"today": 0, "yesterday": 1}
 
 
-def parse_since(text: str, now: dt.datetime | None = None) -> dt.datetime:
-    """`30m`, `2h`, `1d` (ago) or an ISO date / date-time (UTC when no offset)."""
+def parse_since(text: str, zone: str | None = None, now: dt.datetime | None = None) -> dt.datetime:
+    """`30m`, `2h`, `1d` (ago), `today` / `yesterday` (from midnight), or an ISO date or
+    date-time: on the clock of `zone` (None: local) when it names no offset. UTC result."""
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo(zone) if zone else None
     now = now or dt.datetime.now(dt.UTC)
-    found = _AGO.match(text.strip())
+    word = text.strip().lower()
+    found = _AGO.match(word)
     if found:
-        return now - dt.timedelta(**{_UNITS[found[2]]: int(found[1])})
+        return now - dt.timedelta(**{_UNITS[found[2][0]]: int(found[1])})
+    if word in _DAYS:
+        day = now.astimezone(tz).date() - dt.timedelta(days=_DAYS[word])
+        return dt.datetime.combine(day, dt.time(), tz).astimezone(dt.UTC)
     try:
         ts = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not a time: use 30m, 2h, 1d or 2026-11-24T09:30"
+            f"{text!r} is not a time: use 30m, 2h, 1d, today, yesterday or 2026-11-24T09:30"
         ) from None
-    return ts.replace(tzinfo=dt.UTC) if ts.tzinfo is None else ts.astimezone(dt.UTC)
+    return (ts.replace(tzinfo=tz) if ts.tzinfo is None else ts).astimezone(dt.UTC)
+
+
+def since_arg(text: str) -> str:
+    """Checked now, read later: a date means midnight on the clock times are shown in."""
+    parse_since(text)
+    return text
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,7 +59,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_state_arguments(parser)
     parser.add_argument("--limit", type=int, default=20, help="how many (default 20)")
     parser.add_argument(
-        "--since", type=parse_since, metavar="WHEN", help="30m, 2h, 1d ago, or an ISO time"
+        "--since",
+        type=since_arg,
+        metavar="WHEN",
+        help="2h, 30m, 1d ago; today; yesterday; or a date / date-time such as 2026-11-24T09:30 "
+        "(on the clock times are shown in)",
     )
     parser.add_argument("--rule", metavar="ID", help="only this rule's actions")
 
@@ -57,17 +78,19 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _history(store: SqliteStore, args: argparse.Namespace) -> dict[str, Any]:
-    from rmdsl.commands.status import display_zone, pick_account
+    from rmdsl.commands.accounts import pick_account
+    from rmdsl.commands.status import display_zone, now_of
     from rmdsl.lang.format import shown_values
     from rmdsl.store import rows
     from rmdsl.store.codec import ts_out
 
     account_id = await pick_account(store, args.account)
+    zone = await display_zone(store, args.tz)
     where = "account_id = ?"
     params: list[object] = [account_id]
     if args.since is not None:
         where += " AND timestamp >= ?"
-        params.append(ts_out(args.since))
+        params.append(ts_out(parse_since(args.since, zone, now_of(args))))
     if args.rule:
         where += " AND rule_name = ?"
         params.append(args.rule)
@@ -78,7 +101,7 @@ async def _history(store: SqliteStore, args: argparse.Namespace) -> dict[str, An
     records = [rows.enforcement_record(r) for r in found]
     return {
         "database": str(store.path),
-        "timezone": await display_zone(store, args.tz),
+        "timezone": zone,
         "account_id": account_id,
         "enforcements": [
             {
@@ -88,7 +111,9 @@ async def _history(store: SqliteStore, args: argparse.Namespace) -> dict[str, An
                 "target": r.target,
                 "outcome": str(r.outcome),
                 "latency_ms": r.latency_ms,
-                "error": r.error,
+                # a skip's `error` is why nothing was sent, not a failure
+                "error": r.error if r.outcome != "skipped" else None,
+                "skipped": r.error if r.outcome == "skipped" else None,
                 "reason": r.reason,
                 "values": dict(r.values),
                 "shown": shown_values(r.values, r.shown),
@@ -112,9 +137,13 @@ def render_history(data: dict[str, Any]) -> str:
             f"{when:<26}{e['rule']:<24}{e['action']:<26}{e['target'] or '-':<20}"
             f"{e['outcome']:<9}{latency:>10}"
         )
+        if e["reason"]:
+            lines.append(f"    message: {e['reason']}")
         values = ", ".join(f"{k} = {v}" for k, v in e["shown"].items())
         if values:
             lines.append(f"    values: {values}")
+        if e.get("skipped"):
+            lines.append(f"    skipped: {e['skipped']}")
         if e["error"]:
             lines.append(f"    error: {e['error']}")
     return "\n".join(lines)

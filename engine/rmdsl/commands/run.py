@@ -93,6 +93,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "day: FILE-YYYY-MM-DD.jsonl",
     )
     add_logging_arguments(parser)
+    from rmdsl.dashboard import add_arguments as add_dashboard_arguments
+
+    add_dashboard_arguments(parser)
 
 
 def flags_of(args: argparse.Namespace) -> dict[str, Any]:
@@ -186,6 +189,7 @@ def load_sdk_quietly() -> None:
 async def _serve(cfg: RunConfig, ruleset: Path) -> int:
     from rmdsl.broker.projectx import ProjectXBroker
     from rmdsl.daemon import Daemon
+    from rmdsl.dashboard import options_of
     from rmdsl.store import SqliteStore
     from rmdsl.store.db import default_path
     from rmdsl.store.lock import default_lock_dir
@@ -203,6 +207,7 @@ async def _serve(cfg: RunConfig, ruleset: Path) -> int:
         timeout_s=cfg.broker_timeout,
         unreconciled_alert_s=cfg.unreconciled_alert,
         lock_dir=cfg.lock_dir or default_lock_dir(),  # one daemon per account on this machine
+        dashboard=options_of(cfg.dashboard, cfg.dashboard_port),
     )
     try:
         if recorder is None:

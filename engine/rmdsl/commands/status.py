@@ -16,6 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rmdsl.commands.accounts import UnknownAccount, pick_account
 from rmdsl.commands.daemon_state import daemon_line, daemon_state
 
 if TYPE_CHECKING:
@@ -45,12 +46,19 @@ def add_state_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="state database (env RMDSL_STATE; default ~/.risk_manager/state.db)",
     )
-    parser.add_argument("--account", type=int, metavar="ID", help="account id (default: newest)")
+    parser.add_argument(
+        "--account",
+        metavar="NAME",
+        help="the account's name, as `rmdsl run --account` takes it (or its numeric id; "
+        "default: the account updated last)",
+    )
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.add_argument(
         "--watch", type=float, metavar="SECONDS", help="refresh every SECONDS until Ctrl-C"
     )
     parser.add_argument("--watch-count", type=int, metavar="N", help=argparse.SUPPRESS)
+    # the instant "now" is (tests: a database written at a fixed date); default the wall clock
+    parser.add_argument("--now", type=_instant, help=argparse.SUPPRESS)
     parser.add_argument(
         "--tz",
         type=zone_name,
@@ -58,6 +66,14 @@ def add_state_arguments(parser: argparse.ArgumentParser) -> None:
         help="show times in ZONE, e.g. America/Chicago (default: the ruleset's timezone, "
         "else local time); --format json is always UTC",
     )
+
+
+def _instant(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text).astimezone(dt.UTC)
+
+
+def now_of(args: argparse.Namespace) -> dt.datetime:
+    return getattr(args, "now", None) or dt.datetime.now(dt.UTC)
 
 
 def zone_name(text: str) -> str:
@@ -129,7 +145,7 @@ async def _loop(
         try:
             async with SqliteStore(path, readonly=True) as store:
                 data = await read(store)
-        except StoreError as exc:
+        except (StoreError, UnknownAccount) as exc:
             print(f"rmdsl: error: {exc}", file=sys.stderr)
             return 2
         if args.watch is not None and shown and sys.stdout.isatty():
@@ -148,15 +164,6 @@ def json_default(value: object) -> str:
     return str(value)  # Decimal money stays exact as a string
 
 
-async def pick_account(store: SqliteStore, wanted: int | None) -> int | None:
-    if wanted is not None:
-        return wanted
-    row = await store.fetch_one(
-        "SELECT account_id FROM account_state ORDER BY updated_at DESC LIMIT 1"
-    )
-    return None if row is None else int(row[0])
-
-
 async def _status(store: SqliteStore, args: argparse.Namespace) -> dict[str, Any]:
     account_id = await pick_account(store, args.account)
     day = await store.account_state(account_id) if account_id is not None else None
@@ -164,6 +171,10 @@ async def _status(store: SqliteStore, args: argparse.Namespace) -> dict[str, Any
     active = next((v for v in versions if v.status == "active"), None)
     rejected = [v for v in versions if v.status == "rejected"]
     newest_active = active.version.loaded_at if active else None
+    lockouts = await store.active_lockouts(account_id) if account_id is not None else []
+    now = now_of(args)
+    # the daemon lifts a lockout when it runs past its end: one it did not see end is over
+    expired = [lk for lk in lockouts if lk.until_ts is not None and lk.until_ts <= now]
     return {
         "database": str(store.path),
         "timezone": await display_zone(store, args.tz),
@@ -196,8 +207,10 @@ async def _status(store: SqliteStore, args: argparse.Namespace) -> dict[str, Any
                 "since": lk.created_at,
                 "reason": lk.reason,
             }
-            for lk in await store.active_lockouts(account_id)
+            for lk in lockouts
+            if lk not in expired
         ],
+        "expired_lockouts": len(expired),
         "timers": [
             {"rule": t.rule_id, "entity": t.entity, "started": t.started_at, "deadline": t.deadline}
             for t in await store.timers(account_id)
@@ -351,10 +364,15 @@ def render_status(data: dict[str, Any]) -> str:
     lines.append(_section("lockouts", len(data["lockouts"])))
     for lk in data["lockouts"]:
         verb = _VERB.get(lk["kind"], "locked")
+        until = "the gateway lets it trade" if lk["until"] is None else ts(lk["until"])
         lines.append(
-            f"  {lk['scope']} {verb} by {lk['rule']} until {ts(lk['until'])} "
+            f"  {lk['scope']} {verb} by {lk['rule']} until {until} "
             f"({lk['until_kind']}) since {ts(lk['since'])}"
         )
+        if lk["reason"]:
+            lines.append(f"    {lk['reason']}")
+    if data.get("expired_lockouts"):
+        lines.append(f"  ({data['expired_lockouts']} ended while no daemon ran: not in force)")
     lines.append(_section("timers", len(data["timers"])))
     for t in data["timers"]:
         lines.append(f"  {t['rule']} on {t['entity']}: fires at {ts(t['deadline'])}")

@@ -1,12 +1,18 @@
 """What `rmdsl demo` prints: a live line per trader step, fill and enforcement, then a summary.
 
 Rich renders colour on a terminal and plain text otherwise (pipes, CI logs).
-Times are session time in the ruleset's timezone (the simulated clock).
+Times are session time in the ruleset's timezone (the simulated clock), and
+the lines come in that order: an enforcement is recorded only once its broker
+call returned, often after the fill it caused arrived, so each line is held
+for HOLD_S of wall time and the held lines are printed sorted by session time.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import heapq
+import itertools
+import time
 from collections.abc import Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,11 +24,12 @@ from rich.text import Text
 
 from rmdsl.demo.money import DemoMoney
 from rmdsl.demo.script import Expectation
-from rmdsl.engine.events import ConnectionEvent, Event, TradeEvent, symbol_of
+from rmdsl.engine.events import ConnectionEvent, Event, OrderEvent, TradeEvent, symbol_of
 from rmdsl.engine.persistence import EnforcementRecord, Outcome
 from rmdsl.lang.format import format_value, shown_values
 from rmdsl.lang.types import MONEY
 
+HOLD_S = 0.5  # wall seconds a line waits for an earlier one to arrive
 _OUTCOME_STYLE = {Outcome.OK: "green", Outcome.FAILED: "bold red", Outcome.SKIPPED: "yellow"}
 
 
@@ -39,20 +46,32 @@ def latency_text(ms: float | None) -> str:
 class Display:
     """Live lines on `console`; `records` keeps every enforcement in arrival order."""
 
-    def __init__(self, console: Console, tz: ZoneInfo) -> None:
+    def __init__(self, console: Console, tz: ZoneInfo, hold_s: float = HOLD_S) -> None:
         self.console = console
         self.tz = tz
+        self.hold_s = hold_s
         self.records: list[EnforcementRecord] = []
+        self.orders: dict[int, str] = {}  # order id -> "MNQ stop", from the order events seen
+        self._held: list[tuple[dt.datetime, int, float, list[Text]]] = []  # a heap by ts
+        self._seq = itertools.count()
 
     def _time(self, ts: dt.datetime) -> str:
         return ts.astimezone(self.tz).strftime("%H:%M:%S")
 
-    def _line(self, ts: dt.datetime, kind: str, style: str, text: Text | str) -> None:
+    def _line(self, ts: dt.datetime, kind: str, style: str, text: Text | str, *more: Text) -> None:
         line = Text()
         line.append(f"{self._time(ts)}  ", style="dim")
         line.append(f"{kind:<9}", style=style)
         line.append(text if isinstance(text, Text) else Text(text))
-        self.console.print(line)
+        heapq.heappush(self._held, (ts, next(self._seq), time.monotonic(), [line, *more]))
+        self.flush()
+
+    def flush(self, force: bool = False) -> None:
+        """Print the held lines in session-time order: those held HOLD_S, or all (`force`)."""
+        ready = time.monotonic() - self.hold_s
+        while self._held and (force or min(h[2] for h in self._held) <= ready):
+            for line in heapq.heappop(self._held)[3]:
+                self.console.print(line)
 
     def intro(self, lines: Sequence[str]) -> None:
         self.console.print(Text("rmdsl demo", style="bold"))
@@ -60,12 +79,17 @@ class Display:
             self.console.print(Text(f"  {line}"))
         self.console.print()
 
+    def note(self, text: str) -> None:
+        self.console.print(Text(f"  {text}", style="dim"))
+
     def step(self, ts: dt.datetime, kind: str, says: str) -> None:
         self._line(ts, kind, "cyan" if kind == "trader" else "yellow", says)
 
     def event(self, event: Event) -> None:
         """Daemon observer: fills and connection changes as they reach the engine."""
-        if isinstance(event, TradeEvent) and not event.voided:
+        if isinstance(event, OrderEvent):
+            self.orders[event.id] = f"{event.symbol} {event.type.word.replace('_', ' ')}"
+        elif isinstance(event, TradeEvent) and not event.voided:
             pnl = f"  fees {_money(event.fees)}, net {_money(event.net_pnl)}"
             if event.pnl is not None:
                 pnl = f"  P&L {_money(event.pnl)} gross,{pnl[1:]}"
@@ -82,17 +106,31 @@ class Display:
         self.records.append(record)
         text = Text()
         text.append(f"{record.rule_name}", style="bold")
-        text.append(f"  {record.action} {short_target(record.target)}")
+        text.append(f"  {self.action_text(record)}")
         text.append(f"  {latency_text(record.latency_ms)}  ")
         text.append(str(record.outcome), style=_OUTCOME_STYLE.get(record.outcome, ""))
         if record.error:
             text.append(f" ({record.error})", style="red")
-        self._line(record.timestamp, "ENFORCE", "bold magenta", text)
         why = ", ".join(f"{k} = {v}" for k, v in shown_values(record.values, record.shown).items())
-        if why:
-            self.console.print(Text(f"{'':19}why: {why}", style="dim"))
+        more = [Text(f"{'':19}why: {why}", style="dim")] if why else []
+        self._line(record.timestamp, "ENFORCE", "bold magenta", text, *more)
+
+    def action_text(self, record: EnforcementRecord) -> str:
+        """`flatten: cancelled order 17 (MNQ stop)` for an order a flatten or lockout cancelled
+        (its target is the order, not what the flatten was for); `close_position MNQ` else."""
+        target = record.target
+        if not target.startswith("order:"):
+            return f"{record.action} {short_target(target)}"
+        order_id = target.removeprefix("order:")
+        what = self.orders.get(int(order_id)) if order_id.isdigit() else None
+        order = f"order {order_id}" + (f" ({what})" if what else "")
+        if record.action.startswith("cancel"):
+            return f"{record.action} {order}"
+        done = "cancelled" if record.outcome is Outcome.OK else "cancel of"
+        return f"{record.action}: {done} {order}"
 
     def summary(self, missing: Sequence[Expectation], money: DemoMoney | None = None) -> None:
+        self.flush(force=True)
         plain = not self.console.is_terminal
         table = Table(
             title="enforcement summary",
@@ -105,11 +143,11 @@ class Display:
         table.add_column("action", overflow="fold")
         table.add_column("latency", justify="right", no_wrap=True)
         table.add_column("outcome", no_wrap=True)
-        for r in self.records:
+        for r in sorted(self.records, key=lambda r: r.timestamp):  # stable: same instant as sent
             table.add_row(
                 self._time(r.timestamp),
                 r.rule_name,
-                r.action if r.target in ("", "account") else f"{r.action} {short_target(r.target)}",
+                r.action if r.target in ("", "account") else self.action_text(r),
                 latency_text(r.latency_ms),
                 Text(str(r.outcome), style=_OUTCOME_STYLE.get(r.outcome, "")),
             )

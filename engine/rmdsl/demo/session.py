@@ -17,6 +17,7 @@ from pathlib import Path
 
 from rmdsl.broker.simgateway.scenario import ScriptPlayer, parse_script
 from rmdsl.daemon import Daemon
+from rmdsl.dashboard import DashboardOptions
 from rmdsl.demo.display import Display
 from rmdsl.demo.money import DemoMoney, of_day, of_tape
 from rmdsl.demo.script import EXPECTED, STEPS, DemoStep, Expectation
@@ -76,7 +77,12 @@ def sdk_rate_limit(per_minute: int) -> Iterator[None]:
 
 
 async def run_demo(
-    ruleset_path: Path, ruleset: Ruleset, state: Path, speed: float, display: Display
+    ruleset_path: Path,
+    ruleset: Ruleset,
+    state: Path,
+    speed: float,
+    display: Display,
+    dashboard: DashboardOptions | None = None,
 ) -> DemoResult:
     async with SimAccount(ruleset, speed=speed) as sim:
         daemon = Daemon(
@@ -89,17 +95,25 @@ async def run_demo(
             maintenance_s=5.0,
             reload=False,
             observers=[display.event],
+            dashboard=dashboard,
         )
         with sdk_rate_limit(100_000):
             await daemon.start()
         opening_balance = sim.gw.market.account(sim.gw.account_id).balance
+        if daemon.dashboard is not None:
+            display.note(f"live page: {daemon.dashboard.url}")
+        elif dashboard is not None:
+            display.note(f"no live page: port {dashboard.port} is taken (try --dashboard-port)")
+        flusher = asyncio.create_task(_flush(display))  # held lines print in time order
         try:
             player = ScriptPlayer(sim.gw, speed)
             await _play(sim, player, STEPS, speed, display)
             await _settle(display)
             money = await _count_money(daemon, sim, opening_balance)
         finally:
+            flusher.cancel()
             await daemon.stop()
+            display.flush(force=True)
         return DemoResult(
             tuple(display.records), unmet(display.records), tuple(player.errors), money
         )
@@ -131,6 +145,12 @@ async def _count_money(daemon: Daemon, sim: SimAccount, opening: Decimal) -> Dem
             return DemoMoney(day, gateway, balance - opening, tuple(tape))
         await asyncio.sleep(0.05)
     return None
+
+
+async def _flush(display: Display) -> None:
+    while True:
+        await asyncio.sleep(0.1)
+        display.flush()
 
 
 async def _settle(display: Display) -> None:
