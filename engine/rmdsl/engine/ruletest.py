@@ -304,7 +304,7 @@ EVENT_KINDS = ("fill", "position", "order", "quote", "account", "clock", "target
 
 def _suggest(word: str) -> str:
     from rmdsl.engine.teststeps import STEPS
-    from rmdsl.rules.values import did_you_mean
+    from rmdsl.lang.literals import did_you_mean
 
     return did_you_mean(word, EVENT_KINDS + STEPS) or ""
 
@@ -390,7 +390,7 @@ _CASE_KEYS = ("name", "date", "start", "initial", "events", "expect")
 
 
 def _did(word: str) -> str:
-    from rmdsl.rules.values import did_you_mean
+    from rmdsl.lang.literals import did_you_mean
 
     return did_you_mean(word, _CASE_KEYS) or ""
 
