@@ -38,6 +38,7 @@ from rmdsl.engine.events import (
 from rmdsl.engine.state import AccountState
 from rmdsl.engine.teststeps import Expectation, ExpectedAction, expectation, snapshot_items
 from rmdsl.errors import RmdslError
+from rmdsl.lang.literals import parse_amount
 from rmdsl.lang.yaml_loader import YMap, YNode, YScalar, YSeq, load_yaml_file
 from rmdsl.recording import TARGETS
 
@@ -310,11 +311,8 @@ def _suggest(word: str) -> str:
 
 
 def money(value: Any) -> Decimal:
-    """`-520`, `-520.5`, `"-$520"`, `"$1,250.50"` -> Decimal."""
-    text = str(value).replace("$", "").replace(",", "").strip()
-    if isinstance(value, bool) or not text:
-        raise ValueError(f"not an amount: {value!r}")
-    return Decimal(text)
+    """`-520`, `-520.5`, `"-$520"`, `"$1,250.50"` -> Decimal (docs/language.md, "Money")."""
+    return parse_amount(value)
 
 
 def _contract(spec: dict[str, Any]) -> str:

@@ -114,6 +114,18 @@ def parse_money(text: str) -> Decimal:
     return -value if negative else value
 
 
+def parse_amount(value: object) -> Decimal:
+    """An amount in recorded data and `rmdsl test` files: `-520`, `"-$520"`, `"$1,250.50"`.
+
+    Looser than a money literal on purpose: figures are pasted from statements there,
+    while a rule's literal has one spelling (`-$1500`) so `rmdsl check` can point at typos.
+    """
+    text = str(value).replace("$", "").replace(",", "").strip()
+    if isinstance(value, bool) or not text:
+        raise ValueError(f"not an amount: {value!r}")
+    return Decimal(text)
+
+
 def money_literal(value: Decimal) -> str:
     """The literal that denotes `value` in source: `-$400`, `$1250.5`."""
     text = format(abs(value), "f")
