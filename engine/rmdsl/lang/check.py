@@ -6,7 +6,6 @@ live in `CheckedExpr.types` keyed by node identity. Warnings come from lint.py.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -14,7 +13,8 @@ from decimal import Decimal
 from rmdsl.errors import Diagnostic, Severity
 from rmdsl.lang import ast
 from rmdsl.lang.diagnostic_codes import CODES
-from rmdsl.lang.literals import money_literal
+from rmdsl.lang.literals import WEEKDAYS, money_literal
+from rmdsl.lang.literals import close_names as did_you_mean
 from rmdsl.lang.schema import FUNCTIONS, NAMES, NUMERIC_FUNCTIONS, Scope, Trigger
 from rmdsl.lang.types import ANY, BOOL, DURATION, INT, MONEY, NUMBER, STRING, Type, list_of
 from rmdsl.lang.typing_rules import (
@@ -99,11 +99,6 @@ def _with_diags(c: CheckedExpr, diags: tuple[Diagnostic, ...]) -> CheckedExpr:
     return CheckedExpr(c.expr, c.type, c.types, c.names_read, c.triggers, diags, c.env)
 
 
-def did_you_mean(word: str, candidates: list[str]) -> str | None:
-    close = difflib.get_close_matches(word, candidates, n=3, cutoff=0.6)
-    return "did you mean " + " or ".join(f"`{c}`" for c in close) + "?" if close else None
-
-
 class _Checker:
     def __init__(self, env: CheckEnv) -> None:
         self.env = env
@@ -163,7 +158,8 @@ class _Checker:
         return declared[0]
 
     def _unknown_name(self, node: ast.Name) -> Type:
-        candidates = [*NAMES, *(f"params.{p}" for p in self.env.params)]
+        # a misspelt weekday (`frii`, `Mon`) lexes as a name
+        candidates = [*NAMES, *(f"params.{p}" for p in self.env.params), *WEEKDAYS]
         hint = did_you_mean(node.path, candidates)
         if node.path in FUNCTIONS:
             hint = f"`{node.path}` is a function: call it, e.g. `{node.path}(...)`"

@@ -195,6 +195,12 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
     return "expected one of: " + ", ".join(f"`{o}`" for o in options)
 
 
+def close_names(word: str, candidates: Iterable[str]) -> str | None:
+    """ "did you mean `a` or `b`?" for up to three close names, else None (the checker's hint)."""
+    close = difflib.get_close_matches(word, list(candidates), n=3, cutoff=0.6)
+    return "did you mean " + " or ".join(f"`{c}`" for c in close) + "?" if close else None
+
+
 def literal_problem(text: str) -> tuple[int, int, str] | None:
     """(start, end, why) of the first word that looks like a misspelt literal (`15min`)."""
     blanked = re.sub(r'"(?:\\.|[^"\\])*"', lambda m: " " * len(m.group()), text)
