@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rmdsl.errors import Diagnostic, LoadError
+from rmdsl.lang.yaml_errors import describe_yaml_error
 from rmdsl.source import (
     MAX_FILE_BYTES,
     FileTooLargeError,
@@ -429,45 +430,5 @@ class _Builder:
         return LoadError([self._diag(code, span, message, hint)])
 
     def _convert(self, exc: Exception) -> LoadError:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        problem = getattr(exc, "problem", None) or getattr(exc, "context", None)
-        span: Span | None = None
-        if mark is not None:
-            span = Span.point(int(mark.line) + 1, int(mark.column) + 1)
-        elif isinstance(getattr(exc, "position", None), int):
-            line, col = _line_col(self.text[: exc.position])  # type: ignore[attr-defined]
-            span = Span.point(line, col)
-        message = f"invalid YAML: {problem}" if problem else f"invalid YAML: {exc}"
-        context = getattr(exc, "context", None)
-        hint = f"{context}" if context and context != problem else None
-        if "\t" in message or "'\\t'" in message:
-            hint = "YAML indentation must use spaces, not tabs"
-        if mark is not None and problem:
-            plain = _plain_cause(str(problem), self.text.splitlines(), mark.line, mark.column)
-            message, hint = plain or (message, hint)
-        return LoadError([self._diag("RM012", span, message.replace("\n", " "), hint)])
-
-
-def _plain_cause(problem: str, lines: list[str], index: int, col: int) -> tuple[str, str] | None:
-    """The likely cause of a raw YAML parser message, said plainly (message, hint)."""
-    where = f"line {index + 1}"
-    text = lines[index] if 0 <= index < len(lines) else ""
-    if "mapping values are not allowed" in problem:
-        return (
-            f"invalid YAML on {where}: a value contains `: `, which YAML reads as a new key",
-            'put the value in double quotes, e.g. message: "Loss: {day.realized_pnl}"',
-        )
-    if "expected <block end>" in problem or "expected <block mapping start>" in problem:
-        head, colon, value = text.partition(": ")
-        opens = len(head) + 2 + len(value) - len(value.lstrip())
-        if colon and value.lstrip().startswith(("{", "[")) and col > opens:
-            return (
-                f"invalid YAML on {where}: a value starting with `{value.lstrip()[0]}` "
-                "is read as a YAML map or list",
-                'put the value in double quotes, e.g. message: "{day.trades} trades"',
-            )
-        return (
-            f"invalid YAML on {where}: this line is indented differently from the lines above",
-            "indent every key of one map by the same number of spaces",
-        )
-    return None
+        span, message, hint = describe_yaml_error(exc, self.text)
+        return LoadError([self._diag("RM012", span, message, hint)])
