@@ -6,8 +6,11 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from rmdsl.errors import ParseError
+from rmdsl.lang import ast
 from rmdsl.lang.literals import (
     WEEKDAYS,
     LiteralError,
@@ -100,3 +103,24 @@ def test_literal_problem_skips_strings() -> None:
 
 def test_did_you_mean() -> None:
     assert did_you_mean("fry", WEEKDAYS) == "did you mean `fri`?"
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 999), st.sampled_from(["d", "h", "m", "s", "ms"])),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_a_duration_means_the_same_in_a_condition_and_in_a_field(
+    parts: list[tuple[int, str]],
+) -> None:
+    text = "".join(f"{n}{unit}" for n, unit in parts)
+    field = parse_duration_text(text)
+    try:
+        expr = parse_expression(text, path="t.yaml")
+    except ParseError:
+        assert field is None, text
+        return
+    assert isinstance(expr, ast.Literal) and expr.value == field, text
+    assert field is not None and parse_duration(format_duration(field)) == field
