@@ -1,4 +1,4 @@
-"""Reconciliation time after a reconnect (goal <= 1 s; product decision Q20: < 5 s, alert > 10 s).
+"""Reconciliation time after a reconnect (goal <= 1 s; docs/decisions.md Q20: < 5 s, alert > 10 s).
 
 (a) engine: Engine.reconcile of a snapshot with 50 positions, 50 working
     orders and 200 of today's trades, on the SQLite store (what the engine does);

@@ -1,6 +1,6 @@
 """Real SDK + simulated gateway round trip: fill pushed (t0) -> close request received (t1).
 
-The floor under rmdsl's enforcement latency (product decision Q11): a client
+The floor under rmdsl's enforcement latency (docs/decisions.md Q11): a client
 that closes on the first GatewayUserTrade it sees, with no rule engine.
 Run: .venv/bin/python benchmarks/sim_gateway_roundtrip.py [samples]
 """

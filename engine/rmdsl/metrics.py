@@ -1,4 +1,4 @@
-"""The six engine metrics (SPEC 8, product decision Q20): bounded series, percentiles, alerts.
+"""The six engine metrics (docs/decisions.md Q20): bounded series, percentiles, alerts.
 
 Each series keeps the last `capacity` samples in a ring (memory is fixed),
 reports p50 always and p95/p99 only from 100 samples on, and raises an alert

@@ -1,7 +1,7 @@
 """Alerts to the admin: a Notifier protocol and the log, stderr and collecting implementations.
 
 The engine alerts on enforcement failures, a full queue and metric thresholds
-(product decisions Q13, Q16, Q20). RateLimitedNotifier keeps one failing cause
+(docs/decisions.md Q13, Q16, Q20). RateLimitedNotifier keeps one failing cause
 (a full disk) from flooding the admin. A webhook notifier comes later.
 """
 

@@ -73,7 +73,10 @@ def check_ruleset(path: str | Path) -> CheckResult:
         return CheckResult(None, _ordered(report.diagnostics, files), tuple(files.sources))
     merged = merge(docs, ParamTyper({k: s.text for k, s in files.sources.items()}, report), report)
     compiler = RuleCompiler(
-        files.sources, {n: (p.type, p.value) for n, p in merged.params.items()}, report
+        files.sources,
+        {n: (p.type, p.value) for n, p in merged.params.items()},
+        report,
+        {n: (p.value.path, p.value.span) for doc in docs for n, p in doc.params.items()},
     )
     rules = [r for r in (compiler.compile(rule) for rule in merged.rules.values()) if r is not None]
     message = merged.nslg.get("message")

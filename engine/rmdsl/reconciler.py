@@ -5,7 +5,7 @@ A reconcile runs at start and after every reconnect (docs/operations.md,
 unreconciled: the engine does not evaluate (fills are held for the catch-up),
 `reconciled` is False and `unreconciled_since` says since when, the account's
 `daemons` row says `not reconciled`, and past `alert_s` a critical alert is
-sent once per episode (product decision Q20). Status rows are written by an
+sent once per episode (docs/decisions.md Q20). Status rows are written by an
 ordered task: a slow or locked database never holds up the reconcile.
 """
 

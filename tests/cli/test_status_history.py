@@ -383,3 +383,9 @@ async def test_history_labels_a_skip_as_a_skip_not_an_error(tmp_path: Path) -> N
         None,
         "already locked until 17:00",
     )
+
+
+def test_since_also_reads_durations_as_rules_write_them() -> None:
+    now = dt.datetime(2026, 11, 24, 12, 0, tzinfo=dt.UTC)
+    assert parse_since("1h30m", None, now) == now - dt.timedelta(minutes=90)
+    assert parse_since("2d", None, now) == now - dt.timedelta(days=2)

@@ -1,4 +1,4 @@
-"""Mock project-x-py SDK (product decision Q18): a TradingSuite, an event bus, models, injection.
+"""Mock project-x-py SDK (docs/decisions.md Q18): a TradingSuite, an event bus, models, injection.
 
 Shaped like the SDK objects the ProjectX adapter uses -- same attribute,
 method and field names as project_x_py 4.4.1 (ProjectX client, realtime

@@ -27,3 +27,17 @@ def test_json_schema_covers_every_key() -> None:
     assert isinstance(props, dict) and set(props) == set(TOP_KEYS)
     rule = props["rules"]["patternProperties"]["^[a-z][a-z0-9_]*$"]
     assert set(rule["properties"]) == set(RULE_KEYS)
+
+
+def test_written_tables_describe_every_key() -> None:
+    """The hand-written key tables grow with the schema: a new key must get a row."""
+    from rmdsl.rules.document import RULE_KEYS, TOP_KEYS
+
+    text = DOC_PATH.read_text(encoding="utf-8")
+    missing = [k for k in (*TOP_KEYS, *RULE_KEYS) if f"\n| `{k}` |" not in text]
+    assert not missing, f"docs/language.md has no row for {missing}"
+
+
+def test_generated_blocks_are_replaced_not_appended() -> None:
+    stale = DOC_PATH.read_text(encoding="utf-8").replace("| `account.id` |", "| `account.idx` |")
+    assert language_md(stale) == language_md()

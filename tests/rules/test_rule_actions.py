@@ -1,4 +1,4 @@
-"""`do:` lists: SPEC syntax in flow and block lists, normalisation, params as arguments."""
+"""`do:` lists: documented syntax in flow and block lists, normalisation, params as arguments."""
 
 from __future__ import annotations
 

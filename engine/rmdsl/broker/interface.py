@@ -1,4 +1,4 @@
-"""What the engine needs from a broker (product decision Q15): broker-neutral, async.
+"""What the engine needs from a broker (docs/decisions.md Q15): broker-neutral, async.
 
 The engine and the enforcement layer import only this module. TopstepX via
 project-x-py (rmdsl.broker.projectx) is the one implementation; another

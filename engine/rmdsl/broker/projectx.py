@@ -49,7 +49,7 @@ DayStart = Callable[[dt.datetime], dt.datetime]
 
 
 def default_day_start(now: dt.datetime) -> dt.datetime:
-    """The SPEC's default trading day: from the last 17:00 America/Chicago."""
+    """The default trading day (docs/operations.md): from the last 17:00 America/Chicago."""
     return last_reset(now, _CHICAGO, dt.time(17, 0))
 
 

@@ -96,7 +96,7 @@ def summary(path: str, result: CheckResult) -> str:
     if result.ruleset is None:
         return f"{path}: invalid, {_plural(errors, 'error')}{warned}"
     rs = result.ruleset
-    from rmdsl.rules.values import format_duration
+    from rmdsl.lang.literals import format_duration
 
     grace = format_duration(rs.no_stop_loss_grace.grace_ms)
     rules = f"{_plural(len(rs.rules), 'rule')} + no_stop_loss_grace ({grace})"

@@ -15,6 +15,8 @@ import re
 import sys
 from typing import TYPE_CHECKING, Any
 
+from rmdsl.lang.literals import read_duration
+
 if TYPE_CHECKING:
     from rmdsl.store import SqliteStore
 
@@ -35,6 +37,9 @@ def parse_since(text: str, zone: str | None = None, now: dt.datetime | None = No
     found = _AGO.match(word)
     if found:
         return now - dt.timedelta(**{_UNITS[found[2][0]]: int(found[1])})
+    ago = read_duration(word)  # a duration as rules write it: 1h30m
+    if ago is not None:
+        return now - dt.timedelta(milliseconds=ago)
     if word in _DAYS:
         day = now.astimezone(tz).date() - dt.timedelta(days=_DAYS[word])
         return dt.datetime.combine(day, dt.time(), tz).astimezone(dt.UTC)

@@ -126,9 +126,9 @@ def _validate(spec: TestFile, rulesets: list[Ruleset]) -> None:
     from rmdsl.engine.ruletest import TestFileError
     from rmdsl.engine.testcheck import STATE_SPECIAL, known_state_name
     from rmdsl.engine.teststeps import Step
+    from rmdsl.lang.literals import did_you_mean
     from rmdsl.lang.schema import NAMES
     from rmdsl.rules.model import NoStopLossGrace
-    from rmdsl.rules.values import did_you_mean
 
     rules = {r.id for rs in rulesets for r in rs.rules} | {NoStopLossGrace.ID}
     names = set(NAMES) | set(STATE_SPECIAL)

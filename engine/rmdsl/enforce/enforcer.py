@@ -1,6 +1,6 @@
 """Steps -> Broker calls, each timed out, recorded as an EnforcementRecord, retried to the goal.
 
-Failure policy (product decision Q13): a BrokerError or a timeout is logged
+Failure policy (docs/decisions.md Q13): a BrokerError or a timeout is logged
 critically, alerted, recorded with outcome `failed`, and enforcement goes on;
 no lockout is ever set because of a failure. A close, partial close or cancel
 is a goal (rmdsl.enforce.goals): it is retried on the engine's clock until the

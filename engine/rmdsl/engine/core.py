@@ -418,7 +418,7 @@ class Engine:
 
     def _on_connection(self, event: ConnectionEvent) -> None:
         if event.state is ConnectionState.DISCONNECTED:
-            self.evaluating = False  # stale state: wait for reconcile (SPEC 8)
+            self.evaluating = False  # stale state: wait for reconcile (docs/engine.md)
             log.warning("broker disconnected: evaluation paused until reconciled")
         elif event.state is ConnectionState.RECONCILED:
             self.evaluating = True

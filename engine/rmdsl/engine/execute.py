@@ -15,6 +15,7 @@ from rmdsl.engine.persistence import EnforcementRecord, LockoutRecord
 from rmdsl.engine.resolve import Step
 from rmdsl.engine.state import Position
 from rmdsl.lang.format import format_value
+from rmdsl.lang.literals import format_duration
 from rmdsl.lang.schema import Scope, UntilKind
 from rmdsl.lang.types import DATETIME
 from rmdsl.rules.model import Action, Until
@@ -23,20 +24,15 @@ if TYPE_CHECKING:
     from rmdsl.engine.core import Engine
 
 
-def format_ms(ms: int) -> str:
-    for unit, size in (("h", 3_600_000), ("m", 60_000), ("s", 1000)):
-        if ms % size == 0:
-            return f"{ms // size}{unit}"
-    return f"{ms}ms"
-
-
 def action_label(action: Action) -> str:
     """`lockout(until=reset)`, `reduce_position(to=2)`, `flatten`."""
     if not action.args:
         return action.name
     parts = []
     for key, value in action.args.items():
-        text = format_ms(value) if isinstance(value, int) and key in ("until", "for") else value
+        text = (
+            format_duration(value) if isinstance(value, int) and key in ("until", "for") else value
+        )
         parts.append(f"{key}={text}")
     return f"{action.name}({', '.join(parts)})"
 

@@ -1,4 +1,4 @@
-"""The bounded event queue between the broker adapter and the engine (product decision Q16).
+"""The bounded event queue between the broker adapter and the engine (docs/decisions.md Q16).
 
 At most `limit` (10,000) events wait in the main queue. When it is full the
 daemon is degraded: quotes are coalesced to the latest per contract, and

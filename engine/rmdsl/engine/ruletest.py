@@ -38,6 +38,7 @@ from rmdsl.engine.events import (
 from rmdsl.engine.state import AccountState
 from rmdsl.engine.teststeps import Expectation, ExpectedAction, expectation, snapshot_items
 from rmdsl.errors import RmdslError
+from rmdsl.lang.literals import parse_amount
 from rmdsl.lang.yaml_loader import YMap, YNode, YScalar, YSeq, load_yaml_file
 from rmdsl.recording import TARGETS
 
@@ -304,17 +305,14 @@ EVENT_KINDS = ("fill", "position", "order", "quote", "account", "clock", "target
 
 def _suggest(word: str) -> str:
     from rmdsl.engine.teststeps import STEPS
-    from rmdsl.rules.values import did_you_mean
+    from rmdsl.lang.literals import did_you_mean
 
     return did_you_mean(word, EVENT_KINDS + STEPS) or ""
 
 
 def money(value: Any) -> Decimal:
-    """`-520`, `-520.5`, `"-$520"`, `"$1,250.50"` -> Decimal."""
-    text = str(value).replace("$", "").replace(",", "").strip()
-    if isinstance(value, bool) or not text:
-        raise ValueError(f"not an amount: {value!r}")
-    return Decimal(text)
+    """`-520`, `-520.5`, `"-$520"`, `"$1,250.50"` -> Decimal (docs/language.md, "Money")."""
+    return parse_amount(value)
 
 
 def _contract(spec: dict[str, Any]) -> str:
@@ -390,7 +388,7 @@ _CASE_KEYS = ("name", "date", "start", "initial", "events", "expect")
 
 
 def _did(word: str) -> str:
-    from rmdsl.rules.values import did_you_mean
+    from rmdsl.lang.literals import did_you_mean
 
     return did_you_mean(word, _CASE_KEYS) or ""
 

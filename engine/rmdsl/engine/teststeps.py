@@ -110,7 +110,7 @@ def _flag(value: YNode) -> bool:
 
 def _fail_step(p: _Parser, line: int, ts: dt.datetime, value: YNode) -> Step:
     from rmdsl.engine.ruletest import plain
-    from rmdsl.rules.values import did_you_mean
+    from rmdsl.lang.literals import did_you_mean
 
     if not isinstance(value, YMap):
         raise p.fail(value, '`fail` is a mapping: {call: close_position, times: 2, error: "..."}')
@@ -140,7 +140,7 @@ def expectation(p: _Parser, node: YNode, day: dt.date) -> Expectation:
 
     if not isinstance(node, YMap):
         raise p.fail(node, "`expect` is a mapping with actions, state and/or orders")
-    from rmdsl.rules.values import did_you_mean
+    from rmdsl.lang.literals import did_you_mean
 
     for key, _ in node.entries:
         if key.text not in _EXPECT_KEYS:
@@ -176,7 +176,7 @@ def _expected_order(p: _Parser, item: YNode) -> ExpectedOrder:
         raise p.fail(item, "an expected order is a mapping, e.g. {symbol: MNQ, type: stop}")
     for key, _ in item.entries:
         if key.text not in ORDER_FIELDS:
-            from rmdsl.rules.values import did_you_mean
+            from rmdsl.lang.literals import did_you_mean
 
             hint = did_you_mean(key.text, ORDER_FIELDS)
             raise p.fail(key, f"unknown order field `{key.text}`: {hint}")

@@ -6,13 +6,15 @@ live in `CheckedExpr.types` keyed by node identity. Warnings come from lint.py.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from rmdsl.errors import Diagnostic, Severity
 from rmdsl.lang import ast
 from rmdsl.lang.diagnostic_codes import CODES
+from rmdsl.lang.literals import WEEKDAYS, money_literal
+from rmdsl.lang.literals import close_names as did_you_mean
 from rmdsl.lang.schema import FUNCTIONS, NAMES, NUMERIC_FUNCTIONS, Scope, Trigger
 from rmdsl.lang.types import ANY, BOOL, DURATION, INT, MONEY, NUMBER, STRING, Type, list_of
 from rmdsl.lang.typing_rules import (
@@ -38,6 +40,8 @@ class CheckEnv:
     params: Mapping[str, tuple[Type, object]] = field(default_factory=dict)  # name -> (type, value)
     expected: Type | None = None  # BOOL for `when`
     source: SourceFile | None = None  # to attach source lines to diagnostics
+    # name -> (path, span) of each param's value: a param written wrongly is reported there
+    param_sites: Mapping[str, tuple[str, Span | None]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,11 +99,6 @@ def _with_diags(c: CheckedExpr, diags: tuple[Diagnostic, ...]) -> CheckedExpr:
     return CheckedExpr(c.expr, c.type, c.types, c.names_read, c.triggers, diags, c.env)
 
 
-def did_you_mean(word: str, candidates: list[str]) -> str | None:
-    close = difflib.get_close_matches(word, candidates, n=3, cutoff=0.6)
-    return "did you mean " + " or ".join(f"`{c}`" for c in close) + "?" if close else None
-
-
 class _Checker:
     def __init__(self, env: CheckEnv) -> None:
         self.env = env
@@ -150,6 +149,8 @@ class _Checker:
 
     def _param(self, node: ast.Name, name: str) -> Type:
         declared = self.env.params.get(name)
+        if declared is None and name in self.env.param_sites:
+            return ERROR  # declared with an invalid value, reported at the declaration
         if declared is None:
             hint = did_you_mean(name, list(self.env.params)) or "declare it under `params:`"
             return self.error("RM166", f"{CODES['RM166']} `params.{name}`", node, hint)
@@ -157,7 +158,8 @@ class _Checker:
         return declared[0]
 
     def _unknown_name(self, node: ast.Name) -> Type:
-        candidates = [*NAMES, *(f"params.{p}" for p in self.env.params)]
+        # a misspelt weekday (`frii`, `Mon`) lexes as a name
+        candidates = [*NAMES, *(f"params.{p}" for p in self.env.params), *WEEKDAYS]
         hint = did_you_mean(node.path, candidates)
         if node.path in FUNCTIONS:
             hint = f"`{node.path}` is a function: call it, e.g. `{node.path}(...)`"
@@ -198,6 +200,11 @@ class _Checker:
             ordering = op not in (ast.CompareOp.EQ, ast.CompareOp.NE)
             if comparable(left, right, ordering):
                 continue
+            pair = node.operands[i], node.operands[i + 1]
+            if self._misread_param(pair, left, right) or self._misread_param(
+                pair[::-1], right, left
+            ):
+                continue
             if {left, right} & {MONEY} and {left, right} & NUMERIC:
                 message = f"{CODES['RM168']}: {left} `{op.value}` {right}"
                 self.error("RM168", message, node, _money_hint(left, right))
@@ -207,6 +214,25 @@ class _Checker:
             else:
                 self.error("RM157", f"{CODES['RM157']}: {left} `{op.value}` {right}", node)
         return BOOL
+
+    def _misread_param(self, pair: tuple[ast.Expr, ast.Expr], typ: Type, other: Type) -> bool:
+        """A plain-number param compared with money or a duration: report it at the param,
+        where the fix goes, with the literal the trader meant (`-600` -> `-$600`)."""
+        name = pair[0].path.removeprefix("params.") if isinstance(pair[0], ast.Name) else ""
+        site = self.env.param_sites.get(name)
+        declared = self.env.params.get(name)
+        if site is None or declared is None or typ not in NUMERIC or other not in (MONEY, DURATION):
+            return False
+        value = declared[1]
+        if other == MONEY and isinstance(value, int | Decimal):
+            code, hint = "RM168", "money is written with a `$`: $400, -$1000"
+            why = f"param `{name}` is compared with money: write {money_literal(Decimal(value))}"
+        else:
+            code, hint = "RM157", "a duration has a unit: 500ms, 30s, 15m, 1h or 1d"
+            meant = f"{value}m?" if isinstance(value, int) and value >= 0 else "e.g. 15m"
+            why = f"param `{name}` is compared with a duration: expected a duration: {meant}"
+        self.diags.append(Diagnostic(code, why, site[0], site[1], Severity.ERROR, hint))
+        return True
 
     def visit_Range(self, node: ast.Range) -> Type:
         start, end = self.visit(node.start), self.visit(node.end)

@@ -6,14 +6,14 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Mapping
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 
 from rmdsl.errors import Diagnostic, ParseError
 from rmdsl.lang.check import CheckedExpr, CheckEnv, check_expression
 from rmdsl.lang.codegen import compile_message
 from rmdsl.lang.diagnostic_codes import CODES
+from rmdsl.lang.literals import format_duration, format_money, format_time, format_weekday
 from rmdsl.lang.parser import parse_expression
-from rmdsl.lang.printer import WEEKDAYS, format_duration
 from rmdsl.lang.types import (
     BOOL,
     DATE,
@@ -29,8 +29,6 @@ from rmdsl.lang.types import (
 )
 from rmdsl.source import LineIndex, Span
 from rmdsl.types import Renderer
-
-_CENT = Decimal("0.01")
 
 
 def format_value(value: object, typ: Type) -> str:
@@ -51,22 +49,20 @@ def _format(value: object, typ: Type) -> str:
     if typ == BOOL:
         return "true" if value else "false"
     if typ == MONEY and isinstance(value, Decimal | int):
-        cents = Decimal(value).quantize(_CENT, ROUND_HALF_EVEN)
-        sign = "-" if cents < 0 else ""
-        return f"{sign}${abs(cents):,.2f}"
+        return format_money(value)
     if typ == NUMBER and isinstance(value, Decimal):
         text = format(value.normalize(), "f")
         return "0" if text in ("-0", "0") else text
     if typ == DURATION and isinstance(value, int):
         return format_duration(value)
     if typ == TIME and isinstance(value, dt.time):
-        return value.strftime("%H:%M:%S" if value.second else "%H:%M")
+        return format_time(value)
     if typ == DATETIME and isinstance(value, dt.datetime):
         return value.strftime("%Y-%m-%d %H:%M:%S")
     if typ == DATE and isinstance(value, dt.date):
         return value.isoformat()
     if typ == WEEKDAY and isinstance(value, int):
-        return WEEKDAYS[value % 7]
+        return format_weekday(value)
     return str(value)
 
 

@@ -19,6 +19,7 @@ import rmdsl
 from rmdsl.errors import Diagnostic, ParseError
 from rmdsl.lang import ast
 from rmdsl.lang.diagnostic_codes import CODES
+from rmdsl.lang.literals import DURATION_HINT, literal_problem
 from rmdsl.lang.parse_errors import describe_unexpected_char, describe_unexpected_token
 from rmdsl.lang.transformer import ORIGIN, BadLiteral, ExprTransformer
 from rmdsl.source import LineIndex, SourceFile, Span
@@ -222,10 +223,12 @@ def _lark_parse(text: str, path: str, start: str) -> object:
     except BadLiteral as bad:
         raise _error("RM115", f"{CODES['RM115']}: {bad.message}", path, bad.span) from None
     except UnexpectedCharacters as err:
+        _misspelt_literal(text, path)
         code, message, hint, length = describe_unexpected_char(text, err)
         span = _text_span(err.line, err.column, length)
         raise _error(code, message, path, span, hint) from None
     except UnexpectedToken as err:
+        _misspelt_literal(text, path)
         code, message, hint = describe_unexpected_token(
             text, err, lambda t: parser.parse(t, start=start)
         )
@@ -247,6 +250,17 @@ def _parse(text: str, path: str) -> ast.Expr:
             hint="split the condition into several rules",
         )
     return tree
+
+
+def _misspelt_literal(text: str, path: str) -> None:
+    """A syntax error caused by a literal written another way (`15min`, `$1,500`) says so."""
+    found = literal_problem(text)
+    if found is not None:
+        start, end, why = found
+        line, col = LineIndex(text).position(start)
+        hint = "money is written $1500 or -$1500" if "$" in text[start:end] else DURATION_HINT
+        span = _text_span(line, col, end - start)
+        raise _error("RM115", f"{CODES['RM115']}: {why}", path, span, hint) from None
 
 
 def _token_span(text: str, tok: Token) -> Span:

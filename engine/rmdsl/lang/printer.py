@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from rmdsl.lang import ast
 from rmdsl.lang.ast import BinaryOp, UnaryOp
+from rmdsl.lang.literals import format_duration, format_time, format_weekday, money_literal
 from rmdsl.lang.types import (
     BOOL,
     DATE,
@@ -31,8 +32,6 @@ _BINARY = {
     BinaryOp.DIV: PRODUCT,
     BinaryOp.MOD: PRODUCT,
 }
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_UNITS = (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1))
 
 
 def print_expression(expr: ast.Expr) -> str:
@@ -103,32 +102,19 @@ def format_literal(value: object, typ: Type) -> str:
     if typ == BOOL:
         return "true" if value else "false"
     if typ == MONEY and isinstance(value, Decimal):
-        text = format(abs(value), "f")
-        return f"-${text}" if value < 0 else f"${text}"
+        return money_literal(value)
     if typ == NUMBER and isinstance(value, Decimal):
         text = format(value, "f")
         return text if "." in text else text + ".0"
     if typ == DURATION and isinstance(value, int):
         return format_duration(value)
     if typ == TIME and isinstance(value, dt.time):
-        return value.strftime("%H:%M:%S" if value.second else "%H:%M")
+        return format_time(value)
     if typ == DATE and isinstance(value, dt.date):
         return value.isoformat()
     if typ == WEEKDAY and isinstance(value, int):
-        return WEEKDAYS[value % 7]
+        return format_weekday(value)
     if typ == STRING and isinstance(value, str):
         escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
         return f'"{escaped}"'
     return str(value)
-
-
-def format_duration(ms: int) -> str:
-    """1h30m, 500ms, 0s; negative durations get a leading `-`."""
-    if ms == 0:
-        return "0s"
-    sign, rest, parts = ("-" if ms < 0 else ""), abs(ms), []
-    for unit, size in _UNITS:
-        count, rest = divmod(rest, size)
-        if count:
-            parts.append(f"{count}{unit}")
-    return sign + "".join(parts)

@@ -367,7 +367,7 @@ ACTIONS: Mapping[str, ActionSpec] = {
     )
 }
 
-# How actions rank when several rules fire on one event: the stronger wins (SPEC/issue 5).
+# How actions rank when several rules fire on one event: the stronger wins (docs/rules.md).
 ACTION_STRENGTH: Mapping[str, int] = {
     "lockout": 100,
     "cooldown": 100,

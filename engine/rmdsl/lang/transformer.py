@@ -6,8 +6,7 @@ the per-parse offset the parser sets in `ORIGIN`.
 
 from __future__ import annotations
 
-import datetime as dt
-import re
+from collections.abc import Callable
 from contextvars import ContextVar
 from decimal import Decimal
 
@@ -15,6 +14,14 @@ from lark import Token, Transformer
 
 from rmdsl.lang import ast
 from rmdsl.lang.ast import BinaryOp, CompareOp, UnaryOp
+from rmdsl.lang.literals import (
+    LiteralError,
+    parse_date,
+    parse_duration,
+    parse_money,
+    parse_time,
+    parse_weekday,
+)
 from rmdsl.lang.types import (
     BOOL,
     DATE,
@@ -32,9 +39,6 @@ from rmdsl.source import Span
 # (line_offset, col_offset) of the expression's first character in its file
 ORIGIN: ContextVar[tuple[int, int]] = ContextVar("rmdsl_expr_origin", default=(0, 0))
 
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
-_DURATION_PART = re.compile(r"(\d+)(ms|s|m|h|d)")
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\"}
 _CMP = {op.value: op for op in CompareOp}
 
@@ -87,8 +91,12 @@ def unescape(body: str) -> str:
     return "".join(out)
 
 
-def parse_duration(text: str) -> int:
-    return sum(int(n) * UNIT_MS[unit] for n, unit in _DURATION_PART.findall(text))
+def _read(tok: Token, parse: Callable[[str], object]) -> object:
+    """The value of a literal token, its LiteralError turned into a located BadLiteral."""
+    try:
+        return parse(str(tok))
+    except LiteralError as err:
+        raise BadLiteral(err.message, token_span(tok)) from None
 
 
 class ExprTransformer(Transformer[Token, ast.Expr]):
@@ -115,32 +123,23 @@ class ExprTransformer(Transformer[Token, ast.Expr]):
         return self._lit(c[0], Decimal(str(c[0])), NUMBER)
 
     def money(self, c: list[Token]) -> ast.Expr:
-        text = str(c[0]).replace("$", "")
-        if len(text) > 30:
+        if len(c[0]) > 30:
             raise BadLiteral("money literal too long", token_span(c[0]))
-        return self._lit(c[0], Decimal(text), MONEY)
+        return self._lit(c[0], _read(c[0], parse_money), MONEY)
 
     def duration(self, c: list[Token]) -> ast.Expr:
         if len(c[0]) > 40:
             raise BadLiteral("duration literal too long", token_span(c[0]))
-        return self._lit(c[0], parse_duration(str(c[0])), DURATION)
+        return self._lit(c[0], _read(c[0], parse_duration), DURATION)
 
     def time(self, c: list[Token]) -> ast.Expr:
-        parts = [int(p) for p in str(c[0]).split(":")]
-        if parts[0] > 23 or parts[1] > 59 or (len(parts) > 2 and parts[2] > 59):
-            raise BadLiteral(f"{c[0]} is not a time of day (00:00..23:59:59)", token_span(c[0]))
-        value = dt.time(parts[0], parts[1], parts[2] if len(parts) > 2 else 0)
-        return self._lit(c[0], value, TIME)
+        return self._lit(c[0], _read(c[0], parse_time), TIME)
 
     def date(self, c: list[Token]) -> ast.Expr:
-        try:
-            value = dt.date.fromisoformat(str(c[0]))
-        except ValueError:
-            raise BadLiteral(f"{c[0]} is not a calendar date", token_span(c[0])) from None
-        return self._lit(c[0], value, DATE)
+        return self._lit(c[0], _read(c[0], parse_date), DATE)
 
     def weekday(self, c: list[Token]) -> ast.Expr:
-        return self._lit(c[0], WEEKDAYS.index(str(c[0])), WEEKDAY)
+        return self._lit(c[0], _read(c[0], parse_weekday), WEEKDAY)
 
     def string(self, c: list[Token]) -> ast.Expr:
         return self._lit(c[0], unescape(str(c[0])[1:-1]), STRING)

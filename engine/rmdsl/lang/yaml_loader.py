@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rmdsl.errors import Diagnostic, LoadError
+from rmdsl.lang.yaml_errors import describe_yaml_error
 from rmdsl.source import (
     MAX_FILE_BYTES,
     FileTooLargeError,
@@ -429,17 +430,5 @@ class _Builder:
         return LoadError([self._diag(code, span, message, hint)])
 
     def _convert(self, exc: Exception) -> LoadError:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        problem = getattr(exc, "problem", None) or getattr(exc, "context", None)
-        span: Span | None = None
-        if mark is not None:
-            span = Span.point(int(mark.line) + 1, int(mark.column) + 1)
-        elif isinstance(getattr(exc, "position", None), int):
-            line, col = _line_col(self.text[: exc.position])  # type: ignore[attr-defined]
-            span = Span.point(line, col)
-        message = f"invalid YAML: {problem}" if problem else f"invalid YAML: {exc}"
-        context = getattr(exc, "context", None)
-        hint = f"{context}" if context and context != problem else None
-        if "\t" in message or "'\\t'" in message:
-            hint = "YAML indentation must use spaces, not tabs"
-        return LoadError([self._diag("RM012", span, message.replace("\n", " "), hint)])
+        span, message, hint = describe_yaml_error(exc, self.text)
+        return LoadError([self._diag("RM012", span, message, hint)])

@@ -11,6 +11,7 @@ from types import MappingProxyType
 from typing import Any
 
 from rmdsl.errors import DiagnosticError
+from rmdsl.lang.literals import did_you_mean
 from rmdsl.lang.schema import ALL_TRIGGERS, Scope, Trigger
 from rmdsl.lang.types import BOOL, Type
 from rmdsl.lang.yaml_loader import YScalar, kind_of
@@ -18,19 +19,26 @@ from rmdsl.rules.actions import ActionReader, split_do
 from rmdsl.rules.document import Entry
 from rmdsl.rules.extends import MergedRule
 from rmdsl.rules.model import Action, Origin, Rule, RuleSeverity
-from rmdsl.rules.values import Report, did_you_mean, read_bool, read_bounded_duration
-from rmdsl.source import LineIndex, SourceFile
+from rmdsl.rules.values import Report, read_bool, read_bounded_duration
+from rmdsl.source import LineIndex, SourceFile, Span
 from rmdsl.types import Getter, Renderer
 
 Params = Mapping[str, tuple[Type, object]]
 
 
 class RuleCompiler:
-    def __init__(self, sources: Mapping[str, SourceFile], params: Params, report: Report) -> None:
+    def __init__(
+        self,
+        sources: Mapping[str, SourceFile],
+        params: Params,
+        report: Report,
+        sites: Mapping[str, tuple[str, Span | None]] | None = None,
+    ) -> None:
         # one read-only view shared by every expression's CheckEnv: copying it per
         # expression made checking quadratic in rules x params (docs/performance.md)
         self.sources, self.params, self.report = sources, MappingProxyType(dict(params)), report
         self.params_read: set[str] = set()
+        self.sites = MappingProxyType(dict(sites or {}))  # param -> (path, span) of its value
         self._lines: dict[str, LineIndex] = {}
 
     def compile(self, rule: MergedRule) -> Rule | None:
@@ -107,7 +115,7 @@ class RuleCompiler:
     def _env(self, path: str, scope: Scope, expected: Type | None) -> Any:
         from rmdsl.lang.check import CheckEnv
 
-        return CheckEnv(path=path, scope=scope, params=self.params, expected=expected)
+        return CheckEnv(path, scope, self.params, expected, param_sites=self.sites)
 
     def _when(self, rule: MergedRule, scope: Scope) -> Any:
         entry = rule.fields.get("when")

@@ -11,14 +11,14 @@ import re
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from rmdsl.lang.literals import did_you_mean
+from rmdsl.lang.literals import read_time as parse_time_text
 from rmdsl.lang.yaml_loader import YMap, YNode, YScalar, YSeq, kind_of
 from rmdsl.rules.model import NoStopLossGrace, SessionHours, Stricter
 from rmdsl.rules.values import (
     Report,
     as_list,
     check_keys,
-    did_you_mean,
-    parse_time_text,
     read_date,
     read_string,
     read_time,
@@ -265,6 +265,20 @@ def _read_params(node: YNode | None, report: Report) -> dict[str, ParamDoc]:
 
 def _read_param(key: YScalar, value: YNode, report: Report) -> ParamDoc | None:
     if not isinstance(value, YMap):
+        return ParamDoc(key.text, key, value)
+    if value.entries and not any(k.text in PARAM_KEYS for k, _ in value.entries):
+        # `per_symbol: {MNQ: 2}`: a map written without `value:`, one error (not one a key);
+        # typed as the map it holds so the rules that read it are checked as usual
+        shown = ", ".join(
+            f"{k.text}: {v.text if isinstance(v, YScalar) else '...'}" for k, v in value.entries
+        )
+        report.error(
+            "RM054",
+            key,
+            key.path,
+            f"param `{key.text}` has no `value`: a map param holds its map under `value:`",
+            f"write it as {key.text}: {{value: {{{shown}}}}}",
+        )
         return ParamDoc(key.text, key, value)
     check_keys(value, PARAM_KEYS, f"param `{key.text}`", report)
     literal = value.get("value")

@@ -7,21 +7,27 @@ returns None, so one pass collects every error of a file.
 from __future__ import annotations
 
 import datetime as dt
-import difflib
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from rmdsl.errors import Diagnostic, Severity
+from rmdsl.lang.literals import (
+    DURATION_HINT,
+    WEEKDAYS,
+    LiteralError,
+    duration_problem,
+    parse_date,
+)
+from rmdsl.lang.literals import did_you_mean as did_you_mean  # the YAML readers' name for it
+from rmdsl.lang.literals import read_duration as read_duration_text
+from rmdsl.lang.literals import (
+    read_time as read_time_text,
+)
 from rmdsl.lang.yaml_loader import YMap, YNode, YScalar, YSeq, kind_of
 from rmdsl.rules.model import MAX_DURATION_MS
 from rmdsl.source import Span
 
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MAX_DURATION_TEXT = "366d"  # rmdsl.rules.model.MAX_DURATION_MS
-_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?(?:(\d+)ms)?$")
-_UNIT_MS = (86_400_000, 3_600_000, 60_000, 1000, 1)
-_TIME = re.compile(r"^(\d{2}):(\d{2})(?::(\d{2}))?$")
 _YAML11_BOOLS = frozenset({"yes", "no", "on", "off", "y", "n"})
 
 
@@ -55,19 +61,18 @@ class Report:
         self.diagnostics.append(Diagnostic(code, message, path, span, Severity.WARNING, hint=hint))
 
     def extend(self, diags: Iterable[Diagnostic]) -> None:
-        self.diagnostics.extend(diags)
+        # a param written wrongly is reported once at the param, not once per rule using it
+        seen = {d for d in self.diagnostics if d.span is not None}
+        self.diagnostics.extend(d for d in diags if d not in seen)
 
     @property
     def has_errors(self) -> bool:
         return any(d.is_error for d in self.diagnostics)
 
 
-def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
-    options = sorted(choices)
-    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
-    if close:
-        return f"did you mean `{close[0]}`?"
-    return "expected one of: " + ", ".join(f"`{o}`" for o in options)
+def parse_duration_text(text: str) -> int | None:
+    """A YAML field's duration (`for: 1m30s`), read by the same rule as in expressions."""
+    return read_duration_text(text)
 
 
 def check_keys(node: YMap, allowed: Iterable[str], where: str, report: Report) -> None:
@@ -82,30 +87,6 @@ def check_keys(node: YMap, allowed: Iterable[str], where: str, report: Report) -
                 f"unknown key `{key.text}` in {where}",
                 did_you_mean(key.text, known),
             )
-
-
-def parse_duration_text(text: str) -> int | None:
-    match = _DURATION.match(text.strip())
-    if not match or not any(match.groups()):
-        return None
-    return sum(int(g) * unit for g, unit in zip(match.groups(), _UNIT_MS, strict=True) if g)
-
-
-def format_duration(ms: int) -> str:
-    for unit, size in (("h", 3_600_000), ("m", 60_000), ("s", 1000)):
-        if ms % size == 0 and ms >= size:
-            return f"{ms // size}{unit}"
-    return f"{ms}ms"
-
-
-def parse_time_text(text: str) -> dt.time | None:
-    match = _TIME.match(text.strip())
-    if not match:
-        return None
-    hour, minute, second = (int(g) if g else 0 for g in match.groups())
-    if hour > 23 or minute > 59 or second > 59:
-        return None
-    return dt.time(hour, minute, second)
 
 
 def read_string(node: YNode, what: str, report: Report) -> str | None:
@@ -131,16 +112,12 @@ def read_bool(node: YNode, what: str, report: Report) -> bool | None:
 
 def read_duration(node: YNode, what: str, report: Report) -> int | None:
     text = node.text if isinstance(node, YScalar) and node.value is not None else None
-    ms = parse_duration_text(text) if text is not None else None
+    ms = read_duration_text(text) if text is not None else None
     if ms is None:
         shown = f"`{node.text}`" if isinstance(node, YScalar) else kind_of(node)
-        report.error(
-            "RM035",
-            node,
-            node.path,
-            f"{what} must be a duration, not {shown}",
-            "write a duration like 500ms, 30s, 2m, 1h or 1h30m",
-        )
+        problem = duration_problem(text) if text is not None else None
+        message = f"{what}: {problem}" if problem else f"{what} must be a duration, not {shown}"
+        report.error("RM035", node, node.path, message, DURATION_HINT)
     return ms
 
 
@@ -164,7 +141,7 @@ def too_long(what: str, shown: str) -> tuple[str, str]:
 
 
 def read_time(node: YNode, what: str, report: Report) -> dt.time | None:
-    value = parse_time_text(node.text) if isinstance(node, YScalar) else None
+    value = read_time_text(node.text) if isinstance(node, YScalar) else None
     if value is None:
         report.error(
             "RM025",
@@ -178,9 +155,9 @@ def read_time(node: YNode, what: str, report: Report) -> dt.time | None:
 
 def read_date(node: YNode, report: Report) -> dt.date | None:
     try:
-        if isinstance(node, YScalar) and re.match(r"^\d{4}-\d{2}-\d{2}$", node.text):
-            return dt.date.fromisoformat(node.text)
-    except ValueError:
+        if isinstance(node, YScalar):
+            return parse_date(node.text)
+    except LiteralError:
         pass
     report.error("RM028", node, node.path, "a holiday must be a date like 2026-12-25")
     return None

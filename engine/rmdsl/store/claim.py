@@ -2,7 +2,7 @@
 
 The lock (rmdsl.store.lock) is what keeps a second daemon out; the row only
 tells people (`rmdsl status`) who enforces the account and in what state.
-Row writes that fail are alerted, never fatal (product decisions Q13).
+Row writes that fail are alerted, never fatal (docs/decisions.md Q13).
 """
 
 from __future__ import annotations

@@ -72,7 +72,7 @@ class SqliteStore(StateQueries):
         )
         self.keep_backups = keep_backups
         self.metrics_retention = metrics_retention
-        self.duplicate_trades = 0  # fills delivered twice and ignored (SPEC 8)
+        self.duplicate_trades = 0  # fills delivered twice and ignored (docs/engine.md)
         self._last_prune: dt.datetime | None = None
 
     # --- restore --------------------------------------------------------------------------
