@@ -13,7 +13,8 @@ import contextlib
 import datetime as dt
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 from rmdsl.broker.interface import Broker, Snapshot
 from rmdsl.enforce.enforcer import DEFAULT_TIMEOUT_S, Enforcer
@@ -341,15 +342,9 @@ class Engine:
         due = self.enforcer.take_due(at)
         if not due:
             return []
-        cause = CAUSE.set(frozenset(g.firing.rule_id for g in due))  # a retry keeps its cause
-        try:
-            if wait:
-                self.store.seal()  # what came before is not held back while the broker answers
-                return await self.enforcer.retry(due, at)
-            self._track(asyncio.create_task(self.enforcer.retry(due, at)))
-        finally:
-            CAUSE.reset(cause)
-        return []
+        # a retry keeps its cause
+        rules = frozenset(g.firing.rule_id for g in due)
+        return await self._enforce(rules, lambda: self.enforcer.retry(due, at), wait)
 
     def _track(self, task: asyncio.Task[list[EnforcementRecord]]) -> None:
         self._tasks.add(task)
@@ -427,13 +422,23 @@ class Engine:
     async def _dispatch(self, firings: list[Firing], wait: bool) -> list[EnforcementRecord]:
         steps = resolve(firings)
         reserved = await self.executor.reserve(steps)  # lockouts take hold before the next event
-        # the closes sent carry their cause (rmdsl.engine.origin); a task inherits it
-        cause = CAUSE.set(frozenset(f.rule_id for f in firings))
+        rules = frozenset(f.rule_id for f in firings)
+        return await self._enforce(rules, lambda: self.executor.run(steps, reserved), wait)
+
+    async def _enforce(
+        self,
+        rules: frozenset[str],
+        send: Callable[[], Coroutine[Any, Any, list[EnforcementRecord]]],
+        wait: bool,
+    ) -> list[EnforcementRecord]:
+        """Run `send` now (wait) or as a task; the closes it sends carry `rules` as their
+        cause (rmdsl.engine.origin), which a task inherits from the context it starts in."""
+        cause = CAUSE.set(rules)
         try:
             if wait:
                 self.store.seal()  # what caused it is not held back while the broker answers
-                return await self.executor.run(steps, reserved)
-            self._track(asyncio.create_task(self.executor.run(steps, reserved)))
+                return await send()
+            self._track(asyncio.create_task(send()))
         finally:
             CAUSE.reset(cause)
         return []
