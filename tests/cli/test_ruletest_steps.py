@@ -364,3 +364,35 @@ def test_a_rule_that_errors_fails_the_test_as_an_error_not_as_not_fired(
         "InvalidOperation: DivisionImpossible (once, first at 09:31:00); "
         "the rule counts as not fired until it is fixed"
     ) in out
+
+
+@pytest.mark.parametrize("where", ["step", "end"])
+def test_an_expected_rule_error_passes_and_is_still_required(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, where: str
+) -> None:
+    """`expect.errors` documents an error: listed, it passes; listed but absent, it fails."""
+    rs = tmp_path / "erring.yaml"
+    rs.write_text(ERRING, encoding="utf-8")
+    if where == "step":
+        expect = '      - at: "09:32:00"\n        expect: {errors: [pnl_cents]}\n'
+        body = f"  - name: r\n    events:\n{OPEN}{LOSS}{expect}"
+        before = expect.replace("09:32:00", "09:30:30")  # before the loss: no error yet
+        early = f"  - name: early\n    events:\n{OPEN}{before}{LOSS}"
+    else:
+        expect = "    expect: {errors: [pnl_cents]}\n"
+        body = f"  - name: r\n    events:\n{OPEN}{LOSS}{expect}"
+        early = f"  - name: early\n    events:\n{OPEN}{expect}"
+    code, out, err, _ = rmdsl_test(capsys, tmp_path, body, ruleset=rs)
+    assert code == 0, out + err
+    code, out, err, _ = rmdsl_test(capsys, tmp_path, early, ruleset=rs)
+    assert code == 1, out + err
+    assert "expected an error of rule pnl_cents: none" in out
+
+
+def test_a_misspelt_rule_in_expect_errors_is_an_error_of_the_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    body = f"  - name: r\n    events:\n{OPEN}    expect:\n      errors: [pnl_cent]\n"
+    code, _, err, path = rmdsl_test(capsys, tmp_path, body)
+    assert code == 2
+    assert f"{path}:8:16: error: no rule `pnl_cent` in the ruleset" in err

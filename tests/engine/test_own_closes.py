@@ -6,7 +6,11 @@ trader's losing trade it fed streak rules, whose cooldown's closes fed them agai
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import json
+import sys
+from pathlib import Path
 
 from enginekit import (
     ES,
@@ -30,6 +34,7 @@ from rmdsl.errors import BrokerError
 from rmdsl.lang.context import EvalContext
 from rmdsl.lang.schema import Scope, Trigger
 from rmdsl.rules.model import Action
+from rmdsl.store import SqliteStore
 
 
 def _two_in_a_row(c: EvalContext) -> bool:
@@ -104,6 +109,38 @@ async def test_a_cooldown_s_own_closes_never_fire_it_again_and_status_shows_one(
     assert len(h.engine.lockouts.active) == 1
     assert len(h.store.lockouts) == 1
     assert h.engine.ctx.day.consecutive_losses == 2
+
+
+async def cooldown_then_three_forced_closes(h: Harness) -> None:
+    """Two real losses lock out; the trader opens three times, rmdsl closes each at a loss."""
+    await h.feed(buy(1, at(0)), sell(2, at(1), -50), buy(3, at(2)), sell(4, at(3), -60))
+    for i in range(3):
+        t = at(60 + 30 * i)
+        await h.feed(quote(t, 21000), buy(10 + i, t))
+        await h.feed(quote(t + dt.timedelta(seconds=1), "20999.75"))
+        await h.feed(position(t + dt.timedelta(seconds=2), 1))
+
+
+async def test_rmdsl_status_shows_one_lockout_after_the_cooldown_s_own_closes(
+    tmp_path: Path,
+) -> None:
+    """Through the real store and `rmdsl status`: the issue saw the lockout three times."""
+    db = tmp_path / "state.db"
+    async with SqliteStore(db) as store:
+        h = await harness(ruleset(STREAK), store=store)
+        await cooldown_then_three_forced_closes(h)
+        assert len([c for c in h.broker.calls if c.method == "close_position"]) >= 1
+        await h.engine.stop()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "rmdsl", "status", "--state", str(db), "--format", "json",
+        "--now", at(150).isoformat(),  # inside the cooldown (the database's day, not today)
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    async with asyncio.timeout(30):
+        out, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    lockouts = json.loads(out)["lockouts"]
+    assert [lk["rule"] for lk in lockouts] == ["two_losses"]
 
 
 async def test_rmdsl_s_close_still_fires_the_loss_limits_it_did_not_cause() -> None:

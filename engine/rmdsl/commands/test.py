@@ -142,6 +142,10 @@ def _validate(spec: TestFile, rulesets: list[Ruleset]) -> None:
                     hint = did_you_mean(action.rule, rules)
                     message = f"no rule `{action.rule}` in the ruleset: {hint}"
                     raise TestFileError(spec.path, action.rule_line, message, action.rule_col)
+            for line, col, rule in exp.errors:
+                if rule not in rules:
+                    message = f"no rule `{rule}` in the ruleset: {did_you_mean(rule, rules)}"
+                    raise TestFileError(spec.path, line, message, col)
             for line, col, name, _ in exp.state:
                 if not known_state_name(name):
                     message = f"unknown state name `{name}`: {did_you_mean(name, names)}"

@@ -27,7 +27,7 @@ from rmdsl.engine.offline import OfflineRun, quiet_engine_logs
 from rmdsl.engine.ruleerrors import RuleError
 from rmdsl.engine.ruletest import Located, TestCase, initial_quotes, snapshot_of
 from rmdsl.engine.testcheck import Checker
-from rmdsl.engine.teststeps import Step
+from rmdsl.engine.teststeps import Expectation, Step
 from rmdsl.rules.model import Ruleset
 
 Problem = tuple[int, str]
@@ -39,6 +39,7 @@ class CaseRun:
     def __init__(self, ruleset: Ruleset, case: TestCase, rulesets: Mapping[Path, Ruleset]):
         self.ruleset, self.case, self.rulesets = ruleset, case, rulesets
         self.errors: dict[str, tuple[RuleError, int]] = {}  # rule -> (first error, count)
+        self.expected_errors: set[str] = set()  # rules an `expect.errors` says have erred
         self.checker = Checker(case)
         self.db: Path | None = None
         self.run: OfflineRun
@@ -56,7 +57,11 @@ class CaseRun:
                 if self.db is not None:
                     await self.run.engine.stop()  # closes the store before its folder goes
         problems = self.checker.problems
-        problems += [self._error_problem(first, n) for first, n in self.errors.values()]
+        problems += [
+            self._error_problem(first, n)
+            for rule, (first, n) in self.errors.items()
+            if rule not in self.expected_errors
+        ]
         return problems, self.run
 
     async def _store(self) -> Any:
@@ -81,8 +86,7 @@ class CaseRun:
             else:
                 await self._step(item)
         await self.run.finish()
-        self._tally_errors()
-        self.checker.check(case.expect, self.run, self._errored())
+        self._check(case.expect)
 
     # ---- steps --------------------------------------------------------------------------------
     async def _step(self, step: Step) -> None:
@@ -102,8 +106,17 @@ class CaseRun:
         else:
             assert step.expect is not None
             await self.run.finish()
-            self._tally_errors()
-            self.checker.check(step.expect, self.run, self._errored())
+            self._check(step.expect)
+
+    def _check(self, exp: Expectation) -> None:
+        """The expectation now; a rule in its `errors` must have erred by now, and its
+        errors are then expected (the test documents a rule error) rather than problems."""
+        self._tally_errors()
+        self.checker.check(exp, self.run, self._errored())
+        for line, _col, rule in exp.errors:
+            self.expected_errors.add(rule)
+            if rule not in self.errors:
+                self.checker.problems.append((line, f"expected an error of rule {rule}: none"))
 
     def _snapshot(self, step: Step) -> Snapshot:
         """The broker's view: the step's own, else what the engine last saw (nothing moved)."""

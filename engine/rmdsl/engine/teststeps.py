@@ -53,6 +53,7 @@ class Expectation:
     state: list[tuple[int, int, str, Any]] = field(default_factory=list)  # line, col, name, value
     orders: list[ExpectedOrder] | None = None  # None: not checked
     orders_line: int = 0  # where `orders:` is written (an unexpected order is reported there)
+    errors: list[tuple[int, int, str]] = field(default_factory=list)  # line, col, rule: erred
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +132,7 @@ def _fail_step(p: _Parser, line: int, ts: dt.datetime, value: YNode) -> Step:
     return Step(line, ts, "fail", call=str(call), times=times, error=error, col=value.span.col)
 
 
-_EXPECT_KEYS = ("actions", "state", "orders")
+_EXPECT_KEYS = ("actions", "state", "orders", "errors")
 
 
 def expectation(p: _Parser, node: YNode, day: dt.date) -> Expectation:
@@ -163,6 +164,11 @@ def expectation(p: _Parser, node: YNode, day: dt.date) -> Expectation:
             raise p.fail(orders, "`expect.orders` is a list of working orders (`[]`: none)")
         out.orders = [_expected_order(p, item) for item in orders.items]
         out.orders_line = orders.span.line
+    errors = node.get("errors")
+    if errors is not None:
+        if not isinstance(errors, YSeq):
+            raise p.fail(errors, "`expect.errors` is a list of rule names")
+        out.errors = [(e.span.line, e.span.col, str(plain(e))) for e in errors.items]
     return out
 
 
