@@ -103,8 +103,9 @@ async def test_run_enforces_persists_and_stops_on_sigterm(gw: SimGateway, tmp_pa
         stderr=asyncio.subprocess.PIPE,
     )
     try:
-        # the daemon is live once its start-up reconcile asked for today's trades
-        await wait_for(lambda: gw.requests.calls("/Trade/search"), 20, "the daemon to start")
+        # the daemon is live once its start-up reconcile asked for today's trades (60 s: it
+        # took over 20 s to start on a loaded machine)
+        await wait_for(lambda: gw.requests.calls("/Trade/search"), 60, "the daemon to start")
         await asyncio.sleep(0.3)
         gw.trader_place("MNQ", "buy", "market", 4)
         await gw.requests.wait_for("/Position/partialCloseContract", count=1, timeout=10)
