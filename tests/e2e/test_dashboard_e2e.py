@@ -84,6 +84,11 @@ async def test_metrics_and_healthz(start_daemon: StartDaemon) -> None:
     ):
         assert f"\n{name}" in text, name
     assert 'rmdsl_enforcements_total{outcome="ok",rule="mnq_contracts"} 1.0' in text
+    for measured in ("rmdsl_enforcement_latency_ms", "rmdsl_event_processing_ms"):
+        # the reduce was measured: the series carry samples, not only their names
+        [count] = [ln for ln in text.splitlines() if ln.startswith(f"{measured}_samples_total")]
+        assert float(count.split()[-1]) >= 1, count
+        assert f'{measured}{{quantile="0.5"}}' in text
     assert 'rmdsl_firings_total{rule="mnq_contracts"} 1.0' in text
     assert 'rmdsl_lockouts_active{kind="lockout"} 0.0' in text
     assert "rmdsl_reconciled 1.0" in text
