@@ -223,3 +223,16 @@ def test_sim_interactive_serves_and_prompts_until_quit() -> None:
     assert "invalid choice: 'bogus'" in done.stdout  # a bad line is reported, the prompt goes on
     assert "position MNQ long 1" in done.stdout
     assert "simulator stopped" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_port_is_taken_after_the_action_too(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`rmdsl sim status --port N` (where a user types it) asks port N, as `sim --port N status`."""
+    from rmdsl.cli import main
+
+    monkeypatch.delenv("RMDSL_SIM_URL", raising=False)
+    for argv in (["sim", "status", "--port", "1"], ["sim", "--port", "1", "status"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert "no simulator answering at http://127.0.0.1:1 " in err, err

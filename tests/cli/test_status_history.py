@@ -212,7 +212,7 @@ async def test_history_filters(db: Path) -> None:
         "history", "--state", str(db), "--since", "2026-11-24T09:02", "--limit", "1"
     )  # 09:02 on the ruleset's clock (CST): 15:02 UTC
     assert "daily_realized_loss" in out and "mnq_contracts" not in out
-    assert out.splitlines()[1].startswith("2026-11-24 09:03:00 CST   daily_realized_loss ")
+    assert out.splitlines()[1].startswith("2026-11-24 09:03:00 CST  daily_realized_loss ")
     assert out.splitlines()[2] == "    message: daily_realized_loss fired"
     assert out.splitlines()[3] == "    values: day.realized_pnl = -$1,052.88"
 
@@ -389,3 +389,37 @@ def test_since_also_reads_durations_as_rules_write_them() -> None:
     now = dt.datetime(2026, 11, 24, 12, 0, tzinfo=dt.UTC)
     assert parse_since("1h30m", None, now) == now - dt.timedelta(minutes=90)
     assert parse_since("2d", None, now) == now - dt.timedelta(days=2)
+
+
+def test_history_columns_fit_a_long_rule_name_and_action() -> None:
+    """`max_contracts_per_instrument` once ran into `reduce_position(to=2)`: columns widen."""
+    from rmdsl.commands.history import render_history
+
+    entry = {
+        "time": dt.datetime(2026, 11, 30, 10, 11, 22, tzinfo=dt.UTC),
+        "rule": "max_contracts_per_instrument",
+        "action": "lockout(until=session_start)",
+        "target": "CON.F.US.MNQ.Z25",
+        "outcome": "skipped",
+        "latency_ms": None,
+        "reason": "",
+        "shown": {},
+        "skipped": "covered",
+        "error": None,
+    }
+    text = render_history({"enforcements": [entry], "timezone": "UTC", "database": "x"})
+    row = text.splitlines()[1].split()
+    assert row[3:7] == [
+        "max_contracts_per_instrument",
+        "lockout(until=session_start)",
+        "CON.F.US.MNQ.Z25",
+        "skipped",
+    ]
+    assert text.splitlines()[0].split() == [
+        "time",
+        "rule",
+        "action",
+        "target",
+        "outcome",
+        "latency",
+    ]

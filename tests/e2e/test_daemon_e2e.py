@@ -47,6 +47,8 @@ async def test_hot_reload_swaps_a_valid_ruleset_and_keeps_an_invalid_one_out(
     await wait_until(lambda: "ruleset reload refused" in live.notifier.titles(), 10, "the refusal")
     refused = next(a for a in live.notifier.alerts if a.title == "ruleset reload refused")
     assert refused.body.startswith("at ") and "the running ruleset stays active" in refused.body
+    assert f" {local.tzname()} " in refused.body  # the refusal's time names the zone too
+    assert "day.nonsense" in refused.body and "error[RM" in refused.body  # check's errors
     assert engine.ruleset.digest == swapped
     live.gw.trader_place("MNQ", "buy", "market", 2)  # 2 > 1: the reloaded limit is enforced
     await wait_until(lambda: live.gw.position_size("MNQ") == 1, what="MNQ reduced to 1")

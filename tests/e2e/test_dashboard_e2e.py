@@ -84,6 +84,11 @@ async def test_metrics_and_healthz(start_daemon: StartDaemon) -> None:
     ):
         assert f"\n{name}" in text, name
     assert 'rmdsl_enforcements_total{outcome="ok",rule="mnq_contracts"} 1.0' in text
+    for measured in ("rmdsl_enforcement_latency_ms", "rmdsl_event_processing_ms"):
+        # the reduce was measured: the series carry samples, not only their names
+        [count] = [ln for ln in text.splitlines() if ln.startswith(f"{measured}_samples_total")]
+        assert float(count.split()[-1]) >= 1, count
+        assert f'{measured}{{quantile="0.5"}}' in text
     assert 'rmdsl_firings_total{rule="mnq_contracts"} 1.0' in text
     assert 'rmdsl_lockouts_active{kind="lockout"} 0.0' in text
     assert "rmdsl_reconciled 1.0" in text
@@ -145,3 +150,20 @@ async def test_a_reconnect_is_counted_and_healthz_follows_the_reconcile(
         health = await client.get(url(live, "/healthz"))
     assert "rmdsl_reconnects_total 1.0" in text
     assert health.status_code == 200
+
+
+async def test_metrics_show_the_lockout_while_it_holds(start_daemon: StartDaemon) -> None:
+    """Lockout state in /metrics: an account lockout is `1`, counted by kind, beside its firing."""
+    live = await start_daemon(dashboard=FAST)
+    live.gw.trader_place("ES", "buy", "market", 1)
+    live.gw.trader_place("ES", "sell", "stop", 1, stop_price=5979)
+    live.gw.set_quote("ES", 5979)  # the stop fills: -$1,050 and fees, past -$1,000
+    await live.wait_for_record("daily_realized_loss", outcome="ok")
+    engine = live.daemon.engine
+    assert engine is not None
+    await wait_until(lambda: engine.lockouts.account_locked, what="the account lockout")
+    async with httpx.AsyncClient(timeout=10) as client:
+        text = (await client.get(url(live, "/metrics"))).text
+    assert "\nrmdsl_account_locked 1.0" in text
+    assert 'rmdsl_lockouts_active{kind="lockout"} 1.0' in text
+    assert 'rmdsl_firings_total{rule="daily_realized_loss"} 1.0' in text

@@ -3,8 +3,14 @@ that fired it and the time on the ruleset's clock with the zone named."""
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
+from zoneinfo import ZoneInfo
+
+import pytest
 from enginekit import at, fill, harness, position, rule, ruleset
 
+from rmdsl.daemon import TEXT_FORMAT, ZonedFormatter
 from rmdsl.lang.schema import UntilKind
 from rmdsl.rules.model import Action
 
@@ -46,3 +52,25 @@ async def test_a_failed_enforcement_alerts_with_the_message_and_values() -> None
     body = failed[0].body
     assert body.startswith("rule loss: flatten CON.F.US.MNQ.H26 at 09:00:02 CST: ")
     assert h.records[0].reason in body and "\nfailed: " in body and "retrying" in body
+
+
+async def test_the_log_line_carries_the_message_and_the_zoned_time(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Log lines say what the alert says: `enforced: rule lk: ... at 09:00:02 CST: <message>`."""
+    caplog.set_level(logging.WARNING, logger="rmdsl.enforce")
+    h = await harness(lockout_ruleset())  # type: ignore[arg-type]
+    await h.feed(position(at(1), 1), fill(1, at(2), -1))
+    lines = [r.getMessage() for r in caplog.records if r.name == "rmdsl.enforce"]
+    head = "enforced: rule lk: lockout(until=reset) account at 09:00:02 CST: "
+    [line] = [m for m in lines if m.startswith(head)]
+    assert h.records[0].reason and h.records[0].reason in line
+
+
+def test_text_log_lines_are_stamped_on_the_rulesets_clock_with_the_zone() -> None:
+    record = logging.LogRecord("rmdsl", logging.INFO, "", 0, "hello", None, None)
+    record.created = dt.datetime(2026, 3, 2, 15, 0, 2, tzinfo=dt.UTC).timestamp()
+    record.msecs = 31
+    formatter = ZonedFormatter(TEXT_FORMAT)
+    formatter.zone = ZoneInfo("America/Chicago")
+    assert formatter.format(record).startswith("2026-03-02 09:00:02,031 CST INFO rmdsl")

@@ -134,14 +134,29 @@ def render_history(data: dict[str, Any]) -> str:
     found = data["enforcements"]
     if not found:
         return f"no enforcement recorded in {data['database']} (for these filters)"
-    lines = [f"{'time':<26}{'rule':<24}{'action':<26}{'target':<20}{'outcome':<9}{'latency':>10}"]
-    for e in found:
-        latency = "-" if e["latency_ms"] is None else f"{e['latency_ms']:.1f} ms"
-        when = fmt_ts(e["time"], data["timezone"])
-        lines.append(
-            f"{when:<26}{e['rule']:<24}{e['action']:<26}{e['target'] or '-':<20}"
-            f"{e['outcome']:<9}{latency:>10}"
+    rows = [
+        (
+            fmt_ts(e["time"], data["timezone"]),
+            e["rule"],
+            e["action"],
+            e["target"] or "-",
+            e["outcome"],
+            "-" if e["latency_ms"] is None else f"{e['latency_ms']:.1f} ms",
         )
+        for e in found
+    ]
+    # columns as wide as their longest cell (a long rule name or action must not run
+    # into the next column), two spaces apart
+    heads = ("time", "rule", "action", "target", "outcome", "latency")
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(heads)]
+
+    def line(cells: tuple[str, ...]) -> str:
+        left = "  ".join(f"{c:<{w}}" for c, w in zip(cells[:-1], widths[:-1], strict=True))
+        return f"{left}  {cells[-1]:>{widths[-1]}}"
+
+    lines = [line(heads)]
+    for e, row in zip(found, rows, strict=True):
+        lines.append(line(row))
         if e["reason"]:
             lines.append(f"    message: {e['reason']}")
         values = ", ".join(f"{k} = {v}" for k, v in e["shown"].items())

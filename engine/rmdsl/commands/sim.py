@@ -28,7 +28,7 @@ USERNAME = "sim-user"
 API_KEY = "sim-api-key-0123456789"
 
 
-def _actions(sub: Any) -> None:
+def _actions(sub: Any, port: bool = False) -> None:
     for verb, what in (("order", "place an order (market; --limit P for a limit order)"),):
         p = sub.add_parser(verb, help=what, description=what)
         p.add_argument("side", choices=("buy", "sell"))
@@ -54,6 +54,11 @@ def _actions(sub: Any) -> None:
     p.add_argument("script", metavar="SCRIPT")
     p.add_argument("--speed", type=float, help="times faster than the script's seconds")
     sub.add_parser("shell", help="a prompt for these commands")
+    if port:  # `rmdsl sim order buy 1 MNQ --port N` as well as `rmdsl sim --port N order ...`
+        for action in sub.choices.values():
+            action.add_argument(
+                "--port", type=int, default=argparse.SUPPRESS, help="the simulator's port"
+            )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -67,7 +72,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--interactive", action="store_true", help="serve and read commands from a prompt"
     )
-    _actions(parser.add_subparsers(dest="action", metavar="ACTION"))
+    _actions(parser.add_subparsers(dest="action", metavar="ACTION"), port=True)
 
 
 def _parser() -> argparse.ArgumentParser:
