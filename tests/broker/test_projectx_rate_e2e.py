@@ -74,10 +74,13 @@ async def test_enforcement_goes_through_while_snapshots_use_up_the_budget(
         await broker.disconnect()
 
 
+@pytest.mark.parametrize(("count_refused", "retry_after_s"), [(False, None), (True, 1)])
 async def test_a_429_is_a_retryable_code_and_pauses_the_other_calls(
-    gateway: SimGateway,
+    gateway: SimGateway, count_refused: bool, retry_after_s: int | None
 ) -> None:
+    """Under each undocumented 429 behaviour (refusals counted or not, Retry-After or none)."""
     gw = gateway
+    gw.limits.count_refused, gw.limits.retry_after_s = count_refused, retry_after_s
     broker = await connect(gw, call_timeout_s=1.0)
     try:
         gw.limits.set(1, 60.0)  # another client of the same user spent the budget

@@ -4,16 +4,22 @@ fills and a flip in one order."""
 
 from __future__ import annotations
 
+import itertools
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from e2ekit import REPO, Live, StartDaemon, wait_until, working_orders
+from e2ekit import REPO, Live, StartDaemon, TapStore, wait_until, working_orders
 
+from rmdsl.daemon import Daemon
+from rmdsl.demo.sim import SimAccount
+from rmdsl.engine import tags as tag_module
 from rmdsl.engine.core import Engine
 from rmdsl.engine.events import OrderType
 from rmdsl.engine.persistence import Outcome
 from rmdsl.engine.tags import is_rmdsl_tag
+from rmdsl.notify import CollectingNotifier
+from rmdsl.pipeline import load_ruleset
 
 pytestmark = pytest.mark.e2e
 
@@ -121,3 +127,48 @@ async def test_partial_fills_and_a_flip_through_the_sdk(
     assert balance == Decimal("50000") + gross - fees  # the gateway's money
     # net P&L (issue 10 point 1): gross less every fill's fees, the balance's change
     assert (day.realized_pnl, day.gross_pnl, day.fees) == (gross - fees, gross, fees)
+
+
+async def test_own_orders_are_known_after_a_restart_and_new_tags_stay_unique(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A daemon attaches a stop and a target and stops; the next one knows them as rmdsl's from
+    the snapshot (their tags), places nothing more for that position, and the tags it gives
+    the next position's orders were never used before on the account (all four accepted)."""
+    path = MANAGEMENT
+    async with SimAccount(load_ruleset(path)) as sim:
+        for name, value in sim.env().items():
+            monkeypatch.setenv(name, value)
+        gw = sim.gw
+
+        def new_daemon() -> Daemon:
+            store = TapStore(tmp_path / "s.db")
+            return Daemon(path, sim.broker(), store, CollectingNotifier(), clock=sim.now)
+
+        first = new_daemon()
+        await first.start()
+        try:
+            gw.trader_place("MNQ", "buy", "market", 1)
+            await wait_until(lambda: len(working_orders(gw, "MNQ")) == 2, what="stop + target")
+        finally:
+            await first.stop()
+        monkeypatch.setattr(tag_module, "_counter", itertools.count(1))  # a new process counts anew
+        second = new_daemon()
+        await second.start()
+        try:
+            engine = second.engine
+            assert engine is not None
+            await wait_until(lambda: len(engine.state.orders) == 2, what="the snapshot's orders")
+            assert all(o.by_rmdsl for o in engine.state.orders.values())
+            gw.trader_close("MNQ")
+            for order in working_orders(gw, "MNQ"):
+                gw.trader_cancel(order.id)
+            await wait_until(lambda: not engine.state.positions, what="flat in rmdsl")
+            gw.trader_place("MNQ", "buy", "market", 1)
+            await wait_until(lambda: len(gw.requests.calls(PLACE)) >= 4, what="4 orders placed")
+            await wait_until(lambda: len(working_orders(gw, "MNQ")) == 2, what="stop + target")
+        finally:
+            await second.stop()
+        tags = [r.body["customTag"] for r in gw.requests.calls(PLACE)]
+        assert len(tags) == 4 and len(set(tags)) == 4 and all(is_rmdsl_tag(t) for t in tags)
+        assert {o.custom_tag for o in working_orders(gw, "MNQ")} == set(tags[2:])

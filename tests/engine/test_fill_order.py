@@ -119,19 +119,27 @@ class Tape:
 
 
 class Checked(Harness):
-    """A harness whose broker notes every order placed for a contract the state holds flat."""
+    """A harness whose broker notes every protective call for a contract the state holds flat:
+    an order placed (attach_stop, attach_target) or a stop moved (breakeven, trail_stop)."""
 
     def __init__(self, rs: Ruleset) -> None:
         super().__init__(rs)
-        self.flat_places: list[OrderRequest] = []
-        place = self.broker.place_order
+        self.flat_places: list[object] = []
+        place, modify = self.broker.place_order, self.broker.modify_order
 
         async def checked(req: OrderRequest) -> int:
             if req.contract_id not in self.engine.state.positions:
                 self.flat_places.append(req)
             return await place(req)
 
+        async def checked_modify(order_id: int, **prices: Decimal | None) -> None:
+            known = self.engine.state.orders.get(order_id)
+            if known is None or known.contract_id not in self.engine.state.positions:
+                self.flat_places.append(("modify_order", order_id, prices))
+            await modify(order_id, **prices)  # type: ignore[arg-type]
+
         self.broker.place_order = checked  # type: ignore[method-assign]
+        self.broker.modify_order = checked_modify  # type: ignore[method-assign, assignment]
 
 
 async def session(rs: Ruleset, orders: list[list[int]]) -> Checked:
@@ -189,6 +197,7 @@ async def test_the_live_order_is_the_baseline(ruleset: Ruleset) -> None:
     h = await session(ruleset, [LIVE] * FILLS)
     sent = calls(h)
     assert sum(c.startswith("place_order") for c in sent) >= 4  # stops and targets
+    assert sum(c.startswith("modify_order") for c in sent) >= 2  # breakeven, then the trail
     assert any(c.startswith("partial_close") for c in sent)  # 3 contracts reduced to 2
     assert not h.engine.state.positions
     assert h.flat_places == []

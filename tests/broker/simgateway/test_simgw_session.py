@@ -50,6 +50,21 @@ def test_the_budget_is_a_sliding_window_per_bucket() -> None:
     assert limits.refused == 2
 
 
+def test_refused_requests_count_toward_the_window_only_when_set() -> None:
+    def knock(count_refused: bool) -> list[bool]:
+        clock = Clock()
+        limits = RateLimits(Window(2, 60.0), Window(2, 30.0), clock=clock)
+        limits.count_refused = count_refused
+        seen = [limits.admit("u", "/Order/search") for _ in range(3)]
+        clock.now += 30.0
+        seen.append(limits.admit("u", "/Order/search"))  # refused; counted at +30 s if set
+        clock.now += 30.01  # the first three left the window
+        return seen + [limits.admit("u", "/Order/search") for _ in range(2)]
+
+    assert knock(False) == [True, True, False, False, True, True]
+    assert knock(True) == [True, True, False, False, True, False]
+
+
 async def test_rest_refuses_an_expired_token_and_validate_answers_new_token(
     gw: SimGateway,
 ) -> None:
@@ -110,3 +125,18 @@ async def test_past_the_budget_the_gateway_answers_429(gw: SimGateway) -> None:
     assert statuses == [200] * 5 + [429]
     gw.limits.enabled = False
     assert (await post(gw, "/Order/searchOpen", {"accountId": 1}, token))[0] == 200
+
+
+async def test_a_429_carries_retry_after_only_when_set(gw: SimGateway) -> None:
+    gw.limits.set(1, 60.0)
+    token = await login(gw)
+    headers = {"Authorization": f"Bearer {token}"}
+    assert (await post(gw, "/Order/searchOpen", {"accountId": 1}, token))[0] == 200
+    seen = []
+    async with aiohttp.ClientSession() as session:
+        for after in (None, 7):
+            gw.limits.retry_after_s = after
+            url = gw.api_url + "/Order/searchOpen"
+            async with session.post(url, json={"accountId": 1}, headers=headers) as resp:
+                seen.append((resp.status, resp.headers.get("Retry-After")))
+    assert seen == [(429, None), (429, "7")]

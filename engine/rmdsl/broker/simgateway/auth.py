@@ -95,8 +95,10 @@ class Window:
 class RateLimits:
     """Sliding windows per (user, bucket); a request past its window's limit is refused.
 
-    Refused requests do not count (not documented either way). Which requests
-    share a budget (per user, per token, per IP) is not documented: per user here.
+    Whether refused requests count, and whether a 429 carries Retry-After, is not
+    documented: `count_refused` and `retry_after_s` set each (default: no, none).
+    Which requests share a budget (per user, per token, per IP) is not documented:
+    per user here.
     """
 
     def __init__(
@@ -109,6 +111,8 @@ class RateLimits:
     ) -> None:
         self.windows = {"default": default, "bars": bars}
         self.enabled = enabled
+        self.count_refused = False
+        self.retry_after_s: int | None = None
         self.refused = 0
         self._clock = clock
         self._seen: dict[tuple[str, str], deque[float]] = {}
@@ -124,6 +128,8 @@ class RateLimits:
             seen.popleft()
         if len(seen) >= window.limit:
             self.refused += 1
+            if self.count_refused:  # a client that keeps knocking keeps itself refused
+                seen.append(now)
             return False
         seen.append(now)
         return True

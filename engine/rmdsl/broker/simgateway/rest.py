@@ -123,7 +123,9 @@ class RestApi:
         if not self.tokens.ok(token) and path != "/Auth/validate":
             return web.json_response({"message": "Unauthorized"}, status=401)
         if not self.limits.admit(self.tokens.subject(token) or "", path):
-            return web.json_response({"message": "Too Many Requests"}, status=429)
+            after = self.limits.retry_after_s
+            headers = {"Retry-After": str(after)} if after is not None else None
+            return web.json_response({"message": "Too Many Requests"}, status=429, headers=headers)
         if path == "/Auth/validate":
             return _validated(self.tokens.renew(token))
         return await self._dispatch(path, body)
