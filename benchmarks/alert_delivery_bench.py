@@ -24,7 +24,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from e2e_latency_bench import ROOTS, RULESET, one_sample, pct
+from e2e_latency_bench import ONE_CLOSE, ROOTS, flat, measure_closes, pct
 from rmdsl.alerting import AppriseNotifier, FanoutNotifier
 from rmdsl.commands.run import load_sdk_quietly
 from rmdsl.daemon import Daemon
@@ -72,9 +72,17 @@ class Timed:
         self.ns.append(time.perf_counter_ns() - started)
 
 
+async def one_sample(sim: SimAccount, daemon: Daemon, root: str) -> float:
+    """One fill -> close sample, as e2e_latency_bench.py's "rmdsl, one close" case measures it
+    (after the last sample's position is flat on the gateway and in the engine)."""
+    await flat(sim, daemon.engine, (root,))
+    (ms,) = await measure_closes(sim, root, 1)
+    return ms
+
+
 async def bench(mode: str, samples: int, tmp: Path) -> tuple[list[float], int, list[int]]:
     path = tmp / "latency.yaml"
-    path.write_text(RULESET, encoding="utf-8")
+    path.write_text(ONE_CLOSE, encoding="utf-8")
     hook = Webhook(hang=mode == "hanging webhook") if mode != "log only" else None
     phone = None
     inner: Notifier = CollectingNotifier()

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 TARGET_S = 0.5
+GOAL_MISSED = 3  # exit status when a figure misses its goal: `./dev bench` goes on
 SHAPES = (
     ("day.realized_pnl <= params.p{i}", "-${v}", "[flatten, lockout(until: reset)]"),
     ("day.trades >= params.p{i}", "{v}", "[alert]"),
@@ -151,7 +152,7 @@ def main() -> int:
         f"rmdsl check, 50 rules, cold: min {best:.3f} s, median {median:.3f} s "
         f"({args.runs} runs, target <= {TARGET_S} s): {verdict}"
     )
-    return 0
+    return 0 if verdict == "ok" else GOAL_MISSED
 
 
 if __name__ == "__main__":

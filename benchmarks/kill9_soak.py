@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rmdsl.broker.simgateway import SimGateway
-from soak_checks import Finding, RequestChecker, check_lockout_rows
+from soak_checks import Finding, RequestChecker, check_lockout_rows, clock_anchor
 from soak_daemon import DaemonProc
 from soak_monitor import DAEMON, REPEATED, UNENFORCED, Figures, Monitor
 from soak_oracle import Oracle, SoakRules
@@ -93,7 +93,7 @@ class Soak:
     def __init__(self, gw: SimGateway, cfg: Settings) -> None:
         self.gw, self.cfg = gw, cfg
         self.figures = Figures(verbose=cfg.verbose)
-        self._anchor = (time.monotonic_ns(), gw.market.clock.now())
+        self._anchor = clock_anchor(gw.market.clock.now)
         self.monitor = Monitor(self.figures, cfg.tolerance_s, gw.market.clock.now, self.clock_at)
         self.notes: list[str] = []
         self.t0 = 0.0  # loop time at the start of the current cycle (for --verbose)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,6 +71,26 @@ def _net_before(trades: list[TradeRecord], contract: str, trade_id: int) -> int:
         size = int(t.payload["size"])
         net += size if t.payload["side"] == int(Side.BUY) else -size
     return net
+
+
+def clock_anchor(now: Callable[[], dt.datetime]) -> tuple[int, dt.datetime]:
+    """A monotonic_ns instant and the gateway clock's reading at it, for `clock_at`.
+
+    Why: the close's fill is found within SLACK (1 ms) of its request; two plain reads one
+    after the other can be milliseconds apart on a loaded machine (the process preempted
+    between them), which hid a repeated close. The reading is bracketed by two monotonic
+    reads and taken again until they are within 0.1 ms, the anchor their midpoint."""
+    best: tuple[int, int, dt.datetime] | None = None
+    for _ in range(1000):
+        before = time.monotonic_ns()
+        reading = now()
+        gap = time.monotonic_ns() - before
+        if best is None or gap < best[0]:
+            best = (gap, before + gap // 2, reading)
+        if gap < 100_000:
+            break
+    assert best is not None
+    return best[1], best[2]
 
 
 def _last_fill(trades: list[TradeRecord], contract: str, before: dt.datetime) -> TradeRecord | None:

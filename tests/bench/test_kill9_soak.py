@@ -11,7 +11,6 @@ import datetime as dt
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ import aiohttp
 import pytest
 
 from rmdsl.broker.simgateway import SimGateway
-from soak_checks import RequestChecker, check_lockout_rows
+from soak_checks import RequestChecker, check_lockout_rows, clock_anchor
 from soak_oracle import Oracle, SoakRules
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"  # on sys.path: conftest.py
@@ -81,7 +80,7 @@ async def _login(gw: SimGateway) -> str:
 
 
 def _checker(gw: SimGateway, race_s: float) -> RequestChecker:
-    now_ns, now = time.monotonic_ns(), gw.market.clock.now()
+    now_ns, now = clock_anchor(gw.market.clock.now)
 
     def clock_at(ns: int) -> dt.datetime:
         return now + dt.timedelta(microseconds=(ns - now_ns) / 1000)

@@ -219,3 +219,24 @@ async def test_adapter_reconnects_when_the_sdk_gives_up(
     fill = await inbox.wait(lambda e: isinstance(e, TradeEvent))
     assert isinstance(fill, TradeEvent) and fill.side is Side.SELL
     assert (await broker.snapshot()).positions[0].size == 1  # REST works on the new token
+
+
+async def test_a_cancel_of_an_order_already_gone_is_done_not_an_error(
+    broker: ProjectXBroker, gw: SimGateway, inbox: Inbox
+) -> None:
+    """The trader cancelled the stop, a market order filled: a cancel of either is answered
+    with an error code by the gateway; the SDK then reads the order's terminal status and
+    the adapter takes it as done (no BrokerError: the enforcer records no failure and starts
+    no retry; the SDK keeps the status, so a second cancel is not even sent)."""
+    stop = gw.trader_place("MNQ", "sell", "stop", 1, stop_price="20900", account=ACCOUNT)
+    gw.trader_cancel(stop.id, account=ACCOUNT)
+    market = gw.trader_place("MNQ", "buy", "market", 1, account=ACCOUNT)
+    for oid, status in ((stop.id, OrderStatus.CANCELLED), (market.id, OrderStatus.FILLED)):
+        await inbox.wait(lambda e, i=oid, s=status: isinstance(e, OrderEvent) and e.id == i
+                         and e.status is s)  # fmt: skip
+    await broker.cancel_order(stop.id)
+    await broker.cancel_order(market.id)
+    answers = gw.requests.answered("/Order/cancel")
+    assert len(answers) == 2  # the SDK 4.4.1 sends both: the error-answer path is the one run
+    assert all(a.body["success"] is False and a.body["errorCode"] for a in answers)
+    assert gw.position_size("MNQ", account=ACCOUNT) == 1

@@ -164,3 +164,16 @@ def test_schema_config_prints_the_models_json_schema(capsys: pytest.CaptureFixtu
     assert {"account", "alert_urls", "dashboard_port", "record", "credentials_file"} <= set(
         schema["properties"]
     )
+
+
+def test_rmdsl_run_rate_limits_alerts_of_one_kind(caplog: pytest.LogCaptureFixture) -> None:
+    """The notifier `rmdsl run` builds holds back repeats of one kind for --alert-window s
+    (the disk-full flood: 1,059 alerts in 20 s), while another kind still goes out."""
+    notifier, phone = run_cmd.build_notifier(settings("--alert-window", "30"))
+    assert phone is None
+    with caplog.at_level("INFO", logger="rmdsl.alert"):
+        for _ in range(50):
+            notifier.alert("critical", "state store failure", "disk full", {})
+        notifier.alert("critical", "enforcement failed", "close MNQ", {"target": "MNQ"})
+    sent = [r.getMessage() for r in caplog.records if r.name == "rmdsl.alert"]
+    assert len(sent) == 2 and sent[1].startswith("enforcement failed")

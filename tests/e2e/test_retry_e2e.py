@@ -237,3 +237,31 @@ async def test_a_close_answered_success_that_never_happens_is_sent_again(
     attempts = [r for r in sent(live.history()) if r.rule_name == rule]
     assert [r.outcome for r in attempts] == [Outcome.OK, Outcome.OK]
     assert attempts[1].values.get("attempt") == "2"
+
+
+async def test_a_close_into_a_frozen_gateway_with_dropped_sockets_ends_flat(
+    start: Start, tmp_path: Path
+) -> None:
+    """The transport fails, not the answer: the gateway freezes (no REST answer, no hub
+    message, its pushes lost) as the grace runs out, and its sockets drop after the close
+    timed out. The account still ends flat (the timed-out close went through when the
+    gateway thawed, or a retry did), every attempt is recorded, and nothing is sent to a
+    position already flat."""
+    live = await start(short_grace_ruleset(tmp_path, "1s"))
+    gw, engine = live.gw, live.daemon.engine
+    assert engine is not None
+    gw.trader_place("MNQ", "buy", "market", 1)
+    await wait_until(lambda: bool(engine.state.positions), 4, "the position seen")
+    gw.freeze(2.0)
+    await live.wait_for_record("no_stop_loss_grace", outcome=Outcome.FAILED, timeout=4)
+    await gw.drop_connections()
+    await wait_until(lambda: gw.position_size("MNQ") == 0, 2.0 + RETRY_BOUND_S, "MNQ flat")
+    await wait_until(lambda: live.daemon.reconciled, RETRY_BOUND_S, "reconciled")
+    await wait_until(lambda: not engine.enforcer.goals, RETRY_BOUND_S, "the goal confirmed")
+    records = sent(await history_of(live, "no_stop_loss_grace"))
+    assert records[0].outcome == Outcome.FAILED  # the call got no answer in time
+    assert [r.values.get("attempt") for r in records[1:]] == [
+        str(n) for n in range(2, len(records) + 1)
+    ]
+    assert len(records) == len(gw.requests.calls(CLOSE))  # every request is one record
+    assert all(a.body.get("success") for a in gw.requests.answered(CLOSE))  # none to a flat one

@@ -262,3 +262,26 @@ async def test_a_caught_up_lockout_flattens_once_without_a_second_policing_call(
         "cancel_order(5)",
         f"close_position({MNQ})",
     ]
+
+
+OVER_ONE = rule(
+    "max_one",
+    lambda c: c.positions.contracts > 1,
+    (Action("reduce_position", {"to": 1}),),
+    scope=Scope.POSITION,
+    on=(Trigger.POSITION,),
+)
+
+
+async def test_a_reduce_not_confirmed_before_the_crash_is_sent_again_after_it() -> None:
+    """Goals live in memory: a partial close accepted but not done when the daemon died is
+    not lost, because the rule (latched only in memory) fires again at the reconcile."""
+    h = await Harness(ruleset(OVER_ONE), start=NOW - dt.timedelta(seconds=5)).start()
+    h.broker.simulate = False  # accepted, then the daemon dies before anything happens
+    big = position(NOW - dt.timedelta(seconds=5), 3)
+    await h.feed(big)
+    assert [c.describe() for c in h.broker.calls] == [f"partial_close({MNQ}, 2)"]
+    h2 = await restart(h, NOW)
+    h2.engine.evaluating = False
+    await h2.engine.reconcile(snap(positions=(big,)))  # the broker still shows 3
+    assert [c.describe() for c in h2.broker.calls] == [f"partial_close({MNQ}, 2)"]

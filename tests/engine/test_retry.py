@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import itertools
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from enginekit import ES, MNQ, Harness, at, clock, fill, order, position, rule, ruleset
 
+from rmdsl.broker.interface import Snapshot
 from rmdsl.enforce.recording_broker import BrokerCall, RecordingBroker
-from rmdsl.engine.events import Event, Side
+from rmdsl.engine.events import AccountEvent, Event, Side
 from rmdsl.engine.persistence import EnforcementRecord
 from rmdsl.errors import BrokerError
 from rmdsl.lang.schema import Scope, Trigger, UntilKind
@@ -321,3 +323,51 @@ async def test_closes_of_one_firing_run_concurrently() -> None:
     await h.feed(position(at(0), 1), position(at(0.1), 1, contract=other, pid=2))
     assert sorted(started) == sorted([MNQ, other])
     assert [str(r.outcome) for r in h.records] == ["ok", "ok"]
+
+
+class LostEventsBroker(FlakyBroker):
+    """Accepts every call and sends no event; its REST snapshot shows `held` of MNQ."""
+
+    def __init__(self, held: int | None) -> None:
+        super().__init__({}, simulate=False)
+        self.held = held  # None: the snapshot fails
+
+    async def snapshot(self) -> Snapshot:
+        await super().snapshot()
+        if self.held is None:
+            raise BrokerError("/Position/searchOpen: HTTP 500")
+        account = AccountEvent(1, "sim", Decimal(50000), True, self._now())
+        held = (position(self._now(), self.held),) if self.held else ()
+        return Snapshot(account, held, (), ())
+
+
+def described(h: Harness) -> list[str]:
+    return [c.describe() for c in h.broker.calls]
+
+
+async def test_an_unconfirmed_partial_close_that_went_through_is_not_sent_again() -> None:
+    """Accepted, its events lost: the broker's positions show it reduced, so the same cut is
+    not sent a second time (which would cut below the limit)."""
+    h = await flaky(REDUCE, LostEventsBroker(held=1))
+    await h.feed(position(at(0), 3))
+    await wake_until(h, 4)
+    assert described(h)[0] == f"partial_close({MNQ}, 2)"
+    assert "partial_close" not in h.calls()[1:] and "snapshot" in h.calls()
+    assert attempts(h.records)[:2] == [("ok", None), ("skipped", "2")]
+    assert "went through" in (h.records[1].error or "")
+
+
+async def test_an_unconfirmed_partial_close_is_sent_again_as_the_broker_sees_the_size() -> None:
+    h = await flaky(REDUCE, LostEventsBroker(held=2))  # the trader sold one meanwhile
+    await h.feed(position(at(0), 3))
+    await wake_until(h, 1.5)
+    assert described(h) == [f"partial_close({MNQ}, 2)", "snapshot()", f"partial_close({MNQ}, 1)"]
+
+
+async def test_an_unconfirmed_partial_close_is_not_sent_blind_when_the_snapshot_fails() -> None:
+    h = await flaky(REDUCE, LostEventsBroker(held=None))
+    await h.feed(position(at(0), 3))
+    await wake_until(h, 4)
+    assert h.calls().count("partial_close") == 1 and h.calls().count("snapshot") >= 2
+    assert all(r.outcome == "skipped" for r in h.records[1:])
+    assert "close_position" not in h.calls()  # a failed read is not a failed close

@@ -22,7 +22,7 @@ from typing import Any
 from rmdsl import alerttext
 from rmdsl.broker.interface import Broker
 from rmdsl.enforce import protect
-from rmdsl.enforce.goals import Goal, GoalBook, RetryPolicy, key_of
+from rmdsl.enforce.goals import Goal, GoalBook, RetryPolicy, broker_size, key_of
 from rmdsl.engine.evaluate import Firing
 from rmdsl.engine.lockouts import Lockouts, is_pause
 from rmdsl.engine.persistence import EnforcementRecord, Outcome, StateStore
@@ -184,6 +184,13 @@ class Enforcer:
     async def attempt(self, goal: Goal) -> EnforcementRecord:
         """Send the goal's next call (a close, a partial close or a cancel) and schedule the
         check after it; the goal stays open until the account state shows it reached."""
+        fresh = None
+        if goal.accepted and not goal.closes:  # a partial close sent again: as the broker sees it
+            goal.inflight = True
+            fresh = await broker_size(self.broker, goal, self.timeout_s)
+            goal.inflight = False
+            if fresh is None or fresh <= goal.size:
+                return await self._recheck_skip(goal, fresh)
         goal.attempts += 1
         goal.inflight = True
         firing = goal.firing
@@ -195,11 +202,18 @@ class Enforcer:
         try:
             done_code = POSITION_NOT_FOUND if goal.order_id is None else None
             record, exc, ended = await self._call(
-                firing, action, goal.target, self._sender(goal), None, goal.attempts, done_code
+                firing,
+                action,
+                goal.target,
+                self._sender(goal, fresh),
+                None,
+                goal.attempts,
+                done_code,
             )
         finally:
             goal.inflight = False
         failed = record.outcome is Outcome.FAILED
+        goal.accepted = record.outcome is Outcome.OK
         if failed and goal.order_id is None:
             goal.escalated = goal.size > 0  # a partial close that failed becomes a close
             goal.flatten = self.lockouts.account_locked
@@ -208,11 +222,29 @@ class Enforcer:
         self.on_schedule()
         return record
 
+    async def _recheck_skip(self, goal: Goal, fresh: int | None) -> EnforcementRecord:
+        """The broker's positions say the partial close went through (or could not be read):
+        nothing is sent; a failed read is tried again soon, a reached size at the slow pace."""
+        goal.attempts += 1
+        firing = dataclasses.replace(goal.firing, ts=max(goal.firing.ts, self.state.now))
+        why = (
+            "the broker's positions could not be read: not sent again blind"
+            if fresh is None
+            else f"the broker shows the position at {fresh}: the accepted partial close went "
+            "through (its events did not come)"
+        )
+        record, _exc, ended = await self._call(
+            firing, goal.action, goal.target, None, why, goal.attempts
+        )
+        self.goals.after(goal, ended, False, done=fresh is not None)
+        self.on_schedule()
+        return record
+
     def _now(self) -> dt.datetime:
         now = self.state.now
         return now if self.clock is None else max(now, self.clock())
 
-    def _sender(self, goal: Goal) -> Send:
+    def _sender(self, goal: Goal, fresh: int | None = None) -> Send:
         cid = goal.contract_id
         if goal.order_id is not None:
             oid = goal.order_id
@@ -220,7 +252,8 @@ class Enforcer:
         pos = self.state.positions.get(cid)
         if goal.closes or pos is None:
             return lambda: self.broker.close_position(cid)
-        cut = pos.size - goal.size  # from the state now: the trader may have changed it
+        # from the broker's size when read, else the state's now (the trader may have changed it)
+        cut = (pos.size if fresh is None else fresh) - goal.size
         return lambda: self.broker.partial_close(cid, cut)
 
     def settle(self) -> None:

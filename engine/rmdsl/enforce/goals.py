@@ -8,11 +8,13 @@ retries on the engine's clock (docs/engine.md, "Enforcement and failures").
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from rmdsl.broker.interface import Broker
 from rmdsl.engine.evaluate import Firing
 from rmdsl.engine.state import AccountState, Position
 
@@ -61,6 +63,9 @@ class Goal:
     due: dt.datetime | None = None
     step: int = 0  # the engine step that scheduled `due`
     alerted: bool = False
+    # the last call was accepted and the state has not confirmed it yet: before a partial
+    # close is sent again the broker's own positions are read (the events may be lost)
+    accepted: bool = False
 
     @property
     def target(self) -> str:
@@ -182,3 +187,25 @@ class GoalBook:
         if not goal.alerted and due > goal.deadline > now:
             due = goal.deadline  # the deadline alert is raised on time
         goal.due, goal.step = due, self.step
+
+
+async def broker_size(broker: Broker, goal: Goal, timeout_s: float) -> int | None:
+    """The size of the goal's position in a fresh REST snapshot (0: the broker holds it no
+    more, or holds another position in the contract); None when the snapshot failed.
+
+    Why: an accepted partial close whose events never came may have gone through; sending
+    the same cut again from the engine's stale size would cut twice.
+    """
+    try:
+        snap = await asyncio.wait_for(broker.snapshot(), timeout_s)
+    except Exception:  # any failure: the size is not known, nothing is sent
+        return None
+    pid = goal.position[1] if goal.position is not None else None
+    return next(
+        (
+            abs(p.size)
+            for p in snap.positions
+            if p.contract_id == goal.contract_id and p.id == pid and p.size
+        ),
+        0,
+    )
