@@ -169,4 +169,12 @@ class BrokerError(RmdslError):
 
 
 class StoreError(RmdslError):
-    """The state database could not be read or written."""
+    """The state database could not be read or written.
+
+    `transient`: the failure goes away by itself (another process's lock, a full or
+    failing disk), set from the error's result code or errno, never from its text.
+    """
+
+    def __init__(self, message: str = "", *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient

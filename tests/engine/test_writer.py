@@ -94,7 +94,7 @@ class FlakyStore(MemoryStore):
     async def apply(self, writes: Sequence[Write]) -> None:
         self.attempts += 1
         if self.attempts <= self.failures:
-            raise StoreError(self.error)
+            raise StoreError(self.error, transient=self.error == "database is locked")
         await super().apply(writes)
 
 

@@ -150,6 +150,21 @@ async def test_a_path_saying_locked_is_not_explained_as_a_lock(tmp_path: Path) -
     text = str(info.value)
     assert "restore the newest backup" in text
     assert "another process" not in text
+    # nor retried by the writer as if the disk were busy: a damaged file does not heal
+    assert info.value.transient is False
+
+
+def test_transience_comes_from_the_error_kind_not_its_text() -> None:
+    """The write-behind writer retries a transient failure without end and drops any other
+    after a few tries: the path `locked-full` once made a damaged file look transient."""
+    path = Path("/x/locked-full/state.db")
+    damaged = sqlite3.DatabaseError("file is not a database (locked-full)")
+    damaged.sqlite_errorcode = 26  # type: ignore[attr-defined]
+    busy = sqlite3.OperationalError("database is locked")
+    busy.sqlite_errorcode = 5  # type: ignore[attr-defined]
+    assert explain(path, "write", damaged).transient is False
+    assert explain(path, "write", busy).transient is True
+    assert explain(path, "write", OSError(errno.ENOSPC, "No space left")).transient is True
 
 
 @pytest.mark.parametrize(

@@ -58,14 +58,14 @@ RETRY_MAX_S = 2.0
 # constraint) is dropped after this many attempts rather than blocking every later write
 GIVE_UP_AFTER = 5
 CLOSE_TIMEOUT_S = 10.0
-_TRANSIENT = ("locked", "busy", "full", "disk i/o", "unable to open", "readonly")
 
 Barrier = Callable[[], Awaitable[None]]  # a store call outside any transaction (the backup)
 
 
 def transient(exc: BaseException) -> bool:
-    """A store failure that goes away by itself (another process's lock, a full disk)."""
-    return isinstance(exc, StoreError) and any(w in str(exc).lower() for w in _TRANSIENT)
+    """A store failure that goes away by itself (another process's lock, a full disk):
+    the store says so from the error's kind (rmdsl.store.db.is_transient), not its text."""
+    return isinstance(exc, StoreError) and exc.transient
 
 
 class WriteBehind:

@@ -54,6 +54,18 @@ _DAMAGED = {11, 26}  # SQLITE_CORRUPT, SQLITE_NOTADB
 _ACCESS = {3, 8, 14}  # SQLITE_PERM, SQLITE_READONLY, SQLITE_CANTOPEN
 _FULL = {13}  # SQLITE_FULL
 _ERRNO_ACCESS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EEXIST}
+_IOERR = {10}  # SQLITE_IOERR
+# what a retry can outlive: a lock released, space freed, a disk back, a mount writable again
+_TRANSIENT = _BUSY | _FULL | _IOERR | {8, 14}  # + SQLITE_READONLY, SQLITE_CANTOPEN
+_ERRNO_TRANSIENT = {errno.ENOSPC, errno.EIO, errno.EROFS}
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A sqlite3/OS error that may go away by itself, from its result code or errno."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return code & 0xFF in _TRANSIENT
+    return isinstance(exc, OSError) and exc.errno in _ERRNO_TRANSIENT
 
 
 def hint_for(path: Path, exc: BaseException) -> str:
@@ -82,7 +94,8 @@ def explain(path: Path, action: str, exc: BaseException) -> StoreError:
     """A sqlite3/OS error -> a StoreError that says what happened and what to do."""
     text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
     return StoreError(
-        f"state database {path}: cannot {action}: {text}\n  help: {hint_for(path, exc)}"
+        f"state database {path}: cannot {action}: {text}\n  help: {hint_for(path, exc)}",
+        transient=is_transient(exc),
     )
 
 
