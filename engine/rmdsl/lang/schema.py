@@ -306,6 +306,12 @@ class ActionSpec:
 _UNTIL = ArgSpec("until", DURATION, accepts_until_words=True)
 _POSITIONAL_SCOPES = frozenset({Scope.POSITION, Scope.TRADE, Scope.SYMBOL})
 
+
+def _ticks_order(name: str, doc: str) -> ActionSpec:
+    """An action placing an order N ticks from a position's entry: `attach_stop(10)`."""
+    return ActionSpec(name, (ArgSpec("ticks", INT),), frozenset({Scope.POSITION}), doc, "ticks")
+
+
 ACTIONS: Mapping[str, ActionSpec] = {
     a.name: a
     for a in (
@@ -337,20 +343,8 @@ ACTIONS: Mapping[str, ActionSpec] = {
             "lockout for the scoped symbol only",
             "until",
         ),
-        ActionSpec(
-            "attach_stop",
-            (ArgSpec("ticks", INT),),
-            frozenset({Scope.POSITION}),
-            "place a protective stop N ticks from entry",
-            "ticks",
-        ),
-        ActionSpec(
-            "attach_target",
-            (ArgSpec("ticks", INT),),
-            frozenset({Scope.POSITION}),
-            "place a take-profit limit N ticks from entry",
-            "ticks",
-        ),
+        _ticks_order("attach_stop", "place a protective stop N ticks from entry"),
+        _ticks_order("attach_target", "place a take-profit limit N ticks from entry"),
         ActionSpec(
             "trail_stop",
             (ArgSpec("ticks", INT), ArgSpec("after", INT, required=False)),

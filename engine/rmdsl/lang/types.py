@@ -10,7 +10,10 @@ string -> str, list<T> -> tuple, map<T> (string keys, e.g. per-symbol limits)
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,3 +61,17 @@ def map_of(elem: Type) -> Type:
 
 
 SCALARS = (BOOL, INT, NUMBER, MONEY, DURATION, TIME, DATE, DATETIME, WEEKDAY, STRING)
+
+# A value of the language as the runtime holds it (see the module docstring): what a literal
+# denotes and what a param holds.
+Value = (
+    bool
+    | int
+    | Decimal
+    | str
+    | dt.time
+    | dt.date
+    | dt.datetime
+    | tuple["Value", ...]
+    | Mapping[str, "Value"]
+)

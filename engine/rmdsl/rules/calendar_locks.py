@@ -23,14 +23,14 @@ import datetime as dt
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from rmdsl.errors import DiagnosticError
 from rmdsl.lang import ast
 from rmdsl.lang.literals import WEEKDAYS, format_duration
 from rmdsl.lang.schema import UntilKind
 from rmdsl.lang.yaml_loader import YMap, YNode, YScalar, YSeq
 from rmdsl.rules.document import Entry, FileDoc
 from rmdsl.rules.extends import Merged, MergedRule
-from rmdsl.rules.model import NoStopLossGrace, Rule, SessionHours
+from rmdsl.rules.model import NoStopLossGrace, SessionHours
+from rmdsl.rules.stages import CheckedRule
 from rmdsl.rules.values import Report, parse_duration_text
 
 Setting = tuple[object, Entry | None]  # a value and where it was set (None: the default)
@@ -52,10 +52,10 @@ _GAINS = {
 
 @dataclass(frozen=True, slots=True)
 class _Locked:
-    """A locked rule, compiled, with the ways it reads the session."""
+    """A locked rule, checked, with the ways it reads the session."""
 
     merged: MergedRule
-    rule: Rule
+    rule: CheckedRule
     session_reads: tuple[str, ...]  # "session.open", "until: session_start", ...
 
     @property
@@ -66,7 +66,7 @@ class _Locked:
 
 
 def check_calendar_locks(
-    merged: Merged, rules: Sequence[Rule], defaults: Mapping[str, object], report: Report
+    merged: Merged, rules: Sequence[CheckedRule], defaults: Mapping[str, object], report: Report
 ) -> None:
     """Report each calendar setting a file changes under a rule locked by a file before it."""
     by_id = {rule.id: rule for rule in rules}
@@ -74,7 +74,7 @@ def check_calendar_locks(
     for merged_rule in merged.rules.values():
         rule = by_id.get(merged_rule.id)
         if merged_rule.locked_by is None or rule is None:
-            continue  # a rule that did not compile has reported its own error
+            continue  # a rule that did not check has reported its own error
         locked = _Locked(merged_rule, rule, _session_reads(merged_rule, rule))
         lockers.setdefault(merged_rule.locked_by.key.path, []).append(locked)
     final = _settings(merged.docs, None, defaults)
@@ -243,7 +243,7 @@ def _text(entry: Entry | None, default: str) -> str:
     return entry.value.text if entry is not None and isinstance(entry.value, YScalar) else default
 
 
-def _session_reads(merged: MergedRule, rule: Rule) -> tuple[str, ...]:
+def _session_reads(merged: MergedRule, rule: CheckedRule) -> tuple[str, ...]:
     reads = [name for name, _ in rule.inputs if name.startswith("session.")]
     if any(action.until is UntilKind.SESSION_START for action in rule.actions):
         reads.append(_SESSION_START)
@@ -272,13 +272,7 @@ def _loosened_by_holiday(lk: _Locked) -> str | None:
         return unsafe[0]
     if not any(r.startswith("session.") for r in lk.session_reads):
         return None  # only `until: session_start`: a holiday makes the lockout last longer
-    from rmdsl.lang.parser import parse_expression
-
-    try:
-        expr = parse_expression(lk.rule.when_source, path="<calendar>")
-    except DiagnosticError:
-        return "session.open"  # it compiled once; be safe if it cannot be read again
-    return _loosening(expr, positive=True)
+    return _loosening(lk.rule.when.expr, positive=True)
 
 
 def _loosening(node: ast.Expr, *, positive: bool) -> str | None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-from rmdsl.lang.types import ANY, Type
+from rmdsl.lang.types import ANY, Type, Value
 from rmdsl.lang.yaml_loader import YScalar
 from rmdsl.rules.document import Entry, FileDoc, ParamDoc
 from rmdsl.rules.model import NoStopLossGrace, Stricter
@@ -23,7 +23,7 @@ from rmdsl.rules.values import Report, read_bool
 MAX_CHAIN = 32
 _RELATIVE = "the path is relative to the file that names it"
 LoadDoc = Callable[[Path, str], FileDoc | None]  # (absolute path, display path) -> doc
-TypedValue = tuple[Type, object]
+TypedValue = tuple[Type, Value]
 TypeParam = Callable[[ParamDoc], TypedValue | None]
 ORDERED_TYPES = frozenset({"int", "number", "money", "duration"})
 
@@ -158,7 +158,7 @@ def _chain_notes(stack: list[Link]) -> tuple[str, ...]:
 class MergedParam:
     name: str
     type: Type
-    value: object
+    value: Value
     doc: ParamDoc  # the definition that set the current value
     stricter: Stricter | None = None
     stricter_doc: ParamDoc | None = None
@@ -249,7 +249,7 @@ def _stricter_kept(base: MergedParam, param: ParamDoc, report: Report) -> bool:
     return False
 
 
-def _direction_ok(base: MergedParam, param: ParamDoc, value: object, report: Report) -> bool:
+def _direction_ok(base: MergedParam, param: ParamDoc, value: Value, report: Report) -> bool:
     if base.stricter is None:
         return True
     if isinstance(base.value, Mapping) and isinstance(value, Mapping):
@@ -276,7 +276,7 @@ def _direction_ok(base: MergedParam, param: ParamDoc, value: object, report: Rep
 
 
 def _map_direction_ok(
-    base: MergedParam, param: ParamDoc, value: Mapping[str, object], report: Report
+    base: MergedParam, param: ParamDoc, value: Mapping[str, Value], report: Report
 ) -> bool:
     """A directional map gets stricter key by key; a child may add keys, never drop one."""
     assert isinstance(base.value, Mapping)

@@ -36,18 +36,30 @@ MAX_DURATION_MS = 366 * 86_400_000
 
 
 @dataclass(frozen=True, slots=True)
-class Action:
-    """One entry of a rule's `do:` list with its arguments resolved and typed.
+class ActionBase:
+    """An entry of a rule's `do:` list, checked (rules.stages.CheckedAction) or compiled.
 
     name is a key of rmdsl.lang.schema.ACTIONS; `cooldown(D)` is normalised to
     `lockout` with until=D. args hold: to/ticks/after -> int, until -> Until.
-    An argument written as an expression (`reduce_position(to: lookup(...))`)
-    is in `exprs` until the rule fires: `bind(ctx)` evaluates it into `args`.
     """
 
     name: str
     args: Mapping[str, int | Until] = field(default_factory=dict)
     span: Span | None = field(default=None, compare=False)
+
+    @property
+    def until(self) -> Until | None:
+        value = self.args.get("until")
+        return value if isinstance(value, UntilKind | int) else None
+
+
+@dataclass(frozen=True, slots=True)
+class Action(ActionBase):
+    """One action as the engine runs it. An argument written as an expression
+    (`reduce_position(to: lookup(...))`) is in `exprs` until the rule fires: `bind(ctx)`
+    evaluates it into `args`.
+    """
+
     exprs: Mapping[str, Getter] = field(default_factory=dict, compare=False)
     path: str = field(default="", compare=False)  # the file of the `do:` it was written in
 
@@ -72,11 +84,6 @@ class Action:
             if name in DEFAULT_ARG_FALLBACK:  # a duration: never past what the clock can hold
                 args[name] = min(args[name], MAX_DURATION_MS)
         return Action(self.name, args, self.span, path=self.path)
-
-    @property
-    def until(self) -> Until | None:
-        value = self.args.get("until")
-        return value if isinstance(value, UntilKind | int) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +161,17 @@ class SessionHours:
     start: dt.time = dt.time(8, 30)
     end: dt.time = dt.time(15, 10)  # half-open; may be < start (wraps midnight)
     days: frozenset[int] = frozenset({0, 1, 2, 3, 4})  # mon=0
+
+
+DEFAULT_TIMEZONE = "America/Chicago"
+DEFAULT_RESET = dt.time(17, 0)
+# the calendar a ruleset runs on when it sets none (rules.calendar_locks compares with it)
+CALENDAR_DEFAULTS: Mapping[str, object] = {
+    "timezone": ZoneInfo(DEFAULT_TIMEZONE),
+    "reset": DEFAULT_RESET,
+    "session": SessionHours(),
+    "holidays": frozenset(),
+}
 
 
 @dataclass(frozen=True, slots=True)
