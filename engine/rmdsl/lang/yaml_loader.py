@@ -142,6 +142,7 @@ def _after(prefix: str) -> Span:
     return line_index(prefix).span(len(prefix), len(prefix) + 1)
 
 
+_SKIPPED = frozenset({"StreamStartEvent", "StreamEndEvent", "DocumentEndEvent"})
 _STYLES = {None: "plain", "'": "single", '"': "double", "|": "literal", ">": "folded"}
 
 
@@ -173,26 +174,9 @@ class _Builder:
         documents = 0
         for ev in yaml.parse(io.StringIO(self.text)):
             name = type(ev).__name__
-            if name == "DocumentStartEvent":
-                documents += 1
-                if documents > 1:
-                    raise self._fail(
-                        "RM005",
-                        ev,
-                        "a ruleset file holds exactly one YAML document",
-                        "remove the `---` separator and the second document",
-                    )
+            documents += name == "DocumentStartEvent"
+            if name in _SKIPPED or self._refused(ev, name, documents):
                 continue
-            if name in ("StreamStartEvent", "StreamEndEvent", "DocumentEndEvent"):
-                continue
-            if name == "AliasEvent":
-                raise self._fail(
-                    "RM006",
-                    ev,
-                    f"YAML alias `*{ev.anchor}` is not allowed",
-                    "write the value out; anchors and aliases are rejected so "
-                    "no value can be copied in unseen",
-                )
             self._reject_anchor_and_tag(ev)
             if name in ("MappingStartEvent", "SequenceStartEvent", "ScalarEvent"):
                 self._count(ev)
@@ -211,6 +195,25 @@ class _Builder:
             else:
                 root = node
         return root
+
+    def _refused(self, ev: Any, name: str, documents: int) -> bool:
+        """Raises for a second document or an alias; True for an event with nothing to build."""
+        if name == "DocumentStartEvent" and documents > 1:
+            raise self._fail(
+                "RM005",
+                ev,
+                "a ruleset file holds exactly one YAML document",
+                "remove the `---` separator and the second document",
+            )
+        if name == "AliasEvent":
+            raise self._fail(
+                "RM006",
+                ev,
+                f"YAML alias `*{ev.anchor}` is not allowed",
+                "write the value out; anchors and aliases are rejected so "
+                "no value can be copied in unseen",
+            )
+        return name == "DocumentStartEvent"
 
     def _count(self, ev: Any) -> None:
         self.budget.left -= 1
