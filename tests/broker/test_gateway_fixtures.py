@@ -15,10 +15,10 @@ import pytest
 from project_x_py import models
 from tests.fixtures.gateway.loader import load, names
 
+from rmdsl.broker.decode.partial import GatewayDecoder
 from rmdsl.broker.projectx import _check_answer
 from rmdsl.broker.projectx_stream import event_from_model
-from rmdsl.engine.events import Event, OrderEvent, TradeEvent
-from rmdsl.engine.payloads import GatewayDecoder
+from rmdsl.contract.events import Event, OrderEvent, TradeEvent
 from rmdsl.errors import BrokerError
 
 NOW = dt.datetime(2025, 1, 21, 17, 0, tzinfo=dt.UTC)

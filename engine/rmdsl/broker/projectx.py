@@ -19,15 +19,15 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from rmdsl.broker import projectx_rate as rate
-from rmdsl.broker.interface import ContractInfo, EventSink, OrderRequest, Snapshot
+from rmdsl.broker.decode.fields import PayloadError
 from rmdsl.broker.projectx_live import LiveFeed
 from rmdsl.broker.projectx_session import RENEW_BEFORE_S
 from rmdsl.broker.projectx_stream import Handoff, event_from_model
-from rmdsl.engine.events import (
+from rmdsl.contract.broker import ContractInfo, EventSink, OrderRequest, Snapshot
+from rmdsl.contract.events import (
     AccountEvent,
     Event,
     OrderEvent,
-    PayloadError,
     PositionEvent,
     TradeEvent,
     symbol_of,

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from rmdsl.engine.impact import Impact
-    from rmdsl.engine.offline import Fired, OfflineRun
     from rmdsl.recording import Recorded
     from rmdsl.rules.model import Ruleset
+    from rmdsl.tooling.impact import Impact
+    from rmdsl.tooling.offline import Fired, OfflineRun
 
 HELP = "replay recorded events through a ruleset and show what would have fired"
 
@@ -103,7 +103,7 @@ def _compare(
 
 
 async def _replay(ruleset: Ruleset, recorded: list[Recorded]) -> dict[str, Any]:
-    from rmdsl.engine.offline import OfflineRun, quiet_engine_logs
+    from rmdsl.tooling.offline import OfflineRun, quiet_engine_logs
 
     if not recorded:
         return _report(ruleset, recorded, [], None)
@@ -155,14 +155,14 @@ def _report(
     ruleset: Ruleset, recorded: list[Recorded], fired: list[Fired], run: OfflineRun | None
 ) -> dict[str, Any]:
     from rmdsl.commands.replay_summary import Figure, covers, no_figure, summarize
-    from rmdsl.engine.impact import measure
+    from rmdsl.tooling.impact import measure
 
     events = [r.event for r in recorded]
     final_open: dict[str, Any] = {}
     lockouts: list[Any] = []
     if run is not None:
         final_open = {c: p.view.unrealized_pnl for c, p in run.engine.state.positions.items()}
-        from rmdsl.engine.memory_store import MemoryStore
+        from rmdsl.tooling.memory_store import MemoryStore
 
         store = run.store
         lockouts = list(store.lockouts.values()) if isinstance(store, MemoryStore) else []

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from rmdsl.engine.events import Event, PositionEvent, TradeEvent, symbol_of
-from rmdsl.engine.impact import Impact
-from rmdsl.engine.offline import Fired
+from rmdsl.contract.events import Event, PositionEvent, TradeEvent, symbol_of
 from rmdsl.engine.persistence import LockoutRecord
+from rmdsl.tooling.impact import Impact
+from rmdsl.tooling.offline import Fired
 
 
 def covers(

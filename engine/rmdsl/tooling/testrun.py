@@ -15,20 +15,20 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from rmdsl.broker.interface import Snapshot
-from rmdsl.engine.events import (
+from rmdsl.contract.broker import Snapshot
+from rmdsl.contract.events import (
     ClockEvent,
     ConnectionEvent,
     ConnectionState,
     PositionEvent,
     PositionType,
 )
-from rmdsl.engine.offline import OfflineRun, quiet_engine_logs
 from rmdsl.engine.ruleerrors import RuleError
-from rmdsl.engine.ruletest import Located, TestCase, initial_quotes, snapshot_of
-from rmdsl.engine.testcheck import Checker
-from rmdsl.engine.teststeps import Expectation, Step
 from rmdsl.rules.model import Ruleset
+from rmdsl.tooling.offline import OfflineRun, quiet_engine_logs
+from rmdsl.tooling.ruletest import Located, TestCase, initial_quotes, snapshot_of
+from rmdsl.tooling.testcheck import Checker
+from rmdsl.tooling.teststeps import Expectation, Step
 
 Problem = tuple[int, str]
 

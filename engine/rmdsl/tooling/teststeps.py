@@ -1,6 +1,6 @@
 """The steps of a ruleset test (`reload`, `restart`, `disconnect`, `reconnect`, `fail`, and
 `expect` at a time) and the expectations (actions, state, working orders): parsed here, run by
-rmdsl.engine.testrun. The file format is in docs/engine.md, "`rmdsl test`".
+rmdsl.tooling.testrun. The file format is in docs/engine.md, "`rmdsl test`".
 
 A step is an entry of `events:` with `at` and one step key; its `at` first advances the
 engine's clock to that instant, as a `clock` event would.
@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any
 from rmdsl.lang.yaml_loader import YMap, YNode, YScalar, YSeq
 
 if TYPE_CHECKING:
-    from rmdsl.engine.ruletest import Located, _Parser
+    from rmdsl.tooling.ruletest import Located, _Parser
 
 STEPS = ("reload", "restart", "disconnect", "reconnect", "fail", "expect")
-# the broker calls enforcement makes (rmdsl.broker.interface.Broker)
+# the broker calls enforcement makes (rmdsl.contract.broker.Broker)
 BROKER_CALLS = ("close_position", "partial_close", "cancel_order", "place_order", "modify_order")
 
 
@@ -74,7 +74,7 @@ class Step:
 
 def parse_step(p: _Parser, node: YMap, kind: str, day: dt.date) -> Step:
     """A step entry (`at` + one step key) -> Step; a malformed one is a TestFileError."""
-    from rmdsl.engine.ruletest import plain
+    from rmdsl.tooling.ruletest import plain
 
     at_node = node.get("at")
     assert at_node is not None
@@ -110,8 +110,8 @@ def _flag(value: YNode) -> bool:
 
 
 def _fail_step(p: _Parser, line: int, ts: dt.datetime, value: YNode) -> Step:
-    from rmdsl.engine.ruletest import plain
     from rmdsl.lang.literals import did_you_mean
+    from rmdsl.tooling.ruletest import plain
 
     if not isinstance(value, YMap):
         raise p.fail(value, '`fail` is a mapping: {call: close_position, times: 2, error: "..."}')
@@ -137,7 +137,7 @@ _EXPECT_KEYS = ("actions", "state", "orders", "errors")
 
 def expectation(p: _Parser, node: YNode, day: dt.date) -> Expectation:
     """`expect:` with actions, state and/or working orders."""
-    from rmdsl.engine.ruletest import plain
+    from rmdsl.tooling.ruletest import plain
 
     if not isinstance(node, YMap):
         raise p.fail(node, "`expect` is a mapping with actions, state and/or orders")
@@ -176,7 +176,7 @@ ORDER_FIELDS = ("id", "symbol", "contract", "side", "type", "size", "price", "st
 
 
 def _expected_order(p: _Parser, item: YNode) -> ExpectedOrder:
-    from rmdsl.engine.ruletest import plain
+    from rmdsl.tooling.ruletest import plain
 
     if not isinstance(item, YMap):
         raise p.fail(item, "an expected order is a mapping, e.g. {symbol: MNQ, type: stop}")
@@ -190,7 +190,7 @@ def _expected_order(p: _Parser, item: YNode) -> ExpectedOrder:
 
 
 def _expected_action(p: _Parser, item: YNode, day: dt.date) -> ExpectedAction:
-    from rmdsl.engine.ruletest import plain
+    from rmdsl.tooling.ruletest import plain
 
     spec = plain(item)
     if not isinstance(spec, dict) or "rule" not in spec or "action" not in spec:
@@ -237,8 +237,8 @@ def snapshot_items(p: _Parser, node: YNode, start: dt.datetime, what: str) -> li
 
 
 def _snapshot_item(p: _Parser, kind: str, item: YNode, start: dt.datetime, what: str) -> Located:
-    from rmdsl.engine.events import PayloadError
-    from rmdsl.engine.ruletest import FillSpec, Located, plain
+    from rmdsl.broker.decode.fields import PayloadError
+    from rmdsl.tooling.ruletest import FillSpec, Located, plain
 
     spec = plain(item)
     ts = start

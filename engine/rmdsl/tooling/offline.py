@@ -15,15 +15,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from rmdsl.broker.interface import Snapshot
+from rmdsl.contract.broker import Snapshot
+from rmdsl.contract.events import Event, OrderEvent, symbol_of
 from rmdsl.enforce.goals import RetryPolicy
 from rmdsl.enforce.recording_broker import RecordingBroker
 from rmdsl.engine.core import Engine
-from rmdsl.engine.events import Event, OrderEvent, symbol_of
-from rmdsl.engine.memory_store import MemoryStore
 from rmdsl.engine.persistence import EnforcementRecord, StateStore
 from rmdsl.notify import CollectingNotifier
 from rmdsl.rules.model import Ruleset
+from rmdsl.tooling.memory_store import MemoryStore
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ and the recording's own shape (`target` + `data`) are both accepted. A fill
 is resolved against the engine's position when fed: it yields the position
 event too and, when it reduces a position and gives no `pnl`, the P&L from ticks.
 Steps (`reload`, `restart`, `disconnect`, `reconnect`, `fail`, `expect` at a
-time) sit in the same list: rmdsl.engine.teststeps. Anything the runner could
+time) sit in the same list: rmdsl.tooling.teststeps. Anything the runner could
 not honour (an unknown kind, a misspelt key) is a located TestFileError.
 """
 
@@ -18,29 +18,29 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from rmdsl.broker.interface import Snapshot
-from rmdsl.engine.events import (
+from rmdsl.broker.decode.fields import PayloadError
+from rmdsl.broker.decode.gateway import event_from_gateway
+from rmdsl.contract.broker import Snapshot
+from rmdsl.contract.events import (
     AccountEvent,
     ClockEvent,
     Event,
     OrderEvent,
     OrderStatus,
     OrderType,
-    PayloadError,
     PositionEvent,
     PositionType,
     QuoteEvent,
     Side,
     TradeEvent,
-    event_from_gateway,
     symbol_of,
 )
 from rmdsl.engine.state import AccountState
-from rmdsl.engine.teststeps import Expectation, ExpectedAction, expectation, snapshot_items
 from rmdsl.errors import RmdslError
 from rmdsl.lang.literals import parse_amount
 from rmdsl.lang.yaml_loader import YMap, YNode, YScalar, YSeq, load_yaml_file
 from rmdsl.recording import TARGETS
+from rmdsl.tooling.teststeps import Expectation, ExpectedAction, expectation, snapshot_items
 
 DEFAULT_DATE = dt.date(2026, 3, 2)  # a Monday
 ZERO = Decimal(0)
@@ -199,7 +199,7 @@ class _Parser:
     # ---- events ------------------------------------------------------------------------------
     def item(self, node: YNode, day: dt.date) -> Located | Any:
         """One entry of `events:`: an event (Located) or a step (teststeps.Step)."""
-        from rmdsl.engine.teststeps import STEPS, parse_step
+        from rmdsl.tooling.teststeps import STEPS, parse_step
 
         if not isinstance(node, YMap) or node.get("at") is None:
             raise self.fail(node, "an event is a mapping with `at` and one kind of event")
@@ -304,8 +304,8 @@ EVENT_KINDS = ("fill", "position", "order", "quote", "account", "clock", "target
 
 
 def _suggest(word: str) -> str:
-    from rmdsl.engine.teststeps import STEPS
     from rmdsl.lang.literals import did_you_mean
+    from rmdsl.tooling.teststeps import STEPS
 
     return did_you_mean(word, EVENT_KINDS + STEPS) or ""
 

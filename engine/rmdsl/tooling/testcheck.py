@@ -11,13 +11,13 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
-from rmdsl.engine.events import symbol_of
-from rmdsl.engine.teststeps import Expectation, ExpectedAction, ExpectedOrder
+from rmdsl.contract.events import symbol_of
+from rmdsl.tooling.teststeps import Expectation, ExpectedAction, ExpectedOrder
 
 if TYPE_CHECKING:
-    from rmdsl.engine.offline import Fired, OfflineRun
-    from rmdsl.engine.ruletest import TestCase
     from rmdsl.engine.state import Order
+    from rmdsl.tooling.offline import Fired, OfflineRun
+    from rmdsl.tooling.ruletest import TestCase
 
 Problem = tuple[int, str]
 _MISSING = object()
@@ -95,7 +95,7 @@ class Checker:
 
     # ---- text ---------------------------------------------------------------------------------
     def describe_exp(self, exp: ExpectedAction) -> str:
-        from rmdsl.engine.testrun import local_time
+        from rmdsl.tooling.testrun import local_time
 
         at = f" at {local_time(self.case, exp.at)}" if exp.at else ""
         sym = f" on {exp.symbol}" if exp.symbol else ""
@@ -103,7 +103,7 @@ class Checker:
         return f"{exp.rule} {exp.action}{sym}{at}{out}"
 
     def describe_group(self, g: dict[str, Any]) -> str:
-        from rmdsl.engine.testrun import local_time
+        from rmdsl.tooling.testrun import local_time
 
         targets = ", ".join(g["targets"]) or "-"
         return f"{g['rule']} {g['action']} on {targets} at {local_time(self.case, g['at'])} " + (
@@ -151,7 +151,7 @@ def _matches(exp: ExpectedAction, g: dict[str, Any]) -> bool:
 
 
 def _order_matches(want: ExpectedOrder, order: Order) -> bool:
-    from rmdsl.engine.ruletest import money
+    from rmdsl.tooling.ruletest import money
 
     ev = order.event
     for name, text in want.fields:
@@ -227,7 +227,7 @@ def _shown(name: str, value: Any) -> str:
 
 
 def _equal(expected: Any, got: Any) -> bool:
-    from rmdsl.engine.ruletest import money
+    from rmdsl.tooling.ruletest import money
 
     if isinstance(expected, bool) or isinstance(got, bool):
         return expected is got
