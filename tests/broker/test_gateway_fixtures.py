@@ -16,7 +16,7 @@ from project_x_py import models
 from tests.fixtures.gateway.loader import load, names
 
 from rmdsl.broker.decode.partial import GatewayDecoder
-from rmdsl.broker.projectx import _check_answer
+from rmdsl.broker.projectx_calls import check_answer
 from rmdsl.broker.projectx_stream import event_from_model
 from rmdsl.contract.events import Event, OrderEvent, TradeEvent
 from rmdsl.errors import BrokerError
@@ -97,7 +97,7 @@ def test_trade_search_example_gross_and_fees_per_half_turn() -> None:
 @pytest.mark.parametrize("name", ["rest_position_closeContract.json", "rest_order_place.json"])
 def test_answers_success_passes_and_every_error_code_fails(name: str) -> None:
     fixture = load(name)
-    _check_answer("call", fixture["response"])
+    check_answer("call", fixture["response"])
     for answer in fixture["errors"]:
         with pytest.raises(BrokerError, match=f"errorCode {answer['errorCode']}"):
-            _check_answer("call", answer)
+            check_answer("call", answer)

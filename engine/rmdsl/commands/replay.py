@@ -14,8 +14,6 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from rmdsl.recording import Recorded
     from rmdsl.rules.model import Ruleset
     from rmdsl.tooling.impact import Impact
@@ -216,55 +214,11 @@ def _firing_json(group: list[Fired], impact: Impact | None) -> dict[str, Any]:
     }
 
 
-def impact_text(f: dict[str, Any]) -> str:
-    """`saved $X (...)`, `cost $X (...)`, or why there is no figure."""
-    i = f["impact"]
-    if i is None:
-        return f"no figure: {f['no_figure']}"
-    return (
-        f"{_saved(i['saved'])} (P&L at enforcement {_money(i['at_enforcement'])}"
-        f" vs {_money(i['recorded'])} recorded)"
-    )
-
-
-def _saved(text: str) -> str:
-    verb = "cost" if text.startswith("-") else "saved"
-    return f"{verb} {_money(text.lstrip('-'))}"
-
-
-def summary_lines(summary: dict[str, Any], ts: Callable[[str], str]) -> list[str]:
-    """Per rule what it did alone; a total of the figures that add up (docs/engine.md)."""
-    out = []
-    for rule, s in summary["rules"].items():
-        parts = []
-        if s["saved"] is not None:
-            parts.append(_saved(s["saved"]))
-        parts += [f"{n} with no figure ({why})" for why, n in s["no_figure"].items()]
-        out.append(f"  {rule}: fired {s['firings']} time(s), " + "; ".join(parts))
-    out.append(
-        f"  total {_saved(summary['total_saved'])} "
-        f"({summary['added']} figure(s) that add up: each position counted once)"
-    )
-    for left in summary["left_out"]:
-        out.append(
-            f"  not added: {left['rule']} at {ts(left['ts'])} ({_saved(left['saved'])}) "
-            f"measures what {left['overlaps']} at {ts(left['at'])} already counts"
-        )
-    return out
-
-
-def _money(text: str) -> str:
-    from decimal import Decimal
-
-    from rmdsl.lang.format import format_value
-    from rmdsl.lang.types import MONEY
-
-    return format_value(Decimal(text), MONEY)
-
-
 def _print_text(report: dict[str, Any], color: bool) -> None:
     import datetime as dt
     from zoneinfo import ZoneInfo
+
+    from rmdsl.commands.replay_summary import impact_text, summary_lines
 
     zone = ZoneInfo(report["timezone"])
 

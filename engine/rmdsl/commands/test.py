@@ -52,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
 async def _run_file(path: str, verbose: bool) -> tuple[int, int, int]:
     """(exit code for the file, passed, failed)."""
     from rmdsl.errors import DiagnosticError, render_all, stream_is_tty
-    from rmdsl.tooling.ruletest import TestFileError, load_test_file
+    from rmdsl.tooling.ruletest import load_test_file
+    from rmdsl.tooling.testevents import TestFileError
 
     loaded: dict[str, Ruleset] = {}
 
@@ -99,7 +100,7 @@ def _reloads(spec: TestFile) -> dict[Path, Ruleset]:
     """Every `reload:` ruleset, loaded before any case runs (an invalid one stops the file)."""
     from rmdsl.errors import CheckError, render_all
     from rmdsl.pipeline import load_ruleset
-    from rmdsl.tooling.ruletest import TestFileError
+    from rmdsl.tooling.testevents import TestFileError
     from rmdsl.tooling.teststeps import Step
 
     out: dict[Path, Ruleset] = {}
@@ -126,8 +127,8 @@ def _validate(spec: TestFile, rulesets: list[Ruleset]) -> None:
     from rmdsl.lang.literals import did_you_mean
     from rmdsl.lang.schema import NAMES
     from rmdsl.rules.model import NoStopLossGrace
-    from rmdsl.tooling.ruletest import TestFileError
     from rmdsl.tooling.testcheck import STATE_SPECIAL, known_state_name
+    from rmdsl.tooling.testevents import TestFileError
     from rmdsl.tooling.teststeps import Step
 
     rules = {r.id for rs in rulesets for r in rs.rules} | {NoStopLossGrace.ID}
@@ -154,10 +155,9 @@ def _validate(spec: TestFile, rulesets: list[Ruleset]) -> None:
 
 def _describe_got(case: TestCase, fired: list[Fired]) -> list[str]:
     from rmdsl.tooling.testcheck import groups_of
-    from rmdsl.tooling.testrun import local_time
 
     return [
-        f"{local_time(case, g['at'])} {g['rule']} {g['action']} "
+        f"{case.local_time(g['at'])} {g['rule']} {g['action']} "
         f"[{', '.join(g['targets']) or '-'}] {'skipped' if g['skipped'] else g['outcome']}"
         for g in groups_of(fired)
     ]

@@ -12,12 +12,12 @@ import datetime as dt
 from dataclasses import dataclass, field, replace
 from decimal import InvalidOperation
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from rmdsl.broker.decode.fields import PayloadError
+from rmdsl.lang.literals import did_you_mean
 from rmdsl.lang.yaml_loader import YMap, YNode, YScalar, YSeq
-
-if TYPE_CHECKING:
-    from rmdsl.tooling.ruletest import Located, _Parser
+from rmdsl.tooling.testevents import EventParser, FillSpec, Located, plain
 
 STEPS = ("reload", "restart", "disconnect", "reconnect", "fail", "expect")
 # the broker calls enforcement makes (rmdsl.contract.broker.Broker)
@@ -72,10 +72,8 @@ class Step:
     col: int = 1  # where the step's value is written (a bad reload file is located there)
 
 
-def parse_step(p: _Parser, node: YMap, kind: str, day: dt.date) -> Step:
+def parse_step(p: EventParser, node: YMap, kind: str, day: dt.date) -> Step:
     """A step entry (`at` + one step key) -> Step; a malformed one is a TestFileError."""
-    from rmdsl.tooling.ruletest import plain
-
     at_node = node.get("at")
     assert at_node is not None
     ts = p.time(at_node, plain(at_node), day)
@@ -109,10 +107,7 @@ def _flag(value: YNode) -> bool:
     return isinstance(value, YMap) and not value.entries
 
 
-def _fail_step(p: _Parser, line: int, ts: dt.datetime, value: YNode) -> Step:
-    from rmdsl.lang.literals import did_you_mean
-    from rmdsl.tooling.ruletest import plain
-
+def _fail_step(p: EventParser, line: int, ts: dt.datetime, value: YNode) -> Step:
     if not isinstance(value, YMap):
         raise p.fail(value, '`fail` is a mapping: {call: close_position, times: 2, error: "..."}')
     for key, _ in value.entries:
@@ -135,14 +130,10 @@ def _fail_step(p: _Parser, line: int, ts: dt.datetime, value: YNode) -> Step:
 _EXPECT_KEYS = ("actions", "state", "orders", "errors")
 
 
-def expectation(p: _Parser, node: YNode, day: dt.date) -> Expectation:
+def expectation(p: EventParser, node: YNode, day: dt.date) -> Expectation:
     """`expect:` with actions, state and/or working orders."""
-    from rmdsl.tooling.ruletest import plain
-
     if not isinstance(node, YMap):
         raise p.fail(node, "`expect` is a mapping with actions, state and/or orders")
-    from rmdsl.lang.literals import did_you_mean
-
     for key, _ in node.entries:
         if key.text not in _EXPECT_KEYS:
             hint = did_you_mean(key.text, _EXPECT_KEYS)
@@ -175,23 +166,17 @@ def expectation(p: _Parser, node: YNode, day: dt.date) -> Expectation:
 ORDER_FIELDS = ("id", "symbol", "contract", "side", "type", "size", "price", "stop")
 
 
-def _expected_order(p: _Parser, item: YNode) -> ExpectedOrder:
-    from rmdsl.tooling.ruletest import plain
-
+def _expected_order(p: EventParser, item: YNode) -> ExpectedOrder:
     if not isinstance(item, YMap):
         raise p.fail(item, "an expected order is a mapping, e.g. {symbol: MNQ, type: stop}")
     for key, _ in item.entries:
         if key.text not in ORDER_FIELDS:
-            from rmdsl.lang.literals import did_you_mean
-
             hint = did_you_mean(key.text, ORDER_FIELDS)
             raise p.fail(key, f"unknown order field `{key.text}`: {hint}")
     return ExpectedOrder(item.span.line, tuple((k.text, str(plain(v))) for k, v in item.entries))
 
 
-def _expected_action(p: _Parser, item: YNode, day: dt.date) -> ExpectedAction:
-    from rmdsl.tooling.ruletest import plain
-
+def _expected_action(p: EventParser, item: YNode, day: dt.date) -> ExpectedAction:
     spec = plain(item)
     if not isinstance(spec, dict) or "rule" not in spec or "action" not in spec:
         raise p.fail(item, "an expected action needs `rule` and `action` (and optionally at)")
@@ -217,7 +202,7 @@ def _expected_action(p: _Parser, item: YNode, day: dt.date) -> ExpectedAction:
 _SNAPSHOT_KINDS = {"positions": "position", "orders": "order", "trades": "fill", "quotes": "quote"}
 
 
-def snapshot_items(p: _Parser, node: YNode, start: dt.datetime, what: str) -> list[Located]:
+def snapshot_items(p: EventParser, node: YNode, start: dt.datetime, what: str) -> list[Located]:
     """`initial:` (or a `reconnect:` / `restart:` snapshot): positions, orders, trades, quotes.
 
     A trade may give its own `at` (a fill the broker made while rmdsl was away)."""
@@ -236,10 +221,9 @@ def snapshot_items(p: _Parser, node: YNode, start: dt.datetime, what: str) -> li
     return out
 
 
-def _snapshot_item(p: _Parser, kind: str, item: YNode, start: dt.datetime, what: str) -> Located:
-    from rmdsl.broker.decode.fields import PayloadError
-    from rmdsl.tooling.ruletest import FillSpec, Located, plain
-
+def _snapshot_item(
+    p: EventParser, kind: str, item: YNode, start: dt.datetime, what: str
+) -> Located:
     spec = plain(item)
     ts = start
     if kind == "trades" and isinstance(spec, dict):
@@ -247,7 +231,7 @@ def _snapshot_item(p: _Parser, kind: str, item: YNode, start: dt.datetime, what:
             ts = p.time(item.get("at") or item, spec.pop("at"), start.astimezone(p.tz).date())
         spec = {"contract": "MNQ", "price": 0, "pnl": 0, **spec}
     try:
-        evs = p._shorthand(_SNAPSHOT_KINDS[kind], spec, ts)
+        evs = p.shorthand(_SNAPSHOT_KINDS[kind], spec, ts)
     except (PayloadError, KeyError, TypeError, ValueError, InvalidOperation) as exc:
         raise p.fail(item, f"bad {what} {kind}: {exc}") from None
     if kind == "trades":  # earlier closed trades: the fill only
