@@ -105,9 +105,7 @@ def load_test_file(path: str, tz_of: Any) -> TestFile:
 def _case(p: EventParser, node: YNode) -> TestCase:
     if not isinstance(node, YMap):
         raise p.fail(node, "a test case is a mapping with name, events and expect")
-    for key, _ in node.entries:
-        if key.text not in _CASE_KEYS:
-            raise p.fail(key, f"unknown key `{key.text}` in a test case: {_did(key.text)}")
+    p.check_keys(node, _CASE_KEYS, "unknown key `{}` in a test case")
     name = str(plain(node.get("name")) or f"test at line {node.span.line}")
     date_value = plain(node.get("date"))
     try:
@@ -132,10 +130,6 @@ def _case(p: EventParser, node: YNode) -> TestCase:
 
 
 _CASE_KEYS = ("name", "date", "start", "initial", "events", "expect")
-
-
-def _did(word: str) -> str:
-    return did_you_mean(word, _CASE_KEYS) or ""
 
 
 def _item(p: EventParser, node: YNode, day: dt.date) -> Located | Step:

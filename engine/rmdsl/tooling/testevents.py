@@ -17,23 +17,10 @@ from zoneinfo import ZoneInfo
 
 from rmdsl.broker.decode.fields import PayloadError
 from rmdsl.broker.decode.gateway import event_from_gateway
-from rmdsl.contract.events import (
-    AccountEvent,
-    ClockEvent,
-    Event,
-    OrderEvent,
-    OrderStatus,
-    OrderType,
-    PositionEvent,
-    PositionType,
-    QuoteEvent,
-    Side,
-    TradeEvent,
-    symbol_of,
-)
+from rmdsl.contract import events as ev
 from rmdsl.engine.state import AccountState
 from rmdsl.errors import RmdslError
-from rmdsl.lang.literals import parse_amount
+from rmdsl.lang.literals import did_you_mean, parse_amount
 from rmdsl.lang.yaml_loader import YMap, YNode, YScalar, YSeq
 from rmdsl.recording import TARGETS
 
@@ -56,7 +43,7 @@ class FillSpec:
     id: int
     contract: str
     ts: dt.datetime
-    side: Side
+    side: ev.Side
     size: int
     price: Decimal
     pnl: Decimal | None
@@ -64,17 +51,17 @@ class FillSpec:
     voided: bool = False
     moves_position: bool = True
 
-    def resolve(self, state: AccountState) -> list[Event]:
+    def resolve(self, state: AccountState) -> list[ev.Event]:
         """The fill (P&L from ticks when it reduces and gives none) and the position after it."""
         pos = state.positions.get(self.contract)
         held = 0 if pos is None else (pos.size if pos.long else -pos.size)
         avg = ZERO if pos is None else pos.avg_price
-        signed = self.size if self.side is Side.BUY else -self.size
+        signed = self.size if self.side is ev.Side.BUY else -self.size
         closing = held != 0 and (held > 0) != (signed > 0)
         pnl = self.pnl
         if pnl is None and closing:
             pnl = _pnl(state, self.contract, held, avg, self.price, min(self.size, abs(held)))
-        trade = TradeEvent(
+        trade = ev.TradeEvent(
             self.id,
             1,
             self.contract,
@@ -95,9 +82,15 @@ class FillSpec:
             new_avg = (avg * abs(held) + self.price * self.size) / abs(new)
         else:
             new_avg = avg if (new > 0) == (held > 0) else self.price
-        kind = PositionType.LONG if new > 0 else PositionType.SHORT if new < 0 else PositionType(0)
+        kind = (
+            ev.PositionType.LONG
+            if new > 0
+            else ev.PositionType.SHORT
+            if new < 0
+            else ev.PositionType(0)
+        )
         pid = pos.id if pos is not None else 1
-        return [trade, PositionEvent(pid, 1, self.contract, self.ts, kind, abs(new), new_avg)]
+        return [trade, ev.PositionEvent(pid, 1, self.contract, self.ts, kind, abs(new), new_avg)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,10 +98,10 @@ class Located:
     """What one line of the file stands for: events, or a fill resolved when fed."""
 
     line: int
-    items: tuple[Event | FillSpec, ...]
+    items: tuple[ev.Event | FillSpec, ...]
 
-    def events(self, state: AccountState) -> list[Event]:
-        out: list[Event] = []
+    def events(self, state: AccountState) -> list[ev.Event]:
+        out: list[ev.Event] = []
         for item in self.items:
             out += item.resolve(state) if isinstance(item, FillSpec) else [item]
         return out
@@ -151,11 +144,19 @@ class EventParser:
             raise self.fail(node, f"bad time {text!r} (HH:MM[:SS[.fff]] or ISO-8601)") from None
         return dt.datetime.combine(day, wall, self.tz).astimezone(dt.UTC)
 
+    def check_keys(self, node: YMap, allowed: tuple[str, ...], unknown: str) -> None:
+        """Every key of `node` is one of `allowed`, else `unknown` (a template for the key,
+        e.g. "unknown key `{}` in `expect`") with the closest allowed ones, at the key."""
+        for key, _ in node.entries:
+            if key.text not in allowed:
+                hint = did_you_mean(key.text, allowed)
+                raise self.fail(key, f"{unknown.format(key.text)}: {hint}")
+
     def next_id(self) -> int:
         self.ids += 1
         return self.ids
 
-    def event(self, node: YNode, day: dt.date) -> list[Event | FillSpec]:
+    def event(self, node: YNode, day: dt.date) -> list[ev.Event | FillSpec]:
         if not isinstance(node, YMap) or node.get("at") is None:
             raise self.fail(node, "an event is a mapping with `at` and one kind of event")
         at_node = node.get("at")
@@ -177,9 +178,9 @@ class EventParser:
         except (PayloadError, KeyError, TypeError, ValueError, InvalidOperation) as exc:
             raise self.fail(node, f"bad event: {exc}") from None
 
-    def shorthand(self, kind: str, spec: Any, ts: dt.datetime) -> list[Event | FillSpec]:
+    def shorthand(self, kind: str, spec: Any, ts: dt.datetime) -> list[ev.Event | FillSpec]:
         if kind == "clock":
-            return [ClockEvent(ts)]
+            return [ev.ClockEvent(ts)]
         if not isinstance(spec, dict):
             raise PayloadError(f"`{kind}` must be a mapping")
         if kind == "fill":
@@ -189,10 +190,10 @@ class EventParser:
         if kind == "order":
             return [self._order(spec, ts)]
         if kind == "quote":
-            return [QuoteEvent(_contract(spec), ts, money(spec["price"]))]
+            return [ev.QuoteEvent(_contract(spec), ts, money(spec["price"]))]
         if kind == "account":
             return [
-                AccountEvent(  # a field the step leaves out keeps its value, as on the wire
+                ev.AccountEvent(  # a field the step leaves out keeps its value, as on the wire
                     int(spec.get("id", 1)),
                     None if spec.get("name") is None else str(spec["name"]),
                     None if spec.get("balance") is None else money(spec["balance"]),
@@ -202,7 +203,7 @@ class EventParser:
             ]
         raise PayloadError(f"unknown event kind {kind!r}")
 
-    def _fill(self, spec: dict[str, Any], ts: dt.datetime) -> list[Event | FillSpec]:
+    def _fill(self, spec: dict[str, Any], ts: dt.datetime) -> list[ev.Event | FillSpec]:
         pnl = money(spec["pnl"]) if spec.get("pnl") is not None else None
         return [
             FillSpec(
@@ -218,21 +219,25 @@ class EventParser:
             )
         ]
 
-    def _position(self, spec: dict[str, Any], ts: dt.datetime) -> PositionEvent:
+    def _position(self, spec: dict[str, Any], ts: dt.datetime) -> ev.PositionEvent:
         contract, size = _contract(spec), int(spec.get("size", 1))
         long = str(spec.get("side", "long")) == "long"
         price = money(spec.get("price", 0))
-        kind = (PositionType.LONG if long else PositionType.SHORT) if size else PositionType(0)
-        return PositionEvent(int(spec.get("id", 1)), 1, contract, ts, kind, size, price)
+        kind = (
+            (ev.PositionType.LONG if long else ev.PositionType.SHORT)
+            if size
+            else ev.PositionType(0)
+        )
+        return ev.PositionEvent(int(spec.get("id", 1)), 1, contract, ts, kind, size, price)
 
-    def _order(self, spec: dict[str, Any], ts: dt.datetime) -> OrderEvent:
-        return OrderEvent(
+    def _order(self, spec: dict[str, Any], ts: dt.datetime) -> ev.OrderEvent:
+        return ev.OrderEvent(
             int(spec["id"]),
             1,
             _contract(spec),
             ts,
-            OrderStatus[str(spec.get("status", "open")).upper()],
-            OrderType[str(spec.get("type", "limit")).upper()],
+            ev.OrderStatus[str(spec.get("status", "open")).upper()],
+            ev.OrderType[str(spec.get("type", "limit")).upper()],
             _side(spec.get("side", "buy")),
             int(spec.get("size", 1)),
             money(spec["price"]) if spec.get("price") is not None else None,
@@ -252,17 +257,17 @@ def _contract(spec: dict[str, Any]) -> str:
     return value
 
 
-def _side(value: Any) -> Side:
+def _side(value: Any) -> ev.Side:
     text = str(value).lower()
     if text not in ("buy", "sell"):
         raise PayloadError(f"side must be buy or sell, got {value!r}")
-    return Side.BUY if text == "buy" else Side.SELL
+    return ev.Side.BUY if text == "buy" else ev.Side.SELL
 
 
 def _pnl(
     state: AccountState, contract: str, held: int, avg: Decimal, price: Decimal, qty: int
 ) -> Decimal:
-    tick, value = state.contracts.get(symbol_of(contract), (ZERO, ZERO))
+    tick, value = state.contracts.get(ev.symbol_of(contract), (ZERO, ZERO))
     if tick == 0:
         return ZERO
     move = (price - avg) if held > 0 else (avg - price)

@@ -110,10 +110,7 @@ def _flag(value: YNode) -> bool:
 def _fail_step(p: EventParser, line: int, ts: dt.datetime, value: YNode) -> Step:
     if not isinstance(value, YMap):
         raise p.fail(value, '`fail` is a mapping: {call: close_position, times: 2, error: "..."}')
-    for key, _ in value.entries:
-        if key.text not in ("call", "times", "error"):
-            hint = did_you_mean(key.text, ("call", "times", "error"))
-            raise p.fail(key, f"unknown key `{key.text}` in `fail`: {hint}")
+    p.check_keys(value, ("call", "times", "error"), "unknown key `{}` in `fail`")
     call_node = value.get("call")
     call = plain(call_node)
     if call_node is None or call not in BROKER_CALLS:
@@ -134,10 +131,7 @@ def expectation(p: EventParser, node: YNode, day: dt.date) -> Expectation:
     """`expect:` with actions, state and/or working orders."""
     if not isinstance(node, YMap):
         raise p.fail(node, "`expect` is a mapping with actions, state and/or orders")
-    for key, _ in node.entries:
-        if key.text not in _EXPECT_KEYS:
-            hint = did_you_mean(key.text, _EXPECT_KEYS)
-            raise p.fail(key, f"unknown key `{key.text}` in `expect`: {hint}")
+    p.check_keys(node, _EXPECT_KEYS, "unknown key `{}` in `expect`")
     out = Expectation(node.span.line)
     actions = node.get("actions")
     if actions is not None:
@@ -169,10 +163,7 @@ ORDER_FIELDS = ("id", "symbol", "contract", "side", "type", "size", "price", "st
 def _expected_order(p: EventParser, item: YNode) -> ExpectedOrder:
     if not isinstance(item, YMap):
         raise p.fail(item, "an expected order is a mapping, e.g. {symbol: MNQ, type: stop}")
-    for key, _ in item.entries:
-        if key.text not in ORDER_FIELDS:
-            hint = did_you_mean(key.text, ORDER_FIELDS)
-            raise p.fail(key, f"unknown order field `{key.text}`: {hint}")
+    p.check_keys(item, ORDER_FIELDS, "unknown order field `{}`")
     return ExpectedOrder(item.span.line, tuple((k.text, str(plain(v))) for k, v in item.entries))
 
 

@@ -25,19 +25,7 @@ from rmdsl.broker.decode.fields import (
     str_field,
     unwrap,
 )
-from rmdsl.contract.events import (
-    AccountEvent,
-    Event,
-    OrderEvent,
-    OrderStatus,
-    OrderType,
-    PositionEvent,
-    PositionType,
-    QuoteEvent,
-    Side,
-    TradeEvent,
-    now_ns,
-)
+from rmdsl.contract import events as ev
 
 # SignalR targets of the gateway's hubs that carry account state
 USER_TARGETS = ("GatewayUserTrade", "GatewayUserPosition", "GatewayUserOrder", "GatewayUserAccount")
@@ -51,9 +39,9 @@ def event_from_gateway(
     payload: Any,
     fallback_ts: dt.datetime | None = None,
     received_ns: int | None = None,
-) -> Event:
+) -> ev.Event:
     """Map one realtime message (SignalR target + its payload) to an engine event."""
-    rn = now_ns() if received_ns is None else received_ns
+    rn = ev.now_ns() if received_ns is None else received_ns
     if target == "GatewayQuote":
         return _quote(payload, fallback_ts, rn)
     build = _USER_BUILDERS.get(target)
@@ -63,8 +51,8 @@ def event_from_gateway(
     return build(data, action == ACTION_DELETE, fallback_ts, rn)
 
 
-def _trade(data: Fields, deleted: bool, fallback_ts: dt.datetime | None, rn: int) -> TradeEvent:
-    return TradeEvent(
+def _trade(data: Fields, deleted: bool, fallback_ts: dt.datetime | None, rn: int) -> ev.TradeEvent:
+    return ev.TradeEvent(
         id=int_field(data, "id"),
         account_id=int_field(data, "accountId", 0),
         contract_id=str_field(data, "contractId"),
@@ -72,7 +60,7 @@ def _trade(data: Fields, deleted: bool, fallback_ts: dt.datetime | None, rn: int
         price=dec(data.get("price"), "price"),
         pnl=opt_dec(data.get("profitAndLoss"), "profitAndLoss"),
         fees=opt_dec(data.get("fees"), "fees") or Decimal(0),
-        side=enum_field(Side, data, "side"),
+        side=enum_field(ev.Side, data, "side"),
         size=int_field(data, "size"),
         voided=bool(data.get("voided", False)) or deleted,  # a deleted trade is voided
         order_id=int_field(data, "orderId", 0),
@@ -82,28 +70,28 @@ def _trade(data: Fields, deleted: bool, fallback_ts: dt.datetime | None, rn: int
 
 def _position(
     data: Fields, deleted: bool, fallback_ts: dt.datetime | None, rn: int
-) -> PositionEvent:
-    return PositionEvent(
+) -> ev.PositionEvent:
+    return ev.PositionEvent(
         id=int_field(data, "id", 0),  # incremental updates may leave it out (SDK tracking.py)
         account_id=int_field(data, "accountId", 0),
         contract_id=str_field(data, "contractId"),
         ts=parse_ts(data.get("creationTimestamp"), fallback_ts),
-        type=enum_field(PositionType, data, "type", PositionType.UNDEFINED),
+        type=enum_field(ev.PositionType, data, "type", ev.PositionType.UNDEFINED),
         size=0 if deleted else int_field(data, "size"),  # a deleted position is flat
         avg_price=opt_dec(data.get("averagePrice"), "averagePrice") or Decimal(0),
         received_ns=rn,
     )
 
 
-def _order(data: Fields, deleted: bool, fallback_ts: dt.datetime | None, rn: int) -> OrderEvent:
-    return OrderEvent(
+def _order(data: Fields, deleted: bool, fallback_ts: dt.datetime | None, rn: int) -> ev.OrderEvent:
+    return ev.OrderEvent(
         id=int_field(data, "id"),
         account_id=int_field(data, "accountId", 0),
         contract_id=str_field(data, "contractId"),
         ts=parse_ts(data.get("updateTimestamp") or data.get("creationTimestamp"), fallback_ts),
-        status=enum_field(OrderStatus, data, "status", OrderStatus.UNKNOWN),
-        type=enum_field(OrderType, data, "type", OrderType.UNKNOWN),
-        side=enum_field(Side, data, "side"),
+        status=enum_field(ev.OrderStatus, data, "status", ev.OrderStatus.UNKNOWN),
+        type=enum_field(ev.OrderType, data, "type", ev.OrderType.UNKNOWN),
+        side=enum_field(ev.Side, data, "side"),
         size=int_field(data, "size"),
         limit_price=opt_dec(data.get("limitPrice"), "limitPrice"),
         stop_price=opt_dec(data.get("stopPrice"), "stopPrice"),
@@ -115,12 +103,14 @@ def _order(data: Fields, deleted: bool, fallback_ts: dt.datetime | None, rn: int
     )
 
 
-def _account(data: Fields, deleted: bool, fallback_ts: dt.datetime | None, rn: int) -> AccountEvent:
+def _account(
+    data: Fields, deleted: bool, fallback_ts: dt.datetime | None, rn: int
+) -> ev.AccountEvent:
     if deleted:
         raise PayloadError("an account delete (action 2) carries no state: ignored")
     # a field the update leaves out is None, never a default (docs/broker.md)
     name = data.get("name")
-    return AccountEvent(
+    return ev.AccountEvent(
         id=int_field(data, "id"),
         name=None if name is None else str(name),
         balance=opt_dec(data.get("balance"), "balance"),
@@ -130,7 +120,7 @@ def _account(data: Fields, deleted: bool, fallback_ts: dt.datetime | None, rn: i
     )
 
 
-_USER_BUILDERS: dict[str, Callable[[Fields, bool, dt.datetime | None, int], Event]] = {
+_USER_BUILDERS: dict[str, Callable[[Fields, bool, dt.datetime | None, int], ev.Event]] = {
     "GatewayUserTrade": _trade,
     "GatewayUserPosition": _position,
     "GatewayUserOrder": _order,
@@ -138,7 +128,7 @@ _USER_BUILDERS: dict[str, Callable[[Fields, bool, dt.datetime | None, int], Even
 }
 
 
-def _quote(payload: Any, fallback_ts: dt.datetime | None, rn: int) -> QuoteEvent:
+def _quote(payload: Any, fallback_ts: dt.datetime | None, rn: int) -> ev.QuoteEvent:
     contract_id: Any = None
     if isinstance(payload, list | tuple) and len(payload) == 2 and isinstance(payload[0], str):
         contract_id, payload = payload
@@ -154,4 +144,4 @@ def _quote(payload: Any, fallback_ts: dt.datetime | None, rn: int) -> QuoteEvent
             raise PayloadError("quote without lastPrice or bestBid/bestAsk")
         last = (bid + ask) / 2
     ts = parse_ts(data.get("timestamp") or data.get("lastUpdated"), fallback_ts)
-    return QuoteEvent(contract_id, ts, last, bid, ask, received_ns=rn)
+    return ev.QuoteEvent(contract_id, ts, last, bid, ask, received_ns=rn)
