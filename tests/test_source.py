@@ -12,9 +12,9 @@ from rmdsl.source import (
     BadPathError,
     FileTooLargeError,
     LineIndex,
+    NotRegularFileError,
     SourceFile,
     Span,
-    NotRegularFileError,
     read_file_bytes,
 )
 

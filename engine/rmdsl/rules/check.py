@@ -24,11 +24,10 @@ from rmdsl.lang.types import BOOL, Type
 from rmdsl.lang.yaml_loader import YScalar, kind_of
 from rmdsl.rules.actions import ActionReader, params_of, split_do
 from rmdsl.rules.calendar_locks import check_calendar_locks
-from rmdsl.rules.document import Entry
 from rmdsl.rules.extends import MergedRule
 from rmdsl.rules.model import CALENDAR_DEFAULTS, Origin, RuleSeverity
 from rmdsl.rules.stages import Checked, CheckedAction, CheckedRule, ParamSites, Resolved
-from rmdsl.rules.values import Report, as_list, read_bool, read_bounded_duration
+from rmdsl.rules.values import Entry, Report, as_list, read_bool, read_bounded_duration
 from rmdsl.source import SourceFile
 
 
