@@ -17,6 +17,10 @@ from rmdsl import pipeline
 from rmdsl.lang.checked import CheckedExpr, CheckedTemplate, CheckEnv
 from rmdsl.lang.types import Value
 from rmdsl.rules import stages
+from rmdsl.rules.document import FileDoc, ParamDoc, RuleDoc
+from rmdsl.rules.extends import Merged, MergedParam, MergedRule
+from rmdsl.rules.model import Param, Rule, Ruleset
+from rmdsl.types import Getter, Predicate, Renderer
 
 ORDER = ("parse", "resolve", "check", "lint", "compile")
 # the ruleset passes, and the expression passes they call (expressions are parsed and
@@ -100,14 +104,20 @@ def _stage_types() -> list[type]:
         for t in vars(stages).values()
         if isinstance(t, type) and is_dataclass(t) and t.__module__ == stages.__name__
     ]
-    return [*found, CheckEnv, CheckedExpr, CheckedTemplate]
+    # and what the stages hold: the documents, the merged chain, the compiled model
+    held = [FileDoc, ParamDoc, RuleDoc, Merged, MergedParam, MergedRule, Ruleset, Rule, Param]
+    return [*found, CheckEnv, CheckedExpr, CheckedTemplate, *held]
+
+
+# names the stage modules use only in annotations (Value is a recursive alias)
+_NAMES = {"Value": Value, "Getter": Getter, "Predicate": Predicate, "Renderer": Renderer}
 
 
 def test_no_any_or_object_crosses_a_stage_boundary() -> None:
     runs = [p.run for p in pipeline.PASSES if isinstance(p, pipeline.Pass)]
     signatures = {f"{run.__name__}()": typing.get_type_hints(run) for run in runs}
     for cls in _stage_types():
-        hints = typing.get_type_hints(cls, localns={"Value": Value})  # a recursive alias
+        hints = typing.get_type_hints(cls, localns=_NAMES)
         signatures[cls.__name__] = {f.name: hints[f.name] for f in fields(cls)}
     bad = {
         f"{where}.{name}": hint

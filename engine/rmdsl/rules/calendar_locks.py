@@ -29,11 +29,11 @@ from rmdsl.lang.schema import UntilKind
 from rmdsl.lang.yaml_loader import YMap, YNode, YScalar, YSeq
 from rmdsl.rules.document import FileDoc
 from rmdsl.rules.extends import Merged, MergedRule
-from rmdsl.rules.model import NoStopLossGrace, SessionHours
+from rmdsl.rules.model import NoStopLossGrace, SessionHours, Setting
 from rmdsl.rules.stages import CheckedRule
 from rmdsl.rules.values import Entry, Report, parse_duration_text
 
-Setting = tuple[object, Entry | None]  # a value and where it was set (None: the default)
+SetAt = tuple[Setting, Entry | None]  # a value and where it was set (None: the default)
 CALENDAR_KEYS = ("timezone", "reset", "session", "holidays")
 _SESSION_START = "until: session_start"
 _FLIP = {
@@ -66,7 +66,7 @@ class _Locked:
 
 
 def check_calendar_locks(
-    merged: Merged, rules: Sequence[CheckedRule], defaults: Mapping[str, object], report: Report
+    merged: Merged, rules: Sequence[CheckedRule], defaults: Mapping[str, Setting], report: Report
 ) -> None:
     """Report each calendar setting a file changes under a rule locked by a file before it."""
     by_id = {rule.id: rule for rule in rules}
@@ -92,10 +92,10 @@ def check_calendar_locks(
 
 
 def _settings(
-    docs: Sequence[FileDoc], files: set[str] | None, defaults: Mapping[str, object]
-) -> dict[str, Setting]:
+    docs: Sequence[FileDoc], files: set[str] | None, defaults: Mapping[str, Setting]
+) -> dict[str, SetAt]:
     """The calendar settings merged over `files` (None: all) in merge order, else the defaults."""
-    out: dict[str, Setting] = {key: (defaults[key], None) for key in CALENDAR_KEYS}
+    out: dict[str, SetAt] = {key: (defaults[key], None) for key in CALENDAR_KEYS}
     for doc in docs:
         if files is None or doc.path in files:
             out.update((k, v) for k, v in doc.settings.items() if k in CALENDAR_KEYS)
@@ -103,7 +103,7 @@ def _settings(
 
 
 def _check(
-    key: str, seen: dict[str, Setting], final: Setting, locked: list[_Locked], report: Report
+    key: str, seen: dict[str, SetAt], final: SetAt, locked: list[_Locked], report: Report
 ) -> bool:
     (old, old_entry), (new, entry) = seen[key], final
     if entry is None or _shown(old) == _shown(new):
@@ -133,8 +133,8 @@ def _check(
 
 def _moved(
     key: str,
-    seen: dict[str, Setting],
-    new: object,
+    seen: dict[str, SetAt],
+    new: Setting,
     entry: Entry,
     locked: list[_Locked],
     report: Report,
@@ -157,9 +157,9 @@ def _moved(
 
 
 def _holidays(
-    old: frozenset[object],
+    old: frozenset[dt.date],
     old_entry: Entry | None,
-    new: frozenset[object],
+    new: frozenset[dt.date],
     entry: Entry,
     readers: list[_Locked],
     report: Report,

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from rmdsl.lang.literals import did_you_mean
 from rmdsl.lang.literals import read_time as parse_time_text
 from rmdsl.lang.yaml_loader import YMap, YNode, YScalar, YSeq, kind_of
-from rmdsl.rules.model import NoStopLossGrace, SessionHours, Stricter
+from rmdsl.rules.model import NoStopLossGrace, SessionHours, Setting, Stricter
 from rmdsl.rules.values import (
     Entry,
     Report,
@@ -63,7 +63,7 @@ class FileDoc:
 
     path: str  # as shown in diagnostics
     root: YMap
-    settings: dict[str, tuple[object, Entry]] = field(default_factory=dict)
+    settings: dict[str, tuple[Setting, Entry]] = field(default_factory=dict)
     extends: tuple[YScalar, ...] = ()
     params: dict[str, ParamDoc] = field(default_factory=dict)
     rules: dict[str, RuleDoc] = field(default_factory=dict)
@@ -143,7 +143,7 @@ def _read_timezone(node: YNode, report: Report) -> ZoneInfo | None:
     return None
 
 
-def _read_reset(node: YNode, report: Report) -> object:
+def _read_reset(node: YNode, report: Report) -> dt.time | None:
     return read_time(node, "`reset`", report)
 
 
@@ -192,7 +192,7 @@ def _read_hours(node: YNode, report: Report) -> tuple[dt.time, dt.time] | None:
     return start, end
 
 
-def _read_holidays(node: YNode, report: Report) -> frozenset[object] | None:
+def _read_holidays(node: YNode, report: Report) -> frozenset[dt.date] | None:
     if not isinstance(node, YSeq):
         report.error(
             "RM023",

@@ -17,7 +17,7 @@ from pathlib import Path
 from rmdsl.lang.types import ANY, Type, Value
 from rmdsl.lang.yaml_loader import YScalar
 from rmdsl.rules.document import FileDoc, ParamDoc
-from rmdsl.rules.model import NoStopLossGrace, Stricter
+from rmdsl.rules.model import NoStopLossGrace, Setting, Stricter
 from rmdsl.rules.values import Entry, Report, read_bool
 
 MAX_CHAIN = 32
@@ -174,7 +174,7 @@ class MergedRule:
 
 @dataclass(slots=True)
 class Merged:
-    settings: dict[str, tuple[object, Entry]] = field(default_factory=dict)
+    settings: dict[str, tuple[Setting, Entry]] = field(default_factory=dict)
     params: dict[str, MergedParam] = field(default_factory=dict)
     rules: dict[str, MergedRule] = field(default_factory=dict)
     nslg: dict[str, Entry] = field(default_factory=dict)

@@ -6,10 +6,12 @@ import datetime as dt
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from rmdsl.lang.context import EvalContext
 from rmdsl.lang.schema import Scope, Trigger, UntilKind
+from rmdsl.lang.types import Value
 from rmdsl.source import Span
 from rmdsl.types import Getter, Predicate, Renderer
 
@@ -76,7 +78,7 @@ class Action(ActionBase):
         for name, getter in self.exprs.items():
             floor = 0 if name == "to" else 1  # reduce to 0 closes; ticks and durations > 0
             try:
-                args[name] = max(int(getter(ctx)), floor)
+                args[name] = max(_whole(getter(ctx)), floor)
             except Exception as exc:  # reported by the caller: never a silent fallback
                 args[name] = floor if name == "to" else DEFAULT_ARG_FALLBACK.get(name, floor)
                 if errors is not None:
@@ -84,6 +86,13 @@ class Action(ActionBase):
             if name in DEFAULT_ARG_FALLBACK:  # a duration: never past what the clock can hold
                 args[name] = min(args[name], MAX_DURATION_MS)
         return Action(self.name, args, self.span, path=self.path)
+
+
+def _whole(value: Value) -> int:
+    """An int or duration argument's value (the checker typed it; anything else is a bug)."""
+    if isinstance(value, bool) or not isinstance(value, int | Decimal):
+        raise TypeError(f"an action argument evaluated to {value!r}, not a number")
+    return int(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +159,7 @@ _DEFAULT_RENDER: Renderer | None = None
 @dataclass(frozen=True, slots=True)
 class Param:
     name: str
-    value: object  # runtime representation of its type (see rmdsl.lang.types)
+    value: Value  # runtime representation of its type (see rmdsl.lang.types)
     type_name: str
     stricter: Stricter | None = None
     origin: Origin | None = field(default=None, compare=False)
@@ -166,7 +175,9 @@ class SessionHours:
 DEFAULT_TIMEZONE = "America/Chicago"
 DEFAULT_RESET = dt.time(17, 0)
 # the calendar a ruleset runs on when it sets none (rules.calendar_locks compares with it)
-CALENDAR_DEFAULTS: Mapping[str, object] = {
+# a top-level setting's value (name, description, timezone, reset, session, holidays)
+Setting = str | ZoneInfo | dt.time | SessionHours | frozenset[dt.date]
+CALENDAR_DEFAULTS: Mapping[str, Setting] = {
     "timezone": ZoneInfo(DEFAULT_TIMEZONE),
     "reset": DEFAULT_RESET,
     "session": SessionHours(),
