@@ -321,7 +321,9 @@ class _Builder:
     def _span(self, start_mark: Any, end_mark: Any) -> Span:
         start, end = self._index(start_mark), self._index(end_mark)
         if end > start and self.text[end - 1] == "\n":  # ends where the next line starts:
-            end -= 1  # keep it on its last line
+            end -= 1  # keep it on its last line, without the line break ("\r\n" too)
+            if end > start and self.text[end - 1] == "\r":
+                end -= 1
         return self.source.span(start, end)
 
     def _diag(

@@ -102,9 +102,8 @@ class ActionReader:
         try:
             call = parse_action(body, path=self.path, source=self.source, offset=offset + lead)
         except ParseError as err:
-            if _in_arguments(
-                err, body, offset + lead
-            ):  # the parser's message says what is wrong there
+            # an error between the brackets: the parser's message says what is wrong there
+            if _in_arguments(err, body, offset + lead):
                 self.report.extend(err.diagnostics)
                 return None
             self.report.error_at(
