@@ -16,16 +16,20 @@ from rmdsl.lang.diagnostic_codes import CODES
 from rmdsl.lang.literals import WEEKDAYS, money_literal
 from rmdsl.lang.literals import close_names as did_you_mean
 from rmdsl.lang.schema import FUNCTIONS, NAMES, NUMERIC_FUNCTIONS, Trigger
-from rmdsl.lang.types import ANY, BOOL, DURATION, INT, MONEY, NUMBER, STRING, Type, list_of
-from rmdsl.lang.typing_rules import (
-    ERROR,
+from rmdsl.lang.types import (
+    ANY,
+    BOOL,
+    DURATION,
+    INT,
+    MONEY,
+    NUMBER,
     NUMERIC,
     ORDERED,
-    binary_type,
-    comparable,
-    negate_type,
-    unify,
+    STRING,
+    Type,
+    list_of,
 )
+from rmdsl.lang.typing_rules import ERROR, binary_type, comparable, negate_type, unify
 
 MAX_DEPTH = 100
 __all__ = ["CheckEnv", "CheckedExpr", "check_expression"]

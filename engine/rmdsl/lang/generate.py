@@ -31,8 +31,7 @@ from rmdsl.lang.ast import BinaryOp, UnaryOp
 from rmdsl.lang.checked import CheckedExpr
 from rmdsl.lang.context import EvalContext
 from rmdsl.lang.schema import FUNCTIONS, NAMES
-from rmdsl.lang.types import DURATION, MONEY, NUMBER, Type
-from rmdsl.lang.typing_rules import CYCLIC, NUMERIC
+from rmdsl.lang.types import CYCLIC, DURATION, MONEY, NUMBER, NUMERIC, Type
 
 _SPLIT = 24  # AST levels per generated function: well inside CPython's 200 nested brackets
 _INFIX = {BinaryOp.ADD: "+", BinaryOp.SUB: "-"}

@@ -14,8 +14,7 @@ from rmdsl.lang.checked import CheckedExpr
 from rmdsl.lang.diagnostic_codes import CODES
 from rmdsl.lang.generate import constant_value
 from rmdsl.lang.schema import FUNCTIONS
-from rmdsl.lang.types import BOOL, DURATION, MONEY, NUMBER, Type
-from rmdsl.lang.typing_rules import CYCLIC
+from rmdsl.lang.types import BOOL, CYCLIC, DURATION, MONEY, NUMBER, Type
 
 # names holding P&L that loss limits compare against
 PNL_NAMES = frozenset(

@@ -34,7 +34,7 @@ class Type:
 
     @property
     def is_numeric(self) -> bool:
-        return self in (INT, NUMBER)
+        return self in NUMERIC
 
 
 BOOL = Type("bool")
@@ -49,6 +49,12 @@ WEEKDAY = Type("weekday")
 STRING = Type("string")
 # the type of an empty list literal: compatible with any list<T>
 ANY = Type("any")
+
+# kinds of types the typing rules and the code generator ask about
+NUMERIC = frozenset({INT, NUMBER})
+SIGNED = frozenset({INT, NUMBER, MONEY, DURATION})  # `-x` is defined
+ORDERED = frozenset({INT, NUMBER, MONEY, DURATION, TIME, DATE, DATETIME, WEEKDAY})
+CYCLIC = frozenset({TIME, WEEKDAY})  # ranges over these wrap when start > end
 
 
 def list_of(elem: Type) -> Type:

@@ -133,13 +133,8 @@ def _read_timezone(node: YNode, report: Report) -> ZoneInfo | None:
             return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):
         pass
-    report.error(
-        "RM024",
-        node,
-        node.path,
-        f"unknown timezone `{name}`",
-        "use an IANA zone name such as America/Chicago or America/New_York",
-    )
+    hint = "use an IANA zone name such as America/Chicago or America/New_York"
+    report.error("RM024", node, node.path, f"unknown timezone `{name}`", hint)
     return None
 
 
