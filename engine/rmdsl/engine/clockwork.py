@@ -12,14 +12,11 @@ import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
 
-from rmdsl.engine.clockviews import ClockViews
 from rmdsl.engine.dispatch import Dispatcher
-from rmdsl.engine.evaluate import Evaluator, Firing
-from rmdsl.engine.journal import Journal
-from rmdsl.engine.lockouts import Lockouts
+from rmdsl.engine.evaluate import Firing
+from rmdsl.engine.intake import Intake
 from rmdsl.engine.ports import EnforcerPort, Records
-from rmdsl.engine.state import AccountState
-from rmdsl.engine.today import FAR, Today
+from rmdsl.engine.today import FAR
 
 log = logging.getLogger("rmdsl.engine")
 
@@ -30,25 +27,17 @@ class Clockwork:
     """Runs what is due; `reset` is the engine's trading-day reset."""
 
     def __init__(
-        self,
-        state: AccountState,
-        today: Today,
-        lockouts: Lockouts,
-        evaluator: Evaluator,
-        enforcer: EnforcerPort,
-        dispatcher: Dispatcher,
-        journal: Journal,
-        views: ClockViews,
-        reset: Reset,
+        self, parts: Intake, enforcer: EnforcerPort, dispatcher: Dispatcher, reset: Reset
     ) -> None:
-        self.state = state
-        self.today = today
-        self.lockouts = lockouts
-        self.evaluator = evaluator
+        # the engine's shared parts, as the intake holds them
+        self.state, self.today, self.journal = parts.state, parts.today, parts.journal
+        self.lockouts, self.evaluator, self.views = (
+            parts.lockouts,
+            parts.evaluator,
+            parts.clock_views,
+        )
         self.enforcer = enforcer
         self.dispatcher = dispatcher
-        self.journal = journal
-        self.views = views
         self.reset = reset
 
     async def advance(self, ts: dt.datetime, received_ns: int, wait: bool) -> Records:

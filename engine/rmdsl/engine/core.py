@@ -18,21 +18,11 @@ from collections.abc import Callable
 from rmdsl.broker.interface import Broker, Snapshot
 from rmdsl.enforce.enforcer import DEFAULT_TIMEOUT_S, Enforcer
 from rmdsl.enforce.goals import RetryPolicy
-from rmdsl.engine import catchup, params, restore
+from rmdsl.engine import catchup, params
 from rmdsl.engine.clockviews import ClockViews
-from rmdsl.engine.clockwork import Clockwork
 from rmdsl.engine.dispatch import Dispatcher
-from rmdsl.engine.evaluate import GRACE_ID, Evaluator, Firing, TimerChanges
-from rmdsl.engine.events import (
-    AccountEvent,
-    ConnectionEvent,
-    ConnectionState,
-    Event,
-    OrderEvent,
-    PositionEvent,
-    QuoteEvent,
-    TradeEvent,
-)
+from rmdsl.engine.evaluate import Evaluator
+from rmdsl.engine.events import Event
 from rmdsl.engine.execute import Executor
 from rmdsl.engine.intake import Intake
 from rmdsl.engine.journal import Journal
@@ -41,9 +31,9 @@ from rmdsl.engine.origin import OriginBroker, Origins
 from rmdsl.engine.persistence import AccountStateRecord, StateStore
 from rmdsl.engine.ports import EnforcerFactory, EnforcerParts, EnforcerPort, Records
 from rmdsl.engine.queue import QUEUE_LIMIT, EventQueue
-from rmdsl.engine.ruleerrors import report as report_rule_errors
 from rmdsl.engine.ruleerrors import report_unreported
 from rmdsl.engine.state import AccountState
+from rmdsl.engine.step import Stepper
 from rmdsl.engine.today import Today
 from rmdsl.engine.tradingday import Calendar
 from rmdsl.engine.writer import WriteBehind
@@ -64,7 +54,11 @@ def wall_clock() -> dt.datetime:
 
 
 class Engine:
-    """One account's rules engine (see the module docstring and docs/engine.md)."""
+    """One account's rules engine (see the module docstring and docs/engine.md).
+
+    A facade: it builds the parts (docs/engine.md, "Module map"), holds the step lock
+    and the store's batch around each step, and hands the step to rmdsl.engine.step.
+    """
 
     def __init__(
         self,
@@ -94,20 +88,11 @@ class Engine:
         self.enforcer: EnforcerPort = enforcer(self._enforcer_parts(), timeout_s, retry)
         self.executor = Executor(st, self.lockouts, self.enforcer, journal, today)
         self.dispatcher = Dispatcher(self.executor, self.store)
-        self.clock_views = views = ClockViews(st, today.calendar)
-        lockouts, evaluator = self.lockouts, self.evaluator
-        self.intake = Intake(st, today, journal, lockouts, self.origins, evaluator, views)
-        self.clockwork = Clockwork(
-            st,
-            today,
-            lockouts,
-            evaluator,
-            self.enforcer,
-            self.dispatcher,
-            journal,
-            views,
-            self._reset,
+        self.clock_views = ClockViews(st, today.calendar)
+        self.intake = Intake(
+            st, today, journal, self.lockouts, self.origins, self.evaluator, self.clock_views
         )
+        self.stepper = Stepper(self.intake, self.enforcer, self.dispatcher, self.metrics)
         self.queue = EventQueue(queue_limit, on_degraded=self._degraded)
         self._running = False
         self._step_lock = asyncio.Lock()  # one event, swap or reconcile at a time
@@ -176,13 +161,8 @@ class Engine:
         self.state.now = now
         self.state.ctx.params = self.ruleset.param_values()
         persisted = await self.store.load(self.state.account_id)
-        self.today.begin(now)
-        parts = restore.Parts(self.state, self.today, self.journal, self.lockouts, self.evaluator)
         with self.store.step():
-            await restore.apply(parts, persisted, now)
-            self.clock_views.update()
-            await self._rule_errors()
-            await self._save_version(now)
+            await self.stepper.begin(persisted, now)
 
     async def stop(self) -> None:
         """Stop run(), finish enforcement in flight, save today's state, flush and close the
@@ -196,7 +176,7 @@ class Engine:
         await self.dispatcher.settle()
         for record in report_unreported(self.evaluator.errors, self.state.account_id):
             await self.journal.persist(self.store.record_enforcement(record))
-        await self._save_day()
+        await self.stepper.save_day()
         with contextlib.suppress(StoreError):
             await self.store.close()
 
@@ -241,7 +221,7 @@ class Engine:
             {"depth": depth},
         )
 
-    # ---- one step --------------------------------------------------------------------------
+    # ---- a step: an event, a hot reload or a reconcile ------------------------------------
     async def process(self, event: Event, wait: bool = True) -> Records:
         """Advance the clock to the event, apply it, evaluate, enforce. Returns the records.
 
@@ -251,92 +231,53 @@ class Engine:
         """
         async with self._step_lock:
             with self.store.step():
-                records = await self._process(event, wait)
+                records = await self.stepper.event(event, wait)
                 if self.evaluator.errors.pending:
-                    records += await self._rule_errors()
+                    records += await self.stepper.rule_errors()
             if wait:
                 await self.store.flush()
         self._wakeup_moved()
         return records
 
-    async def _process(self, event: Event, wait: bool) -> Records:
-        t0 = time.perf_counter_ns()
-        records = await self.clockwork.advance(event.ts, event.received_ns, wait)
-        changes = TimerChanges()
-        firings: list[Firing] = []
-        if isinstance(event, TradeEvent):
-            if not self.evaluating:
-                self.intake.hold(event)  # not applied: the reconcile evaluates it as of its ts
-                return records
-            if not await self.intake.trade(event):
-                self.metrics.event_processed(time.perf_counter_ns() - t0)
-                return records
-            # the fill may have closed the position: its timers and latches go now, as they
-            # would at its Order or Position event (which may come later: rmdsl.engine.fills)
-            self.evaluator.update_grace(changes)
-        elif isinstance(event, QuoteEvent):
-            self.state.apply_quote(event)
-        elif isinstance(event, PositionEvent):
-            firings += await self.intake.position(event, changes)
-        elif isinstance(event, OrderEvent):
-            firings += self.intake.order(event, changes)
-        elif isinstance(event, AccountEvent):
-            await self.intake.account(event)
-        elif isinstance(event, ConnectionEvent):
-            records += await self._on_connection(event)
-        self.enforcer.settle()  # the broker's events confirm enforcement goals
-        if self.evaluating:
-            self.state.bind_ages()
-            firings += self.evaluator.evaluate(event, changes)
-            if isinstance(event, TradeEvent) and (cause := self.origins.caused_by(event.id)):
-                # a fill of rmdsl's own close never re-arms the rules that sent it
-                firings = [f for f in firings if f.rule_id not in cause]
-        await self.journal.timers(changes)
-        self.metrics.event_processed(time.perf_counter_ns() - t0)
-        if firings:
-            records += await self.dispatcher.dispatch(firings, wait)
+    async def swap_ruleset(self, new: Ruleset) -> None:
+        """Swap atomically between two events; lockouts, timers and state are kept.
+
+        A directional param loosened by the new ruleset keeps its old value until
+        the next reset; a tightened one applies at once.
+        """
+        fresh, deferred = params.split(new, self.state.ctx.params)
+        async with self._step_lock:
+            with self.store.step():
+                await self.stepper.swap(new, fresh, deferred)
+
+    async def reconcile(
+        self, snapshot: Snapshot, started_ns: int | None = None, *, catch_up: bool = True
+    ) -> Records:
+        """Replace positions/orders with the broker's, merge today's trades, then evaluate.
+
+        `started_ns` (time.perf_counter_ns) is when the caller began fetching the snapshot:
+        the reconciliation_ms metric then covers fetch + apply, not only the apply.
+        Fills the engine had not seen are caught up as of their own time (catchup.py)
+        unless `catch_up` is False (a test's initial state: history, not missed).
+        """
+        t0 = time.perf_counter_ns() if started_ns is None else started_ns
+        async with self._step_lock:
+            now = max(self.state.now, self.clock())
+            clockwork = self.stepper.clockwork
+            with self.store.step():
+                records = await catchup.reconcile(
+                    self.intake, self.dispatcher, clockwork, snapshot, now, catch_up
+                )
+                self.enforcer.settle()  # a snapshot confirms enforcement goals too
+                records += await self.stepper.rule_errors()
+        self.metrics.reconciled((time.perf_counter_ns() - t0) / 1e6)
         return records
-
-    async def _on_connection(self, event: ConnectionEvent) -> Records:
-        if event.state is ConnectionState.DISCONNECTED:
-            self.evaluating = False  # stale state: wait for reconcile (docs/engine.md)
-            log.warning("broker disconnected: evaluation paused until reconciled")
-        elif event.state is ConnectionState.RECONCILED:
-            self.evaluating = True
-            if self.intake.holding:  # a scripted RECONCILED (no snapshot): each as of its ts
-                trades = catchup.missed_trades(self.intake.take_held())
-                ex = self.executor
-                deferred = await catchup.catch_up_trades(self.intake, ex, trades, self.state.now)
-                return await catchup.run_deferred(ex, self.journal, deferred)
-        return []
-
-    async def _rule_errors(self) -> Records:
-        """Report the rule errors of the last step: metric, log, alert, history (ruleerrors)."""
-        records = report_rule_errors(
-            self.evaluator.errors, self.metrics, self.notifier, self.state.account_id
-        )
-        for record in records:
-            await self.journal.persist(self.store.record_enforcement(record))
-        return records
-
-    async def _reset(self, at: dt.datetime) -> None:
-        """The trading day ends at `at` (rmdsl.engine.clockwork calls this when it is due)."""
-        st, today = self.state, self.today
-        await self.journal.persist(self.store.before_reset(st.account_id, today.ending(at), at))
-        today.close(at, st)  # the day that ends is remembered: late fills land there
-        self.origins.new_day()
-        st.reset_day()
-        self.clock_views.refresh_fills()
-        st.ctx.params = self.ruleset.param_values()
-        self.evaluator.latched.clear()
-        log.warning("trading day reset at %s: now %s", at.isoformat(), today.trading_day)
-        await self._save_day(last_reset=at)
 
     # ---- the daemon's clock, enforcement in flight -------------------------------------------
     def next_wakeup(self) -> dt.datetime | None:
         """The engine-clock instant of the next due reset, lockout end, timer or retry: the
         daemon sends a clock event then, so a retry is not left waiting for the next tick."""
-        return self.clockwork.next_wakeup()
+        return self.stepper.clockwork.next_wakeup()
 
     def _wakeup_moved(self) -> None:
         at = self.next_wakeup()
@@ -352,78 +293,6 @@ class Engine:
     async def flush(self) -> None:
         """Wait until every write queued so far is committed (tests, `rmdsl status` freshness)."""
         await self.store.flush()
-
-    # ---- reload, reconcile -----------------------------------------------------------------
-    async def swap_ruleset(self, new: Ruleset) -> None:
-        """Swap atomically between two events; lockouts, timers and state are kept.
-
-        A directional param loosened by the new ruleset keeps its old value until
-        the next reset; a tightened one applies at once.
-        """
-        fresh, deferred = params.split(new, self.state.ctx.params)
-        async with self._step_lock:
-            with self.store.step():
-                await self._swap(new, fresh, deferred)
-
-    async def _swap(
-        self, new: Ruleset, fresh: dict[str, object], deferred: dict[str, object]
-    ) -> None:
-        st = self.state
-        self.today.use(new, deferred, st.now)
-        st.ctx.params = fresh
-        self.evaluator.set_ruleset(new)
-        for key in self.evaluator.timers.drop_rules({GRACE_ID} | {r.id for r in new.rules}):
-            await self.journal.persist(self.store.cancel_timer(st.account_id, key))
-        self.clock_views.set_calendar(self.calendar)
-        await self._save_version(st.now)
-        # the params in force are the day's, persisted: a restart must not apply a loosening early
-        await self._save_day()
-        params.log_waiting(self.today, st.ctx.params)
-        if self.evaluating:
-            # a tightened limit or a new rule applies at once, not at the next matching event;
-            # enforcement runs in tasks so the swap never waits on the broker
-            changes = TimerChanges()
-            st.bind_ages()
-            firings = self.evaluator.evaluate_all(changes)
-            await self.journal.timers(changes)
-            await self._rule_errors()
-            if firings:
-                await self.dispatcher.dispatch(firings, wait=False)
-
-    async def reconcile(
-        self, snapshot: Snapshot, started_ns: int | None = None, *, catch_up: bool = True
-    ) -> Records:
-        """Replace positions/orders with the broker's, merge today's trades, then evaluate.
-
-        `started_ns` (time.perf_counter_ns) is when the caller began fetching the snapshot:
-        the reconciliation_ms metric then covers fetch + apply, not only the apply.
-        Fills the engine had not seen are caught up as of their own time (catchup.py)
-        unless `catch_up` is False (a test's initial state: history, not missed).
-        """
-        t0 = time.perf_counter_ns() if started_ns is None else started_ns
-        async with self._step_lock:
-            now = max(self.state.now, self.clock())
-            with self.store.step():
-                records = await catchup.reconcile(
-                    self.intake, self.dispatcher, self.clockwork, snapshot, now, catch_up
-                )
-                self.enforcer.settle()  # a snapshot confirms enforcement goals too
-                records += await self._rule_errors()
-        self.metrics.reconciled((time.perf_counter_ns() - t0) / 1e6)
-        return records
-
-    # ---- what is persisted besides the step's own writes ------------------------------------
-    async def _save_day(self, last_reset: dt.datetime | None = None) -> None:
-        """The day's counters and params in force (a reset: the new day's first row)."""
-        record = self.today.account_record(self.state, last_reset)
-        if last_reset is None:
-            await self.journal.persist(self.store.save_account_state(record))
-        else:
-            await self.journal.persist(self.store.reset_day(record))
-
-    async def _save_version(self, now: dt.datetime) -> None:
-        version = self.today.version(now, self.state.account_id)
-        await self.journal.persist(self.store.record_ruleset_version(version))
 
 
 def _nothing() -> None:
