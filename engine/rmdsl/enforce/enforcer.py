@@ -19,7 +19,6 @@ from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
-from rmdsl import alerttext
 from rmdsl.enforce import protect
 from rmdsl.enforce.goals import (
     Goal,
@@ -30,6 +29,7 @@ from rmdsl.enforce.goals import (
     deadline_alert,
     key_of,
 )
+from rmdsl.enforce.outcome import announce, record_of
 from rmdsl.engine.evaluate import Firing
 from rmdsl.engine.lockouts import is_pause
 from rmdsl.engine.persistence import EnforcementRecord, Outcome
@@ -45,12 +45,6 @@ DEFAULT_TIMEOUT_S = 5.0
 POSITION_NOT_FOUND = 2
 
 Send = Callable[[], Awaitable[Any]]
-
-
-def wall_of(mono_ns: int) -> dt.datetime:
-    """A monotonic_ns reading as a wall-clock instant (for history)."""
-    offset = (time.monotonic_ns() - mono_ns) / 1e9
-    return dt.datetime.fromtimestamp(time.time() - offset, dt.UTC)
 
 
 class Enforcer:
@@ -108,28 +102,13 @@ class Enforcer:
             if _already_done(exc, done_code):
                 outcome = Outcome.SKIPPED
                 error = f"the broker holds no such position: already flat ({error})"
-        done_ns, ended = time.monotonic_ns(), self._now()
-        latency = (done_ns - firing.received_ns) / 1e6 if send is not None else None
-        values, shown = dict(firing.values), dict(firing.shown)
-        if attempt > 1:
-            values["attempt"] = shown["attempt"] = str(attempt)
-        record = EnforcementRecord(
-            timestamp=firing.ts if attempt == 1 else max(firing.ts, self.state.now),
-            account_id=self.state.account_id,
-            rule_name=firing.rule_id,
-            action=action,
-            reason=firing.message,
-            values=values,
-            target=target,
-            event_received_ts=wall_of(firing.received_ns),
-            action_sent_ts=wall_of(sent_ns) if send is not None else None,
-            latency_ms=latency,
-            outcome=outcome,
-            error=error,
-            severity=firing.severity,
-            shown=shown,
+        ended, sent = self._now(), sent_ns if send is not None else None
+        st = self.state
+        record = record_of(
+            firing, action, target, (outcome, error), sent, attempt, st.now, st.account_id
         )
-        await self._finish(record, attempt)
+        announce(record, attempt, self.zone(), self.notifier, self.metrics, self.lockouts)
+        await self.save(record)
         return record, exc, ended
 
     async def _send(self, send: Send) -> tuple[Outcome, str | None, BaseException | None]:
@@ -142,34 +121,6 @@ class Enforcer:
         except Exception as exc:  # an adapter bug must not stop the engine either
             return Outcome.FAILED, f"{type(exc).__name__}: {exc}", exc
         return Outcome.OK, None, None
-
-    async def _finish(self, record: EnforcementRecord, attempt: int = 1) -> None:
-        zone = self.zone()
-        if record.outcome is Outcome.FAILED:
-            log.critical(
-                "enforcement failed (attempt %d): %s: %s",
-                attempt,
-                alerttext.describe(record, zone),
-                record.error,
-            )
-            if attempt == 1:  # a retry's failure is recorded; the deadline alert covers it
-                self.notifier.alert(*alerttext.failed(record, zone))
-        elif record.outcome is Outcome.OK:
-            log.warning("enforced: %s", alerttext.describe(record, zone))
-            if record.latency_ms is not None and attempt == 1:
-                self.metrics.enforcement(record.latency_ms)
-            if attempt == 1 and record.action != "alert":  # an `alert` action sent its own
-                self.notifier.alert(*alerttext.enforced(record, zone, self._lifts(record)))
-        await self.save(record)
-
-    def _lifts(self, record: EnforcementRecord) -> dt.datetime | None:
-        """When the lockout this record sets lifts (None: not a lockout, or no fixed end)."""
-        if not alerttext.is_lockout(record):
-            return None
-        for lock in self.lockouts.active.values():
-            if lock.rule_id == record.rule_name and (lock.symbol or "account") == record.target:
-                return lock.until_ts
-        return None
 
     async def save(self, record: EnforcementRecord) -> None:
         try:
