@@ -30,11 +30,11 @@ from rmdsl.enforce.goals import (
     key_of,
 )
 from rmdsl.enforce.outcome import announce, record_of
+from rmdsl.engine.entities import Position
 from rmdsl.engine.evaluate import Firing
 from rmdsl.engine.lockouts import is_pause
 from rmdsl.engine.persistence import EnforcementRecord, Outcome
 from rmdsl.engine.ports import EnforcerParts, Retries
-from rmdsl.engine.state import Position
 from rmdsl.errors import BrokerError, StoreError
 
 log = logging.getLogger("rmdsl.enforce")

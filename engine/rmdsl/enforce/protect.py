@@ -10,10 +10,11 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from rmdsl.broker.interface import OrderRequest
+from rmdsl.engine.entities import Order, Position
 from rmdsl.engine.evaluate import Firing
 from rmdsl.engine.events import OrderType
 from rmdsl.engine.persistence import EnforcementRecord
-from rmdsl.engine.state import AccountState, Order, Position
+from rmdsl.engine.state import AccountState
 from rmdsl.engine.tags import new_tag
 
 if TYPE_CHECKING:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from rmdsl.broker.interface import ContractInfo, EventSink, OrderRequest, Snapshot
+from rmdsl.engine.entities import DEFAULT_CONTRACTS
 from rmdsl.engine.events import (
     AccountEvent,
     Event,
@@ -26,7 +27,7 @@ from rmdsl.engine.events import (
     TradeEvent,
     symbol_of,
 )
-from rmdsl.engine.state import DEFAULT_CONTRACTS, AccountState
+from rmdsl.engine.state import AccountState
 from rmdsl.errors import BrokerError
 
 ZERO = Decimal(0)

@@ -7,6 +7,7 @@ import datetime as dt
 import time
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
+from rmdsl.engine.entities import Position
 from rmdsl.engine.evaluate import Firing
 from rmdsl.engine.events import Event, OrderEvent
 from rmdsl.engine.journal import Journal
@@ -14,7 +15,7 @@ from rmdsl.engine.lockouts import Lockouts, is_pause
 from rmdsl.engine.persistence import EnforcementRecord, LockoutRecord
 from rmdsl.engine.ports import EnforcerPort
 from rmdsl.engine.resolve import Step
-from rmdsl.engine.state import AccountState, Position
+from rmdsl.engine.state import AccountState
 from rmdsl.engine.today import Today
 from rmdsl.lang.format import format_value
 from rmdsl.lang.literals import format_duration

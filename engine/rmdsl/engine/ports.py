@@ -16,10 +16,11 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from rmdsl.broker.interface import Broker
+from rmdsl.engine.entities import Position
 from rmdsl.engine.evaluate import Firing
 from rmdsl.engine.lockouts import Lockouts
 from rmdsl.engine.persistence import EnforcementRecord, StateStore
-from rmdsl.engine.state import AccountState, Position
+from rmdsl.engine.state import AccountState
 from rmdsl.metrics import Metrics
 from rmdsl.notify import Notifier
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from rmdsl.broker.interface import Snapshot
 from rmdsl.engine import params
+from rmdsl.engine.entities import Position
 from rmdsl.engine.evaluate import GRACE_ID, Evaluator, Firing, TimerChanges
 from rmdsl.engine.events import OrderType, PositionEvent, PositionType, Side, TradeEvent
 from rmdsl.engine.execute import lockout_firing
@@ -23,7 +24,7 @@ from rmdsl.engine.persistence import (
     PositionRecord,
     TradeRecord,
 )
-from rmdsl.engine.state import AccountState, Position
+from rmdsl.engine.state import AccountState
 from rmdsl.engine.timers import timer_key
 from rmdsl.engine.today import Today
 

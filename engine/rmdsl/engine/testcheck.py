@@ -15,9 +15,9 @@ from rmdsl.engine.events import symbol_of
 from rmdsl.engine.teststeps import Expectation, ExpectedAction, ExpectedOrder
 
 if TYPE_CHECKING:
+    from rmdsl.engine.entities import Order
     from rmdsl.engine.offline import Fired, OfflineRun
     from rmdsl.engine.ruletest import TestCase
-    from rmdsl.engine.state import Order
 
 Problem = tuple[int, str]
 _MISSING = object()
