@@ -33,7 +33,7 @@ from rmdsl.enforce.outcome import announce, record_of
 from rmdsl.engine.entities import Position
 from rmdsl.engine.evaluate import Firing
 from rmdsl.engine.lockouts import is_pause
-from rmdsl.engine.persistence import EnforcementRecord, Outcome
+from rmdsl.engine.persistence import EnforcementRecord, LockoutRecord, Outcome
 from rmdsl.engine.ports import EnforcerParts, Retries
 from rmdsl.errors import BrokerError, StoreError
 
@@ -322,29 +322,24 @@ class Enforcer:
         return await self.attempt(self.goals.add(goal))
 
     async def flatten(
-        self,
-        firing: Firing,
-        action: str,
-        symbol: str | None = None,
-        *,
-        record_flat: bool = True,
-        lockout_id: str | None = None,
+        self, firing: Firing, action: str, lock: LockoutRecord | None = None
     ) -> list[EnforcementRecord]:
-        """Close every position (of `symbol`) and cancel every working order, concurrently.
+        """Close every position and cancel every working order, concurrently.
 
-        Already flat: a "skipped" record, unless `record_flat` is False (a lockout's own
-        flatten: the lockout's record already says it was set; a second one would confuse).
-        Under a lockout (`lockout_id`) each goal stands while the lockout is active.
+        Already flat: a "skipped" record. Under a lockout (`lock`: its own flatten) only its
+        symbol's (a symbol block), each goal standing while the lockout is active, and
+        nothing is recorded when flat: the lockout's record already says it was set.
         """
+        symbol, lockout_id = (lock.symbol, lock.id) if lock is not None else (None, None)
         st = self.state
         closes = [c for c, p in st.positions.items() if symbol is None or p.symbol == symbol]
         orders = [i for i, o in st.orders.items() if symbol is None or o.symbol == symbol]
         jobs = [self.close(firing, c, action, lockout_id) for c in closes]
         jobs += [self.cancel(firing, i, action, lockout_id) for i in orders]
         if not jobs:
-            if not record_flat:
+            if lock is not None:
                 return []
-            return [await self.call(firing, action, symbol or "account", None, "already flat")]
+            return [await self.call(firing, action, "account", None, "already flat")]
         return list(await asyncio.gather(*jobs))
 
     async def protect(

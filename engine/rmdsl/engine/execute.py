@@ -121,10 +121,7 @@ class Executor:
                     what = "flatten" if symbol is None else "symbol block"
                     unsent.add(f"covered by the {what} of {f.rule_id}")
                     continue
-                lock_id = reserved[i][0].id
-                records += await enf.flatten(
-                    f, label, symbol, record_flat=False, lockout_id=lock_id
-                )
+                records += await enf.flatten(f, label, reserved[i][0])
                 flattened = flattened or symbol is None
             elif name == "flatten":
                 records += await enf.flatten(f, label)

@@ -19,7 +19,7 @@ from rmdsl.broker.interface import Broker
 from rmdsl.engine.entities import Position
 from rmdsl.engine.evaluate import Firing
 from rmdsl.engine.lockouts import Lockouts
-from rmdsl.engine.persistence import EnforcementRecord, StateStore
+from rmdsl.engine.persistence import EnforcementRecord, LockoutRecord, StateStore
 from rmdsl.engine.state import AccountState
 from rmdsl.metrics import Metrics
 from rmdsl.notify import Notifier
@@ -72,14 +72,10 @@ class EnforcerPort(Protocol):
     ) -> EnforcementRecord: ...
 
     async def flatten(
-        self,
-        firing: Firing,
-        action: str,
-        symbol: str | None = None,
-        *,
-        record_flat: bool = True,
-        lockout_id: str | None = None,
-    ) -> Records: ...
+        self, firing: Firing, action: str, lock: LockoutRecord | None = None
+    ) -> Records:
+        """Close and cancel everything (of a symbol block's symbol, under its `lock`)."""
+        ...
 
     async def protect(
         self, firing: Firing, pos: Position, action: str, stop: Decimal
