@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
+from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from rmdsl.engine.entities import Position
@@ -37,24 +38,17 @@ def action_label(action: Action) -> str:
     return f"{action.name}({', '.join(parts)})"
 
 
+@dataclass(eq=False)
 class Executor:
     """Sends the resolved steps of one event: lockouts first, then the enforcer's calls."""
 
-    def __init__(
-        self,
-        state: AccountState,
-        lockouts: Lockouts,
-        enforcer: EnforcerPort,
-        journal: Journal,
-        today: Today,
-    ) -> None:
-        self.state = state
-        self.lockouts = lockouts
-        self.enforcer = enforcer
-        self.journal = journal
-        self.today = today
-        # positions (contract, opened at) whose stop went to breakeven: once per position
-        self._breakeven_done: set[tuple[str, dt.datetime]] = set()
+    state: AccountState
+    lockouts: Lockouts
+    enforcer: EnforcerPort
+    journal: Journal
+    today: Today  # the lockouts' calendar, the timezone of the times they show
+    # positions (contract, opened at) whose stop went to breakeven: once per position
+    _breakeven_done: set[tuple[str, dt.datetime]] = field(default_factory=set, init=False)
 
     async def reserve(self, steps: list[Step]) -> dict[int, tuple[LockoutRecord, bool]]:
         """Set the event's lockouts in memory now: the next event is policed even if the

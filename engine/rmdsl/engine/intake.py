@@ -9,6 +9,7 @@ that appears while a lockout is active is closed or cancelled at once.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 
 from rmdsl.engine import daybook, restore
 from rmdsl.engine.clockviews import ClockViews
@@ -32,29 +33,21 @@ from rmdsl.engine.today import Today
 log = logging.getLogger("rmdsl.engine")
 
 
+@dataclass(eq=False)
 class Intake:
     """Applies events of each kind; holds the fills that come while the engine is not
-    evaluating (after a disconnect) for the reconcile that catches them up."""
+    evaluating (after a disconnect) for the reconcile that catches them up. Its parts are
+    the engine's, shared with the clockwork and the catch-up."""
 
-    def __init__(
-        self,
-        state: AccountState,
-        today: Today,
-        journal: Journal,
-        lockouts: Lockouts,
-        origins: Origins,
-        evaluator: Evaluator,
-        clock_views: ClockViews,
-    ) -> None:
-        self.state = state
-        self.today = today
-        self.journal = journal
-        self.lockouts = lockouts
-        self.origins = origins
-        self.evaluator = evaluator
-        self.clock_views = clock_views
-        self.evaluating = True  # False between a disconnect and the reconcile
-        self._held: dict[int, TradeEvent] = {}
+    state: AccountState
+    today: Today
+    journal: Journal
+    lockouts: Lockouts
+    origins: Origins
+    evaluator: Evaluator
+    clock_views: ClockViews
+    evaluating: bool = field(default=True, init=False)  # False: disconnected, not reconciled
+    _held: dict[int, TradeEvent] = field(default_factory=dict, init=False)
 
     async def trade(self, event: TradeEvent) -> bool:
         """Record a fill; False for a duplicate or a closed day's fill (no rule runs)."""
