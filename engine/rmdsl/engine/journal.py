@@ -10,21 +10,26 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable
+from typing import TYPE_CHECKING
 
-from rmdsl.engine.evaluate import TimerChanges
-from rmdsl.engine.writer import WriteBehind
 from rmdsl.errors import StoreError
 from rmdsl.notify import Notifier
+
+if TYPE_CHECKING:  # annotations only: the daemon's account claim uses persist_or_alert too
+    from rmdsl.engine.evaluate import TimerChanges
+    from rmdsl.engine.writer import WriteBehind
 
 log = logging.getLogger("rmdsl.engine")
 
 
-async def persist_or_alert(write: Awaitable[None], notifier: Notifier) -> None:
+async def persist_or_alert(
+    write: Awaitable[None], notifier: Notifier, logger: logging.Logger = log
+) -> None:
     """Await a store write; a StoreError is logged and alerted, not raised."""
     try:
         await write
     except StoreError as exc:
-        log.critical("state store failure: %s", exc)
+        logger.critical("state store failure: %s", exc)
         notifier.alert("critical", "state store failure", str(exc), {})
 
 
