@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from rmdsl import alerttext
 from rmdsl.alerttext import Alert
-from rmdsl.broker.interface import Broker
+from rmdsl.contract.broker import Broker
 from rmdsl.engine.entities import Position
 from rmdsl.engine.evaluate import Firing
 from rmdsl.engine.state import AccountState

@@ -18,12 +18,12 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
-from rmdsl.broker.interface import Snapshot
+from rmdsl.contract.broker import Snapshot
+from rmdsl.contract.events import TradeEvent
 from rmdsl.engine import restore
 from rmdsl.engine.clockwork import Clockwork
 from rmdsl.engine.dispatch import Dispatcher
 from rmdsl.engine.evaluate import Firing, TimerChanges
-from rmdsl.engine.events import TradeEvent
 from rmdsl.engine.execute import LOCKING, Executor
 from rmdsl.engine.intake import Intake
 from rmdsl.engine.journal import Journal

@@ -15,14 +15,14 @@ import logging
 import time
 from collections.abc import Callable
 
-from rmdsl.broker.interface import Broker, Snapshot
+from rmdsl.contract.broker import Broker, Snapshot
+from rmdsl.contract.events import Event
 from rmdsl.enforce.enforcer import DEFAULT_TIMEOUT_S, Enforcer
 from rmdsl.enforce.goals import RetryPolicy
 from rmdsl.engine import catchup, params
 from rmdsl.engine.clockviews import ClockViews
 from rmdsl.engine.dispatch import Dispatcher
 from rmdsl.engine.evaluate import Evaluator
-from rmdsl.engine.events import Event
 from rmdsl.engine.execute import Executor
 from rmdsl.engine.intake import Intake
 from rmdsl.engine.journal import Journal

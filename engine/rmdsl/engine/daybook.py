@@ -22,7 +22,7 @@ import dataclasses
 import datetime as dt
 import logging
 
-from rmdsl.engine.events import TradeEvent
+from rmdsl.contract.events import TradeEvent
 from rmdsl.engine.journal import Journal
 from rmdsl.engine.origin import Origins
 from rmdsl.engine.restore import trade_record

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from rmdsl.engine.events import OrderEvent, OrderStatus, Side
+from rmdsl.contract.events import OrderEvent, OrderStatus, Side
 from rmdsl.engine.tags import is_rmdsl_tag
 from rmdsl.lang.context import OrderView, PositionView
 

@@ -11,8 +11,7 @@ import datetime as dt
 import time
 from dataclasses import dataclass, field, replace
 
-from rmdsl.engine import scopes
-from rmdsl.engine.events import (
+from rmdsl.contract.events import (
     AccountEvent,
     ClockEvent,
     Event,
@@ -21,6 +20,7 @@ from rmdsl.engine.events import (
     QuoteEvent,
     TradeEvent,
 )
+from rmdsl.engine import scopes
 from rmdsl.engine.persistence import TimerRecord
 from rmdsl.engine.ruleerrors import RuleError, RuleErrors, error_text, where_of
 from rmdsl.engine.state import AccountState

@@ -8,9 +8,9 @@ import time
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
+from rmdsl.contract.events import Event, OrderEvent
 from rmdsl.engine.entities import Position
 from rmdsl.engine.evaluate import Firing
-from rmdsl.engine.events import Event, OrderEvent
 from rmdsl.engine.journal import Journal
 from rmdsl.engine.lockouts import Lockouts, is_pause
 from rmdsl.engine.persistence import EnforcementRecord, LockoutRecord

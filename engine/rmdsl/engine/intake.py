@@ -11,10 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from rmdsl.engine import daybook, restore
-from rmdsl.engine.clockviews import ClockViews
-from rmdsl.engine.evaluate import Evaluator, Firing, TimerChanges
-from rmdsl.engine.events import (
+from rmdsl.contract.events import (
     AccountEvent,
     Event,
     OrderEvent,
@@ -22,6 +19,9 @@ from rmdsl.engine.events import (
     PositionEvent,
     TradeEvent,
 )
+from rmdsl.engine import daybook, restore
+from rmdsl.engine.clockviews import ClockViews
+from rmdsl.engine.evaluate import Evaluator, Firing, TimerChanges
 from rmdsl.engine.execute import lockout_firing
 from rmdsl.engine.journal import Journal
 from rmdsl.engine.lockouts import Lockouts, is_pause

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
 
-from rmdsl.broker.interface import Broker
+from rmdsl.contract.broker import Broker
 from rmdsl.engine.entities import Position
 from rmdsl.engine.evaluate import Firing
 from rmdsl.engine.lockouts import Lockouts

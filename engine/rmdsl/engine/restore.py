@@ -10,11 +10,11 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from rmdsl.broker.interface import Snapshot
+from rmdsl.contract.broker import Snapshot
+from rmdsl.contract.events import OrderType, PositionEvent, PositionType, Side, TradeEvent
 from rmdsl.engine import params
 from rmdsl.engine.entities import Position
 from rmdsl.engine.evaluate import GRACE_ID, Evaluator, Firing, TimerChanges
-from rmdsl.engine.events import OrderType, PositionEvent, PositionType, Side, TradeEvent
 from rmdsl.engine.execute import lockout_firing
 from rmdsl.engine.journal import Journal
 from rmdsl.engine.lockouts import Lockouts, is_pause

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from rmdsl.engine.events import Event, OrderEvent, QuoteEvent, TradeEvent
+from rmdsl.contract.events import Event, OrderEvent, QuoteEvent, TradeEvent
 from rmdsl.engine.state import AccountState
 from rmdsl.lang.context import EvalContext
 from rmdsl.lang.schema import Scope

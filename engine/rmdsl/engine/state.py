@@ -10,8 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from rmdsl.engine.entities import DEFAULT_CONTRACTS, Order, Position, protection
-from rmdsl.engine.events import (
+from rmdsl.contract.events import (
     AccountEvent,
     OrderEvent,
     PositionEvent,
@@ -21,6 +20,7 @@ from rmdsl.engine.events import (
     TradeEvent,
     symbol_of,
 )
+from rmdsl.engine.entities import DEFAULT_CONTRACTS, Order, Position, protection
 from rmdsl.engine.fills import FillBook
 from rmdsl.engine.functions import Functions
 from rmdsl.engine.windows import Fill, FillWindow, count

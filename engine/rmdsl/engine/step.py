@@ -13,11 +13,7 @@ import datetime as dt
 import logging
 import time
 
-from rmdsl.engine import catchup, params, restore
-from rmdsl.engine.clockwork import Clockwork
-from rmdsl.engine.dispatch import Dispatcher
-from rmdsl.engine.evaluate import GRACE_ID, Firing, TimerChanges
-from rmdsl.engine.events import (
+from rmdsl.contract.events import (
     AccountEvent,
     ConnectionEvent,
     ConnectionState,
@@ -27,6 +23,10 @@ from rmdsl.engine.events import (
     QuoteEvent,
     TradeEvent,
 )
+from rmdsl.engine import catchup, params, restore
+from rmdsl.engine.clockwork import Clockwork
+from rmdsl.engine.dispatch import Dispatcher
+from rmdsl.engine.evaluate import GRACE_ID, Firing, TimerChanges
 from rmdsl.engine.intake import Intake
 from rmdsl.engine.persistence import PersistedState
 from rmdsl.engine.ports import EnforcerPort, Records
