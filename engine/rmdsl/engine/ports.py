@@ -13,7 +13,7 @@ import datetime as dt
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from rmdsl.contract.broker import Broker
 from rmdsl.engine.entities import Position
@@ -23,6 +23,9 @@ from rmdsl.engine.persistence import EnforcementRecord, LockoutRecord, StateStor
 from rmdsl.engine.state import AccountState
 from rmdsl.metrics import Metrics
 from rmdsl.notify import Notifier
+
+if TYPE_CHECKING:  # the policy is the implementation's; the engine only passes it on
+    from rmdsl.enforce.goals import RetryPolicy
 
 Records = list[EnforcementRecord]
 Send = Callable[[], Coroutine[Any, Any, Records]]
@@ -107,4 +110,9 @@ class EnforcerPort(Protocol):
 
 
 class EnforcerFactory(Protocol):
-    def __call__(self, parts: EnforcerParts, timeout_s: float, retry: Any, /) -> EnforcerPort: ...
+    """Builds the engine's enforcer: each call times out after `timeout_s`; a goal is retried
+    by `retry` (None: never)."""
+
+    def __call__(
+        self, parts: EnforcerParts, timeout_s: float, retry: RetryPolicy | None, /
+    ) -> EnforcerPort: ...
