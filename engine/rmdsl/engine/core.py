@@ -2,8 +2,10 @@
 
 `Engine.process(event)` is one step on the virtual clock (time comes from the
 events): resets, lockout expiries and due timers up to the event's ts first,
-then the event itself, then the rules its kind triggers. The daemon feeds
-`submit` and runs `run`; `rmdsl test` / `replay` call `process` directly.
+then the event itself, then the rules its kind triggers. The daemon queues
+events and processes them from its own loop (`run` is the same loop without a
+daemon); `rmdsl test` / `replay` call `process` directly. What a step does is
+rmdsl.engine.step's; this module builds the parts and serialises the steps.
 """
 
 from __future__ import annotations
