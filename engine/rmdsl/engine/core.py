@@ -19,7 +19,7 @@ from typing import Any
 from rmdsl.broker.interface import Broker, Snapshot
 from rmdsl.enforce.enforcer import DEFAULT_TIMEOUT_S, Enforcer
 from rmdsl.enforce.goals import RetryPolicy
-from rmdsl.engine import catchup, daybook, params, restore
+from rmdsl.engine import catchup, daybook, dayclose, params, restore
 from rmdsl.engine.clockviews import ClockViews
 from rmdsl.engine.evaluate import Evaluator, Firing, TimerChanges
 from rmdsl.engine.events import (
@@ -143,6 +143,7 @@ class Engine:
         self.next_reset = self.calendar.next_reset(now)
         with self.store.step():
             await restore.apply(self, persisted, now)
+            await dayclose.restore(self, persisted, now)  # the closed days, account.eod_high
             self.clock_views.update()
             await self._rule_errors()
             await self._persist(self.store.record_ruleset_version(self._version(now)))
@@ -461,6 +462,7 @@ class Engine:
         await self._persist(self.store.before_reset(self.state.account_id, old_day, at))
         before = self.calendar.last_reset(at - dt.timedelta(microseconds=1))
         self.closed_day = restore.account_record(self, last_reset=before)  # late fills land here
+        await dayclose.close_day(self, old_day, at)  # its result kept, the end-of-day high taken
         self.origins.new_day()
         self.state.reset_day()
         self.clock_views.refresh_fills()
@@ -469,6 +471,7 @@ class Engine:
         self.evaluator.latched.clear()
         self.trading_day = self.calendar.trading_day(at)
         self.next_reset = self.calendar.next_reset(at)
+        dayclose.opened(self)
         log.warning("trading day reset at %s: now %s", at.isoformat(), self.trading_day)
         await self._persist(self.store.reset_day(restore.account_record(self, last_reset=at)))
 
@@ -504,6 +507,7 @@ class Engine:
             self.evaluator.timers.cancel(key)
         self.next_reset = self.calendar.next_reset(self.state.now)
         self.clock_views.set_calendar(self.calendar)
+        dayclose.opened(self)  # account_size, mll_distance, the week may have changed
         for key in removed:
             await self._persist(self.store.cancel_timer(self.state.account_id, key))
         await self._persist(self.store.record_ruleset_version(self._version(self.state.now)))

@@ -23,7 +23,7 @@ import datetime as dt
 import logging
 from typing import TYPE_CHECKING
 
-from rmdsl.engine import restore
+from rmdsl.engine import dayclose, restore
 from rmdsl.engine.events import TradeEvent
 from rmdsl.engine.state import TradeResult
 from rmdsl.engine.windows import tally
@@ -83,4 +83,5 @@ async def _late(engine: Engine, ev: TradeEvent, day: dt.date) -> str:
     )
     await engine._persist(store.record_trade(restore.trade_record(engine, ev, day, ours)))
     await engine._persist(store.save_account_state(engine.closed_day))
+    await dayclose.late_fill(engine, day, ev.id)  # its day's result and the long windows
     return TradeResult.LATE

@@ -96,6 +96,21 @@ class AccountStateRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class DayResultRecord:
+    """One closed trading day's result (rmdsl.engine.history): the week, days(N) and the
+    account's end-of-day high read these after a restart. Bounded: KEEP_DAYS per account."""
+
+    account_id: int
+    trading_day: dt.date
+    gross_pnl: Decimal = ZERO  # the gateway's profitAndLoss of the day's closing fills
+    fees: Decimal = ZERO  # of every fill of the day
+    realized_pnl: Decimal = ZERO  # net: gross_pnl - fees
+    trades: int = 0  # the trader's closing fills
+    eod_balance: Decimal | None = None  # the balance at the reset that closed it (if known)
+    eod_high: Decimal | None = None  # account.eod_high after that reset
+
+
+@dataclass(frozen=True, slots=True)
 class PositionRecord:
     position_id: int
     account_id: int
@@ -195,6 +210,9 @@ class PersistedState:
     lockouts: tuple[LockoutRecord, ...] = ()  # active only (lifted_at is None)
     timers: tuple[TimerRecord, ...] = ()
     ruleset: RulesetVersionRecord | None = None  # the last recorded version
+    days: tuple[DayResultRecord, ...] = ()  # the kept closed days, oldest first
+    # the fills of the closed days a trailing window can still reach (rmdsl.engine.history)
+    recent_trades: tuple[TradeRecord, ...] = ()
 
 
 # ---- the batch API: one frozen record per write method, applied in order -------------------
@@ -208,6 +226,14 @@ class SaveAccount:
 @dataclass(frozen=True, slots=True)
 class ResetDay:
     state: AccountStateRecord
+
+
+@dataclass(frozen=True, slots=True)
+class RecordDay:
+    """Upsert a closed day's result; rows of days before `keep_from` are deleted."""
+
+    day: DayResultRecord
+    keep_from: dt.date
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,6 +298,7 @@ class RecordMetrics:
 Write = (
     SaveAccount
     | ResetDay
+    | RecordDay
     | RecordTrade
     | UpsertPosition
     | RemovePosition
@@ -307,6 +334,10 @@ class StateStore(Protocol):
         Queued in the same batch as the fill, after the enforcement it causes is dispatched.
         Unrealized-only changes (quotes) are saved at most once a second.
         """
+        ...
+
+    async def record_day(self, day: DayResultRecord, keep_from: dt.date) -> None:
+        """At each reset (and for a late fill of the closed day): the day's result row."""
         ...
 
     async def record_trade(self, trade: TradeRecord) -> None:

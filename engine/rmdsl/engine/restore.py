@@ -190,6 +190,7 @@ async def reconcile(
     missed = catchup.missed_trades(engine, snapshot.trades_today, engine.take_held())
     known = {cid: pos.opened_at for cid, pos in st.positions.items()}
     deferred = await catchup.catch_up_trades(engine, missed, now, evaluate=catch_up)
+    st.account_model.rebase()  # the snapshot's balance already holds the fills caught up
     st.replace_positions(snapshot.positions)
     st.replace_orders(snapshot.open_orders)
     positions = [position_record(engine, p) for p in st.positions.values()]

@@ -11,6 +11,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from rmdsl.engine.account import AccountModel
 from rmdsl.engine.events import (
     AccountEvent,
     OrderEvent,
@@ -23,6 +24,7 @@ from rmdsl.engine.events import (
     symbol_of,
 )
 from rmdsl.engine.fills import FillBook
+from rmdsl.engine.history import DayHistory, DaysFunctions
 from rmdsl.engine.tags import is_rmdsl_tag
 from rmdsl.engine.windows import Fill, FillWindow, count
 from rmdsl.lang.context import (
@@ -117,6 +119,8 @@ class AccountState:
         self.fills = FillWindow()
         self._last_trade_ts = self.now
         self.fill_book = FillBook()  # one fill's Order, Trade and Position, in any order
+        self.account_model = AccountModel(self.ctx)  # account.eod_high, mll, net, to_mll
+        self.history = DayHistory(self.ctx)  # the closed days: week.*, days(N), long windows
 
     @property
     def account_id(self) -> int:
@@ -164,6 +168,7 @@ class AccountState:
             view.name = ev.name
         if ev.balance is not None:
             view.balance = ev.balance
+            self.account_model.on_balance()
         if ev.can_trade is not None:
             view.can_trade = ev.can_trade
 
@@ -397,6 +402,8 @@ class AccountState:
         if day.pnl > day.peak_pnl:
             day.peak_pnl = day.pnl
         day.drawdown = day.peak_pnl - day.pnl
+        self.account_model.refresh()
+        self.history.refresh()
 
     def bind_ages(self) -> None:
         """position.age / order.age are read relative to now: refresh before evaluating."""
@@ -420,6 +427,7 @@ class AccountState:
         day.peak_pnl = day.unrealized_pnl
         self._refresh_day()
         day.peak_pnl = day.pnl
+        self.account_model.day_cleared()
 
     def replace_positions(self, events: tuple[PositionEvent, ...]) -> None:
         self.positions.clear()
@@ -449,17 +457,30 @@ class Functions:
     def contracts(self, symbol: str) -> int:
         return self._s.contracts_of(symbol)
 
+    @property
+    def days(self) -> DaysFunctions:
+        return self._s.history.days_fn
+
+    # a window reaching before the last reset adds the closed days' fills (rmdsl.engine.history)
     def fills(self, window_ms: int) -> int:
-        return self._s.fills.fills(self._s.window(window_ms))
+        s, past = self._s, self._s.history.past_start(self._s.now, window_ms)
+        today = s.fills.fills(s.window(window_ms))
+        return today + (0 if past is None else s.history.past.fills(past))
 
     def trades(self, window_ms: int) -> int:
-        return self._s.fills.trades(self._s.window(window_ms))
+        s, past = self._s, self._s.history.past_start(self._s.now, window_ms)
+        today = s.fills.trades(s.window(window_ms))
+        return today + (0 if past is None else s.history.past.trades(past))
 
     def losses(self, window_ms: int) -> int:
-        return self._s.fills.losses(self._s.window(window_ms))
+        s, past = self._s, self._s.history.past_start(self._s.now, window_ms)
+        today = s.fills.losses(s.window(window_ms))
+        return today + (0 if past is None else s.history.past.losses(past))
 
     def pnl(self, window_ms: int) -> Decimal:
-        return self._s.fills.pnl(self._s.window(window_ms))
+        s, past = self._s, self._s.history.past_start(self._s.now, window_ms)
+        today = s.fills.pnl(s.window(window_ms))
+        return today + (ZERO if past is None else s.history.past.pnl(past))
 
     def tick_value(self, symbol: str) -> Decimal:
         return self._s.tick_value(symbol)

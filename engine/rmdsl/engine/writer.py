@@ -25,12 +25,14 @@ from rmdsl.engine.persistence import (
     AccountStateRecord,
     AddLockout,
     CancelTimer,
+    DayResultRecord,
     EnforcementRecord,
     LiftLockout,
     LockoutRecord,
     MetricSample,
     PersistedState,
     PositionRecord,
+    RecordDay,
     RecordEnforcement,
     RecordMetrics,
     RecordTrade,
@@ -285,6 +287,9 @@ class WriteBehind:
 
     async def record_trade(self, trade: TradeRecord) -> None:
         self._add(RecordTrade(trade))
+
+    async def record_day(self, day: DayResultRecord, keep_from: dt.date) -> None:
+        self._add(RecordDay(day, keep_from))
 
     async def upsert_position(self, position: PositionRecord) -> None:
         self._add(UpsertPosition(position))

@@ -48,6 +48,7 @@ CODES: dict[str, str] = {
     "RM166": "unknown param",
     "RM167": "expression has the wrong type",
     "RM168": "money compared with a plain number",
+    "RM169": "window longer than the history kept",
     # warnings
     "RM800": "divisor can be zero",
     "RM801": "loss limit with a positive threshold",

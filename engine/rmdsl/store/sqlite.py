@@ -19,12 +19,14 @@ from rmdsl.engine.persistence import (
     AccountStateRecord,
     AddLockout,
     CancelTimer,
+    DayResultRecord,
     EnforcementRecord,
     LiftLockout,
     LockoutRecord,
     MetricSample,
     PersistedState,
     PositionRecord,
+    RecordDay,
     RecordEnforcement,
     RecordMetrics,
     RecordTrade,
@@ -41,6 +43,7 @@ from rmdsl.engine.persistence import (
     UpsertPosition,
     Write,
 )
+from rmdsl.lang.horizon import WINDOW_DAYS
 from rmdsl.store.backup import DEFAULT_KEEP, write_backup
 from rmdsl.store.batch import VERSION_SQL, statements
 from rmdsl.store.codec import day_out, json_out, ts_out
@@ -87,6 +90,13 @@ class SqliteStore(StateQueries):
             previous = await self.account_state(account_id, before=account.trading_day)
         if previous is not None:
             previous_trades = tuple(await self.trades_of_day(account_id, previous.trading_day))
+        days: tuple[DayResultRecord, ...] = ()
+        recent: tuple[TradeRecord, ...] = ()
+        if account is not None:
+            today = account.trading_day
+            days = tuple(await self.day_results(account_id, today))
+            first = today - dt.timedelta(days=WINDOW_DAYS + 1)
+            recent = tuple(await self.trades_between(account_id, first, today))
         return PersistedState(
             account=account,
             previous=previous,
@@ -96,6 +106,8 @@ class SqliteStore(StateQueries):
             lockouts=tuple(await self.active_lockouts(account_id)),
             timers=tuple(await self.timers(account_id)),
             ruleset=await self.last_ruleset_version(),
+            days=days,
+            recent_trades=recent,
         )
 
     # --- the batch API: every engine write goes through apply ----------------------------
@@ -130,6 +142,9 @@ class SqliteStore(StateQueries):
 
     async def record_trade(self, trade: TradeRecord) -> None:
         await self.apply((RecordTrade(trade),))
+
+    async def record_day(self, day: DayResultRecord, keep_from: dt.date) -> None:
+        await self.apply((RecordDay(day, keep_from),))
 
     async def upsert_position(self, position: PositionRecord) -> None:
         await self.apply((UpsertPosition(position),))
