@@ -16,6 +16,9 @@ included) at or below it means liquidation. So:
   new balance; between the two a winning close would otherwise look like a drop
   of its whole profit (a false MLL breach). The realized P&L counted since the
   last balance update is added until the next one.
+* Until the gateway has reported a balance, `net` and `to_mll` are NaN: a rule that
+  compares them fails loudly (a rule error, docs/engine.md) instead of seeing a $0
+  account far below its MLL and flattening it.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from decimal import Decimal
 from rmdsl.lang.context import EvalContext
 
 ZERO = Decimal(0)
+UNKNOWN = Decimal("NaN")  # an ordering comparison with it raises InvalidOperation
 
 # the params that configure the account model (a firm profile locks them with `stricter:`)
 ACCOUNT_SIZE = "account_size"  # the starting balance, e.g. $50000
@@ -109,5 +113,8 @@ class AccountModel:
         """net and to_mll: on every balance, fill and open-P&L change (a few Decimal adds)."""
         ctx = self._ctx
         view = ctx.account
+        if not self.balance_known:
+            view.net = view.to_mll = UNKNOWN
+            return
         view.net = view.balance + (ctx.day.realized_pnl - self._anchor) + ctx.day.unrealized_pnl
         view.to_mll = view.net - view.mll

@@ -15,9 +15,10 @@ import datetime as dt
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from rmdsl.engine.history import WeekStart, epoch_ms
+from rmdsl.engine.history import epoch_ms
 from rmdsl.engine.persistence import DayResultRecord, PersistedState, TradeRecord
 from rmdsl.engine.windows import Fill, tally
+from rmdsl.rules.model import WeekStart
 
 if TYPE_CHECKING:
     from rmdsl.engine.core import Engine
@@ -27,8 +28,7 @@ if TYPE_CHECKING:
 
 def week_start(engine: Engine) -> WeekStart:
     """The ruleset's `week_start` (default Sunday 17:00 in its timezone)."""
-    found = getattr(engine.ruleset, "week_start", None)
-    return found if isinstance(found, WeekStart) else WeekStart()
+    return engine.ruleset.week_start
 
 
 def past_fill(fill: Fill) -> PastFill:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 from collections.abc import Iterable
-from dataclasses import dataclass
 from decimal import Decimal
 
 from rmdsl.engine.persistence import DayResultRecord
@@ -26,6 +25,7 @@ from rmdsl.engine.tradingday import Calendar, reset_instant, wall_to_utc
 from rmdsl.engine.windows import FillWindow
 from rmdsl.lang.context import EvalContext
 from rmdsl.lang.horizon import HISTORY_DAYS, WINDOW_DAYS, WINDOW_MS
+from rmdsl.rules.model import WeekStart
 
 ZERO = Decimal(0)
 # trading days of results kept (today included) and days of fills kept for the windows
@@ -41,14 +41,6 @@ type PastFill = tuple[int, Decimal, bool, bool]
 
 def epoch_ms(ts: dt.datetime) -> int:
     return (ts - _EPOCH) // _MS
-
-
-@dataclass(frozen=True, slots=True)
-class WeekStart:
-    """When the trading week begins, in the ruleset's timezone (ruleset key `week_start`)."""
-
-    weekday: int = 6  # mon=0: Sunday
-    time: dt.time = dt.time(17, 0)
 
 
 class WindowTooLong(ValueError):
