@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from rmdsl.commands.accounts import UnknownAccount, pick_account
 from rmdsl.commands.daemon_state import daemon_line, daemon_state
+from rmdsl.commands.status_account import mll_data, render_mll
 
 if TYPE_CHECKING:
     from rmdsl.store import SqliteStore
@@ -182,6 +183,7 @@ async def _status(store: SqliteStore, args: argparse.Namespace) -> dict[str, Any
         if day is None
         else {"id": day.account_id, "name": day.account_name, "balance": day.balance},
         "daemon": await daemon_state(store, account_id),
+        "mll": mll_data(day),
         "trading_day": day.trading_day.isoformat() if day else None,
         "updated_at": day.updated_at if day else None,
         "pnl": None
@@ -357,6 +359,7 @@ def render_status(data: dict[str, Any]) -> str:
             f"{fmt_money(pnl['unrealized'])}; {pnl['trades']} trades "
             f"({pnl['wins']} won, {pnl['losses']} lost)"
         )
+        lines.extend(render_mll(data.get("mll"), fmt_money))
     if data["daemon"] is not None:
         lines.append(f"daemon          {daemon_line(data['daemon'], ts)}")
     for p in data["positions"]:

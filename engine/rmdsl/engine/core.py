@@ -256,6 +256,8 @@ class Engine:
             firings += self._on_order(event, changes)
         elif isinstance(event, AccountEvent):
             self.state.apply_account(event)
+            if event.balance is not None:  # account.net / to_mll for `rmdsl status`
+                await self._persist(self.store.save_account_state(restore.account_record(self)))
             if event.can_trade is True:
                 for lifted in self.lockouts.lift_can_trade(self.state.now):
                     log.warning("lockout by %s lifted: the account can trade", lifted.rule_id)

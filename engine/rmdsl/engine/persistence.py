@@ -93,6 +93,10 @@ class AccountStateRecord:
     # the directional params in force for trading_day and the looser file values that wait for
     # the reset (rmdsl.engine.params): {"in_force": {name: text}, "waiting": {name: {...}}}
     params: Mapping[str, Any] = field(default_factory=dict)
+    # the account model (rmdsl.engine.account), for `rmdsl status`; net None: balance unknown
+    eod_high: Decimal | None = None
+    mll: Decimal | None = None
+    net: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -86,6 +86,9 @@ def account_record(engine: Engine, last_reset: dt.datetime | None = None) -> Acc
         params=params.to_record(
             engine.ruleset, st.ctx.params, engine.deferred_params, engine.next_reset
         ),
+        eod_high=account.eod_high,
+        mll=account.mll,
+        net=account.net if st.account_model.balance_known else None,
     )
 
 

@@ -48,7 +48,7 @@ def marks(n: int) -> str:
     return ", ".join("?" * n)
 
 
-ACCOUNT_SQL = f"INSERT OR REPLACE INTO account_state ({rows.ACCOUNT_COLUMNS}) VALUES ({marks(14)})"
+ACCOUNT_SQL = f"INSERT OR REPLACE INTO account_state ({rows.ACCOUNT_COLUMNS}) VALUES ({marks(17)})"
 # a re-delivered fill changes nothing; only a void (same id) updates the stored row
 TRADE_SQL = (
     f"INSERT INTO trades ({rows.TRADE_COLUMNS}) VALUES ({marks(14)}) "

@@ -69,7 +69,7 @@ def percentile(sorted_values: Sequence[float], q: float) -> float:
 
 # columns a migration added after 1, with the value an older row reads as (migration 7)
 _ADDED_COLUMNS: dict[str, dict[str, str]] = {
-    "account_state": {"params_json": "'{}'"},
+    "account_state": {"params_json": "'{}'", "eod_high": "NULL", "mll": "NULL", "net": "NULL"},
     "trades": {"by_rmdsl": "0"},
 }
 

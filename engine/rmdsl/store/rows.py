@@ -35,7 +35,8 @@ from rmdsl.store.db import Row
 
 ACCOUNT_COLUMNS = (
     "account_id, trading_day, realized_pnl, unrealized_pnl, peak_pnl, trades, wins, losses, "
-    "consecutive_losses, last_reset, updated_at, balance, account_name, params_json"
+    "consecutive_losses, last_reset, updated_at, balance, account_name, params_json, "
+    "eod_high, mll, net"
 )
 
 
@@ -55,6 +56,9 @@ def account_params(s: AccountStateRecord) -> tuple[Any, ...]:
         opt_money_out(s.balance),
         s.account_name,
         json_out(s.params),
+        opt_money_out(s.eod_high),
+        opt_money_out(s.mll),
+        opt_money_out(s.net),
     )
 
 
@@ -74,6 +78,9 @@ def account_record(r: Row) -> AccountStateRecord:
         balance=opt_money_in(r["balance"]),
         account_name=r["account_name"],
         params=json_in(r["params_json"]) or {},
+        eod_high=opt_money_in(r["eod_high"]),
+        mll=opt_money_in(r["mll"]),
+        net=opt_money_in(r["net"]),
     )
 
 

@@ -187,7 +187,10 @@ MIGRATIONS: Final[tuple[tuple[int, str], ...]] = (
             eod_balance  TEXT,
             eod_high     TEXT,
             PRIMARY KEY (account_id, trading_day)
-        ) WITHOUT ROWID
+        ) WITHOUT ROWID;
+        ALTER TABLE account_state ADD COLUMN eod_high TEXT;
+        ALTER TABLE account_state ADD COLUMN mll TEXT;
+        ALTER TABLE account_state ADD COLUMN net TEXT
         """,
     ),
 )
