@@ -155,6 +155,7 @@ def json_schema() -> dict[str, object]:
             },
         },
         "holidays": {"type": "array", "items": {"type": "string", "format": "date"}},
+        "week_start": {"type": "string", "pattern": "^(mon|tue|wed|thu|fri|sat|sun) [0-9:]+$"},
         "params": {"type": "object", "additionalProperties": param},
         "rules": {
             "type": "object",

@@ -27,14 +27,14 @@ from collections.abc import Mapping
 from decimal import Decimal
 
 from rmdsl.lang.context import EvalContext
+from rmdsl.lang.schema import ACCOUNT_SIZE, EOD_HIGH_SEED, MLL_DISTANCE
 
 ZERO = Decimal(0)
 UNKNOWN = Decimal("NaN")  # an ordering comparison with it raises InvalidOperation
 
-# the params that configure the account model (a firm profile locks them with `stricter:`)
-ACCOUNT_SIZE = "account_size"  # the starting balance, e.g. $50000
-MLL_DISTANCE = "mll_distance"  # how far below the end-of-day high the MLL trails, e.g. $2000
-EOD_HIGH_SEED = "start_eod_high"  # the end-of-day high on first start, when not account_size
+# the params that configure the account model (a firm profile locks them with `stricter:`):
+# account_size (the starting balance, e.g. $50000), mll_distance (how far below the end-of-day
+# high the MLL trails, e.g. $2000), start_eod_high (the high on first start, else account_size)
 
 
 def _money(params: Mapping[str, object], name: str) -> Decimal | None:

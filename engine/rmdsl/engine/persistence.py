@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
 
+from rmdsl.engine.dayrecord import DayResultRecord as DayResultRecord  # the day history's row
+
 ZERO = Decimal(0)
 
 
@@ -97,21 +99,6 @@ class AccountStateRecord:
     eod_high: Decimal | None = None
     mll: Decimal | None = None
     net: Decimal | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class DayResultRecord:
-    """One closed trading day's result (rmdsl.engine.history): the week, days(N) and the
-    account's end-of-day high read these after a restart. Bounded: KEEP_DAYS per account."""
-
-    account_id: int
-    trading_day: dt.date
-    gross_pnl: Decimal = ZERO  # the gateway's profitAndLoss of the day's closing fills
-    fees: Decimal = ZERO  # of every fill of the day
-    realized_pnl: Decimal = ZERO  # net: gross_pnl - fees
-    trades: int = 0  # the trader's closing fills
-    eod_balance: Decimal | None = None  # the balance at the reset that closed it (if known)
-    eod_high: Decimal | None = None  # account.eod_high after that reset
 
 
 @dataclass(frozen=True, slots=True)

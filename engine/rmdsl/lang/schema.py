@@ -74,6 +74,10 @@ def _n(
     return NameSpec(path, typ, doc, frozenset(triggers), scope, attr)
 
 
+# the params the account.* names read (rmdsl.engine.account): used even when no rule names them
+ACCOUNT_SIZE, MLL_DISTANCE, EOD_HIGH_SEED = "account_size", "mll_distance", "start_eod_high"
+ACCOUNT_PARAMS = frozenset({ACCOUNT_SIZE, MLL_DISTANCE, EOD_HIGH_SEED})
+
 _PNL = {_T.FILL, _T.TRADE}
 _LIVE = {_T.POSITION, _T.QUOTE}
 _POS = Scope.POSITION
