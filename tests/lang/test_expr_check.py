@@ -147,7 +147,16 @@ WARNINGS = [
     ("RM806", "day.realized_pnl * 10000000000000000000000000000 % $0.03 > $0"),
     ("RM806", "round(day.pnl / 0.0000000001) > $0"),
     ("RM807", "5m * day.losses"),  # a duration argument (checked with expected duration below)
+    ("RM808", "account.to_mll <= $250"),  # no params.mll_distance: the MLL would read $0
 ]
+
+
+def test_rm808_not_when_the_param_is_declared() -> None:
+    expr = parse_expression("account.to_mll <= $250 and account.start_balance > $0", path="r")
+    params = {**PARAMS, "mll_distance": (MONEY, Decimal(2000)), "account_size": (MONEY, 1)}
+    checked = check_expression(expr, CheckEnv("r", Scope.ACCOUNT, params, BOOL))
+    assert checked.diagnostics == ()
+    assert "RM808" in codes("account.start_balance > $0")
 
 
 @pytest.mark.parametrize(("code", "text"), WARNINGS)

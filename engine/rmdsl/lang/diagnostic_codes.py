@@ -58,4 +58,5 @@ CODES: dict[str, str] = {
     "RM805": "contradictory bounds on the same value",
     "RM806": "expression can fail at run time",
     "RM807": "duration computed at run time has no upper bound",
+    "RM808": "account name without the param that sets it",
 }
