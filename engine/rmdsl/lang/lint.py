@@ -86,7 +86,8 @@ class _Linter:
         param = ACCOUNT_NAME_PARAMS[node.path]
         if param not in self.params:
             message = f"{CODES['RM808']}: `{node.path}` needs `params.{param}`"
-            hint = f'declare it, e.g. `{param}: $2000` (docs/language.md, "Account")'
+            example = "$2000" if param == MLL_DISTANCE else "$50000"
+            hint = f'declare it, e.g. `{param}: {example}` (docs/language.md, "Account")'
             self.warn("RM808", message, node, hint)
 
     def _precision(self, node: ast.Expr) -> None:
