@@ -85,8 +85,7 @@ async def restore(engine: Engine, persisted: PersistedState, now: dt.datetime) -
     end-of-day high; a day closed while rmdsl was not running is closed now."""
     st = engine.state
     history = st.history
-    for record in persisted.days:
-        history.add_day(record)
+    history.load_days(persisted.days)
     opened(engine)
     st.account_model.restore(history.eod_high())
     fills = [(t.trade_id, past_fill(_fill(t))) for t in persisted.recent_trades if not t.voided]

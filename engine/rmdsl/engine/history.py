@@ -137,6 +137,12 @@ class DayHistory:
             self._dates.insert(i, record.trading_day)
         self._resum()
 
+    def load_days(self, records: Iterable[DayResultRecord]) -> None:
+        """The kept days read back at start (oldest first): one pass, not one per row."""
+        self.days = sorted(records, key=lambda d: d.trading_day)
+        self._dates = [d.trading_day for d in self.days]
+        self._resum()
+
     def keep_from(self) -> dt.date:
         """The oldest day kept: the first of the last KEEP_DAYS trading days."""
         return self.first_day(KEEP_DAYS)
