@@ -167,3 +167,20 @@ def test_a_week_start_off_the_reset_counts_whole_trading_days() -> None:
     assert history.week_first == dt.date(2026, 3, 2)
     history.set_day(cal, dt.date(2026, 3, 1), WeekStart(0, dt.time(9, 0)))  # Sunday's day
     assert history.week_first == dt.date(2026, 2, 23)
+
+
+async def test_a_balance_never_reported_is_not_taken_as_a_zero_end_of_day_balance(
+    tmp_path: Path,
+) -> None:
+    rs = account_rules()
+    path = tmp_path / "state.db"
+    async with SqliteStore(path) as store:
+        h = await Harness(rs, store=store).start()  # type: ignore[arg-type]
+        await h.feed(fill(1, at(120)), fill(2, at(121), -250, side=Side.SELL))  # no balance yet
+        await h.engine.stop()
+    async with SqliteStore(path) as store:  # Tuesday: Monday's reset passed while down
+        h2 = await Harness(rs, start=at(DAY), store=store).start()  # type: ignore[arg-type]
+        acct = h2.engine.ctx.account
+        assert (acct.eod_high, acct.mll) == (50000, 48000)
+        assert acct.to_mll.is_nan()  # still unknown: no rule reads a $0 account
+        await h2.engine.stop()

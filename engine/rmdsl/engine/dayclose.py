@@ -92,7 +92,8 @@ async def restore(engine: Engine, persisted: PersistedState, now: dt.datetime) -
     account = persisted.account
     if account is not None and engine.trading_day and account.trading_day < engine.trading_day:
         # the reset passed while rmdsl was not running: the last balance it saw is the day's
-        if account.balance is not None:
+        # (`net` is saved only once the gateway had reported a balance)
+        if account.balance is not None and account.net is not None:
             st.ctx.account.balance = account.balance
             st.account_model.balance_known = True
         closed = {t.trade_id: _fill(t) for t in persisted.trades}
