@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from tests.engine.enginekit import CHICAGO, D, Harness, at, clock, fill, param, rule, ruleset
 
+from rmdsl.engine.account import AccountModel
 from rmdsl.engine.events import AccountEvent, Side
 from rmdsl.engine.history import KEEP_DAYS, WINDOW_DAYS, DayHistory
 from rmdsl.engine.memory_store import MemoryStore
@@ -184,3 +185,12 @@ async def test_a_balance_never_reported_is_not_taken_as_a_zero_end_of_day_balanc
         assert (acct.eod_high, acct.mll) == (50000, 48000)
         assert acct.to_mll.is_nan()  # still unknown: no rule reads a $0 account
         await h2.engine.stop()
+
+
+def test_an_unknown_net_reads_unknown_in_a_message() -> None:
+    from rmdsl.lang.format import format_value
+    from rmdsl.lang.types import MONEY
+
+    ctx = EvalContext()
+    AccountModel(ctx).refresh()
+    assert ctx.account.net.is_nan() and format_value(ctx.account.net, MONEY) == "unknown"
