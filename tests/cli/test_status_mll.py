@@ -10,7 +10,7 @@ from tests.cli.test_status_history import rmdsl
 from tests.engine.enginekit import Harness, at, clock, fill
 from tests.engine.test_account_history import RESET, account_rules, balance
 
-from rmdsl.engine.events import Side
+from rmdsl.contract.events import Side
 from rmdsl.store.sqlite import SqliteStore
 
 

@@ -12,15 +12,15 @@ from pathlib import Path
 import pytest
 from tests.engine.enginekit import CHICAGO, D, Harness, at, clock, fill, param, rule, ruleset
 
+from rmdsl.contract.events import AccountEvent, Side
 from rmdsl.engine.account import AccountModel
-from rmdsl.engine.events import AccountEvent, Side
 from rmdsl.engine.history import KEEP_DAYS, WINDOW_DAYS, DayHistory
-from rmdsl.engine.memory_store import MemoryStore
 from rmdsl.engine.persistence import AccountStateRecord, DayResultRecord
 from rmdsl.engine.tradingday import Calendar
 from rmdsl.lang.context import EvalContext
 from rmdsl.rules.model import Action, SessionHours, WeekStart
 from rmdsl.store.sqlite import SqliteStore
+from rmdsl.tooling.memory_store import MemoryStore
 
 DAY = 86_400.0
 RESET = 8 * 3600.0  # 17:00 CT is 8 hours after T0 (Monday 09:00 CST)

@@ -60,7 +60,9 @@ async def _keep(engine: Engine, record: DayResultRecord) -> None:
     history = engine.state.history
     history.add_day(record)
     history.prune()
-    await engine._persist(engine.store.record_day(record, history.keep_from()))
+    # Engine.store is the write-behind writer: this only joins the step's batch (never raises;
+    # a failed commit is retried and alerted by the writer, rmdsl.engine.writer)
+    await engine.store.record_day(record, history.keep_from())
 
 
 async def close_day(engine: Engine, day: dt.date, at: dt.datetime) -> None:
