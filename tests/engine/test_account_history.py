@@ -194,3 +194,20 @@ def test_an_unknown_net_reads_unknown_in_a_message() -> None:
     ctx = EvalContext()
     AccountModel(ctx).refresh()
     assert ctx.account.net.is_nan() and format_value(ctx.account.net, MONEY) == "unknown"
+
+
+async def test_fills_caught_up_at_a_reconcile_are_not_counted_twice_in_net() -> None:
+    """The snapshot's balance already holds the fills rmdsl missed: while they are caught up
+    (each evaluated as of its time) net must not subtract a missed loss a second time."""
+    from rmdsl.contract.broker import Snapshot
+
+    h = await Harness(account_rules()).start()  # type: ignore[arg-type]
+    await h.feed(balance(at(60), 50700))  # to_mll $2,700
+    missed = (fill(7, at(120)), fill(8, at(121), -2000, side=Side.SELL))
+    records = await h.engine.reconcile(Snapshot(balance(at(180), 48700), (), (), missed))
+    await h.engine.drain()
+    acct = h.engine.ctx.account
+    assert (acct.net, acct.to_mll) == (48700, 700)
+    assert h.engine.ctx.day.realized_pnl == -2000
+    fired = [r for r in records + h.store.enforcements if r.rule_name == "guard"]
+    assert fired == []

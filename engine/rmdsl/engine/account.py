@@ -94,6 +94,12 @@ class AccountModel:
         self._anchor = ZERO
         self.refresh()
 
+    def holds_missed(self, net: Decimal) -> None:
+        """A reconcile's balance already holds fills not counted yet (their `net`): while
+        they are caught up one by one, net moves as it did live instead of counting them twice."""
+        self._anchor = self._ctx.day.realized_pnl + net
+        self.refresh()
+
     def rebase(self) -> None:
         """After fills were counted that the last balance already held (a restore, a
         catch-up after a reconcile whose snapshot brought the balance)."""

@@ -21,6 +21,7 @@ from rmdsl.engine.windows import Fill, tally
 from rmdsl.rules.model import WeekStart
 
 if TYPE_CHECKING:
+    from rmdsl.contract.events import TradeEvent
     from rmdsl.engine.core import Engine
     from rmdsl.engine.history import PastFill
     from rmdsl.lang.context import DayView
@@ -123,6 +124,23 @@ async def late_fill(engine: Engine, day: dt.date, ev_id: int) -> None:
         until = engine.calendar.last_reset(st.now)
         st.history.add_fills(_past_fills({ev_id: fill}), until, drop={ev_id} if fill[2] else ())
     st.history.set_day(engine.calendar, st.history.today, week_start(engine))
+
+
+def missed_net(engine: Engine, missed: list[TradeEvent]) -> Decimal:
+    """The net P&L of today's fills a reconcile will count for the first time: the snapshot's
+    balance holds it already (rmdsl.engine.account.AccountModel.holds_missed)."""
+    st, today = engine.state, engine.trading_day
+    return sum(
+        (
+            ev.net_pnl
+            for ev in missed
+            if not ev.voided
+            and ev.id not in st.trades
+            and ev.id not in st.previous
+            and engine.calendar.trading_day(ev.ts) == today
+        ),
+        Decimal(0),
+    )
 
 
 def _fill(t: TradeRecord) -> Fill:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from rmdsl.contract.broker import Snapshot
 from rmdsl.contract.events import OrderType, PositionEvent, PositionType, Side, TradeEvent
-from rmdsl.engine import catchup, params
+from rmdsl.engine import catchup, dayclose, params
 from rmdsl.engine.evaluate import GRACE_ID, Firing, TimerChanges
 from rmdsl.engine.lockouts import is_pause
 from rmdsl.engine.persistence import (
@@ -192,6 +192,7 @@ async def reconcile(
         st.set_contract(info.symbol, info.tick_size, info.tick_value)
     missed = catchup.missed_trades(engine, snapshot.trades_today, engine.take_held())
     known = {cid: pos.opened_at for cid, pos in st.positions.items()}
+    st.account_model.holds_missed(dayclose.missed_net(engine, missed))
     deferred = await catchup.catch_up_trades(engine, missed, now, evaluate=catch_up)
     st.account_model.rebase()  # the snapshot's balance already holds the fills caught up
     st.replace_positions(snapshot.positions)
