@@ -42,6 +42,7 @@ _DEFAULTS: dict[str, object] = {
     "reset": DEFAULT_RESET,
     "session": SessionHours(),
     "holidays": frozenset(),
+    "week_start": WeekStart(),
 }
 
 
