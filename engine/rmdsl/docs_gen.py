@@ -77,7 +77,7 @@ def schema_text() -> str:
     for f in FUNCTIONS.values():
         params = "x, ..." if f.name in NUMERIC_FUNCTIONS else ", ".join(str(p) for p in f.params)
         result = str(f.result) if f.result else "same"
-        lines.append(f"  {f.name}({params}) -> {result}: {f.doc}")
+        lines.append(f"  {f.signature(params)} -> {result}: {f.doc}")
     lines += ["", "Actions", ""]
     for name, action in ACTIONS.items():
         scopes = f" [scope {', '.join(sorted(action.scopes))}]" if action.scopes else ""
@@ -161,6 +161,7 @@ def _top_properties() -> dict[str, object]:
         "reset": {"type": "string", "pattern": r"^\d{2}:\d{2}(:\d{2})?$"},
         "session": session,
         "holidays": {"type": "array", "items": {"type": "string", "format": "date"}},
+        "week_start": {"type": "string", "pattern": "^(mon|tue|wed|thu|fri|sat|sun) [0-9:]+$"},
         "params": {"type": "object", "additionalProperties": _param_schema()},
         "rules": rules,
     }
@@ -212,7 +213,7 @@ def _functions_block() -> list[str]:
         result = f.result or "same as x"
         if f.name == "lookup":
             params, result = "map<T>, string, T", "T"
-        out.append(f"| `{f.name}({params})` | {result} | {_md(f.doc)} |")
+        out.append(f"| `{f.signature(params)}` | {result} | {_md(f.doc)} |")
     return out
 
 

@@ -23,6 +23,7 @@ from rmdsl.rules.model import (
     Rule,
     Ruleset,
     SessionHours,
+    WeekStart,
 )
 from rmdsl.rules.nslg import build_nslg
 from rmdsl.rules.stages import CheckedAction, CheckedRule, Compiled, Linted
@@ -49,6 +50,7 @@ def compile_rules(linted: Linted) -> Compiled:
         reset=setting("reset", dt.time, DEFAULT_RESET),
         session=setting("session", SessionHours, SessionHours()),
         holidays=setting("holidays", frozenset, frozenset()),
+        week_start=setting("week_start", WeekStart, WeekStart()),
         params=_params(merged),
         rules=tuple(compile_rule(rule) for rule in checked.rules),
         no_stop_loss_grace=build_nslg(merged.nslg, parsed.path, render),

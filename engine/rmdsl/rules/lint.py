@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Set
 
 from rmdsl.lang.lint import lint_expression
-from rmdsl.lang.schema import UntilKind
+from rmdsl.lang.schema import ACCOUNT_PARAMS, UntilKind
 from rmdsl.rules.extends import Merged
 from rmdsl.rules.model import SessionHours
 from rmdsl.rules.stages import Checked, CheckedRule, Linted
@@ -54,7 +54,7 @@ def lint_ruleset(
         _lockouts(rule, merged, report)
         _locked_params(rule, merged, report)
     for name, param in merged.params.items():
-        if name not in params_read:
+        if name not in params_read and name not in ACCOUNT_PARAMS:  # the engine reads those
             key = param.doc.key
             report.warning(
                 "RM852",

@@ -172,16 +172,25 @@ class SessionHours:
     days: frozenset[int] = frozenset({0, 1, 2, 3, 4})  # mon=0
 
 
+@dataclass(frozen=True, slots=True)
+class WeekStart:
+    """When the trading week begins, in the ruleset's timezone (key `week_start`)."""
+
+    weekday: int = 6  # mon=0: Sunday
+    time: dt.time = dt.time(17, 0)
+
+
 DEFAULT_TIMEZONE = "America/Chicago"
 DEFAULT_RESET = dt.time(17, 0)
+# a top-level setting's value (name, description, timezone, reset, session, holidays, ...)
+Setting = str | ZoneInfo | dt.time | SessionHours | frozenset[dt.date] | WeekStart
 # the calendar a ruleset runs on when it sets none (rules.calendar_locks compares with it)
-# a top-level setting's value (name, description, timezone, reset, session, holidays)
-Setting = str | ZoneInfo | dt.time | SessionHours | frozenset[dt.date]
 CALENDAR_DEFAULTS: Mapping[str, Setting] = {
     "timezone": ZoneInfo(DEFAULT_TIMEZONE),
     "reset": DEFAULT_RESET,
     "session": SessionHours(),
     "holidays": frozenset(),
+    "week_start": WeekStart(),
 }
 
 
@@ -199,6 +208,7 @@ class Ruleset:
     no_stop_loss_grace: NoStopLossGrace
     files: tuple[str, ...]  # this file and every file it extends (absolute), for hot reload
     digest: str  # sha256 over the files' bytes: the ruleset version
+    week_start: WeekStart = WeekStart()  # week.* (rmdsl.engine.history)
 
     def param_values(self) -> dict[str, object]:
         return {name: p.value for name, p in self.params.items()}
