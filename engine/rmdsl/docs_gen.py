@@ -12,8 +12,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from rmdsl.lang.functions import FUNCTIONS, NUMERIC_FUNCTIONS
 from rmdsl.lang.literals import DURATION_PATTERN, WEEKDAYS
-from rmdsl.lang.schema import ACTIONS, FUNCTIONS, NAMES, NUMERIC_FUNCTIONS, Scope, Trigger
+from rmdsl.lang.schema import ACTIONS, NAMES, Scope, Trigger
 from rmdsl.rules.document import PARAM_KEYS, RULE_KEYS, SESSION_KEYS, TOP_KEYS
 from rmdsl.rules.model import RuleSeverity
 from rmdsl.rules.nslg import SETTABLE

@@ -13,10 +13,11 @@ from rmdsl.errors import Diagnostic, Severity
 from rmdsl.lang import ast
 from rmdsl.lang.checked import CheckedExpr, CheckEnv
 from rmdsl.lang.diagnostic_codes import CODES
+from rmdsl.lang.functions import FUNCTIONS, NUMERIC_FUNCTIONS
 from rmdsl.lang.horizon import too_long
 from rmdsl.lang.literals import WEEKDAYS, money_literal
 from rmdsl.lang.literals import close_names as did_you_mean
-from rmdsl.lang.schema import FUNCTIONS, NAMES, NUMERIC_FUNCTIONS, Trigger
+from rmdsl.lang.schema import NAMES, Trigger
 from rmdsl.lang.types import (
     ANY,
     BOOL,

@@ -30,7 +30,8 @@ from rmdsl.lang import ast, runtime
 from rmdsl.lang.ast import BinaryOp, UnaryOp
 from rmdsl.lang.checked import CheckedExpr
 from rmdsl.lang.context import EvalContext
-from rmdsl.lang.schema import FUNCTIONS, NAMES
+from rmdsl.lang.functions import FUNCTIONS
+from rmdsl.lang.schema import NAMES
 from rmdsl.lang.types import CYCLIC, DURATION, MONEY, NUMBER, NUMERIC, Type
 
 _SPLIT = 24  # AST levels per generated function: well inside CPython's 200 nested brackets

@@ -12,8 +12,9 @@ from rmdsl.lang import ast
 from rmdsl.lang.ast import BinaryOp, CompareOp
 from rmdsl.lang.checked import CheckedExpr
 from rmdsl.lang.diagnostic_codes import CODES
+from rmdsl.lang.functions import FUNCTIONS
 from rmdsl.lang.generate import constant_value
-from rmdsl.lang.schema import ACCOUNT_SIZE, FUNCTIONS, MLL_DISTANCE
+from rmdsl.lang.schema import ACCOUNT_SIZE, MLL_DISTANCE
 from rmdsl.lang.types import BOOL, CYCLIC, DURATION, MONEY, NUMBER, Type
 
 # names holding P&L that loss limits compare against
