@@ -87,27 +87,18 @@ class Daemon:
         self.store, self.notifier, self.clock = store, notifier, clock
         self.reload = reload
         self.single = broker is not None  # the one-account form: its errors stop the daemon
-        settings = Settings(
-            clock,
-            tick_s,
-            maintenance_s,
-            timeout_s,
-            lock_dir,
-            unreconciled_alert_s,
-            retry_s,
-            many=not self.single,
-        )
         if broker is not None:
             assert ruleset_path is not None, "one account: its ruleset file"
             source = OneBroker(broker)
             accounts = [AccountEntry(source.name, Path(ruleset_path))]
         assert source is not None, "accounts need a source (a login)"
         self.source, self.entries = source, list(accounts)
+        times = (tick_s, maintenance_s, timeout_s, lock_dir, unreconciled_alert_s, retry_s)
         self.fleet = Fleet(
             source,
             store,
             notifier,
-            settings,
+            Settings(clock, *times, many=not self.single),
             load=load,
             reload=reload,
             observers=observers,
@@ -115,8 +106,11 @@ class Daemon:
         )
         self._metrics = metrics or Metrics(notifier)
         self.reconfigure, self.config_path = reconfigure, config_path
-        self.config_watcher: Any = None  # rmdsl.configwatch.ConfigWatcher while watching
         self.dashboard_options = dashboard
+        self._process_state()
+
+    def _process_state(self) -> None:
+        self.config_watcher: Any = None  # rmdsl.configwatch.ConfigWatcher while watching
         self.dashboard: Any = None  # rmdsl.dashboard.server.Dashboard once serving
         self._primary: AccountSupervisor | None = None  # the first account (single-form views)
         if self.single:  # its reconcile status and claim exist before start, as they did
