@@ -128,7 +128,7 @@ async def test_a_connection_change_reaches_every_account_and_all_are_resubscribe
 async def test_disconnecting_one_account_unsubscribes_it_and_leaves_the_others(
     sdk: MockSDK, fleet: tuple[ProjectXLogin, dict[str, tuple[Any, Sink]]]
 ) -> None:
-    login, brokers = fleet
+    _, brokers = fleet
     broker, sink = brokers.pop("EXPRESS-2")
     await broker.disconnect()
     for topic in ("Orders", "Positions", "Trades"):
