@@ -17,13 +17,13 @@ import pytest
 
 from rmdsl import configfile
 from rmdsl.accounts import AccountEntry
-from rmdsl.broker.interface import EventSink, Snapshot
+from rmdsl.contract.broker import EventSink, Snapshot
+from rmdsl.contract.events import AccountEvent, PositionEvent, PositionType
 from rmdsl.daemon import Daemon
 from rmdsl.enforce.recording_broker import RecordingBroker
-from rmdsl.engine.events import AccountEvent, PositionEvent, PositionType
-from rmdsl.engine.memory_store import MemoryStore
 from rmdsl.notify import CollectingNotifier
 from rmdsl.store.lock import probe
+from rmdsl.tooling.memory_store import MemoryStore
 
 NOW = dt.datetime(2026, 3, 2, 15, 0, tzinfo=dt.UTC)
 MNQ = "CON.F.US.MNQ.H26"

@@ -23,7 +23,7 @@ from typing import Any
 
 from rmdsl.account_supervisor import AccountSupervisor, Observer, Settings
 from rmdsl.accounts import AccountEntry, AccountSpec, resolve
-from rmdsl.broker.interface import Broker
+from rmdsl.contract.broker import Broker
 from rmdsl.dashboard import DashboardOptions
 from rmdsl.dashboard.feed import DaemonFeed
 from rmdsl.engine.core import Clock, Engine, wall_clock

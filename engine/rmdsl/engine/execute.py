@@ -8,8 +8,8 @@ import time
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import TYPE_CHECKING
 
+from rmdsl.contract.events import Event, OrderEvent
 from rmdsl.engine.evaluate import Firing
-from rmdsl.engine.events import Event, OrderEvent
 from rmdsl.engine.lockouts import is_pause
 from rmdsl.engine.persistence import EnforcementRecord, LockoutRecord
 from rmdsl.engine.resolve import Step

@@ -11,7 +11,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from rmdsl.engine.events import (
+from rmdsl.contract.events import (
     AccountEvent,
     OrderEvent,
     OrderStatus,
