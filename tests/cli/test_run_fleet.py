@@ -5,7 +5,6 @@ config edits followed, SIGTERM releasing every account (docs/operations.md, "Man
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import sqlite3
 from collections.abc import AsyncIterator
@@ -13,12 +12,13 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from test_run import RMDSL, RULESET, run_env, wait_for
-from test_run_lock import Run
+from test_run import RULESET, wait_for
+from test_run_lock import Run, runs, spawn
 
 from rmdsl.broker.simgateway import SimGateway
 from rmdsl.store.lock import probe
 
+__all__ = ["runs"]  # the fixture, shared with test_run_lock
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 NAMES = ("PRAC-SIM-1", "PRAC-SIM-2", "PRAC-SIM-3")
 
@@ -29,36 +29,12 @@ async def gw() -> AsyncIterator[SimGateway]:
         yield gateway
 
 
-@pytest.fixture
-async def runs() -> AsyncIterator[list[Run]]:
-    started: list[Run] = []
-    yield started
-    for run in started:
-        await run.kill()
-
-
 async def start(runs: list[Run], gw: SimGateway, tmp_path: Path, name: str, accounts: str) -> Run:
     (tmp_path / "rules.yaml").write_text(RULESET, encoding="utf-8")
     config = tmp_path / f"{name}.toml"
     config.write_text(f'ruleset = "{tmp_path / "rules.yaml"}"\naccounts = {accounts}\n')
-    log = tmp_path / f"{name}.log"
-    proc = await asyncio.create_subprocess_exec(
-        *RMDSL,
-        "run",
-        "--config",
-        str(config),
-        "--state",
-        str(tmp_path / f"{name}.db"),
-        "--no-dashboard",
-        "--log-file",
-        str(log),
-        env=run_env(gw, RMDSL_LOCK_DIR=str(tmp_path / "locks")),
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    run = Run(proc, log)
-    runs.append(run)
-    return run
+    args = ["--config", str(config), "--state", str(tmp_path / f"{name}.db"), "--no-dashboard"]
+    return await spawn(runs, gw, tmp_path, name, args)
 
 
 async def test_two_many_account_daemons_share_out_the_accounts_and_follow_their_configs(

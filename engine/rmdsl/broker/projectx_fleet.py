@@ -119,7 +119,7 @@ class ProjectXAccount(ProjectXBroker):
         if self._account is not None:
             raise BrokerError(f"account {self.account_name} is already connected")
         await self.login.open()
-        account = self._find(await self.login.accounts(max_age_s=0.0))
+        account = self._find(await self.login.accounts())  # fresh from the names() just read
         live = await self.login.connect_hub(account)
         self._client, self._suite, self._account = self.login.client, self.login.suite, account
         self._handoff = Handoff(self._noting(sink))
