@@ -137,6 +137,12 @@ class Daemon:
         """The running accounts by gateway account id: .name .engine .ruleset .feed .metrics"""
         return self.fleet.accounts
 
+    @property
+    def unrouted(self) -> int:
+        """Events of the login's other accounts, not supervised here: dropped, counted."""
+        live = getattr(self.source, "live", None) or getattr(self.broker, "live", None)
+        return int(live.routes.unrouted) if live is not None else 0
+
     async def apply(self, entries: Sequence[AccountEntry]) -> None:
         """Supervise exactly the accounts `entries` name now (a config reload lands here)."""
         specs, unmatched = resolve(entries, await self.source.names())
