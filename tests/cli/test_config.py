@@ -205,3 +205,13 @@ def test_account_and_accounts_together_are_refused_where_accounts_is(
     assert main(["run", "--config", str(cfg_file)]) == 2
     err = capsys.readouterr().err
     assert f"{cfg_file}:2:12: error[RM902]: accounts: give `account` (one) or `accounts`" in err
+
+
+def test_record_with_many_accounts_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in CREDS:
+        monkeypatch.setenv(name, "x" * 20)
+    cfg_file = write(tmp_path / "rmdsl.toml", 'accounts = ["A", "B*"]\n')
+    assert main(["run", "--config", str(cfg_file), "--record", str(tmp_path / "s.jsonl")]) == 2
+    assert "--record records one account" in capsys.readouterr().err
