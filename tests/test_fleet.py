@@ -22,6 +22,7 @@ from rmdsl.contract.broker import EventSink, Snapshot
 from rmdsl.contract.events import AccountEvent, PositionEvent, PositionType
 from rmdsl.daemon import Daemon
 from rmdsl.enforce.recording_broker import RecordingBroker
+from rmdsl.errors import BrokerError
 from rmdsl.lang.context import EvalContext
 from rmdsl.notify import CollectingNotifier
 from rmdsl.pipeline import load_ruleset
@@ -83,8 +84,11 @@ class Login:
     def __init__(self, names: tuple[str, ...]) -> None:
         self.listed = names
         self.made: dict[str, list[AccountBroker]] = {}
+        self.fail: BrokerError | None = None  # /Account/search failing
 
     async def names(self) -> list[str]:
+        if self.fail is not None:
+            raise self.fail
         return list(self.listed)
 
     def broker(self, name: str) -> AccountBroker:
@@ -292,3 +296,8 @@ async def test_config_edits_add_and_remove_accounts_and_a_broken_edit_changes_no
     assert isinstance(notifier, CollectingNotifier)
     refused = next(a for a in notifier.alerts if a.title == "config reload refused")
     assert "alert_window" in refused.body and "RM902" in refused.body
+    login.fail = BrokerError("list accounts: Server error: 500")  # the login cannot answer
+    config.write_text(f'ruleset = "{rules}"\naccounts = ["ACC-A"]\n')
+    await until(lambda: watcher.refused == 2, "the edit that cannot be resolved now")
+    assert {s.name for s in daemon.accounts.values()} == {"ACC-A", "ACC-C", "ACC-D"}
+    assert "Server error: 500" in notifier.alerts[-1].body
