@@ -87,7 +87,7 @@ class SqliteStore(StateQueries, SingleWrites):
             trades=trades,
             lockouts=tuple(await self.active_lockouts(account_id)),
             timers=tuple(await self.timers(account_id)),
-            ruleset=await self.last_ruleset_version(),
+            ruleset=await self.last_ruleset_version(account_id),
             days=days,
             recent_trades=recent,
         )
