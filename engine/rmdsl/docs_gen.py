@@ -49,7 +49,7 @@ def schema_data() -> dict[str, object]:
             {
                 "name": a.name,
                 "args": [
-                    {"name": g.name, "type": str(g.type), "required": g.required} for g in a.args
+                    {"name": g.name, "type": g.shown_type, "required": g.required} for g in a.args
                 ],
                 "scopes": sorted(a.scopes) if a.scopes else None,
                 "doc": a.doc,
@@ -63,7 +63,7 @@ def schema_data() -> dict[str, object]:
 
 def _action_sig(name: str) -> str:
     spec = ACTIONS[name]
-    args = ", ".join(f"{a.name}: {a.type}" + ("" if a.required else "?") for a in spec.args)
+    args = ", ".join(f"{a.name}: {a.shown_type}" + ("" if a.required else "?") for a in spec.args)
     return f"{name}({args})" if args else name
 
 

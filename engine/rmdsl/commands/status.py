@@ -22,7 +22,12 @@ from rmdsl.commands.daemon_state import daemon_line, daemon_state
 if TYPE_CHECKING:
     from rmdsl.store import SqliteStore
 
-_VERB = {"pause": "paused", "symbol_block": "blocked", "lockout": "locked"}
+_VERB = {
+    "pause": "paused",
+    "symbol_block": "blocked",
+    "lockout": "locked",
+    "reduce_only": "reduce-only (exits only)",
+}
 HELP = "show lockouts, timers, today's P&L, the ruleset and the performance metrics"
 
 # name, label, unit, target (p95, or p50 below 100 samples), alert when max exceeds

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from rmdsl.engine.core import Engine
 
 # the actions that set a lockout (execute.py reserves them): they last, the others are one-off
-LOCKING = frozenset(("lockout", "cooldown", "block_symbol", "pause"))
+LOCKING = frozenset(("lockout", "cooldown", "block_symbol", "pause", "reduce_only"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,13 +116,13 @@ async def catch_up_trades(
 
 
 def flattening(deferred: list[Deferred]) -> frozenset[str]:
-    """The new lockouts of the catch-up that flatten (all but pauses): their own flatten
+    """The new lockouts of the catch-up that flatten (not pauses, reduce-only): their flatten
     closes and cancels the exposure, the reconcile's policing must not send it twice."""
     return frozenset(
         rec.id
         for item in deferred
         for rec, new in item.reserved.values()
-        if new and rec.kind is not LockoutKind.PAUSE
+        if new and rec.kind not in (LockoutKind.PAUSE, LockoutKind.REDUCE_ONLY)
     )
 
 

@@ -43,6 +43,7 @@ from rmdsl.engine.persistence import (
     StateStore,
 )
 from rmdsl.engine.queue import QUEUE_LIMIT, EventQueue
+from rmdsl.engine.reduceonly import ReduceOnly
 from rmdsl.engine.resolve import resolve
 from rmdsl.engine.ruleerrors import report as report_rule_errors
 from rmdsl.engine.ruleerrors import report_unreported
@@ -94,6 +95,7 @@ class Engine:
         self.metrics = metrics or Metrics(notifier)
         self.evaluator = Evaluator(ruleset, self.state, self.metrics)
         self.lockouts = Lockouts()
+        self.reduce_only = ReduceOnly()  # caps while a reduce_only(...) is active
         self.origins = Origins()  # which fills are of rmdsl's own closes
         enforcing = OriginBroker(broker, self.origins, self.state)
         self.enforcer = Enforcer(
@@ -375,11 +377,9 @@ class Engine:
         else:
             await self._persist(self.store.upsert_position(restore.position_record(self, pos)))
         self.evaluator.update_grace(changes)
-        if pos is None:
-            return []
-        lock = self.lockouts.blocking(pos.symbol, pos.opened_at)
-        if lock is None:
-            return []
+        lock = None if pos is None else self.lockouts.blocking(pos.symbol, pos.opened_at)
+        if lock is None or pos is None:
+            return self.reduce_only.police_position(self, event.contract_id, pos, event)
         return [self.executor.lockout_firing(lock, pos.contract_id, pos.symbol, event, "close")]
 
     def _on_order(self, event: OrderEvent, changes: TimerChanges) -> list[Firing]:
@@ -389,7 +389,9 @@ class Engine:
         if order is None or event.type is OrderType.MARKET:
             return []  # a market order is (usually our own) close: it fills, nothing to cancel
         lock = self.lockouts.blocking(order.symbol, order.placed_at)
-        if lock is None or (is_pause(lock) and self.state.closes_position(order)):
+        if lock is None:
+            return self.reduce_only.police_order(self, order, event)
+        if is_pause(lock) and self.state.closes_position(order):
             return []  # a pause lets a stop or target protect what is already open
         return [
             self.executor.lockout_firing(lock, order.contract_id, order.symbol, event, "cancel")

@@ -8,10 +8,10 @@ import time
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import TYPE_CHECKING
 
+from rmdsl.engine import reduceonly
 from rmdsl.engine.evaluate import Firing
 from rmdsl.engine.events import Event, OrderEvent
-from rmdsl.engine.lockouts import is_pause
-from rmdsl.engine.persistence import EnforcementRecord, LockoutRecord
+from rmdsl.engine.persistence import EnforcementRecord, LockoutKind, LockoutRecord
 from rmdsl.engine.resolve import Step
 from rmdsl.engine.state import Position
 from rmdsl.lang.format import format_value
@@ -62,7 +62,7 @@ class Executor:
                 continue
             until: Until = a.until if a.until is not None else UntilKind.RESET
             if a.name == "cooldown" and isinstance(a.args.get("for"), int):
-                until = int(a.args["for"])
+                until = a.number("for")
             out[i] = eng.lockouts.add(
                 account_id=eng.state.account_id,
                 rule_id=f.rule_id,
@@ -72,9 +72,12 @@ class Executor:
                 calendar=eng.calendar,
                 reason=f.message,
                 pause=a.name == "pause",
+                reduce_only=a.name == "reduce_only",
             )
             rec, new = out[i]
             if new:
+                if a.name == "reduce_only":
+                    eng.reduce_only.arm(eng.state.positions.values(), fresh=_first(eng, rec))
                 await eng._persist(eng.store.add_lockout(rec))
         return out
 
@@ -101,6 +104,9 @@ class Executor:
                 record = await self._lockout(f, reserved[i], symbol, label)
                 records.append(record)
                 if name == "pause" or (symbol is None and flattened):
+                    continue
+                if name == "reduce_only":
+                    records += await reduceonly.sweep(self.engine, f, label)
                     continue
                 if record.outcome == "skipped":
                     # already locked: no new flatten, but the steps resolve() counted on it to
@@ -153,10 +159,10 @@ class Executor:
                 await asyncio.gather(*(enf.close(f, p.contract_id, label) for p in positions))
             )
         if name == "reduce_position":
-            return await self._reduce(f, positions, int(a.args.get("to", 0)), label)
+            return await self._reduce(f, positions, a.number("to"), label)
         pos = positions[0]
         tick = st.tick_size(pos.symbol)
-        ticks = Decimal(int(a.args.get("ticks", 0)))
+        ticks = Decimal(a.number("ticks"))
         if tick == 0:
             return [await enf.call(f, label, pos.contract_id, None, "unknown tick size")]
         sign = 1 if pos.long else -1
@@ -175,12 +181,12 @@ class Executor:
     ) -> EnforcementRecord:
         enf, st = self.engine.enforcer, self.engine.state
         price = st.prices.get(pos.contract_id)
-        after = int(a.args.get("after", 0))
+        after = a.number("after")
         if price is None:
             return await enf.call(f, label, pos.contract_id, None, "no price yet")
         if pos.view.unrealized_ticks < after:
             return await enf.call(f, label, pos.contract_id, None, f"not {after} ticks in profit")
-        ticks = Decimal(int(a.args.get("ticks", 0)))
+        ticks = Decimal(a.number("ticks"))
         stop = price - ticks * tick if pos.long else price + ticks * tick
         return await enf.protect(f, pos, label, stop)
 
@@ -253,18 +259,25 @@ class Executor:
         return f"{format_value(local, DATETIME)} {local.tzname()}"
 
     def lockout_firing(
-        self, lock: LockoutRecord, contract_id: str, symbol: str, event: Event | None, kind: str
+        self,
+        lock: LockoutRecord,
+        contract_id: str,
+        symbol: str,
+        event: Event | None,
+        kind: str,
+        to: int = 0,
     ) -> Firing:
-        """A firing of an active lockout: close what opened / cancel what was placed."""
+        """A firing of an active lockout: close what opened / cancel what was placed /
+        reduce what grew (a reduce-only) back `to` contracts."""
         order_id = event.id if isinstance(event, OrderEvent) else None
-        what = "a position opened" if kind == "close" else "an order was placed"
+        what, action = _POLICING[kind]
         scope = lock.symbol or "account"
         until = self._until_text(lock)
-        state = "paused" if is_pause(lock) else "locked out"
+        state = _STATE.get(lock.kind, "locked out")
         return Firing(
             rule_id=lock.rule_id,
             severity="critical",
-            actions=(Action("close_position" if kind == "close" else "cancel_orders"),),
+            actions=(Action(action, {"to": to}) if kind == "reduce" else Action(action),),
             scope=Scope.ORDER if order_id is not None else Scope.POSITION,
             entity=contract_id,
             ts=self.engine.state.now,
@@ -278,7 +291,21 @@ class Executor:
         )
 
 
-_LOCKING = ("lockout", "cooldown", "block_symbol", "pause")
+_LOCKING = ("lockout", "cooldown", "block_symbol", "pause", "reduce_only")
+_POLICING = {
+    "close": ("a position opened", "close_position"),
+    "cancel": ("an order was placed", "cancel_orders"),
+    "reduce": ("a position grew", "reduce_position"),
+}
+_STATE = {LockoutKind.PAUSE: "paused", LockoutKind.REDUCE_ONLY: "reduce-only"}
+
+
+def _first(engine: Engine, rec: LockoutRecord) -> bool:
+    """`rec` is the only active reduce-only: the caps are taken afresh."""
+    return not any(
+        r.kind is LockoutKind.REDUCE_ONLY and r.id != rec.id
+        for r in engine.lockouts.active.values()
+    )
 
 
 def _target(f: Firing) -> str:

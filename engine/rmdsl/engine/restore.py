@@ -139,6 +139,8 @@ async def apply(engine: Engine, persisted: PersistedState, now: dt.datetime) -> 
     engine.lockouts.restore(persisted.lockouts)
     for lifted in engine.lockouts.expire(now):
         await engine._persist(store.lift_lockout(lifted.id, now))
+    if engine.reduce_only.record(engine) is not None:  # caps: the sizes the database held
+        engine.reduce_only.arm(st.positions.values(), fresh=True)
     for timer in persisted.timers:
         engine.evaluator.timers.add(timer)
     changes = TimerChanges()
@@ -159,10 +161,14 @@ def police(engine: Engine, skip: frozenset[str] = frozenset()) -> list[Firing]:
         lock = engine.lockouts.blocking(pos.symbol, pos.opened_at, skip)
         if lock is not None:
             out.append(ex.lockout_firing(lock, pos.contract_id, pos.symbol, None, "close"))
+        elif not skip:  # a catch-up's new lockout flattens: nothing left to reduce
+            out += engine.reduce_only.police_position(engine, pos.contract_id, pos, None)
     for order in st.orders.values():
         if order.event.type is OrderType.MARKET:
             continue
         lock = engine.lockouts.blocking(order.symbol, order.placed_at, skip)
+        if lock is None and not skip:
+            out += engine.reduce_only.police_order(engine, order, None)
         if lock is None or (is_pause(lock) and st.closes_position(order)):
             continue  # a pause lets a stop or target protect what is already open
         out.append(ex.lockout_firing(lock, order.contract_id, order.symbol, order.event, "cancel"))

@@ -11,6 +11,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from rmdsl.engine import exposure
 from rmdsl.engine.events import (
     AccountEvent,
     OrderEvent,
@@ -306,6 +307,7 @@ class AccountState:
             if known is not None:
                 del self.orders[ev.id]
                 self._protect_contract(ev.contract_id)
+                exposure.refresh(self)
             return None
         placed = known.placed_at if known is not None else ev.ts
         order = Order(ev.id, ev.contract_id, ev.symbol, ev, placed)
@@ -316,6 +318,7 @@ class AccountState:
         view.stop_price = ev.stop_price or ZERO
         self.orders[ev.id] = order
         self._protect_contract(ev.contract_id)
+        exposure.refresh(self)
         return order
 
     def closes_position(self, order: Order) -> bool:
@@ -390,6 +393,7 @@ class AccountState:
         pv.unrealized_pnl = total
         self.ctx.day.unrealized_pnl = total
         self._refresh_day()
+        exposure.refresh(self)
 
     def _refresh_day(self) -> None:
         day = self.ctx.day
@@ -436,6 +440,7 @@ class AccountState:
             self.apply_order(ev)
         for pos in self.positions.values():
             self._refresh_protection(pos)
+        exposure.refresh(self)
 
 
 class Functions:

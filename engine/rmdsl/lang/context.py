@@ -46,6 +46,9 @@ class PositionsView:
     contracts: int = 0  # gross
     net_contracts: int = 0  # long minus short
     unrealized_pnl: Decimal = ZERO
+    exposure: int = 0  # working entry orders counted (rmdsl.engine.exposure)
+    mini_equivalents: Decimal = ZERO  # micros as 1/10
+    exposure_mini_equivalents: Decimal = ZERO
 
 
 @dataclass(slots=True)
@@ -55,6 +58,7 @@ class PositionView:
     side: str = "long"  # "long" | "short"
     size: int = 0
     avg_price: Decimal = ZERO
+    mini_equivalents: Decimal = ZERO  # size, a micro as 1/10
     unrealized_pnl: Decimal = ZERO
     unrealized_ticks: Decimal = ZERO
     age: int = 0  # ms since opened

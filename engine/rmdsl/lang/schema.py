@@ -105,11 +105,37 @@ NAMES: Mapping[str, NameSpec] = {
         _n("positions.contracts", INT, "gross open contracts", {_T.POSITION}),
         _n("positions.net_contracts", INT, "long minus short contracts", {_T.POSITION}),
         _n("positions.unrealized_pnl", MONEY, "open P&L of all positions", _LIVE),
+        _n(
+            "positions.exposure",
+            INT,
+            "contracts held if every working order of a side filled: per contract the larger of "
+            "|net + buys| and |net - sells|, summed (working entry orders counted)",
+            {_T.POSITION, _T.ORDER},
+        ),
+        _n(
+            "positions.mini_equivalents",
+            NUMBER,
+            "gross open contracts with micros (MNQ, MES, M2K, MYM, MGC, MCL, M6E...) as 1/10",
+            {_T.POSITION},
+        ),
+        _n(
+            "positions.exposure_mini_equivalents",
+            NUMBER,
+            "positions.exposure with micros as 1/10 (TopstepX's position limit)",
+            {_T.POSITION, _T.ORDER},
+        ),
         _n("position.symbol", STRING, "symbol root (MNQ)", {_T.POSITION}, _POS),
         _n("position.contract_id", STRING, "CON.F.US.MNQ.Z25", {_T.POSITION}, _POS),
         _n("position.side", STRING, '"long" or "short"', {_T.POSITION}, _POS),
         _n("position.size", INT, "contracts", {_T.POSITION}, _POS),
         _n("position.avg_price", NUMBER, "average entry price", {_T.POSITION}, _POS),
+        _n(
+            "position.mini_equivalents",
+            NUMBER,
+            "position.size, a micro as 1/10 of its mini",
+            {_T.POSITION},
+            _POS,
+        ),
         _n("position.unrealized_pnl", MONEY, "open P&L", _LIVE, _POS),
         _n("position.unrealized_ticks", NUMBER, "open P&L in ticks per contract", _LIVE, _POS),
         _n("position.age", DURATION, "time since opened", {_T.POSITION, _T.CLOCK}, _POS),
@@ -292,6 +318,13 @@ class ArgSpec:
     type: Type  # DURATION args of `until` also accept the words of UntilKind
     required: bool = True
     accepts_until_words: bool = False
+    accepts_time: bool = False  # `until: 13:00`: the next such wall-clock time
+
+    @property
+    def shown_type(self) -> str:
+        """The type as `rmdsl schema` and docs/language.md write it."""
+        words = [*UntilKind, str(self.type)] if self.accepts_until_words else [str(self.type)]
+        return "|".join([*words, "time"] if self.accepts_time else words)
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,7 +336,7 @@ class ActionSpec:
     positional: str | None = None  # the arg a single positional value fills: cooldown(5m)
 
 
-_UNTIL = ArgSpec("until", DURATION, accepts_until_words=True)
+_UNTIL = ArgSpec("until", DURATION, accepts_until_words=True, accepts_time=True)
 _POSITIONAL_SCOPES = frozenset({Scope.POSITION, Scope.TRADE, Scope.SYMBOL})
 
 ACTIONS: Mapping[str, ActionSpec] = {
@@ -328,6 +361,14 @@ ACTIONS: Mapping[str, ActionSpec] = {
             (_UNTIL,),
             None,
             "block new trading until ...: open positions are kept, new orders cancelled",
+            "until",
+        ),
+        ActionSpec(
+            "reduce_only",
+            (_UNTIL,),
+            None,
+            "until ...: cancel orders that would open or add, close back fills that do; "
+            "exits, stop moves and protective orders go through",
             "until",
         ),
         ActionSpec(
@@ -372,6 +413,7 @@ ACTION_STRENGTH: Mapping[str, int] = {
     "lockout": 100,
     "cooldown": 100,
     "flatten": 90,
+    "reduce_only": 87,  # cancels working entry orders and undoes adds; closes nothing
     "pause": 85,
     "block_symbol": 80,
     "close_position": 70,

@@ -8,17 +8,20 @@ grammar (`action`), and an argument that computes is a checked expression.
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from collections.abc import Callable, Mapping
 
 from rmdsl.errors import ParseError
 from rmdsl.lang import ast
 from rmdsl.lang.check import CheckEnv, check_expression
 from rmdsl.lang.codegen import compile_expression
+from rmdsl.lang.literals import LiteralError, parse_time
 from rmdsl.lang.parser import parse_action
 from rmdsl.lang.schema import ACTIONS, ActionSpec, ArgSpec, Scope, UntilKind
-from rmdsl.lang.types import DURATION, INT, Type
+from rmdsl.lang.types import DURATION, INT, TIME, Type
 from rmdsl.lang.yaml_loader import YNode, YScalar, YSeq
-from rmdsl.rules.model import MAX_DURATION_MS, Action
+from rmdsl.rules.model import MAX_DURATION_MS, Action, ClockTime, Until
 from rmdsl.rules.values import (
     Report,
     did_you_mean,
@@ -29,6 +32,8 @@ from rmdsl.source import Span
 from rmdsl.types import Getter
 
 Locate = Callable[[int], tuple[int, int]]  # text offset -> (line, col), 1-based
+# written like a time of day: read as one (with the literal's own message when it is not)
+_TIME_LIKE = re.compile(r"^\d+:\d+(:\d+)?$")
 
 
 def split_do(node: YNode, text: str) -> list[tuple[str, int]]:
@@ -155,8 +160,8 @@ class ActionReader:
 
     def _args(
         self, spec: ActionSpec, call: ast.ActionCall, body: str, origin: Span
-    ) -> dict[str, int | UntilKind] | None:
-        values: dict[str, int | UntilKind] = {}
+    ) -> dict[str, int | Until] | None:
+        values: dict[str, int | Until] = {}
         self.exprs = {}
         ok = True
         for written in call.args:
@@ -220,13 +225,13 @@ class ActionReader:
             return None
         return by_name[name]
 
-    def _value(
-        self, spec: ActionSpec, arg: ArgSpec, raw: str, where: Span
-    ) -> int | UntilKind | None:
+    def _value(self, spec: ActionSpec, arg: ArgSpec, raw: str, where: Span) -> int | Until | None:
         if arg.accepts_until_words and raw in tuple(UntilKind):
             return UntilKind(raw)
         if raw.startswith("params."):
             return self._param(spec, arg, raw[len("params.") :], where)
+        if arg.accepts_time and _TIME_LIKE.match(raw):
+            return self._clock_time(spec, arg, raw, where)
         if arg.type == DURATION:
             ms = parse_duration_text(raw)
             if ms is not None and ms > MAX_DURATION_MS:
@@ -234,7 +239,8 @@ class ActionReader:
                 return None
             if ms is not None and ms > 0:
                 return ms
-            words = " reset, session_start or" if arg.accepts_until_words else ""
+            words = " reset, session_start, can_trade," if arg.accepts_until_words else ""
+            words += " a time of day (13:00) or" if arg.accepts_time else ""
             self.report.error_at(
                 "RM044",
                 where,
@@ -256,7 +262,25 @@ class ActionReader:
         )
         return None
 
-    def _param(self, spec: ActionSpec, arg: ArgSpec, name: str, where: Span) -> int | None:
+    def _clock_time(
+        self, spec: ActionSpec, arg: ArgSpec, raw: str, where: Span
+    ) -> ClockTime | None:
+        """`until: 13:00`: a time of day in 24-hour HH:MM or HH:MM:SS."""
+        try:
+            return ClockTime(parse_time(raw))
+        except LiteralError as err:
+            self.report.error_at(
+                "RM044",
+                where,
+                self.path,
+                f"`{arg.name}` of `{spec.name}` must be a time of day, not `{raw}`",
+                f"{err.message}; it means the next such time in the ruleset's timezone",
+            )
+            return None
+
+    def _param(
+        self, spec: ActionSpec, arg: ArgSpec, name: str, where: Span
+    ) -> int | ClockTime | None:
         found = self.params.get(name)
         if found is None:
             self.report.error_at(
@@ -269,6 +293,8 @@ class ActionReader:
             return None
         typ, value = found
         self.params_read.add(name)
+        if arg.accepts_time and typ == TIME and isinstance(value, dt.time):
+            return ClockTime(value)
         positive = isinstance(value, int) and (value > 0 or arg.name == "to")
         if typ == arg.type and positive and not isinstance(value, bool):
             assert isinstance(value, int)
