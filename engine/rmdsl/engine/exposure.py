@@ -75,6 +75,11 @@ def refresh(state: AccountState) -> None:
         pos.view.mini_equivalents = weight * pos.size
         minis += pos.view.mini_equivalents
         symbols[pos.contract_id] = pos.symbol
+    for order in state.orders.values():
+        buys, sells = totals[order.contract_id]
+        net = state.net(order.contract_id)
+        side = (buys, 0) if order.event.side is Side.BUY else (0, sells)
+        order.view.is_entry = worst_size(net, *side) > abs(net)
     for contract_id, symbol in symbols.items():
         buys, sells = totals.get(contract_id, (0, 0))
         size = worst_size(state.net(contract_id), buys, sells)

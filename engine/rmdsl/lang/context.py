@@ -88,6 +88,7 @@ class OrderView:
     price: Decimal = ZERO  # limit price, 0 when none
     stop_price: Decimal = ZERO  # 0 when none
     age: int = 0  # ms since placed
+    is_entry: bool = False  # could open or add (rmdsl.engine.exposure)
 
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)

@@ -110,7 +110,7 @@ NAMES: Mapping[str, NameSpec] = {
             INT,
             "contracts held if every working order of a side filled: per contract the larger of "
             "|net + buys| and |net - sells|, summed (working entry orders counted)",
-            {_T.POSITION, _T.ORDER},
+            {_T.ORDER},
         ),
         _n(
             "positions.mini_equivalents",
@@ -122,7 +122,7 @@ NAMES: Mapping[str, NameSpec] = {
             "positions.exposure_mini_equivalents",
             NUMBER,
             "positions.exposure with micros as 1/10 (TopstepX's position limit)",
-            {_T.POSITION, _T.ORDER},
+            {_T.ORDER},
         ),
         _n("position.symbol", STRING, "symbol root (MNQ)", {_T.POSITION}, _POS),
         _n("position.contract_id", STRING, "CON.F.US.MNQ.Z25", {_T.POSITION}, _POS),
@@ -192,6 +192,13 @@ NAMES: Mapping[str, NameSpec] = {
         _n("order.size", INT, "contracts", {_T.ORDER}, Scope.ORDER),
         _n("order.price", NUMBER, "limit price (0 if none)", {_T.ORDER}, Scope.ORDER),
         _n("order.stop_price", NUMBER, "stop price (0 if none)", {_T.ORDER}, Scope.ORDER),
+        _n(
+            "order.is_entry",
+            BOOL,
+            "the working orders of its side, it included, could take |position| past its size",
+            {_T.ORDER},
+            Scope.ORDER,
+        ),
         _n("order.age", DURATION, "time since placed", {_T.ORDER, _T.CLOCK}, Scope.ORDER),
         _n(
             "symbol",
