@@ -214,7 +214,8 @@ def _actions_block() -> list[str]:
     out = ["| action | scopes | meaning |", "|---|---|---|"]
     for name, spec in ACTIONS.items():
         scopes = ", ".join(sorted(spec.scopes)) if spec.scopes else "any"
-        out.append(f"| `{_action_sig(name)}` | {scopes} | {_md(spec.doc)} |")
+        sig = _action_sig(name).replace("|", "\\|")  # a table cell: `|` escaped
+        out.append(f"| `{sig}` | {scopes} | {_md(spec.doc)} |")
     return out
 
 

@@ -2,7 +2,7 @@
 
 While a reduce-only record is active (a LockoutRecord of kind REDUCE_ONLY, so it
 is persisted, restored and lifted like a pause), the account may only get
-smaller (docs/decisions.md D12; NautilusTrader's REDUCING state, ProjectX's
+smaller (docs/decisions.md D16; NautilusTrader's REDUCING state, ProjectX's
 Trade Clock):
 
 * a working order is cancelled when the orders on its side of the contract,

@@ -173,7 +173,7 @@ MIGRATIONS: Final[tuple[tuple[int, str], ...]] = (
     ),
     (
         9,
-        # a reduce_only(...) is a lockout row of kind 'reduce_only' (docs/decisions.md D12):
+        # a reduce_only(...) is a lockout row of kind 'reduce_only' (docs/decisions.md D16):
         # SQLite cannot widen a CHECK, so the table is copied into one that allows it
         """
         CREATE TABLE lockouts_v9 (
