@@ -16,6 +16,7 @@ from rmdsl.errors import ParseError
 from rmdsl.lang import ast
 from rmdsl.lang.check import CheckEnv, check_expression
 from rmdsl.lang.codegen import compile_expression
+from rmdsl.lang.format import format_value
 from rmdsl.lang.literals import LiteralError, parse_time
 from rmdsl.lang.parser import parse_action
 from rmdsl.lang.schema import ACTIONS, ActionSpec, ArgSpec, Scope, UntilKind
@@ -246,7 +247,7 @@ class ActionReader:
                 where,
                 self.path,
                 f"`{arg.name}` of `{spec.name}` must be{words} a duration, not `{raw}`",
-                "durations look like 30s, 5m, 1h30m",
+                _duration_hint(raw, arg),
             )
             return None
         if (
@@ -307,8 +308,8 @@ class ActionReader:
             "RM044",
             where,
             self.path,
-            f"`{arg.name}` of `{spec.name}` needs {arg.type}, and `params.{name}` "
-            f"is {typ} `{value}`",
+            f"`{arg.name}` of `{spec.name}` needs {_wanted(arg)}, and `params.{name}` "
+            f"is {typ} `{format_value(value, typ)}`",
         )
         return None
 
@@ -327,6 +328,16 @@ class ActionReader:
             n.removeprefix("params.") for n in checked.names_read if n.startswith("params.")
         )
         return compile_expression(checked)
+
+
+def _wanted(arg: ArgSpec) -> str:
+    return "a duration or a time of day" if arg.accepts_time else str(arg.type)
+
+
+def _duration_hint(raw: str, arg: ArgSpec) -> str:
+    if _TIME_LIKE.match(raw) and not arg.accepts_time:  # cooldown(13:00)
+        return f"that is a time of day: to lock out until it, write `lockout(until: {raw})`"
+    return "durations look like 30s, 5m, 1h30m"
 
 
 def _computed(value: ast.Expr) -> bool:
