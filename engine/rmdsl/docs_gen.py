@@ -13,7 +13,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 from rmdsl.lang.literals import DURATION_PATTERN, WEEKDAYS
-from rmdsl.lang.schema import ACTIONS, FUNCTIONS, NAMES, NUMERIC_FUNCTIONS, Scope, Trigger
+from rmdsl.lang.schema import (
+    ACTIONS,
+    FUNCTIONS,
+    NAMES,
+    NUMERIC_FUNCTIONS,
+    ArgSpec,
+    Scope,
+    Trigger,
+    UntilKind,
+)
 from rmdsl.rules.document import PARAM_KEYS, RULE_KEYS, SESSION_KEYS, TOP_KEYS
 from rmdsl.rules.model import RuleSeverity
 from rmdsl.rules.nslg import SETTABLE
@@ -49,7 +58,7 @@ def schema_data() -> dict[str, object]:
             {
                 "name": a.name,
                 "args": [
-                    {"name": g.name, "type": g.shown_type, "required": g.required} for g in a.args
+                    {"name": g.name, "type": shown_type(g), "required": g.required} for g in a.args
                 ],
                 "scopes": sorted(a.scopes) if a.scopes else None,
                 "doc": a.doc,
@@ -61,9 +70,15 @@ def schema_data() -> dict[str, object]:
     }
 
 
+def shown_type(arg: ArgSpec) -> str:
+    """An argument's type as `rmdsl schema` and docs/language.md write it."""
+    words = [*UntilKind, str(arg.type)] if arg.accepts_until_words else [str(arg.type)]
+    return "|".join([*words, "time"] if arg.accepts_time else words)
+
+
 def _action_sig(name: str) -> str:
     spec = ACTIONS[name]
-    args = ", ".join(f"{a.name}: {a.shown_type}" + ("" if a.required else "?") for a in spec.args)
+    args = ", ".join(f"{a.name}: {shown_type(a)}" + ("" if a.required else "?") for a in spec.args)
     return f"{name}({args})" if args else name
 
 

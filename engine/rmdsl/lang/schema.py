@@ -77,6 +77,10 @@ def _n(
 _PNL = {_T.FILL, _T.TRADE}
 _LIVE = {_T.POSITION, _T.QUOTE}
 _POS = Scope.POSITION
+_ORD = {_T.ORDER}  # exposure: on order events only (docs/decisions.md D16)
+_EXPOSURE = "contracts held if one side's working orders all filled: entry orders counted"
+_MINI = "a micro (MNQ, MES, M2K, MYM, MGC, MCL, M6E...) as 1/10 of its mini"
+_IS_ENTRY = "its side's working orders, it included, could take |position| past its size"
 
 NAMES: Mapping[str, NameSpec] = {
     spec.path: spec
@@ -105,37 +109,15 @@ NAMES: Mapping[str, NameSpec] = {
         _n("positions.contracts", INT, "gross open contracts", {_T.POSITION}),
         _n("positions.net_contracts", INT, "long minus short contracts", {_T.POSITION}),
         _n("positions.unrealized_pnl", MONEY, "open P&L of all positions", _LIVE),
-        _n(
-            "positions.exposure",
-            INT,
-            "contracts held if every working order of a side filled: per contract the larger of "
-            "|net + buys| and |net - sells|, summed (working entry orders counted)",
-            {_T.ORDER},
-        ),
-        _n(
-            "positions.mini_equivalents",
-            NUMBER,
-            "gross open contracts with micros (MNQ, MES, M2K, MYM, MGC, MCL, M6E...) as 1/10",
-            {_T.POSITION},
-        ),
-        _n(
-            "positions.exposure_mini_equivalents",
-            NUMBER,
-            "positions.exposure with micros as 1/10 (TopstepX's position limit)",
-            {_T.ORDER},
-        ),
+        _n("positions.exposure", INT, _EXPOSURE, _ORD),
+        _n("positions.mini_equivalents", NUMBER, "gross open contracts, " + _MINI, {_T.POSITION}),
+        _n("positions.exposure_mini_equivalents", NUMBER, "positions.exposure, " + _MINI, _ORD),
         _n("position.symbol", STRING, "symbol root (MNQ)", {_T.POSITION}, _POS),
         _n("position.contract_id", STRING, "CON.F.US.MNQ.Z25", {_T.POSITION}, _POS),
         _n("position.side", STRING, '"long" or "short"', {_T.POSITION}, _POS),
         _n("position.size", INT, "contracts", {_T.POSITION}, _POS),
         _n("position.avg_price", NUMBER, "average entry price", {_T.POSITION}, _POS),
-        _n(
-            "position.mini_equivalents",
-            NUMBER,
-            "position.size, a micro as 1/10 of its mini",
-            {_T.POSITION},
-            _POS,
-        ),
+        _n("position.mini_equivalents", NUMBER, "position.size, " + _MINI, {_T.POSITION}, _POS),
         _n("position.unrealized_pnl", MONEY, "open P&L", _LIVE, _POS),
         _n("position.unrealized_ticks", NUMBER, "open P&L in ticks per contract", _LIVE, _POS),
         _n("position.age", DURATION, "time since opened", {_T.POSITION, _T.CLOCK}, _POS),
@@ -192,13 +174,7 @@ NAMES: Mapping[str, NameSpec] = {
         _n("order.size", INT, "contracts", {_T.ORDER}, Scope.ORDER),
         _n("order.price", NUMBER, "limit price (0 if none)", {_T.ORDER}, Scope.ORDER),
         _n("order.stop_price", NUMBER, "stop price (0 if none)", {_T.ORDER}, Scope.ORDER),
-        _n(
-            "order.is_entry",
-            BOOL,
-            "the working orders of its side, it included, could take |position| past its size",
-            {_T.ORDER},
-            Scope.ORDER,
-        ),
+        _n("order.is_entry", BOOL, _IS_ENTRY, _ORD, Scope.ORDER),
         _n("order.age", DURATION, "time since placed", {_T.ORDER, _T.CLOCK}, Scope.ORDER),
         _n(
             "symbol",
@@ -327,12 +303,6 @@ class ArgSpec:
     accepts_until_words: bool = False
     accepts_time: bool = False  # `until: 13:00`: the next such wall-clock time
 
-    @property
-    def shown_type(self) -> str:
-        """The type as `rmdsl schema` and docs/language.md write it."""
-        words = [*UntilKind, str(self.type)] if self.accepts_until_words else [str(self.type)]
-        return "|".join([*words, "time"] if self.accepts_time else words)
-
 
 @dataclass(frozen=True, slots=True)
 class ActionSpec:
@@ -345,6 +315,7 @@ class ActionSpec:
 
 _UNTIL = ArgSpec("until", DURATION, accepts_until_words=True, accepts_time=True)
 _POSITIONAL_SCOPES = frozenset({Scope.POSITION, Scope.TRADE, Scope.SYMBOL})
+_REDUCE_ONLY = "until ...: orders that could open or add cancelled, exits and stop moves kept"
 
 ACTIONS: Mapping[str, ActionSpec] = {
     a.name: a
@@ -370,14 +341,7 @@ ACTIONS: Mapping[str, ActionSpec] = {
             "block new trading until ...: open positions are kept, new orders cancelled",
             "until",
         ),
-        ActionSpec(
-            "reduce_only",
-            (_UNTIL,),
-            None,
-            "until ...: cancel orders that would open or add, close back fills that do; "
-            "exits, stop moves and protective orders go through",
-            "until",
-        ),
+        ActionSpec("reduce_only", (_UNTIL,), None, _REDUCE_ONLY, "until"),
         ActionSpec(
             "block_symbol",
             (_UNTIL,),
