@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from e2ekit import StartDaemon, wait_until
 
-from rmdsl.engine.events import OrderStatus
+from rmdsl.contract.events import OrderStatus
 from rmdsl.engine.persistence import LockoutKind, Outcome
 
 pytestmark = pytest.mark.e2e

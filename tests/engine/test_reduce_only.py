@@ -23,8 +23,8 @@ from enginekit import (
     ruleset,
 )
 
-from rmdsl.broker.interface import ContractInfo, Snapshot
-from rmdsl.engine.events import AccountEvent, OrderType, Side
+from rmdsl.contract.broker import ContractInfo, Snapshot
+from rmdsl.contract.events import AccountEvent, OrderType, Side
 from rmdsl.engine.exposure import mini_weight, worst_size
 from rmdsl.engine.lockouts import until_instant
 from rmdsl.engine.persistence import LockoutKind, UntilKindRecord

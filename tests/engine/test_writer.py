@@ -12,7 +12,6 @@ from unittest.mock import AsyncMock
 from enginekit import MNQ, at, fill, position, rule, ruleset
 
 from rmdsl.engine.core import Engine
-from rmdsl.engine.memory_store import MemoryStore
 from rmdsl.engine.persistence import (
     AddLockout,
     CancelTimer,
@@ -29,6 +28,7 @@ from rmdsl.errors import StoreError
 from rmdsl.notify import CollectingNotifier
 from rmdsl.rules.model import Action
 from rmdsl.store import SqliteStore
+from rmdsl.tooling.memory_store import MemoryStore
 
 BOUND_S = 2.0  # only a regression waits this long
 CLOSE_ON_LOSS = rule("loss", lambda c: c.day.realized_pnl <= Decimal(-50), (Action("flatten"),))

@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 from rmdsl import alerttext
-from rmdsl.broker.interface import Broker
+from rmdsl.contract.broker import Broker
 from rmdsl.enforce import protect
 from rmdsl.enforce.goals import Goal, GoalBook, RetryPolicy, broker_size, key_of
 from rmdsl.engine.evaluate import Firing

@@ -14,7 +14,7 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from rmdsl.broker.interface import Broker
+from rmdsl.contract.broker import Broker
 from rmdsl.engine.evaluate import Firing
 from rmdsl.engine.state import AccountState, Position
 

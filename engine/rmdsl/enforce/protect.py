@@ -9,9 +9,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from rmdsl.broker.interface import OrderRequest
+from rmdsl.contract.broker import OrderRequest
+from rmdsl.contract.events import OrderType
 from rmdsl.engine.evaluate import Firing
-from rmdsl.engine.events import OrderType
 from rmdsl.engine.persistence import EnforcementRecord
 from rmdsl.engine.state import AccountState, Order, Position
 from rmdsl.engine.tags import new_tag

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from rmdsl.broker.interface import ContractInfo, EventSink, OrderRequest, Snapshot
-from rmdsl.engine.events import (
+from rmdsl.contract.broker import ContractInfo, EventSink, OrderRequest, Snapshot
+from rmdsl.contract.events import (
     AccountEvent,
     Event,
     OrderEvent,
@@ -46,7 +46,7 @@ class BrokerCall:
 
 
 class RecordingBroker:
-    """Implements rmdsl.broker.interface.Broker against an engine's own state."""
+    """Implements rmdsl.contract.broker.Broker against an engine's own state."""
 
     def __init__(self, state: AccountState | None = None, simulate: bool = True) -> None:
         self.state = state

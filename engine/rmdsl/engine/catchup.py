@@ -18,8 +18,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from rmdsl.contract.events import TradeEvent
 from rmdsl.engine.evaluate import Firing, TimerChanges
-from rmdsl.engine.events import TradeEvent
 from rmdsl.engine.lockouts import until_instant
 from rmdsl.engine.persistence import EnforcementRecord, LockoutKind, LockoutRecord
 from rmdsl.engine.resolve import Step, resolve

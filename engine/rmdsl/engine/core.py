@@ -16,13 +16,8 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from rmdsl.broker.interface import Broker, Snapshot
-from rmdsl.enforce.enforcer import DEFAULT_TIMEOUT_S, Enforcer
-from rmdsl.enforce.goals import RetryPolicy
-from rmdsl.engine import catchup, daybook, params, restore
-from rmdsl.engine.clockviews import ClockViews
-from rmdsl.engine.evaluate import Evaluator, Firing, TimerChanges
-from rmdsl.engine.events import (
+from rmdsl.contract.broker import Broker, Snapshot
+from rmdsl.contract.events import (
     AccountEvent,
     ConnectionEvent,
     ConnectionState,
@@ -33,6 +28,11 @@ from rmdsl.engine.events import (
     QuoteEvent,
     TradeEvent,
 )
+from rmdsl.enforce.enforcer import DEFAULT_TIMEOUT_S, Enforcer
+from rmdsl.enforce.goals import RetryPolicy
+from rmdsl.engine import catchup, daybook, params, restore
+from rmdsl.engine.clockviews import ClockViews
+from rmdsl.engine.evaluate import Evaluator, Firing, TimerChanges
 from rmdsl.engine.execute import Executor
 from rmdsl.engine.lockouts import Lockouts, is_pause
 from rmdsl.engine.origin import CAUSE, OriginBroker, Origins

@@ -23,8 +23,8 @@ import datetime as dt
 import logging
 from typing import TYPE_CHECKING
 
+from rmdsl.contract.events import TradeEvent
 from rmdsl.engine import restore
-from rmdsl.engine.events import TradeEvent
 from rmdsl.engine.state import TradeResult
 from rmdsl.engine.windows import tally
 

@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
-from rmdsl.engine.events import (
+from rmdsl.contract.events import (
     AccountEvent,
     ClockEvent,
     Event,

@@ -8,9 +8,9 @@ import time
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import TYPE_CHECKING
 
+from rmdsl.contract.events import Event, OrderEvent
 from rmdsl.engine import reduceonly
 from rmdsl.engine.evaluate import Firing
-from rmdsl.engine.events import Event, OrderEvent
 from rmdsl.engine.persistence import EnforcementRecord, LockoutKind, LockoutRecord
 from rmdsl.engine.resolve import Step
 from rmdsl.engine.state import Position

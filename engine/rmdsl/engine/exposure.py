@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from rmdsl.engine.events import Side
+from rmdsl.contract.events import Side
 
 if TYPE_CHECKING:
     from rmdsl.engine.state import AccountState, Order

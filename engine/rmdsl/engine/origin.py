@@ -36,8 +36,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from decimal import Decimal
 
-from rmdsl.broker.interface import Broker, ContractInfo, EventSink, OrderRequest, Snapshot
-from rmdsl.engine.events import OrderEvent, OrderType, Side, TradeEvent
+from rmdsl.contract.broker import Broker, ContractInfo, EventSink, OrderRequest, Snapshot
+from rmdsl.contract.events import OrderEvent, OrderType, Side, TradeEvent
 from rmdsl.engine.state import AccountState
 from rmdsl.errors import BrokerError
 

@@ -29,7 +29,7 @@ import asyncio
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from rmdsl.engine.events import Event, Side
+from rmdsl.contract.events import Event, Side
 from rmdsl.engine.exposure import worst_size
 from rmdsl.engine.persistence import LockoutKind, LockoutRecord
 

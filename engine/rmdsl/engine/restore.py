@@ -9,10 +9,10 @@ import datetime as dt
 import time
 from typing import TYPE_CHECKING
 
-from rmdsl.broker.interface import Snapshot
+from rmdsl.contract.broker import Snapshot
+from rmdsl.contract.events import OrderType, PositionEvent, PositionType, Side, TradeEvent
 from rmdsl.engine import catchup, params
 from rmdsl.engine.evaluate import GRACE_ID, Firing, TimerChanges
-from rmdsl.engine.events import OrderType, PositionEvent, PositionType, Side, TradeEvent
 from rmdsl.engine.lockouts import is_pause
 from rmdsl.engine.persistence import (
     AccountStateRecord,

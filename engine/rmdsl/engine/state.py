@@ -11,8 +11,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from rmdsl.engine import exposure
-from rmdsl.engine.events import (
+from rmdsl.contract.events import (
     AccountEvent,
     OrderEvent,
     OrderStatus,
@@ -23,6 +22,7 @@ from rmdsl.engine.events import (
     TradeEvent,
     symbol_of,
 )
+from rmdsl.engine import exposure
 from rmdsl.engine.fills import FillBook
 from rmdsl.engine.tags import is_rmdsl_tag
 from rmdsl.engine.windows import Fill, FillWindow, count
