@@ -1,6 +1,6 @@
 """Engine benchmark: per-event processing time, events/s, per-rule evaluation time, RSS.
 
-Runs rulesets/topstep.yaml over a simulated 24 h session (quotes all day on
+Runs rulesets/topstep.yaml (or --ruleset FILE) over a simulated 24 h session (quotes all day on
 MNQ and ES; in session hours a protected trade every --trade-every seconds;
 the 17:00 reset) through Engine.process on one core, with a store that drops
 writes (the engine alone) and a broker whose effects are fed back.
@@ -133,8 +133,8 @@ def pct(data: Sequence[int], q: float) -> float:
     return ordered[max(int(q * len(ordered)) - 1, 0)] / 1000
 
 
-async def bench(n: int, trade_every_s: float) -> dict[str, Any]:
-    ruleset = load_ruleset(ROOT / "rulesets/topstep.yaml")
+async def bench(n: int, trade_every_s: float, ruleset_path: Path) -> dict[str, Any]:
+    ruleset = load_ruleset(ruleset_path)
     broker = RecordingBroker()
     engine = Engine(ruleset, broker, NullStore(), CollectingNotifier(), lambda: START)  # type: ignore[arg-type]
     broker.state = engine.state
@@ -188,9 +188,10 @@ def main() -> None:
     parser.add_argument(
         "--trade-every", type=float, default=120.0, help="seconds between entries in session"
     )
+    parser.add_argument("--ruleset", type=Path, default=ROOT / "rulesets/topstep.yaml")
     args = parser.parse_args()
     with quiet_engine_logs():
-        r = asyncio.run(bench(args.events, args.trade_every))
+        r = asyncio.run(bench(args.events, args.trade_every, args.ruleset))
     print(f"events: {r['events']}  in {r['seconds']:.2f} s  = {r['events_per_s']:,.0f} events/s")
     print(
         f"per event: p50 {r['p50_us']:.1f} us  p99 {r['p99_us']:.1f} us  "
