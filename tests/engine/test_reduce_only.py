@@ -43,7 +43,7 @@ REDUCE = rule(
 async def reduce_only_after_a_loss(h: Harness) -> None:
     """Long 3 MNQ, one sold at a loss: the reduce-only starts at at(2) with long 2."""
     await h.feed(position(at(0), 3), fill(1, at(1)), position(at(2), 2), fill(2, at(2), -50))
-    assert h.engine.reduce_only.record(h.engine) is not None
+    assert h.engine.reduce_only.record() is not None
 
 
 async def test_a_reduce_only_is_no_lockout_and_lets_exits_and_stop_moves_through() -> None:
@@ -129,7 +129,7 @@ async def test_a_lockout_in_force_covers_a_reduce_only_and_a_flatten_skips_its_c
     ]
     assert ACTION_STRENGTH["flatten"] > ACTION_STRENGTH["reduce_only"] > ACTION_STRENGTH["pause"]
     assert [r.action for r in h.records][-1] == "reduce_only(until=reset)"  # after the flatten
-    assert h.engine.reduce_only.record(h.engine) is not None
+    assert h.engine.reduce_only.record() is not None
 
 
 async def test_a_lockout_until_a_clock_time_lifts_at_that_instant_to_the_millisecond() -> None:

@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING
 from rmdsl.contract.events import Side
 
 if TYPE_CHECKING:
-    from rmdsl.engine.state import AccountState, Order
+    from rmdsl.engine.entities import Order
+    from rmdsl.engine.state import AccountState
 
 ONE = Decimal(1)
 TENTH = Decimal("0.1")

@@ -16,7 +16,7 @@ from rmdsl.tooling.testevents import money
 from rmdsl.tooling.teststeps import Expectation, ExpectedAction, ExpectedOrder
 
 if TYPE_CHECKING:
-    from rmdsl.engine.state import Order
+    from rmdsl.engine.entities import Order
     from rmdsl.tooling.offline import Fired, OfflineRun
     from rmdsl.tooling.ruletest import TestCase
 
@@ -208,7 +208,7 @@ def state_value(run: OfflineRun, name: str) -> Any:
     if name == "paused":
         return eng.lockouts.paused
     if name == "reduce_only":
-        return eng.reduce_only.record(eng) is not None
+        return eng.reduce_only.record() is not None
     if name == "until":
         return _until(run)
     obj: Any = eng.ctx
