@@ -1,22 +1,22 @@
-"""The ruleset tests of issue 12's clock-time locks, reduce-only and exposure names pass
-(examples/tests/clock, examples/tests/exposure): to the millisecond, across midnight, the
-reset, a weekend, both DST changes and a restart."""
+"""The ruleset tests of issue 12's account names and periods (examples/tests/account) pass:
+the MLL at the cent and the millisecond, across the reset, the week across a weekend,
+days(N), pnl(2d) across resets, and all of it across a restart (docs/language.md)."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 from pathlib import Path
+
+import pytest
 
 from rmdsl.cli import main
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "tests"
+ROOT = Path(__file__).resolve().parents[2]
+ACCOUNT = sorted((ROOT / "examples" / "tests" / "account").glob("*_test.yaml"))
 
 
-def test_every_clock_and_exposure_example_passes() -> None:
-    files = sorted(EXAMPLES.glob("clock/*_test.yaml")) + sorted(EXAMPLES.glob("exposure/*.yaml"))
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-        code = main(["test", *(str(p) for p in files)])
-    assert code == 0, out.getvalue()
-    assert "17 passed, 0 failed" in out.getvalue(), out.getvalue()
+def test_every_account_example_passes(capsys: pytest.CaptureFixture[str]) -> None:
+    assert len(ACCOUNT) == 3, "the account examples moved"
+    code = main(["test", *(str(p) for p in ACCOUNT)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "10 passed, 0 failed" in out

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
 
+from rmdsl.engine.dayrecord import DayResultRecord as DayResultRecord  # the day history's row
+
 ZERO = Decimal(0)
 
 
@@ -95,6 +97,10 @@ class AccountStateRecord:
     # the directional params in force for trading_day and the looser file values that wait for
     # the reset (rmdsl.engine.params): {"in_force": {name: text}, "waiting": {name: {...}}}
     params: Mapping[str, Any] = field(default_factory=dict)
+    # the account model (rmdsl.engine.account), for `rmdsl status`; net None: balance unknown
+    eod_high: Decimal | None = None
+    mll: Decimal | None = None
+    net: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +203,9 @@ class PersistedState:
     lockouts: tuple[LockoutRecord, ...] = ()  # active only (lifted_at is None)
     timers: tuple[TimerRecord, ...] = ()
     ruleset: RulesetVersionRecord | None = None  # the last recorded version
+    days: tuple[DayResultRecord, ...] = ()  # the kept closed days, oldest first
+    # the fills of the closed days a trailing window can still reach (rmdsl.engine.history)
+    recent_trades: tuple[TradeRecord, ...] = ()
 
 
 # ---- the batch API: one frozen record per write method, applied in order -------------------
@@ -210,6 +219,14 @@ class SaveAccount:
 @dataclass(frozen=True, slots=True)
 class ResetDay:
     state: AccountStateRecord
+
+
+@dataclass(frozen=True, slots=True)
+class RecordDay:
+    """Upsert a closed day's result; rows of days before `keep_from` are deleted."""
+
+    day: DayResultRecord
+    keep_from: dt.date
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,6 +291,7 @@ class RecordMetrics:
 Write = (
     SaveAccount
     | ResetDay
+    | RecordDay
     | RecordTrade
     | UpsertPosition
     | RemovePosition
@@ -309,6 +327,10 @@ class StateStore(Protocol):
         Queued in the same batch as the fill, after the enforcement it causes is dispatched.
         Unrealized-only changes (quotes) are saved at most once a second.
         """
+        ...
+
+    async def record_day(self, day: DayResultRecord, keep_from: dt.date) -> None:
+        """At each reset (and for a late fill of the closed day): the day's result row."""
         ...
 
     async def record_trade(self, trade: TradeRecord) -> None:
