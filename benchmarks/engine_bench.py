@@ -1,6 +1,6 @@
 """Engine benchmark: per-event processing time, events/s, per-rule evaluation time, RSS.
 
-Runs rulesets/topstep.yaml over a simulated 24 h session (quotes all day on
+Runs rulesets/topstep.yaml (or --ruleset FILE) over a simulated 24 h session (quotes all day on
 MNQ and ES; in session hours a protected trade every --trade-every seconds;
 the 17:00 reset) through Engine.process on one core, with a store that drops
 writes (the engine alone) and a broker whose effects are fed back.
@@ -145,9 +145,10 @@ def pct(data: Sequence[int], q: float) -> float:
     return ordered[max(int(q * len(ordered)) - 1, 0)] / 1000
 
 
-async def bench(n: int, trade_every_s: float, account_names: bool = False) -> dict[str, Any]:
-    name = "benchmarks/account_names.yaml" if account_names else "rulesets/topstep.yaml"
-    ruleset = load_ruleset(ROOT / name)
+async def bench(
+    n: int, trade_every_s: float, ruleset_path: Path, account_names: bool = False
+) -> dict[str, Any]:
+    ruleset = load_ruleset(ruleset_path)
     broker = RecordingBroker()
     engine = Engine(ruleset, broker, NullStore(), CollectingNotifier(), lambda: START)  # type: ignore[arg-type]
     broker.state = engine.state
@@ -206,9 +207,11 @@ def main() -> None:
         action="store_true",
         help="benchmarks/account_names.yaml: + rules on account.*, week.*, days(N), pnl(7d)",
     )
+    parser.add_argument("--ruleset", type=Path, default=ROOT / "rulesets/topstep.yaml")
     args = parser.parse_args()
+    path = ROOT / "benchmarks/account_names.yaml" if args.account_names else args.ruleset
     with quiet_engine_logs():
-        r = asyncio.run(bench(args.events, args.trade_every, args.account_names))
+        r = asyncio.run(bench(args.events, args.trade_every, path, args.account_names))
     print(f"events: {r['events']}  in {r['seconds']:.2f} s  = {r['events_per_s']:,.0f} events/s")
     print(
         f"per event: p50 {r['p50_us']:.1f} us  p99 {r['p99_us']:.1f} us  "

@@ -17,7 +17,7 @@ from rmdsl.engine.persistence import EnforcementRecord
 Alert = tuple[str, str, str, dict[str, Any]]  # severity, title, body, fields
 
 # action labels that set a lockout (rmdsl.engine.execute): their alert says so
-_LOCKING = ("lockout", "cooldown", "block_symbol", "pause")
+_LOCKING = ("lockout", "cooldown", "block_symbol", "pause", "reduce_only")
 
 
 def local_time(ts: dt.datetime, zone: dt.tzinfo, date: bool = False) -> str:
@@ -39,6 +39,8 @@ def _title(record: EnforcementRecord) -> str:
     """A lockout's own record sends nothing (its flatten's closes, labelled alike, do)."""
     if record.action_sent_ts is not None or not record.action.startswith(_LOCKING):
         return "enforced"
+    if record.action.startswith("reduce_only"):
+        return "reduce-only"
     return "paused" if record.action.startswith("pause") else "lockout set"
 
 

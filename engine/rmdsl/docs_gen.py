@@ -14,7 +14,7 @@ from pathlib import Path
 
 from rmdsl.lang.functions import FUNCTIONS, NUMERIC_FUNCTIONS
 from rmdsl.lang.literals import DURATION_PATTERN, WEEKDAYS
-from rmdsl.lang.schema import ACTIONS, NAMES, Scope, Trigger
+from rmdsl.lang.schema import ACTIONS, NAMES, ArgSpec, Scope, Trigger, UntilKind
 from rmdsl.rules.document import PARAM_KEYS, RULE_KEYS, SESSION_KEYS, TOP_KEYS
 from rmdsl.rules.model import RuleSeverity
 from rmdsl.rules.nslg import SETTABLE
@@ -50,7 +50,7 @@ def schema_data() -> dict[str, object]:
             {
                 "name": a.name,
                 "args": [
-                    {"name": g.name, "type": str(g.type), "required": g.required} for g in a.args
+                    {"name": g.name, "type": shown_type(g), "required": g.required} for g in a.args
                 ],
                 "scopes": sorted(a.scopes) if a.scopes else None,
                 "doc": a.doc,
@@ -62,9 +62,15 @@ def schema_data() -> dict[str, object]:
     }
 
 
+def shown_type(arg: ArgSpec) -> str:
+    """An argument's type as `rmdsl schema` and docs/language.md write it."""
+    words = [*UntilKind, str(arg.type)] if arg.accepts_until_words else [str(arg.type)]
+    return "|".join([*words, "time"] if arg.accepts_time else words)
+
+
 def _action_sig(name: str) -> str:
     spec = ACTIONS[name]
-    args = ", ".join(f"{a.name}: {a.type}" + ("" if a.required else "?") for a in spec.args)
+    args = ", ".join(f"{a.name}: {shown_type(a)}" + ("" if a.required else "?") for a in spec.args)
     return f"{name}({args})" if args else name
 
 
@@ -222,7 +228,8 @@ def _actions_block() -> list[str]:
     out = ["| action | scopes | meaning |", "|---|---|---|"]
     for name, spec in ACTIONS.items():
         scopes = ", ".join(sorted(spec.scopes)) if spec.scopes else "any"
-        out.append(f"| `{_action_sig(name)}` | {scopes} | {_md(spec.doc)} |")
+        sig = _action_sig(name).replace("|", "\\|")  # a table cell: `|` escaped
+        out.append(f"| `{sig}` | {scopes} | {_md(spec.doc)} |")
     return out
 
 

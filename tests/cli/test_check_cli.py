@@ -228,3 +228,22 @@ def test_schema_command() -> None:
     assert {n["name"] for n in data["names"]} >= {"day.realized_pnl", "position.has_stop"}
     schema = json.loads(rmdsl("schema", "--json-schema").stdout)
     assert schema["required"] == ["rmdsl", "name"]
+
+
+def test_schema_lists_issue_12_exposure_names_reduce_only_and_until_a_time() -> None:
+    text = rmdsl("schema").stdout
+    assert "reduce_only(until: reset|session_start|can_trade|duration|time)" in text
+    assert "lockout(until: reset|session_start|can_trade|duration|time)" in text
+    data = json.loads(rmdsl("schema", "--format", "json").stdout)
+    names = {n["name"] for n in data["names"]}
+    assert names >= {
+        "positions.exposure",
+        "positions.mini_equivalents",
+        "positions.exposure_mini_equivalents",
+        "position.mini_equivalents",
+        "order.is_entry",
+    }
+    [action] = [a for a in data["actions"] if a["name"] == "reduce_only"]
+    assert action["args"] == [
+        {"name": "until", "type": "reset|session_start|can_trade|duration|time", "required": True}
+    ]

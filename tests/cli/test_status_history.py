@@ -91,6 +91,18 @@ async def db(tmp_path: Path) -> Path:
                 kind=LockoutKind.PAUSE,
             )
         )
+        await store.add_lockout(
+            LockoutRecord(
+                "r1",
+                ACCOUNT,
+                None,
+                "lunch_blackout",
+                T0 + dt.timedelta(hours=4),  # reduce_only(until: 13:00) set at 09:00 CST
+                UntilKindRecord.CLOCK,
+                T0,
+                kind=LockoutKind.REDUCE_ONLY,
+            )
+        )
         await store.start_timer(
             TimerRecord(
                 "no_stop_loss_grace|CON.F.US.EP.Z25",
@@ -151,7 +163,11 @@ async def test_status_json_reports_the_day(db: Path) -> None:
     assert data["pnl"]["realized"] == "-1052.88"
     assert data["pnl"]["unrealized"] == "12.50"
     kinds = {lk["rule"]: lk["kind"] for lk in data["lockouts"]}
-    assert kinds == {"daily_realized_loss": "lockout", "news_pause": "pause"}
+    assert kinds == {
+        "daily_realized_loss": "lockout",
+        "news_pause": "pause",
+        "lunch_blackout": "reduce_only",
+    }
     assert any(lk["until"] == "2026-11-24T23:00:00+00:00" for lk in data["lockouts"])  # UTC
     assert data["timers"][0]["entity"] == "CON.F.US.EP.Z25"
     assert data["ruleset"]["name"] == "topstep-50k"
@@ -182,6 +198,10 @@ async def test_status_text_and_watch(db: Path) -> None:
     # on the ruleset's clock (Chicago, CST in November), not UTC
     assert "account locked by daily_realized_loss until 2026-11-24 17:00:00 CST" in out
     assert "account paused by news_pause until 2026-11-24 09:30:00 CST" in out
+    assert (
+        "account reduce-only (exits only) by lunch_blackout until 2026-11-24 13:00:00 CST (clock)"
+        in out
+    )
     assert "no_stop_loss_grace on CON.F.US.EP.Z25: fires at 2026-11-24 09:02:00 CST" in out
     assert "reload refused" in out
 

@@ -70,6 +70,9 @@ class FakeEnforcer:
     def close_sent(self, contract_id: str) -> bool:
         return False
 
+    def cancel_sent(self, order_id: int) -> bool:
+        return False
+
     def settle(self) -> None:
         self.settled += 1
 

@@ -14,7 +14,12 @@ from typing import Any
 from rmdsl.commands.daemon_state import daemon_line
 from rmdsl.commands.status_account import render_mll
 
-_VERB = {"pause": "paused", "symbol_block": "blocked", "lockout": "locked"}
+_VERB = {
+    "pause": "paused",
+    "symbol_block": "blocked",
+    "lockout": "locked",
+    "reduce_only": "reduce-only (exits only)",
+}
 STATS = ("p50", "p95", "p99", "max")
 
 

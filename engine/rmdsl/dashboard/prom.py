@@ -92,7 +92,7 @@ class DaemonCollector(Collector):
         lockouts = GaugeMetricFamily(
             "rmdsl_lockouts_active", "active lockouts by kind", labels=["kind"]
         )
-        for kind in ("lockout", "symbol_block", "pause"):
+        for kind in ("lockout", "symbol_block", "pause", "reduce_only"):
             n = sum(1 for lk in active if ("pause" if is_pause(lk) else str(lk.kind)) == kind)
             lockouts.add_metric([kind], n)
         yield lockouts

@@ -295,6 +295,10 @@ class Enforcer:
         goal = self.goals.of_position(pos) if pos is not None else None
         return goal is not None and goal.closes
 
+    def cancel_sent(self, order_id: int) -> bool:
+        """A cancel of the order is in flight or sent and not yet confirmed."""
+        return self.goals.of_order(order_id) is not None
+
     async def reduce(self, firing: Firing, pos: Position, to: int) -> EnforcementRecord:
         label = f"reduce_position(to={to})"
         if pos.size <= to:

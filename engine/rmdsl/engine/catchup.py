@@ -128,7 +128,7 @@ def flattening(deferred: list[Deferred]) -> frozenset[str]:
         rec.id
         for item in deferred
         for rec, new in item.reserved.values()
-        if new and rec.kind is not LockoutKind.PAUSE
+        if new and rec.kind not in (LockoutKind.PAUSE, LockoutKind.REDUCE_ONLY)
     )
 
 
@@ -182,7 +182,10 @@ async def reconcile(
     changes = await restore.replace(parts, snapshot, known)
     intake.evaluating = True
     st.bind_ages()
-    firings = restore.police(st, intake.lockouts, intake.today.zone, flattening(deferred))
+    flattens = flattening(deferred)
+    firings = restore.police(st, intake.lockouts, intake.today.zone, flattens)
+    if not flattens:  # a catch-up's new lockout flattens: nothing left to reduce
+        firings += intake.reduce_only.police_present()
     firings += intake.evaluator.evaluate_all(changes)
     await j.timers(changes)
     records = await run_deferred(ex, j, deferred)

@@ -33,6 +33,7 @@ from rmdsl.engine.origin import OriginBroker, Origins
 from rmdsl.engine.persistence import AccountStateRecord, StateStore
 from rmdsl.engine.ports import EnforcerFactory, EnforcerParts, EnforcerPort, Records
 from rmdsl.engine.queue import QUEUE_LIMIT, EventQueue
+from rmdsl.engine.reduceonly import ReduceOnly
 from rmdsl.engine.ruleerrors import report_unreported
 from rmdsl.engine.state import AccountState
 from rmdsl.engine.step import Stepper
@@ -88,11 +89,20 @@ class Engine:
         self.origins = Origins()  # which fills are of rmdsl's own closes
         self.journal = journal = Journal(self.store, notifier, account_id)
         self.enforcer: EnforcerPort = enforcer(self._enforcer_parts(), timeout_s, retry)
-        self.executor = Executor(st, self.lockouts, self.enforcer, journal, today)
+        # caps while a reduce_only(...) is active (rmdsl.engine.reduceonly)
+        self.reduce_only = ReduceOnly(st, self.lockouts, self.enforcer, today)
+        self.executor = Executor(st, self.lockouts, self.enforcer, journal, today, self.reduce_only)
         self.dispatcher = Dispatcher(self.executor, self.store)
         self.clock_views = ClockViews(st, today.calendar)
         self.intake = Intake(
-            st, today, journal, self.lockouts, self.origins, self.evaluator, self.clock_views
+            st,
+            today,
+            journal,
+            self.lockouts,
+            self.origins,
+            self.evaluator,
+            self.clock_views,
+            self.reduce_only,
         )
         self.stepper = Stepper(self.intake, self.enforcer, self.dispatcher, self.metrics)
         self.queue = EventQueue(queue_limit, on_degraded=self._degraded)

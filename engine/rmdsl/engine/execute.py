@@ -7,13 +7,14 @@ import datetime as dt
 import time
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from typing import TYPE_CHECKING
 
 from rmdsl.contract.events import Event, OrderEvent
 from rmdsl.engine.entities import Position
 from rmdsl.engine.evaluate import Firing
 from rmdsl.engine.journal import Journal
-from rmdsl.engine.lockouts import Lockouts, is_pause
-from rmdsl.engine.persistence import EnforcementRecord, LockoutRecord
+from rmdsl.engine.lockouts import Lockouts
+from rmdsl.engine.persistence import EnforcementRecord, LockoutKind, LockoutRecord
 from rmdsl.engine.ports import EnforcerPort
 from rmdsl.engine.resolve import Step
 from rmdsl.engine.state import AccountState
@@ -23,6 +24,9 @@ from rmdsl.lang.literals import format_duration
 from rmdsl.lang.schema import Scope, UntilKind
 from rmdsl.lang.types import DATETIME
 from rmdsl.rules.model import Action, Until
+
+if TYPE_CHECKING:
+    from rmdsl.engine.reduceonly import ReduceOnly
 
 
 def action_label(action: Action) -> str:
@@ -47,6 +51,7 @@ class Executor:
     enforcer: EnforcerPort
     journal: Journal
     today: Today  # the lockouts' calendar, the timezone of the times they show
+    reduce_only: ReduceOnly  # its caps are taken when one begins, its sweep sent here
     # positions (contract, opened at) whose stop went to breakeven: once per position
     _breakeven_done: set[tuple[str, dt.datetime]] = field(default_factory=set, init=False)
 
@@ -69,7 +74,7 @@ class Executor:
                 continue
             until: Until = a.until if a.until is not None else UntilKind.RESET
             if a.name == "cooldown" and isinstance(a.args.get("for"), int):
-                until = int(a.args["for"])
+                until = a.number("for")
             out[i] = self.lockouts.add(
                 account_id=st.account_id,
                 rule_id=f.rule_id,
@@ -79,9 +84,12 @@ class Executor:
                 calendar=self.today.calendar,
                 reason=f.message,
                 pause=a.name == "pause",
+                reduce_only=a.name == "reduce_only",
             )
             rec, new = out[i]
             if new:
+                if a.name == "reduce_only":
+                    self.reduce_only.arm(fresh=self.reduce_only.first(rec))
                 await self.journal.persist(self.journal.store.add_lockout(rec))
         return out
 
@@ -108,6 +116,9 @@ class Executor:
                 record = await self._lockout(f, reserved[i], symbol, label)
                 records.append(record)
                 if name == "pause" or (symbol is None and flattened):
+                    continue
+                if name == "reduce_only":
+                    records += await self.reduce_only.sweep(f, label)
                     continue
                 if record.outcome == "skipped":
                     # already locked: no new flatten, but the steps resolve() counted on it to
@@ -157,10 +168,10 @@ class Executor:
                 await asyncio.gather(*(enf.close(f, p.contract_id, label) for p in positions))
             )
         if name == "reduce_position":
-            return await self._reduce(f, positions, int(a.args.get("to", 0)), label)
+            return await self._reduce(f, positions, a.number("to"), label)
         pos = positions[0]
         tick = st.tick_size(pos.symbol)
-        ticks = Decimal(int(a.args.get("ticks", 0)))
+        ticks = Decimal(a.number("ticks"))
         if tick == 0:
             return [await enf.call(f, label, pos.contract_id, None, "unknown tick size")]
         sign = 1 if pos.long else -1
@@ -179,12 +190,12 @@ class Executor:
     ) -> EnforcementRecord:
         enf, st = self.enforcer, self.state
         price = st.prices.get(pos.contract_id)
-        after = int(a.args.get("after", 0))
+        after = a.number("after")
         if price is None:
             return await enf.call(f, label, pos.contract_id, None, "no price yet")
         if pos.view.unrealized_ticks < after:
             return await enf.call(f, label, pos.contract_id, None, f"not {after} ticks in profit")
-        ticks = Decimal(int(a.args.get("ticks", 0)))
+        ticks = Decimal(a.number("ticks"))
         stop = price - ticks * tick if pos.long else price + ticks * tick
         return await enf.protect(f, pos, label, stop)
 
@@ -266,17 +277,19 @@ def lockout_firing(
     kind: str,
     now: dt.datetime,
     zone: dt.tzinfo,
+    to: int = 0,
 ) -> Firing:
-    """A firing of an active lockout: close what opened / cancel what was placed."""
+    """A firing of an active lockout: close what opened / cancel what was placed / reduce
+    what grew (a reduce-only) back `to` contracts."""
     order_id = event.id if isinstance(event, OrderEvent) else None
-    what = "a position opened" if kind == "close" else "an order was placed"
+    what, action = _POLICING[kind]
     scope = lock.symbol or "account"
     until = until_text(lock, zone)
-    state = "paused" if is_pause(lock) else "locked out"
+    state = _STATE.get(lock.kind, "locked out")
     return Firing(
         rule_id=lock.rule_id,
         severity="critical",
-        actions=(Action("close_position" if kind == "close" else "cancel_orders"),),
+        actions=(Action(action, {"to": to}) if kind == "reduce" else Action(action),),
         scope=Scope.ORDER if order_id is not None else Scope.POSITION,
         entity=contract_id,
         ts=now,
@@ -291,7 +304,13 @@ def lockout_firing(
 
 
 # the actions that set a lockout (reserved first): they last, the others are one-off
-LOCKING = frozenset(("lockout", "cooldown", "block_symbol", "pause"))
+LOCKING = frozenset(("lockout", "cooldown", "block_symbol", "pause", "reduce_only"))
+_POLICING = {
+    "close": ("a position opened", "close_position"),
+    "cancel": ("an order was placed", "cancel_orders"),
+    "reduce": ("a position grew", "reduce_position"),
+}
+_STATE = {LockoutKind.PAUSE: "paused", LockoutKind.REDUCE_ONLY: "reduce-only"}
 
 
 def _target(f: Firing) -> str:

@@ -27,6 +27,7 @@ from rmdsl.engine.journal import Journal
 from rmdsl.engine.lockouts import Lockouts, is_pause
 from rmdsl.engine.origin import Origins
 from rmdsl.engine.persistence import LockoutRecord
+from rmdsl.engine.reduceonly import ReduceOnly
 from rmdsl.engine.state import AccountState, TradeResult
 from rmdsl.engine.today import Today
 
@@ -46,6 +47,7 @@ class Intake:
     origins: Origins
     evaluator: Evaluator
     clock_views: ClockViews
+    reduce_only: ReduceOnly  # what no lockout blocks: an entry or an add while reduce-only
     evaluating: bool = field(default=True, init=False)  # False: disconnected, not reconciled
     _held: dict[int, TradeEvent] = field(default_factory=dict, init=False)
 
@@ -71,9 +73,9 @@ class Intake:
         else:
             await j.persist(j.store.upsert_position(restore.position_record(st.account_id, pos)))
         ev.update_grace(changes)
-        if pos is None:
-            return []
-        lock = self.lockouts.blocking(pos.symbol, pos.opened_at)
+        lock = None if pos is None else self.lockouts.blocking(pos.symbol, pos.opened_at)
+        if lock is None or pos is None:
+            return self.reduce_only.police_position(event.contract_id, pos, event)
         return self._policed(lock, pos.contract_id, pos.symbol, event, "close")
 
     def order(self, event: OrderEvent, changes: TimerChanges) -> list[Firing]:
@@ -83,7 +85,9 @@ class Intake:
         if order is None or event.type is OrderType.MARKET:
             return []  # a market order is (usually our own) close: it fills, nothing to cancel
         lock = self.lockouts.blocking(order.symbol, order.placed_at)
-        if lock is not None and is_pause(lock) and self.state.closes_position(order):
+        if lock is None:
+            return self.reduce_only.police_order(order, event)
+        if is_pause(lock) and self.state.closes_position(order):
             return []  # a pause lets a stop or target protect what is already open
         return self._policed(lock, order.contract_id, order.symbol, event, "cancel")
 

@@ -21,7 +21,7 @@ from dataclasses import replace
 from rmdsl.engine.persistence import LockoutKind, LockoutRecord, UntilKindRecord
 from rmdsl.engine.tradingday import Calendar
 from rmdsl.lang.schema import UntilKind
-from rmdsl.rules.model import Until
+from rmdsl.rules.model import ClockTime, Until
 
 _FAR = dt.datetime.max.replace(tzinfo=dt.UTC)
 
@@ -30,7 +30,9 @@ def is_pause(rec: LockoutRecord) -> bool:
     return rec.kind is LockoutKind.PAUSE
 
 
-def lockout_kind(symbol: str | None, pause: bool) -> LockoutKind:
+def lockout_kind(symbol: str | None, pause: bool, reduce_only: bool = False) -> LockoutKind:
+    if reduce_only:
+        return LockoutKind.REDUCE_ONLY
     if pause:
         return LockoutKind.PAUSE
     return LockoutKind.LOCKOUT if symbol is None else LockoutKind.SYMBOL_BLOCK
@@ -46,6 +48,8 @@ def until_instant(
         return calendar.next_reset(now), UntilKindRecord.RESET
     if until is UntilKind.SESSION_START:
         return calendar.next_session_start(now), UntilKindRecord.SESSION_START
+    if isinstance(until, ClockTime):
+        return calendar.next_wall_time(now, until.time), UntilKindRecord.CLOCK
     return now + dt.timedelta(milliseconds=until), UntilKindRecord.DURATION
 
 
@@ -73,17 +77,20 @@ class Lockouts:
         calendar: Calendar,
         reason: str = "",
         pause: bool = False,
+        reduce_only: bool = False,
     ) -> tuple[LockoutRecord, bool]:
         """A new lockout, or the active one that already covers it. The bool: newly added.
 
-        A pause is covered by a lockout or pause; a lockout only by a lockout (it flattens).
+        A pause is covered by a lockout or pause, a reduce-only by a lockout or reduce-only;
+        a lockout only by a lockout (it flattens).
         Of several that cover it, the one that lasts longest is returned: the trader is told
         the real end, not a 30m cooldown inside a lockout until the reset.
         """
         until_ts, kind = until_instant(until, now, calendar)
+        lock_kind = lockout_kind(symbol, pause, reduce_only)
         covering: LockoutRecord | None = None
         for rec in self.active.values():
-            if rec.symbol != symbol or (is_pause(rec) and not pause):
+            if rec.symbol != symbol or rec.kind not in (lock_kind, LockoutKind.LOCKOUT):
                 continue
             if kind is UntilKindRecord.CAN_TRADE and rec.until_kind is kind:
                 return rec, False
@@ -101,7 +108,7 @@ class Lockouts:
             until_kind=kind,
             created_at=now,
             reason=reason,
-            kind=lockout_kind(symbol, pause),
+            kind=lock_kind,
         )
         self.active[rec.id] = rec
         self._recompute()
@@ -118,8 +125,8 @@ class Lockouts:
         found: LockoutRecord | None = None
         paused: LockoutRecord | None = None
         for rec in self.active.values():
-            if rec.id in skip:
-                continue
+            if rec.id in skip or rec.kind is LockoutKind.REDUCE_ONLY:
+                continue  # a reduce-only is policed by rmdsl.engine.reduceonly
             if is_pause(rec):
                 if since is not None and since > rec.created_at:
                     paused = paused or rec
@@ -132,7 +139,7 @@ class Lockouts:
 
     @property
     def account_locked(self) -> bool:
-        return any(rec.symbol is None and not is_pause(rec) for rec in self.active.values())
+        return any(rec.kind is LockoutKind.LOCKOUT for rec in self.active.values())
 
     @property
     def paused(self) -> bool:

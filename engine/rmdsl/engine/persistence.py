@@ -36,6 +36,7 @@ class UntilKindRecord(enum.StrEnum):
     RESET = "reset"  # at the next trading-day reset
     SESSION_START = "session_start"  # at the next session open
     DURATION = "duration"  # a fixed instant (cooldown)
+    CLOCK = "clock"  # the next wall-clock time (`until: 13:00`), fixed when it was set
     CAN_TRADE = "can_trade"  # reserved: until the gateway reports canTrade again
 
 
@@ -45,6 +46,7 @@ class LockoutKind(enum.StrEnum):
     LOCKOUT = "lockout"  # the whole account: flattened, every new exposure closed/cancelled
     SYMBOL_BLOCK = "symbol_block"  # one symbol (block_symbol): the same for that symbol
     PAUSE = "pause"  # the account, without the flatten: only exposure opened during it
+    REDUCE_ONLY = "reduce_only"  # the account: exits only, entries cancelled, adds undone
 
 
 class Outcome(enum.StrEnum):

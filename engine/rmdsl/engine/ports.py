@@ -94,6 +94,10 @@ class EnforcerPort(Protocol):
         """A close of the position is in flight or sent and not yet confirmed."""
         ...
 
+    def cancel_sent(self, order_id: int) -> bool:
+        """A cancel of the order is in flight or sent and not yet confirmed."""
+        ...
+
     def settle(self) -> None:
         """Forget the goals the state shows reached (after every event and snapshot)."""
         ...

@@ -55,8 +55,10 @@ def _covered(f: Firing, a: Action, cover: _Cover) -> str | None:
             return f"covered by the flatten of {cover.flatten}"
         cover.flatten = cover.flatten or f.rule_id
         return None
-    if name in ("alert", "pause"):
-        return None  # a pause closes nothing: nothing covers it (Lockouts.add may)
+    if name in ("alert", "pause", "reduce_only"):
+        # a pause or reduce-only lasts past this event: nothing covers it (Lockouts.add may);
+        # a reduce-only's cancel of entry orders is left out after a flatten (Executor.run)
+        return None
     if cover.flatten is not None and name != "block_symbol":
         return f"covered by the flatten of {cover.flatten}"
     if name == "block_symbol":

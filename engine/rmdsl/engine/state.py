@@ -20,6 +20,7 @@ from rmdsl.contract.events import (
     TradeEvent,
     symbol_of,
 )
+from rmdsl.engine import exposure
 from rmdsl.engine.account import AccountModel
 from rmdsl.engine.entities import DEFAULT_CONTRACTS, Order, Position, protection
 from rmdsl.engine.fills import FillBook
@@ -260,6 +261,7 @@ class AccountState:
             if known is not None:
                 del self.orders[ev.id]
                 self._protect_contract(ev.contract_id)
+                exposure.refresh(self)
             return None
         placed = known.placed_at if known is not None else ev.ts
         order = Order(ev.id, ev.contract_id, ev.symbol, ev, placed)
@@ -270,6 +272,7 @@ class AccountState:
         view.stop_price = ev.stop_price or ZERO
         self.orders[ev.id] = order
         self._protect_contract(ev.contract_id)
+        exposure.refresh(self)
         return order
 
     def closes_position(self, order: Order) -> bool:
@@ -328,6 +331,7 @@ class AccountState:
         pv.unrealized_pnl = total
         self.ctx.day.unrealized_pnl = total
         self._refresh_day()
+        exposure.refresh(self)
 
     def _refresh_day(self) -> None:
         day = self.ctx.day
@@ -377,3 +381,4 @@ class AccountState:
             self.apply_order(ev)
         for pos in self.positions.values():
             self._refresh_protection(pos)
+        exposure.refresh(self)

@@ -54,6 +54,8 @@ class Stepper:
         parts = restore.Parts(i.state, i.today, i.journal, i.lockouts, i.evaluator)
         await restore.apply(parts, persisted, now)
         await dayclose.restore(i.state, i.today, i.journal, persisted, now)  # days, eod_high
+        if i.reduce_only.record() is not None:  # caps: the sizes the database held
+            i.reduce_only.arm(fresh=True)
         i.clock_views.update()
         await self.rule_errors()
         await self.save_version(now)

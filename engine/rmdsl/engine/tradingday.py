@@ -77,6 +77,12 @@ def next_reset(ts: dt.datetime, tz: ZoneInfo, reset: dt.time) -> dt.datetime:
     return _next_reset_and_day(ts, tz, reset)[0]
 
 
+def next_wall_time(ts: dt.datetime, tz: ZoneInfo, wall: dt.time) -> dt.datetime:
+    """The first instant strictly after `ts` at which the clocks in `tz` read `wall` (`until:
+    13:00`): a reset's arithmetic, so a gap or a repeated hour is read as the module says."""
+    return _next_reset_and_day(ts, tz, wall)[0]
+
+
 def last_reset(ts: dt.datetime, tz: ZoneInfo, reset: dt.time) -> dt.datetime:
     """The reset that began the trading day of `ts` (at or before `ts`)."""
     day = trading_day(ts, tz, reset)
@@ -186,6 +192,9 @@ class Calendar:
 
     def last_reset(self, ts: dt.datetime) -> dt.datetime:
         return last_reset(ts, self.tz, self.reset)
+
+    def next_wall_time(self, ts: dt.datetime, wall: dt.time) -> dt.datetime:
+        return next_wall_time(ts, self.tz, wall)
 
     def session_open(self, ts: dt.datetime) -> bool:
         return session_open(ts, self.tz, self.session, self.holidays)

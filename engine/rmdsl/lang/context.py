@@ -60,6 +60,9 @@ class PositionsView:
     contracts: int = 0  # gross
     net_contracts: int = 0  # long minus short
     unrealized_pnl: Decimal = ZERO
+    exposure: int = 0  # working entry orders counted (rmdsl.engine.exposure)
+    mini_equivalents: Decimal = ZERO  # micros as 1/10
+    exposure_mini_equivalents: Decimal = ZERO
 
 
 @dataclass(slots=True)
@@ -69,6 +72,7 @@ class PositionView:
     side: str = "long"  # "long" | "short"
     size: int = 0
     avg_price: Decimal = ZERO
+    mini_equivalents: Decimal = ZERO  # size, a micro as 1/10
     unrealized_pnl: Decimal = ZERO
     unrealized_ticks: Decimal = ZERO
     age: int = 0  # ms since opened
@@ -98,6 +102,7 @@ class OrderView:
     price: Decimal = ZERO  # limit price, 0 when none
     stop_price: Decimal = ZERO  # 0 when none
     age: int = 0  # ms since placed
+    is_entry: bool = False  # could open or add (rmdsl.engine.exposure)
 
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)

@@ -85,6 +85,10 @@ PNL_TRIGGERS = frozenset(_PNL)  # what a P&L changes on (fills, closing trades)
 LIVE_TRIGGERS = frozenset(_LIVE)  # what open P&L changes on (positions, quotes)
 _POS = Scope.POSITION
 _ACCT_LIVE = _PNL | _LIVE | {_T.ACCOUNT}
+_ORD = {_T.ORDER}  # exposure: on order events only (docs/decisions.md D16)
+_EXPOSURE = "contracts held if one side's working orders all filled: entry orders counted"
+_MINI = "a micro (MNQ, MES, M2K, MYM, MGC, MCL, M6E...) as 1/10 of its mini"
+_IS_ENTRY = "its side's working orders, it included, could take |position| past its size"
 
 NAMES: Mapping[str, NameSpec] = {
     spec.path: spec
@@ -141,11 +145,15 @@ NAMES: Mapping[str, NameSpec] = {
         _n("positions.contracts", INT, "gross open contracts", {_T.POSITION}),
         _n("positions.net_contracts", INT, "long minus short contracts", {_T.POSITION}),
         _n("positions.unrealized_pnl", MONEY, "open P&L of all positions", _LIVE),
+        _n("positions.exposure", INT, _EXPOSURE, _ORD),
+        _n("positions.mini_equivalents", NUMBER, "gross open contracts, " + _MINI, {_T.POSITION}),
+        _n("positions.exposure_mini_equivalents", NUMBER, "positions.exposure, " + _MINI, _ORD),
         _n("position.symbol", STRING, "symbol root (MNQ)", {_T.POSITION}, _POS),
         _n("position.contract_id", STRING, "CON.F.US.MNQ.Z25", {_T.POSITION}, _POS),
         _n("position.side", STRING, '"long" or "short"', {_T.POSITION}, _POS),
         _n("position.size", INT, "contracts", {_T.POSITION}, _POS),
         _n("position.avg_price", NUMBER, "average entry price", {_T.POSITION}, _POS),
+        _n("position.mini_equivalents", NUMBER, "position.size, " + _MINI, {_T.POSITION}, _POS),
         _n("position.unrealized_pnl", MONEY, "open P&L", _LIVE, _POS),
         _n("position.unrealized_ticks", NUMBER, "open P&L in ticks per contract", _LIVE, _POS),
         _n("position.age", DURATION, "time since opened", {_T.POSITION, _T.CLOCK}, _POS),
@@ -202,6 +210,7 @@ NAMES: Mapping[str, NameSpec] = {
         _n("order.size", INT, "contracts", {_T.ORDER}, Scope.ORDER),
         _n("order.price", NUMBER, "limit price (0 if none)", {_T.ORDER}, Scope.ORDER),
         _n("order.stop_price", NUMBER, "stop price (0 if none)", {_T.ORDER}, Scope.ORDER),
+        _n("order.is_entry", BOOL, _IS_ENTRY, _ORD, Scope.ORDER),
         _n("order.age", DURATION, "time since placed", {_T.ORDER, _T.CLOCK}, Scope.ORDER),
         _n(
             "symbol",
@@ -240,6 +249,7 @@ class ArgSpec:
     type: Type  # DURATION args of `until` also accept the words of UntilKind
     required: bool = True
     accepts_until_words: bool = False
+    accepts_time: bool = False  # `until: 13:00`: the next such wall-clock time
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,8 +261,9 @@ class ActionSpec:
     positional: str | None = None  # the arg a single positional value fills: cooldown(5m)
 
 
-_UNTIL = ArgSpec("until", DURATION, accepts_until_words=True)
+_UNTIL = ArgSpec("until", DURATION, accepts_until_words=True, accepts_time=True)
 _POSITIONAL_SCOPES = frozenset({Scope.POSITION, Scope.TRADE, Scope.SYMBOL})
+_REDUCE_ONLY = "until ...: orders that could open or add cancelled, exits and stop moves kept"
 
 
 def _ticks_order(name: str, doc: str) -> ActionSpec:
@@ -284,6 +295,7 @@ ACTIONS: Mapping[str, ActionSpec] = {
             "block new trading until ...: open positions are kept, new orders cancelled",
             "until",
         ),
+        ActionSpec("reduce_only", (_UNTIL,), None, _REDUCE_ONLY, "until"),
         ActionSpec(
             "block_symbol",
             (_UNTIL,),
@@ -314,6 +326,7 @@ ACTION_STRENGTH: Mapping[str, int] = {
     "lockout": 100,
     "cooldown": 100,
     "flatten": 90,
+    "reduce_only": 87,  # cancels working entry orders and undoes adds; closes nothing
     "pause": 85,
     "block_symbol": 80,
     "close_position": 70,

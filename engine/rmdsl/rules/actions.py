@@ -9,16 +9,20 @@ grammar (`action`), and an argument that computes is a checked expression.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+import re
 
 from rmdsl.errors import ParseError
 from rmdsl.lang import ast
 from rmdsl.lang.check import check_expression
 from rmdsl.lang.checked import CheckedExpr, CheckEnv
+from rmdsl.lang.format import format_value
+from rmdsl.lang.literals import LiteralError, parse_time
 from rmdsl.lang.parser import parse_action
 from rmdsl.lang.schema import ACTIONS, ActionSpec, ArgSpec, UntilKind
-from rmdsl.lang.types import DURATION, INT
+from rmdsl.lang.types import DURATION, INT, TIME
 from rmdsl.lang.yaml_loader import YNode, YScalar, YSeq
-from rmdsl.rules.model import MAX_DURATION_MS
+from rmdsl.rules.model import MAX_DURATION_MS, ClockTime, Until
 from rmdsl.rules.stages import CheckedAction
 from rmdsl.rules.values import (
     Report,
@@ -27,6 +31,9 @@ from rmdsl.rules.values import (
     too_long,
 )
 from rmdsl.source import SourceFile, Span
+
+# written like a time of day: read as one (with the literal's own message when it is not)
+_TIME_LIKE = re.compile(r"^\d+:\d+(:\d+)?$")
 
 
 def split_do(node: YNode, text: str) -> list[tuple[str, int]]:
@@ -156,8 +163,8 @@ class ActionReader:
 
     def _args(
         self, spec: ActionSpec, call: ast.ActionCall, body: str, origin: Span
-    ) -> dict[str, int | UntilKind] | None:
-        values: dict[str, int | UntilKind] = {}
+    ) -> dict[str, int | Until] | None:
+        values: dict[str, int | Until] = {}
         self.exprs = {}
         ok = True
         for written in call.args:
@@ -223,13 +230,13 @@ class ActionReader:
             return None
         return by_name[name]
 
-    def _value(
-        self, spec: ActionSpec, arg: ArgSpec, raw: str, where: Span
-    ) -> int | UntilKind | None:
+    def _value(self, spec: ActionSpec, arg: ArgSpec, raw: str, where: Span) -> int | Until | None:
         if arg.accepts_until_words and raw in tuple(UntilKind):
             return UntilKind(raw)
         if raw.startswith("params."):
             return self._param(spec, arg, raw[len("params.") :], where)
+        if arg.accepts_time and _TIME_LIKE.match(raw):
+            return self._clock_time(spec, arg, raw, where)
         if arg.type == DURATION:
             ms = parse_duration_text(raw)
             if ms is not None and ms > MAX_DURATION_MS:
@@ -237,13 +244,14 @@ class ActionReader:
                 return None
             if ms is not None and ms > 0:
                 return ms
-            words = " reset, session_start or" if arg.accepts_until_words else ""
+            words = " reset, session_start, can_trade," if arg.accepts_until_words else ""
+            words += " a time of day (13:00) or" if arg.accepts_time else ""
             self.report.error_at(
                 "RM044",
                 where,
                 self.path,
                 f"`{arg.name}` of `{spec.name}` must be{words} a duration, not `{raw}`",
-                "durations look like 30s, 5m, 1h30m",
+                _duration_hint(raw, arg),
             )
             return None
         if (
@@ -259,7 +267,25 @@ class ActionReader:
         )
         return None
 
-    def _param(self, spec: ActionSpec, arg: ArgSpec, name: str, where: Span) -> int | None:
+    def _clock_time(
+        self, spec: ActionSpec, arg: ArgSpec, raw: str, where: Span
+    ) -> ClockTime | None:
+        """`until: 13:00`: a time of day in 24-hour HH:MM or HH:MM:SS."""
+        try:
+            return ClockTime(parse_time(raw))
+        except LiteralError as err:
+            self.report.error_at(
+                "RM044",
+                where,
+                self.path,
+                f"`{arg.name}` of `{spec.name}` must be a time of day, not `{raw}`",
+                f"{err.message}; it means the next such time in the ruleset's timezone",
+            )
+            return None
+
+    def _param(
+        self, spec: ActionSpec, arg: ArgSpec, name: str, where: Span
+    ) -> int | ClockTime | None:
         found = self.params.get(name)
         if found is None:
             self.report.error_at(
@@ -272,6 +298,8 @@ class ActionReader:
             return None
         typ, value = found
         self.params_read.add(name)
+        if arg.accepts_time and typ == TIME and isinstance(value, dt.time):
+            return ClockTime(value)
         positive = isinstance(value, int) and (value > 0 or arg.name == "to")
         if typ == arg.type and positive and not isinstance(value, bool):
             assert isinstance(value, int)
@@ -284,8 +312,8 @@ class ActionReader:
             "RM044",
             where,
             self.path,
-            f"`{arg.name}` of `{spec.name}` needs {arg.type}, and `params.{name}` "
-            f"is {typ} `{value}`",
+            f"`{arg.name}` of `{spec.name}` needs {_wanted(arg)}, and `params.{name}` "
+            f"is {typ} `{format_value(value, typ)}`",
         )
         return None
 
@@ -302,6 +330,16 @@ class ActionReader:
             return None
         self.params_read.update(params_of(checked))
         return checked
+
+
+def _wanted(arg: ArgSpec) -> str:
+    return "a duration or a time of day" if arg.accepts_time else str(arg.type)
+
+
+def _duration_hint(raw: str, arg: ArgSpec) -> str:
+    if _TIME_LIKE.match(raw) and not arg.accepts_time:  # cooldown(13:00)
+        return f"that is a time of day: to lock out until it, write `lockout(until: {raw})`"
+    return "durations look like 30s, 5m, 1h30m"
 
 
 def _computed(value: ast.Expr) -> bool:

@@ -10,6 +10,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from rmdsl.lang.context import EvalContext
+from rmdsl.lang.literals import format_time
 from rmdsl.lang.schema import Scope, Trigger, UntilKind
 from rmdsl.lang.types import Value
 from rmdsl.source import Span
@@ -27,8 +28,20 @@ class Stricter(enum.StrEnum):
     LOWER = "lower"
 
 
-# reset | session_start | can_trade | a duration in milliseconds
-Until = UntilKind | int
+@dataclass(frozen=True, slots=True)
+class ClockTime:
+    """`until: 13:00`: the next instant after the action whose wall time in the ruleset's
+    timezone is 13:00 (rmdsl.engine.tradingday.next_wall_time: across midnight, the reset
+    and DST), fixed when the action fires."""
+
+    time: dt.time
+
+    def __str__(self) -> str:
+        return format_time(self.time)
+
+
+# reset | session_start | can_trade | a duration in milliseconds | a wall-clock time
+Until = UntilKind | int | ClockTime
 # if an expression argument cannot be evaluated (never for a checked program): a safe value
 DEFAULT_ARG_FALLBACK: Mapping[str, int] = {"for": 900_000, "until": 900_000}
 # The longest lockout, cooldown, pause, block or `for:` (docs/language.md, "Durations"): the
@@ -49,10 +62,15 @@ class ActionBase:
     args: Mapping[str, int | Until] = field(default_factory=dict)
     span: Span | None = field(default=None, compare=False)
 
+    def number(self, name: str, default: int = 0) -> int:
+        """A whole-number argument (`to`, `ticks`, `after`, a duration in ms), else `default`."""
+        value = self.args.get(name, default)
+        return value if isinstance(value, int) else default
+
     @property
     def until(self) -> Until | None:
         value = self.args.get("until")
-        return value if isinstance(value, UntilKind | int) else None
+        return value if isinstance(value, UntilKind | int | ClockTime) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,8 +101,9 @@ class Action(ActionBase):
                 args[name] = floor if name == "to" else DEFAULT_ARG_FALLBACK.get(name, floor)
                 if errors is not None:
                     errors.append((name, exc))
-            if name in DEFAULT_ARG_FALLBACK:  # a duration: never past what the clock can hold
-                args[name] = min(args[name], MAX_DURATION_MS)
+            bound = args[name]
+            if name in DEFAULT_ARG_FALLBACK and isinstance(bound, int):  # never past the clock
+                args[name] = min(bound, MAX_DURATION_MS)
         return Action(self.name, args, self.span, path=self.path)
 
 

@@ -193,6 +193,33 @@ MIGRATIONS: Final[tuple[tuple[int, str], ...]] = (
         ALTER TABLE account_state ADD COLUMN net TEXT
         """,
     ),
+    (
+        9,
+        # a reduce_only(...) is a lockout row of kind 'reduce_only' (docs/decisions.md D16):
+        # SQLite cannot widen a CHECK, so the table is copied into one that allows it
+        """
+        CREATE TABLE lockouts_v9 (
+            id         TEXT    PRIMARY KEY,
+            account_id INTEGER NOT NULL,
+            symbol     TEXT,
+            rule_id    TEXT    NOT NULL,
+            until_ts   TEXT,
+            until_kind TEXT    NOT NULL,
+            created_at TEXT    NOT NULL,
+            lifted_at  TEXT,
+            reason     TEXT    NOT NULL DEFAULT '',
+            kind       TEXT    NOT NULL DEFAULT 'lockout'
+                CHECK (kind IN ('lockout', 'symbol_block', 'pause', 'reduce_only'))
+        );
+        INSERT INTO lockouts_v9 (id, account_id, symbol, rule_id, until_ts, until_kind,
+                                 created_at, lifted_at, reason, kind)
+            SELECT id, account_id, symbol, rule_id, until_ts, until_kind,
+                   created_at, lifted_at, reason, kind FROM lockouts;
+        DROP TABLE lockouts;
+        ALTER TABLE lockouts_v9 RENAME TO lockouts;
+        CREATE INDEX lockouts_active ON lockouts (account_id, lifted_at)
+        """,
+    ),
 )
 
 LATEST: Final[int] = MIGRATIONS[-1][0]

@@ -22,7 +22,10 @@ if TYPE_CHECKING:
 
 Problem = tuple[int, str]
 _MISSING = object()
-STATE_SPECIAL = ("lockout", "blocked")
+# lockout: an account lockout is active; blocked: the blocked symbols; paused / reduce_only:
+# one is active; until: when the last of them ends, on the ruleset's clock (`2026-03-03
+# 13:00:00 CST`, "none" when nothing is active)
+STATE_SPECIAL = ("lockout", "blocked", "paused", "reduce_only", "until")
 
 
 class Checker:
@@ -202,6 +205,12 @@ def state_value(run: OfflineRun, name: str) -> Any:
         return eng.lockouts.account_locked
     if name == "blocked":
         return sorted(r.symbol for r in eng.lockouts.active.values() if r.symbol)
+    if name == "paused":
+        return eng.lockouts.paused
+    if name == "reduce_only":
+        return eng.reduce_only.record() is not None
+    if name == "until":
+        return _until(run)
     obj: Any = eng.ctx
     for part in name.split("."):
         obj = getattr(obj, part, _MISSING)
@@ -210,13 +219,23 @@ def state_value(run: OfflineRun, name: str) -> Any:
     return obj
 
 
+def _until(run: OfflineRun) -> str:
+    ends = [r.until_ts for r in run.engine.lockouts.active.values() if r.until_ts is not None]
+    if not ends:
+        return "none"
+    local = max(ends).astimezone(run.engine.ruleset.timezone)
+    return f"{local:%Y-%m-%d %H:%M:%S} {local.tzname()}"
+
+
 def _shown(name: str, value: Any) -> str:
     """`-$520.00`, `2m`, `true`: as the language writes a value of `name`'s type."""
     from rmdsl.lang.format import format_value
     from rmdsl.lang.schema import NAMES
     from rmdsl.lang.types import BOOL, STRING, list_of
 
-    typ = {"lockout": BOOL, "blocked": list_of(STRING)}.get(name)
+    typ = {"blocked": list_of(STRING), "until": STRING}.get(
+        name, BOOL if name in STATE_SPECIAL else None
+    )
     spec = NAMES.get(name)
     return format_value(value, typ or (spec.type if spec else STRING))
 

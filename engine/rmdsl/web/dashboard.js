@@ -83,10 +83,14 @@ function limitBar(l) {
       el("span", {}, `room ${l.room.text} · ${pct}% used`)));
 }
 
+// a pause and a reduce-only keep what is open: shown in the warning colour, not as a lockout
+const LABEL_CLASS = { pause: "pause", reduce_only: "pause" };
+const LOCK_LABEL = { pause: "PAUSED", reduce_only: "REDUCE-ONLY (exits only)" };
+
 function renderLockouts(s) {
   fill("lockouts", s.lockouts.map((lk) =>
-    el("div", { class: "item " + (lk.kind === "pause" ? "pause" : "lockout"), "data-rule": lk.rule },
-      el("b", {}, lk.kind === "pause" ? "PAUSED" : lk.kind === "symbol_block" ? `${lk.scope} BLOCKED` : "LOCKED OUT"),
+    el("div", { class: "item " + (LABEL_CLASS[lk.kind] || "lockout"), "data-rule": lk.rule },
+      el("b", {}, lk.kind === "symbol_block" ? `${lk.scope} BLOCKED` : LOCK_LABEL[lk.kind] || "LOCKED OUT"),
       ` by ${lk.rule} · ends in `, timerSpan(lk.until), ` (${lk.until_kind}, at ${when(lk.until)})`,
       el("div", { class: "muted" }, lk.reason))), "none");
 }
