@@ -77,7 +77,7 @@ class RunConfig(BaseModel):
         'file changes (docs/operations.md, "Many accounts")',
     )
     ruleset: Path | None = Field(
-        None, description="ruleset file (default: the shipped rulesets/topstep.yaml)"
+        None, description="ruleset file (required by `rmdsl run`: no default on a real account)"
     )
     state: Path | None = Field(None, description="state database (~/.risk_manager/state.db)")
     lock_dir: Path | None = Field(

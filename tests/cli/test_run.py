@@ -26,6 +26,8 @@ from rmdsl.store import SqliteStore
 from rmdsl.store.lock import AccountLock, AlreadyRunningError
 from rmdsl.tooling.memory_store import MemoryStore
 
+SHIPPED = Path(__file__).resolve().parents[2] / "rulesets" / "topstep.yaml"
+
 RULESET = """\
 rmdsl: 1
 name: run-e2e
@@ -201,7 +203,7 @@ def test_run_on_a_state_path_that_cannot_be_a_database_is_a_clean_error(
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PROJECT_X", "RMDSL_"))}
     env.update(PROJECT_X_API_KEY="k" * 20, PROJECT_X_USERNAME="u")
     done = subprocess.run(
-        [*RMDSL, "run", "--account", "X", "--state", str(state)],
+        [*RMDSL, "run", "--account", "X", "--ruleset", str(SHIPPED), "--state", str(state)],
         env=env,
         capture_output=True,
         text=True,

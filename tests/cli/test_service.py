@@ -34,7 +34,7 @@ def fake_systemctl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int = 
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
     path = tmp_path / "my rmdsl.toml"  # a space: quoted in ExecStart
-    path.write_text('account = "A"\n', encoding="utf-8")
+    path.write_text('account = "A"\nruleset = "/r/topstep.yaml"\n', encoding="utf-8")
     return path
 
 
@@ -115,6 +115,19 @@ def test_install_without_a_config_file_is_refused(capsys: pytest.CaptureFixture[
     assert main(["service", "install"]) == 2
     assert "no config file at" in capsys.readouterr().err
     assert not unit_path().exists()
+
+
+def test_install_of_a_config_without_a_ruleset_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = fake_systemctl(tmp_path, monkeypatch)
+    bare = tmp_path / "rmdsl.toml"
+    bare.write_text('account = "A"\n', encoding="utf-8")
+    monkeypatch.setenv("RMDSL_RULESET", str(tmp_path / "r.yaml"))  # the unit never sees it
+    assert main(["service", "install", "--config", str(bare)]) == 2
+    err = capsys.readouterr().err
+    assert f"{bare} names no ruleset" in err and 'ruleset = "/path/to' in err
+    assert not unit_path().exists() and not log.exists()
 
 
 def test_print_writes_nothing(config: Path, capsys: pytest.CaptureFixture[str]) -> None:

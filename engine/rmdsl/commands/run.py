@@ -33,8 +33,19 @@ ENV_CONFIG = "RMDSL_CONFIG"  # rmdsl.config.ENV_CONFIG, without importing pydant
 ENV_CREDENTIALS = ("PROJECT_X_API_KEY", "PROJECT_X_USERNAME")
 
 
+NO_RULESET = """\
+no ruleset named: a real account is never enforced by a default ruleset
+help: name the ruleset in one of three ways:
+  --ruleset FILE        on the command line
+  RMDSL_RULESET=FILE    in the environment
+  ruleset = "FILE"      in the config file (--config, RMDSL_CONFIG, ~/.config/rmdsl/rmdsl.toml)
+  the shipped rulesets/topstep.yaml is a personal ruleset on the Topstep 50K profile: copy it and
+  set your own limits (docs/operations.md, "Choosing the ruleset")"""
+
+
 def default_ruleset() -> Path:
-    """rulesets/topstep.yaml: inside the wheel (rmdsl/rulesets), or the source checkout's."""
+    """rulesets/topstep.yaml: inside the wheel (rmdsl/rulesets), or the source checkout's.
+    Only `rmdsl demo` (a simulated account) uses it: `rmdsl run` needs a ruleset named."""
     from importlib import resources
 
     packaged = resources.files("rmdsl") / "rulesets" / "topstep.yaml"
@@ -64,7 +75,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--ruleset",
         metavar="FILE",
-        help=f"ruleset file (env {ENV_RULESET}; default: the shipped rulesets/topstep.yaml)",
+        help=f"ruleset file (env {ENV_RULESET}, or `ruleset` in the config file; required: "
+        "there is no default on a real account)",
     )
     parser.add_argument(
         "--account",
@@ -155,10 +167,10 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    ruleset = cfg.ruleset or default_ruleset()
+    ruleset = named_ruleset(cfg)
     refused = _unrunnable(cfg, ruleset)
-    if refused:
-        print(f"rmdsl run: error: {refused}", file=sys.stderr)
+    if refused or ruleset is None:
+        print(f"rmdsl run: error: {refused or NO_RULESET}", file=sys.stderr)
         return 2
     import asyncio
 
@@ -169,8 +181,19 @@ def run(args: argparse.Namespace) -> int:
     return asyncio.run(_serve(cfg, ruleset, args))
 
 
-def _unrunnable(cfg: RunConfig, ruleset: Path) -> str | None:
-    """Why these settings cannot run (no account, a missing ruleset file), or None."""
+def named_ruleset(cfg: RunConfig) -> Path | None:
+    """The ruleset named by flag, environment or config file; with `accounts` each account
+    may name its own instead. Never the shipped default: a real account is enforced only by
+    a ruleset someone chose (docs/operations.md, "Choosing the ruleset")."""
+    if cfg.ruleset is not None:
+        return cfg.ruleset
+    own = [a.ruleset for a in cfg.accounts if not isinstance(a, str) and a.ruleset is not None]
+    return own[0] if cfg.accounts and len(own) == len(cfg.accounts) else None
+
+
+def _unrunnable(cfg: RunConfig, ruleset: Path | None) -> str | None:
+    """Why these settings cannot run (no account, no ruleset named, a missing ruleset file),
+    or None."""
     if not cfg.account and not cfg.accounts:
         return (
             "no account: pass --account NAME, set RMDSL_ACCOUNT (or PROJECT_X_ACCOUNT_NAME), "
@@ -178,6 +201,8 @@ def _unrunnable(cfg: RunConfig, ruleset: Path) -> str | None:
         )
     if cfg.accounts and cfg.record is not None:  # one file, one account: `rmdsl replay`'s
         return "--record records one account: run it with `account`, not `accounts`"
+    if ruleset is None:
+        return NO_RULESET
     for path in {ruleset, *(e.ruleset for e in cfg.account_entries(ruleset))}:
         if not path.is_file():
             return f"no ruleset file at {path}"
@@ -245,7 +270,7 @@ def _daemon(
         import asyncio
 
         fresh = await asyncio.to_thread(settings, args)  # ConfigError: the running one stays
-        return fresh.account_entries(fresh.ruleset or default_ruleset())
+        return fresh.account_entries(named_ruleset(fresh) or ruleset)  # never the default
 
     return Daemon.for_accounts(
         cfg.account_entries(ruleset),

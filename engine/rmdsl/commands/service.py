@@ -114,6 +114,8 @@ def _install(explicit: str | None, print_only: bool) -> int:
             file=sys.stderr,
         )
         return 2
+    if not _names_a_ruleset(config):
+        return 2
     path = unit_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
@@ -126,6 +128,29 @@ def _install(explicit: str | None, print_only: bool) -> int:
         f"its log: `journalctl --user -u {UNIT} -f`"
     )
     return code
+
+
+def _names_a_ruleset(config: Path) -> bool:
+    """The unit runs `rmdsl run --config FILE` without the shell's environment, and `rmdsl run`
+    has no default ruleset on a real account: the file itself must name one."""
+    from rmdsl import configfile
+    from rmdsl.errors import DiagnosticError
+
+    from rmdsl.commands.run import named_ruleset
+
+    try:
+        named = named_ruleset(configfile.load(config, {}, env={}))  # the file alone
+    except DiagnosticError:
+        return True  # `rmdsl run --config FILE` shows the located error: one place says it
+    if named is not None:
+        return True
+    print(
+        f"rmdsl service: error: {config} names no ruleset, and the service never runs a "
+        'default one\nhelp: add a line `ruleset = "/path/to/your-ruleset.yaml"` to it '
+        "(docs/operations.md, 'Choosing the ruleset')",
+        file=sys.stderr,
+    )
+    return False
 
 
 def _uninstall() -> int:
