@@ -150,7 +150,9 @@ def test_replay_compare_json_pairs_the_firings_of_one_event() -> None:
     )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert report["a"]["ruleset"] == "topstep-50k" and report["b"]["ruleset"] == "trader-bob"
+    assert (
+        report["a"]["ruleset"] == "topstep-50k-personal" and report["b"]["ruleset"] == "trader-bob"
+    )
     row = next(r for r in report["rows"] if r["line"] == 32)
     assert row["a"][0]["rule"] == row["b"][0]["rule"] == "daily_realized_loss"
     assert report["a"]["summary"]["total_saved"] == "808.22"

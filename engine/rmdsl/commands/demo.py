@@ -154,7 +154,8 @@ def _load(path: Path) -> Ruleset | None:
 def _intro(path: Path, name: str, speed: float, grace_ms: int) -> list[str]:
     grace_s = grace_ms / 1000
     return [
-        f"ruleset {name} ({path}), unchanged; the story breaks the shipped Topstep rules",
+        f"ruleset {name} ({path}), unchanged; the story breaks its limits "
+        "(the Topstep 50K profile and personal limits)",
         "a simulated ProjectX gateway on 127.0.0.1, reached through the real project-x-py SDK",
         f"session time runs {speed:g}x faster than real time (grace {grace_s:g} s of session "
         f"time = {grace_s / speed:.1f} s here); times below are session time",
