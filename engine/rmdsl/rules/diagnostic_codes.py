@@ -86,4 +86,5 @@ CODES: dict[str, str] = {
     "RM852": "param is never used",
     "RM853": "`for` of zero",
     "RM854": "locked rule reads a param any child can change",
+    "RM855": "personal limit can never act before the firm's",
 }

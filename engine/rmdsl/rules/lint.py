@@ -12,6 +12,7 @@ from collections.abc import Set
 from rmdsl.lang.lint import lint_expression
 from rmdsl.lang.schema import ACCOUNT_PARAMS, UntilKind
 from rmdsl.rules.extends import Merged
+from rmdsl.rules.firm_lint import lint_firm_limits
 from rmdsl.rules.model import SessionHours
 from rmdsl.rules.stages import Checked, CheckedRule, Linted
 from rmdsl.rules.values import Report
@@ -23,6 +24,7 @@ def lint_rules(checked: Checked) -> Linted:
     for expr in checked.exprs:
         report.extend(lint_expression(expr))
     lint_ruleset(checked.resolved.merged, checked.rules, checked.params_read, report)
+    lint_firm_limits(checked.resolved.merged, checked.rules, report)  # RM855
     return Linted(checked, diagnostics=tuple(report.diagnostics))
 
 

@@ -80,6 +80,8 @@ class CaseRun:
                 run.engine.state.apply_quote(quote)  # type: ignore[arg-type]
             snap = snapshot_of(case.initial, run.engine.state, case.start)
             await run.reconcile(snap, case.initial[0].line)
+        else:  # a daemon starts from the gateway's snapshot, which always reports the balance
+            run.engine.state.apply_account(snapshot_of([], run.engine.state, case.start).account)
         for item in case.events:
             if isinstance(item, Located):
                 await self.run.feed(item.events(self.run.engine.state), item.line)
