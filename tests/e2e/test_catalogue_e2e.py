@@ -92,7 +92,7 @@ def locked_by(live: Live, rule: str) -> bool:
     return any(rec.rule_id == rule for rec in engine.lockouts.active.values())
 
 
-# -- firm limits (base/topstep-base.yaml) ------------------------------------------------
+# -- personal limits (base/topstep-base.yaml) and Topstep's (topstep/firm.yaml) ----------
 
 
 async def test_max_contracts_reduces_the_newest_position(start_daemon: StartDaemon) -> None:
@@ -144,8 +144,13 @@ async def test_daily_realized_loss_flattens_and_locks_out(start_daemon: StartDae
     assert rec.values["day.realized_pnl"].startswith("-")
 
 
-async def test_session_block_closes_a_position_still_open_at_the_close(
-    start_daemon: StartDaemon,
+@pytest.mark.parametrize(
+    ("at", "rule"),
+    [(dt.time(15, 8), "flatten_before_close"), (dt.time(15, 30), "session_block")],
+    ids=["topstep-flattens-at-15:08", "after-the-15:10-close"],
+)
+async def test_a_position_still_open_at_the_close_is_flattened(
+    start_daemon: StartDaemon, at: dt.time, rule: str
 ) -> None:
     live = await start_daemon(CATALOGUE)
     gw = live.gw
@@ -153,9 +158,9 @@ async def test_session_block_closes_a_position_still_open_at_the_close(
     gw.trader_place("MNQ", "sell", "stop", 1, stop_price=20900)  # protected: no grace timer
     clock = live.sim.clock
     local = clock.now().astimezone(live.sim.ruleset.timezone)
-    close = local.replace(hour=15, minute=10, second=0, microsecond=0)
-    clock.reset(start=close - dt.timedelta(seconds=0.5))  # the session ends half a second on
-    await flattened_and_locked(live, "session_block", "MNQ")
+    close = local.replace(hour=at.hour, minute=at.minute, second=0, microsecond=0)
+    clock.reset(start=close - dt.timedelta(seconds=0.5))  # half a second before it
+    await flattened_and_locked(live, rule, "MNQ")
     assert not working_orders(gw, "MNQ"), "the flatten cancelled the stop"
 
 
