@@ -9,7 +9,7 @@ from pathlib import Path
 
 from enginekit import Harness, at, quote
 
-from rmdsl.engine.events import AccountEvent
+from rmdsl.contract.events import AccountEvent
 from rmdsl.engine.persistence import Outcome
 from rmdsl.pipeline import load_ruleset
 
