@@ -79,3 +79,17 @@ def test_each_of_the_three_ways_names_the_ruleset(tmp_path: Path, way: str) -> N
     proc = _run(tmp_path, *args, **env)
     assert proc.returncode == 2
     assert proc.stderr == f"rmdsl run: error: no ruleset file at {missing}\n"
+
+
+def test_with_many_accounts_each_may_name_its_own_or_none_is_enforced() -> None:
+    from rmdsl.commands.run import named_ruleset
+    from rmdsl.config import RunConfig
+
+    def fleet(*items: object, **top: object) -> RunConfig:
+        return RunConfig.model_validate({"accounts": list(items), **top})
+
+    mine = {"name": "A", "ruleset": "/r/a.yaml"}
+    assert named_ruleset(fleet(mine, {"name": "B", "ruleset": "/r/b.yaml"})) == Path("/r/a.yaml")
+    assert named_ruleset(fleet(mine, "B")) is None  # B would run on nothing named
+    assert named_ruleset(fleet(mine, "B", ruleset="/r/all.yaml")) == Path("/r/all.yaml")
+    assert named_ruleset(RunConfig(account="A")) is None
