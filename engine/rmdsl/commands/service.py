@@ -134,9 +134,8 @@ def _names_a_ruleset(config: Path) -> bool:
     """The unit runs `rmdsl run --config FILE` without the shell's environment, and `rmdsl run`
     has no default ruleset on a real account: the file itself must name one."""
     from rmdsl import configfile
-    from rmdsl.errors import DiagnosticError
-
     from rmdsl.commands.run import named_ruleset
+    from rmdsl.errors import DiagnosticError
 
     try:
         named = named_ruleset(configfile.load(config, {}, env={}))  # the file alone
