@@ -11,8 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from typing import Any
 
 from rmdsl.contract.broker import ContractInfo, EventSink, OrderRequest, Snapshot
 from rmdsl.contract.events import (
@@ -24,9 +25,10 @@ from rmdsl.contract.events import (
     PositionEvent,
     PositionType,
     TradeEvent,
+    now_ns,
     symbol_of,
 )
-from rmdsl.engine.state import DEFAULT_CONTRACTS, AccountState
+from rmdsl.engine.state import DEFAULT_CONTRACTS, AccountState, Position
 from rmdsl.errors import BrokerError
 
 ZERO = Decimal(0)
@@ -101,7 +103,7 @@ class RecordingBroker:
         st = self.state
         if self.simulate and st is not None and order_id in st.orders:
             ev = st.orders[order_id].event
-            self.outbox.append(_order(ev, OrderStatus.CANCELLED, self._now()))
+            self.outbox.append(_order(ev, self._now(), status=OrderStatus.CANCELLED))
 
     async def place_order(self, request: OrderRequest) -> int:
         self._record("place_order", request.contract_id, **_request_fields(request))
@@ -139,94 +141,63 @@ class RecordingBroker:
         if self.simulate and st is not None and order_id in st.orders:
             ev = st.orders[order_id].event
             self.outbox.append(
-                OrderEvent(
-                    ev.id,
-                    ev.account_id,
-                    ev.contract_id,
+                _order(
+                    ev,
                     self._now(),
-                    ev.status,
-                    ev.type,
-                    ev.side,
-                    size if size is not None else ev.size,
-                    limit_price if limit_price is not None else ev.limit_price,
-                    stop_price if stop_price is not None else ev.stop_price,
-                    custom_tag=ev.custom_tag,
+                    size=ev.size if size is None else size,
+                    limit_price=ev.limit_price if limit_price is None else limit_price,
+                    stop_price=ev.stop_price if stop_price is None else stop_price,
                 )
             )
 
     def _simulate_close(self, contract_id: str, size: int | None) -> None:
-        """The closing fill at the last price and the resulting position event."""
+        """The gateway's answer to a close: its market order (filled), the closing fill at
+        the last price with that order's id, and the position after it."""
         st = self.state
         if not self.simulate or st is None or contract_id not in st.positions:
             return
         pos = st.positions[contract_id]
         qty = pos.size if size is None else min(size, pos.size)
         price = st.prices.get(contract_id, pos.avg_price)
-        tick, value = st.contracts.get(pos.symbol, (ZERO, ZERO))
-        move = (price - pos.avg_price) if pos.long else (pos.avg_price - price)
-        pnl = (move / tick * value * qty).quantize(Decimal("0.01")) if tick else ZERO
-        now = self._now()
-        oid = next(self._ids)
-        self.outbox.append(
-            OrderEvent(
-                oid,
-                st.account_id,
-                contract_id,
-                now,
-                OrderStatus.FILLED,
-                OrderType.MARKET,
-                pos.closing_side,
-                qty,
-                None,
-                None,
-            )
+        now, oid, side = self._now(), next(self._ids), pos.closing_side
+        order = OrderEvent(
+            oid, st.account_id, contract_id, now, OrderStatus.FILLED, OrderType.MARKET, side, qty
         )
-        self.outbox.append(
-            TradeEvent(
-                next(self._ids),
-                st.account_id,
-                contract_id,
-                now,
-                price,
-                pnl,
-                ZERO,
-                pos.closing_side,
-                qty,
-                order_id=oid,
-            )
+        pnl = _close_pnl(st, pos, price, qty)
+        trade = TradeEvent(
+            next(self._ids),
+            st.account_id,
+            contract_id,
+            now,
+            price,
+            pnl,
+            ZERO,
+            side,
+            qty,
+            False,
+            oid,
         )
         left = pos.size - qty
-        kind = PositionType.LONG if pos.long else PositionType.SHORT
-        self.outbox.append(
-            PositionEvent(
-                pos.id,
-                st.account_id,
-                contract_id,
-                now,
-                kind if left else PositionType.UNDEFINED,
-                left,
-                pos.avg_price,
-            )
-        )
+        kind = (PositionType.LONG if pos.long else PositionType.SHORT) if left else PositionType(0)
+        after = PositionEvent(pos.id, st.account_id, contract_id, now, kind, left, pos.avg_price)
+        self.outbox += (order, trade, after)
 
     def take_outbox(self) -> list[Event]:
         out, self.outbox = self.outbox, []
         return out
 
 
-def _order(ev: OrderEvent, status: OrderStatus, ts: dt.datetime) -> OrderEvent:
-    return OrderEvent(
-        ev.id,
-        ev.account_id,
-        ev.contract_id,
-        ts,
-        status,
-        ev.type,
-        ev.side,
-        ev.size,
-        ev.limit_price,
-        ev.stop_price,
-        custom_tag=ev.custom_tag,
+def _close_pnl(st: AccountState, pos: Position, price: Decimal, qty: int) -> Decimal:
+    """The P&L of closing `qty` of `pos` at `price`, from the contract's tick size and value."""
+    tick, value = st.contracts.get(pos.symbol, (ZERO, ZERO))
+    move = (price - pos.avg_price) if pos.long else (pos.avg_price - price)
+    return (move / tick * value * qty).quantize(Decimal("0.01")) if tick else ZERO
+
+
+def _order(ev: OrderEvent, ts: dt.datetime, **changes: Any) -> OrderEvent:
+    """The order's next update as the gateway sends it: `changes` applied, nothing filled."""
+    return replace(
+        ev, ts=ts, fill_volume=0, filled_price=None, removed=False, received_ns=now_ns(), **changes
     )
 
 
