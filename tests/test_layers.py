@@ -18,24 +18,11 @@ PENDING_CYCLES: frozenset[frozenset[str]] = frozenset(
     {frozenset({"rmdsl.lang.check", "rmdsl.lang.lint"})}
 )
 
-# Modules whose private-name uses helper r11c is removing (narrow collaborators for execute
-# and restore instead of the whole Engine): r11c empties this.
-PENDING_PRIVATE_MODULES = frozenset(
-    {
-        "rmdsl.engine.core",
-        "rmdsl.engine.execute",
-        "rmdsl.engine.restore",
-        "rmdsl.engine.catchup",
-        "rmdsl.engine.daybook",
-    }
-)
 # (module, private name) that stay, each with its reason
 ALLOWED_PRIVATE = {
     # the SDK's own authenticated request: its position wrappers sleep 0.1 s and re-read the
     # positions after each close (docs/broker.md, "Calls")
     ("rmdsl.broker.projectx", "_make_request"),
-    # the enforcement tasks a hot reload starts: Engine (r11c's facade) has no accessor yet
-    ("rmdsl.tooling.offline", "_tasks"),
 }
 
 
@@ -69,7 +56,7 @@ def test_no_module_uses_another_modules_private_names() -> None:
     found = [
         f"{u.importer}:{u.line} uses {u.module}.{u.name}"
         for u in ig.private_uses()
-        if u.importer not in PENDING_PRIVATE_MODULES and (u.importer, u.name) not in ALLOWED_PRIVATE
+        if (u.importer, u.name) not in ALLOWED_PRIVATE
     ]
     assert not found, "private names used across modules:\n" + "\n".join(found)
 

@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rmdsl.commands import add_state_argument
+
 if TYPE_CHECKING:
     from rmdsl.alerting import AppriseNotifier
     from rmdsl.config import RunConfig
@@ -68,13 +70,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="TopstepX account name (env RMDSL_ACCOUNT or PROJECT_X_ACCOUNT_NAME)",
     )
-    parser.add_argument(
-        "--state",
-        "--state-db",
-        dest="state",
-        metavar="PATH",
-        help="state database (env RMDSL_STATE; default ~/.risk_manager/state.db)",
-    )
+    add_state_argument(parser)
     parser.add_argument(
         "--no-reload", action="store_true", help="do not watch the ruleset for changes"
     )

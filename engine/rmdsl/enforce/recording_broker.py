@@ -28,7 +28,8 @@ from rmdsl.contract.events import (
     now_ns,
     symbol_of,
 )
-from rmdsl.engine.state import DEFAULT_CONTRACTS, AccountState, Position
+from rmdsl.engine.entities import DEFAULT_CONTRACTS, Position
+from rmdsl.engine.state import AccountState
 from rmdsl.errors import BrokerError
 
 ZERO = Decimal(0)

@@ -42,7 +42,7 @@ from rmdsl.engine.state import AccountState
 from rmdsl.errors import BrokerError
 
 EXPECT_FOR = dt.timedelta(seconds=30)
-# the rules whose enforcement is being sent (set by Engine._dispatch)
+# the rules whose enforcement is being sent (set by Dispatcher.enforce, rmdsl.engine.dispatch)
 CAUSE: ContextVar[frozenset[str]] = ContextVar("rmdsl_cause", default=frozenset())
 
 

@@ -122,9 +122,9 @@ class OfflineRun:
 
     async def swap(self, ruleset: Ruleset, line: int | None = None) -> list[Fired]:
         """A hot reload (Engine.swap_ruleset); what it fires at once is recorded, with effects."""
-        before = set(self.engine._tasks)
+        before = set(self.engine.dispatcher.tasks)
         await self.engine.swap_ruleset(ruleset)
-        started = [t for t in self.engine._tasks if t not in before]
+        started = [t for t in self.engine.dispatcher.tasks if t not in before]
         results = await asyncio.gather(*started)
         return await self._settle([r for records in results for r in records], line)
 

@@ -16,7 +16,7 @@ from rmdsl.tooling.testevents import money
 from rmdsl.tooling.teststeps import Expectation, ExpectedAction, ExpectedOrder
 
 if TYPE_CHECKING:
-    from rmdsl.engine.state import Order
+    from rmdsl.engine.entities import Order
     from rmdsl.tooling.offline import Fired, OfflineRun
     from rmdsl.tooling.ruletest import TestCase
 
