@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
-from rmdsl.contract.broker import ContractInfo, EventSink, OrderRequest, Snapshot
+from rmdsl.contract.broker import ContractInfo, EventSink, OrderChange, OrderRequest, Snapshot
 from rmdsl.contract.events import (
     AccountEvent,
     Event,
@@ -127,17 +127,9 @@ class RecordingBroker:
             )
         return oid
 
-    async def modify_order(
-        self,
-        order_id: int,
-        *,
-        size: int | None = None,
-        limit_price: Decimal | None = None,
-        stop_price: Decimal | None = None,
-    ) -> None:
-        self._record(
-            "modify_order", order_id, size=size, limit_price=limit_price, stop_price=stop_price
-        )
+    async def modify_order(self, order_id: int, change: OrderChange) -> None:
+        size, limit, stop = change.size, change.limit_price, change.stop_price
+        self._record("modify_order", order_id, size=size, limit_price=limit, stop_price=stop)
         st = self.state
         if self.simulate and st is not None and order_id in st.orders:
             ev = st.orders[order_id].event
@@ -146,8 +138,8 @@ class RecordingBroker:
                     ev,
                     self._now(),
                     size=ev.size if size is None else size,
-                    limit_price=ev.limit_price if limit_price is None else limit_price,
-                    stop_price=ev.stop_price if stop_price is None else stop_price,
+                    limit_price=ev.limit_price if limit is None else limit,
+                    stop_price=ev.stop_price if stop is None else stop,
                 )
             )
 
