@@ -129,7 +129,7 @@ async def _history(store: SqliteStore, args: argparse.Namespace) -> dict[str, An
 
 
 def render_history(data: dict[str, Any]) -> str:
-    from rmdsl.commands.status import fmt_ts
+    from rmdsl.commands.status_render import fmt_ts
 
     found = data["enforcements"]
     if not found:

@@ -15,6 +15,7 @@ from rmdsl.engine.persistence import (
     AddLockout,
     CancelTimer,
     LiftLockout,
+    RecordDay,
     RecordEnforcement,
     RecordMetrics,
     RecordTrade,
@@ -28,7 +29,7 @@ from rmdsl.engine.persistence import (
     Write,
 )
 from rmdsl.store import rows
-from rmdsl.store.codec import json_out, ts_out
+from rmdsl.store.codec import day_out, json_out, ts_out
 
 Params = Sequence[Any]
 
@@ -59,6 +60,8 @@ VERSION_SQL = (
     "(digest, name, path, files_json, loaded_at, account_id, status, error, timezone) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+DAY_SQL = rows.DAYS.insert("day_results")
+DAY_PRUNE_SQL = "DELETE FROM day_results WHERE account_id = ? AND trading_day < ?"
 METRIC_SQL = "INSERT INTO metrics (name, label, ts, value, account_id) VALUES (?, ?, ?, ?, ?)"
 
 
@@ -67,6 +70,9 @@ def statements(write: Write) -> list[Statement]:
     match write:
         case SaveAccount(state) | ResetDay(state):
             return [Statement(ACCOUNT_SQL, rows.ACCOUNTS.params(state))]
+        case RecordDay(day, keep_from):
+            prune = (day.account_id, day_out(keep_from))
+            return [Statement(DAY_SQL, rows.DAYS.params(day)), Statement(DAY_PRUNE_SQL, prune)]
         case RecordTrade(trade):
             return [Statement(TRADE_SQL, rows.TRADES.params(trade), trade=True)]
         case UpsertPosition(position):

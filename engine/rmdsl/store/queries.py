@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from rmdsl.engine.persistence import (
     AccountStateRecord,
+    DayResultRecord,
     EnforcementRecord,
     LockoutRecord,
     PositionRecord,
@@ -68,7 +69,7 @@ def percentile(sorted_values: Sequence[float], q: float) -> float:
 
 # columns a migration added after 1, with the value an older row reads as (migration 7)
 _ADDED_COLUMNS: dict[str, dict[str, str]] = {
-    "account_state": {"params_json": "'{}'"},
+    "account_state": {"params_json": "'{}'", "eod_high": "NULL", "mll": "NULL", "net": "NULL"},
     "trades": {"by_rmdsl": "0"},
 }
 
@@ -143,6 +144,31 @@ class StateQueries(Database):
         )
         return [rows.TRADES.record(r) for r in found]
 
+    async def day_results(self, account_id: int, before: dt.date) -> list[DayResultRecord]:
+        """The kept closed days before `before`, oldest first (none before schema 8)."""
+        if not await self.fetch_one(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'day_results'"
+        ):
+            return []  # an older database read without migrating (`rmdsl status`)
+        found = await self.fetch(
+            f"SELECT {rows.DAYS.sql_columns} FROM day_results WHERE account_id = ? "
+            "AND trading_day < ? ORDER BY trading_day",
+            (account_id, day_out(before)),
+        )
+        return [rows.DAYS.record(r) for r in found]
+
+    async def trades_between(
+        self, account_id: int, first: dt.date, before: dt.date
+    ) -> list[TradeRecord]:
+        """The fills of trading days first <= day < before, in time order."""
+        columns = await self._columns("trades", rows.TRADES.sql_columns)
+        found = await self.fetch(
+            f"SELECT {columns} FROM trades WHERE account_id = ? AND trading_day >= ? "
+            "AND trading_day < ? ORDER BY ts, trade_id",
+            (account_id, day_out(first), day_out(before)),
+        )
+        return [rows.TRADES.record(r) for r in found]
+
     async def positions(self, account_id: int) -> list[PositionRecord]:
         found = await self.fetch(
             f"SELECT {rows.POSITIONS.sql_columns} FROM positions WHERE account_id = ? "
@@ -194,9 +220,18 @@ class StateQueries(Database):
         )
         return [rows.ENFORCEMENTS.record(r) for r in found]
 
-    async def last_ruleset_version(self) -> RulesetVersionRecord | None:
-        row = await self.fetch_one(
-            "SELECT * FROM ruleset_versions WHERE status = 'active' ORDER BY id DESC LIMIT 1"
+    async def last_ruleset_version(
+        self, account_id: int | None = None
+    ) -> RulesetVersionRecord | None:
+        """The last version run (by `account_id`'s engine: accounts of one daemon may each
+        run their own ruleset)."""
+        where, params = (
+            ("", ()) if account_id is None else (" AND account_id IN (?, 0)", (account_id,))
+        )
+        row = await self.fetch_one(  # 0: a version recorded without its account (older rows)
+            f"SELECT * FROM ruleset_versions WHERE status = 'active'{where} "
+            "ORDER BY id DESC LIMIT 1",
+            params,
         )
         return None if row is None else rows.VERSIONS.record(row)
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from rmdsl.engine.persistence import (
     AccountStateRecord,
+    DayResultRecord,
     EnforcementRecord,
     LockoutKind,
     LockoutRecord,
@@ -109,6 +110,9 @@ ACCOUNTS = Table(
     Col("balance", opt_money_out, opt_money_in),
     Col("account_name"),
     Col("params_json", json_out, _json_map, field="params"),
+    Col("eod_high", opt_money_out, opt_money_in),
+    Col("mll", opt_money_out, opt_money_in),
+    Col("net", opt_money_out, opt_money_in),
 )
 POSITIONS = Table(
     PositionRecord,
@@ -189,4 +193,15 @@ VERSIONS = Table(
     Col("files_json", json_out, lambda t: tuple(json_in(t) or ()), field="files"),
     Col("account_id"),
     Col("timezone", old=""),  # schema 2: not recorded
+)
+DAYS = Table(
+    DayResultRecord,
+    Col("account_id"),
+    Col("trading_day", day_out, day_in),
+    Col("gross_pnl", money_out, money_in),
+    Col("fees", money_out, money_in),
+    Col("realized_pnl", money_out, money_in),
+    Col("trades"),
+    Col("eod_balance", opt_money_out, opt_money_in),
+    Col("eod_high", opt_money_out, opt_money_in),
 )

@@ -14,6 +14,7 @@ _METHOD: dict[type[ps.Write], str] = {
     ps.SaveAccount: "save_account_state",
     ps.ResetDay: "reset_day",
     ps.RecordTrade: "record_trade",
+    ps.RecordDay: "record_day",
     ps.UpsertPosition: "upsert_position",
     ps.RemovePosition: "remove_position",
     ps.ReplacePositions: "replace_positions",
@@ -34,6 +35,7 @@ class MemoryStore(SingleWrites):
         self.accounts: dict[int, ps.AccountStateRecord] = {}  # the newest day's row
         self.days: dict[tuple[int, dt.date], ps.AccountStateRecord] = {}  # every day's row
         self.trades: dict[tuple[int, int], ps.TradeRecord] = {}
+        self.day_results: dict[tuple[int, dt.date], ps.DayResultRecord] = {}
         self.positions: dict[tuple[int, int], ps.PositionRecord] = {}
         self.lockouts: dict[str, ps.LockoutRecord] = {}
         self.timers: dict[tuple[int, str], ps.TimerRecord] = {}
@@ -62,6 +64,21 @@ class MemoryStore(SingleWrites):
             ),
             timers=tuple(t for (a, _), t in self.timers.items() if a == account_id),
             ruleset=self.versions[-1] if self.versions else None,
+            days=tuple(
+                r
+                for (a, d), r in sorted(self.day_results.items())
+                if a == account_id and day is not None and d < day
+            ),
+            recent_trades=tuple(
+                sorted(
+                    (
+                        t
+                        for (a, _), t in self.trades.items()
+                        if a == account_id and day is not None and t.trading_day < day
+                    ),
+                    key=lambda t: (t.ts, t.trade_id),
+                )
+            ),
         )
 
     def _trades_of(self, account_id: int, day: dt.date | None) -> tuple[ps.TradeRecord, ...]:
@@ -80,6 +97,12 @@ class MemoryStore(SingleWrites):
                 self._save(state)
             case ps.RecordTrade(trade):
                 self.trades[(trade.account_id, trade.trade_id)] = trade
+            case ps.RecordDay(result, keep_from):
+                self.day_results[(result.account_id, result.trading_day)] = result
+                for old in [
+                    k for k in self.day_results if k[0] == result.account_id and k[1] < keep_from
+                ]:
+                    del self.day_results[old]
             case ps.UpsertPosition(position):
                 self.positions[(position.account_id, position.position_id)] = position
             case ps.RemovePosition(account_id, position_id):
