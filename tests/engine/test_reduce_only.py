@@ -112,7 +112,7 @@ async def test_a_reduce_only_and_its_caps_survive_a_restart_and_undo_an_add_made
     assert calls == ["cancel_order(8)", f"partial_close({MNQ}, 1)"]  # 3 back to the 2 it had
 
 
-async def test_a_lockout_in_force_covers_a_reduce_only_and_a_flatten_skips_its_cancels() -> None:
+async def test_a_flatten_in_the_same_event_cancels_once_and_the_reduce_only_still_holds() -> None:
     both = rule(
         "both",
         lambda c: c.day.trades >= 1,
