@@ -43,11 +43,12 @@ class Summary:
 class Series:
     """A fixed ring of float samples with nearest-rank percentiles."""
 
-    __slots__ = ("_ring", "count")
+    __slots__ = ("_ring", "_summary", "count")
 
     def __init__(self, capacity: int = 4096) -> None:
         self._ring: deque[float] = deque(maxlen=capacity)
         self.count = 0  # all samples ever, not only those kept
+        self._summary: Summary | None = None  # of the ring at `count` samples
 
     def add(self, value: float) -> None:
         self._ring.append(value)
@@ -57,6 +58,12 @@ class Series:
         return list(self._ring)
 
     def summary(self) -> Summary:
+        """Kept until the next sample: a scrape of many idle accounts sorts nothing."""
+        if self._summary is None or self._summary.count != self.count:
+            self._summary = self._summarise()
+        return self._summary
+
+    def _summarise(self) -> Summary:
         data = sorted(self._ring)
         if not data:
             return Summary(self.count, None, None, None, None)
