@@ -38,7 +38,7 @@ async def fleet_status(store: SqliteStore, now: dt.datetime) -> dict[str, Any] |
     locked = {lk.account_id for lk in lockouts if lk.symbol is None and str(lk.kind) == "lockout"}
     positions = await store.fetch("SELECT account_id, COUNT(*) FROM positions GROUP BY account_id")
     open_positions = {int(r[0]): int(r[1]) for r in positions}
-    accounts = []
+    accounts: list[dict[str, Any]] = []
     for account_id in ids:
         day = await store.account_state(account_id)
         assert day is not None  # listed from account_state

@@ -94,7 +94,9 @@ async def _history(store: SqliteStore, args: argparse.Namespace) -> dict[str, An
     account_id = await pick_account(store, args.account)
     names = await fleet_names(store) if args.account is None else {}
     zone = await display_zone(store, args.tz)
-    where, params = ("1 = 1", []) if len(names) > 1 else ("account_id = ?", [account_id])
+    where, params = "account_id = ?", list[object]([account_id])
+    if len(names) > 1:
+        where, params = "1 = 1", []
     if args.since is not None:
         where += " AND timestamp >= ?"
         params.append(ts_out(parse_since(args.since, zone, now_of(args))))
