@@ -13,6 +13,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from rmdsl.dashboard.feed import DaemonFeed
+from rmdsl.metrics import Metrics
+
 if TYPE_CHECKING:
     from rmdsl.engine.core import Engine
 
@@ -24,6 +27,12 @@ class Supervised(Protocol):
     def engine(self) -> Engine | None: ...
 
     @property
+    def feed(self) -> DaemonFeed: ...
+
+    @property
+    def metrics(self) -> Metrics: ...
+
+    @property
     def reconciled(self) -> bool: ...
 
     @property
@@ -33,13 +42,16 @@ class Supervised(Protocol):
 @dataclass(frozen=True, slots=True)
 class AccountView:
     """One supervised account: its id, the name the config gave, its engine (None while it
-    starts) and whether its decisions run on reconciled state."""
+    starts), whether its decisions run on reconciled state, its feed (enforcement records,
+    reloads) and its metrics (one account's, or the daemon's shared by all)."""
 
     account_id: int
     name: str
     engine: Engine | None
     reconciled: bool
     unreconciled_since: dt.datetime | None
+    feed: DaemonFeed
+    metrics: Metrics
 
     @property
     def label(self) -> str:
@@ -70,6 +82,8 @@ def view_of(account_id: int, name: str, supervised: Supervised) -> AccountView:
         supervised.engine,
         supervised.reconciled,
         supervised.unreconciled_since,
+        supervised.feed,
+        supervised.metrics,
     )
 
 
