@@ -158,7 +158,9 @@ async def _measure(
 ) -> dict[str, Any]:
     rss_before = rss_mb()
     started = time.monotonic()
-    fleet = await start_fleet(urls, [fleet_gateway.NAME.format(i) for i in range(n)], ruleset, tmp, plan)
+    fleet = await start_fleet(
+        urls, [fleet_gateway.NAME.format(i) for i in range(n)], ruleset, tmp, plan
+    )
     start_s = time.monotonic() - started
     try:
         hist = Histogram()
@@ -264,7 +266,9 @@ def judge(r: dict[str, Any]) -> bool:
     for label, value, goal, unit in checks:
         met = value is not None and value <= goal
         ok = ok and met
-        print(f"  {label} {_fmt(value, '.2f')} {unit} (goal <= {goal:g}): {'met' if met else 'MISSED'}")
+        print(
+            f"  {label} {_fmt(value, '.2f')} {unit} (goal <= {goal:g}): {'met' if met else 'MISSED'}"
+        )
     flat = r["rss_slope_mb_min"] <= FLAT_MB_PER_MIN
     print(f"  RSS slope {r['rss_slope_mb_min']:+.3f} MB/min (flat: <= {FLAT_MB_PER_MIN}): "
           f"{'met' if flat else 'MISSED'}")  # fmt: skip

@@ -18,6 +18,7 @@ from rmdsl.metrics import Metrics
 
 if TYPE_CHECKING:
     from rmdsl.engine.core import Engine
+    from rmdsl.reconciler import Reconciler
 
 
 class Supervised(Protocol):
@@ -33,10 +34,7 @@ class Supervised(Protocol):
     def metrics(self) -> Metrics: ...
 
     @property
-    def reconciled(self) -> bool: ...
-
-    @property
-    def unreconciled_since(self) -> dt.datetime | None: ...
+    def reconciler(self) -> Reconciler | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,12 +74,13 @@ class AccountView:
 
 
 def view_of(account_id: int, name: str, supervised: Supervised) -> AccountView:
+    reconciler = supervised.reconciler
     return AccountView(
         account_id,
         name,
         supervised.engine,
-        supervised.reconciled,
-        supervised.unreconciled_since,
+        reconciler is not None and reconciler.reconciled,
+        reconciler.unreconciled_since if reconciler is not None else None,
         supervised.feed,
         supervised.metrics,
     )
