@@ -41,8 +41,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import fleet_gateway  # noqa: E402
-from fleet_daemon import start_fleet  # noqa: E402
+import fleet_gateway
+from fleet_daemon import start_fleet
 
 P99_GOAL_US, P95_GOAL_MS, MAX_GOAL_MS, RSS_GOAL_MB, START_GOAL_S = 100.0, 20.0, 100.0, 150.0, 10.0
 FLAT_MB_PER_MIN = 0.1  # "flat": under 6 MB an hour

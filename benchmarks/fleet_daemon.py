@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import fleet_gateway
-
 from rmdsl.accounts import AccountEntry
 from rmdsl.broker.projectx_fleet import ProjectXLogin
 from rmdsl.daemon import Daemon
