@@ -266,9 +266,8 @@ def judge(r: dict[str, Any]) -> bool:
     for label, value, goal, unit in checks:
         met = value is not None and value <= goal
         ok = ok and met
-        print(
-            f"  {label} {_fmt(value, '.2f')} {unit} (goal <= {goal:g}): {'met' if met else 'MISSED'}"
-        )
+        verdict = "met" if met else "MISSED"
+        print(f"  {label} {_fmt(value, '.2f')} {unit} (goal <= {goal:g}): {verdict}")
     flat = r["rss_slope_mb_min"] <= FLAT_MB_PER_MIN
     print(f"  RSS slope {r['rss_slope_mb_min']:+.3f} MB/min (flat: <= {FLAT_MB_PER_MIN}): "
           f"{'met' if flat else 'MISSED'}")  # fmt: skip
