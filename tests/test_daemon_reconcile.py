@@ -87,11 +87,11 @@ async def test_a_disconnect_unreconciles_until_the_reconnect_reconciles(tmp_path
     try:
         engine = d.engine
         assert engine is not None
-        await d._sink(ConnectionEvent(ConnectionState.DISCONNECTED, NOW))
+        await d.primary._sink(ConnectionEvent(ConnectionState.DISCONNECTED, NOW))
         await asyncio.wait_for(_until(lambda: not d.reconciled), 5)
         assert d.unreconciled_since == NOW and not engine.evaluating
         broker.snapshot_failures = 3
-        await d._sink(ConnectionEvent(ConnectionState.CONNECTED, NOW))
+        await d.primary._sink(ConnectionEvent(ConnectionState.CONNECTED, NOW))
         await asyncio.wait_for(_until(lambda: d.reconciled), 5)
         assert engine.evaluating and broker.snapshot_failures == 0
         await asyncio.wait_for(_until(lambda: said(store) == RECONNECTED), 5)

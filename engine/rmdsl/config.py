@@ -15,7 +15,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from rmdsl.accounts import AccountEntry
 
 ENV_CONFIG = "RMDSL_CONFIG"
 # each key's environment variable is RMDSL_<KEY>; these also have older names
@@ -48,12 +50,32 @@ def find_config(explicit: str | None) -> Path | None:
     return path if path.is_file() else None
 
 
+class AccountItem(BaseModel):
+    """One account of `accounts` with its own ruleset (a plain string: the fleet's ruleset)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, description="account name or fnmatch glob (`50KTC-*`)")
+    ruleset: Path | None = Field(None, description="this account's ruleset (default: `ruleset`)")
+
+    @field_validator("ruleset")
+    @classmethod
+    def _expand(cls, path: Path | None) -> Path | None:
+        return path.expanduser() if path is not None else None
+
+
 class RunConfig(BaseModel):
     """The settings of `rmdsl run` (every key optional; `rmdsl schema --config` prints this)."""
 
     model_config = ConfigDict(extra="forbid", title="rmdsl.toml", validate_default=False)
 
     account: str | None = Field(None, min_length=1, description="TopstepX account name")
+    accounts: list[str | AccountItem] = Field(
+        default_factory=list,
+        description="many accounts under one login: names or globs (`50KTC-V2-*`), or "
+        '{ name = "...", ruleset = "..." } with its own ruleset; followed live when the '
+        'file changes (docs/operations.md, "Many accounts")',
+    )
     ruleset: Path | None = Field(
         None, description="ruleset file (default: the shipped rulesets/topstep.yaml)"
     )
@@ -90,7 +112,7 @@ class RunConfig(BaseModel):
         UNRECONCILED_ALERT_S, gt=0, description="alert after this many seconds not reconciled"
     )
 
-    @field_validator("alert_urls", mode="before")
+    @field_validator("alert_urls", "accounts", mode="before")
     @classmethod
     def _split(cls, value: Any) -> Any:
         """The environment gives one string: `ntfy://a, tgram://b/c` or space separated."""
@@ -109,10 +131,35 @@ class RunConfig(BaseModel):
                 raise ValueError(f"apprise cannot send to `{_shown_url(bad[0])}`")
         return urls
 
+    @field_validator("accounts")
+    @classmethod
+    def _one_form(cls, accounts: list[str | AccountItem], info: ValidationInfo) -> Any:
+        if accounts and info.data.get("account"):
+            raise ValueError(
+                "give `account` (one) or `accounts` (many), not both: "
+                "add the one account to `accounts`"
+            )
+        names = [a if isinstance(a, str) else a.name for a in accounts]
+        if any(not n.strip() for n in names):
+            raise ValueError("an account name is empty")
+        return accounts
+
     @field_validator("ruleset", "state", "lock_dir", "credentials_file", "record", "log_file")
     @classmethod
     def _expand(cls, path: Path | None) -> Path | None:
         return path.expanduser() if path is not None else None
+
+    def account_entries(self, default_ruleset: Path) -> list[AccountEntry]:
+        """`accounts` (else the one `account`) with each one's ruleset file."""
+        fleet = self.ruleset or default_ruleset
+        if not self.accounts:
+            return [AccountEntry(self.account, fleet)] if self.account else []
+        return [
+            AccountEntry(a, fleet)
+            if isinstance(a, str)
+            else AccountEntry(a.name, a.ruleset or fleet)
+            for a in self.accounts
+        ]
 
 
 KEYS = tuple(RunConfig.model_fields)

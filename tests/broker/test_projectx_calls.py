@@ -179,8 +179,8 @@ async def test_partial_close_posts_partial_close_contract_with_the_size(
 
 
 async def test_cancel_order_calls_cancel_order(broker: ProjectXBroker, sdk: MockSDK) -> None:
-    await broker.cancel_order(55)
-    sdk.suite.orders.cancel_order.assert_awaited_once_with(55)
+    await broker.cancel_order(55)  # the account named: one login may hold several
+    sdk.suite.orders.cancel_order.assert_awaited_once_with(55, account_id=ACCOUNT_ID)
 
 
 async def test_cancel_of_an_already_filled_order_is_not_an_error(
@@ -209,6 +209,7 @@ async def test_place_order_passes_every_field_and_returns_the_id(
         stop_price=20950.25,
         trail_price=None,
         custom_tag="rmdsl:attach_stop",
+        account_id=ACCOUNT_ID,
     )
 
 
@@ -296,7 +297,7 @@ async def test_a_hanging_sdk_call_times_out_as_broker_error(sdk: MockSDK) -> Non
 
 
 async def test_sdk_error_raised_on_cancellation_still_reports_the_timeout(sdk: MockSDK) -> None:
-    async def uncertain(*args: object) -> None:
+    async def uncertain(*args: object, **kwargs: object) -> None:
         try:
             await asyncio.Event().wait()
         except asyncio.CancelledError as exc:  # what the SDK does for mutating requests

@@ -126,7 +126,7 @@ async def test_enforcement_calls_are_urgent_and_a_429_is_a_coded_broker_error() 
             await broker.close_position("CON.F.US.MNQ.Z26")
         assert hidden.value.code == RATE_LIMITED
         sdk.suite.orders.cancel_order = AsyncMock(
-            side_effect=lambda order_id: seen.append(projectx_rate._URGENT.get()) or True
+            side_effect=lambda order_id, **_: seen.append(projectx_rate._URGENT.get()) or True
         )
         await broker.cancel_order(5)
         sdk.suite.client.list_accounts.side_effect = ProjectXRateLimitError("Rate limit")

@@ -183,7 +183,7 @@ async def test_the_daemon_times_reconciliation_from_before_the_snapshot_fetch(
     broker.snapshot = snapshot  # type: ignore[assignment,method-assign]
     daemon = Daemon(tmp_path / "r.yaml", broker, MemoryStore(), CollectingNotifier())
     engine = MagicMock(reconcile=AsyncMock(return_value=[]))
-    daemon.engine = engine
+    daemon.primary.engine = engine  # type: ignore[union-attr]
     await daemon._reconcile("test")
     started_ns = engine.reconcile.await_args.kwargs["started_ns"]
     assert started_ns <= fetched_at[0]

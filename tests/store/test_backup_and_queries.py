@@ -93,6 +93,17 @@ async def test_ruleset_versions_record_rejections(store: SqliteStore) -> None:
     assert await store.last_ruleset_version() == v1
 
 
+async def test_each_account_restores_its_own_ruleset_version(store: SqliteStore) -> None:
+    """Accounts of one daemon share the database and may run different rulesets."""
+    mine = RulesetVersionRecord("d1", "express", "/e.yaml", T0, account_id=101)
+    other = RulesetVersionRecord("d2", "combine", "/c.yaml", T0, account_id=102)
+    await store.record_ruleset_version(mine)
+    await store.record_ruleset_version(other)
+    assert (await store.load(101)).ruleset == mine
+    assert (await store.load(102)).ruleset == other
+    assert await store.last_ruleset_version() == other  # the daemon's latest, any account
+
+
 async def test_metric_percentiles_over_a_range(store: SqliteStore) -> None:
     samples = [
         MetricSample("enforcement_latency_ms", float(v), T0 + dt.timedelta(seconds=v))

@@ -43,6 +43,7 @@ ENV_USERNAME = "PROJECT_X_USERNAME"
 MAX_TRADES = 100_000
 CLOSE_CONTRACT = "/Position/closeContract"
 PARTIAL_CLOSE_CONTRACT = "/Position/partialCloseContract"
+MODIFY_ORDER = "/Order/modify"
 _CHICAGO = ZoneInfo("America/Chicago")
 
 DayStart = Callable[[dt.datetime], dt.datetime]
@@ -151,8 +152,7 @@ class ProjectXBroker:
         if self._client is not None:
             raise BrokerError("already connected to ProjectX")
         settings = self._settings()
-        sdk = self._sdk if self._sdk is not None else _default_sdk()
-        self._sdk = sdk
+        sdk = self._sdk_factory()
         self._client = await self._call("login", sdk.login(settings), self._connect_timeout_s)
         rate.install(self._client, self.gate)
         try:
@@ -160,22 +160,30 @@ class ProjectXBroker:
             self._suite = await self._call("open the SDK suite", sdk.open_suite(self._client))
             self._handoff = Handoff(sink)
             self._handoff.start()
-            self.live = LiveFeed(
-                self._suite,
-                self.account_id,
-                self._handoff,
-                reconnect_after_s=self._reconnect_after_s,
-                reconnect_timeout_s=self._connect_timeout_s,
-                watch_interval_s=self._watch_interval_s,
-                stale_after_s=self._stale_after_s,
-                renew_before_s=self._renew_token_before_s,
-                tap=self._tap,
-            )
+            self.live = self._live_feed(self._suite, self.account_id, self._handoff)
             await self._call("connect realtime", self.live.start(), self._connect_timeout_s)
         except BaseException:
             await self.disconnect()
             raise
         log.info("connected to ProjectX account %s (%d)", self._account.name, self.account_id)
+
+    def _sdk_factory(self) -> SdkFactory:
+        if self._sdk is None:
+            self._sdk = _default_sdk()
+        return self._sdk
+
+    def _live_feed(self, suite: Any, account_id: int, handoff: Handoff | None) -> LiveFeed:
+        return LiveFeed(
+            suite,
+            account_id,
+            handoff,
+            reconnect_after_s=self._reconnect_after_s,
+            reconnect_timeout_s=self._connect_timeout_s,
+            watch_interval_s=self._watch_interval_s,
+            stale_after_s=self._stale_after_s,
+            renew_before_s=self._renew_token_before_s,
+            tap=self._tap,
+        )
 
     async def disconnect(self) -> None:
         live, handoff, client = self.live, self._handoff, self._client
@@ -226,8 +234,14 @@ class ProjectXBroker:
         since = self._day_start(dt.datetime.now(dt.UTC))
         account, positions, orders, trades = await _all(
             self._fetch_account(),
-            self._events("open positions", suite.client.search_open_positions(), "Position"),
-            self._events("open orders", suite.orders.search_open_orders(), "Order"),
+            self._events(
+                "open positions",
+                suite.client.search_open_positions(account_id=self.account_id),
+                "Position",
+            ),
+            self._events(
+                "open orders", suite.orders.search_open_orders(account_id=self.account_id), "Order"
+            ),
             self.trades_since(since),
         )
         live_positions = tuple(p for p in positions if isinstance(p, PositionEvent) and p.size)
@@ -236,7 +250,7 @@ class ProjectXBroker:
         exposed |= {o.contract_id for o in open_orders if o.working}
         for contract_id in sorted(exposed):
             if self.live is not None:
-                self.live.watch_quotes(contract_id)
+                self.live.watch_quotes(contract_id, self.account_id)
         ids = exposed | {o.contract_id for o in open_orders} | {t.contract_id for t in trades}
         return Snapshot(
             account=account,
@@ -252,7 +266,10 @@ class ProjectXBroker:
         found = await self._call(
             "trade search",
             client.search_trades(
-                start_date=since, end_date=dt.datetime.now(dt.UTC), limit=MAX_TRADES
+                start_date=since,
+                end_date=dt.datetime.now(dt.UTC),
+                limit=MAX_TRADES,
+                account_id=self.account_id,
             ),
         )
         events = self._map("trades", found, "Trade")
@@ -332,7 +349,8 @@ class ProjectXBroker:
 
     async def cancel_order(self, order_id: int) -> None:
         what = f"cancel order {order_id}"
-        if not await self._urgent(what, self._require().orders.cancel_order(order_id)):
+        orders = self._require().orders
+        if not await self._urgent(what, orders.cancel_order(order_id, account_id=self.account_id)):
             log.info("%s: already filled, expired or rejected, nothing to cancel", what)
 
     async def place_order(self, request: OrderRequest) -> int:
@@ -348,6 +366,7 @@ class ProjectXBroker:
                 stop_price=_float(request.stop_price),
                 trail_price=_float(request.trail_price),
                 custom_tag=request.custom_tag,
+                account_id=self.account_id,
             ),
         )
         order_id = getattr(answer, "orderId", None)

@@ -29,10 +29,11 @@ import time
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
+from rmdsl.broker.projectx_hub import forget_open_hubs, ping, retrieve, user_websocket
+from rmdsl.broker.projectx_routes import Routes, subscribe
 from rmdsl.broker.projectx_session import RENEW_BEFORE_S, expires_within, fresh_token
 from rmdsl.broker.projectx_stream import Deduper, Handoff, model_payload
 from rmdsl.engine.events import (
-    AccountEvent,
     ConnectionEvent,
     ConnectionState,
     Event,
@@ -57,13 +58,14 @@ STALE_AFTER_S = 5.0
 
 
 class LiveFeed:
-    """One account's realtime stream over an SDK suite (`.client`, `.realtime`)."""
+    """The realtime stream of the login's accounts over an SDK suite (`.client`, `.realtime`):
+    `account_id` is the SDK realtime client's own; add_account() puts more on the connection."""
 
     def __init__(
         self,
         suite: Any,
         account_id: int,
-        handoff: Handoff,
+        handoff: Handoff | None,
         *,
         reconnect_after_s: float = 10.0,
         reconnect_timeout_s: float = 30.0,
@@ -77,7 +79,9 @@ class LiveFeed:
         self._tap = tap  # `rmdsl run --record`: each message of the account, as received
         self._rt = suite.realtime
         self._account_id = account_id
-        self._handoff = handoff
+        self.routes = Routes()  # each account's events to its own handoff (projectx_routes)
+        if handoff is not None:  # None: the account's route comes with add_account()
+            self.routes.add(account_id, handoff)
         self._reconnect_after_s = reconnect_after_s
         self._reconnect_timeout_s = reconnect_timeout_s
         self._watch_interval_s = watch_interval_s
@@ -112,7 +116,7 @@ class LiveFeed:
         if not await self._rt.connect():
             hubs = f"{self._rt.user_hub_url}, {self._rt.market_hub_url}"
             raise BrokerError(f"realtime hubs did not connect ({hubs})")
-        if not await self._rt.subscribe_user_updates():
+        if not await self._subscribe_all():
             raise BrokerError("could not subscribe to the account's realtime updates")
         self._hook_hubs()
         self.up = True
@@ -153,11 +157,14 @@ class LiveFeed:
         except PayloadError as exc:
             log.warning("dropped a malformed %s message: %s", target, exc)
             return
-        if not self._ours(event) or not self.deduper.is_new(event):
+        if target != "GatewayQuote" and self.routes.account_of(event) is None:
+            self.routes.unrouted += 1  # SubscribeAccounts streams every account of the login
+            return
+        if not self.deduper.is_new(event):
             return
         if self._tap is not None:
             self._tap(target, payload)
-        self._handoff.put(event)
+        self.routes.deliver(event)
         self._follow_quotes(event)
 
     def remember(self, target: str, models: Any) -> None:
@@ -165,12 +172,28 @@ class LiveFeed:
         for model in models:
             self.decoder.remember(target, model_payload(model))
 
-    def _ours(self, event: Event) -> bool:
-        """SubscribeAccounts streams every account of the user: keep this account's only."""
-        if isinstance(event, AccountEvent):
-            return event.id == self._account_id
-        account_id = getattr(event, "account_id", 0)
-        return account_id in (0, self._account_id)
+    # -- accounts on this connection ------------------------------------------
+
+    async def add_account(self, account_id: int, handoff: Handoff) -> None:
+        """Route the account's events to `handoff` and subscribe it on the user hub."""
+        self.routes.add(account_id, handoff)
+        if len(self.routes.accounts) > 1:  # an update without accountId is nobody's now
+            self.decoder.default_account = 0
+        if account_id != self._account_id:  # the SDK's own account is subscribed by the SDK
+            await subscribe(self._rt, [account_id])
+
+    async def remove_account(self, account_id: int) -> None:
+        """Stop routing the account; unsubscribe it (the SDK's own account stays subscribed)."""
+        self.routes.remove(account_id)
+        if account_id != self._account_id:
+            await subscribe(self._rt, [account_id], on=False)
+
+    async def _subscribe_all(self) -> bool:
+        """The SDK subscribes its account (and SubscribeAccounts); the others are ours."""
+        if not await self._rt.subscribe_user_updates():
+            return False
+        await subscribe(self._rt, [a for a in self.routes.accounts if a != self._account_id])
+        return True
 
     # -- quotes ------------------------------------------------------------
 
@@ -178,10 +201,12 @@ class LiveFeed:
         if (isinstance(event, PositionEvent) and event.size != 0) or (
             isinstance(event, OrderEvent) and event.working
         ):
-            self.watch_quotes(event.contract_id)
+            self.watch_quotes(event.contract_id, event.account_id)
 
-    def watch_quotes(self, contract_id: str) -> None:
-        """Subscribe the contract's quotes once (quotes only: depth and tape are not needed)."""
+    def watch_quotes(self, contract_id: str, account_id: int | None = None) -> None:
+        """Subscribe the contract's quotes once (quotes only: depth and tape are not needed);
+        they reach the accounts following it."""
+        self.routes.follow(contract_id, self._account_id if account_id is None else account_id)
         if contract_id not in self._quotes:
             self._quotes.add(contract_id)
             self._spawn(self._subscribe_quotes([contract_id]))
@@ -233,7 +258,7 @@ class LiveFeed:
     async def _restore(self) -> None:
         """Subscribe again BEFORE announcing CONNECTED: the engine's REST reconcile comes after."""
         try:
-            if await self._rt.subscribe_user_updates():
+            if await self._subscribe_all():
                 self._mark_up()
             else:
                 log.warning("user hub reopened but the resubscription failed")
@@ -257,7 +282,14 @@ class LiveFeed:
             self._emit(ConnectionState.CONNECTED)
 
     def _emit(self, state: ConnectionState) -> None:
-        self._handoff.put(ConnectionEvent(state, dt.datetime.now(dt.UTC)))
+        self.routes.broadcast(ConnectionEvent(state, dt.datetime.now(dt.UTC)))
+
+    async def _subscribe_others(self) -> None:
+        """After update_jwt_token (which resubscribes the SDK's own account only)."""
+        try:
+            await subscribe(self._rt, [a for a in self.routes.accounts if a != self._account_id])
+        except Exception as exc:  # the next drop's restore subscribes them again
+            log.warning("resubscribing the other accounts failed: %s", exc)
 
     async def _watch(self) -> None:
         while True:
@@ -301,12 +333,12 @@ class LiveFeed:
                 return False
             self._mark_down(f"no answer from the user hub for {self._stale_after_s:g} s")
             return True
-        ws = _user_websocket(self._rt)
+        ws = user_websocket(self._rt)
         if ws is None or not self.up:
             return False
         # a task: sending the ping may itself wait (a full socket buffer), the tick never does
-        pong = asyncio.get_running_loop().create_task(_ping(ws), name="rmdsl-hub-probe")
-        pong.add_done_callback(_retrieve)
+        pong = asyncio.get_running_loop().create_task(ping(ws), name="rmdsl-hub-probe")
+        pong.add_done_callback(retrieve)
         self._probe = (self._clock(), pong)
         return False
 
@@ -345,7 +377,7 @@ class LiveFeed:
                     await client.authenticate()
                     token = str(client.get_session_token())
                 self._mark_down("renewing the session token" if renew else "reconnecting")
-                _forget_open_hubs(self._rt)
+                forget_open_hubs(self._rt)
                 ok = bool(await self._rt.update_jwt_token(token))
         except Exception as exc:
             log.warning("ProjectX reconnect attempt failed: %s", exc)
@@ -356,6 +388,7 @@ class LiveFeed:
             self._backoff_s = min(self._backoff_s * 2, MAX_BACKOFF_S)
             return
         self._hook_hubs()
+        await self._subscribe_others()
         await self._subscribe_quotes(sorted(self._quotes))
         self._mark_up()
 
@@ -363,35 +396,3 @@ class LiveFeed:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-
-def _user_websocket(rt: Any) -> Any:
-    """The user hub's open websocket (SDK AsyncHubConnection -> pysignalr -> websockets),
-    or None (not connected, or an SDK without these internals: then no probe)."""
-    client = getattr(rt.user_connection, "_client", None)
-    transport = getattr(client, "_transport", None)
-    ws = getattr(transport, "_ws", None)
-    return ws if callable(getattr(ws, "ping", None)) else None
-
-
-async def _ping(ws: Any) -> None:
-    """Until the pong (raises when the socket closes: the close is reported elsewhere)."""
-    await (await ws.ping())
-
-
-def _retrieve(future: asyncio.Future[Any]) -> None:
-    if not future.cancelled():
-        future.exception()  # a ping failed by a close: reported elsewhere
-
-
-def _forget_open_hubs(rt: Any) -> None:
-    """Clear the SDK's hub-ready flags before update_jwt_token while the hubs are still up.
-
-    Its disconnect() stops the hubs without clearing them, so its connect() finds them
-    still set from the old hubs, does not wait for the new ones to open, sees them not
-    yet connected, and rolls back to the old token (project-x-py 4.4.1).
-    """
-    for name in ("user_hub_ready", "market_hub_ready"):
-        ready = getattr(rt, name, None)
-        if isinstance(ready, asyncio.Event):
-            ready.clear()

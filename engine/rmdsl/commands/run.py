@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from rmdsl.accounts import AccountEntry
     from rmdsl.alerting import AppriseNotifier
     from rmdsl.config import RunConfig
     from rmdsl.daemon import Daemon
@@ -158,24 +159,25 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    if not cfg.account:
+    if not cfg.account and not cfg.accounts:
         print(
             "rmdsl run: error: no account: pass --account NAME, set RMDSL_ACCOUNT "
-            "(or PROJECT_X_ACCOUNT_NAME) or `account` in the config file",
+            "(or PROJECT_X_ACCOUNT_NAME), or `account` or `accounts` in the config file",
             file=sys.stderr,
         )
         return 2
     ruleset = cfg.ruleset or default_ruleset()
-    if not ruleset.is_file():
-        print(f"rmdsl run: error: no ruleset file at {ruleset}", file=sys.stderr)
-        return 2
+    for path in {ruleset, *(e.ruleset for e in cfg.account_entries(ruleset))}:
+        if not path.is_file():
+            print(f"rmdsl run: error: no ruleset file at {path}", file=sys.stderr)
+            return 2
     import asyncio
 
     from rmdsl.daemon import configure_logging
 
     log_file = str(cfg.log_file) if cfg.log_file else None
     configure_logging(cfg.log_format, log_file, cfg.log_level)
-    return asyncio.run(_serve(cfg, ruleset))
+    return asyncio.run(_serve(cfg, ruleset, args))
 
 
 def load_sdk_quietly() -> None:
@@ -186,9 +188,7 @@ def load_sdk_quietly() -> None:
     tame_sdk_loggers()
 
 
-async def _serve(cfg: RunConfig, ruleset: Path) -> int:
-    from rmdsl.broker.projectx import ProjectXBroker
-    from rmdsl.daemon import Daemon
+async def _serve(cfg: RunConfig, ruleset: Path, args: argparse.Namespace) -> int:
     from rmdsl.dashboard import options_of
     from rmdsl.store import SqliteStore
     from rmdsl.store.db import default_path
@@ -196,19 +196,17 @@ async def _serve(cfg: RunConfig, ruleset: Path) -> int:
 
     load_sdk_quietly()
     notifier, phone = build_notifier(cfg)
-    assert cfg.account is not None
     recorder = _recorder(cfg.record, ruleset, notifier) if cfg.record is not None else None
-    daemon = Daemon(
-        ruleset,
-        ProjectXBroker(cfg.account, tap=recorder.put if recorder is not None else None),
-        SqliteStore(cfg.state or default_path()),
-        notifier,
-        reload=cfg.reload,
-        timeout_s=cfg.broker_timeout,
-        unreconciled_alert_s=cfg.unreconciled_alert,
-        lock_dir=cfg.lock_dir or default_lock_dir(),  # one daemon per account on this machine
-        dashboard=options_of(cfg.dashboard, cfg.dashboard_port),
-    )
+    options: dict[str, Any] = {
+        "reload": cfg.reload,
+        "timeout_s": cfg.broker_timeout,
+        "unreconciled_alert_s": cfg.unreconciled_alert,
+        "lock_dir": cfg.lock_dir or default_lock_dir(),  # one daemon per account on this host
+        "dashboard": options_of(cfg.dashboard, cfg.dashboard_port),
+    }
+    tap = recorder.put if recorder is not None else None
+    store = SqliteStore(cfg.state or default_path())
+    daemon = _daemon(cfg, ruleset, args, store, notifier, tap, options)
     try:
         if recorder is None:
             return await serve_reporting(daemon, "rmdsl run")
@@ -217,6 +215,43 @@ async def _serve(cfg: RunConfig, ruleset: Path) -> int:
     finally:
         if phone is not None:
             await phone.aclose()  # the last alerts (the shutdown's) still go out, briefly
+
+
+def _daemon(
+    cfg: RunConfig,
+    ruleset: Path,
+    args: argparse.Namespace,
+    store: Any,
+    notifier: Notifier,
+    tap: Any,
+    options: dict[str, Any],
+) -> Daemon:
+    """One account (`account`), or every account `accounts` names under one login, the
+    config file followed while running (docs/operations.md, "Many accounts")."""
+    from rmdsl.broker.projectx import ProjectXBroker
+    from rmdsl.daemon import Daemon
+
+    if not cfg.accounts:
+        assert cfg.account is not None
+        return Daemon(ruleset, ProjectXBroker(cfg.account, tap=tap), store, notifier, **options)
+    from rmdsl.broker.projectx_fleet import ProjectXLogin
+    from rmdsl.config import find_config
+
+    async def reconfigure() -> list[AccountEntry]:
+        import asyncio
+
+        fresh = await asyncio.to_thread(settings, args)  # ConfigError: the running one stays
+        return fresh.account_entries(fresh.ruleset or default_ruleset())
+
+    return Daemon.for_accounts(
+        cfg.account_entries(ruleset),
+        ProjectXLogin(tap=tap),
+        store,
+        notifier,
+        reconfigure=reconfigure,
+        config_path=find_config(getattr(args, "config", None)),
+        **options,
+    )
 
 
 def build_notifier(cfg: RunConfig) -> tuple[Notifier, AppriseNotifier | None]:

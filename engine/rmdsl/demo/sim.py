@@ -8,9 +8,12 @@ rules behave as in trading hours whatever the hour here) and runs at `speed`.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rmdsl.broker.projectx import ProjectXBroker
+
+if TYPE_CHECKING:
+    from rmdsl.broker.projectx_fleet import ProjectXLogin
 from rmdsl.broker.simgateway import SimGateway
 from rmdsl.broker.simgateway.contracts import SimClock
 from rmdsl.engine.tradingday import Calendar, wall_to_utc
@@ -69,15 +72,22 @@ class SimAccount(Service):
     def day_start(self, _wall_now: dt.datetime) -> dt.datetime:
         return Calendar.of(self.ruleset).last_reset(self.clock.now())
 
+    def login(self, **options: Any) -> ProjectXLogin:
+        """One login for every account of the gateway (accounts: login.broker(name))."""
+        from rmdsl.broker.projectx_fleet import ProjectXLogin
+
+        return ProjectXLogin(**self._endpoints(), **options)
+
+    def _endpoints(self) -> dict[str, Any]:
+        return {
+            "api_key": API_KEY,
+            "username": USERNAME,
+            "api_url": self.gw.api_url,
+            "user_hub_url": self.gw.user_hub_url,
+            "market_hub_url": self.gw.market_hub_url,
+            "day_start": self.day_start,
+        }
+
     def broker(self, account: str = ACCOUNT, **options: Any) -> ProjectXBroker:
         """The real adapter, pointed at this gateway (set env() first for the rate limit)."""
-        return ProjectXBroker(
-            account,
-            api_key=API_KEY,
-            username=USERNAME,
-            api_url=self.gw.api_url,
-            user_hub_url=self.gw.user_hub_url,
-            market_hub_url=self.gw.market_hub_url,
-            day_start=self.day_start,
-            **options,
-        )
+        return ProjectXBroker(account, **self._endpoints(), **options)

@@ -193,9 +193,16 @@ class StateQueries(Database):
         )
         return [rows.enforcement_record(r) for r in found]
 
-    async def last_ruleset_version(self) -> RulesetVersionRecord | None:
+    async def last_ruleset_version(
+        self, account_id: int | None = None
+    ) -> RulesetVersionRecord | None:
+        """The last version run (by `account_id`'s engine: accounts of one daemon may each
+        run their own ruleset)."""
+        where, params = _account_filter(account_id)
         row = await self.fetch_one(
-            "SELECT * FROM ruleset_versions WHERE status = 'active' ORDER BY id DESC LIMIT 1"
+            f"SELECT * FROM ruleset_versions WHERE status = 'active'{where} "
+            "ORDER BY id DESC LIMIT 1",
+            params,
         )
         return None if row is None else rows.version_record(row)
 

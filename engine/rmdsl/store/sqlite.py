@@ -95,7 +95,7 @@ class SqliteStore(StateQueries):
             trades=trades,
             lockouts=tuple(await self.active_lockouts(account_id)),
             timers=tuple(await self.timers(account_id)),
-            ruleset=await self.last_ruleset_version(),
+            ruleset=await self.last_ruleset_version(account_id),
         )
 
     # --- the batch API: every engine write goes through apply ----------------------------

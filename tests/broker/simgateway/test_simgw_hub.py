@@ -80,6 +80,33 @@ async def test_subscriptions_are_completed_and_route_pushes(
     await ws.close()
 
 
+async def test_one_connection_carries_each_account_it_subscribed_and_no_other(
+    gw: SimGateway, session: aiohttp.ClientSession, token: str
+) -> None:
+    """The user hub routes per (method, accountId) (docs/simgateway.md, "Behaviours and
+    their sources"): several accounts on one connection, as one daemon's many accounts."""
+    second, third = gw.add_account("SECOND"), gw.add_account("THIRD")
+    ws = await open_hub(session, gw, "user", token)
+    for n, account in enumerate((gw.account_id, second)):
+        await invoke(ws, "SubscribeTrades", [account], str(n))
+        assert await receive(ws) == {"type": 3, "invocationId": str(n)}
+    for account in (third, second, gw.account_id):
+        gw.trader_place("MNQ", "buy", account=account)
+    pushed = [(await receive(ws))["arguments"][0]["data"]["accountId"] for _ in range(2)]
+    assert pushed == [second, gw.account_id]  # THIRD's trade never came
+    await invoke(ws, "UnsubscribeTrades", [second], "u")
+    await receive(ws)
+    gw.trader_place("MNQ", "buy", account=second)
+    gw.trader_place("MNQ", "buy")
+    assert (await receive(ws))["arguments"][0]["data"]["accountId"] == gw.account_id
+    await invoke(ws, "SubscribeAccounts", [], "a")  # every account of the login, no argument
+    await receive(ws)
+    gw.set_can_trade(False, account=third)
+    push = await receive(ws)
+    assert (push["target"], push["arguments"][0]["data"]["id"]) == ("GatewayUserAccount", third)
+    await ws.close()
+
+
 async def test_market_hub_quotes_only_for_subscribed_contracts(
     gw: SimGateway, session: aiohttp.ClientSession, token: str
 ) -> None:

@@ -1,0 +1,202 @@
+"""Many TopstepX accounts under one login: one token, one REST client and rate gate, one
+user-hub connection; each account is a Broker of its own (docs/broker.md, "Many accounts").
+
+`ProjectXLogin` logs in once; `login.broker(name)` is one account's Broker
+(ProjectXAccount): its connect() puts the account on the shared connection
+(the first account to connect opens it: the SDK's realtime client is built
+for that one, the others are subscribed beside it, rmdsl.broker.projectx_routes),
+its disconnect() takes only that account off. Every call names its account id,
+so the REST client's selected account does not matter; the SDK's
+modify_order() cannot be told one, so another account's modify is posted
+directly, prices aligned to the tick as the SDK aligns them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from decimal import Decimal
+from typing import Any
+
+from rmdsl.broker import projectx_rate as rate
+from rmdsl.broker.interface import EventSink
+from rmdsl.broker.projectx import MODIFY_ORDER, ProjectXBroker, _check_answer, _float
+from rmdsl.broker.projectx_live import LiveFeed
+from rmdsl.broker.projectx_stream import Handoff
+from rmdsl.engine.events import AccountEvent, Event, OrderEvent
+from rmdsl.errors import BrokerError
+
+log = logging.getLogger("rmdsl.broker.projectx")
+
+ACCOUNTS_TTL_S = 2.0  # one /Account/search serves every account's snapshot within this
+
+
+class ProjectXLogin:
+    """The shared session; `options` are ProjectXBroker's (credentials, URLs, timeouts)."""
+
+    def __init__(self, **options: Any) -> None:
+        self.options = options
+        self.gate = rate.PriorityGate(options.pop("budget", None) or rate.Budget())
+        self.client: Any = None
+        self.suite: Any = None
+        self.live: LiveFeed | None = None
+        self.primary: int | None = None  # the account the SDK's realtime client is built for
+        self._lock = asyncio.Lock()
+        self._accounts: tuple[float, list[Any]] | None = None  # (fetched at, SDK models)
+        self._opener = ProjectXBroker("", **options)  # the login's own plumbing (timeouts)
+
+    def broker(self, account_name: str) -> ProjectXAccount:
+        return ProjectXAccount(self, account_name, **self.options)
+
+    async def accounts(self, max_age_s: float = ACCOUNTS_TTL_S) -> list[Any]:
+        """The login's accounts (/Account/search), fetched at most once per `max_age_s`."""
+        await self.open()
+        cached = self._accounts
+        if cached is not None and time.monotonic() - cached[0] < max_age_s:
+            return cached[1]
+        found = await self._opener._call("list accounts", self.client.list_accounts())
+        self._accounts = (time.monotonic(), list(found))
+        return self._accounts[1]
+
+    async def names(self) -> list[str]:
+        """The login's account names, fresh (the config's globs match against these)."""
+        return [str(a.name) for a in await self.accounts(max_age_s=0.0)]
+
+    async def open(self) -> None:
+        """Log in (once): the REST client, behind the shared rate gate."""
+        async with self._lock:
+            if self.client is not None:
+                return
+            opener = self._opener
+            sdk = opener._sdk_factory()
+            settings = opener._settings()
+            self.client = await opener._call(
+                "login", sdk.login(settings), opener._connect_timeout_s
+            )
+            rate.install(self.client, self.gate)
+
+    async def connect_hub(self, primary: Any) -> LiveFeed:
+        """The one realtime connection, opened for `primary` (an SDK account model) if not yet."""
+        async with self._lock:
+            if self.live is not None:
+                return self.live
+            opener = self._opener
+            self.client.account_name, self.client.account_info = primary.name, primary
+            self.primary = int(primary.id)
+            sdk = opener._sdk_factory()
+            self.suite = await opener._call("open the SDK suite", sdk.open_suite(self.client))
+            live = opener._live_feed(self.suite, self.primary, None)
+            await opener._call("connect realtime", live.start(), opener._connect_timeout_s)
+            self.live = live
+            log.info("realtime connected for the login (SDK account %s)", primary.name)
+            return live
+
+    async def close(self) -> None:
+        """Hang up the connection and log out (after every account has disconnected)."""
+        live, client = self.live, self.client
+        self.live, self.client, self.suite, self._accounts = None, None, None, None
+        opener = self._opener
+        if live is not None:
+            await opener._quietly("stop realtime", live.stop())
+        if client is not None:
+            await opener._quietly("log out", opener._sdk_factory().logout(client))
+
+
+class ProjectXAccount(ProjectXBroker):
+    """One account of a ProjectXLogin: the Broker an account's engine enforces through."""
+
+    def __init__(self, login: ProjectXLogin, account_name: str, **options: Any) -> None:
+        super().__init__(account_name, **options)
+        self.login = login
+        self.gate = login.gate  # one request budget for the login: the gateway counts per token
+        self._order_contracts: dict[int, str] = {}  # order id -> contract id, from the events
+
+    async def connect(self, sink: EventSink) -> None:
+        if self._account is not None:
+            raise BrokerError(f"account {self.account_name} is already connected")
+        await self.login.open()
+        account = self._find(await self.login.accounts(max_age_s=0.0))
+        live = await self.login.connect_hub(account)
+        self._client, self._suite, self._account = self.login.client, self.login.suite, account
+        self._handoff = Handoff(self._noting(sink))
+        self._handoff.start()
+        self.live = live
+        try:
+            await self._call(
+                "subscribe the account", live.add_account(self.account_id, self._handoff)
+            )
+        except BaseException:
+            await self.disconnect()
+            raise
+        log.info("supervising ProjectX account %s (%d)", account.name, self.account_id)
+
+    def _noting(self, sink: EventSink) -> EventSink:
+        """The sink, after noting each order's contract (a direct modify aligns to its tick)."""
+
+        async def deliver(event: Event) -> None:
+            if isinstance(event, OrderEvent):
+                self._order_contracts[event.id] = event.contract_id
+            await sink(event)
+
+        return deliver
+
+    def _find(self, accounts: list[Any]) -> Any:
+        wanted = self.account_name.strip().upper()
+        for account in accounts:
+            if str(account.name).upper() == wanted:
+                return account
+        names = ", ".join(sorted(str(a.name) for a in accounts)) or "none"
+        raise BrokerError(
+            f"ProjectX account {self.account_name!r} not found; available accounts: {names}"
+        )
+
+    async def disconnect(self) -> None:
+        """Take this account off the shared connection; the login stays for the others."""
+        live, handoff, account = self.live, self._handoff, self._account
+        self.live, self._handoff, self._client, self._suite = None, None, None, None
+        self._account = None
+        if live is not None and account is not None:
+            await self._quietly("unsubscribe the account", live.remove_account(int(account.id)))
+        if handoff is not None:
+            await handoff.close()
+
+    async def _fetch_account(self) -> AccountEvent:
+        """The account's row from the login's shared /Account/search (one for all accounts)."""
+        for account in await self.login.accounts():
+            if int(account.id) == self.account_id:
+                event = self._map("account", [account], "Account")[0]
+                assert isinstance(event, AccountEvent)
+                return event
+        raise BrokerError(f"ProjectX account {self.account_name!r} is no longer listed as active")
+
+    async def modify_order(
+        self,
+        order_id: int,
+        *,
+        size: int | None = None,
+        limit_price: Decimal | None = None,
+        stop_price: Decimal | None = None,
+    ) -> None:
+        if self.account_id == self.login.primary:  # the SDK's own account: its own call
+            await super().modify_order(
+                order_id, size=size, limit_price=limit_price, stop_price=stop_price
+            )
+            return
+        what = f"modify order {order_id}"
+        payload: dict[str, Any] = {"accountId": self.account_id, "orderId": order_id}
+        for key, price in (("limitPrice", limit_price), ("stopPrice", stop_price)):
+            if price is not None:
+                payload[key] = _float(await self._on_tick(order_id, price))
+        if size is not None:
+            payload["size"] = size
+        _check_answer(what, await self._post(what, MODIFY_ORDER, payload))
+
+    async def _on_tick(self, order_id: int, price: Decimal) -> Decimal:
+        """The price on its contract's tick, as the SDK aligns it (unaligned for an order
+        whose contract no event has named)."""
+        contract_id = self._order_contracts.get(order_id)
+        if contract_id is None:
+            return price
+        tick = (await self.contract_info(contract_id)).tick_size
+        return (price / tick).quantize(Decimal(1)) * tick
