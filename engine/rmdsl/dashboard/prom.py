@@ -74,8 +74,8 @@ class DaemonCollector(Collector):
         )
         yield from self._dashboard()
         views = accounts_of(self.daemon)
-        yield from fleet_families(views, self.feed)
-        yield from account_families(views, self.feed)
+        yield from fleet_families(views)
+        yield from account_families(views)
 
     def _dashboard(self) -> Iterator[Metric]:
         dashboard = self.daemon.dashboard

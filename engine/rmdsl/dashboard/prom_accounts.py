@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from rmdsl.dashboard.feed import DaemonFeed
+from rmdsl.dashboard.feed import AccountCounts
 from rmdsl.dashboard.fleet import AccountView
 from rmdsl.engine.lockouts import is_pause
 from rmdsl.metrics import Series
@@ -41,7 +41,7 @@ def _gauge(name: str, doc: str, *labels: str) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, doc, labels=["account", *labels])
 
 
-def fleet_families(views: Sequence[AccountView], feed: DaemonFeed) -> Iterator[Metric]:
+def fleet_families(views: Sequence[AccountView]) -> Iterator[Metric]:
     """Totals over the accounts this daemon supervises."""
     yield GaugeMetricFamily(
         "rmdsl_fleet_accounts", "accounts this daemon supervises", value=len(views)
@@ -71,23 +71,29 @@ def fleet_families(views: Sequence[AccountView], feed: DaemonFeed) -> Iterator[M
         "enforcement records by outcome, all accounts",
         labels=["outcome"],
     )
-    for outcome, n in sorted(_by_outcome(feed).items()):
+    for outcome, n in sorted(_by_outcome(views).items()):
         outcomes.add_metric([outcome], n)
     yield outcomes
 
 
-def _by_outcome(feed: DaemonFeed) -> dict[str, int]:
+def _counts_of(view: AccountView) -> AccountCounts | None:
+    """The account's counts in its feed (its own, or the daemon's shared by every account)."""
+    return view.feed.accounts.get(view.account_id)
+
+
+def _by_outcome(views: Sequence[AccountView]) -> dict[str, int]:
     out: dict[str, int] = {}
-    for counts in feed.accounts.values():
-        for (_rule, outcome), n in counts.outcomes.items():
+    for view in views:
+        counts = _counts_of(view)
+        for (_rule, outcome), n in counts.outcomes.items() if counts is not None else ():
             out[outcome] = out.get(outcome, 0) + n
     return out
 
 
-def account_families(views: Sequence[AccountView], feed: DaemonFeed) -> Iterator[Metric]:
+def account_families(views: Sequence[AccountView]) -> Iterator[Metric]:
     """The state and the counts of each account, labelled with its name."""
     yield from _state(views)
-    yield from _counts(views, feed)
+    yield from _counts(views)
 
 
 def _state(views: Sequence[AccountView]) -> Iterator[Metric]:
@@ -126,7 +132,7 @@ def _state(views: Sequence[AccountView]) -> Iterator[Metric]:
     yield from (info, reconciled, locked, lockouts, queue, goals, overdue, pnl, realized)
 
 
-def _counts(views: Sequence[AccountView], feed: DaemonFeed) -> Iterator[Metric]:
+def _counts(views: Sequence[AccountView]) -> Iterator[Metric]:
     firings = CounterMetricFamily(
         "rmdsl_firings", "times each rule fired", labels=["account", "rule"]
     )
@@ -141,7 +147,7 @@ def _counts(views: Sequence[AccountView], feed: DaemonFeed) -> Iterator[Metric]:
         labels=["account", "quantile"],
     )
     for v in views:
-        counts = feed.accounts.get(v.account_id)
+        counts = _counts_of(v)
         if counts is None:
             continue
         for rule, n in sorted(counts.firings.items()):
