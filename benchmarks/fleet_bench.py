@@ -293,9 +293,9 @@ def main() -> int:
         cmd += ["--trade-every", str(args.trade_every)]
         cmd += ["--no-rate-limits"] if args.no_rate_limits else []
         print(f"== {n} account(s), {minutes:g} min", flush=True)
-        done = subprocess.run(cmd, capture_output=True, text=True, check=False, env=os.environ)
+        # the run's progress (stderr) shows as it goes; its figures come on stdout
+        done = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=False, env=os.environ)
         if done.returncode != 0:
-            print(done.stderr[-4000:], file=sys.stderr)
             return 1
         runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
         print(f"   RSS over time (s, MB): {runs[-1]['rss_series']}", flush=True)

@@ -8,7 +8,9 @@ the daemon's memory.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +19,7 @@ from typing import Any
 import fleet_gateway
 from rmdsl.accounts import AccountEntry
 from rmdsl.broker.projectx_fleet import ProjectXLogin
+from rmdsl.broker.projectx_rate import Budget
 from rmdsl.daemon import Daemon
 from rmdsl.dashboard import DashboardOptions
 from rmdsl.demo.sim import API_KEY, USERNAME
@@ -59,7 +62,9 @@ async def start_fleet(
     def day_start(_wall_now: dt.datetime) -> dt.datetime:
         return calendar.last_reset(clock.now())
 
+    budget = None if plan.rate_limits else Budget(limit=10**9, window_s=60, reserve=0)
     login = ProjectXLogin(
+        budget=budget,  # no gateway budget: the client's pacing off too
         api_key=API_KEY,
         username=USERNAME,
         api_url=urls["api"],
@@ -77,7 +82,12 @@ async def start_fleet(
         lock_dir=tmp / "locks",
         dashboard=DashboardOptions(port=0),
     )
-    await daemon.start()
+    _dump_tasks_on_sigusr1()
+    progress = asyncio.create_task(_progress(daemon, len(names)))
+    try:
+        await daemon.start()
+    finally:
+        progress.cancel()
     deadline = time.monotonic() + READY_S
     while not _all_enforcing(daemon, len(names)):
         if time.monotonic() > deadline:
@@ -92,6 +102,27 @@ def _all_enforcing(daemon: Daemon, n: int) -> bool:
 
 
 async def _sleep(seconds: float) -> None:
-    import asyncio
-
     await asyncio.sleep(seconds)
+
+
+async def _progress(daemon: Daemon, n: int) -> None:
+    """How far the start is, every 10 s on stderr (200 accounts take a while)."""
+    t0 = time.monotonic()
+    while True:
+        await asyncio.sleep(10)
+        started = len(daemon.fleet.by_name)
+        print(f"   start: {started}/{n} accounts after {time.monotonic() - t0:.0f} s",
+              file=sys.stderr, flush=True)  # fmt: skip
+
+
+def _dump_tasks_on_sigusr1() -> None:
+    """`kill -USR1 PID`: every task's stack on stderr (a start that hangs says where)."""
+    import signal
+
+    loop = asyncio.get_running_loop()
+
+    def dump() -> None:
+        for task in asyncio.all_tasks(loop):
+            task.print_stack(limit=12, file=sys.stderr)
+
+    loop.add_signal_handler(signal.SIGUSR1, dump)
