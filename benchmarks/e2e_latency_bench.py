@@ -42,7 +42,7 @@ from typing import Any
 
 import httpx
 
-from rmdsl.broker.projectx import ProjectXSettings
+from rmdsl.broker.projectx_settings import ProjectXSettings
 from rmdsl.commands.run import load_sdk_quietly
 from rmdsl.daemon import Daemon
 from rmdsl.dashboard import DashboardOptions

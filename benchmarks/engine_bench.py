@@ -29,9 +29,7 @@ from zoneinfo import ZoneInfo
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "engine"))
 
-from rmdsl.enforce.recording_broker import RecordingBroker  # noqa: E402
-from rmdsl.engine.core import Engine  # noqa: E402
-from rmdsl.engine.events import (  # noqa: E402
+from rmdsl.contract.events import (  # noqa: E402
     Event,
     OrderEvent,
     OrderStatus,
@@ -42,11 +40,13 @@ from rmdsl.engine.events import (  # noqa: E402
     Side,
     TradeEvent,
 )
-from rmdsl.engine.offline import quiet_engine_logs  # noqa: E402
+from rmdsl.enforce.recording_broker import RecordingBroker  # noqa: E402
+from rmdsl.engine.core import Engine  # noqa: E402
 from rmdsl.engine.persistence import PersistedState  # noqa: E402
 from rmdsl.metrics import rss_mb  # noqa: E402
 from rmdsl.notify import CollectingNotifier  # noqa: E402
 from rmdsl.pipeline import load_ruleset  # noqa: E402
+from rmdsl.tooling.offline import quiet_engine_logs  # noqa: E402
 
 START = dt.datetime(2026, 3, 2, 0, 0, tzinfo=dt.UTC)  # Sunday 18:00 CST .. Monday 18:00
 CHICAGO = ZoneInfo("America/Chicago")

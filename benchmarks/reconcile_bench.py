@@ -27,13 +27,9 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
-from rmdsl.broker.interface import ContractInfo, Snapshot
 from rmdsl.commands.run import load_sdk_quietly
-from rmdsl.daemon import Daemon
-from rmdsl.demo.sim import SimAccount
-from rmdsl.enforce.recording_broker import RecordingBroker
-from rmdsl.engine.core import Engine
-from rmdsl.engine.events import (
+from rmdsl.contract.broker import ContractInfo, Snapshot
+from rmdsl.contract.events import (
     AccountEvent,
     OrderEvent,
     OrderStatus,
@@ -43,10 +39,14 @@ from rmdsl.engine.events import (
     Side,
     TradeEvent,
 )
-from rmdsl.engine.memory_store import MemoryStore
+from rmdsl.daemon import Daemon
+from rmdsl.demo.sim import SimAccount
+from rmdsl.enforce.recording_broker import RecordingBroker
+from rmdsl.engine.core import Engine
 from rmdsl.notify import CollectingNotifier
 from rmdsl.pipeline import load_ruleset
 from rmdsl.store import SqliteStore
+from rmdsl.tooling.memory_store import MemoryStore
 
 RULESET = "rmdsl: 1\nname: reconcile-bench\n"
 CATCHUP_RULESET = """\

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from rmdsl.broker.simgateway import AnswerRecord, SimGateway
 from rmdsl.broker.simgateway.positions import TradeRecord
-from rmdsl.engine.events import OrderType, Side
+from rmdsl.contract.events import OrderType, Side
 from soak_oracle import SoakRules, account_trades, locks
 
 CLOSE_PATHS = ("/Position/closeContract", "/Position/partialCloseContract")

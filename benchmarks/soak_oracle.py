@@ -26,7 +26,7 @@ from decimal import Decimal
 from rmdsl.broker.simgateway import SimGateway
 from rmdsl.broker.simgateway.orders import SimOrder
 from rmdsl.broker.simgateway.positions import SimPosition, TradeRecord
-from rmdsl.engine.events import OrderType, Side
+from rmdsl.contract.events import OrderType, Side
 
 STOP_TYPES = (OrderType.STOP, OrderType.STOP_LIMIT, OrderType.TRAILING_STOP)
 MNQ = "CON.F.US.MNQ.Z25"

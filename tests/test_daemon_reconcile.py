@@ -10,13 +10,13 @@ import asyncio
 import datetime as dt
 from pathlib import Path
 
-from rmdsl.broker.interface import Snapshot
+from rmdsl.contract.broker import Snapshot
+from rmdsl.contract.events import ConnectionEvent, ConnectionState
 from rmdsl.daemon import Daemon
 from rmdsl.enforce.recording_broker import RecordingBroker
-from rmdsl.engine.events import ConnectionEvent, ConnectionState
-from rmdsl.engine.memory_store import MemoryStore
 from rmdsl.errors import BrokerError
 from rmdsl.notify import CollectingNotifier
+from rmdsl.tooling.memory_store import MemoryStore
 
 RULESET = "rmdsl: 1\nname: reconcile\nrules: {}\n"
 NOW = dt.datetime(2026, 3, 2, 15, 0, tzinfo=dt.UTC)

@@ -8,6 +8,7 @@ holds its close until the test releases it, so nothing here waits on a timeout.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
@@ -17,13 +18,17 @@ import pytest
 
 from rmdsl import configfile
 from rmdsl.accounts import AccountEntry
-from rmdsl.broker.interface import EventSink, Snapshot
+from rmdsl.contract.broker import EventSink, Snapshot
+from rmdsl.contract.events import AccountEvent, PositionEvent, PositionType
 from rmdsl.daemon import Daemon
 from rmdsl.enforce.recording_broker import RecordingBroker
-from rmdsl.engine.events import AccountEvent, PositionEvent, PositionType
-from rmdsl.engine.memory_store import MemoryStore
+from rmdsl.errors import BrokerError
+from rmdsl.lang.context import EvalContext
 from rmdsl.notify import CollectingNotifier
+from rmdsl.pipeline import load_ruleset
+from rmdsl.rules.model import Rule, Ruleset
 from rmdsl.store.lock import probe
+from rmdsl.tooling.memory_store import MemoryStore
 
 NOW = dt.datetime(2026, 3, 2, 15, 0, tzinfo=dt.UTC)
 MNQ = "CON.F.US.MNQ.H26"
@@ -79,8 +84,11 @@ class Login:
     def __init__(self, names: tuple[str, ...]) -> None:
         self.listed = names
         self.made: dict[str, list[AccountBroker]] = {}
+        self.fail: BrokerError | None = None  # /Account/search failing
 
     async def names(self) -> list[str]:
+        if self.fail is not None:
+            raise self.fail
         return list(self.listed)
 
     def broker(self, name: str) -> AccountBroker:
@@ -171,6 +179,38 @@ async def test_a_refused_reload_on_one_ruleset_file_leaves_the_other_accounts_re
     await until(lambda: login.last("ACC-B").closes() == 1, "B's close")
 
 
+async def test_a_rule_that_raises_on_one_account_leaves_the_others_enforcing(
+    tmp_path: Path, started: Callable[..., object]
+) -> None:
+    broken, fine = ruleset(tmp_path, "broken"), ruleset(tmp_path, "fine")
+
+    def load(path: Path) -> Ruleset:
+        loaded = load_ruleset(path)
+        if path != broken:
+            return loaded
+        return dataclasses.replace(loaded, rules=tuple(_raising(r) for r in loaded.rules))
+
+    login = Login(("ACC-A", "ACC-B"))
+    entries = [AccountEntry("ACC-A", broken), AccountEntry("ACC-B", fine)]
+    daemon: Daemon = await started(entries, login, load=load)  # type: ignore[misc]
+    a, b = login.last("ACC-A"), login.last("ACC-B")
+    for size in (1, 2, 3):
+        await a.push(size, pid=1)
+        await b.push(size, pid=2)
+    await until(lambda: b.closes() == 1, "B's close")
+    by_name = {s.name: s for s in daemon.accounts.values()}
+    assert by_name["ACC-A"].metrics.rule_errors == {"mnq_contracts": 3}
+    assert by_name["ACC-B"].metrics.rule_errors == {}
+    assert a.closes() == 0
+
+
+def _raising(rule: Rule) -> Rule:
+    def boom(ctx: EvalContext) -> bool:
+        raise ZeroDivisionError("division by zero")
+
+    return dataclasses.replace(rule, when=boom)
+
+
 async def test_a_second_daemon_refuses_the_held_account_naming_the_holder_and_runs_the_rest(
     tmp_path: Path, started: Callable[..., object]
 ) -> None:
@@ -241,6 +281,14 @@ async def test_config_edits_add_and_remove_accounts_and_a_broken_edit_changes_no
     assert probe(IDS["ACC-C"], locks) and probe(IDS["ACC-D"], locks)
     await login.last("ACC-C").push(3, pid=5)  # the added account is enforced
     await until(lambda: login.last("ACC-C").closes() == 1, "C's close")
+    other = ruleset(tmp_path, "other")  # A moves to another file: swapped, its state kept
+    config.write_text(
+        f'ruleset = "{rules}"\naccounts = [{{ name = "ACC-A", ruleset = "{other}" }}, "ACC-[CD]"]\n'
+    )
+    await until(lambda: watcher.applied == 2, "the ruleset change to be applied")
+    a = next(s for s in daemon.accounts.values() if s.name == "ACC-A")
+    assert a.ruleset is not None and a.ruleset.name == "other" and a.ruleset_path == other
+    assert len(login.made["ACC-A"]) == 1  # not restarted
     config.write_text('accounts = ["ACC-A"]\nalert_window = -5\n')  # broken: nothing changes
     await until(lambda: watcher.refused == 1, "the broken edit to be refused")
     assert {s.name for s in daemon.accounts.values()} == {"ACC-A", "ACC-C", "ACC-D"}
@@ -248,3 +296,8 @@ async def test_config_edits_add_and_remove_accounts_and_a_broken_edit_changes_no
     assert isinstance(notifier, CollectingNotifier)
     refused = next(a for a in notifier.alerts if a.title == "config reload refused")
     assert "alert_window" in refused.body and "RM902" in refused.body
+    login.fail = BrokerError("list accounts: Server error: 500")  # the login cannot answer
+    config.write_text(f'ruleset = "{rules}"\naccounts = ["ACC-A"]\n')
+    await until(lambda: watcher.refused == 2, "the edit that cannot be resolved now")
+    assert {s.name for s in daemon.accounts.values()} == {"ACC-A", "ACC-C", "ACC-D"}
+    assert "Server error: 500" in notifier.alerts[-1].body

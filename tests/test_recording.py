@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from rmdsl.engine.events import ClockEvent, OrderEvent, QuoteEvent, TradeEvent
+from rmdsl.contract.events import ClockEvent, OrderEvent, QuoteEvent, TradeEvent
 from rmdsl.recording import RecordingError, RecordingWriter, iter_recording, read_recording
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -27,10 +27,10 @@ from pathlib import Path
 from typing import Any, cast
 
 from rmdsl.alerttext import for_account, local_time
-from rmdsl.broker.interface import Broker
+from rmdsl.contract.broker import Broker
+from rmdsl.contract.events import AccountEvent, ClockEvent, ConnectionEvent, ConnectionState, Event
 from rmdsl.dashboard.feed import DaemonFeed, tapped
 from rmdsl.engine.core import Clock, Engine
-from rmdsl.engine.events import AccountEvent, ClockEvent, ConnectionEvent, ConnectionState, Event
 from rmdsl.engine.persistence import StateStore
 from rmdsl.engine.tradingday import Calendar
 from rmdsl.errors import Diagnostic, render_all

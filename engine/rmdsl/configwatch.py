@@ -19,7 +19,7 @@ from pathlib import Path
 
 import watchfiles
 
-from rmdsl.errors import DiagnosticError, render_all
+from rmdsl.errors import DiagnosticError, RmdslError, render_all
 from rmdsl.lifecycle import Service
 from rmdsl.notify import Notifier
 
@@ -86,6 +86,9 @@ class ConfigWatcher(Service):
             await self._on_change()
         except DiagnosticError as exc:
             self._refuse(render_all(exc.diagnostics))
+            return False
+        except RmdslError as exc:  # the login's account list could not be read, ...
+            self._refuse(str(exc))
             return False
         except Exception as exc:  # a bug here must not stop the accounts
             log.exception("config reload: internal error")

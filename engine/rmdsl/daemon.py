@@ -23,7 +23,7 @@ from typing import Any
 
 from rmdsl.account_supervisor import AccountSupervisor, Observer, Settings
 from rmdsl.accounts import AccountEntry, AccountSpec, resolve
-from rmdsl.broker.interface import Broker
+from rmdsl.contract.broker import Broker
 from rmdsl.dashboard import DashboardOptions
 from rmdsl.dashboard.feed import DaemonFeed
 from rmdsl.engine.core import Clock, Engine, wall_clock
@@ -139,6 +139,12 @@ class Daemon:
     def accounts(self) -> dict[int, AccountSupervisor]:
         """The running accounts by gateway account id: .name .engine .ruleset .feed .metrics"""
         return self.fleet.accounts
+
+    @property
+    def unrouted(self) -> int:
+        """Events of the login's other accounts, not supervised here: dropped, counted."""
+        live = getattr(self.source, "live", None) or getattr(self.broker, "live", None)
+        return int(live.routes.unrouted) if live is not None else 0
 
     async def apply(self, entries: Sequence[AccountEntry]) -> None:
         """Supervise exactly the accounts `entries` name now (a config reload lands here)."""

@@ -21,7 +21,7 @@ from typing import Any, Protocol, cast
 
 from rmdsl.account_supervisor import AccountSupervisor, Observer, Settings
 from rmdsl.accounts import AccountSpec
-from rmdsl.broker.interface import Broker
+from rmdsl.contract.broker import Broker
 from rmdsl.engine.persistence import StateStore
 from rmdsl.errors import Diagnostic
 from rmdsl.notify import Notifier

@@ -19,7 +19,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from rmdsl.broker.interface import Broker
+from rmdsl.contract.broker import Broker
 from rmdsl.engine.core import Engine
 from rmdsl.notify import Notifier
 

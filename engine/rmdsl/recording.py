@@ -13,16 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from rmdsl.engine.events import (
-    MARKET_TARGETS,
-    USER_TARGETS,
-    ClockEvent,
-    Event,
-    PayloadError,
-    event_from_gateway,
-    parse_ts,
-)
-from rmdsl.engine.payloads import GatewayDecoder
+from rmdsl.broker.decode.fields import PayloadError, parse_ts
+from rmdsl.broker.decode.gateway import MARKET_TARGETS, USER_TARGETS, event_from_gateway
+from rmdsl.broker.decode.partial import GatewayDecoder
+from rmdsl.contract.events import ClockEvent, Event
 from rmdsl.errors import RmdslError
 
 TARGETS = USER_TARGETS + MARKET_TARGETS

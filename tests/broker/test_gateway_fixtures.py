@@ -15,10 +15,10 @@ import pytest
 from project_x_py import models
 from tests.fixtures.gateway.loader import load, names
 
-from rmdsl.broker.projectx import _check_answer
+from rmdsl.broker.decode.partial import GatewayDecoder
+from rmdsl.broker.projectx_calls import check_answer
 from rmdsl.broker.projectx_stream import event_from_model
-from rmdsl.engine.events import Event, OrderEvent, TradeEvent
-from rmdsl.engine.payloads import GatewayDecoder
+from rmdsl.contract.events import Event, OrderEvent, TradeEvent
 from rmdsl.errors import BrokerError
 
 NOW = dt.datetime(2025, 1, 21, 17, 0, tzinfo=dt.UTC)
@@ -97,7 +97,7 @@ def test_trade_search_example_gross_and_fees_per_half_turn() -> None:
 @pytest.mark.parametrize("name", ["rest_position_closeContract.json", "rest_order_place.json"])
 def test_answers_success_passes_and_every_error_code_fails(name: str) -> None:
     fixture = load(name)
-    _check_answer("call", fixture["response"])
+    check_answer("call", fixture["response"])
     for answer in fixture["errors"]:
         with pytest.raises(BrokerError, match=f"errorCode {answer['errorCode']}"):
-            _check_answer("call", answer)
+            check_answer("call", answer)

@@ -13,7 +13,7 @@ import pytest
 from tests.mocks.mock_sdk import ACCOUNT_ID, TS, MockSDK
 
 from rmdsl.broker.projectx import ProjectXBroker
-from rmdsl.engine.events import (
+from rmdsl.contract.events import (
     AccountEvent,
     ConnectionEvent,
     ConnectionState,

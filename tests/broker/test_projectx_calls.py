@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from tests.mocks.mock_sdk import ACCOUNT_ID, MockSDK
 
-from rmdsl.broker.interface import ContractInfo, OrderRequest
 from rmdsl.broker.projectx import ProjectXBroker
-from rmdsl.engine.events import Event, OrderType, PositionType, Side
+from rmdsl.contract.broker import ContractInfo, OrderRequest
+from rmdsl.contract.events import Event, OrderType, PositionType, Side
 from rmdsl.errors import BrokerError
 
 MNQ = "CON.F.US.MNQ.Z26"

@@ -13,10 +13,10 @@ from decimal import Decimal
 
 import pytest
 
-from rmdsl.broker.interface import OrderRequest
 from rmdsl.broker.projectx import ProjectXBroker
 from rmdsl.broker.simgateway import SimGateway
-from rmdsl.engine.events import (
+from rmdsl.contract.broker import OrderRequest
+from rmdsl.contract.events import (
     ConnectionEvent,
     ConnectionState,
     Event,

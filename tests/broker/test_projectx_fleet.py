@@ -13,7 +13,7 @@ from tests.broker.test_projectx import DAY_START, MNQ, Sink, trade
 from tests.mocks.mock_sdk import ACCOUNT_ID, MockAccount, MockSDK
 
 from rmdsl.broker.projectx_fleet import ProjectXAccount, ProjectXLogin
-from rmdsl.engine.events import (
+from rmdsl.contract.events import (
     ConnectionEvent,
     ConnectionState,
     OrderEvent,

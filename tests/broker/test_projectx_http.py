@@ -22,10 +22,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from tests.mocks.mock_sdk import MockRealtime
 
-from rmdsl.broker.interface import OrderRequest
-from rmdsl.broker.projectx import ProjectXBroker, ProjectXSettings
+from rmdsl.broker.projectx import ProjectXBroker
 from rmdsl.broker.projectx_sdk import ProjectXSdk
-from rmdsl.engine.events import Event, OrderType, Side
+from rmdsl.broker.projectx_settings import ProjectXSettings
+from rmdsl.contract.broker import OrderRequest
+from rmdsl.contract.events import Event, OrderType, Side
 from rmdsl.errors import BrokerError
 
 KEY = "key-0123456789abcdef"

@@ -17,7 +17,7 @@ from tests.broker.test_projectx_e2e import WAIT_S, Inbox
 from rmdsl.broker.projectx import ProjectXBroker
 from rmdsl.broker.simgateway import SimGateway
 from rmdsl.broker.simgateway.wire import WireStyle
-from rmdsl.engine.events import (
+from rmdsl.contract.events import (
     AccountEvent,
     Event,
     OrderEvent,

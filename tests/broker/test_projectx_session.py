@@ -17,7 +17,7 @@ from tests.mocks.mock_sdk import MockSDK
 from rmdsl.broker.projectx import ProjectXBroker
 from rmdsl.broker.projectx_live import LiveFeed
 from rmdsl.broker.projectx_session import expires_within, fresh_token, jwt_expiry
-from rmdsl.engine.events import ConnectionEvent, ConnectionState, PositionEvent, TradeEvent
+from rmdsl.contract.events import ConnectionEvent, ConnectionState, PositionEvent, TradeEvent
 
 DOWN_UP = [ConnectionState.DISCONNECTED, ConnectionState.CONNECTED]
 

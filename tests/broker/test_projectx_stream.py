@@ -11,7 +11,7 @@ import pytest
 from tests.mocks.mock_sdk import MockPosition
 
 from rmdsl.broker.projectx_stream import Deduper, Handoff, event_from_model, model_payload
-from rmdsl.engine.events import (
+from rmdsl.contract.events import (
     ClockEvent,
     Event,
     OrderEvent,

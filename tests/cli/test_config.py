@@ -177,3 +177,41 @@ def test_rmdsl_run_rate_limits_alerts_of_one_kind(caplog: pytest.LogCaptureFixtu
         notifier.alert("critical", "enforcement failed", "close MNQ", {"target": "MNQ"})
     sent = [r.getMessage() for r in caplog.records if r.name == "rmdsl.alert"]
     assert len(sent) == 2 and sent[1].startswith("enforcement failed")
+
+
+def test_accounts_name_globs_and_tables_each_with_its_ruleset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg_file = write(
+        tmp_path / "rmdsl.toml",
+        'ruleset = "fleet.yaml"\n\n[[accounts]]\nname = "50KTC-*"\n\n'
+        '[[accounts]]\nname = "EXPRESS-1"\nruleset = "~/express.yaml"\n',
+    )
+    entries = settings("--config", str(cfg_file)).account_entries(Path("default.yaml"))
+    assert [(e.pattern, e.ruleset) for e in entries] == [
+        ("50KTC-*", Path("fleet.yaml")),
+        ("EXPRESS-1", Path("~/express.yaml").expanduser()),
+    ]
+    assert settings("--account", "ONE").account_entries(Path("d.yaml"))[0].pattern == "ONE"
+    monkeypatch.setenv("RMDSL_ACCOUNTS", "PRAC-1, EXP-*")  # the environment: a list in one
+    cfg = settings()
+    assert [e.pattern for e in cfg.account_entries(Path("d.yaml"))] == ["PRAC-1", "EXP-*"]
+
+
+def test_account_and_accounts_together_are_refused_where_accounts_is(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg_file = write(tmp_path / "rmdsl.toml", 'account = "A"\naccounts = ["B", "C*"]\n')
+    assert main(["run", "--config", str(cfg_file)]) == 2
+    err = capsys.readouterr().err
+    assert f"{cfg_file}:2:12: error[RM902]: accounts: give `account` (one) or `accounts`" in err
+
+
+def test_record_with_many_accounts_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in CREDS:
+        monkeypatch.setenv(name, "x" * 20)
+    cfg_file = write(tmp_path / "rmdsl.toml", 'accounts = ["A", "B*"]\n')
+    assert main(["run", "--config", str(cfg_file), "--record", str(tmp_path / "s.jsonl")]) == 2
+    assert "--record records one account" in capsys.readouterr().err

@@ -62,9 +62,9 @@ async def state_db(erring: Path, tmp_path: Path) -> Path:
     import datetime as dt
     from decimal import Decimal
 
+    from rmdsl.contract.events import Side, TradeEvent
     from rmdsl.enforce.recording_broker import RecordingBroker
     from rmdsl.engine.core import Engine
-    from rmdsl.engine.events import Side, TradeEvent
     from rmdsl.notify import CollectingNotifier
     from rmdsl.pipeline import load_ruleset
     from rmdsl.store import SqliteStore

@@ -21,10 +21,10 @@ from rmdsl.broker.simgateway import SimGateway
 from rmdsl.cli import main
 from rmdsl.daemon import Daemon
 from rmdsl.enforce.recording_broker import RecordingBroker
-from rmdsl.engine.memory_store import MemoryStore
 from rmdsl.notify import CollectingNotifier
 from rmdsl.store import SqliteStore
 from rmdsl.store.lock import AccountLock, AlreadyRunningError
+from rmdsl.tooling.memory_store import MemoryStore
 
 RULESET = """\
 rmdsl: 1

@@ -57,17 +57,17 @@ async def runs() -> AsyncIterator[list[Run]]:
 async def start(runs: list[Run], gw: SimGateway, tmp_path: Path, state: Path, name: str) -> Run:
     ruleset = tmp_path / "rules.yaml"
     ruleset.write_text(RULESET, encoding="utf-8")
+    args = ["--ruleset", str(ruleset), "--account", ACCOUNT, "--state", str(state), "--no-reload"]
+    return await spawn(runs, gw, tmp_path, name, args)
+
+
+async def spawn(runs: list[Run], gw: SimGateway, tmp_path: Path, name: str, args: list[str]) -> Run:
+    """`rmdsl run ARGS` logging to tmp_path/NAME.log, its locks under tmp_path/locks."""
     log = tmp_path / f"{name}.log"
     proc = await asyncio.create_subprocess_exec(
         *RMDSL,
         "run",
-        "--ruleset",
-        str(ruleset),
-        "--account",
-        ACCOUNT,
-        "--state",
-        str(state),
-        "--no-reload",
+        *args,
         "--log-file",
         str(log),
         env=run_env(gw, RMDSL_LOCK_DIR=str(tmp_path / "locks")),

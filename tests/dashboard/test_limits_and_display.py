@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 
 from rich.console import Console
 
+from rmdsl.contract.events import OrderEvent, OrderStatus, OrderType, Side, TradeEvent
 from rmdsl.dashboard.limits import limit_rows, limit_specs
 from rmdsl.demo.display import Display
-from rmdsl.engine.events import OrderEvent, OrderStatus, OrderType, Side, TradeEvent
 from rmdsl.engine.persistence import EnforcementRecord
 from rmdsl.engine.state import AccountState
 from rmdsl.pipeline import load_ruleset

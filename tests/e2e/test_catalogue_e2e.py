@@ -24,7 +24,7 @@ from e2ekit import (
     working_orders,
 )
 
-from rmdsl.engine.events import OrderStatus, OrderType
+from rmdsl.contract.events import OrderStatus, OrderType
 from rmdsl.engine.persistence import EnforcementRecord, Outcome
 
 pytestmark = pytest.mark.e2e

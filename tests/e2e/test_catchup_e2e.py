@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from e2ekit import RULES, Live, StartDaemon, TapStore, wait_until
 
-from rmdsl.broker.projectx import ProjectXBroker, default_day_start
+from rmdsl.broker.projectx import ProjectXBroker
+from rmdsl.broker.projectx_settings import default_day_start
 from rmdsl.broker.simgateway import SimGateway
 from rmdsl.daemon import Daemon
 from rmdsl.demo.sim import SimAccount

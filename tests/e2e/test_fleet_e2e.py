@@ -130,6 +130,7 @@ async def test_the_outsiders_events_are_dropped_and_counted_never_routed(
     gw.trader_place("MNQ", "buy", "market", 3, account=OUTSIDER)  # SubscribeAccounts streams it
     gw.set_can_trade(False, account=OUTSIDER)
     await wait_until(lambda: live.routes.unrouted > before, what="the outsider's account update")
+    assert daemon.unrouted == live.routes.unrouted
     outsider = ids(gw)[OUTSIDER]
     for sup in daemon.accounts.values():
         assert sup.engine is not None

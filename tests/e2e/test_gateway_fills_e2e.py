@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from e2ekit import REPO, Live, StartDaemon, TapStore, wait_until, working_orders
 
+from rmdsl.contract.events import OrderType
 from rmdsl.daemon import Daemon
 from rmdsl.demo.sim import SimAccount
 from rmdsl.engine import tags as tag_module
 from rmdsl.engine.core import Engine
-from rmdsl.engine.events import OrderType
 from rmdsl.engine.persistence import Outcome
 from rmdsl.engine.tags import is_rmdsl_tag
 from rmdsl.notify import CollectingNotifier

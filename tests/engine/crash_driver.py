@@ -18,9 +18,7 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
-from rmdsl.enforce.recording_broker import RecordingBroker
-from rmdsl.engine.core import Engine
-from rmdsl.engine.events import (
+from rmdsl.contract.events import (
     ClockEvent,
     Event,
     PositionEvent,
@@ -29,6 +27,8 @@ from rmdsl.engine.events import (
     Side,
     TradeEvent,
 )
+from rmdsl.enforce.recording_broker import RecordingBroker
+from rmdsl.engine.core import Engine
 from rmdsl.notify import CollectingNotifier
 from rmdsl.pipeline import load_ruleset
 from rmdsl.store import SqliteStore

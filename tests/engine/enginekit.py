@@ -8,9 +8,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from rmdsl.enforce.recording_broker import RecordingBroker
-from rmdsl.engine.core import Engine
-from rmdsl.engine.events import (
+from rmdsl.contract.events import (
     ClockEvent,
     Event,
     OrderEvent,
@@ -22,7 +20,8 @@ from rmdsl.engine.events import (
     Side,
     TradeEvent,
 )
-from rmdsl.engine.memory_store import MemoryStore
+from rmdsl.enforce.recording_broker import RecordingBroker
+from rmdsl.engine.core import Engine
 from rmdsl.engine.persistence import EnforcementRecord
 from rmdsl.lang.context import EvalContext
 from rmdsl.lang.schema import Scope, Trigger
@@ -36,6 +35,7 @@ from rmdsl.rules.model import (
     SessionHours,
     Stricter,
 )
+from rmdsl.tooling.memory_store import MemoryStore
 
 CHICAGO = ZoneInfo("America/Chicago")
 # Monday 2026-03-02 09:00 CST

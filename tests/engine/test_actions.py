@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from enginekit import ES, MNQ, D, at, fill, harness, order, position, quote, rule, ruleset
 
-from rmdsl.engine.events import OrderType, Side
+from rmdsl.contract.events import OrderType, Side
 from rmdsl.lang.schema import Scope, Trigger, UntilKind
 from rmdsl.rules.model import Action
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from enginekit import MNQ, Harness, fill, order, position, quote, ruleset
 
-from rmdsl.engine.events import OrderType, Side
+from rmdsl.contract.events import OrderType, Side
 from rmdsl.engine.lockouts import Lockouts, is_pause
 from rmdsl.engine.persistence import LockoutKind
 from rmdsl.engine.tradingday import Calendar

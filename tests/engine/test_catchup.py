@@ -24,8 +24,8 @@ from enginekit import (
 )
 from test_restore import restart
 
-from rmdsl.broker.interface import Snapshot
-from rmdsl.engine.events import (
+from rmdsl.contract.broker import Snapshot
+from rmdsl.contract.events import (
     AccountEvent,
     ConnectionEvent,
     ConnectionState,

@@ -9,10 +9,10 @@ from pathlib import Path
 
 from enginekit import CHICAGO, MNQ, D, Harness, fill, position, rule, ruleset
 
-from rmdsl.broker.interface import Snapshot
+from rmdsl.contract.broker import Snapshot
+from rmdsl.contract.events import AccountEvent, ClockEvent, QuoteEvent, Side
 from rmdsl.enforce.recording_broker import RecordingBroker
 from rmdsl.engine.core import Engine
-from rmdsl.engine.events import AccountEvent, ClockEvent, QuoteEvent, Side
 from rmdsl.lang.schema import Trigger, UntilKind
 from rmdsl.notify import CollectingNotifier
 from rmdsl.rules.model import Action, Ruleset

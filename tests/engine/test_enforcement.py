@@ -9,12 +9,12 @@ from unittest.mock import AsyncMock
 from enginekit import MNQ, T0, Harness, at, clock, fill, position, rule, ruleset
 
 from rmdsl.engine.core import Engine
-from rmdsl.engine.memory_store import MemoryStore
 from rmdsl.engine.persistence import StateStore
 from rmdsl.errors import BrokerError
 from rmdsl.lang.schema import Trigger, UntilKind
 from rmdsl.notify import CollectingNotifier
 from rmdsl.rules.model import Action
+from rmdsl.tooling.memory_store import MemoryStore
 
 LOSS = rule(
     "daily",

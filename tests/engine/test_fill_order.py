@@ -19,8 +19,8 @@ from enginekit import MNQ, Harness, at
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rmdsl.broker.interface import OrderRequest
-from rmdsl.engine.events import (
+from rmdsl.contract.broker import OrderRequest
+from rmdsl.contract.events import (
     AccountEvent,
     Event,
     OrderEvent,

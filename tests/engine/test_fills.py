@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enginekit import MNQ, D, at, position
 
-from rmdsl.engine.events import OrderEvent, OrderStatus, OrderType, Side, TradeEvent
+from rmdsl.contract.events import OrderEvent, OrderStatus, OrderType, Side, TradeEvent
 from rmdsl.engine.state import AccountState
 
 

@@ -6,11 +6,11 @@ from decimal import Decimal
 
 from enginekit import MNQ, T0, D, at, fill, order, position, quote, rule, ruleset
 
-from rmdsl.engine.events import Side
-from rmdsl.engine.impact import measure
-from rmdsl.engine.offline import OfflineRun
+from rmdsl.contract.events import Side
 from rmdsl.lang.schema import Scope, Trigger, UntilKind
 from rmdsl.rules.model import Action, Ruleset
+from rmdsl.tooling.impact import measure
+from rmdsl.tooling.offline import OfflineRun
 
 
 async def replay(rs: Ruleset, events: list[object]) -> tuple[OfflineRun, list[object]]:

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from enginekit import CHICAGO, ES, MNQ, D, clock, fill, harness, order, position, rule, ruleset
 
-from rmdsl.engine.events import OrderType, Side
+from rmdsl.contract.events import OrderType, Side
 from rmdsl.lang.schema import Trigger, UntilKind
 from rmdsl.rules.model import Action
 

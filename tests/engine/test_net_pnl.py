@@ -14,7 +14,7 @@ import datetime as dt
 
 from enginekit import ES, D, Harness, at, clock, fill, harness, position, rule, ruleset
 
-from rmdsl.engine.events import Side, TradeEvent
+from rmdsl.contract.events import Side, TradeEvent
 from rmdsl.engine.state import AccountState, TradeResult
 from rmdsl.lang.schema import Trigger
 from rmdsl.rules.model import Action

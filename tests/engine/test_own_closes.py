@@ -28,7 +28,7 @@ from enginekit import (
     ruleset,
 )
 
-from rmdsl.engine.events import OrderEvent, OrderStatus, OrderType, Side, TradeEvent
+from rmdsl.contract.events import OrderEvent, OrderStatus, OrderType, Side, TradeEvent
 from rmdsl.engine.origin import Origins
 from rmdsl.errors import BrokerError
 from rmdsl.lang.context import EvalContext

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from enginekit import CHICAGO, D, fill, param, rule, ruleset
 
+from rmdsl.contract.events import ClockEvent
 from rmdsl.enforce.recording_broker import RecordingBroker
 from rmdsl.engine.core import Engine
-from rmdsl.engine.events import ClockEvent
 from rmdsl.lang.context import EvalContext
 from rmdsl.lang.schema import Trigger, UntilKind
 from rmdsl.notify import CollectingNotifier

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from enginekit import CHICAGO, ES, MNQ, D, Harness, clock, fill, order, position, quote
 
-from rmdsl.engine.events import AccountEvent
+from rmdsl.contract.events import AccountEvent
 from rmdsl.pipeline import load_ruleset
 from rmdsl.rules.model import Ruleset
 

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from reload_helpers import Recorder, atomic_write, line_loader, write
 
+from rmdsl.contract.events import ClockEvent, PositionEvent, PositionType, Side, TradeEvent
 from rmdsl.enforce.recording_broker import RecordingBroker
 from rmdsl.engine.core import Engine
-from rmdsl.engine.events import ClockEvent, PositionEvent, PositionType, Side, TradeEvent
 from rmdsl.engine.reload import RulesetWatcher
 from rmdsl.notify import CollectingNotifier
 from rmdsl.pipeline import load_ruleset

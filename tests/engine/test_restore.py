@@ -22,8 +22,8 @@ from enginekit import (
     ruleset,
 )
 
-from rmdsl.broker.interface import ContractInfo, Snapshot
-from rmdsl.engine.events import AccountEvent, ConnectionEvent, ConnectionState, OrderType, Side
+from rmdsl.contract.broker import ContractInfo, Snapshot
+from rmdsl.contract.events import AccountEvent, ConnectionEvent, ConnectionState, OrderType, Side
 from rmdsl.lang.schema import Trigger, UntilKind
 from rmdsl.rules.model import Action
 

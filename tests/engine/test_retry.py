@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from enginekit import ES, MNQ, Harness, at, clock, fill, order, position, rule, ruleset
 
-from rmdsl.broker.interface import Snapshot
+from rmdsl.contract.broker import Snapshot
+from rmdsl.contract.events import AccountEvent, Event, Side
 from rmdsl.enforce.recording_broker import BrokerCall, RecordingBroker
-from rmdsl.engine.events import AccountEvent, Event, Side
 from rmdsl.engine.persistence import EnforcementRecord
 from rmdsl.errors import BrokerError
 from rmdsl.lang.schema import Scope, Trigger, UntilKind

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from enginekit import MNQ, Harness, at, clock, fill, position, rule, ruleset
 
-from rmdsl.engine.events import Side
+from rmdsl.contract.events import Side
 from rmdsl.engine.persistence import Outcome
 from rmdsl.lang.context import EvalContext
 from rmdsl.lang.schema import Scope

@@ -6,7 +6,7 @@ import datetime as dt
 
 from enginekit import ES, MNQ, D, at, fill, harness, order, position, quote, ruleset
 
-from rmdsl.engine.events import OrderStatus, OrderType, Side
+from rmdsl.contract.events import OrderStatus, OrderType, Side
 from rmdsl.engine.state import AccountState, TradeResult
 
 

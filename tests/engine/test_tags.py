@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enginekit import MNQ, at, order
 
-from rmdsl.engine.events import OrderEvent
+from rmdsl.contract.events import OrderEvent
 from rmdsl.engine.state import AccountState
 from rmdsl.engine.tags import MAX_LENGTH, is_rmdsl_tag, new_tag
 

@@ -6,7 +6,7 @@ import datetime as dt
 
 from enginekit import MNQ, D, at, clock, harness, order, position, quote, rule, ruleset
 
-from rmdsl.engine.events import OrderStatus
+from rmdsl.contract.events import OrderStatus
 from rmdsl.lang.schema import Scope, Trigger
 from rmdsl.rules.model import Action
 
@@ -101,7 +101,7 @@ async def test_grace_restarts_when_the_stop_is_cancelled() -> None:
 
 
 async def test_a_stop_on_the_wrong_side_does_not_protect() -> None:
-    from rmdsl.engine.events import Side
+    from rmdsl.contract.events import Side
 
     h = await harness(ruleset(grace_ms=60_000))
     await h.feed(position(at(0), 1), order(9, at(1), side=Side.BUY), clock(at(60)))
@@ -110,7 +110,7 @@ async def test_a_stop_on_the_wrong_side_does_not_protect() -> None:
 
 async def test_grace_action_flatten() -> None:
     h = await harness(ruleset(grace_ms=60_000, grace_action="flatten"))
-    from rmdsl.engine.events import OrderType, Side
+    from rmdsl.contract.events import OrderType, Side
 
     await h.feed(position(at(0), 1), order(4, at(1), type=OrderType.LIMIT, side=Side.BUY))
     await h.feed(clock(at(60)))

@@ -12,7 +12,6 @@ from unittest.mock import AsyncMock
 from enginekit import MNQ, at, fill, position, rule, ruleset
 
 from rmdsl.engine.core import Engine
-from rmdsl.engine.memory_store import MemoryStore
 from rmdsl.engine.persistence import (
     AddLockout,
     CancelTimer,
@@ -29,6 +28,7 @@ from rmdsl.errors import StoreError
 from rmdsl.notify import CollectingNotifier
 from rmdsl.rules.model import Action
 from rmdsl.store import SqliteStore
+from rmdsl.tooling.memory_store import MemoryStore
 
 BOUND_S = 2.0  # only a regression waits this long
 CLOSE_ON_LOSS = rule("loss", lambda c: c.day.realized_pnl <= Decimal(-50), (Action("flatten"),))
@@ -117,7 +117,7 @@ async def test_a_hanging_store_does_not_delay_the_close_request() -> None:
     await eng.flush()
     store.gate.clear()  # from here on the disk hangs
     await asyncio.wait_for(eng.process(fill(1, at(2), -100), wait=False), BOUND_S)
-    tasks = list(eng._tasks)
+    tasks = list(eng.dispatcher.tasks)
     await asyncio.wait_for(asyncio.gather(*tasks), BOUND_S)
     broker.close_position.assert_awaited_once_with(MNQ)
     assert store.enforcements == [] and eng.store.backlog > 0  # not on disk yet
@@ -249,7 +249,7 @@ async def test_a_locked_database_delays_persistence_not_the_close(tmp_path: Path
         other.execute("BEGIN EXCLUSIVE")  # another process holds the database
         try:
             await asyncio.wait_for(eng.process(fill(1, at(2), -10), wait=False), BOUND_S)
-            await asyncio.wait_for(asyncio.gather(*eng._tasks), BOUND_S)
+            await asyncio.wait_for(asyncio.gather(*eng.dispatcher.tasks), BOUND_S)
             broker.close_position.assert_awaited_once_with(MNQ)
             while "state store failure" not in notifier.titles():
                 await asyncio.sleep(0.01)

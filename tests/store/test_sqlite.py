@@ -21,7 +21,6 @@ from store_records import (
     trade,
 )
 
-from rmdsl.engine.memory_store import MemoryStore
 from rmdsl.engine.persistence import (
     MetricSample,
     Outcome,
@@ -30,6 +29,7 @@ from rmdsl.engine.persistence import (
 )
 from rmdsl.errors import StoreError
 from rmdsl.store import SqliteStore
+from rmdsl.tooling.memory_store import MemoryStore
 
 
 async def test_empty_database_loads_empty_state(store: SqliteStore) -> None:

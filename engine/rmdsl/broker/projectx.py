@@ -11,73 +11,44 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import os
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import Any, Protocol
-from zoneinfo import ZoneInfo
+from typing import Any
 
 from rmdsl.broker import projectx_rate as rate
-from rmdsl.broker.interface import ContractInfo, EventSink, OrderRequest, Snapshot
+from rmdsl.broker.decode.fields import PayloadError
+from rmdsl.broker.projectx_calls import as_float, bounded, check_answer, gather_all
 from rmdsl.broker.projectx_live import LiveFeed
 from rmdsl.broker.projectx_session import RENEW_BEFORE_S
+from rmdsl.broker.projectx_settings import (
+    DayStart,
+    ProjectXSettings,
+    SdkFactory,
+    default_day_start,
+)
 from rmdsl.broker.projectx_stream import Handoff, event_from_model
-from rmdsl.engine.events import (
+from rmdsl.contract.broker import ContractInfo, EventSink, OrderRequest, Snapshot
+from rmdsl.contract.events import (
     AccountEvent,
     Event,
     OrderEvent,
-    PayloadError,
     PositionEvent,
     TradeEvent,
     symbol_of,
 )
-from rmdsl.engine.tradingday import last_reset
 from rmdsl.errors import BrokerError
 
 log = logging.getLogger("rmdsl.broker.projectx")
 
-ENV_API_KEY = "PROJECT_X_API_KEY"
-ENV_USERNAME = "PROJECT_X_USERNAME"
 # /Trade/search answers are cut to `limit` by the SDK: ask for far more than a day holds
 MAX_TRADES = 100_000
 CLOSE_CONTRACT = "/Position/closeContract"
 PARTIAL_CLOSE_CONTRACT = "/Position/partialCloseContract"
 MODIFY_ORDER = "/Order/modify"
-_CHICAGO = ZoneInfo("America/Chicago")
-
-DayStart = Callable[[dt.datetime], dt.datetime]
 
 
-def default_day_start(now: dt.datetime) -> dt.datetime:
-    """The default trading day (docs/operations.md): from the last 17:00 America/Chicago."""
-    return last_reset(now, _CHICAGO, dt.time(17, 0))
-
-
-@dataclass(frozen=True, slots=True)
-class ProjectXSettings:
-    """Credentials and optional endpoint overrides (None: the SDK's env/default configuration)."""
-
-    username: str
-    api_key: str
-    api_url: str | None = None
-    user_hub_url: str | None = None
-    market_hub_url: str | None = None
-
-
-class SdkFactory(Protocol):
-    """Builds the SDK objects; the default is projectx_sdk.ProjectXSdk, tests pass the mock SDK."""
-
-    async def login(self, settings: ProjectXSettings) -> Any:
-        """An open, authenticated ProjectX client."""
-
-    async def open_suite(self, client: Any) -> Any:
-        """A TradingSuite-shaped object: .client .realtime .orders .positions .events."""
-
-    async def logout(self, client: Any) -> None: ...
-
-
-def _default_sdk() -> SdkFactory:
+def default_sdk() -> SdkFactory:
+    """The real SDK, imported only now: tests on the mock never pay its ~74 MB."""
     from rmdsl.broker.projectx_sdk import ProjectXSdk
 
     return ProjectXSdk()
@@ -151,8 +122,8 @@ class ProjectXBroker:
     async def connect(self, sink: EventSink) -> None:
         if self._client is not None:
             raise BrokerError("already connected to ProjectX")
-        settings = self._settings()
-        sdk = self._sdk_factory()
+        settings = self.settings()
+        sdk = self.sdk_factory()
         self._client = await self._call("login", sdk.login(settings), self._connect_timeout_s)
         rate.install(self._client, self.gate)
         try:
@@ -160,19 +131,23 @@ class ProjectXBroker:
             self._suite = await self._call("open the SDK suite", sdk.open_suite(self._client))
             self._handoff = Handoff(sink)
             self._handoff.start()
-            self.live = self._live_feed(self._suite, self.account_id, self._handoff)
+            self.live = self.live_feed(self._suite, self.account_id, self._handoff)
             await self._call("connect realtime", self.live.start(), self._connect_timeout_s)
         except BaseException:
             await self.disconnect()
             raise
         log.info("connected to ProjectX account %s (%d)", self._account.name, self.account_id)
 
-    def _sdk_factory(self) -> SdkFactory:
+    def settings(self) -> ProjectXSettings:
+        return ProjectXSettings.resolve(*self._credentials, self._urls)
+
+    def sdk_factory(self) -> SdkFactory:
         if self._sdk is None:
-            self._sdk = _default_sdk()
+            self._sdk = default_sdk()
         return self._sdk
 
-    def _live_feed(self, suite: Any, account_id: int, handoff: Handoff | None) -> LiveFeed:
+    def live_feed(self, suite: Any, account_id: int, handoff: Handoff | None) -> LiveFeed:
+        """The realtime feed with this adapter's watchdog bounds (a login shares one)."""
         return LiveFeed(
             suite,
             account_id,
@@ -201,17 +176,6 @@ class ProjectXBroker:
         if self._handoff is not None:
             await self._handoff.drain()
 
-    def _settings(self) -> ProjectXSettings:
-        api_key = self._credentials[0] or os.environ.get(ENV_API_KEY, "")
-        username = self._credentials[1] or os.environ.get(ENV_USERNAME, "")
-        missing = [n for n, v in ((ENV_API_KEY, api_key), (ENV_USERNAME, username)) if not v]
-        if missing:
-            raise BrokerError(
-                f"ProjectX credentials missing: set {' and '.join(missing)} "
-                "(or pass api_key= / username=)"
-            )
-        return ProjectXSettings(username, api_key, *self._urls)
-
     async def _select_account(self, client: Any) -> Any:
         accounts = await self._call("list accounts", client.list_accounts())
         wanted = self.account_name.strip().upper()
@@ -232,7 +196,7 @@ class ProjectXBroker:
         """Account, open positions, ALL open orders and the trading day's trades, over REST."""
         suite = self._require()
         since = self._day_start(dt.datetime.now(dt.UTC))
-        account, positions, orders, trades = await _all(
+        account, positions, orders, trades = await gather_all(
             self._fetch_account(),
             self._events(
                 "open positions",
@@ -338,14 +302,14 @@ class ProjectXBroker:
     async def close_position(self, contract_id: str) -> None:
         what = f"close position {contract_id}"
         payload = {"accountId": self.account_id, "contractId": contract_id}
-        _check_answer(what, await self._post(what, CLOSE_CONTRACT, payload))
+        check_answer(what, await self._post(what, CLOSE_CONTRACT, payload))
 
     async def partial_close(self, contract_id: str, size: int) -> None:
         what = f"partial close {contract_id} by {size}"
         if size <= 0:
             raise BrokerError(f"{what}: size must be positive")
         payload = {"accountId": self.account_id, "contractId": contract_id, "size": size}
-        _check_answer(what, await self._post(what, PARTIAL_CLOSE_CONTRACT, payload))
+        check_answer(what, await self._post(what, PARTIAL_CLOSE_CONTRACT, payload))
 
     async def cancel_order(self, order_id: int) -> None:
         what = f"cancel order {order_id}"
@@ -362,9 +326,9 @@ class ProjectXBroker:
                 order_type=int(request.type),
                 side=int(request.side),
                 size=request.size,
-                limit_price=_float(request.limit_price),
-                stop_price=_float(request.stop_price),
-                trail_price=_float(request.trail_price),
+                limit_price=as_float(request.limit_price),
+                stop_price=as_float(request.stop_price),
+                trail_price=as_float(request.trail_price),
                 custom_tag=request.custom_tag,
                 account_id=self.account_id,
             ),
@@ -387,7 +351,10 @@ class ProjectXBroker:
         done = await self._urgent(
             what,
             orders.modify_order(
-                order_id, limit_price=_float(limit_price), stop_price=_float(stop_price), size=size
+                order_id,
+                limit_price=as_float(limit_price),
+                stop_price=as_float(stop_price),
+                size=size,
             ),
         )
         if done is False:
@@ -421,49 +388,4 @@ class ProjectXBroker:
 
     async def _call[T](self, what: str, call: Awaitable[T], timeout_s: float | None = None) -> T:
         """Await one SDK call under a timeout; anything it raises becomes a BrokerError."""
-        limit = self._call_timeout_s if timeout_s is None else timeout_s
-        timer = asyncio.timeout(limit)
-        try:
-            async with timer:
-                return await call
-        except BrokerError:
-            raise
-        except Exception as exc:
-            if timer.expired():
-                detail = "" if isinstance(exc, TimeoutError) else f" ({_message(exc)})"
-                raise BrokerError(f"{what}: no answer within {limit:g} s{detail}") from exc
-            code = rate.RATE_LIMITED if rate.rate_limited(exc) else None
-            raise BrokerError(f"{what}: {_message(exc)}", code=code) from exc
-        raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _check_answer(what: str, answer: Any) -> None:
-    """The position endpoints answer a gateway dict; `success: false` is a failure."""
-    if not isinstance(answer, Mapping):
-        raise BrokerError(f"{what}: unexpected answer {answer!r}")
-    if not answer.get("success", False):
-        reason = answer.get("errorMessage") or answer.get("error")
-        code = answer.get("errorCode")
-        suffix = f" (errorCode {code})" if code else ""
-        number = code if isinstance(code, int) and not isinstance(code, bool) else None
-        raise BrokerError(f"{what}: {reason or 'rejected'}{suffix}", code=number)
-
-
-def _message(exc: BaseException) -> str:
-    return str(exc) or type(exc).__name__
-
-
-def _float(value: Decimal | None) -> float | None:
-    """The SDK takes float prices (and aligns them to the tick itself)."""
-    return None if value is None else float(value)
-
-
-async def _all[A, P, O, T](
-    a: Awaitable[A], p: Awaitable[P], o: Awaitable[O], t: Awaitable[T]
-) -> tuple[A, P, O, T]:
-    """Run the four snapshot reads at once; the first failure is raised after all finished."""
-    results = await asyncio.gather(a, p, o, t, return_exceptions=True)
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result
-    return results  # type: ignore[return-value]
+        return await bounded(what, call, self._call_timeout_s if timeout_s is None else timeout_s)

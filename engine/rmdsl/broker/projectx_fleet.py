@@ -20,11 +20,12 @@ from decimal import Decimal
 from typing import Any
 
 from rmdsl.broker import projectx_rate as rate
-from rmdsl.broker.interface import EventSink
-from rmdsl.broker.projectx import MODIFY_ORDER, ProjectXBroker, _check_answer, _float
+from rmdsl.broker.projectx import MODIFY_ORDER, ProjectXBroker
+from rmdsl.broker.projectx_calls import as_float, bounded, check_answer
 from rmdsl.broker.projectx_live import LiveFeed
 from rmdsl.broker.projectx_stream import Handoff
-from rmdsl.engine.events import AccountEvent, Event, OrderEvent
+from rmdsl.contract.broker import EventSink
+from rmdsl.contract.events import AccountEvent, Event, OrderEvent
 from rmdsl.errors import BrokerError
 
 log = logging.getLogger("rmdsl.broker.projectx")
@@ -44,10 +45,17 @@ class ProjectXLogin:
         self.primary: int | None = None  # the account the SDK's realtime client is built for
         self._lock = asyncio.Lock()
         self._accounts: tuple[float, list[Any]] | None = None  # (fetched at, SDK models)
-        self._opener = ProjectXBroker("", **options)  # the login's own plumbing (timeouts)
+        # the login's own plumbing: settings, SDK factory, feed bounds (as one account's)
+        self._adapter = ProjectXBroker("", **options)
+        self._call_s = float(options.get("call_timeout_s", 5.0))
+        self._connect_s = float(options.get("connect_timeout_s", 30.0))
 
     def broker(self, account_name: str) -> ProjectXAccount:
         return ProjectXAccount(self, account_name, **self.options)
+
+    async def names(self) -> list[str]:
+        """The login's account names, fresh (the config's globs match against these)."""
+        return [str(a.name) for a in await self.accounts(max_age_s=0.0)]
 
     async def accounts(self, max_age_s: float = ACCOUNTS_TTL_S) -> list[Any]:
         """The login's accounts (/Account/search), fetched at most once per `max_age_s`."""
@@ -55,25 +63,17 @@ class ProjectXLogin:
         cached = self._accounts
         if cached is not None and time.monotonic() - cached[0] < max_age_s:
             return cached[1]
-        found = await self._opener._call("list accounts", self.client.list_accounts())
+        found = await bounded("list accounts", self.client.list_accounts(), self._call_s)
         self._accounts = (time.monotonic(), list(found))
         return self._accounts[1]
-
-    async def names(self) -> list[str]:
-        """The login's account names, fresh (the config's globs match against these)."""
-        return [str(a.name) for a in await self.accounts(max_age_s=0.0)]
 
     async def open(self) -> None:
         """Log in (once): the REST client, behind the shared rate gate."""
         async with self._lock:
             if self.client is not None:
                 return
-            opener = self._opener
-            sdk = opener._sdk_factory()
-            settings = opener._settings()
-            self.client = await opener._call(
-                "login", sdk.login(settings), opener._connect_timeout_s
-            )
+            sdk, settings = self._adapter.sdk_factory(), self._adapter.settings()
+            self.client = await bounded("login", sdk.login(settings), self._connect_s)
             rate.install(self.client, self.gate)
 
     async def connect_hub(self, primary: Any) -> LiveFeed:
@@ -81,13 +81,12 @@ class ProjectXLogin:
         async with self._lock:
             if self.live is not None:
                 return self.live
-            opener = self._opener
             self.client.account_name, self.client.account_info = primary.name, primary
             self.primary = int(primary.id)
-            sdk = opener._sdk_factory()
-            self.suite = await opener._call("open the SDK suite", sdk.open_suite(self.client))
-            live = opener._live_feed(self.suite, self.primary, None)
-            await opener._call("connect realtime", live.start(), opener._connect_timeout_s)
+            suite = self._adapter.sdk_factory().open_suite(self.client)
+            self.suite = await bounded("open the SDK suite", suite, self._call_s)
+            live = self._adapter.live_feed(self.suite, self.primary, None)
+            await bounded("connect realtime", live.start(), self._connect_s)
             self.live = live
             log.info("realtime connected for the login (SDK account %s)", primary.name)
             return live
@@ -96,11 +95,15 @@ class ProjectXLogin:
         """Hang up the connection and log out (after every account has disconnected)."""
         live, client = self.live, self.client
         self.live, self.client, self.suite, self._accounts = None, None, None, None
-        opener = self._opener
-        if live is not None:
-            await opener._quietly("stop realtime", live.stop())
+        steps = [("stop realtime", live.stop() if live is not None else None)]
         if client is not None:
-            await opener._quietly("log out", opener._sdk_factory().logout(client))
+            steps.append(("log out", self._adapter.sdk_factory().logout(client)))
+        for what, step in steps:
+            if step is not None:
+                try:
+                    await bounded(what, step, self._connect_s)
+                except BrokerError as exc:
+                    log.warning("log out: %s", exc)
 
 
 class ProjectXAccount(ProjectXBroker):
@@ -116,7 +119,7 @@ class ProjectXAccount(ProjectXBroker):
         if self._account is not None:
             raise BrokerError(f"account {self.account_name} is already connected")
         await self.login.open()
-        account = self._find(await self.login.accounts(max_age_s=0.0))
+        account = self._find(await self.login.accounts())  # fresh from the names() just read
         live = await self.login.connect_hub(account)
         self._client, self._suite, self._account = self.login.client, self.login.suite, account
         self._handoff = Handoff(self._noting(sink))
@@ -187,10 +190,10 @@ class ProjectXAccount(ProjectXBroker):
         payload: dict[str, Any] = {"accountId": self.account_id, "orderId": order_id}
         for key, price in (("limitPrice", limit_price), ("stopPrice", stop_price)):
             if price is not None:
-                payload[key] = _float(await self._on_tick(order_id, price))
+                payload[key] = as_float(await self._on_tick(order_id, price))
         if size is not None:
             payload["size"] = size
-        _check_answer(what, await self._post(what, MODIFY_ORDER, payload))
+        check_answer(what, await self._post(what, MODIFY_ORDER, payload))
 
     async def _on_tick(self, order_id: int, price: Decimal) -> Decimal:
         """The price on its contract's tick, as the SDK aligns it (unaligned for an order

@@ -29,19 +29,19 @@ import time
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
+from rmdsl.broker.decode.fields import PayloadError
+from rmdsl.broker.decode.partial import GatewayDecoder
 from rmdsl.broker.projectx_hub import forget_open_hubs, ping, retrieve, user_websocket
 from rmdsl.broker.projectx_routes import Routes, subscribe
 from rmdsl.broker.projectx_session import RENEW_BEFORE_S, expires_within, fresh_token
 from rmdsl.broker.projectx_stream import Deduper, Handoff, model_payload
-from rmdsl.engine.events import (
+from rmdsl.contract.events import (
     ConnectionEvent,
     ConnectionState,
     Event,
     OrderEvent,
-    PayloadError,
     PositionEvent,
 )
-from rmdsl.engine.payloads import GatewayDecoder
 from rmdsl.errors import BrokerError
 
 log = logging.getLogger("rmdsl.broker.projectx")

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from rmdsl.broker.projectx_stream import Handoff
-from rmdsl.engine.events import AccountEvent, ConnectionEvent, Event, QuoteEvent
+from rmdsl.contract.events import AccountEvent, ConnectionEvent, Event, QuoteEvent
 
 log = logging.getLogger("rmdsl.broker.projectx")
 

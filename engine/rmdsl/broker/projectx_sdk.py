@@ -18,7 +18,7 @@ from project_x_py.config import ConfigManager
 from project_x_py.models import ProjectXConfig
 from project_x_py.realtime import ProjectXRealtimeClient
 
-from rmdsl.broker.projectx import ProjectXSettings
+from rmdsl.broker.projectx_settings import ProjectXSettings
 
 
 @dataclass(slots=True)

@@ -15,15 +15,9 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from rmdsl.broker.interface import EventSink
-from rmdsl.engine.events import (
-    AccountEvent,
-    Event,
-    OrderEvent,
-    PositionEvent,
-    TradeEvent,
-    event_from_gateway,
-)
+from rmdsl.broker.decode.gateway import event_from_gateway
+from rmdsl.contract.broker import EventSink
+from rmdsl.contract.events import AccountEvent, Event, OrderEvent, PositionEvent, TradeEvent
 
 log = logging.getLogger("rmdsl.broker.projectx")
 

@@ -14,7 +14,11 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rmdsl.commands import add_state_argument
+
 if TYPE_CHECKING:
+    from rmdsl.demo.display import Display
+    from rmdsl.demo.session import DemoResult
     from rmdsl.rules.model import Ruleset
 
 HELP = "run a scripted trading session against a simulated gateway and watch rmdsl enforce"
@@ -30,12 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_SPEED,
         help=f"how much faster than real time the session runs (default {DEFAULT_SPEED:g})",
     )
-    parser.add_argument(
-        "--state",
-        "--state-db",
-        dest="state",
-        metavar="PATH",
-        help="keep the demo's state database here (default: a temporary directory, removed)",
+    add_state_argument(
+        parser, "keep the demo's state database here (default: a temporary directory, removed)"
     )
     parser.add_argument(
         "--ruleset",
@@ -74,16 +74,14 @@ def run(args: argparse.Namespace) -> int:
 
 async def _main(args: argparse.Namespace, state: Path, log_file: Path) -> int:
     import asyncio
-    import json
 
     from rich.console import Console
 
     from rmdsl.commands.run import default_ruleset, load_sdk_quietly
     from rmdsl.daemon import configure_logging
     from rmdsl.dashboard import options_from
-    from rmdsl.demo.display import Display, summary_json
+    from rmdsl.demo.display import Display
     from rmdsl.demo.session import run_demo
-    from rmdsl.demo.verdict import explain
 
     configure_logging("text", str(log_file), "info", stderr=False)
     load_sdk_quietly()
@@ -106,6 +104,19 @@ async def _main(args: argparse.Namespace, state: Path, log_file: Path) -> int:
             file=sys.stderr,
         )
         return 1
+    return _report(display, args, state, ruleset, result)
+
+
+def _report(
+    display: Display, args: argparse.Namespace, state: Path, ruleset: Ruleset, result: DemoResult
+) -> int:
+    """What was not enforced and why, the gateway's refusals, the JSON summary; the exit code."""
+    import json
+
+    from rmdsl.demo.display import summary_json
+    from rmdsl.demo.verdict import explain
+
+    console = display.console
     unmet = explain(result.missing, ruleset, result.records)
     failures = tuple(u.expectation for u in unmet if u.failure)
     display.summary((), result.money)  # unmet breaches: explained below, with reasons

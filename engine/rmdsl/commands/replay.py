@@ -14,12 +14,10 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from rmdsl.engine.impact import Impact
-    from rmdsl.engine.offline import Fired, OfflineRun
     from rmdsl.recording import Recorded
     from rmdsl.rules.model import Ruleset
+    from rmdsl.tooling.impact import Impact
+    from rmdsl.tooling.offline import Fired, OfflineRun
 
 HELP = "replay recorded events through a ruleset and show what would have fired"
 
@@ -103,7 +101,7 @@ def _compare(
 
 
 async def _replay(ruleset: Ruleset, recorded: list[Recorded]) -> dict[str, Any]:
-    from rmdsl.engine.offline import OfflineRun, quiet_engine_logs
+    from rmdsl.tooling.offline import OfflineRun, quiet_engine_logs
 
     if not recorded:
         return _report(ruleset, recorded, [], None)
@@ -155,14 +153,14 @@ def _report(
     ruleset: Ruleset, recorded: list[Recorded], fired: list[Fired], run: OfflineRun | None
 ) -> dict[str, Any]:
     from rmdsl.commands.replay_summary import Figure, covers, no_figure, summarize
-    from rmdsl.engine.impact import measure
+    from rmdsl.tooling.impact import measure
 
     events = [r.event for r in recorded]
     final_open: dict[str, Any] = {}
     lockouts: list[Any] = []
     if run is not None:
         final_open = {c: p.view.unrealized_pnl for c, p in run.engine.state.positions.items()}
-        from rmdsl.engine.memory_store import MemoryStore
+        from rmdsl.tooling.memory_store import MemoryStore
 
         store = run.store
         lockouts = list(store.lockouts.values()) if isinstance(store, MemoryStore) else []
@@ -216,55 +214,11 @@ def _firing_json(group: list[Fired], impact: Impact | None) -> dict[str, Any]:
     }
 
 
-def impact_text(f: dict[str, Any]) -> str:
-    """`saved $X (...)`, `cost $X (...)`, or why there is no figure."""
-    i = f["impact"]
-    if i is None:
-        return f"no figure: {f['no_figure']}"
-    return (
-        f"{_saved(i['saved'])} (P&L at enforcement {_money(i['at_enforcement'])}"
-        f" vs {_money(i['recorded'])} recorded)"
-    )
-
-
-def _saved(text: str) -> str:
-    verb = "cost" if text.startswith("-") else "saved"
-    return f"{verb} {_money(text.lstrip('-'))}"
-
-
-def summary_lines(summary: dict[str, Any], ts: Callable[[str], str]) -> list[str]:
-    """Per rule what it did alone; a total of the figures that add up (docs/engine.md)."""
-    out = []
-    for rule, s in summary["rules"].items():
-        parts = []
-        if s["saved"] is not None:
-            parts.append(_saved(s["saved"]))
-        parts += [f"{n} with no figure ({why})" for why, n in s["no_figure"].items()]
-        out.append(f"  {rule}: fired {s['firings']} time(s), " + "; ".join(parts))
-    out.append(
-        f"  total {_saved(summary['total_saved'])} "
-        f"({summary['added']} figure(s) that add up: each position counted once)"
-    )
-    for left in summary["left_out"]:
-        out.append(
-            f"  not added: {left['rule']} at {ts(left['ts'])} ({_saved(left['saved'])}) "
-            f"measures what {left['overlaps']} at {ts(left['at'])} already counts"
-        )
-    return out
-
-
-def _money(text: str) -> str:
-    from decimal import Decimal
-
-    from rmdsl.lang.format import format_value
-    from rmdsl.lang.types import MONEY
-
-    return format_value(Decimal(text), MONEY)
-
-
 def _print_text(report: dict[str, Any], color: bool) -> None:
     import datetime as dt
     from zoneinfo import ZoneInfo
+
+    from rmdsl.commands.replay_summary import impact_text, summary_lines
 
     zone = ZoneInfo(report["timezone"])
 

@@ -14,6 +14,8 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from rmdsl.commands.replay_summary import impact_text, money, summary_lines
+
 WIDTH = 58  # each column; a firing's text is wrapped to it
 
 
@@ -49,8 +51,6 @@ def _keys(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, int]]:
 
 
 def _brief(f: dict[str, Any]) -> dict[str, Any]:
-    from rmdsl.commands.replay import impact_text
-
     sent = ", ".join(sorted({s["outcome"] for s in f["sent"]}))
     return {
         "rule": f["rule"],
@@ -93,8 +93,6 @@ def print_compare(report: dict[str, Any], timezone: str, out: Callable[[str], No
             out(f"  {'A' if i == 0 else ' '} {la:<{WIDTH}}  {'B' if i == 0 else ' '} {rb}".rstrip())
     out("\nsummary:")
     for name, side in (("A", a), ("B", b)):
-        from rmdsl.commands.replay import summary_lines
-
         out(f" {name}: {side['ruleset']}")
         for line in summary_lines(side["summary"], ts):
             out(line)
@@ -110,6 +108,4 @@ def print_compare(report: dict[str, Any], timezone: str, out: Callable[[str], No
 
 
 def _money(value: Decimal) -> str:
-    from rmdsl.commands.replay import _money as money
-
     return money(str(value))

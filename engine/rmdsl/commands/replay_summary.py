@@ -14,15 +14,17 @@ acted on it (what enforcement would have done: the first close wins).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from rmdsl.engine.events import Event, PositionEvent, TradeEvent, symbol_of
-from rmdsl.engine.impact import Impact
-from rmdsl.engine.offline import Fired
+from rmdsl.contract.events import Event, PositionEvent, TradeEvent, symbol_of
 from rmdsl.engine.persistence import LockoutRecord
+from rmdsl.lang.format import format_value
+from rmdsl.lang.types import MONEY
+from rmdsl.tooling.impact import Impact
+from rmdsl.tooling.offline import Fired
 
 
 def covers(
@@ -154,3 +156,45 @@ def summarize(firings: list[dict[str, Any]], figures: list[Figure]) -> dict[str,
             for a, b in left
         ],
     }
+
+
+def impact_text(f: dict[str, Any]) -> str:
+    """`saved $X (...)`, `cost $X (...)`, or why there is no figure."""
+    i = f["impact"]
+    if i is None:
+        return f"no figure: {f['no_figure']}"
+    return (
+        f"{_saved(i['saved'])} (P&L at enforcement {money(i['at_enforcement'])}"
+        f" vs {money(i['recorded'])} recorded)"
+    )
+
+
+def _saved(text: str) -> str:
+    verb = "cost" if text.startswith("-") else "saved"
+    return f"{verb} {money(text.lstrip('-'))}"
+
+
+def summary_lines(summary: dict[str, Any], ts: Callable[[str], str]) -> list[str]:
+    """Per rule what it did alone; a total of the figures that add up (docs/engine.md)."""
+    out = []
+    for rule, s in summary["rules"].items():
+        parts = []
+        if s["saved"] is not None:
+            parts.append(_saved(s["saved"]))
+        parts += [f"{n} with no figure ({why})" for why, n in s["no_figure"].items()]
+        out.append(f"  {rule}: fired {s['firings']} time(s), " + "; ".join(parts))
+    out.append(
+        f"  total {_saved(summary['total_saved'])} "
+        f"({summary['added']} figure(s) that add up: each position counted once)"
+    )
+    for left in summary["left_out"]:
+        out.append(
+            f"  not added: {left['rule']} at {ts(left['ts'])} ({_saved(left['saved'])}) "
+            f"measures what {left['overlaps']} at {ts(left['at'])} already counts"
+        )
+    return out
+
+
+def money(text: str) -> str:
+    """A money figure of the report (a decimal string) as the operator output writes money."""
+    return format_value(Decimal(text), MONEY)

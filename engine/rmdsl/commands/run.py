@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rmdsl.commands import add_state_argument
+
 if TYPE_CHECKING:
     from rmdsl.accounts import AccountEntry
     from rmdsl.alerting import AppriseNotifier
@@ -69,13 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="TopstepX account name (env RMDSL_ACCOUNT or PROJECT_X_ACCOUNT_NAME)",
     )
-    parser.add_argument(
-        "--state",
-        "--state-db",
-        dest="state",
-        metavar="PATH",
-        help="state database (env RMDSL_STATE; default ~/.risk_manager/state.db)",
-    )
+    add_state_argument(parser)
     parser.add_argument(
         "--no-reload", action="store_true", help="do not watch the ruleset for changes"
     )
@@ -159,18 +155,11 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    if not cfg.account and not cfg.accounts:
-        print(
-            "rmdsl run: error: no account: pass --account NAME, set RMDSL_ACCOUNT "
-            "(or PROJECT_X_ACCOUNT_NAME), or `account` or `accounts` in the config file",
-            file=sys.stderr,
-        )
-        return 2
     ruleset = cfg.ruleset or default_ruleset()
-    for path in {ruleset, *(e.ruleset for e in cfg.account_entries(ruleset))}:
-        if not path.is_file():
-            print(f"rmdsl run: error: no ruleset file at {path}", file=sys.stderr)
-            return 2
+    refused = _unrunnable(cfg, ruleset)
+    if refused:
+        print(f"rmdsl run: error: {refused}", file=sys.stderr)
+        return 2
     import asyncio
 
     from rmdsl.daemon import configure_logging
@@ -178,6 +167,21 @@ def run(args: argparse.Namespace) -> int:
     log_file = str(cfg.log_file) if cfg.log_file else None
     configure_logging(cfg.log_format, log_file, cfg.log_level)
     return asyncio.run(_serve(cfg, ruleset, args))
+
+
+def _unrunnable(cfg: RunConfig, ruleset: Path) -> str | None:
+    """Why these settings cannot run (no account, a missing ruleset file), or None."""
+    if not cfg.account and not cfg.accounts:
+        return (
+            "no account: pass --account NAME, set RMDSL_ACCOUNT (or PROJECT_X_ACCOUNT_NAME), "
+            "or `account` or `accounts` in the config file"
+        )
+    if cfg.accounts and cfg.record is not None:  # one file, one account: `rmdsl replay`'s
+        return "--record records one account: run it with `account`, not `accounts`"
+    for path in {ruleset, *(e.ruleset for e in cfg.account_entries(ruleset))}:
+        if not path.is_file():
+            return f"no ruleset file at {path}"
+    return None
 
 
 def load_sdk_quietly() -> None:

@@ -16,11 +16,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rmdsl.commands import add_state_argument
 from rmdsl.commands.accounts import UnknownAccount, pick_account
 from rmdsl.commands.daemon_state import daemon_line, daemon_state
 
 if TYPE_CHECKING:
+    from rmdsl.engine.persistence import AccountStateRecord, LockoutRecord
     from rmdsl.store import SqliteStore
+    from rmdsl.store.queries import RulesetVersionEntry
 
 _VERB = {"pause": "paused", "symbol_block": "blocked", "lockout": "locked"}
 HELP = "show lockouts, timers, today's P&L, the ruleset and the performance metrics"
@@ -39,13 +42,7 @@ STATS = ("p50", "p95", "p99", "max")
 
 def add_state_arguments(parser: argparse.ArgumentParser) -> None:
     """The options `status` and `history` share."""
-    parser.add_argument(
-        "--state",
-        "--state-db",
-        dest="state",
-        metavar="PATH",
-        help="state database (env RMDSL_STATE; default ~/.risk_manager/state.db)",
-    )
+    add_state_argument(parser)
     parser.add_argument(
         "--account",
         metavar="NAME",
@@ -174,14 +171,7 @@ async def _status(store: SqliteStore, args: argparse.Namespace) -> dict[str, Any
             return fleet
     account_id = await pick_account(store, args.account)
     day = await store.account_state(account_id) if account_id is not None else None
-    versions = await store.ruleset_versions(limit=20)
-    active = next((v for v in versions if v.status == "active"), None)
-    rejected = [v for v in versions if v.status == "rejected"]
-    newest_active = active.version.loaded_at if active else None
-    lockouts = await store.active_lockouts(account_id) if account_id is not None else []
-    now = now_of(args)
-    # the daemon lifts a lockout when it runs past its end: one it did not see end is over
-    expired = [lk for lk in lockouts if lk.until_ts is not None and lk.until_ts <= now]
+    known = account_id is not None
     return {
         "database": str(store.path),
         "timezone": await display_zone(store, args.tz),
@@ -191,19 +181,41 @@ async def _status(store: SqliteStore, args: argparse.Namespace) -> dict[str, Any
         "daemon": await daemon_state(store, account_id),
         "trading_day": day.trading_day.isoformat() if day else None,
         "updated_at": day.updated_at if day else None,
-        "pnl": None
-        if day is None
-        else {
-            "realized": day.realized_pnl,
-            "unrealized": day.unrealized_pnl,
-            "trades": day.trades,
-            "wins": day.wins,
-            "losses": day.losses,
-        },
+        "pnl": _pnl(day),
         "positions": [
             {"symbol": p.symbol, "side": p.side, "size": p.quantity, "entry": p.entry_price}
             for p in (await store.positions(account_id) if account_id is not None else [])
         ],
+        **_lockouts(await store.active_lockouts(account_id) if known else [], now_of(args)),
+        "timers": [
+            {"rule": t.rule_id, "entity": t.entity, "started": t.started_at, "deadline": t.deadline}
+            for t in await store.timers(account_id)
+        ],
+        **_rulesets(await store.ruleset_versions(limit=20)),
+        "metrics": await metrics(store),
+        "rule_errors": await rule_errors(store, account_id, day.last_reset if day else None),
+        # loosened params that wait for the reset (rmdsl.engine.params: the engine's own words)
+        "params_waiting": [str(w) for w in (day.params.get("waiting", []) if day else [])],
+    }
+
+
+def _pnl(day: AccountStateRecord | None) -> dict[str, Any] | None:
+    if day is None:
+        return None
+    return {
+        "realized": day.realized_pnl,
+        "unrealized": day.unrealized_pnl,
+        "trades": day.trades,
+        "wins": day.wins,
+        "losses": day.losses,
+    }
+
+
+def _lockouts(lockouts: list[LockoutRecord], now: dt.datetime) -> dict[str, Any]:
+    """The lockouts in force; the daemon lifts a lockout when it runs past its end, so one
+    it did not see end (no daemon ran) is over, and only counted."""
+    expired = [lk for lk in lockouts if lk.until_ts is not None and lk.until_ts <= now]
+    return {
         "lockouts": [
             {
                 "rule": lk.rule_id,
@@ -218,10 +230,14 @@ async def _status(store: SqliteStore, args: argparse.Namespace) -> dict[str, Any
             if lk not in expired
         ],
         "expired_lockouts": len(expired),
-        "timers": [
-            {"rule": t.rule_id, "entity": t.entity, "started": t.started_at, "deadline": t.deadline}
-            for t in await store.timers(account_id)
-        ],
+    }
+
+
+def _rulesets(versions: list[RulesetVersionEntry]) -> dict[str, Any]:
+    """The active ruleset, and the reloads refused since it was loaded."""
+    active = next((v for v in versions if v.status == "active"), None)
+    newest_active = active.version.loaded_at if active else None
+    return {
         "ruleset": None
         if active is None
         else {
@@ -232,13 +248,10 @@ async def _status(store: SqliteStore, args: argparse.Namespace) -> dict[str, Any
         },
         "reload_errors": [
             {"at": v.version.loaded_at, "path": v.version.path, "error": v.error}
-            for v in rejected
-            if newest_active is None or v.version.loaded_at >= newest_active
+            for v in versions
+            if v.status == "rejected"
+            and (newest_active is None or v.version.loaded_at >= newest_active)
         ],
-        "metrics": await metrics(store),
-        "rule_errors": await rule_errors(store, account_id, day.last_reset if day else None),
-        # loosened params that wait for the reset (rmdsl.engine.params: the engine's own words)
-        "params_waiting": [str(w) for w in (day.params.get("waiting", []) if day else [])],
     }
 
 
@@ -356,34 +369,12 @@ def render_status(data: dict[str, Any]) -> str:
     def ts(value: object) -> str:
         return fmt_ts(value, zone)
 
-    lines = [f"state database  {data['database']}"]
-    account, pnl = data["account"], data["pnl"]
-    if account is None:
-        lines.append("account         (no trading day recorded yet)")
-    else:
-        lines.append(f"account         {account['name'] or '-'} (id {account['id']})")
-        lines.append(f"trading day     {data['trading_day']}  (updated {ts(data['updated_at'])})")
-        lines.append(
-            f"P&L today       realized {fmt_money(pnl['realized'])}, unrealized "
-            f"{fmt_money(pnl['unrealized'])}; {pnl['trades']} trades "
-            f"({pnl['wins']} won, {pnl['losses']} lost)"
-        )
+    lines = [f"state database  {data['database']}", *_render_account(data, ts)]
     if data["daemon"] is not None:
         lines.append(f"daemon          {daemon_line(data['daemon'], ts)}")
     for p in data["positions"]:
         lines.append(f"position        {p['side']} {p['size']} {p['symbol']} @ {p['entry']}")
-    lines.append(_section("lockouts", len(data["lockouts"])))
-    for lk in data["lockouts"]:
-        verb = _VERB.get(lk["kind"], "locked")
-        until = "the gateway lets it trade" if lk["until"] is None else ts(lk["until"])
-        lines.append(
-            f"  {lk['scope']} {verb} by {lk['rule']} until {until} "
-            f"({lk['until_kind']}) since {ts(lk['since'])}"
-        )
-        if lk["reason"]:
-            lines.append(f"    {lk['reason']}")
-    if data.get("expired_lockouts"):
-        lines.append(f"  ({data['expired_lockouts']} ended while no daemon ran: not in force)")
+    lines.extend(_render_lockouts(data, ts))
     lines.append(_section("timers", len(data["timers"])))
     for t in data["timers"]:
         lines.append(f"  {t['rule']} on {t['entity']}: fires at {ts(t['deadline'])}")
@@ -395,13 +386,49 @@ def render_status(data: dict[str, Any]) -> str:
         lines.append(f"  reload refused at {ts(err['at'])}:")
         lines.extend(f"    {line}" for line in str(err["error"]).splitlines())
     lines.extend(f"  {line}" for line in data.get("params_waiting", []))
-    lines.append("metrics (latest summary; p95/p99 need 100 samples)")
-    lines.append(f"  {'metric':<20}{'p50':>10}{'p95':>10}{'p99':>10}{'max':>10}  state")
-    for m in data["metrics"]:
+    lines.extend(_render_metrics(data["metrics"]))
+    return "\n".join(lines)
+
+
+def _render_account(data: dict[str, Any], ts: Callable[[object], str]) -> list[str]:
+    account, pnl = data["account"], data["pnl"]
+    if account is None:
+        return ["account         (no trading day recorded yet)"]
+    return [
+        f"account         {account['name'] or '-'} (id {account['id']})",
+        f"trading day     {data['trading_day']}  (updated {ts(data['updated_at'])})",
+        f"P&L today       realized {fmt_money(pnl['realized'])}, unrealized "
+        f"{fmt_money(pnl['unrealized'])}; {pnl['trades']} trades "
+        f"({pnl['wins']} won, {pnl['losses']} lost)",
+    ]
+
+
+def _render_lockouts(data: dict[str, Any], ts: Callable[[object], str]) -> list[str]:
+    lines = [_section("lockouts", len(data["lockouts"]))]
+    for lk in data["lockouts"]:
+        verb = _VERB.get(lk["kind"], "locked")
+        until = "the gateway lets it trade" if lk["until"] is None else ts(lk["until"])
+        lines.append(
+            f"  {lk['scope']} {verb} by {lk['rule']} until {until} "
+            f"({lk['until_kind']}) since {ts(lk['since'])}"
+        )
+        if lk["reason"]:
+            lines.append(f"    {lk['reason']}")
+    if data.get("expired_lockouts"):
+        lines.append(f"  ({data['expired_lockouts']} ended while no daemon ran: not in force)")
+    return lines
+
+
+def _render_metrics(rows: list[dict[str, Any]]) -> list[str]:
+    lines = [
+        "metrics (latest summary; p95/p99 need 100 samples)",
+        f"  {'metric':<20}{'p50':>10}{'p95':>10}{'p99':>10}{'max':>10}  state",
+    ]
+    for m in rows:
         stats = "".join(f"{_fmt_stat(m[s], m['unit']):>10}" for s in STATS)
         rule = f" ({m['worst_rule']})" if m["worst_rule"] else ""
         lines.append(f"  {m['label']:<20}{stats}  {m['state']}{rule}")
-    return "\n".join(lines)
+    return lines
 
 
 def _section(name: str, count: int) -> str:

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from rmdsl.engine.offline import Fired
-    from rmdsl.engine.ruletest import TestCase, TestFile
     from rmdsl.rules.model import Ruleset
+    from rmdsl.tooling.offline import Fired
+    from rmdsl.tooling.ruletest import TestCase, TestFile
 
 HELP = "run ruleset tests: events in, expected actions and state out"
 
@@ -51,8 +51,9 @@ def run(args: argparse.Namespace) -> int:
 
 async def _run_file(path: str, verbose: bool) -> tuple[int, int, int]:
     """(exit code for the file, passed, failed)."""
-    from rmdsl.engine.ruletest import TestFileError, load_test_file
     from rmdsl.errors import DiagnosticError, render_all, stream_is_tty
+    from rmdsl.tooling.ruletest import load_test_file
+    from rmdsl.tooling.testevents import TestFileError
 
     loaded: dict[str, Ruleset] = {}
 
@@ -78,7 +79,7 @@ async def _run_file(path: str, verbose: bool) -> tuple[int, int, int]:
         return 2, 0, 0
     ok = bad = 0
     for case in spec.cases:
-        from rmdsl.engine.testrun import CaseRun
+        from rmdsl.tooling.testrun import CaseRun
 
         problems, run = await CaseRun(loaded["rs"], case, reloads).execute()
         if problems:
@@ -97,10 +98,10 @@ async def _run_file(path: str, verbose: bool) -> tuple[int, int, int]:
 
 def _reloads(spec: TestFile) -> dict[Path, Ruleset]:
     """Every `reload:` ruleset, loaded before any case runs (an invalid one stops the file)."""
-    from rmdsl.engine.ruletest import TestFileError
-    from rmdsl.engine.teststeps import Step
     from rmdsl.errors import CheckError, render_all
     from rmdsl.pipeline import load_ruleset
+    from rmdsl.tooling.testevents import TestFileError
+    from rmdsl.tooling.teststeps import Step
 
     out: dict[Path, Ruleset] = {}
     for case in spec.cases:
@@ -123,12 +124,12 @@ def _reloads(spec: TestFile) -> dict[Path, Ruleset]:
 
 def _validate(spec: TestFile, rulesets: list[Ruleset]) -> None:
     """A misspelt rule or state name is an error of the test file, never "not fired"."""
-    from rmdsl.engine.ruletest import TestFileError
-    from rmdsl.engine.testcheck import STATE_SPECIAL, known_state_name
-    from rmdsl.engine.teststeps import Step
     from rmdsl.lang.literals import did_you_mean
     from rmdsl.lang.schema import NAMES
     from rmdsl.rules.model import NoStopLossGrace
+    from rmdsl.tooling.testcheck import STATE_SPECIAL, known_state_name
+    from rmdsl.tooling.testevents import TestFileError
+    from rmdsl.tooling.teststeps import Step
 
     rules = {r.id for rs in rulesets for r in rs.rules} | {NoStopLossGrace.ID}
     names = set(NAMES) | set(STATE_SPECIAL)
@@ -153,11 +154,10 @@ def _validate(spec: TestFile, rulesets: list[Ruleset]) -> None:
 
 
 def _describe_got(case: TestCase, fired: list[Fired]) -> list[str]:
-    from rmdsl.engine.testcheck import groups_of
-    from rmdsl.engine.testrun import local_time
+    from rmdsl.tooling.testcheck import groups_of
 
     return [
-        f"{local_time(case, g['at'])} {g['rule']} {g['action']} "
+        f"{case.local_time(g['at'])} {g['rule']} {g['action']} "
         f"[{', '.join(g['targets']) or '-'}] {'skipped' if g['skipped'] else g['outcome']}"
         for g in groups_of(fired)
     ]

@@ -22,9 +22,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from rmdsl.contract.events import ConnectionEvent, Event, OrderEvent, TradeEvent, symbol_of
 from rmdsl.demo.money import DemoMoney
 from rmdsl.demo.script import Expectation
-from rmdsl.engine.events import ConnectionEvent, Event, OrderEvent, TradeEvent, symbol_of
 from rmdsl.engine.persistence import EnforcementRecord, Outcome
 from rmdsl.lang.format import format_value, shown_values
 from rmdsl.lang.types import MONEY

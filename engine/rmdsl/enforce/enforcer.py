@@ -19,17 +19,23 @@ from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
-from rmdsl import alerttext
-from rmdsl.broker.interface import Broker
 from rmdsl.enforce import protect
-from rmdsl.enforce.goals import Goal, GoalBook, RetryPolicy, broker_size, key_of
+from rmdsl.enforce.goals import (
+    Goal,
+    GoalBook,
+    RetryPolicy,
+    broker_size,
+    confirmed_alert,
+    deadline_alert,
+    key_of,
+)
+from rmdsl.enforce.outcome import announce, record_of
+from rmdsl.engine.entities import Position
 from rmdsl.engine.evaluate import Firing
-from rmdsl.engine.lockouts import Lockouts, is_pause
-from rmdsl.engine.persistence import EnforcementRecord, Outcome, StateStore
-from rmdsl.engine.state import AccountState, Position
+from rmdsl.engine.lockouts import is_pause
+from rmdsl.engine.persistence import EnforcementRecord, LockoutRecord, Outcome
+from rmdsl.engine.ports import EnforcerParts, Retries
 from rmdsl.errors import BrokerError, StoreError
-from rmdsl.metrics import Metrics
-from rmdsl.notify import Notifier
 
 log = logging.getLogger("rmdsl.enforce")
 
@@ -41,50 +47,34 @@ POSITION_NOT_FOUND = 2
 Send = Callable[[], Awaitable[Any]]
 
 
-def wall_of(mono_ns: int) -> dt.datetime:
-    """A monotonic_ns reading as a wall-clock instant (for history)."""
-    offset = (time.monotonic_ns() - mono_ns) / 1e9
-    return dt.datetime.fromtimestamp(time.time() - offset, dt.UTC)
-
-
 class Enforcer:
     """Talks to the broker for the engine; every call ends as one EnforcementRecord."""
 
     def __init__(
         self,
-        broker: Broker,
-        store: StateStore,
-        notifier: Notifier,
-        metrics: Metrics,
-        state: AccountState,
+        parts: EnforcerParts,
         timeout_s: float = DEFAULT_TIMEOUT_S,
         retry: RetryPolicy | None = RetryPolicy(),  # noqa: B008 - frozen, shared safely
-        lockouts: Lockouts | None = None,
     ) -> None:
-        self.broker = broker
-        self.store = store
-        self.notifier = notifier
-        self.metrics = metrics
-        self.state = state
+        self.broker = parts.broker
+        self.store = parts.store
+        self.notifier = parts.notifier
+        self.metrics = parts.metrics
+        self.state = parts.state
+        self.lockouts = parts.lockouts  # escalation and "does the breach stand"
         self.timeout_s = timeout_s
-        self.goals = GoalBook(retry, seed=state.account_id)
-        self.lockouts = lockouts or Lockouts()  # escalation and "does the breach stand"
-        self.on_schedule: Callable[[], None] = _nothing  # the daemon's wake-up
+        self.goals = GoalBook(retry, seed=parts.state.account_id)
+        self.on_schedule = parts.on_schedule  # the daemon's wake-up
         # the engine's clock: the state's time only moves with events, so a retry scheduled
         # from it alone would be late by however long no event came (tests: a fixed start)
-        self.clock: Callable[[], dt.datetime] | None = None
+        self.clock = parts.clock
         # the ruleset's timezone (the engine's, hot reloads included): alerts and log lines
         # give their times on the clock the trader's limits are written in
-        self.zone: Callable[[], dt.tzinfo] = lambda: dt.UTC
+        self.zone = parts.zone
 
     # ---- the single choke point --------------------------------------------------------------
     async def call(
-        self,
-        firing: Firing,
-        action: str,
-        target: str,
-        send: Send | None,
-        skip: str | None = None,
+        self, firing: Firing, action: str, target: str, send: Send | None, skip: str | None = None
     ) -> EnforcementRecord:
         """Send one broker call with a timeout (or record a skip / a note); record and alert."""
         record, _exc, _ended = await self._call(firing, action, target, send, skip)
@@ -97,10 +87,12 @@ class Enforcer:
         target: str,
         send: Send | None,
         skip: str | None = None,
-        attempt: int = 1,
-        done_code: int | None = None,
+        goal: Goal | None = None,
     ) -> tuple[EnforcementRecord, BaseException | None, dt.datetime]:
-        """The record (saved), the exception the call raised, and when it returned."""
+        """The record (saved), the exception the call raised, and when it returned. A goal's
+        attempt is numbered; a close the broker finds nothing to do for is already done."""
+        attempt = goal.attempts if goal is not None else 1
+        done_code = POSITION_NOT_FOUND if goal is not None and goal.order_id is None else None
         sent_ns = time.monotonic_ns()
         outcome, error, exc = Outcome.OK, None, None
         if skip is not None:
@@ -110,28 +102,13 @@ class Enforcer:
             if _already_done(exc, done_code):
                 outcome = Outcome.SKIPPED
                 error = f"the broker holds no such position: already flat ({error})"
-        done_ns, ended = time.monotonic_ns(), self._now()
-        latency = (done_ns - firing.received_ns) / 1e6 if send is not None else None
-        values, shown = dict(firing.values), dict(firing.shown)
-        if attempt > 1:
-            values["attempt"] = shown["attempt"] = str(attempt)
-        record = EnforcementRecord(
-            timestamp=firing.ts if attempt == 1 else max(firing.ts, self.state.now),
-            account_id=self.state.account_id,
-            rule_name=firing.rule_id,
-            action=action,
-            reason=firing.message,
-            values=values,
-            target=target,
-            event_received_ts=wall_of(firing.received_ns),
-            action_sent_ts=wall_of(sent_ns) if send is not None else None,
-            latency_ms=latency,
-            outcome=outcome,
-            error=error,
-            severity=firing.severity,
-            shown=shown,
+        ended, sent = self._now(), sent_ns if send is not None else None
+        st = self.state
+        record = record_of(
+            firing, action, target, (outcome, error), sent, attempt, st.now, st.account_id
         )
-        await self._finish(record, attempt)
+        announce(record, attempt, self.zone(), self.notifier, self.metrics, self.lockouts)
+        await self.save(record)
         return record, exc, ended
 
     async def _send(self, send: Send) -> tuple[Outcome, str | None, BaseException | None]:
@@ -144,34 +121,6 @@ class Enforcer:
         except Exception as exc:  # an adapter bug must not stop the engine either
             return Outcome.FAILED, f"{type(exc).__name__}: {exc}", exc
         return Outcome.OK, None, None
-
-    async def _finish(self, record: EnforcementRecord, attempt: int = 1) -> None:
-        zone = self.zone()
-        if record.outcome is Outcome.FAILED:
-            log.critical(
-                "enforcement failed (attempt %d): %s: %s",
-                attempt,
-                alerttext.describe(record, zone),
-                record.error,
-            )
-            if attempt == 1:  # a retry's failure is recorded; the deadline alert covers it
-                self.notifier.alert(*alerttext.failed(record, zone))
-        elif record.outcome is Outcome.OK:
-            log.warning("enforced: %s", alerttext.describe(record, zone))
-            if record.latency_ms is not None and attempt == 1:
-                self.metrics.enforcement(record.latency_ms)
-            if attempt == 1 and record.action != "alert":  # an `alert` action sent its own
-                self.notifier.alert(*alerttext.enforced(record, zone, self._lifts(record)))
-        await self.save(record)
-
-    def _lifts(self, record: EnforcementRecord) -> dt.datetime | None:
-        """When the lockout this record sets lifts (None: not a lockout, or no fixed end)."""
-        if not alerttext.is_lockout(record):
-            return None
-        for lock in self.lockouts.active.values():
-            if lock.rule_id == record.rule_name and (lock.symbol or "account") == record.target:
-                return lock.until_ts
-        return None
 
     async def save(self, record: EnforcementRecord) -> None:
         try:
@@ -200,16 +149,8 @@ class Enforcer:
         if goal.escalated and goal.size > 0:
             action = f"close_position (escalated from {goal.action})"
         try:
-            done_code = POSITION_NOT_FOUND if goal.order_id is None else None
-            record, exc, ended = await self._call(
-                firing,
-                action,
-                goal.target,
-                self._sender(goal, fresh),
-                None,
-                goal.attempts,
-                done_code,
-            )
+            sender = self._sender(goal, fresh)
+            record, exc, ended = await self._call(firing, action, goal.target, sender, None, goal)
         finally:
             goal.inflight = False
         failed = record.outcome is Outcome.FAILED
@@ -218,7 +159,8 @@ class Enforcer:
             goal.escalated = goal.size > 0  # a partial close that failed becomes a close
             goal.flatten = self.lockouts.account_locked
         # scheduled from when the call returned, not from when its record was committed
-        self.goals.after(goal, ended, not failed, done=_already_done(exc, done_code))
+        done = _already_done(exc, POSITION_NOT_FOUND if goal.order_id is None else None)
+        self.goals.after(goal, ended, not failed, done=done)
         self.on_schedule()
         return record
 
@@ -233,16 +175,13 @@ class Enforcer:
             else f"the broker shows the position at {fresh}: the accepted partial close went "
             "through (its events did not come)"
         )
-        record, _exc, ended = await self._call(
-            firing, goal.action, goal.target, None, why, goal.attempts
-        )
+        record, _exc, ended = await self._call(firing, goal.action, goal.target, None, why, goal)
         self.goals.after(goal, ended, False, done=fresh is not None)
         self.on_schedule()
         return record
 
     def _now(self) -> dt.datetime:
-        now = self.state.now
-        return now if self.clock is None else max(now, self.clock())
+        return max(self.state.now, self.clock())
 
     def _sender(self, goal: Goal, fresh: int | None = None) -> Send:
         cid = goal.contract_id
@@ -262,16 +201,22 @@ class Enforcer:
             for goal in self.goals.settle(self.state, set(self.lockouts.active)):
                 log.info("enforcement confirmed: %s %s", goal.action, goal.target)
                 if goal.attempts > 1:  # its failure was alerted: so is the end of it
-                    self._confirmed_alert(goal)
+                    self.notifier.alert(*confirmed_alert(goal, self.state.now, self.zone()))
 
     def next_due(self, this_step: bool = True) -> dt.datetime | None:
         return self.goals.next_due(this_step)
 
-    def take_due(self, now: dt.datetime) -> list[Goal]:
+    def begin_step(self) -> None:
+        self.goals.step += 1  # what this step schedules is retried in a later one
+
+    def take_due(self, now: dt.datetime) -> Retries | None:
         """The goals due at `now`, taken at once (the engine's clock loop moves on); the ones
-        the state shows reached are dropped first, unsent."""
+        the state shows reached are dropped first, unsent. A retry keeps its cause."""
         self.settle()
-        return self.goals.take_due(now)
+        due = self.goals.take_due(now)
+        if not due:
+            return None
+        return Retries(frozenset(g.firing.rule_id for g in due), lambda: self.retry(due, now))
 
     async def retry(self, due: list[Goal], now: dt.datetime) -> list[EnforcementRecord]:
         """Try the due goals again, concurrently; a goal past its deadline raises its one
@@ -284,7 +229,9 @@ class Enforcer:
                 continue
             if now >= goal.deadline and not goal.alerted:
                 goal.alerted = True
-                self._deadline_alert(goal)
+                alert = deadline_alert(goal, self.state.now, self.zone())
+                log.critical("%s: %s", alert[1], alert[2])
+                self.notifier.alert(*alert)
             if goal.flatten:
                 goal.flatten = False
                 jobs.append(self._escalate(goal))
@@ -293,32 +240,6 @@ class Enforcer:
         for done in await asyncio.gather(*jobs):
             out += done if isinstance(done, list) else [done]
         return out
-
-    def _deadline_alert(self, goal: Goal) -> None:
-        what = "cancelled" if goal.order_id is not None else "flat"
-        if goal.order_id is None and goal.size and not goal.escalated:
-            what = f"reduced to {goal.size}"
-        waited = (self.state.now - goal.started).total_seconds()
-        log.critical("enforcement target not reached: %s not %s", goal.target, what)
-        self.notifier.alert(
-            "critical",
-            "enforcement target not reached",
-            f"rule {goal.firing.rule_id}: {goal.target} is still not {what} after "
-            f"{waited:g} s and {goal.attempts} attempts "
-            f"(at {alerttext.local_time(self.state.now, self.zone())}); still trying. "
-            f"Why: {goal.firing.message}",
-            {"rule": goal.firing.rule_id, "action": goal.action, "target": goal.target},
-        )
-
-    def _confirmed_alert(self, goal: Goal) -> None:
-        f, zone = goal.firing, self.zone()
-        self.notifier.alert(
-            "info",
-            "enforcement confirmed",
-            f"rule {f.rule_id}: {goal.action} {goal.target} reached after {goal.attempts} "
-            f"attempts, at {alerttext.local_time(self.state.now, zone)}: {f.message}",
-            {"rule": f.rule_id, "action": goal.action, "target": goal.target},
-        )
 
     async def _escalate(self, goal: Goal) -> list[EnforcementRecord]:
         """A close failed while the account is locked out: flatten the whole account (what
@@ -401,29 +322,24 @@ class Enforcer:
         return await self.attempt(self.goals.add(goal))
 
     async def flatten(
-        self,
-        firing: Firing,
-        action: str,
-        symbol: str | None = None,
-        *,
-        record_flat: bool = True,
-        lockout_id: str | None = None,
+        self, firing: Firing, action: str, lock: LockoutRecord | None = None
     ) -> list[EnforcementRecord]:
-        """Close every position (of `symbol`) and cancel every working order, concurrently.
+        """Close every position and cancel every working order, concurrently.
 
-        Already flat: a "skipped" record, unless `record_flat` is False (a lockout's own
-        flatten: the lockout's record already says it was set; a second one would confuse).
-        Under a lockout (`lockout_id`) each goal stands while the lockout is active.
+        Already flat: a "skipped" record. Under a lockout (`lock`: its own flatten) only its
+        symbol's (a symbol block), each goal standing while the lockout is active, and
+        nothing is recorded when flat: the lockout's record already says it was set.
         """
+        symbol, lockout_id = (lock.symbol, lock.id) if lock is not None else (None, None)
         st = self.state
         closes = [c for c, p in st.positions.items() if symbol is None or p.symbol == symbol]
         orders = [i for i, o in st.orders.items() if symbol is None or o.symbol == symbol]
         jobs = [self.close(firing, c, action, lockout_id) for c in closes]
         jobs += [self.cancel(firing, i, action, lockout_id) for i in orders]
         if not jobs:
-            if not record_flat:
+            if lock is not None:
                 return []
-            return [await self.call(firing, action, symbol or "account", None, "already flat")]
+            return [await self.call(firing, action, "account", None, "already flat")]
         return list(await asyncio.gather(*jobs))
 
     async def protect(
@@ -442,10 +358,6 @@ class Enforcer:
         self.notifier.alert(
             firing.severity, f"rule {firing.rule_id}", firing.message, dict(firing.values)
         )
-
-
-def _nothing() -> None:
-    pass
 
 
 def _already_done(exc: BaseException | None, code: int | None) -> bool:

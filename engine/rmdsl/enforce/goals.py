@@ -14,9 +14,12 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from rmdsl.broker.interface import Broker
+from rmdsl import alerttext
+from rmdsl.alerttext import Alert
+from rmdsl.contract.broker import Broker
+from rmdsl.engine.entities import Position
 from rmdsl.engine.evaluate import Firing
-from rmdsl.engine.state import AccountState, Position
+from rmdsl.engine.state import AccountState
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +88,35 @@ class Goal:
 
 def key_of(pos: Position) -> PositionKey:
     return (pos.contract_id, pos.id, pos.opened_at)
+
+
+def deadline_alert(goal: Goal, now: dt.datetime, zone: dt.tzinfo) -> Alert:
+    """The one critical alert of a goal past its deadline (the retries go on)."""
+    what = "cancelled" if goal.order_id is not None else "flat"
+    if goal.order_id is None and goal.size and not goal.escalated:
+        what = f"reduced to {goal.size}"
+    waited = (now - goal.started).total_seconds()
+    return (
+        "critical",
+        "enforcement target not reached",
+        f"rule {goal.firing.rule_id}: {goal.target} is still not {what} after "
+        f"{waited:g} s and {goal.attempts} attempts "
+        f"(at {alerttext.local_time(now, zone)}); still trying. "
+        f"Why: {goal.firing.message}",
+        {"rule": goal.firing.rule_id, "action": goal.action, "target": goal.target},
+    )
+
+
+def confirmed_alert(goal: Goal, now: dt.datetime, zone: dt.tzinfo) -> Alert:
+    """A goal whose failure was alerted is reached: the trader is told that too."""
+    f = goal.firing
+    return (
+        "info",
+        "enforcement confirmed",
+        f"rule {f.rule_id}: {goal.action} {goal.target} reached after {goal.attempts} "
+        f"attempts, at {alerttext.local_time(now, zone)}: {f.message}",
+        {"rule": f.rule_id, "action": goal.action, "target": goal.target},
+    )
 
 
 class GoalBook:

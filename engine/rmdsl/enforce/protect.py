@@ -9,11 +9,12 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from rmdsl.broker.interface import OrderRequest
+from rmdsl.contract.broker import OrderRequest
+from rmdsl.contract.events import OrderType
+from rmdsl.engine.entities import Order, Position
 from rmdsl.engine.evaluate import Firing
-from rmdsl.engine.events import OrderType
 from rmdsl.engine.persistence import EnforcementRecord
-from rmdsl.engine.state import AccountState, Order, Position
+from rmdsl.engine.state import AccountState
 from rmdsl.engine.tags import new_tag
 
 if TYPE_CHECKING:
@@ -39,15 +40,7 @@ async def place_stop(
             pos.contract_id,
             lambda: enf.broker.modify_order(oid, stop_price=stop),
         )
-    req = OrderRequest(
-        pos.contract_id,
-        OrderType.STOP,
-        pos.closing_side,
-        pos.size,
-        stop_price=stop,
-        custom_tag=new_tag("stop", enf.state.account_id),  # unique: the gateway wants it so
-    )
-    return await enf.call(firing, action, pos.contract_id, lambda: enf.broker.place_order(req))
+    return await _place(enf, firing, pos, action, OrderType.STOP, stop)
 
 
 async def place_target(
@@ -61,13 +54,23 @@ async def place_target(
             and (ev.side is pos.closing_side)
         ):
             return await enf.call(firing, action, pos.contract_id, None, "a target exists")
+    return await _place(enf, firing, pos, action, OrderType.LIMIT, price)
+
+
+async def _place(
+    enf: Enforcer, firing: Firing, pos: Position, action: str, kind: OrderType, price: Decimal
+) -> EnforcementRecord:
+    """A stop or a limit (a target) for the whole position, on its closing side."""
+    stop = kind is OrderType.STOP
     req = OrderRequest(
         pos.contract_id,
-        OrderType.LIMIT,
+        kind,
         pos.closing_side,
         pos.size,
-        limit_price=price,
-        custom_tag=new_tag("target", enf.state.account_id),
+        limit_price=None if stop else price,
+        stop_price=price if stop else None,
+        # unique: the gateway wants it so; known as rmdsl's by it, after a restart too
+        custom_tag=new_tag("stop" if stop else "target", enf.state.account_id),
     )
     return await enf.call(firing, action, pos.contract_id, lambda: enf.broker.place_order(req))
 

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from rmdsl.broker.interface import ContractInfo, EventSink, OrderRequest, Snapshot
-from rmdsl.engine.events import (
+from rmdsl.contract.broker import ContractInfo, EventSink, OrderRequest, Snapshot
+from rmdsl.contract.events import (
     AccountEvent,
     Event,
     OrderEvent,
@@ -26,7 +26,8 @@ from rmdsl.engine.events import (
     TradeEvent,
     symbol_of,
 )
-from rmdsl.engine.state import DEFAULT_CONTRACTS, AccountState
+from rmdsl.engine.entities import DEFAULT_CONTRACTS, Position
+from rmdsl.engine.state import AccountState
 from rmdsl.errors import BrokerError
 
 ZERO = Decimal(0)
@@ -46,7 +47,7 @@ class BrokerCall:
 
 
 class RecordingBroker:
-    """Implements rmdsl.broker.interface.Broker against an engine's own state."""
+    """Implements rmdsl.contract.broker.Broker against an engine's own state."""
 
     def __init__(self, state: AccountState | None = None, simulate: bool = True) -> None:
         self.state = state
@@ -162,9 +163,7 @@ class RecordingBroker:
         pos = st.positions[contract_id]
         qty = pos.size if size is None else min(size, pos.size)
         price = st.prices.get(contract_id, pos.avg_price)
-        tick, value = st.contracts.get(pos.symbol, (ZERO, ZERO))
-        move = (price - pos.avg_price) if pos.long else (pos.avg_price - price)
-        pnl = (move / tick * value * qty).quantize(Decimal("0.01")) if tick else ZERO
+        pnl = _close_pnl(st, pos, price, qty)
         now = self._now()
         oid = next(self._ids)
         self.outbox.append(
@@ -195,23 +194,32 @@ class RecordingBroker:
                 order_id=oid,
             )
         )
-        left = pos.size - qty
-        kind = PositionType.LONG if pos.long else PositionType.SHORT
-        self.outbox.append(
-            PositionEvent(
-                pos.id,
-                st.account_id,
-                contract_id,
-                now,
-                kind if left else PositionType.UNDEFINED,
-                left,
-                pos.avg_price,
-            )
-        )
+        self.outbox.append(_position_left(pos, st.account_id, now, pos.size - qty))
 
     def take_outbox(self) -> list[Event]:
         out, self.outbox = self.outbox, []
         return out
+
+
+def _close_pnl(st: AccountState, pos: Position, price: Decimal, qty: int) -> Decimal:
+    """The gross P&L of closing `qty` of the position at `price`."""
+    tick, value = st.contracts.get(pos.symbol, (ZERO, ZERO))
+    move = (price - pos.avg_price) if pos.long else (pos.avg_price - price)
+    return (move / tick * value * qty).quantize(Decimal("0.01")) if tick else ZERO
+
+
+def _position_left(pos: Position, account_id: int, ts: dt.datetime, left: int) -> PositionEvent:
+    """The position event after a close: what is left of it (flat: size 0)."""
+    kind = PositionType.LONG if pos.long else PositionType.SHORT
+    return PositionEvent(
+        pos.id,
+        account_id,
+        pos.contract_id,
+        ts,
+        kind if left else PositionType.UNDEFINED,
+        left,
+        pos.avg_price,
+    )
 
 
 def _order(ev: OrderEvent, status: OrderStatus, ts: dt.datetime) -> OrderEvent:

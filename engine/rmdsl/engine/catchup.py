@@ -14,23 +14,25 @@ docs/engine.md, "Catching up".
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
+from rmdsl.contract.broker import Snapshot
+from rmdsl.contract.events import TradeEvent
+from rmdsl.engine import restore
+from rmdsl.engine.clockwork import Clockwork
+from rmdsl.engine.dispatch import Dispatcher
 from rmdsl.engine.evaluate import Firing, TimerChanges
-from rmdsl.engine.events import TradeEvent
+from rmdsl.engine.execute import LOCKING, Executor
+from rmdsl.engine.intake import Intake
+from rmdsl.engine.journal import Journal
 from rmdsl.engine.lockouts import until_instant
 from rmdsl.engine.persistence import EnforcementRecord, LockoutKind, LockoutRecord
 from rmdsl.engine.resolve import Step, resolve
+from rmdsl.engine.tradingday import Calendar
 from rmdsl.lang.schema import UntilKind
 from rmdsl.rules.model import Action, Until
-
-if TYPE_CHECKING:
-    from rmdsl.engine.core import Engine
-
-# the actions that set a lockout (execute.py reserves them): they last, the others are one-off
-LOCKING = frozenset(("lockout", "cooldown", "block_symbol", "pause"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +48,7 @@ def lock_until(action: Action) -> Until:
     return action.until if action.until is not None else UntilKind.RESET
 
 
-def in_force(engine: Engine, firing: Firing, now: dt.datetime) -> Firing | None:
+def in_force(calendar: Calendar, firing: Firing, now: dt.datetime) -> Firing | None:
     """The firing as far as it still holds now: its lockouts that have ended are dropped.
 
     A firing whose every lockout ended before now is nothing (its flatten belonged
@@ -56,7 +58,7 @@ def in_force(engine: Engine, firing: Firing, now: dt.datetime) -> Firing | None:
     ended = False
     for action in firing.actions:
         if action.name in LOCKING:
-            until_ts, _ = until_instant(lock_until(action), firing.ts, engine.calendar)
+            until_ts, _ = until_instant(lock_until(action), firing.ts, calendar)
             if until_ts is not None and until_ts <= now:
                 ended = True
                 continue
@@ -68,7 +70,7 @@ def in_force(engine: Engine, firing: Firing, now: dt.datetime) -> Firing | None:
     return replace(firing, actions=tuple(keep))
 
 
-def missed_trades(engine: Engine, *sources: Iterable[TradeEvent]) -> list[TradeEvent]:
+def missed_trades(*sources: Iterable[TradeEvent]) -> list[TradeEvent]:
     """Fills from the sources, one per id (the voided copy wins), in time order; the engine
     decides which are new when it applies them, and counts each in the trading day of its
     own timestamp (rmdsl.engine.daybook): a closed day's fill lands there and fires nothing."""
@@ -82,7 +84,11 @@ def missed_trades(engine: Engine, *sources: Iterable[TradeEvent]) -> list[TradeE
 
 
 async def catch_up_trades(
-    engine: Engine, trades: list[TradeEvent], now: dt.datetime, evaluate: bool = True
+    intake: Intake,
+    executor: Executor,
+    trades: list[TradeEvent],
+    now: dt.datetime,
+    evaluate: bool = True,
 ) -> list[Deferred]:
     """Apply and evaluate each fill at its own ts; returns the steps to run once reconciled.
 
@@ -91,27 +97,27 @@ async def catch_up_trades(
     the broker calls wait until the positions are the snapshot's. With `evaluate`
     False the fills are only applied (`rmdsl test`'s `initial:` trades are history).
     """
-    st = engine.state
+    st, calendar = intake.state, intake.today.calendar
     out: list[Deferred] = []
     if not evaluate:
         for ev in trades:
-            await engine._on_trade(ev)
+            await intake.trade(ev)
         return out
     try:
         for ev in trades:
-            _set_clock(engine, min(ev.ts, now))
-            if not await engine._on_trade(ev):
+            _set_clock(intake, min(ev.ts, now))
+            if not await intake.trade(ev):
                 continue  # a duplicate: it was evaluated when first seen
             st.bind_ages()
             changes = TimerChanges()
-            fired = engine.evaluator.evaluate(ev, changes)
-            await engine._save_timers(changes)
-            firings = [f for f in (in_force(engine, f, now) for f in fired) if f is not None]
+            fired = intake.evaluator.evaluate(ev, changes)
+            await intake.journal.timers(changes)
+            firings = [f for f in (in_force(calendar, f, now) for f in fired) if f is not None]
             if firings:
                 steps = resolve(firings)
-                out.append(Deferred(steps, await engine.executor.reserve(steps)))
+                out.append(Deferred(steps, await executor.reserve(steps)))
     finally:
-        _set_clock(engine, max(now, st.now))
+        _set_clock(intake, max(now, st.now))
     return out
 
 
@@ -126,28 +132,59 @@ def flattening(deferred: list[Deferred]) -> frozenset[str]:
     )
 
 
-async def run_deferred(engine: Engine, deferred: list[Deferred]) -> list[EnforcementRecord]:
+async def run_deferred(
+    executor: Executor, journal: Journal, deferred: list[Deferred]
+) -> list[EnforcementRecord]:
     records: list[EnforcementRecord] = []
-    engine.store.seal()  # the caught-up fills are committed while the broker answers
+    journal.store.seal()  # the caught-up fills are committed while the broker answers
     for item in deferred:
-        records += await engine.executor.run(item.steps, item.reserved)
+        records += await executor.run(item.steps, item.reserved)
     return records
 
 
-def _set_clock(engine: Engine, at: dt.datetime) -> None:
+def _set_clock(intake: Intake, at: dt.datetime) -> None:
     """Set the engine clock, also backwards (catch-up only, fills in time order: the first
     steps back, the others forward)."""
-    back = at < engine.state.now
-    engine.state.now = at
+    back = at < intake.state.now
+    intake.state.now = at
     if back:
-        engine.clock_views.set_calendar(engine.calendar)  # drops the cached session bounds
+        intake.clock_views.set_calendar(intake.today.calendar)  # drops cached session bounds
     else:
-        engine.clock_views.update()
+        intake.clock_views.update()
 
 
-def new_positions(before: dict[str, dt.datetime], engine: Engine) -> frozenset[str]:
-    """Contracts whose position the engine did not know before the snapshot (or knew as
-    another position, opened at another time): their grace counts from their open time."""
-    return frozenset(
-        cid for cid, pos in engine.state.positions.items() if before.get(cid) != pos.opened_at
-    )
+async def reconcile(
+    intake: Intake,
+    dispatcher: Dispatcher,
+    clockwork: Clockwork,
+    snapshot: Snapshot,
+    now: dt.datetime,
+    catch_up: bool,
+) -> list[EnforcementRecord]:
+    """Broker snapshot -> missed fills caught up, positions and orders replaced, evaluate.
+
+    The missed fills (the snapshot's and those held while not evaluating) are applied
+    and evaluated first, each as of its own time, on the positions as the engine last
+    knew them; then the snapshot's positions and orders replace the engine's, the grace
+    of a position opened while rmdsl was not listening counts from its open time
+    (restore.replace), and every rule is evaluated on the present state. Without
+    `catch_up` the snapshot is history (`rmdsl test`'s `initial:`): its fills are
+    applied unevaluated and every grace starts now.
+    """
+    st, ex, j = intake.state, dispatcher.executor, intake.journal
+    restore.take_snapshot_info(st, snapshot)
+    missed = missed_trades(snapshot.trades_today, intake.take_held())
+    known = restore.opened(st) if catch_up else None
+    deferred = await catch_up_trades(intake, ex, missed, now, evaluate=catch_up)
+    parts = restore.Parts(st, intake.today, j, intake.lockouts, intake.evaluator)
+    changes = await restore.replace(parts, snapshot, known)
+    intake.evaluating = True
+    st.bind_ages()
+    firings = restore.police(st, intake.lockouts, intake.today.zone, flattening(deferred))
+    firings += intake.evaluator.evaluate_all(changes)
+    await j.timers(changes)
+    records = await run_deferred(ex, j, deferred)
+    if firings:
+        records += await dispatcher.dispatch(firings, True)
+    # a grace (or `for:`) that ran out while rmdsl was not listening is enforced now
+    return records + await clockwork.advance(st.now, time.monotonic_ns(), True)

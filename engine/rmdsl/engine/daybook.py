@@ -21,51 +21,58 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
-from typing import TYPE_CHECKING
 
-from rmdsl.engine import restore
-from rmdsl.engine.events import TradeEvent
-from rmdsl.engine.state import TradeResult
+from rmdsl.contract.events import TradeEvent
+from rmdsl.engine.journal import Journal
+from rmdsl.engine.origin import Origins
+from rmdsl.engine.restore import trade_record
+from rmdsl.engine.state import AccountState, TradeResult
+from rmdsl.engine.today import Today
 from rmdsl.engine.windows import tally
-
-if TYPE_CHECKING:
-    from rmdsl.engine.core import Engine
 
 log = logging.getLogger("rmdsl.engine")
 
 
-async def book(engine: Engine, ev: TradeEvent) -> str:
+async def book(
+    ev: TradeEvent, st: AccountState, today: Today, origins: Origins, journal: Journal
+) -> str:
     """Count the fill in its own trading day and record it; a TradeResult."""
-    st = engine.state
-    day = engine.calendar.trading_day(ev.ts)
-    current = engine.trading_day
+    day = today.calendar.trading_day(ev.ts)
+    current = today.trading_day
     if current is not None and day < current:
-        return await _late(engine, ev, day)
+        return await _late(ev, day, st, today, origins, journal)
     known = ev.id in st.trades or ev.id in st.previous
-    ours = st.by_rmdsl(ev.id) if known else engine.origins.is_ours(ev, st.now)
+    ours = st.by_rmdsl(ev.id) if known else origins.is_ours(ev, st.now)
     result = st.apply_trade(ev, ours)
     if result != TradeResult.DUPLICATE:
-        record = restore.trade_record(engine, ev, current or day, ours)
-        await engine._persist(engine.store.record_trade(record))
+        record = trade_record(st.account_id, ev, current or day, ours)
+        await journal.persist(journal.store.record_trade(record))
     return result
 
 
-async def _late(engine: Engine, ev: TradeEvent, day: dt.date) -> str:
-    st, store = engine.state, engine.store
-    closed = engine.closed_day
+async def _late(
+    ev: TradeEvent,
+    day: dt.date,
+    st: AccountState,
+    today: Today,
+    origins: Origins,
+    journal: Journal,
+) -> str:
+    store = journal.store
+    closed = today.closed_day
     if closed is None or closed.trading_day != day:
         log.warning("fill %s of %s arrived after that day closed: recorded only", ev.id, day)
-        await engine._persist(store.record_trade(restore.trade_record(engine, ev, day)))
+        await journal.persist(store.record_trade(trade_record(st.account_id, ev, day)))
         return TradeResult.LATE
     known = st.previous.get(ev.id)
     if known is not None and (known[2] or not ev.voided):
         return TradeResult.DUPLICATE
-    ours = known[3] if known is not None else engine.origins.is_ours(ev, st.now)
+    ours = known[3] if known is not None else origins.is_ours(ev, st.now)
     st.previous[ev.id] = (ev.ts, ev.pnl, ev.voided, ours, ev.fees)
     if known is None and not ev.voided:
         st.reduce_by_fill(ev)  # the position it closed is smaller, whatever the day
     counts = tally(st.previous)
-    engine.closed_day = dataclasses.replace(
+    today.closed_day = dataclasses.replace(
         closed,
         realized_pnl=counts.realized_pnl,
         peak_pnl=max(closed.peak_pnl, counts.realized_pnl),
@@ -81,6 +88,6 @@ async def _late(engine: Engine, ev: TradeEvent, day: dt.date) -> str:
         ev.ts.isoformat(),
         day,
     )
-    await engine._persist(store.record_trade(restore.trade_record(engine, ev, day, ours)))
-    await engine._persist(store.save_account_state(engine.closed_day))
+    await journal.persist(store.record_trade(trade_record(st.account_id, ev, day, ours)))
+    await journal.persist(store.save_account_state(today.closed_day))
     return TradeResult.LATE

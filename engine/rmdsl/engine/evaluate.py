@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
-from rmdsl.engine.events import (
+from rmdsl.contract.events import (
     AccountEvent,
     ClockEvent,
     Event,
@@ -21,6 +20,7 @@ from rmdsl.engine.events import (
     QuoteEvent,
     TradeEvent,
 )
+from rmdsl.engine import scopes
 from rmdsl.engine.persistence import TimerRecord
 from rmdsl.engine.ruleerrors import RuleError, RuleErrors, error_text, where_of
 from rmdsl.engine.state import AccountState
@@ -33,7 +33,6 @@ from rmdsl.metrics import Metrics
 from rmdsl.rules.model import Action, NoStopLossGrace, Rule, Ruleset
 
 GRACE_ID = NoStopLossGrace.ID
-ACCOUNT = "account"
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,66 +101,6 @@ class Evaluator:
         for key in [k for k in self.latched if k.split("|", 1)[0] not in self.rules]:
             self.latched.discard(key)
 
-    # ---- entities --------------------------------------------------------------------------
-    def _entities(self, scope: Scope, event: Event | None) -> Iterator[str]:
-        """Bind each entity of `scope` on the context in turn, yielding its key."""
-        ctx, st = self.state.ctx, self.state
-        if scope is Scope.ACCOUNT:
-            yield ACCOUNT
-        elif scope is Scope.POSITION:
-            for pos in list(st.positions.values()):
-                if isinstance(event, QuoteEvent) and pos.contract_id != event.contract_id:
-                    continue
-                ctx.position = pos.view
-                yield pos.contract_id
-            ctx.position = None
-        elif scope is Scope.SYMBOL:
-            symbols = {p.symbol for p in st.positions.values()}
-            if isinstance(event, QuoteEvent):
-                symbols &= {event.symbol}
-            for sym in sorted(symbols):
-                ctx.symbol = sym
-                yield sym
-            ctx.symbol = None
-        elif scope is Scope.TRADE:
-            if isinstance(event, TradeEvent):
-                ctx.trade = st.trade_view(event)
-                yield f"trade:{event.id}"
-                ctx.trade = None
-        elif scope is Scope.ORDER:
-            ids = [event.id] if isinstance(event, OrderEvent) else list(st.orders)
-            for oid in ids:
-                order = st.orders.get(oid)
-                if order is not None:
-                    ctx.order = order.view
-                    yield f"order:{oid}"
-            ctx.order = None
-
-    def bind(self, scope: Scope, entity: str) -> bool:
-        """Bind one known entity (for a timer firing); False when it no longer exists."""
-        ctx, st = self.state.ctx, self.state
-        ctx.position = ctx.trade = ctx.order = None
-        ctx.symbol = None
-        if scope is Scope.ACCOUNT:
-            return True
-        if scope is Scope.POSITION:
-            pos = st.positions.get(entity)
-            ctx.position = pos.view if pos else None
-            return pos is not None
-        if scope is Scope.SYMBOL:
-            ctx.symbol = entity
-            return any(p.symbol == entity for p in st.positions.values())
-        if scope is Scope.ORDER:
-            order = st.orders.get(int(entity.split(":", 1)[1]))
-            ctx.order = order.view if order else None
-            return order is not None
-        return False
-
-    def unbind(self) -> None:
-        ctx = self.state.ctx
-        ctx.position = ctx.trade = ctx.order = None
-        ctx.symbol = None
-
     # ---- evaluation ------------------------------------------------------------------------
     def evaluate(self, event: Event, changes: TimerChanges) -> list[Firing]:
         """Run the rules matching the event's triggers, once per entity."""
@@ -187,7 +126,7 @@ class Evaluator:
         self, rule: Rule, event: Event | None, changes: TimerChanges, out: list[Firing]
     ) -> None:
         ctx, metrics = self.state.ctx, self.metrics
-        for entity in self._entities(rule.scope, event):
+        for entity in scopes.entities(self.state, rule.scope, event):
             t0 = time.perf_counter_ns()
             try:
                 hit = bool(rule.when(ctx))
@@ -294,8 +233,8 @@ class Evaluator:
         if rec.rule_id == GRACE_ID:
             return self._fire_grace(rec.entity, received_ns)
         rule = self.rules.get(rec.rule_id)
-        if rule is None or not self.bind(rule.scope, rec.entity):
-            self.unbind()
+        if rule is None or not scopes.bind(self.state, rule.scope, rec.entity):
+            scopes.unbind(self.state.ctx)
             return None
         try:
             hit = bool(rule.when(self.state.ctx))
@@ -306,7 +245,7 @@ class Evaluator:
         if firing is not None:
             self.latched.add(rec.key)
             firing = _with_received(firing, received_ns)
-        self.unbind()
+        scopes.unbind(self.state.ctx)
         return firing
 
     def update_grace(self, changes: TimerChanges, from_open: frozenset[str] = frozenset()) -> None:
@@ -342,12 +281,12 @@ class Evaluator:
         for rec in list(self.timers.running.values()):
             if grace_only and rec.rule_id != GRACE_ID:
                 continue
-            if not _entity_alive(rec.entity, st, alive):
+            if not scopes.alive(rec.entity, st, alive):
                 self.timers.cancel(rec.key)
                 changes.cancelled.append(rec.key)
         for key in list(self.latched):
             entity = key.split("|", 1)[1]
-            if not _entity_alive(entity, st, alive):
+            if not scopes.alive(entity, st, alive):
                 self.latched.discard(key)
 
     def renew(self, entities: set[str], changes: TimerChanges) -> None:
@@ -398,16 +337,6 @@ def _input_types(ruleset: Ruleset) -> dict[str, Type]:
     types = {name: spec.type for name, spec in NAMES.items()}
     types.update({f"params.{n}": type_named(p.type_name) for n, p in ruleset.params.items()})
     return types
-
-
-def _entity_alive(entity: str, st: AccountState, alive: set[str]) -> bool:
-    if entity == ACCOUNT or entity.startswith("trade:"):
-        return True
-    if entity.startswith("order:"):
-        return int(entity.split(":", 1)[1]) in st.orders
-    if entity in alive or entity in st.positions:
-        return True
-    return any(p.symbol == entity for p in st.positions.values())
 
 
 def _received(event: Event | None) -> int:

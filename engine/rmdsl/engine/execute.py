@@ -5,23 +5,24 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
+from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
-from typing import TYPE_CHECKING
 
+from rmdsl.contract.events import Event, OrderEvent
+from rmdsl.engine.entities import Position
 from rmdsl.engine.evaluate import Firing
-from rmdsl.engine.events import Event, OrderEvent
-from rmdsl.engine.lockouts import is_pause
+from rmdsl.engine.journal import Journal
+from rmdsl.engine.lockouts import Lockouts, is_pause
 from rmdsl.engine.persistence import EnforcementRecord, LockoutRecord
+from rmdsl.engine.ports import EnforcerPort
 from rmdsl.engine.resolve import Step
-from rmdsl.engine.state import Position
+from rmdsl.engine.state import AccountState
+from rmdsl.engine.today import Today
 from rmdsl.lang.format import format_value
 from rmdsl.lang.literals import format_duration
 from rmdsl.lang.schema import Scope, UntilKind
 from rmdsl.lang.types import DATETIME
 from rmdsl.rules.model import Action, Until
-
-if TYPE_CHECKING:
-    from rmdsl.engine.core import Engine
 
 
 def action_label(action: Action) -> str:
@@ -37,11 +38,17 @@ def action_label(action: Action) -> str:
     return f"{action.name}({', '.join(parts)})"
 
 
+@dataclass(eq=False)
 class Executor:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        # positions (contract, opened at) whose stop went to breakeven: once per position
-        self._breakeven_done: set[tuple[str, dt.datetime]] = set()
+    """Sends the resolved steps of one event: lockouts first, then the enforcer's calls."""
+
+    state: AccountState
+    lockouts: Lockouts
+    enforcer: EnforcerPort
+    journal: Journal
+    today: Today  # the lockouts' calendar, the timezone of the times they show
+    # positions (contract, opened at) whose stop went to breakeven: once per position
+    _breakeven_done: set[tuple[str, dt.datetime]] = field(default_factory=set, init=False)
 
     async def reserve(self, steps: list[Step]) -> dict[int, tuple[LockoutRecord, bool]]:
         """Set the event's lockouts in memory now: the next event is policed even if the
@@ -51,11 +58,11 @@ class Executor:
         lockout it started are committed in one transaction: a kill -9 keeps both or
         neither, and a fill lost with its lockout is caught up from the broker at start
         (docs/engine.md "Persistence")."""
-        eng = self.engine
+        st = self.state
         out: dict[int, tuple[LockoutRecord, bool]] = {}
         for i, step in enumerate(steps):
             f, a = step.firing, step.action
-            if step.skip is not None or a.name not in _LOCKING:
+            if step.skip is not None or a.name not in LOCKING:
                 continue
             symbol = f.symbol if a.name == "block_symbol" else None
             if a.name == "block_symbol" and symbol is None:
@@ -63,19 +70,19 @@ class Executor:
             until: Until = a.until if a.until is not None else UntilKind.RESET
             if a.name == "cooldown" and isinstance(a.args.get("for"), int):
                 until = int(a.args["for"])
-            out[i] = eng.lockouts.add(
-                account_id=eng.state.account_id,
+            out[i] = self.lockouts.add(
+                account_id=st.account_id,
                 rule_id=f.rule_id,
                 symbol=symbol,
                 until=until,
-                now=eng.state.now,
-                calendar=eng.calendar,
+                now=st.now,
+                calendar=self.today.calendar,
                 reason=f.message,
                 pause=a.name == "pause",
             )
             rec, new = out[i]
             if new:
-                await eng._persist(eng.store.add_lockout(rec))
+                await self.journal.persist(self.journal.store.add_lockout(rec))
         return out
 
     async def run(
@@ -86,14 +93,14 @@ class Executor:
         records: list[EnforcementRecord] = []
         flattened = False
         unsent: set[str] = set()  # covers whose flatten was not sent: their steps run
-        enf = self.engine.enforcer
+        enf = self.enforcer
         for i, step in enumerate(steps):
             f, a, label = step.firing, step.action, action_label(step.action)
             if step.skip is not None and step.skip not in unsent:
                 records.append(await enf.call(f, label, _target(f), None, step.skip))
                 continue
             name = a.name
-            if name in _LOCKING:
+            if name in LOCKING:
                 if i not in reserved:
                     records.append(await enf.call(f, label, "", None, "no symbol in scope"))
                     continue
@@ -108,10 +115,7 @@ class Executor:
                     what = "flatten" if symbol is None else "symbol block"
                     unsent.add(f"covered by the {what} of {f.rule_id}")
                     continue
-                lock_id = reserved[i][0].id
-                records += await enf.flatten(
-                    f, label, symbol, record_flat=False, lockout_id=lock_id
-                )
+                records += await enf.flatten(f, label, reserved[i][0])
                 flattened = flattened or symbol is None
             elif name == "flatten":
                 records += await enf.flatten(f, label)
@@ -125,16 +129,16 @@ class Executor:
         self, f: Firing, reserved: tuple[LockoutRecord, bool], symbol: str | None, label: str
     ) -> EnforcementRecord:
         """Record the lockout (its row was queued by reserve, in the step that caused it)."""
-        eng = self.engine
         rec, new = reserved
         if new:  # its row went into the step's batch when it was reserved
-            return await eng.enforcer.call(f, label, symbol or "account", None)
-        return await eng.enforcer.call(
-            f, label, symbol or "account", None, f"already locked until {self._until_text(rec)}"
+            return await self.enforcer.call(f, label, symbol or "account", None)
+        until = until_text(rec, self.today.zone)
+        return await self.enforcer.call(
+            f, label, symbol or "account", None, f"already locked until {until}"
         )
 
     async def _targeted(self, f: Firing, a: Action, label: str) -> list[EnforcementRecord]:
-        enf, st = self.engine.enforcer, self.engine.state
+        enf, st = self.enforcer, self.state
         name = a.name
         if name == "alert":
             enf.alert(f)
@@ -173,7 +177,7 @@ class Executor:
     async def _trail(
         self, f: Firing, pos: Position, a: Action, label: str, tick: Decimal
     ) -> EnforcementRecord:
-        enf, st = self.engine.enforcer, self.engine.state
+        enf, st = self.enforcer, self.state
         price = st.prices.get(pos.contract_id)
         after = int(a.args.get("after", 0))
         if price is None:
@@ -189,17 +193,17 @@ class Executor:
     ) -> EnforcementRecord:
         """The stop to the entry, rounded to the tick on the safe side; once per position."""
         key = (pos.contract_id, pos.opened_at)
-        live = {(p.contract_id, p.opened_at) for p in self.engine.state.positions.values()}
+        live = {(p.contract_id, p.opened_at) for p in self.state.positions.values()}
         self._breakeven_done &= live  # forget closed positions
         if key in self._breakeven_done:
-            return await self.engine.enforcer.call(
+            return await self.enforcer.call(
                 f, label, pos.contract_id, None, "already moved to breakeven"
             )
         steps = pos.avg_price / tick
         stop = (
             steps.to_integral_value(ROUND_CEILING if pos.long else ROUND_FLOOR) * tick
         ).quantize(tick)
-        record = await self.engine.enforcer.protect(f, pos, label, stop)
+        record = await self.enforcer.protect(f, pos, label, stop)
         if record.outcome != "failed":
             self._breakeven_done.add(key)
         return record
@@ -208,7 +212,7 @@ class Executor:
         self, f: Firing, positions: list[Position], to: int, label: str
     ) -> list[EnforcementRecord]:
         """Reduce gross contracts to `to`, newest positions first."""
-        enf = self.engine.enforcer
+        enf = self.enforcer
         records: list[EnforcementRecord] = []
         # a position this event already closed (a stronger step) no longer counts or gets cut
         positions = [p for p in positions if not enf.close_sent(p.contract_id)]
@@ -227,7 +231,7 @@ class Executor:
         return records
 
     def _positions(self, f: Firing) -> list[Position]:
-        st = self.engine.state
+        st = self.state
         if f.contract_id is not None:
             pos = st.positions.get(f.contract_id)
             return [pos] if pos is not None else []
@@ -236,7 +240,7 @@ class Executor:
         return list(st.positions.values())
 
     def _orders(self, f: Firing) -> list[int]:
-        st = self.engine.state
+        st = self.state
         if f.order_id is not None:
             return [f.order_id] if f.order_id in st.orders else []
         if f.contract_id is not None:
@@ -245,40 +249,49 @@ class Executor:
             return [i for i, o in st.orders.items() if o.symbol == f.symbol]
         return list(st.orders)
 
-    def _until_text(self, lock: LockoutRecord) -> str:
-        """`2026-03-02 17:00:00 CST`: on the ruleset's clock, as the trader reads it."""
-        if lock.until_ts is None:
-            return f"{lock.until_kind}"
-        local = lock.until_ts.astimezone(self.engine.ruleset.timezone)
-        return f"{format_value(local, DATETIME)} {local.tzname()}"
 
-    def lockout_firing(
-        self, lock: LockoutRecord, contract_id: str, symbol: str, event: Event | None, kind: str
-    ) -> Firing:
-        """A firing of an active lockout: close what opened / cancel what was placed."""
-        order_id = event.id if isinstance(event, OrderEvent) else None
-        what = "a position opened" if kind == "close" else "an order was placed"
-        scope = lock.symbol or "account"
-        until = self._until_text(lock)
-        state = "paused" if is_pause(lock) else "locked out"
-        return Firing(
-            rule_id=lock.rule_id,
-            severity="critical",
-            actions=(Action("close_position" if kind == "close" else "cancel_orders"),),
-            scope=Scope.ORDER if order_id is not None else Scope.POSITION,
-            entity=contract_id,
-            ts=self.engine.state.now,
-            received_ns=event.received_ns if event is not None else time.monotonic_ns(),
-            message=f"{what} in {symbol} while {scope} is {state} until {until}",
-            values={"lockout.until": _until_machine(lock), "lockout.scope": scope},
-            shown={"lockout.until": until, "lockout.scope": scope},
-            contract_id=None if order_id is not None else contract_id,
-            symbol=symbol,
-            order_id=order_id,
-        )
+def until_text(lock: LockoutRecord, zone: dt.tzinfo) -> str:
+    """`2026-03-02 17:00:00 CST`: on the ruleset's clock, as the trader reads it."""
+    if lock.until_ts is None:
+        return f"{lock.until_kind}"
+    local = lock.until_ts.astimezone(zone)
+    return f"{format_value(local, DATETIME)} {local.tzname()}"
 
 
-_LOCKING = ("lockout", "cooldown", "block_symbol", "pause")
+def lockout_firing(
+    lock: LockoutRecord,
+    contract_id: str,
+    symbol: str,
+    event: Event | None,
+    kind: str,
+    now: dt.datetime,
+    zone: dt.tzinfo,
+) -> Firing:
+    """A firing of an active lockout: close what opened / cancel what was placed."""
+    order_id = event.id if isinstance(event, OrderEvent) else None
+    what = "a position opened" if kind == "close" else "an order was placed"
+    scope = lock.symbol or "account"
+    until = until_text(lock, zone)
+    state = "paused" if is_pause(lock) else "locked out"
+    return Firing(
+        rule_id=lock.rule_id,
+        severity="critical",
+        actions=(Action("close_position" if kind == "close" else "cancel_orders"),),
+        scope=Scope.ORDER if order_id is not None else Scope.POSITION,
+        entity=contract_id,
+        ts=now,
+        received_ns=event.received_ns if event is not None else time.monotonic_ns(),
+        message=f"{what} in {symbol} while {scope} is {state} until {until}",
+        values={"lockout.until": _until_machine(lock), "lockout.scope": scope},
+        shown={"lockout.until": until, "lockout.scope": scope},
+        contract_id=None if order_id is not None else contract_id,
+        symbol=symbol,
+        order_id=order_id,
+    )
+
+
+# the actions that set a lockout (reserved first): they last, the others are one-off
+LOCKING = frozenset(("lockout", "cooldown", "block_symbol", "pause"))
 
 
 def _target(f: Firing) -> str:

@@ -20,7 +20,7 @@ and must then not count the same fill again from its other events:
 
 from __future__ import annotations
 
-from rmdsl.engine.events import OrderEvent, OrderStatus, Side, TradeEvent
+from rmdsl.contract.events import OrderEvent, OrderStatus, Side, TradeEvent
 
 
 class FillBook:

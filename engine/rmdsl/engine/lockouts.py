@@ -54,7 +54,7 @@ class Lockouts:
 
     def __init__(self) -> None:
         self.active: dict[str, LockoutRecord] = {}
-        self._next_expiry = _FAR
+        self.next_expiry = _FAR  # the earliest end by time of an active lockout
 
     def restore(self, records: tuple[LockoutRecord, ...]) -> None:
         for rec in records:
@@ -140,7 +140,7 @@ class Lockouts:
 
     def expire(self, now: dt.datetime) -> list[LockoutRecord]:
         """Lift every lockout whose end has come; returns them with lifted_at set."""
-        if now < self._next_expiry:
+        if now < self.next_expiry:
             return []
         lifted: list[LockoutRecord] = []
         for key, rec in list(self.active.items()):
@@ -159,7 +159,7 @@ class Lockouts:
 
     def _recompute(self) -> None:
         ends = [r.until_ts for r in self.active.values() if r.until_ts is not None]
-        self._next_expiry = min(ends, default=_FAR)
+        self.next_expiry = min(ends, default=_FAR)
 
 
 def _end(rec: LockoutRecord) -> dt.datetime:

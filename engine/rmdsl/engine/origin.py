@@ -36,13 +36,13 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from decimal import Decimal
 
-from rmdsl.broker.interface import Broker, ContractInfo, EventSink, OrderRequest, Snapshot
-from rmdsl.engine.events import OrderEvent, OrderType, Side, TradeEvent
+from rmdsl.contract.broker import Broker, ContractInfo, EventSink, OrderRequest, Snapshot
+from rmdsl.contract.events import OrderEvent, OrderType, Side, TradeEvent
 from rmdsl.engine.state import AccountState
 from rmdsl.errors import BrokerError
 
 EXPECT_FOR = dt.timedelta(seconds=30)
-# the rules whose enforcement is being sent (set by Engine._dispatch)
+# the rules whose enforcement is being sent (set by Dispatcher.enforce, rmdsl.engine.dispatch)
 CAUSE: ContextVar[frozenset[str]] = ContextVar("rmdsl_cause", default=frozenset())
 
 

@@ -17,11 +17,12 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
+from rmdsl.lang.context import EvalContext
 from rmdsl.lang.format import format_value, type_named
 from rmdsl.rules.model import Param, Ruleset, Stricter
 
 if TYPE_CHECKING:
-    from rmdsl.engine.core import Engine
+    from rmdsl.engine.today import Today
 
 log = logging.getLogger("rmdsl.engine")
 
@@ -117,21 +118,22 @@ def _shown(param: Param, value: object) -> str:
     return format_value(value, type_named(param.type_name))
 
 
-def restore(engine: Engine, saved: Mapping[str, Any]) -> bool:
+def restore(today: Today, ctx: EvalContext, saved: Mapping[str, Any]) -> bool:
     """At start, today's persisted params in force against the file: a looser file value waits
     for the reset exactly as a hot reload's does (`split`), a tighter one applies at once.
     True when there was something to restore (the caller saves it again at once)."""
-    in_force = from_record(engine.ruleset, saved)
+    ruleset = today.ruleset
+    in_force = from_record(ruleset, saved)
     if not in_force:
         return False
-    fresh, deferred = split(engine.ruleset, engine.ruleset.param_values() | in_force)
-    engine.state.ctx.params, engine.deferred_params = fresh, deferred
-    log_waiting(engine)
+    fresh, deferred = split(ruleset, ruleset.param_values() | in_force)
+    ctx.params, today.deferred_params = fresh, deferred
+    log_waiting(today, ctx.params)
     return True
 
 
-def log_waiting(engine: Engine) -> None:
+def log_waiting(today: Today, in_force: Mapping[str, object]) -> None:
     """`rmdsl run` says which loosened values wait for the reset (after a start or a swap)."""
-    in_force, deferred = engine.state.ctx.params, engine.deferred_params
-    for line in waiting_lines(engine.ruleset, in_force, deferred, engine.next_reset):
+    lines = waiting_lines(today.ruleset, in_force, today.deferred_params, today.next_reset)
+    for line in lines:
         log.warning(line)

@@ -14,7 +14,7 @@ import logging
 from collections import deque
 from collections.abc import Callable
 
-from rmdsl.engine.events import ClockEvent, Event, QuoteEvent
+from rmdsl.contract.events import ClockEvent, Event, QuoteEvent
 
 log = logging.getLogger("rmdsl.engine.queue")
 

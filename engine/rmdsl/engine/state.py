@@ -8,13 +8,11 @@ are in docs/engine.md ("Out-of-order events").
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
 from decimal import Decimal
 
-from rmdsl.engine.events import (
+from rmdsl.contract.events import (
     AccountEvent,
     OrderEvent,
-    OrderStatus,
     PositionEvent,
     PositionType,
     QuoteEvent,
@@ -22,32 +20,15 @@ from rmdsl.engine.events import (
     TradeEvent,
     symbol_of,
 )
+from rmdsl.engine.entities import DEFAULT_CONTRACTS, Order, Position, protection
 from rmdsl.engine.fills import FillBook
-from rmdsl.engine.tags import is_rmdsl_tag
+from rmdsl.engine.functions import Functions
 from rmdsl.engine.windows import Fill, FillWindow, count
-from rmdsl.lang.context import (
-    AccountView,
-    EvalContext,
-    OrderView,
-    PositionView,
-    TradeView,
-)
+from rmdsl.lang.context import AccountView, EvalContext, TradeView
 
 ZERO = Decimal(0)
 _MS = dt.timedelta(milliseconds=1)
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-
-# (tick size, tick value) until the broker supplies ContractInfo
-DEFAULT_CONTRACTS: dict[str, tuple[Decimal, Decimal]] = {
-    "MNQ": (Decimal("0.25"), Decimal("0.50")),
-    "NQ": (Decimal("0.25"), Decimal("5")),
-    "MES": (Decimal("0.25"), Decimal("1.25")),
-    "ES": (Decimal("0.25"), Decimal("12.50")),
-    "MYM": (Decimal("1"), Decimal("0.50")),
-    "YM": (Decimal("1"), Decimal("5")),
-    "M2K": (Decimal("0.1"), Decimal("0.50")),
-    "RTY": (Decimal("0.1"), Decimal("5")),
-}
 
 
 def _epoch_ms(ts: dt.datetime) -> int:
@@ -57,38 +38,6 @@ def _epoch_ms(ts: dt.datetime) -> int:
 def ms_between(a: dt.datetime, b: dt.datetime) -> int:
     """Whole milliseconds from a to b (never negative)."""
     return max((b - a) // _MS, 0)
-
-
-@dataclass(slots=True)
-class Position:
-    id: int
-    contract_id: str
-    symbol: str
-    long: bool
-    size: int
-    avg_price: Decimal
-    opened_at: dt.datetime
-    updated_at: dt.datetime
-    view: PositionView = field(default_factory=PositionView)
-
-    @property
-    def closing_side(self) -> Side:
-        return Side.SELL if self.long else Side.BUY
-
-
-@dataclass(slots=True)
-class Order:
-    id: int
-    contract_id: str
-    symbol: str
-    event: OrderEvent
-    placed_at: dt.datetime
-    view: OrderView = field(default_factory=OrderView)
-
-    @property
-    def by_rmdsl(self) -> bool:
-        """rmdsl placed it (a protective stop or target): known by its tag, after a restart too."""
-        return is_rmdsl_tag(self.event.custom_tag)
 
 
 class TradeResult:
@@ -359,24 +308,8 @@ class AccountState:
             self._refresh_protection(pos)
 
     def _refresh_protection(self, pos: Position) -> None:
-        """has_stop: a working stop-type order on the closing side. stop_ticks: entry to the
-        tightest stop, signed: positive while the stop risks a loss, negative once it locks in
-        profit (a long's stop above its entry, a short's below)."""
-        side, has_stop, best = pos.closing_side, False, None
-        for order in self.orders.values():
-            ev = order.event
-            if ev.contract_id != pos.contract_id or ev.side is not side or not ev.type.is_stop:
-                continue
-            if ev.status is OrderStatus.UNKNOWN:
-                continue  # a stop whose status we cannot read is no protection
-            has_stop = True
-            stop = ev.stop_price if ev.stop_price is not None else ev.limit_price
-            if stop is not None:
-                dist = pos.avg_price - stop if pos.long else stop - pos.avg_price
-                best = dist if best is None else min(best, dist)
-        pos.view.has_stop = has_stop
         tick = self.contracts.get(pos.symbol, (ZERO, ZERO))[0]
-        pos.view.stop_ticks = best / tick if best is not None and tick else ZERO
+        pos.view.has_stop, pos.view.stop_ticks = protection(pos, self.orders.values(), tick)
 
     def _refresh_totals(self) -> None:
         pv = self.ctx.positions
@@ -436,33 +369,3 @@ class AccountState:
             self.apply_order(ev)
         for pos in self.positions.values():
             self._refresh_protection(pos)
-
-
-class Functions:
-    """The language's runtime functions (rmdsl.lang.context.RuntimeFunctions) over one state."""
-
-    __slots__ = ("_s",)
-
-    def __init__(self, state: AccountState) -> None:
-        self._s = state
-
-    def contracts(self, symbol: str) -> int:
-        return self._s.contracts_of(symbol)
-
-    def fills(self, window_ms: int) -> int:
-        return self._s.fills.fills(self._s.window(window_ms))
-
-    def trades(self, window_ms: int) -> int:
-        return self._s.fills.trades(self._s.window(window_ms))
-
-    def losses(self, window_ms: int) -> int:
-        return self._s.fills.losses(self._s.window(window_ms))
-
-    def pnl(self, window_ms: int) -> Decimal:
-        return self._s.fills.pnl(self._s.window(window_ms))
-
-    def tick_value(self, symbol: str) -> Decimal:
-        return self._s.tick_value(symbol)
-
-    def tick_size(self, symbol: str) -> Decimal:
-        return self._s.tick_size(symbol)

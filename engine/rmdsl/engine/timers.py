@@ -51,6 +51,13 @@ class Timers:
     def cancel(self, key: str) -> TimerRecord | None:
         return self.running.pop(key, None)
 
+    def drop_rules(self, keep: set[str]) -> list[str]:
+        """Cancel the timers of every rule not in `keep` (a reload removed it); their keys."""
+        gone = [key for key, t in self.running.items() if t.rule_id not in keep]
+        for key in gone:
+            del self.running[key]
+        return gone
+
     def for_entity(self, entity: str) -> list[TimerRecord]:
         return [t for t in self.running.values() if t.entity == entity]
 

@@ -22,31 +22,12 @@ from contextlib import contextmanager
 from typing import Any
 
 from rmdsl.engine.persistence import (
-    AccountStateRecord,
-    AddLockout,
-    CancelTimer,
     EnforcementRecord,
-    LiftLockout,
-    LockoutRecord,
-    MetricSample,
     PersistedState,
-    PositionRecord,
-    RecordEnforcement,
-    RecordMetrics,
-    RecordTrade,
-    RecordVersion,
-    RemovePosition,
-    ReplacePositions,
-    ResetDay,
-    RulesetVersionRecord,
-    SaveAccount,
-    StartTimer,
     StateStore,
-    TimerRecord,
-    TradeRecord,
-    UpsertPosition,
     Write,
 )
+from rmdsl.engine.single_writes import SingleWrites
 from rmdsl.errors import StoreError
 from rmdsl.notify import Notifier
 
@@ -68,7 +49,7 @@ def transient(exc: BaseException) -> bool:
     return isinstance(exc, StoreError) and exc.transient
 
 
-class WriteBehind:
+class WriteBehind(SingleWrites):
     """Implements StateStore over `inner`; see the module docstring."""
 
     def __init__(
@@ -272,50 +253,11 @@ class WriteBehind:
             await asyncio.gather(task, return_exceptions=True)
         await self.inner.close()
 
-    # ---- StateStore: writes (queued, never awaited on the disk) -------------------------------
+    # ---- StateStore: writes (queued, never awaited on the disk; the single-write methods
+    # are SingleWrites', each a batch of one) ------------------------------------------------
     async def apply(self, writes: Sequence[Write]) -> None:
         for write in writes:
             self._add(write)
-
-    async def save_account_state(self, state: AccountStateRecord) -> None:
-        self._add(SaveAccount(state))
-
-    async def reset_day(self, state: AccountStateRecord) -> None:
-        self._add(ResetDay(state))
-
-    async def record_trade(self, trade: TradeRecord) -> None:
-        self._add(RecordTrade(trade))
-
-    async def upsert_position(self, position: PositionRecord) -> None:
-        self._add(UpsertPosition(position))
-
-    async def remove_position(self, account_id: int, position_id: int) -> None:
-        self._add(RemovePosition(account_id, position_id))
-
-    async def replace_positions(self, account_id: int, positions: Sequence[PositionRecord]) -> None:
-        self._add(ReplacePositions(account_id, tuple(positions)))
-
-    async def add_lockout(self, lockout: LockoutRecord) -> None:
-        self._add(AddLockout(lockout))
-
-    async def lift_lockout(self, lockout_id: str, lifted_at: dt.datetime) -> None:
-        self._add(LiftLockout(lockout_id, lifted_at))
-
-    async def start_timer(self, timer: TimerRecord) -> None:
-        self._add(StartTimer(timer))
-
-    async def cancel_timer(self, account_id: int, key: str) -> None:
-        self._add(CancelTimer(account_id, key))
-
-    async def record_enforcement(self, record: EnforcementRecord) -> None:
-        self._add(RecordEnforcement(record))
-
-    async def record_ruleset_version(self, version: RulesetVersionRecord) -> None:
-        self._add(RecordVersion(version))
-
-    async def record_metrics(self, samples: Sequence[MetricSample]) -> None:
-        if samples:
-            self._add(RecordMetrics(tuple(samples)))
 
     async def before_reset(
         self, account_id: int, trading_day: dt.date, reset_at: dt.datetime

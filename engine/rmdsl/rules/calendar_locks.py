@@ -28,10 +28,10 @@ from rmdsl.lang import ast
 from rmdsl.lang.literals import WEEKDAYS, format_duration
 from rmdsl.lang.schema import UntilKind
 from rmdsl.lang.yaml_loader import YMap, YNode, YScalar, YSeq
-from rmdsl.rules.document import Entry, FileDoc
+from rmdsl.rules.document import FileDoc
 from rmdsl.rules.extends import Merged, MergedRule
 from rmdsl.rules.model import NoStopLossGrace, Rule, SessionHours
-from rmdsl.rules.values import Report, parse_duration_text
+from rmdsl.rules.values import Entry, Report, parse_duration_text
 
 Setting = tuple[object, Entry | None]  # a value and where it was set (None: the default)
 CALENDAR_KEYS = ("timezone", "reset", "session", "holidays")

@@ -16,10 +16,9 @@ from rmdsl.lang.schema import ALL_TRIGGERS, Scope, Trigger
 from rmdsl.lang.types import BOOL, Type
 from rmdsl.lang.yaml_loader import YScalar, kind_of
 from rmdsl.rules.actions import ActionReader, split_do
-from rmdsl.rules.document import Entry
 from rmdsl.rules.extends import MergedRule
 from rmdsl.rules.model import Action, Origin, Rule, RuleSeverity
-from rmdsl.rules.values import Report, read_bool, read_bounded_duration
+from rmdsl.rules.values import Entry, Report, read_bool, read_bounded_duration
 from rmdsl.source import LineIndex, SourceFile, Span
 from rmdsl.types import Getter, Renderer
 

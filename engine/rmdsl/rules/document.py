@@ -16,6 +16,7 @@ from rmdsl.lang.literals import read_time as parse_time_text
 from rmdsl.lang.yaml_loader import YMap, YNode, YScalar, YSeq, kind_of
 from rmdsl.rules.model import NoStopLossGrace, SessionHours, Stricter
 from rmdsl.rules.values import (
+    Entry,
     Report,
     as_list,
     check_keys,
@@ -39,14 +40,6 @@ SESSION_KEYS = ("hours", "days")
 PARAM_KEYS = ("value", "stricter")
 RULE_ID = re.compile(r"^[a-z][a-z0-9_]*$")
 PARAM_NAME = RULE_ID
-
-
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """A `key: value` pair as written, in the file named by key.path."""
-
-    key: YScalar
-    value: YNode
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from rmdsl.lang.types import ANY, Type
 from rmdsl.lang.yaml_loader import YScalar
-from rmdsl.rules.document import Entry, FileDoc, ParamDoc
+from rmdsl.rules.document import FileDoc, ParamDoc
 from rmdsl.rules.model import NoStopLossGrace, Stricter
-from rmdsl.rules.values import Report, read_bool
+from rmdsl.rules.values import Entry, Report, read_bool
 
 MAX_CHAIN = 32
 _RELATIVE = "the path is relative to the file that names it"

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from rmdsl.lang.literals import did_you_mean, format_duration
 from rmdsl.lang.yaml_loader import YMap, YNode, YScalar, kind_of
-from rmdsl.rules.document import Entry
 from rmdsl.rules.model import NoStopLossGrace, Origin, RuleSeverity
-from rmdsl.rules.values import Report, read_duration
+from rmdsl.rules.values import Entry, Report, read_duration
 from rmdsl.types import Renderer
 
 ID = NoStopLossGrace.ID

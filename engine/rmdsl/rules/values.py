@@ -31,6 +31,14 @@ MAX_DURATION_TEXT = "366d"  # rmdsl.rules.model.MAX_DURATION_MS
 _YAML11_BOOLS = frozenset({"yes", "no", "on", "off", "y", "n"})
 
 
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A `key: value` pair as written, in the file named by key.path."""
+
+    key: YScalar
+    value: YNode
+
+
 @dataclass(slots=True)
 class Report:
     """Collects the diagnostics of a check run (all files of an extends chain)."""

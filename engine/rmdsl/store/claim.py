@@ -15,7 +15,7 @@ import socket
 from collections.abc import Awaitable
 from pathlib import Path
 
-from rmdsl.errors import StoreError
+from rmdsl.engine.journal import persist_or_alert
 from rmdsl.notify import Notifier
 from rmdsl.store.lock import AccountLock, Holder, is_rmdsl
 
@@ -107,11 +107,7 @@ class AccountClaim:
             lock.release()
 
     async def _write(self, write: Awaitable[None]) -> None:
-        try:
-            await write
-        except StoreError as exc:
-            log.critical("state store failure: %s", exc)
-            self.notifier.alert("critical", "state store failure", str(exc), {})
+        await persist_or_alert(write, self.notifier, log)
 
 
 def _now() -> dt.datetime:

@@ -15,12 +15,12 @@ import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import aiosqlite
 
 from rmdsl.errors import StoreError
+from rmdsl.lifecycle import Service
 from rmdsl.store import schema
 from rmdsl.store.codec import ts_out
 from rmdsl.store.lock import describe_writers
@@ -99,7 +99,7 @@ def explain(path: Path, action: str, exc: BaseException) -> StoreError:
     )
 
 
-class Database:
+class Database(Service):
     """One aiosqlite connection; writes are serialised so a transaction is never interleaved."""
 
     def __init__(
@@ -120,16 +120,12 @@ class Database:
         self._lock = asyncio.Lock()
         self._wrote = False  # only a connection that wrote checkpoints at close
 
-    async def __aenter__(self) -> Self:
+    async def start(self) -> None:
+        """`async with` opens the database (rmdsl.lifecycle.Service) ..."""
         await self.open()
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def stop(self) -> None:
+        """... and closes it, also on an error."""
         await self.close()
 
     @property

@@ -198,8 +198,10 @@ class StateQueries(Database):
     ) -> RulesetVersionRecord | None:
         """The last version run (by `account_id`'s engine: accounts of one daemon may each
         run their own ruleset)."""
-        where, params = _account_filter(account_id)
-        row = await self.fetch_one(
+        where, params = (
+            ("", ()) if account_id is None else (" AND account_id IN (?, 0)", (account_id,))
+        )
+        row = await self.fetch_one(  # 0: a version recorded without its account (older rows)
             f"SELECT * FROM ruleset_versions WHERE status = 'active'{where} "
             "ORDER BY id DESC LIMIT 1",
             params,

@@ -17,30 +17,13 @@ from typing import TYPE_CHECKING
 
 from rmdsl.engine.persistence import (
     AccountStateRecord,
-    AddLockout,
-    CancelTimer,
-    EnforcementRecord,
-    LiftLockout,
-    LockoutRecord,
-    MetricSample,
     PersistedState,
-    PositionRecord,
-    RecordEnforcement,
     RecordMetrics,
-    RecordTrade,
-    RecordVersion,
-    RemovePosition,
-    ReplacePositions,
-    ResetDay,
-    RulesetVersionRecord,
-    SaveAccount,
-    StartTimer,
     StateStore,
-    TimerRecord,
     TradeRecord,
-    UpsertPosition,
     Write,
 )
+from rmdsl.engine.single_writes import SingleWrites
 from rmdsl.store.backup import DEFAULT_KEEP, write_backup
 from rmdsl.store.batch import VERSION_SQL, statements
 from rmdsl.store.codec import day_out, json_out, ts_out
@@ -53,7 +36,7 @@ DEFAULT_METRICS_RETENTION = dt.timedelta(days=30)
 _PRUNE_EVERY = dt.timedelta(hours=1)
 
 
-class SqliteStore(StateQueries):
+class SqliteStore(StateQueries, SingleWrites):
     """`async with SqliteStore(path) as store:` — implements StateStore plus reads and backups."""
 
     def __init__(
@@ -122,51 +105,12 @@ class SqliteStore(StateQueries):
         if metrics:
             await self._prune_metrics(max(s.ts for w in metrics for s in w.samples))
 
-    async def save_account_state(self, state: AccountStateRecord) -> None:
-        await self.apply((SaveAccount(state),))
-
-    async def reset_day(self, state: AccountStateRecord) -> None:
-        await self.apply((ResetDay(state),))
-
-    async def record_trade(self, trade: TradeRecord) -> None:
-        await self.apply((RecordTrade(trade),))
-
-    async def upsert_position(self, position: PositionRecord) -> None:
-        await self.apply((UpsertPosition(position),))
-
-    async def remove_position(self, account_id: int, position_id: int) -> None:
-        await self.apply((RemovePosition(account_id, position_id),))
-
-    async def replace_positions(self, account_id: int, positions: Sequence[PositionRecord]) -> None:
-        await self.apply((ReplacePositions(account_id, tuple(positions)),))
-
-    async def add_lockout(self, lockout: LockoutRecord) -> None:
-        await self.apply((AddLockout(lockout),))
-
-    async def lift_lockout(self, lockout_id: str, lifted_at: dt.datetime) -> None:
-        await self.apply((LiftLockout(lockout_id, lifted_at),))
-
-    async def start_timer(self, timer: TimerRecord) -> None:
-        await self.apply((StartTimer(timer),))
-
-    async def cancel_timer(self, account_id: int, key: str) -> None:
-        await self.apply((CancelTimer(account_id, key),))
-
-    async def record_enforcement(self, record: EnforcementRecord) -> None:
-        await self.apply((RecordEnforcement(record),))
-
-    async def record_ruleset_version(self, version: RulesetVersionRecord) -> None:
-        await self.apply((RecordVersion(version),))
-
     async def record_ruleset_rejection(
         self, path: str, error: str, at: dt.datetime, digest: str = "", name: str = ""
     ) -> None:
         """A hot reload (or start) refused a ruleset: kept for `rmdsl history`."""
         params = (digest, name, path, json_out(()), ts_out(at), 0, "rejected", error, "")
         await self.write(VERSION_SQL, params)
-
-    async def record_metrics(self, samples: Sequence[MetricSample]) -> None:
-        await self.apply((RecordMetrics(tuple(samples)),))
 
     async def _prune_metrics(self, now: dt.datetime) -> None:
         if self._last_prune is not None and now - self._last_prune < _PRUNE_EVERY:

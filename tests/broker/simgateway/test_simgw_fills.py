@@ -11,7 +11,7 @@ import pytest
 
 from rmdsl.broker.simgateway import GatewayRejection, Market, OrderRequest, Push, SimGateway
 from rmdsl.broker.simgateway.orders import TagReuse
-from rmdsl.engine.events import OrderStatus, OrderType, Side
+from rmdsl.contract.events import OrderStatus, OrderType, Side
 
 MNQ = "CON.F.US.MNQ.Z25"
 D = Decimal

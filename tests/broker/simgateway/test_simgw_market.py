@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from rmdsl.broker.simgateway import GatewayRejection, Market, OrderRequest, Push
-from rmdsl.engine.events import OrderStatus, OrderType, Side
+from rmdsl.contract.events import OrderStatus, OrderType, Side
 
 MNQ = "CON.F.US.MNQ.Z25"
 ES = "CON.F.US.EP.Z25"  # the gateway names E-mini S&P `EP`

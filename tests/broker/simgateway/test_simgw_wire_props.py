@@ -9,11 +9,11 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rmdsl.broker.decode.partial import GatewayDecoder
 from rmdsl.broker.simgateway import Market, OrderRequest
 from rmdsl.broker.simgateway.orders import GatewayRejection
 from rmdsl.broker.simgateway.wire import WireShaper, WireStyle
-from rmdsl.engine.events import AccountEvent, OrderEvent, PositionEvent
-from rmdsl.engine.payloads import GatewayDecoder
+from rmdsl.contract.events import AccountEvent, OrderEvent, PositionEvent
 from rmdsl.engine.state import AccountState
 
 STEP = st.one_of(

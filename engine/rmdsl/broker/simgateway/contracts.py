@@ -5,7 +5,7 @@ Tick sizes and values are those of the TopstepX equity-index futures
 gateway names two roots differently from the exchange symbols: E-mini S&P is
 `CON.F.US.EP.*` and E-mini Nasdaq `CON.F.US.ENQ.*` (the official Contract
 search example), so the simulator does too and every test goes through the
-mapping real accounts need (rmdsl.engine.events.symbol_of).
+mapping real accounts need (rmdsl.contract.events.symbol_of).
 """
 
 from __future__ import annotations

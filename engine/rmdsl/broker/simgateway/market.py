@@ -39,7 +39,7 @@ from rmdsl.broker.simgateway.positions import (
     account_payload,
     position_payload,
 )
-from rmdsl.engine.events import OrderStatus, OrderType, Side
+from rmdsl.contract.events import OrderStatus, OrderType, Side
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from rmdsl.broker.simgateway.contracts import ContractSpec, iso
-from rmdsl.engine.events import OrderStatus, OrderType, Side
+from rmdsl.contract.events import OrderStatus, OrderType, Side
 
 if TYPE_CHECKING:
     from rmdsl.broker.simgateway.market import OrderRequest

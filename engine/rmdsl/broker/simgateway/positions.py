@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from rmdsl.broker.simgateway.contracts import ContractSpec, iso, money
-from rmdsl.engine.events import PositionType, Side
+from rmdsl.contract.events import PositionType, Side
 
 if TYPE_CHECKING:
     from rmdsl.broker.simgateway.orders import SimOrder

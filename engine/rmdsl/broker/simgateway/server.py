@@ -38,7 +38,7 @@ from rmdsl.broker.simgateway.orders import (
 from rmdsl.broker.simgateway.rest import RestApi
 from rmdsl.broker.simgateway.signalr import HubConnection, HubServer
 from rmdsl.broker.simgateway.wire import WireShaper, WireStyle
-from rmdsl.engine.events import OrderStatus, OrderType, Side
+from rmdsl.contract.events import OrderStatus, OrderType, Side
 from rmdsl.lifecycle import Service
 
 DEFAULT_ACCOUNTS: tuple[tuple[str, Decimal], ...] = (("PRAC-SIM-1", Decimal("50000")),)

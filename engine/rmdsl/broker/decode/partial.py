@@ -16,8 +16,9 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
-from rmdsl.engine.events import Event, event_from_gateway
-from rmdsl.engine.payload_fields import ACTION_DELETE, PayloadError, envelope
+from rmdsl.broker.decode.fields import ACTION_DELETE, PayloadError, envelope
+from rmdsl.broker.decode.gateway import event_from_gateway
+from rmdsl.contract.events import Event
 
 # entities remembered (least recently updated forgotten first): an entity that changes
 # keeps being refreshed, so only idle ones, long finished, fall out

@@ -19,9 +19,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from rmdsl.engine.events import Event, PositionEvent, TradeEvent, symbol_of
-from rmdsl.engine.offline import Fired
+from rmdsl.contract.events import Event, PositionEvent, TradeEvent, symbol_of
 from rmdsl.engine.persistence import LockoutRecord
+from rmdsl.tooling.offline import Fired
 
 ZERO = Decimal(0)
 _CLOSING = ("close_position", "flatten", "lockout", "cooldown", "block_symbol")

@@ -15,15 +15,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from rmdsl.broker.interface import Snapshot
+from rmdsl.contract.broker import Snapshot
+from rmdsl.contract.events import Event, OrderEvent, symbol_of
 from rmdsl.enforce.goals import RetryPolicy
 from rmdsl.enforce.recording_broker import RecordingBroker
 from rmdsl.engine.core import Engine
-from rmdsl.engine.events import Event, OrderEvent, symbol_of
-from rmdsl.engine.memory_store import MemoryStore
 from rmdsl.engine.persistence import EnforcementRecord, StateStore
 from rmdsl.notify import CollectingNotifier
 from rmdsl.rules.model import Ruleset
+from rmdsl.tooling.memory_store import MemoryStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,21 +118,19 @@ class OfflineRun:
         for order in snapshot.open_orders:
             self.order_symbols[order.id] = symbol_of(order.contract_id)
         records = await self.engine.reconcile(snapshot, catch_up=catch_up)
-        out = [self._fired(r, line) for r in records]
-        pending = self.broker.take_outbox()
-        while pending:
-            out += [self._fired(r, line) for r in await self.engine.process(pending.pop(0))]
-            pending += self.broker.take_outbox()
-        self.fired += out
-        return out
+        return await self._settle(records, line)
 
     async def swap(self, ruleset: Ruleset, line: int | None = None) -> list[Fired]:
         """A hot reload (Engine.swap_ruleset); what it fires at once is recorded, with effects."""
-        before = set(self.engine._tasks)
+        before = set(self.engine.dispatcher.tasks)
         await self.engine.swap_ruleset(ruleset)
-        started = [t for t in self.engine._tasks if t not in before]
+        started = [t for t in self.engine.dispatcher.tasks if t not in before]
         results = await asyncio.gather(*started)
-        out = [self._fired(r, line) for records in results for r in records]
+        return await self._settle([r for records in results for r in records], line)
+
+    async def _settle(self, records: list[EnforcementRecord], line: int | None) -> list[Fired]:
+        """`records` and those of what the simulated broker produced from them, recorded."""
+        out = [self._fired(r, line) for r in records]
         pending = self.broker.take_outbox()
         while pending:
             out += [self._fired(r, line) for r in await self.engine.process(pending.pop(0))]

@@ -9,26 +9,26 @@ covers what is left at the end).
 
 from __future__ import annotations
 
-import datetime as dt
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from rmdsl.broker.interface import Snapshot
-from rmdsl.engine.events import (
+from rmdsl.contract.broker import Snapshot
+from rmdsl.contract.events import (
     ClockEvent,
     ConnectionEvent,
     ConnectionState,
     PositionEvent,
     PositionType,
 )
-from rmdsl.engine.offline import OfflineRun, quiet_engine_logs
 from rmdsl.engine.ruleerrors import RuleError
-from rmdsl.engine.ruletest import Located, TestCase, initial_quotes, snapshot_of
-from rmdsl.engine.testcheck import Checker
-from rmdsl.engine.teststeps import Expectation, Step
 from rmdsl.rules.model import Ruleset
+from rmdsl.tooling.offline import OfflineRun, quiet_engine_logs
+from rmdsl.tooling.ruletest import TestCase, initial_quotes, snapshot_of
+from rmdsl.tooling.testcheck import Checker
+from rmdsl.tooling.testevents import Located
+from rmdsl.tooling.teststeps import Expectation, Step
 
 Problem = tuple[int, str]
 
@@ -179,10 +179,3 @@ class CaseRun:
         when = first.ts.astimezone(self.case.tz).strftime("%H:%M:%S")
         times = "once" if count == 1 else f"{count} times"
         return line, f"error: {first.describe()} ({times}, first at {when}); {first.consequence}"
-
-
-def local_time(case: TestCase, ts: dt.datetime) -> str:
-    """Times as the file writes them: HH:MM:SS(.fff) in the ruleset's timezone on its date."""
-    local = ts.astimezone(case.tz)
-    text = local.strftime("%H:%M:%S.%f")[:-3].removesuffix(".000")
-    return text if local.date() == case.date else f"{local.date()} {text}"

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Protocol
 
-from rmdsl.engine.events import (
+from rmdsl.contract.events import (
     AccountEvent,
     Event,
     OrderEvent,

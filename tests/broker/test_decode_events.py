@@ -5,15 +5,15 @@ from decimal import Decimal
 
 import pytest
 
-from rmdsl.engine.events import (
+from rmdsl.broker.decode.fields import PayloadError
+from rmdsl.broker.decode.gateway import event_from_gateway
+from rmdsl.contract.events import (
     OrderStatus,
     OrderType,
-    PayloadError,
     PositionType,
     QuoteEvent,
     Side,
     TradeEvent,
-    event_from_gateway,
     symbol_of,
 )
 

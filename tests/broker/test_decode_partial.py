@@ -15,18 +15,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rmdsl.engine.events import (
+from rmdsl.broker.decode.fields import PayloadError
+from rmdsl.broker.decode.gateway import event_from_gateway
+from rmdsl.broker.decode.partial import GatewayDecoder
+from rmdsl.contract.events import (
     AccountEvent,
     OrderEvent,
     OrderStatus,
     OrderType,
-    PayloadError,
     PositionEvent,
     PositionType,
     TradeEvent,
-    event_from_gateway,
 )
-from rmdsl.engine.payloads import GatewayDecoder
 from rmdsl.engine.state import AccountState
 from rmdsl.recording import iter_recording
 

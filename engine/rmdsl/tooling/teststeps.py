@@ -1,6 +1,6 @@
 """The steps of a ruleset test (`reload`, `restart`, `disconnect`, `reconnect`, `fail`, and
 `expect` at a time) and the expectations (actions, state, working orders): parsed here, run by
-rmdsl.engine.testrun. The file format is in docs/engine.md, "`rmdsl test`".
+rmdsl.tooling.testrun. The file format is in docs/engine.md, "`rmdsl test`".
 
 A step is an entry of `events:` with `at` and one step key; its `at` first advances the
 engine's clock to that instant, as a `clock` event would.
@@ -12,15 +12,15 @@ import datetime as dt
 from dataclasses import dataclass, field, replace
 from decimal import InvalidOperation
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from rmdsl.broker.decode.fields import PayloadError
+from rmdsl.lang.literals import did_you_mean
 from rmdsl.lang.yaml_loader import YMap, YNode, YScalar, YSeq
-
-if TYPE_CHECKING:
-    from rmdsl.engine.ruletest import Located, _Parser
+from rmdsl.tooling.testevents import EventParser, FillSpec, Located, plain
 
 STEPS = ("reload", "restart", "disconnect", "reconnect", "fail", "expect")
-# the broker calls enforcement makes (rmdsl.broker.interface.Broker)
+# the broker calls enforcement makes (rmdsl.contract.broker.Broker)
 BROKER_CALLS = ("close_position", "partial_close", "cancel_order", "place_order", "modify_order")
 
 
@@ -72,10 +72,8 @@ class Step:
     col: int = 1  # where the step's value is written (a bad reload file is located there)
 
 
-def parse_step(p: _Parser, node: YMap, kind: str, day: dt.date) -> Step:
+def parse_step(p: EventParser, node: YMap, kind: str, day: dt.date) -> Step:
     """A step entry (`at` + one step key) -> Step; a malformed one is a TestFileError."""
-    from rmdsl.engine.ruletest import plain
-
     at_node = node.get("at")
     assert at_node is not None
     ts = p.time(at_node, plain(at_node), day)
@@ -109,16 +107,10 @@ def _flag(value: YNode) -> bool:
     return isinstance(value, YMap) and not value.entries
 
 
-def _fail_step(p: _Parser, line: int, ts: dt.datetime, value: YNode) -> Step:
-    from rmdsl.engine.ruletest import plain
-    from rmdsl.lang.literals import did_you_mean
-
+def _fail_step(p: EventParser, line: int, ts: dt.datetime, value: YNode) -> Step:
     if not isinstance(value, YMap):
         raise p.fail(value, '`fail` is a mapping: {call: close_position, times: 2, error: "..."}')
-    for key, _ in value.entries:
-        if key.text not in ("call", "times", "error"):
-            hint = did_you_mean(key.text, ("call", "times", "error"))
-            raise p.fail(key, f"unknown key `{key.text}` in `fail`: {hint}")
+    p.check_keys(value, ("call", "times", "error"), "unknown key `{}` in `fail`")
     call_node = value.get("call")
     call = plain(call_node)
     if call_node is None or call not in BROKER_CALLS:
@@ -135,18 +127,11 @@ def _fail_step(p: _Parser, line: int, ts: dt.datetime, value: YNode) -> Step:
 _EXPECT_KEYS = ("actions", "state", "orders", "errors")
 
 
-def expectation(p: _Parser, node: YNode, day: dt.date) -> Expectation:
+def expectation(p: EventParser, node: YNode, day: dt.date) -> Expectation:
     """`expect:` with actions, state and/or working orders."""
-    from rmdsl.engine.ruletest import plain
-
     if not isinstance(node, YMap):
         raise p.fail(node, "`expect` is a mapping with actions, state and/or orders")
-    from rmdsl.lang.literals import did_you_mean
-
-    for key, _ in node.entries:
-        if key.text not in _EXPECT_KEYS:
-            hint = did_you_mean(key.text, _EXPECT_KEYS)
-            raise p.fail(key, f"unknown key `{key.text}` in `expect`: {hint}")
+    p.check_keys(node, _EXPECT_KEYS, "unknown key `{}` in `expect`")
     out = Expectation(node.span.line)
     actions = node.get("actions")
     if actions is not None:
@@ -175,23 +160,14 @@ def expectation(p: _Parser, node: YNode, day: dt.date) -> Expectation:
 ORDER_FIELDS = ("id", "symbol", "contract", "side", "type", "size", "price", "stop")
 
 
-def _expected_order(p: _Parser, item: YNode) -> ExpectedOrder:
-    from rmdsl.engine.ruletest import plain
-
+def _expected_order(p: EventParser, item: YNode) -> ExpectedOrder:
     if not isinstance(item, YMap):
         raise p.fail(item, "an expected order is a mapping, e.g. {symbol: MNQ, type: stop}")
-    for key, _ in item.entries:
-        if key.text not in ORDER_FIELDS:
-            from rmdsl.lang.literals import did_you_mean
-
-            hint = did_you_mean(key.text, ORDER_FIELDS)
-            raise p.fail(key, f"unknown order field `{key.text}`: {hint}")
+    p.check_keys(item, ORDER_FIELDS, "unknown order field `{}`")
     return ExpectedOrder(item.span.line, tuple((k.text, str(plain(v))) for k, v in item.entries))
 
 
-def _expected_action(p: _Parser, item: YNode, day: dt.date) -> ExpectedAction:
-    from rmdsl.engine.ruletest import plain
-
+def _expected_action(p: EventParser, item: YNode, day: dt.date) -> ExpectedAction:
     spec = plain(item)
     if not isinstance(spec, dict) or "rule" not in spec or "action" not in spec:
         raise p.fail(item, "an expected action needs `rule` and `action` (and optionally at)")
@@ -217,7 +193,7 @@ def _expected_action(p: _Parser, item: YNode, day: dt.date) -> ExpectedAction:
 _SNAPSHOT_KINDS = {"positions": "position", "orders": "order", "trades": "fill", "quotes": "quote"}
 
 
-def snapshot_items(p: _Parser, node: YNode, start: dt.datetime, what: str) -> list[Located]:
+def snapshot_items(p: EventParser, node: YNode, start: dt.datetime, what: str) -> list[Located]:
     """`initial:` (or a `reconnect:` / `restart:` snapshot): positions, orders, trades, quotes.
 
     A trade may give its own `at` (a fill the broker made while rmdsl was away)."""
@@ -236,10 +212,9 @@ def snapshot_items(p: _Parser, node: YNode, start: dt.datetime, what: str) -> li
     return out
 
 
-def _snapshot_item(p: _Parser, kind: str, item: YNode, start: dt.datetime, what: str) -> Located:
-    from rmdsl.engine.events import PayloadError
-    from rmdsl.engine.ruletest import FillSpec, Located, plain
-
+def _snapshot_item(
+    p: EventParser, kind: str, item: YNode, start: dt.datetime, what: str
+) -> Located:
     spec = plain(item)
     ts = start
     if kind == "trades" and isinstance(spec, dict):
@@ -247,7 +222,7 @@ def _snapshot_item(p: _Parser, kind: str, item: YNode, start: dt.datetime, what:
             ts = p.time(item.get("at") or item, spec.pop("at"), start.astimezone(p.tz).date())
         spec = {"contract": "MNQ", "price": 0, "pnl": 0, **spec}
     try:
-        evs = p._shorthand(_SNAPSHOT_KINDS[kind], spec, ts)
+        evs = p.shorthand(_SNAPSHOT_KINDS[kind], spec, ts)
     except (PayloadError, KeyError, TypeError, ValueError, InvalidOperation) as exc:
         raise p.fail(item, f"bad {what} {kind}: {exc}") from None
     if kind == "trades":  # earlier closed trades: the fill only

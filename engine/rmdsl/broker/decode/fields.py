@@ -1,7 +1,7 @@
 """Reading gateway payload fields: the envelope, numbers, timestamps, enum codes.
 
-Shared by the payload -> event mapping (rmdsl.engine.events) and the memory
-that completes partial updates (rmdsl.engine.payloads). Nothing here guesses a
+Shared by the payload -> event mapping (rmdsl.broker.decode.gateway) and the memory
+that completes partial updates (rmdsl.broker.decode.partial). Nothing here guesses a
 missing value: a required field that is absent raises PayloadError.
 """
 
@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-log = logging.getLogger("rmdsl.engine.events")
+log = logging.getLogger("rmdsl.broker.decode")
 _warned: set[tuple[str, int]] = set()
 
 

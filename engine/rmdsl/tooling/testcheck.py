@@ -11,13 +11,14 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
-from rmdsl.engine.events import symbol_of
-from rmdsl.engine.teststeps import Expectation, ExpectedAction, ExpectedOrder
+from rmdsl.contract.events import symbol_of
+from rmdsl.tooling.testevents import money
+from rmdsl.tooling.teststeps import Expectation, ExpectedAction, ExpectedOrder
 
 if TYPE_CHECKING:
-    from rmdsl.engine.offline import Fired, OfflineRun
-    from rmdsl.engine.ruletest import TestCase
-    from rmdsl.engine.state import Order
+    from rmdsl.engine.entities import Order
+    from rmdsl.tooling.offline import Fired, OfflineRun
+    from rmdsl.tooling.ruletest import TestCase
 
 Problem = tuple[int, str]
 _MISSING = object()
@@ -95,18 +96,14 @@ class Checker:
 
     # ---- text ---------------------------------------------------------------------------------
     def describe_exp(self, exp: ExpectedAction) -> str:
-        from rmdsl.engine.testrun import local_time
-
-        at = f" at {local_time(self.case, exp.at)}" if exp.at else ""
+        at = f" at {self.case.local_time(exp.at)}" if exp.at else ""
         sym = f" on {exp.symbol}" if exp.symbol else ""
         out = f" ({exp.outcome})" if exp.outcome else ""
         return f"{exp.rule} {exp.action}{sym}{at}{out}"
 
     def describe_group(self, g: dict[str, Any]) -> str:
-        from rmdsl.engine.testrun import local_time
-
         targets = ", ".join(g["targets"]) or "-"
-        return f"{g['rule']} {g['action']} on {targets} at {local_time(self.case, g['at'])} " + (
+        return f"{g['rule']} {g['action']} on {targets} at {self.case.local_time(g['at'])} " + (
             f"({g['outcome']})"
         )
 
@@ -151,8 +148,6 @@ def _matches(exp: ExpectedAction, g: dict[str, Any]) -> bool:
 
 
 def _order_matches(want: ExpectedOrder, order: Order) -> bool:
-    from rmdsl.engine.ruletest import money
-
     ev = order.event
     for name, text in want.fields:
         if name == "id":
@@ -227,8 +222,6 @@ def _shown(name: str, value: Any) -> str:
 
 
 def _equal(expected: Any, got: Any) -> bool:
-    from rmdsl.engine.ruletest import money
-
     if isinstance(expected, bool) or isinstance(got, bool):
         return expected is got
     if isinstance(got, int | Decimal):

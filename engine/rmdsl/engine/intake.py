@@ -1,0 +1,119 @@
+"""One broker event applied to the state and the store, by kind; the lockout firings it causes.
+
+Split from the Engine facade (rmdsl.engine.core), which decides when an event
+is applied and evaluated: this says what applying it means. A fill is booked
+in the trading day of its own timestamp (daybook.py); a position or an order
+that appears while a lockout is active is closed or cancelled at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from rmdsl.contract.events import (
+    AccountEvent,
+    Event,
+    OrderEvent,
+    OrderType,
+    PositionEvent,
+    TradeEvent,
+)
+from rmdsl.engine import daybook, restore
+from rmdsl.engine.clockviews import ClockViews
+from rmdsl.engine.evaluate import Evaluator, Firing, TimerChanges
+from rmdsl.engine.execute import lockout_firing
+from rmdsl.engine.journal import Journal
+from rmdsl.engine.lockouts import Lockouts, is_pause
+from rmdsl.engine.origin import Origins
+from rmdsl.engine.persistence import LockoutRecord
+from rmdsl.engine.state import AccountState, TradeResult
+from rmdsl.engine.today import Today
+
+log = logging.getLogger("rmdsl.engine")
+
+
+@dataclass(eq=False)
+class Intake:
+    """Applies events of each kind; holds the fills that come while the engine is not
+    evaluating (after a disconnect) for the reconcile that catches them up. Its parts are
+    the engine's, shared with the clockwork and the catch-up."""
+
+    state: AccountState
+    today: Today
+    journal: Journal
+    lockouts: Lockouts
+    origins: Origins
+    evaluator: Evaluator
+    clock_views: ClockViews
+    evaluating: bool = field(default=True, init=False)  # False: disconnected, not reconciled
+    _held: dict[int, TradeEvent] = field(default_factory=dict, init=False)
+
+    async def trade(self, event: TradeEvent) -> bool:
+        """Record a fill; False for a duplicate or a closed day's fill (no rule runs)."""
+        j = self.journal
+        result = await daybook.book(event, self.state, self.today, self.origins, j)
+        if result in (TradeResult.DUPLICATE, TradeResult.LATE):
+            return False
+        self.clock_views.refresh_fills()
+        await j.persist(j.store.save_account_state(self.today.account_record(self.state)))
+        return result == TradeResult.NEW
+
+    async def position(self, event: PositionEvent, changes: TimerChanges) -> list[Firing]:
+        st, ev, j = self.state, self.evaluator, self.journal
+        before = st.positions.get(event.contract_id)
+        pos = st.apply_position(event)
+        if before is not None and pos is not None and pos is not before:
+            ev.renew({pos.contract_id, pos.symbol}, changes)  # flipped
+        if pos is None:
+            self.origins.flat(event.contract_id)
+            await j.persist(j.store.remove_position(st.account_id, event.id))
+        else:
+            await j.persist(j.store.upsert_position(restore.position_record(st.account_id, pos)))
+        ev.update_grace(changes)
+        if pos is None:
+            return []
+        lock = self.lockouts.blocking(pos.symbol, pos.opened_at)
+        return self._policed(lock, pos.contract_id, pos.symbol, event, "close")
+
+    def order(self, event: OrderEvent, changes: TimerChanges) -> list[Firing]:
+        self.origins.on_order(event, self.state.now)
+        order = self.state.apply_order(event)
+        self.evaluator.update_grace(changes)
+        if order is None or event.type is OrderType.MARKET:
+            return []  # a market order is (usually our own) close: it fills, nothing to cancel
+        lock = self.lockouts.blocking(order.symbol, order.placed_at)
+        if lock is not None and is_pause(lock) and self.state.closes_position(order):
+            return []  # a pause lets a stop or target protect what is already open
+        return self._policed(lock, order.contract_id, order.symbol, event, "cancel")
+
+    async def account(self, event: AccountEvent) -> None:
+        st, j = self.state, self.journal
+        st.apply_account(event)
+        if event.can_trade is True:
+            for lifted in self.lockouts.lift_can_trade(st.now):
+                log.warning("lockout by %s lifted: the account can trade", lifted.rule_id)
+                await j.persist(j.store.lift_lockout(lifted.id, st.now))
+
+    def _policed(
+        self, lock: LockoutRecord | None, contract_id: str, symbol: str, event: Event, kind: str
+    ) -> list[Firing]:
+        if lock is None:
+            return []
+        now, zone = self.state.now, self.today.zone
+        return [lockout_firing(lock, contract_id, symbol, event, kind, now, zone)]
+
+    def hold(self, event: TradeEvent) -> None:
+        """A fill that came while not evaluating: the reconcile evaluates it as of its ts."""
+        known = self._held.get(event.id)
+        if known is None or (event.voided and not known.voided):
+            self._held[event.id] = event
+
+    def take_held(self) -> list[TradeEvent]:
+        """The fills held while not evaluating (for the reconcile that catches them up)."""
+        held, self._held = list(self._held.values()), {}
+        return held
+
+    @property
+    def holding(self) -> bool:
+        return bool(self._held)

@@ -1,0 +1,5 @@
+"""Tooling apart from the runtime: `rmdsl test` files, offline runs for replay, the memory store.
+
+The runtime (rmdsl.engine, rmdsl.daemon, rmdsl.broker, rmdsl.enforce,
+rmdsl.store) never imports this package (tests/test_layers.py holds it so).
+"""
