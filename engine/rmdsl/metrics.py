@@ -128,6 +128,15 @@ class Metrics:
         self.rule_errors: dict[str, int] = {}  # rule id -> evaluation errors since start
         self._last_alert: dict[str, float] = {}
 
+    def for_account(self, notifier: Notifier | None) -> Metrics:
+        """One account's metrics in a daemon of many: the latency series are this one's
+        (shared: one ring per series for the whole daemon, not ~300 KB an account), the
+        rule error counts and the alerts (through the account's notifier) its own."""
+        mine = Metrics(notifier, self._clock, capacity=1)
+        mine._capacity = self._capacity
+        mine.series, mine.rules = self.series, self.rules
+        return mine
+
     # ---- recording (hot path: keep these cheap) --------------------------------------------
     def event_processed(self, elapsed_ns: int) -> None:
         ms = elapsed_ns / 1e6
