@@ -20,7 +20,7 @@ from prometheus_client.registry import Collector
 
 from rmdsl.dashboard.feed import DaemonFeed
 from rmdsl.dashboard.fleet import accounts_of
-from rmdsl.dashboard.prom_accounts import WINDOW, account_families, add_quantiles, fleet_families
+from rmdsl.dashboard.prom_accounts import WINDOW, account_text, add_quantiles, fleet_families
 from rmdsl.metrics import (
     ENFORCEMENT_LATENCY,
     EVENT_PROCESSING,
@@ -74,8 +74,7 @@ class DaemonCollector(Collector):
         )
         yield from self._dashboard()
         views = accounts_of(self.daemon)
-        yield from fleet_families(views)
-        yield from account_families(views)
+        yield from fleet_families(views)  # the accounts' own: account_text, beside
 
     def _dashboard(self) -> Iterator[Metric]:
         dashboard = self.daemon.dashboard
@@ -98,5 +97,6 @@ def registry(daemon: Daemon, feed: DaemonFeed) -> CollectorRegistry:
     return reg
 
 
-def exposition(reg: CollectorRegistry) -> bytes:
-    return generate_latest(reg)
+def exposition(reg: CollectorRegistry, daemon: Daemon) -> bytes:
+    """The daemon's and the fleet's families (prometheus_client), then each account's."""
+    return generate_latest(reg) + account_text(accounts_of(daemon)).encode()

@@ -37,10 +37,6 @@ def add_quantiles(family: GaugeMetricFamily, series: Series, labels: list[str]) 
         family.add_metric([*labels, "1"], summary.max)
 
 
-def _gauge(name: str, doc: str, *labels: str) -> GaugeMetricFamily:
-    return GaugeMetricFamily(name, doc, labels=["account", *labels])
-
-
 def fleet_families(views: Sequence[AccountView]) -> Iterator[Metric]:
     """Totals over the accounts this daemon supervises."""
     yield GaugeMetricFamily(
@@ -90,69 +86,118 @@ def _by_outcome(views: Sequence[AccountView]) -> dict[str, int]:
     return out
 
 
-def account_families(views: Sequence[AccountView]) -> Iterator[Metric]:
-    """The state and the counts of each account, labelled with its name."""
-    yield from _state(views)
-    yield from _counts(views)
+def account_text(views: Sequence[AccountView]) -> str:
+    """The state and the counts of each account, labelled with its name, in the Prometheus
+    text format, written here: prometheus_client spends ~25 us a sample, 75 ms of the event
+    loop for a scrape of 200 accounts; these lines cost ~2 us each."""
+    out = Exposition()
+    _state(views, out)
+    _counts(views, out)
+    return out.text()
 
 
-def _state(views: Sequence[AccountView]) -> Iterator[Metric]:
-    info = _gauge(
-        "rmdsl_account_info",
-        "1 per supervised account: its id and ruleset (two daemons reporting one id: alert)",
-        "account_id",
-        "ruleset",
-    )
-    reconciled = _gauge("rmdsl_reconciled", "1 while decisions run on reconciled state")
-    locked = _gauge("rmdsl_account_locked", "1 while the whole account is locked out")
-    lockouts = _gauge("rmdsl_lockouts_active", "active lockouts by kind", "kind")
-    queue = _gauge("rmdsl_queue_depth", "events waiting now")
-    goals = _gauge("rmdsl_goals_open", "enforcement goals not yet reached")
-    overdue = _gauge("rmdsl_goals_overdue", "enforcement goals past their deadline (5 s)")
-    pnl = _gauge("rmdsl_day_pnl", "today's net P&L, realized + unrealized (account currency)")
-    realized = _gauge("rmdsl_day_realized_pnl", "today's realized P&L, net of fees")
+class Exposition:
+    """Families of samples in the text format (version 0.0.4), as generate_latest writes
+    them: HELP, TYPE, then `name{label="value",...} 1.0` lines."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def family(self, name: str, kind: str, doc: str, samples: list[str]) -> None:
+        self.lines.append(f"# HELP {name} {doc}")
+        self.lines.append(f"# TYPE {name} {kind}")
+        self.lines.extend(samples)
+
+    def text(self) -> str:
+        return "\n".join(self.lines) + "\n" if self.lines else ""
+
+
+def sample(name: str, labels: dict[str, str], value: float) -> str:
+    inner = ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(labels.items()))
+    return f"{name}{{{inner}}} {float(value)!r}"
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+STATE = (  # name, help
+    ("rmdsl_account_info", "1 per supervised account: its id and ruleset (two daemons: alert)"),
+    ("rmdsl_reconciled", "1 while decisions run on reconciled state"),
+    ("rmdsl_account_locked", "1 while the whole account is locked out"),
+    ("rmdsl_lockouts_active", "active lockouts by kind"),
+    ("rmdsl_queue_depth", "events waiting now"),
+    ("rmdsl_goals_open", "enforcement goals not yet reached"),
+    ("rmdsl_goals_overdue", "enforcement goals past their deadline (5 s)"),
+    ("rmdsl_day_pnl", "today's net P&L, realized + unrealized (account currency)"),
+    ("rmdsl_day_realized_pnl", "today's realized P&L, net of fees"),
+)
+
+
+def _state(views: Sequence[AccountView], out: Exposition) -> None:
+    rows: dict[str, list[str]] = {name: [] for name, _ in STATE}
     for v in views:
-        engine, label = v.engine, [v.label]
+        engine, who = v.engine, {"account": v.label}
         ruleset = engine.ruleset.name if engine is not None else ""
-        info.add_metric([*label, str(v.account_id), ruleset], 1)
-        reconciled.add_metric(label, int(engine is not None and v.reconciled))
-        locked.add_metric(label, int(v.locked))
+        info = who | {"account_id": str(v.account_id), "ruleset": ruleset}
+        rows["rmdsl_account_info"].append(sample("rmdsl_account_info", info, 1))
+        reconciled = engine is not None and v.reconciled
+        rows["rmdsl_reconciled"].append(sample("rmdsl_reconciled", who, reconciled))
+        rows["rmdsl_account_locked"].append(sample("rmdsl_account_locked", who, v.locked))
         if engine is None:
             continue
         active = list(engine.lockouts.active.values())
         for kind in LOCKOUT_KINDS:
             n = sum(1 for lk in active if ("pause" if is_pause(lk) else str(lk.kind)) == kind)
-            lockouts.add_metric([*label, kind], n)
-        queue.add_metric(label, engine.queue.depth)
-        goals.add_metric(label, v.open_goals)
-        overdue.add_metric(label, v.overdue_goals)
+            rows["rmdsl_lockouts_active"].append(
+                sample("rmdsl_lockouts_active", who | {"kind": kind}, n)
+            )
         day = engine.state.ctx.day
-        pnl.add_metric(label, float(day.pnl))
-        realized.add_metric(label, float(day.realized_pnl))
-    yield from (info, reconciled, locked, lockouts, queue, goals, overdue, pnl, realized)
+        for name, value in (
+            ("rmdsl_queue_depth", engine.queue.depth),
+            ("rmdsl_goals_open", v.open_goals),
+            ("rmdsl_goals_overdue", v.overdue_goals),
+            ("rmdsl_day_pnl", float(day.pnl)),
+            ("rmdsl_day_realized_pnl", float(day.realized_pnl)),
+        ):
+            rows[name].append(sample(name, who, value))
+    for name, doc in STATE:
+        out.family(name, "gauge", doc, rows[name])
 
 
-def _counts(views: Sequence[AccountView]) -> Iterator[Metric]:
-    firings = CounterMetricFamily(
-        "rmdsl_firings", "times each rule fired", labels=["account", "rule"]
-    )
-    outcomes = CounterMetricFamily(
-        "rmdsl_enforcements",
-        "enforcement actions by rule and outcome (ok, failed, skipped, error)",
-        labels=["account", "rule", "outcome"],
-    )
-    latency = GaugeMetricFamily(
-        "rmdsl_account_enforcement_latency_ms",
-        "event received -> broker call sent, this account's" + WINDOW,
-        labels=["account", "quantile"],
-    )
+def _counts(views: Sequence[AccountView], out: Exposition) -> None:
+    firings: list[str] = []
+    outcomes: list[str] = []
+    latency: list[str] = []
     for v in views:
         counts = _counts_of(v)
         if counts is None:
             continue
+        who = {"account": v.label}
         for rule, n in sorted(counts.firings.items()):
-            firings.add_metric([v.label, rule], n)
+            firings.append(sample("rmdsl_firings_total", who | {"rule": rule}, n))
         for (rule, outcome), n in sorted(counts.outcomes.items()):
-            outcomes.add_metric([v.label, rule, outcome], n)
-        add_quantiles(latency, counts.latency, [v.label])
-    yield from (firings, outcomes, latency)
+            labels = who | {"rule": rule, "outcome": outcome}
+            outcomes.append(sample("rmdsl_enforcements_total", labels, n))
+        summary = counts.latency.summary()
+        stats = zip(
+            ("0.5", "0.95", "0.99", "1"),
+            (summary.p50, summary.p95, summary.p99, summary.max),
+            strict=True,
+        )
+        for q, value in stats:
+            if value is not None:
+                latency.append(sample(LATENCY, who | {"quantile": q}, value))
+    out.family("rmdsl_firings_total", "counter", "times each rule fired", firings)
+    out.family(
+        "rmdsl_enforcements_total",
+        "counter",
+        "enforcement actions by rule and outcome (ok, failed, skipped, error)",
+        outcomes,
+    )
+    out.family(
+        LATENCY, "gauge", "event received -> broker call sent, this account's" + WINDOW, latency
+    )
+
+
+LATENCY = "rmdsl_account_enforcement_latency_ms"

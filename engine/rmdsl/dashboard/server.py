@@ -182,7 +182,8 @@ class Dashboard:
     async def _metrics(self, request: Request) -> Response:
         from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-        return Response(exposition(self._registry), media_type=CONTENT_TYPE_LATEST)
+        body = exposition(self._registry, self.snapshots.daemon)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     async def _healthz(self, request: Request) -> Response:
         health = self.snapshots.health()
