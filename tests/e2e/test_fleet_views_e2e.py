@@ -66,14 +66,20 @@ async def breach_b(sim: SimAccount, daemon: Daemon) -> None:
     await wait_until(lambda: bool(b.feed.records), what="DESK-B's reduce recorded")
 
 
+async def get(daemon: Daemon, path: str, account: str | None = None) -> httpx.Response:
+    """GET a path of the daemon's page (`?account=` when given)."""
+    assert daemon.dashboard is not None
+    params = {"account": account} if account else {}
+    async with httpx.AsyncClient(timeout=10) as client:
+        return await client.get(daemon.dashboard.url + path, params=params)
+
+
 async def test_metrics_label_each_account_and_sum_the_fleet(
     fleet: tuple[SimAccount, Daemon, CollectingNotifier],
 ) -> None:
     sim, daemon, _ = fleet
     await breach_b(sim, daemon)
-    assert daemon.dashboard is not None
-    async with httpx.AsyncClient(timeout=10) as client:
-        text = (await client.get(daemon.dashboard.url + "metrics")).text
+    text = (await get(daemon, "metrics")).text
     ids = by_name(daemon)
     for name in NAMES:
         assert f'rmdsl_account_info{{account="{name}",account_id="{ids[name]}"' in text
@@ -90,12 +96,9 @@ async def test_the_page_lists_the_accounts_and_shows_the_one_asked_for(
 ) -> None:
     sim, daemon, _ = fleet
     await breach_b(sim, daemon)
-    assert daemon.dashboard is not None
-    url = daemon.dashboard.url + "api/state"
-    async with httpx.AsyncClient(timeout=10) as client:
-        first = (await client.get(url)).json()
-        b = (await client.get(url, params={"account": "DESK-B"})).json()
-        health = (await client.get(daemon.dashboard.url + "healthz")).json()
+    first = (await get(daemon, "api/state")).json()
+    b = (await get(daemon, "api/state", account="DESK-B")).json()
+    health = (await get(daemon, "healthz")).json()
     assert [row["name"] for row in first["accounts"]] == list(NAMES)
     assert first["account"]["name"] == "DESK-A" and first["history"] == []
     assert b["account"]["name"] == "DESK-B"
