@@ -89,20 +89,12 @@ async def _history(store: SqliteStore, args: argparse.Namespace) -> dict[str, An
     from rmdsl.commands.status import display_zone, now_of
     from rmdsl.lang.format import shown_values
     from rmdsl.store import rows
-    from rmdsl.store.codec import ts_out
 
     account_id = await pick_account(store, args.account)
     names = await fleet_names(store) if args.account is None else {}
     zone = await display_zone(store, args.tz)
-    where, params = "account_id = ?", list[object]([account_id])
-    if len(names) > 1:
-        where, params = "1 = 1", []
-    if args.since is not None:
-        where += " AND timestamp >= ?"
-        params.append(ts_out(parse_since(args.since, zone, now_of(args))))
-    if args.rule:
-        where += " AND rule_name = ?"
-        params.append(args.rule)
+    since = parse_since(args.since, zone, now_of(args)) if args.since is not None else None
+    where, params = _where(None if len(names) > 1 else account_id, since, args.rule)
     found = await store.fetch(  # `*`: a database at an older schema has fewer columns
         f"SELECT * FROM enforcement_history WHERE {where} ORDER BY timestamp DESC, id DESC LIMIT ?",
         (*params, args.limit),
@@ -136,6 +128,22 @@ async def _history(store: SqliteStore, args: argparse.Namespace) -> dict[str, An
             for r in records
         ],
     }
+
+
+def _where(
+    account_id: int | None, since: dt.datetime | None, rule: str | None
+) -> tuple[str, list[object]]:
+    """The filters: one account (None: every account), since when, one rule."""
+    from rmdsl.store.codec import ts_out
+
+    where, params = ("account_id = ?", list[object]([account_id])) if account_id else ("1 = 1", [])
+    if since is not None:
+        where += " AND timestamp >= ?"
+        params.append(ts_out(since))
+    if rule:
+        where += " AND rule_name = ?"
+        params.append(rule)
+    return where, params
 
 
 async def fleet_names(store: SqliteStore) -> dict[int, str]:
