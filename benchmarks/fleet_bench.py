@@ -277,7 +277,7 @@ def judge(r: dict[str, Any]) -> bool:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--accounts", default="1,10", help="comma-separated N (default 1,10)")
-    parser.add_argument("--minutes", type=float, default=0.5, help="each run (default 0.5)")
+    parser.add_argument("--minutes", type=float, default=0.25, help="each run (default 0.25)")
     parser.add_argument("--long-minutes", type=float, help="the largest N's run instead")
     parser.add_argument("--trade-every", type=float, default=60.0, help="seconds (default 60)")
     parser.add_argument("--no-rate-limits", action="store_true", help="gateway budget off")
