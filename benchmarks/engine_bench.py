@@ -7,6 +7,11 @@ writes (the engine alone) and a broker whose effects are fed back.
 
     .venv/bin/python benchmarks/engine_bench.py                  # 200k events
     .venv/bin/python benchmarks/engine_bench.py --events 1000000 # the 24 h figure
+    .venv/bin/python benchmarks/engine_bench.py --account-names  # + account.*, week.*, days(N)
+
+--account-names runs benchmarks/account_names.yaml (topstep.yaml plus rules on every name
+of the account model and the periods beyond the day) and feeds the balance updates the
+gateway sends after each fill.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "engine"))
 
 from rmdsl.contract.events import (  # noqa: E402
+    AccountEvent,
     Event,
     OrderEvent,
     OrderStatus,
@@ -73,7 +79,7 @@ def in_session(ts: dt.datetime) -> bool:
     return local.weekday() < 5 and dt.time(8, 31) <= local.time() < dt.time(15, 5)
 
 
-def session(n: int, trade_every_s: float, seed: int = 7) -> Iterator[Event]:
+def session(n: int, trade_every_s: float, seed: int = 7, balances: bool = False) -> Iterator[Event]:
     """n events over 24 h: quotes all day; in session hours a trader opens a protected
     position every `trade_every_s` seconds and closes it 30-90 s later."""
     rng = random.Random(seed)
@@ -81,6 +87,9 @@ def session(n: int, trade_every_s: float, seed: int = 7) -> Iterator[Event]:
     prices = {c: p for c, p in CONTRACTS}
     ids = iter(range(1, 10**9))
     ts, next_trade = START, START
+    balance = Decimal(50_000)
+    if balances:
+        yield AccountEvent(1, "bench", balance, True, ts)
     open_pos: tuple[str, int, Decimal, int, dt.datetime] | None = None
     for _ in range(n):
         ts += step
@@ -114,6 +123,9 @@ def session(n: int, trade_every_s: float, seed: int = 7) -> Iterator[Event]:
             pnl = (price - entry) * 4 * tick_value * size
             yield TradeEvent(next(ids), 1, contract, ts, price, pnl, FEES, Side.SELL, size)
             yield PositionEvent(1, 1, contract, ts, PositionType.UNDEFINED, 0, entry)
+            if balances:  # the gateway's Account update follows the fill's Trade and Position
+                balance += pnl - 2 * FEES
+                yield AccountEvent(1, "bench", balance, True, ts)
             yield OrderEvent(
                 oid,
                 1,
@@ -133,8 +145,9 @@ def pct(data: Sequence[int], q: float) -> float:
     return ordered[max(int(q * len(ordered)) - 1, 0)] / 1000
 
 
-async def bench(n: int, trade_every_s: float) -> dict[str, Any]:
-    ruleset = load_ruleset(ROOT / "rulesets/topstep.yaml")
+async def bench(n: int, trade_every_s: float, account_names: bool = False) -> dict[str, Any]:
+    name = "benchmarks/account_names.yaml" if account_names else "rulesets/topstep.yaml"
+    ruleset = load_ruleset(ROOT / name)
     broker = RecordingBroker()
     engine = Engine(ruleset, broker, NullStore(), CollectingNotifier(), lambda: START)  # type: ignore[arg-type]
     broker.state = engine.state
@@ -147,7 +160,7 @@ async def bench(n: int, trade_every_s: float) -> dict[str, Any]:
     gc.collect()
     t_all = time.perf_counter()
     count = 0
-    for ev in session(n, trade_every_s):
+    for ev in session(n, trade_every_s, balances=account_names):
         t0 = time.perf_counter_ns()
         out = await engine.process(ev)
         elapsed_ns = time.perf_counter_ns() - t0
@@ -188,9 +201,14 @@ def main() -> None:
     parser.add_argument(
         "--trade-every", type=float, default=120.0, help="seconds between entries in session"
     )
+    parser.add_argument(
+        "--account-names",
+        action="store_true",
+        help="benchmarks/account_names.yaml: + rules on account.*, week.*, days(N), pnl(7d)",
+    )
     args = parser.parse_args()
     with quiet_engine_logs():
-        r = asyncio.run(bench(args.events, args.trade_every))
+        r = asyncio.run(bench(args.events, args.trade_every, args.account_names))
     print(f"events: {r['events']}  in {r['seconds']:.2f} s  = {r['events_per_s']:,.0f} events/s")
     print(
         f"per event: p50 {r['p50_us']:.1f} us  p99 {r['p99_us']:.1f} us  "

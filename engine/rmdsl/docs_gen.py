@@ -77,7 +77,7 @@ def schema_text() -> str:
     for f in FUNCTIONS.values():
         params = "x, ..." if f.name in NUMERIC_FUNCTIONS else ", ".join(str(p) for p in f.params)
         result = str(f.result) if f.result else "same"
-        lines.append(f"  {f.name}({params}) -> {result}: {f.doc}")
+        lines.append(f"  {f.signature(params)} -> {result}: {f.doc}")
     lines += ["", "Actions", ""]
     for name, action in ACTIONS.items():
         scopes = f" [scope {', '.join(sorted(action.scopes))}]" if action.scopes else ""
@@ -155,6 +155,7 @@ def json_schema() -> dict[str, object]:
             },
         },
         "holidays": {"type": "array", "items": {"type": "string", "format": "date"}},
+        "week_start": {"type": "string", "pattern": "^(mon|tue|wed|thu|fri|sat|sun) [0-9:]+$"},
         "params": {"type": "object", "additionalProperties": param},
         "rules": {
             "type": "object",
@@ -206,7 +207,7 @@ def _functions_block() -> list[str]:
         result = f.result or "same as x"
         if f.name == "lookup":
             params, result = "map<T>, string, T", "T"
-        out.append(f"| `{f.name}({params})` | {result} | {_md(f.doc)} |")
+        out.append(f"| `{f.signature(params)}` | {result} | {_md(f.doc)} |")
     return out
 
 

@@ -22,7 +22,7 @@ from rmdsl.rules.compile import RuleCompiler
 from rmdsl.rules.document import FileDoc, parse_file_doc, within_limits
 from rmdsl.rules.extends import Merged, load_chain, merge
 from rmdsl.rules.lint import lint_ruleset
-from rmdsl.rules.model import Param, Rule, Ruleset, SessionHours
+from rmdsl.rules.model import Param, Rule, Ruleset, SessionHours, WeekStart
 from rmdsl.rules.nslg import build_nslg
 from rmdsl.rules.params import ParamTyper
 from rmdsl.rules.values import Report
@@ -42,6 +42,7 @@ _DEFAULTS: dict[str, object] = {
     "reset": DEFAULT_RESET,
     "session": SessionHours(),
     "holidays": frozenset(),
+    "week_start": WeekStart(),
 }
 
 
@@ -172,6 +173,7 @@ def _build(merged: Merged, **rest: Any) -> Ruleset:
         reset=get("reset", dt.time, DEFAULT_RESET),
         session=get("session", SessionHours, SessionHours()),
         holidays=get("holidays", frozenset, frozenset()),
+        week_start=get("week_start", WeekStart, WeekStart()),
         params=_params(merged),
         **rest,
     )

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from rmdsl.commands.fleet_status import fleet_status, render_fleet
-from rmdsl.commands.status import fmt_money
+from rmdsl.commands.status_render import fmt_money
 from rmdsl.engine.persistence import (
     AccountStateRecord,
     EnforcementRecord,

@@ -59,6 +59,41 @@ def test_limits_come_from_money_comparisons_of_the_ruleset(tmp_path: Path) -> No
     assert rows["flipped"]["used"] == 0.0  # no open loss: nothing used
 
 
+MLL = """\
+rmdsl: 1
+name: mll
+params:
+  account_size: $50000
+  mll_distance: $2000
+  mll_buffer: $250
+rules:
+  mll_guard:
+    when: account.to_mll <= params.mll_buffer
+    do: [flatten, lockout(until: reset)]
+  week:
+    when: week.realized_pnl <= -$1000
+    do: [alert]
+"""
+
+
+def test_the_mll_and_the_week_are_bars_and_an_unknown_balance_shows_none(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "mll.yaml"
+    path.write_text(MLL, encoding="utf-8")
+    ruleset = load_ruleset(path)
+    specs = limit_specs(ruleset)
+    assert [s.name for s in specs] == ["account.to_mll", "week.realized_pnl"]
+    state = AccountState(1)
+    state.account_model.set_params(ruleset.param_values())
+    state.account_model.refresh()  # no balance yet: to_mll is unknown, no bar (no crash)
+    assert [r["rule"] for r in limit_rows(specs, ruleset, state.ctx)] == ["week"]
+    state.ctx.account.balance = Decimal(48_600)
+    state.account_model.on_balance()
+    rows = {r["rule"]: r for r in limit_rows(specs, ruleset, state.ctx)}
+    assert rows["mll_guard"]["value"] == Decimal(600) and rows["mll_guard"]["room"] == 350
+
+
 T = dt.datetime(2026, 11, 27, 15, 2, 48, tzinfo=dt.UTC)
 
 

@@ -49,6 +49,7 @@ ERRORS = [
     ("RM165", 'day.trades in [1, "a"]'),
     ("RM166", "params.daily_los < $0"),
     ("RM168", "day.realized_pnl <= -400"),
+    ("RM169", "pnl(32d) <= -$1000"),
 ]
 
 
@@ -58,6 +59,27 @@ def test_error_code(code: str, text: str) -> None:
     assert not checked.ok
     assert [d.code for d in checked.errors] == [code]
     assert checked.errors[0].span is not None
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("pnl(31d) <= -$1000", []),  # exactly what is kept
+        ("pnl(744h + 1ms) <= -$1000", []),  # computed: judged at run time (a rule error)
+        ("fills(31d + 1ms) > 2", []),
+        ("losses(745h) > 2", ["RM169"]),  # 31 days and one hour
+        ("trades(params.window) > 2", ["RM169"]),  # a param's value is known
+        ("days(400).realized_pnl <= -$1000", []),
+        ("days(401).pnl <= -$1000", ["RM169"]),
+        ("days(0).realized_pnl <= -$1000", ["RM169"]),
+        ("days(params.max_contracts).realized_pnl <= -$1000", []),
+    ],
+)
+def test_rm169_window_longer_than_kept(text: str, found: list[str]) -> None:
+    expr = parse_expression(text, path="r.yaml")
+    params = {**PARAMS, "window": (DURATION, 32 * 86_400_000)}
+    checked = check_expression(expr, CheckEnv("r.yaml", Scope.ACCOUNT, params, BOOL))
+    assert [d.code for d in checked.diagnostics] == found
 
 
 def test_rm167_expected_type() -> None:
@@ -125,7 +147,16 @@ WARNINGS = [
     ("RM806", "day.realized_pnl * 10000000000000000000000000000 % $0.03 > $0"),
     ("RM806", "round(day.pnl / 0.0000000001) > $0"),
     ("RM807", "5m * day.losses"),  # a duration argument (checked with expected duration below)
+    ("RM808", "account.to_mll <= $250"),  # no params.mll_distance: the MLL would read $0
 ]
+
+
+def test_rm808_not_when_the_param_is_declared() -> None:
+    expr = parse_expression("account.to_mll <= $250 and account.start_balance > $0", path="r")
+    params = {**PARAMS, "mll_distance": (MONEY, Decimal(2000)), "account_size": (MONEY, 1)}
+    checked = check_expression(expr, CheckEnv("r", Scope.ACCOUNT, params, BOOL))
+    assert checked.diagnostics == ()
+    assert "RM808" in codes("account.start_balance > $0")
 
 
 @pytest.mark.parametrize(("code", "text"), WARNINGS)

@@ -155,7 +155,7 @@ async def fleet_names(store: SqliteStore) -> dict[int, str]:
 
 
 def render_history(data: dict[str, Any]) -> str:
-    from rmdsl.commands.status import fmt_ts
+    from rmdsl.commands.status_render import fmt_ts
 
     found = data["enforcements"]
     if not found:

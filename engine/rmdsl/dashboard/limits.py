@@ -18,7 +18,7 @@ from rmdsl.lang.context import EvalContext
 from rmdsl.lang.types import MONEY
 from rmdsl.rules.model import Rule, Ruleset
 
-_MONEY_ROOTS = ("day.", "account.")
+_MONEY_ROOTS = ("day.", "account.", "week.")
 _FLIP = {
     ast.CompareOp.LT: ast.CompareOp.GT,
     ast.CompareOp.LE: ast.CompareOp.GE,
@@ -95,10 +95,11 @@ def _money_literal(node: ast.Expr) -> Decimal | None:
 
 
 def current(ctx: EvalContext, name: str) -> Decimal | None:
-    """The value of `day.x` / `account.x` in the engine's context now."""
+    """The value of `day.x` / `account.x` / `week.x` in the engine's context now; None while
+    unknown (account.net and account.to_mll before the gateway reports a balance: NaN)."""
     root, _, attr = name.partition(".")
     value = getattr(getattr(ctx, root, None), attr, None)
-    return value if isinstance(value, Decimal) else None
+    return value if isinstance(value, Decimal) and not value.is_nan() else None
 
 
 def limit_rows(

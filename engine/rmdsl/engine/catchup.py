@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 
 from rmdsl.contract.broker import Snapshot
 from rmdsl.contract.events import TradeEvent
-from rmdsl.engine import restore
+from rmdsl.engine import dayclose, restore
 from rmdsl.engine.clockwork import Clockwork
 from rmdsl.engine.dispatch import Dispatcher
 from rmdsl.engine.evaluate import Firing, TimerChanges
@@ -175,7 +175,9 @@ async def reconcile(
     restore.take_snapshot_info(st, snapshot)
     missed = missed_trades(snapshot.trades_today, intake.take_held())
     known = restore.opened(st) if catch_up else None
+    st.account_model.holds_missed(dayclose.missed_net(st, intake.today, missed))
     deferred = await catch_up_trades(intake, ex, missed, now, evaluate=catch_up)
+    st.account_model.rebase()  # the snapshot's balance already holds the fills caught up
     parts = restore.Parts(st, intake.today, j, intake.lockouts, intake.evaluator)
     changes = await restore.replace(parts, snapshot, known)
     intake.evaluating = True

@@ -23,6 +23,7 @@ import datetime as dt
 import logging
 
 from rmdsl.contract.events import TradeEvent
+from rmdsl.engine import dayclose
 from rmdsl.engine.journal import Journal
 from rmdsl.engine.origin import Origins
 from rmdsl.engine.restore import trade_record
@@ -90,4 +91,5 @@ async def _late(
     )
     await journal.persist(store.record_trade(trade_record(st.account_id, ev, day, ours)))
     await journal.persist(store.save_account_state(today.closed_day))
+    await dayclose.late_fill(st, today, journal, day, ev.id)  # its day's result, long windows
     return TradeResult.LATE

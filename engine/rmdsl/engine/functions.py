@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from rmdsl.engine.history import DaysFunctions
     from rmdsl.engine.state import AccountState
 
 
@@ -24,17 +25,30 @@ class Functions:
     def contracts(self, symbol: str) -> int:
         return self._s.contracts_of(symbol)
 
+    @property
+    def days(self) -> DaysFunctions:
+        return self._s.history.days_fn
+
+    # a window reaching before the last reset adds the closed days' fills (rmdsl.engine.history)
     def fills(self, window_ms: int) -> int:
-        return self._s.fills.fills(self._s.window(window_ms))
+        s, past = self._s, self._s.history.past_start(self._s.now, window_ms)
+        today = s.fills.fills(s.window(window_ms))
+        return today + (0 if past is None else s.history.past.fills(past))
 
     def trades(self, window_ms: int) -> int:
-        return self._s.fills.trades(self._s.window(window_ms))
+        s, past = self._s, self._s.history.past_start(self._s.now, window_ms)
+        today = s.fills.trades(s.window(window_ms))
+        return today + (0 if past is None else s.history.past.trades(past))
 
     def losses(self, window_ms: int) -> int:
-        return self._s.fills.losses(self._s.window(window_ms))
+        s, past = self._s, self._s.history.past_start(self._s.now, window_ms)
+        today = s.fills.losses(s.window(window_ms))
+        return today + (0 if past is None else s.history.past.losses(past))
 
     def pnl(self, window_ms: int) -> Decimal:
-        return self._s.fills.pnl(self._s.window(window_ms))
+        s, past = self._s, self._s.history.past_start(self._s.now, window_ms)
+        today = s.fills.pnl(s.window(window_ms))
+        return today + (Decimal(0) if past is None else s.history.past.pnl(past))
 
     def tick_value(self, symbol: str) -> Decimal:
         return self._s.tick_value(symbol)

@@ -90,6 +90,8 @@ class Intake:
     async def account(self, event: AccountEvent) -> None:
         st, j = self.state, self.journal
         st.apply_account(event)
+        if event.balance is not None:  # account.net / to_mll for `rmdsl status`
+            await j.persist(j.store.save_account_state(self.today.account_record(st)))
         if event.can_trade is True:
             for lifted in self.lockouts.lift_can_trade(st.now):
                 log.warning("lockout by %s lifted: the account can trade", lifted.rule_id)

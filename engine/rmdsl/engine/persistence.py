@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
 
+from rmdsl.engine.dayrecord import DayResultRecord as DayResultRecord  # the day history's row
+
 ZERO = Decimal(0)
 
 
@@ -93,6 +95,10 @@ class AccountStateRecord:
     # the directional params in force for trading_day and the looser file values that wait for
     # the reset (rmdsl.engine.params): {"in_force": {name: text}, "waiting": {name: {...}}}
     params: Mapping[str, Any] = field(default_factory=dict)
+    # the account model (rmdsl.engine.account), for `rmdsl status`; net None: balance unknown
+    eod_high: Decimal | None = None
+    mll: Decimal | None = None
+    net: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +201,9 @@ class PersistedState:
     lockouts: tuple[LockoutRecord, ...] = ()  # active only (lifted_at is None)
     timers: tuple[TimerRecord, ...] = ()
     ruleset: RulesetVersionRecord | None = None  # the last recorded version
+    days: tuple[DayResultRecord, ...] = ()  # the kept closed days, oldest first
+    # the fills of the closed days a trailing window can still reach (rmdsl.engine.history)
+    recent_trades: tuple[TradeRecord, ...] = ()
 
 
 # ---- the batch API: one frozen record per write method, applied in order -------------------
@@ -208,6 +217,14 @@ class SaveAccount:
 @dataclass(frozen=True, slots=True)
 class ResetDay:
     state: AccountStateRecord
+
+
+@dataclass(frozen=True, slots=True)
+class RecordDay:
+    """Upsert a closed day's result; rows of days before `keep_from` are deleted."""
+
+    day: DayResultRecord
+    keep_from: dt.date
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,6 +289,7 @@ class RecordMetrics:
 Write = (
     SaveAccount
     | ResetDay
+    | RecordDay
     | RecordTrade
     | UpsertPosition
     | RemovePosition
@@ -307,6 +325,10 @@ class StateStore(Protocol):
         Queued in the same batch as the fill, after the enforcement it causes is dispatched.
         Unrealized-only changes (quotes) are saved at most once a second.
         """
+        ...
+
+    async def record_day(self, day: DayResultRecord, keep_from: dt.date) -> None:
+        """At each reset (and for a late fill of the closed day): the day's result row."""
         ...
 
     async def record_trade(self, trade: TradeRecord) -> None:

@@ -12,6 +12,7 @@ so a rule failing on every quote cannot flood the log, the admin or the store.
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import logging
 from dataclasses import dataclass, field
 
@@ -61,7 +62,9 @@ def where_of(origin: Origin | None) -> str:
 def error_text(exc: BaseException) -> str:
     """`ZeroDivisionError: division by zero`; a decimal signal by name (`DivisionImpossible`)."""
     args = exc.args[0] if len(exc.args) == 1 else None
-    if isinstance(args, list) and args and all(isinstance(a, type) for a in args):
+    if args == [decimal.InvalidOperation]:  # an ordering comparison with NaN (engine.account)
+        text = "a value is unknown (account.net and account.to_mll until the balance is known)"
+    elif isinstance(args, list) and args and all(isinstance(a, type) for a in args):
         text = ", ".join(a.__name__ for a in args)  # decimal: [<class 'DivisionImpossible'>]
     else:
         text = str(exc)

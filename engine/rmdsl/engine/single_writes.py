@@ -30,6 +30,9 @@ class SingleWrites(ABC):
     async def record_trade(self, trade: p.TradeRecord) -> None:
         await self.apply((p.RecordTrade(trade),))
 
+    async def record_day(self, day: p.DayResultRecord, keep_from: dt.date) -> None:
+        await self.apply((p.RecordDay(day, keep_from),))
+
     async def upsert_position(self, position: p.PositionRecord) -> None:
         await self.apply((p.UpsertPosition(position),))
 

@@ -20,9 +20,11 @@ from rmdsl.contract.events import (
     TradeEvent,
     symbol_of,
 )
+from rmdsl.engine.account import AccountModel
 from rmdsl.engine.entities import DEFAULT_CONTRACTS, Order, Position, protection
 from rmdsl.engine.fills import FillBook
 from rmdsl.engine.functions import Functions
+from rmdsl.engine.history import DayHistory
 from rmdsl.engine.windows import Fill, FillWindow, count
 from rmdsl.lang.context import AccountView, EvalContext, TradeView
 
@@ -66,6 +68,8 @@ class AccountState:
         self.fills = FillWindow()
         self._last_trade_ts = self.now
         self.fill_book = FillBook()  # one fill's Order, Trade and Position, in any order
+        self.account_model = AccountModel(self.ctx)  # account.eod_high, mll, net, to_mll
+        self.history = DayHistory(self.ctx)  # the closed days: week.*, days(N), long windows
 
     @property
     def account_id(self) -> int:
@@ -113,6 +117,7 @@ class AccountState:
             view.name = ev.name
         if ev.balance is not None:
             view.balance = ev.balance
+            self.account_model.on_balance()
         if ev.can_trade is not None:
             view.can_trade = ev.can_trade
 
@@ -330,6 +335,8 @@ class AccountState:
         if day.pnl > day.peak_pnl:
             day.peak_pnl = day.pnl
         day.drawdown = day.peak_pnl - day.pnl
+        self.account_model.refresh()
+        self.history.refresh()
 
     def bind_ages(self) -> None:
         """position.age / order.age are read relative to now: refresh before evaluating."""
@@ -353,6 +360,7 @@ class AccountState:
         day.peak_pnl = day.unrealized_pnl
         self._refresh_day()
         day.peak_pnl = day.pnl
+        self.account_model.day_cleared()
 
     def replace_positions(self, events: tuple[PositionEvent, ...]) -> None:
         self.positions.clear()

@@ -23,7 +23,7 @@ from rmdsl.contract.events import (
     QuoteEvent,
     TradeEvent,
 )
-from rmdsl.engine import catchup, params, restore
+from rmdsl.engine import catchup, dayclose, params, restore
 from rmdsl.engine.clockwork import Clockwork
 from rmdsl.engine.dispatch import Dispatcher
 from rmdsl.engine.evaluate import GRACE_ID, Firing, TimerChanges
@@ -53,6 +53,7 @@ class Stepper:
         i.today.begin(now)
         parts = restore.Parts(i.state, i.today, i.journal, i.lockouts, i.evaluator)
         await restore.apply(parts, persisted, now)
+        await dayclose.restore(i.state, i.today, i.journal, persisted, now)  # days, eod_high
         i.clock_views.update()
         await self.rule_errors()
         await self.save_version(now)
@@ -127,13 +128,16 @@ class Stepper:
         """The trading day ends at `at` (the clockwork calls this when it is due)."""
         i = self.intake
         st, today, j = i.state, i.today, i.journal
-        await j.persist(j.store.before_reset(st.account_id, today.ending(at), at))
+        old_day = today.ending(at)
+        await j.persist(j.store.before_reset(st.account_id, old_day, at))
         today.close(at, st)  # the day that ends is remembered: late fills land there
+        await dayclose.close_day(st, j, old_day, at)  # its result kept, the end-of-day high taken
         i.origins.new_day()
         st.reset_day()
         i.clock_views.refresh_fills()
         st.ctx.params = today.ruleset.param_values()
         i.evaluator.latched.clear()
+        dayclose.opened(st, today)
         log.warning("trading day reset at %s: now %s", at.isoformat(), today.trading_day)
         await self.save_day(last_reset=at)
 
@@ -149,6 +153,7 @@ class Stepper:
         for key in i.evaluator.timers.drop_rules({GRACE_ID} | {r.id for r in new.rules}):
             await j.persist(j.store.cancel_timer(st.account_id, key))
         i.clock_views.set_calendar(i.today.calendar)
+        dayclose.opened(st, i.today)  # account_size, mll_distance, the week may have changed
         await self.save_version(st.now)
         # the params in force are the day's, persisted: a restart must not apply a loosening early
         await self.save_day()

@@ -84,6 +84,9 @@ class Today:
             params=params.to_record(
                 self.ruleset, st.ctx.params, self.deferred_params, self.next_reset
             ),
+            eod_high=account.eod_high,
+            mll=account.mll,
+            net=account.net if st.account_model.balance_known else None,
         )
 
     def version(self, now: dt.datetime, account_id: int) -> RulesetVersionRecord:

@@ -13,6 +13,7 @@ from decimal import Decimal
 from rmdsl.errors import Diagnostic, Severity
 from rmdsl.lang import ast
 from rmdsl.lang.diagnostic_codes import CODES
+from rmdsl.lang.horizon import too_long
 from rmdsl.lang.literals import WEEKDAYS, money_literal
 from rmdsl.lang.literals import close_names as did_you_mean
 from rmdsl.lang.schema import FUNCTIONS, NAMES, NUMERIC_FUNCTIONS, Scope, Trigger
@@ -311,6 +312,8 @@ class _Checker:
             if typ != ERROR and unify(want, typ) != want:
                 message = f"{CODES['RM154']}: `{node.func}` wants {want}, given {typ}"
                 self.error("RM154", message, arg, _arg_hint(want, typ))
+        if (long := too_long(node, self.env.params)) is not None:
+            self.error("RM169", f"{CODES['RM169']}: {long[0]}", node, long[1])
         assert spec.result is not None
         return spec.result
 

@@ -23,6 +23,12 @@ class AccountView:
     name: str = ""
     balance: Decimal = ZERO
     can_trade: bool = True
+    # the account model (rmdsl.engine.account keeps these current; docs/language.md, "Account")
+    start_balance: Decimal = ZERO  # params.account_size
+    eod_high: Decimal = ZERO  # the highest end-of-day balance, taken at each reset
+    mll: Decimal = ZERO  # min(eod_high - params.mll_distance, start_balance); moves at resets
+    net: Decimal = ZERO  # balance + open P&L (+ realized P&L the balance does not hold yet)
+    to_mll: Decimal = ZERO  # net - mll
 
 
 @dataclass(slots=True)
@@ -38,6 +44,14 @@ class DayView:
     wins: int = 0
     losses: int = 0
     consecutive_losses: int = 0
+
+
+@dataclass(slots=True)
+class WeekView:
+    """The trading week so far, today included (rmdsl.engine.history)."""
+
+    realized_pnl: Decimal = ZERO  # net, like day.realized_pnl
+    pnl: Decimal = ZERO  # realized + today's unrealized
 
 
 @dataclass(slots=True)
@@ -112,8 +126,26 @@ class SessionView:
     fills: int = 0  # fills since the current (or last) session opened
 
 
+class DaysFunctions(Protocol):
+    """`days(N).realized_pnl` / `days(N).pnl`: the last N trading days, today included."""
+
+    def realized_pnl(self, days: int) -> Decimal: ...
+    def pnl(self, days: int) -> Decimal: ...
+
+
+class NoDays:
+    def realized_pnl(self, days: int) -> Decimal:
+        return ZERO
+
+    def pnl(self, days: int) -> Decimal:
+        return ZERO
+
+
 class RuntimeFunctions(Protocol):
     """The functions of the language that need engine state (durations in ms)."""
+
+    @property
+    def days(self) -> DaysFunctions: ...
 
     def contracts(self, symbol: str) -> int: ...
     def fills(self, window_ms: int) -> int: ...
@@ -126,6 +158,8 @@ class RuntimeFunctions(Protocol):
 
 class NoFunctions:
     """Functions over an empty account: for tests and `check`-time evaluation."""
+
+    days: DaysFunctions = NoDays()
 
     def contracts(self, symbol: str) -> int:
         return 0
@@ -153,6 +187,7 @@ class NoFunctions:
 class EvalContext:
     account: AccountView = field(default_factory=AccountView)
     day: DayView = field(default_factory=DayView)
+    week: WeekView = field(default_factory=WeekView)
     positions: PositionsView = field(default_factory=PositionsView)
     now: NowView = field(default_factory=NowView)
     session: SessionView = field(default_factory=SessionView)

@@ -48,6 +48,7 @@ CODES: dict[str, str] = {
     "RM166": "unknown param",
     "RM167": "expression has the wrong type",
     "RM168": "money compared with a plain number",
+    "RM169": "window longer than the history kept",
     # warnings
     "RM800": "divisor can be zero",
     "RM801": "loss limit with a positive threshold",
@@ -57,4 +58,5 @@ CODES: dict[str, str] = {
     "RM805": "contradictory bounds on the same value",
     "RM806": "expression can fail at run time",
     "RM807": "duration computed at run time has no upper bound",
+    "RM808": "account name without the param that sets it",
 }

@@ -48,6 +48,8 @@ def _format(value: object, typ: Type) -> str:
         return "{" + ", ".join(f"{k}: {format_value(v, elem)}" for k, v in value.items()) + "}"
     if typ == BOOL:
         return "true" if value else "false"
+    if typ == MONEY and isinstance(value, Decimal) and value.is_nan():
+        return "unknown"  # account.net / to_mll before the balance is known (engine.account)
     if typ == MONEY and isinstance(value, Decimal | int):
         return format_money(value)
     if typ == NUMBER and isinstance(value, Decimal):

@@ -11,7 +11,7 @@ from rmdsl.errors import Diagnostic, Severity
 from rmdsl.lang import ast
 from rmdsl.lang.ast import BinaryOp, CompareOp
 from rmdsl.lang.diagnostic_codes import CODES
-from rmdsl.lang.schema import FUNCTIONS
+from rmdsl.lang.schema import ACCOUNT_SIZE, FUNCTIONS, MLL_DISTANCE
 from rmdsl.lang.types import BOOL, DURATION, MONEY, NUMBER, Type
 from rmdsl.lang.typing_rules import CYCLIC
 
@@ -29,6 +29,12 @@ PNL_NAMES = frozenset(
     }
 )
 _UNSET = object()
+# the account.* names that are $0 (or wrong) without a param (rmdsl.engine.account)
+ACCOUNT_NAME_PARAMS = {
+    "account.mll": MLL_DISTANCE,
+    "account.to_mll": MLL_DISTANCE,
+    "account.start_balance": ACCOUNT_SIZE,
+}
 
 
 def lint_expression(checked: object) -> tuple[Diagnostic, ...]:
@@ -63,6 +69,8 @@ class _Linter:
                 self._loss_limit(node)
             elif isinstance(node, ast.In) and isinstance(node.container, ast.Range):
                 self._range(node.container)
+            elif isinstance(node, ast.Name) and node.path in ACCOUNT_NAME_PARAMS:
+                self._account_param(node)
         if isinstance(root, ast.Binary) and root.op is BinaryOp.AND:
             self._bounds(root)
         if self.checked.type == BOOL and self.checked.env.expected == BOOL:
@@ -72,6 +80,15 @@ class _Linter:
             message = f"{CODES['RM807']}: it grows with the state it reads"
             self.warn("RM807", message, root, hint)
         return self.diags
+
+    def _account_param(self, node: ast.Name) -> None:
+        """RM808: account.mll / to_mll / start_balance read a param the ruleset lacks."""
+        param = ACCOUNT_NAME_PARAMS[node.path]
+        if param not in self.params:
+            message = f"{CODES['RM808']}: `{node.path}` needs `params.{param}`"
+            example = "$2000" if param == MLL_DISTANCE else "$50000"
+            hint = f'declare it, e.g. `{param}: {example}` (docs/language.md, "Account")'
+            self.warn("RM808", message, node, hint)
 
     def _precision(self, node: ast.Expr) -> None:
         """RM806: `%` or round()/floor()/ceil() of exact decimals raises past 28 digits."""

@@ -65,7 +65,9 @@ def _bare(node: ast.Expr) -> str:
         case ast.Name(path=path):
             return path
         case ast.Call(func=func, args=args):
-            return f"{func}({', '.join(_print(a, IF_ELSE) for a in args)})"
+            head, _, member = func.partition(".")  # days(5).realized_pnl: a member of a call
+            shown = f"{head}({', '.join(_print(a, IF_ELSE) for a in args)})"
+            return f"{shown}.{member}" if member else shown
         case ast.ListLit(items=items):
             return f"[{', '.join(_print(i, IF_ELSE) for i in items)}]"
         case ast.Unary(op=UnaryOp.NOT, operand=x):

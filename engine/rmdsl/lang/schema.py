@@ -74,9 +74,14 @@ def _n(
     return NameSpec(path, typ, doc, frozenset(triggers), scope, attr)
 
 
+# the params the account.* names read (rmdsl.engine.account): used even when no rule names them
+ACCOUNT_SIZE, MLL_DISTANCE, EOD_HIGH_SEED = "account_size", "mll_distance", "start_eod_high"
+ACCOUNT_PARAMS = frozenset({ACCOUNT_SIZE, MLL_DISTANCE, EOD_HIGH_SEED})
+
 _PNL = {_T.FILL, _T.TRADE}
 _LIVE = {_T.POSITION, _T.QUOTE}
 _POS = Scope.POSITION
+_ACCT_LIVE = _PNL | _LIVE | {_T.ACCOUNT}
 
 NAMES: Mapping[str, NameSpec] = {
     spec.path: spec
@@ -85,6 +90,27 @@ NAMES: Mapping[str, NameSpec] = {
         _n("account.name", STRING, "the account name", {_T.ACCOUNT}),
         _n("account.balance", MONEY, "the account balance", {_T.ACCOUNT}),
         _n("account.can_trade", BOOL, "false when the gateway disallows trading", {_T.ACCOUNT}),
+        _n(
+            "account.start_balance",
+            MONEY,
+            'the account size: params.account_size (docs/language.md, "Account")',
+            {_T.ACCOUNT},
+        ),
+        _n(
+            "account.eod_high",
+            MONEY,
+            "the highest end-of-day balance: taken at each reset, kept across restarts",
+            {_T.ACCOUNT, _T.CLOCK},
+        ),
+        _n(
+            "account.mll",
+            MONEY,
+            "the trailing Maximum Loss Limit: eod_high - params.mll_distance, never above "
+            "start_balance; moves only at the reset",
+            {_T.ACCOUNT, _T.CLOCK},
+        ),
+        _n("account.net", MONEY, "balance + open P&L of all positions", _ACCT_LIVE),
+        _n("account.to_mll", MONEY, "account.net - account.mll: the room left", _ACCT_LIVE),
         _n(
             "day.realized_pnl",
             MONEY,
@@ -101,6 +127,13 @@ NAMES: Mapping[str, NameSpec] = {
         _n("day.wins", INT, "the trader's closing fills with trade.pnl (net) > 0", _PNL),
         _n("day.losses", INT, "the trader's closing fills with trade.pnl (net) < 0", _PNL),
         _n("day.consecutive_losses", INT, "the trader's losing closes in a row", _PNL),
+        _n(
+            "week.realized_pnl",
+            MONEY,
+            "net realized P&L of the trading week so far (week_start), today included",
+            _PNL,
+        ),
+        _n("week.pnl", MONEY, "week.realized_pnl + open P&L", _PNL | _LIVE),
         _n("positions.count", INT, "open positions", {_T.POSITION}),
         _n("positions.contracts", INT, "gross open contracts", {_T.POSITION}),
         _n("positions.net_contracts", INT, "long minus short contracts", {_T.POSITION}),
@@ -201,6 +234,11 @@ class FunctionSpec:
     triggers: frozenset[Trigger]
     runtime: bool  # True: calls ctx.funcs.<name>
 
+    def signature(self, params: str) -> str:
+        """How a call is written: `pnl(duration)`, and `days(int).realized_pnl` for a member."""
+        head, _, member = self.name.partition(".")
+        return f"{head}({params}).{member}" if member else f"{head}({params})"
+
 
 _NUMERIC_FNS = ("abs", "min", "max", "round", "floor", "ceil")
 # abs/min/max/round/floor/ceil take int, number, money or duration (min/max: 2+ args of one
@@ -253,6 +291,22 @@ FUNCTIONS: Mapping[str, FunctionSpec] = {
             MONEY,
             "net realized P&L of the window's fills, opening fills' fees included (rmdsl's too)",
             frozenset(_PNL),
+            True,
+        ),
+        FunctionSpec(
+            "days.realized_pnl",
+            (INT,),
+            MONEY,
+            "days(N).realized_pnl: net realized P&L of the last N trading days, today included",
+            frozenset(_PNL),
+            True,
+        ),
+        FunctionSpec(
+            "days.pnl",
+            (INT,),
+            MONEY,
+            "days(N).pnl: days(N).realized_pnl + open P&L",
+            frozenset(_PNL | _LIVE),
             True,
         ),
         FunctionSpec(

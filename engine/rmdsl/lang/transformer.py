@@ -152,6 +152,11 @@ class ExprTransformer(Transformer[Token, ast.Expr]):
     def call(self, c: list[ast.Expr | Token]) -> ast.Expr:
         return ast.Call(str(c[0]), tuple(_exprs(c[2:])), span=_outer(c))
 
+    def call_member(self, c: list[ast.Expr | Token]) -> ast.Expr:
+        """`days(5).realized_pnl` is the function `days.realized_pnl` of one argument."""
+        member = c[-1]
+        return ast.Call(f"{c[0]}.{member}", tuple(_exprs(c[2:-2])), span=_outer(c))
+
     def action(self, c: list[ast.ActionArg | Token | None]) -> ast.ActionCall:
         name = c[0]
         assert isinstance(name, Token)

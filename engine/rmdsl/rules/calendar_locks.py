@@ -13,6 +13,7 @@ calendar under locked rules"):
   be added only when every such rule reads the session so that a closed day
   makes it fire more, never less (`not session.open`, `session.ends_in < X`,
   `session.fills > X`, `until: session_start`);
+* a locked rule that reads `week.*` locks `week_start` (RM414);
 * and the mandatory no_stop_loss_grace, which cannot be locked itself, only gets
   stricter: a shorter grace, `flatten` kept (RM413).
 """
@@ -30,11 +31,11 @@ from rmdsl.lang.schema import UntilKind
 from rmdsl.lang.yaml_loader import YMap, YNode, YScalar, YSeq
 from rmdsl.rules.document import FileDoc
 from rmdsl.rules.extends import Merged, MergedRule
-from rmdsl.rules.model import NoStopLossGrace, Rule, SessionHours
+from rmdsl.rules.model import NoStopLossGrace, Rule, SessionHours, WeekStart
 from rmdsl.rules.values import Entry, Report, parse_duration_text
 
 Setting = tuple[object, Entry | None]  # a value and where it was set (None: the default)
-CALENDAR_KEYS = ("timezone", "reset", "session", "holidays")
+CALENDAR_KEYS = ("timezone", "reset", "session", "holidays", "week_start")
 _SESSION_START = "until: session_start"
 _FLIP = {
     ast.CompareOp.LT: ast.CompareOp.GT,
@@ -111,6 +112,8 @@ def _check(
     if key in ("timezone", "reset"):
         _moved(key, seen, new, entry, locked, report)
         return True
+    if key == "week_start":
+        return _week_moved(new, old_entry, entry, locked, report)
     readers = [lk for lk in locked if lk.session_reads]
     if not readers:
         return False
@@ -154,6 +157,25 @@ def _moved(
         f"{reset} ({_set_at(seen[key][1])}); a child may not move it",
         f"remove `{key}` from this file: a base's locked rules keep the base's {key}",
     )
+
+
+def _week_moved(
+    new: object, old_entry: Entry | None, entry: Entry, locked: list[_Locked], report: Report
+) -> bool:
+    """RM414: a locked rule on `week.*` keeps the week its file saw."""
+    readers = [lk for lk in locked if any(n.startswith("week.") for n, _ in lk.rule.inputs)]
+    if not readers:
+        return False
+    node = entry.value
+    report.error(
+        "RM414",
+        node,
+        node.path,
+        f"week_start {_shown(new)} moves the week under a locked rule: {readers[0].where} "
+        f"reads `week.*` ({_set_at(old_entry)}); a child may not move it",
+        "remove `week_start` from this file: a base's locked rules keep the base's week",
+    )
+    return True
 
 
 def _holidays(
@@ -344,6 +366,8 @@ def _shown(value: object) -> str:
         return f"{value.start:%H:%M}..{value.end:%H:%M} [{days}]"
     if isinstance(value, frozenset):
         return "[" + ", ".join(sorted(map(str, value))) + "]"
+    if isinstance(value, WeekStart):
+        return f"{WEEKDAYS[value.weekday]} {value.time:%H:%M}"
     key = getattr(value, "key", None)  # a ZoneInfo
     if isinstance(key, str):
         return key

@@ -79,6 +79,7 @@ CODES: dict[str, str] = {
     "RM411": "holidays loosened under a locked rule that reads the session",
     "RM412": "locked rule shaped by a file its locking file does not extend",
     "RM413": "no_stop_loss_grace loosened under a base with locked rules",
+    "RM414": "week_start moved under a locked rule that reads week.*",
     # RM850-RM899: ruleset-level warnings
     "RM850": "rule is disabled",
     "RM851": "lockout that can never lift",

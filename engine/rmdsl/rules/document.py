@@ -11,10 +11,10 @@ import re
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from rmdsl.lang.literals import did_you_mean
+from rmdsl.lang.literals import WEEKDAYS, did_you_mean
 from rmdsl.lang.literals import read_time as parse_time_text
 from rmdsl.lang.yaml_loader import YMap, YNode, YScalar, YSeq, kind_of
-from rmdsl.rules.model import NoStopLossGrace, SessionHours, Stricter
+from rmdsl.rules.model import NoStopLossGrace, SessionHours, Stricter, WeekStart
 from rmdsl.rules.values import (
     Entry,
     Report,
@@ -33,7 +33,7 @@ MAX_RULES = 1000
 MAX_PARAMS = 1000
 TOP_KEYS = (
     "rmdsl", "name", "description", "extends", "timezone", "reset", "session", "holidays",
-    "params", "rules",
+    "week_start", "params", "rules",
 )  # fmt: skip
 RULE_KEYS = ("scope", "when", "for", "on", "do", "message", "severity", "enabled", "locked")
 SESSION_KEYS = ("hours", "days")
@@ -148,6 +148,23 @@ def _read_reset(node: YNode, report: Report) -> object:
     return read_time(node, "`reset`", report)
 
 
+def _read_week_start(node: YNode, report: Report) -> WeekStart | None:
+    """`week_start: "sun 17:00"`: a weekday and a time of day in the ruleset's timezone."""
+    words = node.text.split() if isinstance(node, YScalar) else []
+    day = words[0].lower() if len(words) == 2 else ""
+    time = parse_time_text(words[1]) if len(words) == 2 else None
+    if day not in WEEKDAYS or time is None:
+        report.error(
+            "RM025",
+            node,
+            node.path,
+            "`week_start` must be a weekday and a time of day",
+            'write it as "sun 17:00" (the trading week\'s first reset, in the timezone)',
+        )
+        return None
+    return WeekStart(WEEKDAYS.index(day), time)
+
+
 def _read_session(node: YNode, report: Report) -> SessionHours | None:
     if not isinstance(node, YMap):
         report.error(
@@ -214,6 +231,7 @@ _SETTINGS = {
     "reset": _read_reset,
     "session": _read_session,
     "holidays": _read_holidays,
+    "week_start": _read_week_start,
 }
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rmdsl.lang.schema import UntilKind
+from rmdsl.lang.schema import ACCOUNT_PARAMS, UntilKind
 from rmdsl.rules.extends import Merged
 from rmdsl.rules.model import Rule, SessionHours
 from rmdsl.rules.values import Report
@@ -36,7 +36,7 @@ def lint_ruleset(merged: Merged, rules: list[Rule], params_read: set[str], repor
         _lockouts(rule, merged, report)
         _locked_params(rule, merged, report)
     for name, param in merged.params.items():
-        if name not in params_read:
+        if name not in params_read and name not in ACCOUNT_PARAMS:  # the engine reads those
             key = param.doc.key
             report.warning(
                 "RM852",

@@ -157,6 +157,14 @@ class SessionHours:
 
 
 @dataclass(frozen=True, slots=True)
+class WeekStart:
+    """When the trading week begins, in the ruleset's timezone (key `week_start`)."""
+
+    weekday: int = 6  # mon=0: Sunday
+    time: dt.time = dt.time(17, 0)
+
+
+@dataclass(frozen=True, slots=True)
 class Ruleset:
     name: str
     path: str
@@ -170,6 +178,7 @@ class Ruleset:
     no_stop_loss_grace: NoStopLossGrace
     files: tuple[str, ...]  # this file and every file it extends (absolute), for hot reload
     digest: str  # sha256 over the files' bytes: the ruleset version
+    week_start: WeekStart = WeekStart()  # week.* (rmdsl.engine.history)
 
     def param_values(self) -> dict[str, object]:
         return {name: p.value for name, p in self.params.items()}

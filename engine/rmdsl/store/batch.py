@@ -15,6 +15,7 @@ from rmdsl.engine.persistence import (
     AddLockout,
     CancelTimer,
     LiftLockout,
+    RecordDay,
     RecordEnforcement,
     RecordMetrics,
     RecordTrade,
@@ -28,7 +29,7 @@ from rmdsl.engine.persistence import (
     Write,
 )
 from rmdsl.store import rows
-from rmdsl.store.codec import json_out, ts_out
+from rmdsl.store.codec import day_out, json_out, ts_out
 
 Params = Sequence[Any]
 
@@ -47,7 +48,7 @@ def marks(n: int) -> str:
     return ", ".join("?" * n)
 
 
-ACCOUNT_SQL = f"INSERT OR REPLACE INTO account_state ({rows.ACCOUNT_COLUMNS}) VALUES ({marks(14)})"
+ACCOUNT_SQL = f"INSERT OR REPLACE INTO account_state ({rows.ACCOUNT_COLUMNS}) VALUES ({marks(17)})"
 # a re-delivered fill changes nothing; only a void (same id) updates the stored row
 TRADE_SQL = (
     f"INSERT INTO trades ({rows.TRADE_COLUMNS}) VALUES ({marks(14)}) "
@@ -66,6 +67,8 @@ VERSION_SQL = (
     "(digest, name, path, files_json, loaded_at, account_id, status, error, timezone) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+DAY_SQL = f"INSERT OR REPLACE INTO day_results ({rows.DAY_COLUMNS}) VALUES ({marks(8)})"
+DAY_PRUNE_SQL = "DELETE FROM day_results WHERE account_id = ? AND trading_day < ?"
 METRIC_SQL = "INSERT INTO metrics (name, label, ts, value, account_id) VALUES (?, ?, ?, ?, ?)"
 
 
@@ -74,6 +77,9 @@ def statements(write: Write) -> list[Statement]:
     match write:
         case SaveAccount(state) | ResetDay(state):
             return [Statement(ACCOUNT_SQL, rows.account_params(state))]
+        case RecordDay(day, keep_from):
+            prune = (day.account_id, day_out(keep_from))
+            return [Statement(DAY_SQL, rows.day_params(day)), Statement(DAY_PRUNE_SQL, prune)]
         case RecordTrade(trade):
             return [Statement(TRADE_SQL, rows.trade_params(trade), trade=True)]
         case UpsertPosition(position):

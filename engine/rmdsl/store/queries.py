@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from rmdsl.engine.persistence import (
     AccountStateRecord,
+    DayResultRecord,
     EnforcementRecord,
     LockoutRecord,
     PositionRecord,
@@ -68,7 +69,7 @@ def percentile(sorted_values: Sequence[float], q: float) -> float:
 
 # columns a migration added after 1, with the value an older row reads as (migration 7)
 _ADDED_COLUMNS: dict[str, dict[str, str]] = {
-    "account_state": {"params_json": "'{}'"},
+    "account_state": {"params_json": "'{}'", "eod_high": "NULL", "mll": "NULL", "net": "NULL"},
     "trades": {"by_rmdsl": "0"},
 }
 
@@ -140,6 +141,31 @@ class StateQueries(Database):
             f"SELECT {columns} FROM trades WHERE account_id = ? AND trading_day = ? "
             "ORDER BY ts, trade_id",
             (account_id, day_out(day)),
+        )
+        return [rows.trade_record(r) for r in found]
+
+    async def day_results(self, account_id: int, before: dt.date) -> list[DayResultRecord]:
+        """The kept closed days before `before`, oldest first (none before schema 8)."""
+        if not await self.fetch_one(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'day_results'"
+        ):
+            return []  # an older database read without migrating (`rmdsl status`)
+        found = await self.fetch(
+            f"SELECT {rows.DAY_COLUMNS} FROM day_results WHERE account_id = ? "
+            "AND trading_day < ? ORDER BY trading_day",
+            (account_id, day_out(before)),
+        )
+        return [rows.day_record(r) for r in found]
+
+    async def trades_between(
+        self, account_id: int, first: dt.date, before: dt.date
+    ) -> list[TradeRecord]:
+        """The fills of trading days first <= day < before, in time order."""
+        columns = await self._columns("trades", rows.TRADE_COLUMNS)
+        found = await self.fetch(
+            f"SELECT {columns} FROM trades WHERE account_id = ? AND trading_day >= ? "
+            "AND trading_day < ? ORDER BY ts, trade_id",
+            (account_id, day_out(first), day_out(before)),
         )
         return [rows.trade_record(r) for r in found]
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from rmdsl.engine.persistence import (
     AccountStateRecord,
+    DayResultRecord,
     EnforcementRecord,
     LockoutKind,
     LockoutRecord,
@@ -34,7 +35,8 @@ from rmdsl.store.db import Row
 
 ACCOUNT_COLUMNS = (
     "account_id, trading_day, realized_pnl, unrealized_pnl, peak_pnl, trades, wins, losses, "
-    "consecutive_losses, last_reset, updated_at, balance, account_name, params_json"
+    "consecutive_losses, last_reset, updated_at, balance, account_name, params_json, "
+    "eod_high, mll, net"
 )
 
 
@@ -54,6 +56,9 @@ def account_params(s: AccountStateRecord) -> tuple[Any, ...]:
         opt_money_out(s.balance),
         s.account_name,
         json_out(s.params),
+        opt_money_out(s.eod_high),
+        opt_money_out(s.mll),
+        opt_money_out(s.net),
     )
 
 
@@ -73,6 +78,9 @@ def account_record(r: Row) -> AccountStateRecord:
         balance=opt_money_in(r["balance"]),
         account_name=r["account_name"],
         params=json_in(r["params_json"]) or {},
+        eod_high=opt_money_in(r["eod_high"]),
+        mll=opt_money_in(r["mll"]),
+        net=opt_money_in(r["net"]),
     )
 
 
@@ -261,4 +269,35 @@ def version_record(r: Row) -> RulesetVersionRecord:
         files=tuple(json_in(r["files_json"]) or ()),
         account_id=r["account_id"],
         timezone=r["timezone"] if "timezone" in r.keys() else "",  # schema 2: not recorded
+    )
+
+
+DAY_COLUMNS = (
+    "account_id, trading_day, gross_pnl, fees, realized_pnl, trades, eod_balance, eod_high"
+)
+
+
+def day_params(d: DayResultRecord) -> tuple[Any, ...]:
+    return (
+        d.account_id,
+        day_out(d.trading_day),
+        money_out(d.gross_pnl),
+        money_out(d.fees),
+        money_out(d.realized_pnl),
+        d.trades,
+        opt_money_out(d.eod_balance),
+        opt_money_out(d.eod_high),
+    )
+
+
+def day_record(r: Row) -> DayResultRecord:
+    return DayResultRecord(
+        account_id=r["account_id"],
+        trading_day=day_in(r["trading_day"]),
+        gross_pnl=money_in(r["gross_pnl"]),
+        fees=money_in(r["fees"]),
+        realized_pnl=money_in(r["realized_pnl"]),
+        trades=r["trades"],
+        eod_balance=opt_money_in(r["eod_balance"]),
+        eod_high=opt_money_in(r["eod_high"]),
     )

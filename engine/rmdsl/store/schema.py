@@ -171,6 +171,28 @@ MIGRATIONS: Final[tuple[tuple[int, str], ...]] = (
         ALTER TABLE account_state ADD COLUMN params_json TEXT NOT NULL DEFAULT '{}'
         """,
     ),
+    (
+        8,
+        # each closed trading day's result (rmdsl.engine.history): week.*, days(N).* and the
+        # account's end-of-day high (account.eod_high) after a restart. Bounded: the engine
+        # deletes rows older than KEEP_DAYS trading days with each new one (docs/engine.md)
+        """
+        CREATE TABLE day_results (
+            account_id   INTEGER NOT NULL,
+            trading_day  TEXT    NOT NULL,
+            gross_pnl    TEXT    NOT NULL,
+            fees         TEXT    NOT NULL,
+            realized_pnl TEXT    NOT NULL,
+            trades       INTEGER NOT NULL,
+            eod_balance  TEXT,
+            eod_high     TEXT,
+            PRIMARY KEY (account_id, trading_day)
+        ) WITHOUT ROWID;
+        ALTER TABLE account_state ADD COLUMN eod_high TEXT;
+        ALTER TABLE account_state ADD COLUMN mll TEXT;
+        ALTER TABLE account_state ADD COLUMN net TEXT
+        """,
+    ),
 )
 
 LATEST: Final[int] = MIGRATIONS[-1][0]

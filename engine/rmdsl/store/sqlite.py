@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from rmdsl.engine.persistence import (
     AccountStateRecord,
+    DayResultRecord,
     PersistedState,
     RecordMetrics,
     StateStore,
@@ -24,6 +25,7 @@ from rmdsl.engine.persistence import (
     Write,
 )
 from rmdsl.engine.single_writes import SingleWrites
+from rmdsl.lang.horizon import WINDOW_DAYS
 from rmdsl.store.backup import DEFAULT_KEEP, write_backup
 from rmdsl.store.batch import VERSION_SQL, statements
 from rmdsl.store.codec import day_out, json_out, ts_out
@@ -70,6 +72,13 @@ class SqliteStore(StateQueries, SingleWrites):
             previous = await self.account_state(account_id, before=account.trading_day)
         if previous is not None:
             previous_trades = tuple(await self.trades_of_day(account_id, previous.trading_day))
+        days: tuple[DayResultRecord, ...] = ()
+        recent: tuple[TradeRecord, ...] = ()
+        if account is not None:
+            today = account.trading_day
+            days = tuple(await self.day_results(account_id, today))
+            first = today - dt.timedelta(days=WINDOW_DAYS + 1)
+            recent = tuple(await self.trades_between(account_id, first, today))
         return PersistedState(
             account=account,
             previous=previous,
@@ -79,6 +88,8 @@ class SqliteStore(StateQueries, SingleWrites):
             lockouts=tuple(await self.active_lockouts(account_id)),
             timers=tuple(await self.timers(account_id)),
             ruleset=await self.last_ruleset_version(account_id),
+            days=days,
+            recent_trades=recent,
         )
 
     # --- the batch API: every engine write goes through apply ----------------------------

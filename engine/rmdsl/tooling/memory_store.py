@@ -10,12 +10,14 @@ from rmdsl.engine.persistence import (
     AccountStateRecord,
     AddLockout,
     CancelTimer,
+    DayResultRecord,
     EnforcementRecord,
     LiftLockout,
     LockoutRecord,
     MetricSample,
     PersistedState,
     PositionRecord,
+    RecordDay,
     RecordEnforcement,
     RecordMetrics,
     RecordTrade,
@@ -40,6 +42,7 @@ class MemoryStore:
         self.accounts: dict[int, AccountStateRecord] = {}  # the newest day's row
         self.days: dict[tuple[int, dt.date], AccountStateRecord] = {}  # every day's row
         self.trades: dict[tuple[int, int], TradeRecord] = {}
+        self.day_results: dict[tuple[int, dt.date], DayResultRecord] = {}
         self.positions: dict[tuple[int, int], PositionRecord] = {}
         self.lockouts: dict[str, LockoutRecord] = {}
         self.timers: dict[tuple[int, str], TimerRecord] = {}
@@ -68,6 +71,21 @@ class MemoryStore:
             ),
             timers=tuple(t for (a, _), t in self.timers.items() if a == account_id),
             ruleset=self.versions[-1] if self.versions else None,
+            days=tuple(
+                r
+                for (a, d), r in sorted(self.day_results.items())
+                if a == account_id and day is not None and d < day
+            ),
+            recent_trades=tuple(
+                sorted(
+                    (
+                        t
+                        for (a, _), t in self.trades.items()
+                        if a == account_id and day is not None and t.trading_day < day
+                    ),
+                    key=lambda t: (t.ts, t.trade_id),
+                )
+            ),
         )
 
     def _trades_of(self, account_id: int, day: dt.date | None) -> tuple[TradeRecord, ...]:
@@ -85,6 +103,8 @@ class MemoryStore:
                 await self.save_account_state(state)
             case ResetDay(state):
                 await self.reset_day(state)
+            case RecordDay(day, keep_from):
+                await self.record_day(day, keep_from)
             case RecordTrade(trade):
                 await self.record_trade(trade)
             case UpsertPosition(position):
@@ -122,6 +142,12 @@ class MemoryStore:
     async def record_trade(self, trade: TradeRecord) -> None:
         self.calls.append("record_trade")
         self.trades[(trade.account_id, trade.trade_id)] = trade
+
+    async def record_day(self, day: DayResultRecord, keep_from: dt.date) -> None:
+        self.calls.append("record_day")
+        self.day_results[(day.account_id, day.trading_day)] = day
+        for key in [k for k in self.day_results if k[0] == day.account_id and k[1] < keep_from]:
+            del self.day_results[key]
 
     async def upsert_position(self, position: PositionRecord) -> None:
         self.calls.append("upsert_position")

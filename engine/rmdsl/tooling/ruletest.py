@@ -68,11 +68,16 @@ def snapshot_of(initial: list[Located], state: AccountState, start: dt.datetime)
     """The `initial:` section as the broker snapshot the engine reconciles with at start."""
     events = [ev for loc in initial for ev in loc.events(state)]
     return Snapshot(
-        AccountEvent(1, "test", Decimal(50_000), True, start),
+        AccountEvent(1, "test", _balance(state), True, start),
         tuple(e for e in events if isinstance(e, PositionEvent)),
         tuple(e for e in events if isinstance(e, OrderEvent)),
         tuple(e for e in events if isinstance(e, TradeEvent)),
     )
+
+
+def _balance(state: AccountState) -> Decimal:
+    """The broker's balance: what the engine last saw, else $50,000 (a fresh test account)."""
+    return state.ctx.account.balance if state.account_model.balance_known else Decimal(50_000)
 
 
 def initial_quotes(initial: list[Located]) -> list[Event]:
