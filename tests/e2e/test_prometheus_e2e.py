@@ -180,3 +180,32 @@ async def test_every_alert_reads_metrics_a_running_daemon_exports(
     async with httpx.AsyncClient(timeout=10) as client:
         text = (await client.get(dashboard.url + "metrics")).text
     assert unknown_names(text) == []
+
+
+MLL_RULES = """\
+rmdsl: 1
+name: mll
+params:
+  account_size: $50000
+  mll_distance: $2000
+rules:
+  mll_guard:
+    when: account.to_mll <= $250
+    do: [flatten, lockout(until: reset)]
+"""
+
+
+@pytest.mark.e2e
+async def test_an_account_with_an_mll_model_exports_its_distance_to_it(
+    start_daemon: StartDaemon, tmp_path: Path
+) -> None:
+    """RmdslMllDistanceLow reads account.to_mll: $50,000 balance - ($50,000 - $2,000)."""
+    path = tmp_path / "mll.yaml"
+    path.write_text(MLL_RULES, encoding="utf-8")
+    live = await start_daemon(ruleset_path=path, dashboard=DashboardOptions(port=0))
+    dashboard = live.daemon.dashboard
+    assert dashboard is not None
+    async with httpx.AsyncClient(timeout=10) as client:
+        text = (await client.get(dashboard.url + "metrics")).text
+    [line] = [ln for ln in text.splitlines() if ln.startswith("rmdsl_account_to_mll{")]
+    assert line == 'rmdsl_account_to_mll{account="PRAC-SIM-1"} 2000.0'

@@ -18,10 +18,13 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from rmdsl.dashboard.feed import AccountCounts
 from rmdsl.dashboard.fleet import AccountView
 from rmdsl.engine.lockouts import is_pause
+from rmdsl.lang.schema import MLL_DISTANCE
 from rmdsl.metrics import Series
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
+
+    from rmdsl.engine.core import Engine
 
 QUANTILES = (0.5, 0.95, 0.99)  # and "1": the maximum of the window
 WINDOW = " (the last samples the daemon keeps: quantile 0.5/0.95/0.99, 1 = max)"
@@ -131,6 +134,7 @@ STATE = (  # name, help
     ("rmdsl_goals_overdue", "enforcement goals past their deadline (5 s)"),
     ("rmdsl_day_pnl", "today's net P&L, realized + unrealized (account currency)"),
     ("rmdsl_day_realized_pnl", "today's realized P&L, net of fees"),
+    ("rmdsl_account_to_mll", "account.to_mll: net balance minus the Maximum Loss Limit"),
 )
 
 
@@ -161,8 +165,20 @@ def _state(views: Sequence[AccountView], out: Exposition) -> None:
             ("rmdsl_day_realized_pnl", float(day.realized_pnl)),
         ):
             rows[name].append(sample(name, who, value))
+        to_mll = _to_mll(engine)
+        if to_mll is not None:
+            rows["rmdsl_account_to_mll"].append(sample("rmdsl_account_to_mll", who, to_mll))
     for name, doc in STATE:
         out.family(name, "gauge", doc, rows[name])
+
+
+def _to_mll(engine: Engine) -> float | None:
+    """account.to_mll of a ruleset with an MLL model (`mll_distance` set), once the gateway
+    has reported a balance (NaN before: not exported, an alert must not read it as 0)."""
+    if MLL_DISTANCE not in engine.ruleset.params:
+        return None
+    value = engine.state.ctx.account.to_mll
+    return None if value.is_nan() else float(value)
 
 
 def _counts(views: Sequence[AccountView], out: Exposition) -> None:
