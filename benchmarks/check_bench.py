@@ -65,9 +65,10 @@ def scaling(sizes: list[int]) -> None:
     from rmdsl.lang import yaml_loader
     from rmdsl.lang.yaml_loader import NodeBudget
     from rmdsl.rules import document
+    from rmdsl.rules import parse as parse_pass
 
     unlimited = 1 << 30
-    pipeline.__dict__.update(MAX_FILE_BYTES=unlimited, NodeBudget=lambda: NodeBudget(unlimited))
+    parse_pass.__dict__.update(MAX_FILE_BYTES=unlimited, NodeBudget=lambda: NodeBudget(unlimited))
     document.__dict__.update(MAX_RULES=unlimited, MAX_PARAMS=unlimited)
     yaml_loader.__dict__.update(MAX_BYTES=unlimited)
     with tempfile.TemporaryDirectory() as tmp:

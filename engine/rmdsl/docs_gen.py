@@ -12,8 +12,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from rmdsl.lang.functions import FUNCTIONS, NUMERIC_FUNCTIONS
 from rmdsl.lang.literals import DURATION_PATTERN, WEEKDAYS
-from rmdsl.lang.schema import ACTIONS, FUNCTIONS, NAMES, NUMERIC_FUNCTIONS, Scope, Trigger
+from rmdsl.lang.schema import ACTIONS, NAMES, Scope, Trigger
 from rmdsl.rules.document import PARAM_KEYS, RULE_KEYS, SESSION_KEYS, TOP_KEYS
 from rmdsl.rules.model import RuleSeverity
 from rmdsl.rules.nslg import SETTABLE
@@ -86,84 +87,90 @@ def schema_text() -> str:
     return "\n".join(lines)
 
 
-def json_schema() -> dict[str, object]:
-    text = {"type": "string"}
-    duration = {"type": "string", "pattern": DURATION_PATTERN}
-    rule = {
+_TEXT = {"type": "string"}
+_DURATION = {"type": "string", "pattern": DURATION_PATTERN}
+
+
+def _rule_schema() -> dict[str, object]:
+    """A rule's keys (docs/language.md, "Rules")."""
+    triggers = {"enum": list(Trigger)}
+    actions = ", ".join(_action_sig(a) for a in ACTIONS)
+    return {
         "type": "object",
         "additionalProperties": False,
         "properties": {
             "scope": {"enum": list(Scope)},
             "when": {"type": ["string", "boolean"], "description": "a boolean expression"},
-            "for": duration,
-            "on": {
-                "oneOf": [
-                    {"enum": list(Trigger)},
-                    {"type": "array", "items": {"enum": list(Trigger)}},
-                ]
-            },
+            "for": _DURATION,
+            "on": {"oneOf": [triggers, {"type": "array", "items": triggers}]},
             "do": {
-                "oneOf": [text, {"type": "array", "items": text}],
-                "description": "actions: " + ", ".join(_action_sig(a) for a in ACTIONS),
+                "oneOf": [_TEXT, {"type": "array", "items": _TEXT}],
+                "description": "actions: " + actions,
             },
-            "message": text,
+            "message": _TEXT,
             "severity": {"enum": list(RuleSeverity)},
             "enabled": {"type": "boolean"},
             "locked": {"type": "boolean"},
         },
     }
-    nslg = {
+
+
+def _grace_schema() -> dict[str, object]:
+    """no_stop_loss_grace: only its settings, and `enabled: true` at most."""
+    return {
         "type": "object",
         "additionalProperties": False,
         "properties": {
-            "grace": duration,
+            "grace": _DURATION,
             "action": {"enum": ["close_position", "flatten"]},
-            "message": text,
+            "message": _TEXT,
             "severity": {"enum": list(RuleSeverity)},
             "enabled": {"const": True},
         },
     }
-    scalar = {"type": ["string", "number", "boolean"]}
-    param = {
-        "oneOf": [
-            scalar,
-            {"type": "array"},
-            {
-                "type": "object",
-                "additionalProperties": False,
-                "required": ["value"],
-                "properties": {"value": {}, "stricter": {"enum": ["higher", "lower"]}},
-            },
-        ]
+
+
+def _param_schema() -> dict[str, object]:
+    """A param: a literal, a list, or the long form {value, stricter}."""
+    long_form = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["value"],
+        "properties": {"value": {}, "stricter": {"enum": ["higher", "lower"]}},
     }
-    props: dict[str, object] = {
+    return {"oneOf": [{"type": ["string", "number", "boolean"]}, {"type": "array"}, long_form]}
+
+
+def _top_properties() -> dict[str, object]:
+    session = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {"hours": _TEXT, "days": {"type": "array", "items": {"enum": WEEKDAYS}}},
+    }
+    rules = {
+        "type": "object",
+        "properties": {"no_stop_loss_grace": _grace_schema()},
+        "patternProperties": {"^[a-z][a-z0-9_]*$": _rule_schema()},
+        "additionalProperties": False,
+    }
+    return {
         "rmdsl": {"const": 1},
-        "name": text,
-        "description": text,
-        "extends": {"oneOf": [text, {"type": "array", "items": text}]},
-        "timezone": text,
+        "name": _TEXT,
+        "description": _TEXT,
+        "extends": {"oneOf": [_TEXT, {"type": "array", "items": _TEXT}]},
+        "timezone": _TEXT,
         "reset": {"type": "string", "pattern": r"^\d{2}:\d{2}(:\d{2})?$"},
-        "session": {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {
-                "hours": text,
-                "days": {
-                    "type": "array",
-                    "items": {"enum": list(WEEKDAYS)},
-                },
-            },
-        },
+        "session": session,
         "holidays": {"type": "array", "items": {"type": "string", "format": "date"}},
         "week_start": {"type": "string", "pattern": "^(mon|tue|wed|thu|fri|sat|sun) [0-9:]+$"},
-        "params": {"type": "object", "additionalProperties": param},
-        "rules": {
-            "type": "object",
-            "properties": {"no_stop_loss_grace": nslg},
-            "patternProperties": {"^[a-z][a-z0-9_]*$": rule},
-            "additionalProperties": False,
-        },
+        "params": {"type": "object", "additionalProperties": _param_schema()},
+        "rules": rules,
     }
+
+
+def json_schema() -> dict[str, object]:
+    """The JSON Schema of a ruleset file, for editors (`rmdsl schema --json`)."""
+    props = _top_properties()
     assert set(props) == set(TOP_KEYS)
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",

@@ -1,49 +1,80 @@
-"""A ruleset file -> a compiled Ruleset: the one place the stages are chained.
+"""A ruleset file -> a compiled Ruleset: the one place the passes are listed and chained.
 
-load (YAML -> nodes, per file of the extends chain) -> document (keys, settings)
--> extends (merge) -> parse/check/compile (expressions, actions) -> lint -> Ruleset.
-Every stage reports into one Report so a file's errors are all collected.
+As sqlglot's optimizer lists its rules, PASSES lists the passes in the order they run:
+
+    parse    (rules.parse)    Source   -> Parsed    the extends chain's files read
+    resolve  (rules.resolve)  Parsed   -> Resolved  merged, params typed
+    check    (rules.check)    Resolved -> Checked   expressions, actions, messages checked
+    lint     (rules.lint)     Checked  -> Linted    warnings
+    compile  (rules.compile)  Linted   -> Compiled  generated code, the Ruleset
+
+Each pass is a function from one stage value (rules.stages) to the next; the driver runs
+them and collects every pass's diagnostics into one Report, so a file's errors are all
+reported together. It stops after a stage that halts (a file over the input limits) and
+runs compile only when no pass reported an error (docs/language.md, "How a file becomes
+rules").
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
-from zoneinfo import ZoneInfo
+from typing import Protocol
 
-from rmdsl.errors import CheckError, Diagnostic, LoadError
-from rmdsl.lang.schema import Scope
-from rmdsl.lang.yaml_loader import NodeBudget, YScalar, load_yaml_bytes, too_large
-from rmdsl.rules.calendar_locks import check_calendar_locks
-from rmdsl.rules.compile import RuleCompiler
-from rmdsl.rules.document import FileDoc, parse_file_doc, within_limits
-from rmdsl.rules.extends import Merged, load_chain, merge
-from rmdsl.rules.lint import lint_ruleset
-from rmdsl.rules.model import Param, Rule, Ruleset, SessionHours, WeekStart
-from rmdsl.rules.nslg import build_nslg
-from rmdsl.rules.params import ParamTyper
-from rmdsl.rules.values import Report
-from rmdsl.source import (
-    MAX_FILE_BYTES,
-    FileTooLargeError,
-    SourceFile,
-    check_path,
-    read_file_bytes,
+from rmdsl.errors import CheckError, Diagnostic
+from rmdsl.rules.check import check_rules
+from rmdsl.rules.compile import compile_rules
+from rmdsl.rules.lint import lint_rules
+from rmdsl.rules.model import Rule, Ruleset
+from rmdsl.rules.parse import parse_files
+from rmdsl.rules.resolve import resolve_extends
+from rmdsl.rules.stages import (
+    Checked,
+    Compiled,
+    Linted,
+    Parsed,
+    Resolved,
+    Source,
+    Stage,
 )
+from rmdsl.rules.values import Report
+from rmdsl.source import SourceFile
 
-T = TypeVar("T")
-DEFAULT_TIMEZONE = "America/Chicago"
-DEFAULT_RESET = dt.time(17, 0)
-_DEFAULTS: dict[str, object] = {
-    "timezone": ZoneInfo(DEFAULT_TIMEZONE),
-    "reset": DEFAULT_RESET,
-    "session": SessionHours(),
-    "holidays": frozenset(),
-    "week_start": WeekStart(),
-}
+
+@dataclass(frozen=True, slots=True)
+class Pass[In: Stage, Out: Stage]:
+    """One pass: its name, the stage it takes and the function that makes the next stage."""
+
+    name: str
+    takes: type[In]
+    run: Callable[[In], Out]
+    after_errors: bool = True  # False: skipped once an earlier pass reported an error
+
+    def apply(self, stage: Stage) -> Stage:
+        if not isinstance(stage, self.takes):
+            shown = type(stage).__name__
+            raise TypeError(f"pass {self.name} takes {self.takes.__name__}, not {shown}")
+        return self.run(stage)
+
+
+class Step(Protocol):
+    """What the driver needs of a pass (a Pass of any stage types)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def after_errors(self) -> bool: ...
+    def apply(self, stage: Stage) -> Stage: ...
+
+
+PASSES: tuple[Step, ...] = (
+    Pass("parse", Source, parse_files),
+    Pass("resolve", Parsed, resolve_extends),
+    Pass("check", Resolved, check_rules),
+    Pass("lint", Checked, lint_rules),
+    Pass("compile", Linted, compile_rules, after_errors=False),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,126 +97,41 @@ def load_ruleset(path: str | Path) -> Ruleset:
 
 
 def check_ruleset(path: str | Path) -> CheckResult:
-    check_path(path)  # an OSError (exit 2), not a ValueError from resolve()
+    """Every pass run on the file `path` names; the ruleset when no pass found an error."""
+    stages, report = run_passes(Source(str(path)))
+    parsed = next(s for s in stages if isinstance(s, Parsed))
+    compiled = stages[-1] if isinstance(stages[-1], Compiled) else None
+    diagnostics = _ordered(report.diagnostics, parsed.sources)
+    ruleset = compiled.ruleset if compiled is not None and not report.has_errors else None
+    return CheckResult(ruleset, diagnostics, tuple(parsed.sources))
+
+
+def run_passes(source: Source) -> tuple[tuple[Stage, ...], Report]:
+    """The stages each pass made, in order, and all their diagnostics in one Report."""
     report = Report()
-    files = _Files(str(path), report)
-    docs = load_chain(Path(path), str(path), files.load, report)
-    if not within_limits(docs, report):  # before any expression is parsed: time stays bounded
-        return CheckResult(None, _ordered(report.diagnostics, files), tuple(files.sources))
-    merged = merge(docs, ParamTyper({k: s.text for k, s in files.sources.items()}, report), report)
-    compiler = RuleCompiler(
-        files.sources,
-        {n: (p.type, p.value) for n, p in merged.params.items()},
-        report,
-        {n: (p.value.path, p.value.span) for doc in docs for n, p in doc.params.items()},
-    )
-    rules = [r for r in (compiler.compile(rule) for rule in merged.rules.values()) if r is not None]
-    message = merged.nslg.get("message")
-    render = None
-    if message is not None and isinstance(message.value, YScalar):
-        render = compiler.template(message.value, Scope.POSITION)
-    nslg = build_nslg(merged.nslg, str(path), render)
-    check_calendar_locks(merged, rules, _DEFAULTS, report)
-    lint_ruleset(merged, rules, compiler.params_read, report)
-    diagnostics = _ordered(report.diagnostics, files)
-    if report.has_errors or not docs or docs[-1].path != str(path):
-        return CheckResult(None, diagnostics, tuple(files.sources))
-    ruleset = _build(
-        merged,
-        rules=tuple(rules),
-        no_stop_loss_grace=nslg,
-        path=str(path),
-        files=tuple(str(p) for p in files.absolute),
-        digest=files.digest(),
-    )
-    return CheckResult(ruleset, diagnostics, tuple(files.sources))
+    stages: list[Stage] = [source]
+    for step in PASSES:
+        last = stages[-1]
+        if last.halted or (report.has_errors and not step.after_errors):
+            break
+        stages.append(step.apply(last))
+        report.extend(stages[-1].diagnostics)
+    return tuple(stages), report
 
 
-class _Files:
-    """Reads each file of the chain once: its text for carets, its bytes for the digest."""
-
-    def __init__(self, root: str, report: Report) -> None:
-        self.root, self.report = root, report
-        self.bytes_left, self.nodes = MAX_FILE_BYTES, NodeBudget()  # for the whole chain
-        self.sources: dict[str, SourceFile] = {}
-        self.absolute: list[Path] = []
-        self.raw: list[bytes] = []
-
-    def load(self, absolute: Path, display: str) -> FileDoc | None:
-        named = display == self.root and not self.sources
-        try:
-            # the file the user named: an OSError (missing, a device, a FIFO) -> exit 2
-            raw = read_file_bytes(Path(display) if named else absolute, self.bytes_left)
-        except FileTooLargeError as exc:
-            chain = MAX_FILE_BYTES - self.bytes_left if exc.size <= MAX_FILE_BYTES else 0
-            self.report.extend(too_large(display, exc.size, chain).diagnostics)
-            return None
-        except OSError as exc:
-            if named:
-                raise
-            self.report.error_at(
-                "RM407", None, display, f"cannot read `{display}`: {exc.strerror or exc}"
-            )
-            return None
-        self.bytes_left -= len(raw)
-        self.absolute.append(absolute)
-        self.raw.append(raw)
-        try:
-            root, source = load_yaml_bytes(raw, display, self.nodes)
-        except LoadError as err:
-            self.sources[display] = SourceFile(display, raw.decode("utf-8", errors="replace"))
-            self.report.extend(err.diagnostics)
-            return None
-        self.sources[display] = source
-        return parse_file_doc(root, display, self.report)
-
-    def digest(self) -> str:
-        sha = hashlib.sha256()
-        for path, raw in zip(self.absolute, self.raw, strict=True):
-            sha.update(str(path).encode() + b"\0" + raw + b"\0")
-        return sha.hexdigest()
-
-
-def _ordered(diags: list[Diagnostic], files: _Files) -> tuple[Diagnostic, ...]:
-    order = {path: i for i, path in enumerate(files.sources)}
+def _ordered(diags: list[Diagnostic], sources: Mapping[str, SourceFile]) -> tuple[Diagnostic, ...]:
+    """Errors first, then warnings; each by file (root first) and position; with source lines."""
+    order = {path: i for i, path in enumerate(sources)}
 
     def key(d: Diagnostic) -> tuple[int, int, int, int]:
         line, col = (d.span.line, d.span.col) if d.span else (0, 0)
         return (0 if d.is_error else 1, order.get(d.path, len(order)), line, col)
 
-    unique = list(dict.fromkeys(diags))
     out = []
-    for d in sorted(unique, key=key):
-        source = files.sources.get(d.path)
+    for d in sorted(dict.fromkeys(diags), key=key):
+        source = sources.get(d.path)
         out.append(d.with_source(source) if source is not None else d)
     return tuple(out)
 
 
-def _build(merged: Merged, **rest: Any) -> Ruleset:
-    def get(name: str, kind: type[T], default: T) -> T:
-        found = merged.settings.get(name)
-        return found[0] if found is not None and isinstance(found[0], kind) else default
-
-    return Ruleset(
-        name=get("name", str, ""),
-        description=get("description", str, ""),
-        timezone=get("timezone", ZoneInfo, ZoneInfo(DEFAULT_TIMEZONE)),
-        reset=get("reset", dt.time, DEFAULT_RESET),
-        session=get("session", SessionHours, SessionHours()),
-        holidays=get("holidays", frozenset, frozenset()),
-        week_start=get("week_start", WeekStart, WeekStart()),
-        params=_params(merged),
-        **rest,
-    )
-
-
-def _params(merged: Merged) -> dict[str, Param]:
-    from rmdsl.rules.model import Origin
-
-    return {
-        name: Param(name, p.value, str(p.type), p.stricter, Origin(p.doc.key.path, p.doc.key.span))
-        for name, p in merged.params.items()
-    }
-
-
-__all__ = ["CheckResult", "Rule", "check_ruleset", "load_ruleset"]
+__all__ = ["PASSES", "CheckResult", "Rule", "check_ruleset", "load_ruleset", "run_passes"]

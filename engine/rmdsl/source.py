@@ -1,4 +1,4 @@
-"""Source text and spans: where every diagnostic points (1-based lines and columns).
+"""Source text and spans: where every diagnostic points (offsets, 1-based lines and columns).
 
 Also the one way a ruleset file is read (`read_file_bytes`): a path is stat-ed
 before it is opened, so a device, a FIFO or an oversized file is refused without
@@ -11,7 +11,7 @@ import bisect
 import functools
 import os
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 # The most bytes read for one ruleset, its extends chain included (docs/performance.md, "Input
@@ -103,30 +103,36 @@ def _check_stat(path: str, st: os.stat_result, limit: int | None) -> None:
 
 @dataclass(frozen=True, slots=True)
 class Span:
-    """A region of a file: start line/col and end line/col (end col exclusive), 1-based."""
+    """A region of a file: start line/col and end line/col (end col exclusive), 1-based, and
+    as lark's tokens carry them, the [start_pos, end_pos) character offsets in the file's
+    text. Spans made from text are made by LineIndex.span, the one place an offset becomes
+    a line and a column; a span known only by line (a TOML error) has no offsets.
+
+    Two spans are equal when they cover the same lines and columns (offsets are derived).
+    """
 
     line: int
     col: int
     end_line: int
     end_col: int
+    start_pos: int | None = field(default=None, compare=False)
+    end_pos: int | None = field(default=None, compare=False)
 
     @classmethod
     def point(cls, line: int, col: int, length: int = 1) -> Span:
         return cls(line, col, line, col + max(length, 1))
 
-    def shifted(self, line_offset: int, col_offset: int) -> Span:
-        """Move a span measured inside an embedded string to file coordinates.
-
-        The column offset applies only to the first line of the embedded text,
-        which is where a YAML scalar starts.
-        """
-        col = self.col + col_offset if self.line == 1 else self.col
-        end_col = self.end_col + col_offset if self.end_line == 1 else self.end_col
-        return Span(self.line + line_offset, col, self.end_line + line_offset, end_col)
+    def to(self, last: Span) -> Span:
+        """From the start of this span to the end of `last`."""
+        return Span(self.line, self.col, last.end_line, last.end_col, self.start_pos, last.end_pos)
 
 
 class LineIndex:
-    """Text offsets -> 1-based (line, col) in O(log lines), the line starts found once."""
+    """Text offsets -> 1-based (line, col) in O(log lines), the line starts found once.
+
+    A line ends at "\n" (a "\r" before it belongs to the line break); a column counts
+    characters (code points), a tab being one, as lark and the YAML parser count them.
+    """
 
     def __init__(self, text: str) -> None:
         starts, at = [0], text.find("\n")
@@ -134,15 +140,32 @@ class LineIndex:
             starts.append(at + 1)
             at = text.find("\n", at + 1)
         self._starts = starts
+        self._length = len(text)
 
     def position(self, offset: int) -> tuple[int, int]:
+        """The one conversion from a character offset to (line, col)."""
+        offset = min(max(offset, 0), self._length)
         index = bisect.bisect_right(self._starts, offset) - 1
         return index + 1, offset - self._starts[index] + 1
+
+    def span(self, start: int, end: int) -> Span:
+        """The span of text[start:end]; an empty or one-character one is one column wide."""
+        line, col = self.position(start)
+        if end <= start + 1:
+            return Span(line, col, line, col + 1, start, max(end, start + 1))
+        end_line, end_col = self.position(end)
+        return Span(line, col, end_line, end_col, start, end)
+
+
+@functools.lru_cache(maxsize=16)
+def line_index(text: str) -> LineIndex:
+    """The LineIndex of a text, built once per text (every span of a file uses one)."""
+    return LineIndex(text)
 
 
 @dataclass(frozen=True, slots=True)
 class SourceFile:
-    """A file's path (as the user named it) and its text, for caret rendering."""
+    """A file's path (as the user named it) and its text, for spans and caret rendering."""
 
     path: str
     text: str
@@ -152,6 +175,10 @@ class SourceFile:
         raw = read_file_bytes(path)
         return cls(str(path), raw.decode("utf-8", errors="replace"))
 
+    def span(self, start: int, end: int) -> Span:
+        """The span of text[start:end] (offsets into this file's text)."""
+        return line_index(self.text).span(start, end)
+
     def line_text(self, line: int) -> str:
         lines = _lines(self.text)
         return lines[line - 1] if 1 <= line <= len(lines) else ""
@@ -159,5 +186,5 @@ class SourceFile:
 
 @functools.lru_cache(maxsize=8)
 def _lines(text: str) -> tuple[str, ...]:
-    """A file's lines, split once: a diagnostic per line of a large file was O(n^2)."""
-    return tuple(text.splitlines())
+    """A file's lines as LineIndex counts them, split once (per line was O(n^2))."""
+    return tuple(line.removesuffix("\r") for line in text.split("\n"))

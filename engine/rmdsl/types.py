@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from rmdsl.lang.context import EvalContext
+from rmdsl.lang.types import Value
 
 Predicate = Callable[[EvalContext], bool]
-Getter = Callable[[EvalContext], Any]
+Getter = Callable[[EvalContext], Value]  # a value of the language (rmdsl.lang.types)
 Renderer = Callable[[EvalContext], str]

@@ -10,7 +10,7 @@ from types import MappingProxyType
 import pytest
 from reference import Reference
 
-from rmdsl.lang import codegen
+from rmdsl.lang import generate
 from rmdsl.lang.check import CheckEnv, check_expression
 from rmdsl.lang.codegen import compile_expression, compile_predicate
 from rmdsl.lang.context import EvalContext, PositionView
@@ -199,12 +199,12 @@ def test_a_param_missing_from_the_context_raises_instead_of_using_the_declared_v
         getter(ctx)  # type: ignore[operator]
 
 
-@pytest.mark.parametrize("split", [codegen._SPLIT, 3])
+@pytest.mark.parametrize("split", [generate._SPLIT, 3])
 def test_an_expression_nested_to_the_checkers_limit_is_generated_code(
     split: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # helper functions keep each one's nesting small; a split of 3 makes many of them
-    monkeypatch.setattr(codegen, "_SPLIT", split)
+    monkeypatch.setattr(generate, "_SPLIT", split)
     text = "not " * 92 + "(contracts(position.symbol) > day.trades - 1 + params.other)"
     ctx = context()
     assert agree(text, ctx) is True  # an even count of `not`: 3 > 0 - 1 + 3

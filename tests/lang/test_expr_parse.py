@@ -50,20 +50,24 @@ def test_every_syntax_code_has_a_golden_file() -> None:
 def test_spans_are_in_file_coordinates() -> None:
     line = "    when: day.realized_pnl <= params.daily_loss"
     source = SourceFile("r.yaml", "rules:\n  x:\n" + line + "\n")
-    expr = parse_expression(line[10:], path="r.yaml", origin=Span(3, 11, 3, 48))
+    at = source.text.index(line) + 10  # the offset of `day` in the file
+    expr = parse_expression(line[10:], path="r.yaml", source=source, offset=at)
     assert isinstance(expr, ast.Compare)
     assert expr.span == Span(3, 11, 3, 48)
     assert expr.operands[1].span == Span(3, 31, 3, 48)
+    assert (expr.span.start_pos, expr.span.end_pos) == (at, at + len(line) - 10)
     with pytest.raises(ParseError) as info:
-        parse_expression("day.pnl = 3", path="r.yaml", origin=Span(3, 11, 3, 22), source=source)
+        parse_expression("day.pnl = 3", path="r.yaml", source=source, offset=at)
     (diag,) = info.value.diagnostics
     assert (diag.span.line, diag.span.col) == (3, 19) if diag.span else False
     assert diag.source_line == line
 
 
 def test_multiline_text_keeps_lines() -> None:
+    text = "day.pnl > $1 and\n  x = 2"
+    source = SourceFile("r.yaml", "\n" * 6 + "    " + text + "\n")  # it starts at 7:5
     with pytest.raises(ParseError) as info:
-        parse_expression("day.pnl > $1 and\n  x = 2", path="r.yaml", origin=Span(7, 5, 7, 6))
+        parse_expression(text, path="r.yaml", source=source, offset=10)
     span = info.value.diagnostics[0].span
     assert span is not None and (span.line, span.col) == (8, 5)
 

@@ -24,7 +24,9 @@ from rmdsl.lang.printer import print_expression
 from rmdsl.lang.schema import NAMES, Scope
 from rmdsl.lang.types import BOOL, DURATION, INT, MONEY, NUMBER, STRING, TIME, list_of, map_of
 from rmdsl.rules.actions import ActionReader
+from rmdsl.rules.compile import compile_action
 from rmdsl.rules.values import Report
+from rmdsl.source import SourceFile
 
 SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
 GRAMMAR = Lark(grammar_text(), parser="lalr", lexer="contextual")
@@ -334,8 +336,10 @@ ARGS = st.sampled_from([("reduce_position", "to", INT), ("lockout", "until", DUR
 def test_action_arguments_match_reference(arg: tuple[tuple[str, str, Any], str], ctx: Any) -> None:
     (action, name, typ), source = arg
     report = Report()
-    reader = ActionReader("g.yaml", lambda offset: (1, offset + 1), SCOPE, report, PARAMS)
-    read = reader.read(f"{action}({name}: ({source}))", 0)
+    item = f"{action}({name}: ({source}))"
+    reader = ActionReader(SourceFile("g.yaml", item), CheckEnv("g.yaml", SCOPE, PARAMS), report)
+    checked_action = reader.read(item, 0)
+    read = compile_action(checked_action) if checked_action is not None else None
     if read is None:  # a literal the argument refuses (`0s`): said when the file is checked
         assert [d.code for d in report.diagnostics] == ["RM044"], (source, report.diagnostics)
         return

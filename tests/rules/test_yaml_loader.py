@@ -17,6 +17,33 @@ def test_spans_and_origins() -> None:
     assert a.raw == "day.x <= 1"
 
 
+def test_spans_carry_the_offsets_of_their_text() -> None:
+    """Every node's span covers its own source text (offsets from the YAML parser, lines and
+    columns from them), in a CRLF file with multi-byte characters."""
+    text = 'a: "é😀 x"\r\nb:\r\n  - day.x <= 1\r\n  - {k: v}\r\nc: |\r\n  lit\r\n'
+    root = load_yaml_text(text, "f.yaml")
+    nodes = [(None, root)]
+    seen = 0
+    while nodes:
+        _, node = nodes.pop()
+        span = node.span
+        assert span.start_pos is not None and span.end_pos is not None
+        covered = text[span.start_pos : span.end_pos]
+        if isinstance(node, YScalar):
+            assert covered == node.raw.rstrip("\r\n"), (covered, node.raw)
+            assert text[node.start] == (node.text or "\r")[0]  # where `text` begins
+            seen += 1
+        elif isinstance(node, YSeq):
+            nodes += [(None, item) for item in node.items]
+        elif isinstance(node, YMap):
+            nodes += [pair for k, v in node.entries for pair in ((None, k), (None, v))]
+    assert seen == 8
+    b_item = root.get("b")
+    assert isinstance(b_item, YSeq)
+    first = b_item.items[0].span
+    assert (first.line, first.col, first.end_line, first.end_col) == (3, 5, 3, 15)
+
+
 def test_yaml_1_2_core_schema() -> None:
     root = load_yaml_text("a: yes\nb: true\nc: 08:30\nd: 5\ne: 2.5\nf: ~\n", "f")
     values = [v.value for _, v in root.entries if isinstance(v, YScalar)]

@@ -8,8 +8,9 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import ClassVar
 
-from rmdsl.lang.types import Type
+from rmdsl.lang.types import Type, Value
 from rmdsl.source import Span
 
 
@@ -42,9 +43,16 @@ class Expr:
     """Base of every node; `span` is where the node's text sits in the file."""
 
     span: Span | None = field(default=None, kw_only=True, compare=False)
+    # the fields that hold children, in source order (a node, or a tuple of nodes)
+    children: ClassVar[tuple[str, ...]] = ()
 
     def iter_children(self) -> Iterator[Expr]:
-        return iter(())
+        for name in self.children:
+            value = getattr(self, name)
+            if isinstance(value, tuple):
+                yield from value
+            else:
+                yield value
 
     def walk(self) -> Iterator[Expr]:
         """Every node of the tree, parents before children (iterative: deep trees are safe)."""
@@ -57,7 +65,7 @@ class Expr:
 
 @dataclass(frozen=True, slots=True)
 class Literal(Expr):
-    value: object
+    value: Value
     type: Type
 
 
@@ -71,8 +79,7 @@ class Call(Expr):
     func: str
     args: tuple[Expr, ...]
 
-    def iter_children(self) -> Iterator[Expr]:
-        return iter(self.args)
+    children = ("args",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,8 +87,7 @@ class Unary(Expr):
     op: UnaryOp
     operand: Expr
 
-    def iter_children(self) -> Iterator[Expr]:
-        yield self.operand
+    children = ("operand",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,9 +96,7 @@ class Binary(Expr):
     left: Expr
     right: Expr
 
-    def iter_children(self) -> Iterator[Expr]:
-        yield self.left
-        yield self.right
+    children = ("left", "right")
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,8 +106,7 @@ class Compare(Expr):
     ops: tuple[CompareOp, ...]
     operands: tuple[Expr, ...]
 
-    def iter_children(self) -> Iterator[Expr]:
-        return iter(self.operands)
+    children = ("operands",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,9 +116,7 @@ class Range(Expr):
     start: Expr
     end: Expr
 
-    def iter_children(self) -> Iterator[Expr]:
-        yield self.start
-        yield self.end
+    children = ("start", "end")
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,9 +125,7 @@ class In(Expr):
     item: Expr
     container: Expr  # a list-typed expression or a Range
 
-    def iter_children(self) -> Iterator[Expr]:
-        yield self.item
-        yield self.container
+    children = ("item", "container")
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,9 +133,7 @@ class Matches(Expr):
     subject: Expr
     pattern: Expr
 
-    def iter_children(self) -> Iterator[Expr]:
-        yield self.subject
-        yield self.pattern
+    children = ("subject", "pattern")
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,18 +144,14 @@ class IfElse(Expr):
     test: Expr
     orelse: Expr
 
-    def iter_children(self) -> Iterator[Expr]:
-        yield self.body
-        yield self.test
-        yield self.orelse
+    children = ("body", "test", "orelse")
 
 
 @dataclass(frozen=True, slots=True)
 class ListLit(Expr):
     items: tuple[Expr, ...]
 
-    def iter_children(self) -> Iterator[Expr]:
-        return iter(self.items)
+    children = ("items",)
 
 
 def depth(node: Expr) -> int:

@@ -1,70 +1,40 @@
 """Parsed expression + environment -> CheckedExpr: node types, names, triggers, diagnostics.
 
 A separate pass (sqlglot annotate_types style): nodes stay untyped, the types
-live in `CheckedExpr.types` keyed by node identity. Warnings come from lint.py.
+live in `CheckedExpr.types` keyed by node identity. Errors only: warnings come from the
+lint pass (lint.py), which the driver runs on what this pass returns.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from decimal import Decimal
 
 from rmdsl.errors import Diagnostic, Severity
 from rmdsl.lang import ast
+from rmdsl.lang.checked import CheckedExpr, CheckEnv
 from rmdsl.lang.diagnostic_codes import CODES
+from rmdsl.lang.functions import FUNCTIONS, NUMERIC_FUNCTIONS
 from rmdsl.lang.horizon import too_long
 from rmdsl.lang.literals import WEEKDAYS, money_literal
 from rmdsl.lang.literals import close_names as did_you_mean
-from rmdsl.lang.schema import FUNCTIONS, NAMES, NUMERIC_FUNCTIONS, Scope, Trigger
-from rmdsl.lang.types import ANY, BOOL, DURATION, INT, MONEY, NUMBER, STRING, Type, list_of
-from rmdsl.lang.typing_rules import (
-    ERROR,
+from rmdsl.lang.schema import NAMES, Trigger
+from rmdsl.lang.types import (
+    ANY,
+    BOOL,
+    DURATION,
+    INT,
+    MONEY,
+    NUMBER,
     NUMERIC,
     ORDERED,
-    binary_type,
-    comparable,
-    negate_type,
-    unify,
+    STRING,
+    Type,
+    list_of,
 )
-from rmdsl.source import SourceFile, Span
+from rmdsl.lang.typing_rules import ERROR, binary_type, comparable, negate_type, unify
 
 MAX_DEPTH = 100
-
-
-@dataclass(frozen=True, slots=True)
-class CheckEnv:
-    """What the checker knows about where an expression is written."""
-
-    path: str
-    scope: Scope = Scope.ACCOUNT
-    params: Mapping[str, tuple[Type, object]] = field(default_factory=dict)  # name -> (type, value)
-    expected: Type | None = None  # BOOL for `when`
-    source: SourceFile | None = None  # to attach source lines to diagnostics
-    # name -> (path, span) of each param's value: a param written wrongly is reported there
-    param_sites: Mapping[str, tuple[str, Span | None]] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class CheckedExpr:
-    expr: ast.Expr
-    type: Type
-    types: Mapping[int, Type]  # id(node) -> type, for every node of `expr`
-    names_read: frozenset[str]  # schema paths and "params.x"
-    triggers: frozenset[Trigger]
-    diagnostics: tuple[Diagnostic, ...]
-    env: CheckEnv
-
-    @property
-    def ok(self) -> bool:
-        return not any(d.is_error for d in self.diagnostics)
-
-    @property
-    def errors(self) -> tuple[Diagnostic, ...]:
-        return tuple(d for d in self.diagnostics if d.is_error)
-
-    def type_of(self, node: ast.Expr) -> Type:
-        return self.types[id(node)]
+__all__ = ["CheckEnv", "CheckedExpr", "check_expression"]
 
 
 def check_expression(expr: ast.Expr, env: CheckEnv) -> CheckedExpr:
@@ -85,11 +55,6 @@ def check_expression(expr: ast.Expr, env: CheckEnv) -> CheckedExpr:
         tuple(checker.diags),
         env,
     )
-    if checked.ok:
-        from rmdsl.lang.lint import lint_expression
-
-        warnings = lint_expression(checked)
-        checked = _with_diags(checked, checked.diagnostics + warnings)
     if env.source is not None:
         source = env.source
         checked = _with_diags(checked, tuple(d.with_source(source) for d in checked.diagnostics))
@@ -379,7 +344,3 @@ def _arg_hint(want: Type, given: Type) -> str | None:
     if want == STRING:
         return 'e.g. `"MNQ"` or `position.symbol`'
     return None
-
-
-def span_or_none(node: ast.Expr) -> Span | None:
-    return node.span

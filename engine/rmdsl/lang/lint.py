@@ -10,10 +10,12 @@ from decimal import Decimal
 from rmdsl.errors import Diagnostic, Severity
 from rmdsl.lang import ast
 from rmdsl.lang.ast import BinaryOp, CompareOp
+from rmdsl.lang.checked import CheckedExpr
 from rmdsl.lang.diagnostic_codes import CODES
-from rmdsl.lang.schema import ACCOUNT_SIZE, FUNCTIONS, MLL_DISTANCE
-from rmdsl.lang.types import BOOL, DURATION, MONEY, NUMBER, Type
-from rmdsl.lang.typing_rules import CYCLIC
+from rmdsl.lang.functions import FUNCTIONS
+from rmdsl.lang.generate import constant_value
+from rmdsl.lang.schema import ACCOUNT_SIZE, MLL_DISTANCE
+from rmdsl.lang.types import BOOL, CYCLIC, DURATION, MONEY, NUMBER, Type
 
 # names holding P&L that loss limits compare against
 PNL_NAMES = frozenset(
@@ -37,19 +39,17 @@ ACCOUNT_NAME_PARAMS = {
 }
 
 
-def lint_expression(checked: object) -> tuple[Diagnostic, ...]:
-    from rmdsl.lang.check import CheckedExpr
-
-    assert isinstance(checked, CheckedExpr)
-    linter = _Linter(checked)
-    return tuple(linter.run())
+def lint_expression(checked: CheckedExpr) -> tuple[Diagnostic, ...]:
+    """The warnings of an expression that checked without errors (the lint pass's part)."""
+    if not checked.ok:
+        return ()
+    source = checked.env.source
+    warnings = _Linter(checked).run()
+    return tuple(w.with_source(source) if source is not None else w for w in warnings)
 
 
 class _Linter:
-    def __init__(self, checked: object) -> None:
-        from rmdsl.lang.check import CheckedExpr
-
-        assert isinstance(checked, CheckedExpr)
+    def __init__(self, checked: CheckedExpr) -> None:
         self.checked = checked
         self.path = checked.env.path
         self.params = checked.env.params
@@ -196,8 +196,6 @@ class _Linter:
                 self.warn("RM805", f"{CODES['RM805']}: `{name}` cannot be both", node)
 
     def _constant_condition(self, root: ast.Expr) -> None:
-        from rmdsl.lang.codegen import constant_value
-
         value = constant_value(self.checked)
         if value is True:
             self.warn("RM803", CODES["RM803"], root, "the rule would fire on every event")

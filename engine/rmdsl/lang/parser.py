@@ -21,8 +21,8 @@ from rmdsl.lang import ast
 from rmdsl.lang.diagnostic_codes import CODES
 from rmdsl.lang.literals import DURATION_HINT, literal_problem
 from rmdsl.lang.parse_errors import describe_unexpected_char, describe_unexpected_token
-from rmdsl.lang.transformer import ORIGIN, BadLiteral, ExprTransformer
-from rmdsl.source import LineIndex, SourceFile, Span
+from rmdsl.lang.transformer import ORIGIN, BadLiteral, ExprTransformer, Origin
+from rmdsl.source import SourceFile, Span, line_index
 
 MAX_LENGTH = 5_000  # characters: rule conditions are one line; this bounds parse time
 MAX_DEPTH = 100  # AST levels: every later pass may recurse this deep
@@ -92,126 +92,101 @@ def _error(
     return ParseError([Diagnostic(code, message, path, span, hint=hint)])
 
 
-def _text_span(line: int, col: int, length: int = 1) -> Span:
-    line_off, col_off = ORIGIN.get()
-    return Span.point(line, col, length).shifted(line_off, col_off)
+def _span_at(start: int, length: int = 1) -> Span:
+    """The file span of `length` characters at `start` in the text being parsed."""
+    return ORIGIN.get().span(start, start + max(length, 1))
 
 
 def _prescan(text: str, path: str) -> None:
     """Length, emptiness, strings and bracket balance: checked before Lark sees the text."""
     if len(text) > MAX_LENGTH:
-        raise _error(
-            "RM111",
-            f"{CODES['RM111']}: {len(text)} characters (limit {MAX_LENGTH})",
-            path,
-            _text_span(1, 1),
-            hint="split the condition into several rules or use params",
-        )
+        message = f"{CODES['RM111']}: {len(text)} characters (limit {MAX_LENGTH})"
+        hint = "split the condition into several rules or use params"
+        raise _error("RM111", message, path, _span_at(0), hint)
     if not text.strip():
-        raise _error("RM112", CODES["RM112"], path, _text_span(1, 1), hint="write a condition")
-    stack: list[tuple[str, int]] = []
-    i, n = 0, len(text)
-    while i < n:
-        ch = text[i]
-        if ch == '"':
-            j = i + 1
-            while j < n and text[j] not in '"\n':
-                j += 2 if text[j] == "\\" else 1
-            if j >= n or text[j] != '"':
-                line, col = LineIndex(text).position(i)
-                raise _error(
-                    "RM108",
-                    CODES["RM108"],
-                    path,
-                    _text_span(line, col, min(j, n) - i),
-                    hint='close the string with `"`',
-                )
-            i = j + 1
-            continue
-        if ch in "([":
-            stack.append((ch, i))
-            if len(stack) > MAX_DEPTH // 2:
-                line, col = LineIndex(text).position(i)
-                raise _error(
-                    "RM110",
-                    f"{CODES['RM110']} (more than {MAX_DEPTH // 2} brackets)",
-                    path,
-                    _text_span(line, col),
-                )
-        elif ch in ")]":
-            want = "(" if ch == ")" else "["
-            if not stack or stack[-1][0] != want:
-                line, col = LineIndex(text).position(i)
-                raise _error("RM114", f"{CODES['RM114']} `{ch}`", path, _text_span(line, col))
-            stack.pop()
+        raise _error("RM112", CODES["RM112"], path, _span_at(0), hint="write a condition")
+    stack: list[tuple[str, int]] = []  # open brackets and where they are
+    i = 0
+    while i < len(text):
+        if text[i] == '"':
+            i = _string_end(text, i, path)
+        else:
+            _bracket(text[i], i, stack, path)
         i += 1
     if stack:
         opener, at = stack[-1]
-        closer = ")" if opener == "(" else "]"
-        line, col = LineIndex(text).position(at)
-        raise _error(
-            "RM106",
-            f"{CODES['RM106']}: `{opener}` is never closed",
-            path,
-            _text_span(line, col),
-            hint=f"add `{closer}`",
-        )
+        message = f"{CODES['RM106']}: `{opener}` is never closed"
+        hint = f"add `{')' if opener == '(' else ']'}`"
+        raise _error("RM106", message, path, _span_at(at), hint=hint)
+
+
+def _string_end(text: str, start: int, path: str) -> int:
+    """The index of the `"` closing the string opened at `start`; RM108 if none on its line."""
+    j = start + 1
+    while j < len(text) and text[j] not in '"\n':
+        j += 2 if text[j] == "\\" else 1
+    if j >= len(text) or text[j] != '"':
+        span = _span_at(start, min(j, len(text)) - start)
+        raise _error("RM108", CODES["RM108"], path, span, hint='close the string with `"`')
+    return j
+
+
+def _bracket(ch: str, at: int, stack: list[tuple[str, int]], path: str) -> None:
+    """Push an opening bracket, pop a matching closing one; RM110 too deep, RM114 unmatched."""
+    if ch in "([":
+        stack.append((ch, at))
+        if len(stack) > MAX_DEPTH // 2:
+            message = f"{CODES['RM110']} (more than {MAX_DEPTH // 2} brackets)"
+            raise _error("RM110", message, path, _span_at(at))
+    elif ch in ")]":
+        if not stack or stack[-1][0] != ("(" if ch == ")" else "["):
+            raise _error("RM114", f"{CODES['RM114']} `{ch}`", path, _span_at(at))
+        stack.pop()
 
 
 def parse_expression(
     text: str,
     *,
     path: str,
-    origin: Span | None = None,
     source: SourceFile | None = None,
+    offset: int = 0,
 ) -> ast.Expr:
-    """Parse one expression; spans are in file coordinates when `origin` is given.
+    """Parse one expression; its spans are in `source`, where `text` starts at `offset`.
 
-    origin is where the first character of `text` sits in the file (the YAML
-    scalar's start). Raises ParseError (and nothing else) on bad input.
+    Without a source, `text` is its own source (spans count from its first character).
+    Raises ParseError (and nothing else) on bad input; its diagnostics carry source lines.
     """
-    offset = (origin.line - 1, origin.col - 1) if origin is not None else (0, 0)
-    token = ORIGIN.set(offset)
+    where = source if source is not None else SourceFile(path, text)
+    token = ORIGIN.set(Origin(offset if source is not None else 0, line_index(where.text)))
     try:
         tree = _parse(text, path)
     except ParseError as err:
-        raise ParseError([_with_line(d, text, origin, source) for d in err.diagnostics]) from None
+        raise ParseError([d.with_source(where) for d in err.diagnostics]) from None
     finally:
         ORIGIN.reset(token)
     return tree
 
 
-def parse_action(text: str, *, path: str, origin: Span | None = None) -> ast.ActionCall:
+def parse_action(
+    text: str, *, path: str, source: SourceFile | None = None, offset: int = 0
+) -> ast.ActionCall:
     """Parse one `do:` item (`lockout(until: reset)`); spans as parse_expression's.
 
     Raises ParseError (located, as an expression's) on bad input.
     """
-    offset = (origin.line - 1, origin.col - 1) if origin is not None else (0, 0)
-    token = ORIGIN.set(offset)
+    where = source if source is not None else SourceFile(path, text)
+    token = ORIGIN.set(Origin(offset if source is not None else 0, line_index(where.text)))
     try:
         call = _lark_parse(text, path, "action")
     finally:
         ORIGIN.reset(token)
     if not isinstance(call, ast.ActionCall):
-        raise _error("RM100", CODES["RM100"], path, _text_span(1, 1))
+        raise _error("RM100", CODES["RM100"], path, _span_at(0))
     for arg in call.args:
         if ast.depth(arg.value) > MAX_DEPTH:
-            raise _error(
-                "RM110", f"{CODES['RM110']} (more than {MAX_DEPTH} levels)", path, arg.span
-            )
+            message = f"{CODES['RM110']} (more than {MAX_DEPTH} levels)"
+            raise _error("RM110", message, path, arg.span)
     return call
-
-
-def _with_line(
-    d: Diagnostic, text: str, origin: Span | None, source: SourceFile | None
-) -> Diagnostic:
-    if source is not None:
-        return d.with_source(source)
-    if origin is None and d.span is not None:
-        lines = text.splitlines() or [""]
-        line = lines[d.span.line - 1] if d.span.line <= len(lines) else ""
-        return Diagnostic(d.code, d.message, d.path, d.span, d.severity, d.hint, line, d.notes)
-    return d
 
 
 def _lark_parse(text: str, path: str, start: str) -> object:
@@ -225,7 +200,7 @@ def _lark_parse(text: str, path: str, start: str) -> object:
     except UnexpectedCharacters as err:
         _misspelt_literal(text, path)
         code, message, hint, length = describe_unexpected_char(text, err)
-        span = _text_span(err.line, err.column, length)
+        span = _span_at(err.pos_in_stream or 0, length)
         raise _error(code, message, path, span, hint) from None
     except UnexpectedToken as err:
         _misspelt_literal(text, path)
@@ -240,7 +215,7 @@ def _lark_parse(text: str, path: str, start: str) -> object:
 def _parse(text: str, path: str) -> ast.Expr:
     tree = _lark_parse(text, path, "start")
     if not isinstance(tree, ast.Expr):
-        raise _error("RM100", CODES["RM100"], path, _text_span(1, 1))
+        raise _error("RM100", CODES["RM100"], path, _span_at(0))
     if ast.depth(tree) > MAX_DEPTH:
         raise _error(
             "RM110",
@@ -257,15 +232,12 @@ def _misspelt_literal(text: str, path: str) -> None:
     found = literal_problem(text)
     if found is not None:
         start, end, why = found
-        line, col = LineIndex(text).position(start)
         hint = "money is written $1500 or -$1500" if "$" in text[start:end] else DURATION_HINT
-        span = _text_span(line, col, end - start)
+        span = _span_at(start, end - start)
         raise _error("RM115", f"{CODES['RM115']}: {why}", path, span, hint) from None
 
 
 def _token_span(text: str, tok: Token) -> Span:
-    if tok.type == "$END" or tok.line is None:
-        stripped = text.rstrip()
-        line, col = LineIndex(text).position(max(len(stripped) - 1, 0))
-        return _text_span(line, col + (1 if stripped else 0))
-    return _text_span(tok.line, tok.column or 1, max(len(str(tok)), 1))
+    if tok.type == "$END" or tok.start_pos is None:
+        return _span_at(len(text.rstrip()))  # just after the last character written
+    return _span_at(tok.start_pos, len(str(tok)))

@@ -8,18 +8,7 @@ from decimal import Decimal
 from rmdsl.lang import ast
 from rmdsl.lang.ast import BinaryOp, UnaryOp
 from rmdsl.lang.literals import format_duration, format_time, format_weekday, money_literal
-from rmdsl.lang.types import (
-    BOOL,
-    DATE,
-    DURATION,
-    INT,
-    MONEY,
-    NUMBER,
-    STRING,
-    TIME,
-    WEEKDAY,
-    Type,
-)
+from rmdsl.lang.types import BOOL, DATE, DURATION, INT, MONEY, NUMBER, STRING, TIME, WEEKDAY, Type
 
 # binding strength of each tier, loosest first (the grammar's ?tiers)
 IF_ELSE, OR, AND, NOT, COMPARE, SUM, PRODUCT, NEG, ATOM = range(1, 10)

@@ -1,4 +1,5 @@
-"""The one declaration of what the language knows: names, functions, actions, scopes, triggers.
+"""The one declaration of what the language knows: names, actions, scopes, triggers (and,
+in rmdsl.lang.functions, the functions).
 
 It drives the checker, the compiler's attribute paths, `rmdsl schema`, the
 generated docs/language.md and the editor JSON Schema. Names map 1:1 to
@@ -80,6 +81,8 @@ ACCOUNT_PARAMS = frozenset({ACCOUNT_SIZE, MLL_DISTANCE, EOD_HIGH_SEED})
 
 _PNL = {_T.FILL, _T.TRADE}
 _LIVE = {_T.POSITION, _T.QUOTE}
+PNL_TRIGGERS = frozenset(_PNL)  # what a P&L changes on (fills, closing trades)
+LIVE_TRIGGERS = frozenset(_LIVE)  # what open P&L changes on (positions, quotes)
 _POS = Scope.POSITION
 _ACCT_LIVE = _PNL | _LIVE | {_T.ACCOUNT}
 
@@ -225,115 +228,6 @@ NAMES: Mapping[str, NameSpec] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class FunctionSpec:
-    name: str
-    params: tuple[Type, ...]  # exact types; `numeric` functions are special-cased below
-    result: Type | None  # None: same as the (unified) argument type
-    doc: str
-    triggers: frozenset[Trigger]
-    runtime: bool  # True: calls ctx.funcs.<name>
-
-    def signature(self, params: str) -> str:
-        """How a call is written: `pnl(duration)`, and `days(int).realized_pnl` for a member."""
-        head, _, member = self.name.partition(".")
-        return f"{head}({params}).{member}" if member else f"{head}({params})"
-
-
-_NUMERIC_FNS = ("abs", "min", "max", "round", "floor", "ceil")
-# abs/min/max/round/floor/ceil take int, number, money or duration (min/max: 2+ args of one
-# type); round/floor/ceil of number give int, of money give money (to the cent for round).
-
-FUNCTIONS: Mapping[str, FunctionSpec] = {
-    f.name: f
-    for f in (
-        FunctionSpec("abs", (), None, "absolute value", frozenset(), False),
-        FunctionSpec("min", (), None, "smallest of two or more values", frozenset(), False),
-        FunctionSpec("max", (), None, "largest of two or more values", frozenset(), False),
-        FunctionSpec("round", (), None, "round half-even (money: to the cent)", frozenset(), False),
-        FunctionSpec("floor", (), None, "round down", frozenset(), False),
-        FunctionSpec("ceil", (), None, "round up", frozenset(), False),
-        FunctionSpec(
-            "contracts",
-            (STRING,),
-            INT,
-            "open contracts in a symbol",
-            frozenset({_T.POSITION}),
-            True,
-        ),
-        FunctionSpec(
-            "fills",
-            (DURATION,),
-            INT,
-            "the trader's fills in the trailing window (not rmdsl's)",
-            frozenset(_PNL),
-            True,
-        ),
-        FunctionSpec(
-            "trades",
-            (DURATION,),
-            INT,
-            "the trader's closed trades in the window",
-            frozenset(_PNL),
-            True,
-        ),
-        FunctionSpec(
-            "losses",
-            (DURATION,),
-            INT,
-            "the trader's closing fills in the window with a net loss (trade.pnl < 0)",
-            frozenset(_PNL),
-            True,
-        ),
-        FunctionSpec(
-            "pnl",
-            (DURATION,),
-            MONEY,
-            "net realized P&L of the window's fills, opening fills' fees included (rmdsl's too)",
-            frozenset(_PNL),
-            True,
-        ),
-        FunctionSpec(
-            "days.realized_pnl",
-            (INT,),
-            MONEY,
-            "days(N).realized_pnl: net realized P&L of the last N trading days, today included",
-            frozenset(_PNL),
-            True,
-        ),
-        FunctionSpec(
-            "days.pnl",
-            (INT,),
-            MONEY,
-            "days(N).pnl: days(N).realized_pnl + open P&L",
-            frozenset(_PNL | _LIVE),
-            True,
-        ),
-        FunctionSpec(
-            "tick_value", (STRING,), MONEY, "money per tick per contract", frozenset(), True
-        ),
-        FunctionSpec("tick_size", (STRING,), NUMBER, "price increment", frozenset(), True),
-        FunctionSpec(
-            "lookup",
-            (),
-            None,
-            "lookup(map, key, default): the map's entry for key, else default",
-            frozenset(),
-            False,
-        ),
-        FunctionSpec(
-            "ticks",
-            (MONEY, STRING),
-            NUMBER,
-            "money / tick_value(symbol) (0 if unknown)",
-            frozenset(),
-            False,
-        ),
-    )
-}
-NUMERIC_FUNCTIONS = frozenset(_NUMERIC_FNS)
-
-
 class UntilKind(enum.StrEnum):
     RESET = "reset"
     SESSION_START = "session_start"
@@ -359,6 +253,12 @@ class ActionSpec:
 
 _UNTIL = ArgSpec("until", DURATION, accepts_until_words=True)
 _POSITIONAL_SCOPES = frozenset({Scope.POSITION, Scope.TRADE, Scope.SYMBOL})
+
+
+def _ticks_order(name: str, doc: str) -> ActionSpec:
+    """An action placing an order N ticks from a position's entry: `attach_stop(10)`."""
+    return ActionSpec(name, (ArgSpec("ticks", INT),), frozenset({Scope.POSITION}), doc, "ticks")
+
 
 ACTIONS: Mapping[str, ActionSpec] = {
     a.name: a
@@ -391,20 +291,8 @@ ACTIONS: Mapping[str, ActionSpec] = {
             "lockout for the scoped symbol only",
             "until",
         ),
-        ActionSpec(
-            "attach_stop",
-            (ArgSpec("ticks", INT),),
-            frozenset({Scope.POSITION}),
-            "place a protective stop N ticks from entry",
-            "ticks",
-        ),
-        ActionSpec(
-            "attach_target",
-            (ArgSpec("ticks", INT),),
-            frozenset({Scope.POSITION}),
-            "place a take-profit limit N ticks from entry",
-            "ticks",
-        ),
+        _ticks_order("attach_stop", "place a protective stop N ticks from entry"),
+        _ticks_order("attach_target", "place a take-profit limit N ticks from entry"),
         ActionSpec(
             "trail_stop",
             (ArgSpec("ticks", INT), ArgSpec("after", INT, required=False)),

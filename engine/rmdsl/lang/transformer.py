@@ -1,13 +1,15 @@
 """Lark callbacks -> rmdsl.lang.ast nodes, run inline by the LALR parser (no recursion, no Tree).
 
-Spans are computed from tokens and children and moved to file coordinates with
-the per-parse offset the parser sets in `ORIGIN`.
+Spans are made from the tokens' character offsets (start_pos/end_pos), moved into the
+file by the per-parse base offset the parser sets in `ORIGIN` and turned into lines and
+columns by the file's LineIndex (rmdsl.source: the one offset -> line:col conversion).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from contextvars import ContextVar
+from dataclasses import dataclass
 from decimal import Decimal
 
 from lark import Token, Transformer
@@ -33,11 +35,24 @@ from rmdsl.lang.types import (
     TIME,
     WEEKDAY,
     Type,
+    Value,
 )
-from rmdsl.source import Span
+from rmdsl.source import LineIndex, Span
 
-# (line_offset, col_offset) of the expression's first character in its file
-ORIGIN: ContextVar[tuple[int, int]] = ContextVar("rmdsl_expr_origin", default=(0, 0))
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where the text being parsed sits: its first character's offset in the file's text."""
+
+    base: int
+    lines: LineIndex  # of the file's text
+
+    def span(self, start: int, end: int) -> Span:
+        """The file span of text[start:end] (offsets into the parsed text)."""
+        return self.lines.span(self.base + start, self.base + end)
+
+
+ORIGIN: ContextVar[Origin] = ContextVar("rmdsl_expr_origin")
 
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\"}
 _CMP = {op.value: op for op in CompareOp}
@@ -53,18 +68,14 @@ class BadLiteral(Exception):
 
 
 def token_span(tok: Token) -> Span:
-    line_off, col_off = ORIGIN.get()
-    line = tok.line or 1
-    col = tok.column or 1
-    end_line = tok.end_line or line
-    end_col = tok.end_column or col + 1
-    return Span(line, col, end_line, end_col).shifted(line_off, col_off)
+    start = tok.start_pos or 0
+    return ORIGIN.get().span(start, tok.end_pos if tok.end_pos is not None else start + 1)
 
 
 def _join(first: Span | None, last: Span | None) -> Span | None:
     if first is None or last is None:
         return first or last
-    return Span(first.line, first.col, last.end_line, last.end_col)
+    return first.to(last)
 
 
 def _span(item: ast.Expr | Token) -> Span | None:
@@ -91,7 +102,7 @@ def unescape(body: str) -> str:
     return "".join(out)
 
 
-def _read(tok: Token, parse: Callable[[str], object]) -> object:
+def _read(tok: Token, parse: Callable[[str], Value]) -> Value:
     """The value of a literal token, its LiteralError turned into a located BadLiteral."""
     try:
         return parse(str(tok))
@@ -99,11 +110,24 @@ def _read(tok: Token, parse: Callable[[str], object]) -> object:
         raise BadLiteral(err.message, token_span(tok)) from None
 
 
+def _binary(op: BinaryOp) -> Callable[[ExprTransformer, list[ast.Expr | Token]], ast.Expr]:
+    """The callback of one binary operator's alias (`add`, `and_`, ...)."""
+
+    def build(self: ExprTransformer, c: list[ast.Expr | Token]) -> ast.Expr:
+        left, right = _exprs(c)
+        return ast.Binary(op, left, right, span=_outer(c))
+
+    return build
+
+
+_ARITHMETIC = (BinaryOp.ADD, BinaryOp.SUB, BinaryOp.MUL, BinaryOp.DIV, BinaryOp.MOD)
+
+
 class ExprTransformer(Transformer[Token, ast.Expr]):
     """One method per grammar alias; each gets the children with every token kept."""
 
     # literals -------------------------------------------------------------
-    def _lit(self, tok: Token, value: object, typ: Type) -> ast.Literal:
+    def _lit(self, tok: Token, value: Value, typ: Type) -> ast.Literal:
         return ast.Literal(value, typ, span=token_span(tok))
 
     def true_(self, c: list[Token]) -> ast.Expr:
@@ -179,30 +203,8 @@ class ExprTransformer(Transformer[Token, ast.Expr]):
         return ast.ListLit(tuple(_exprs(c)), span=_outer(c))
 
     # operators -------------------------------------------------------------
-    def _bin(self, op: BinaryOp, c: list[ast.Expr | Token]) -> ast.Expr:
-        left, right = _exprs(c)
-        return ast.Binary(op, left, right, span=_outer(c))
-
-    def add(self, c: list[ast.Expr | Token]) -> ast.Expr:
-        return self._bin(BinaryOp.ADD, c)
-
-    def sub(self, c: list[ast.Expr | Token]) -> ast.Expr:
-        return self._bin(BinaryOp.SUB, c)
-
-    def mul(self, c: list[ast.Expr | Token]) -> ast.Expr:
-        return self._bin(BinaryOp.MUL, c)
-
-    def div(self, c: list[ast.Expr | Token]) -> ast.Expr:
-        return self._bin(BinaryOp.DIV, c)
-
-    def mod(self, c: list[ast.Expr | Token]) -> ast.Expr:
-        return self._bin(BinaryOp.MOD, c)
-
-    def and_(self, c: list[ast.Expr | Token]) -> ast.Expr:
-        return self._bin(BinaryOp.AND, c)
-
-    def or_(self, c: list[ast.Expr | Token]) -> ast.Expr:
-        return self._bin(BinaryOp.OR, c)
+    add, sub, mul, div, mod = (_binary(op) for op in _ARITHMETIC)
+    and_, or_ = _binary(BinaryOp.AND), _binary(BinaryOp.OR)
 
     def neg(self, c: list[ast.Expr | Token]) -> ast.Expr:
         return ast.Unary(UnaryOp.NEG, _exprs(c)[0], span=_outer(c))

@@ -10,7 +10,10 @@ string -> str, list<T> -> tuple, map<T> (string keys, e.g. per-symbol limits)
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +34,7 @@ class Type:
 
     @property
     def is_numeric(self) -> bool:
-        return self in (INT, NUMBER)
+        return self in NUMERIC
 
 
 BOOL = Type("bool")
@@ -47,6 +50,12 @@ STRING = Type("string")
 # the type of an empty list literal: compatible with any list<T>
 ANY = Type("any")
 
+# kinds of types the typing rules and the code generator ask about
+NUMERIC = frozenset({INT, NUMBER})
+SIGNED = frozenset({INT, NUMBER, MONEY, DURATION})  # `-x` is defined
+ORDERED = frozenset({INT, NUMBER, MONEY, DURATION, TIME, DATE, DATETIME, WEEKDAY})
+CYCLIC = frozenset({TIME, WEEKDAY})  # ranges over these wrap when start > end
+
 
 def list_of(elem: Type) -> Type:
     return Type("list", elem)
@@ -58,3 +67,17 @@ def map_of(elem: Type) -> Type:
 
 
 SCALARS = (BOOL, INT, NUMBER, MONEY, DURATION, TIME, DATE, DATETIME, WEEKDAY, STRING)
+
+# A value of the language as the runtime holds it (see the module docstring): what a literal
+# denotes and what a param holds.
+Value = (
+    bool
+    | int
+    | Decimal
+    | str
+    | dt.time
+    | dt.date
+    | dt.datetime
+    | tuple["Value", ...]
+    | Mapping[str, "Value"]
+)

@@ -6,27 +6,10 @@ Each function returns the result type, or None when the operand types do not go 
 from __future__ import annotations
 
 from rmdsl.lang.ast import BinaryOp
-from rmdsl.lang.types import (
-    ANY,
-    BOOL,
-    DATE,
-    DATETIME,
-    DURATION,
-    INT,
-    MONEY,
-    NUMBER,
-    TIME,
-    WEEKDAY,
-    Type,
-)
+from rmdsl.lang.types import ANY, BOOL, DURATION, INT, MONEY, NUMBER, NUMERIC, ORDERED, SIGNED, Type
 
 # the type of a node that already failed: compatible with anything, so errors don't cascade
 ERROR = Type("error")
-
-ORDERED = frozenset({INT, NUMBER, MONEY, DURATION, TIME, DATE, DATETIME, WEEKDAY})
-CYCLIC = frozenset({TIME, WEEKDAY})  # ranges over these wrap when start > end
-NUMERIC = frozenset({INT, NUMBER})
-SIGNED = frozenset({INT, NUMBER, MONEY, DURATION})
 
 
 def unify(a: Type, b: Type) -> Type | None:

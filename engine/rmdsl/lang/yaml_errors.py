@@ -3,7 +3,7 @@ clear, else a plain sentence about the likely cause (indentation, an unquoted `:
 
 from __future__ import annotations
 
-from rmdsl.source import LineIndex, Span
+from rmdsl.source import Span, line_index
 
 
 def describe_yaml_error(exc: Exception, text: str) -> tuple[Span | None, str, str | None]:
@@ -11,18 +11,19 @@ def describe_yaml_error(exc: Exception, text: str) -> tuple[Span | None, str, st
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     problem = getattr(exc, "problem", None) or getattr(exc, "context", None)
     span: Span | None = None
-    position = getattr(exc, "position", None)
-    if mark is not None:
-        span = Span.point(int(mark.line) + 1, int(mark.column) + 1)
-    elif isinstance(position, int):
-        span = Span.point(*LineIndex(text).position(position))
+    position = getattr(mark, "index", None) if mark is not None else None
+    if position is None:
+        position = getattr(exc, "position", None)
+    if isinstance(position, int):
+        span = line_index(text).span(position, position + 1)
     message = f"invalid YAML: {problem}" if problem else f"invalid YAML: {exc}"
     context = getattr(exc, "context", None)
     hint = f"{context}" if context and context != problem else None
     if "\t" in message or "'\\t'" in message:
         hint = "YAML indentation must use spaces, not tabs"
-    if mark is not None and problem:
-        plain = _plain_cause(str(problem), text.splitlines(), int(mark.line), int(mark.column))
+    if mark is not None and problem and span is not None:
+        lines = text.split("\n")
+        plain = _plain_cause(str(problem), lines, span.line - 1, span.col - 1)
         message, hint = plain or (message, hint)
     return span, message.replace("\n", " "), hint
 

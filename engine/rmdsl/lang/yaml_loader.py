@@ -9,19 +9,27 @@ core schema (only true/false are booleans) and keep their exact source text.
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rmdsl.errors import Diagnostic, LoadError
 from rmdsl.lang.yaml_errors import describe_yaml_error
+from rmdsl.lang.yaml_nodes import (
+    ScalarValue,
+    YMap,
+    YNode,
+    YScalar,
+    YSeq,
+    kind_of,
+    resolve_plain,
+)
 from rmdsl.source import (
     MAX_FILE_BYTES,
     FileTooLargeError,
-    LineIndex,
     SourceFile,
     Span,
+    line_index,
     read_file_bytes,
 )
 
@@ -31,6 +39,7 @@ MAX_BYTES = MAX_FILE_BYTES
 # parser spends ~25 us on each, so a byte limit alone cannot bound the time (`[1,1,1,...]`
 # is a value every 2 bytes). ~15 per rule; docs/performance.md, "Input limits".
 MAX_NODES = 50_000
+__all__ = ["YMap", "YNode", "YScalar", "YSeq", "kind_of", "load_yaml_bytes", "load_yaml_file"]
 
 
 @dataclass(slots=True)
@@ -38,75 +47,6 @@ class NodeBudget:
     """The YAML values still allowed: shared by the files of one extends chain."""
 
     left: int = MAX_NODES
-
-
-ScalarValue = str | int | float | bool | None
-
-
-@dataclass(frozen=True, slots=True)
-class YScalar:
-    value: ScalarValue  # resolved by the YAML 1.2 core schema; quoted scalars are always str
-    text: str  # the scalar's content as YAML decoded it (quotes removed, escapes applied)
-    raw: str  # the exact source text of the node
-    style: str  # "plain" | "single" | "double" | "literal" | "folded"
-    span: Span
-    origin: Span  # file position of the first character of `text`
-    path: str
-    offsets: tuple[int, int] = (0, 0)  # [start, end) in the file's text
-
-    @property
-    def quoted(self) -> bool:
-        return self.style in ("single", "double")
-
-    @property
-    def expr_text(self) -> str:
-        """The text to parse as an expression, laid out so that columns on every line match the
-        file: lines after the first keep their indentation (whitespace is insignificant in
-        expressions), so YAML's folding of `>` and multi-line plain scalars moves nothing."""
-        if self.quoted or "\n" not in self.raw.rstrip("\n"):
-            return self.text
-        lines = self.raw.rstrip("\n").split("\n")
-        if self.style in ("literal", "folded"):
-            lines = lines[1:]  # the `|` / `>` header line
-        return "\n".join([lines[0].lstrip(" "), *lines[1:]])
-
-
-@dataclass(frozen=True, slots=True)
-class YSeq:
-    items: tuple[YNode, ...]
-    span: Span
-    path: str
-    flow: bool = False
-    offsets: tuple[int, int] = (0, 0)  # [start, end) in the file's text
-
-
-@dataclass(frozen=True, slots=True)
-class YMap:
-    entries: tuple[tuple[YScalar, YNode], ...]
-    span: Span
-    path: str
-    offsets: tuple[int, int] = (0, 0)  # [start, end) in the file's text
-
-    def get(self, key: str) -> YNode | None:
-        for k, v in self.entries:
-            if k.text == key:
-                return v
-        return None
-
-    def keys(self) -> tuple[str, ...]:
-        return tuple(k.text for k, _ in self.entries)
-
-
-YNode = YScalar | YSeq | YMap
-
-
-def kind_of(node: YNode) -> str:
-    if isinstance(node, YMap):
-        return "a mapping"
-    if isinstance(node, YSeq):
-        return "a list"
-    names = {str: "a string", bool: "a boolean", int: "a number", float: "a number"}
-    return names.get(type(node.value), "an empty value")
 
 
 def load_yaml_file(path: str | Path) -> tuple[YMap, SourceFile]:
@@ -141,11 +81,10 @@ def load_yaml_bytes(
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         src = SourceFile(path, raw.decode("utf-8", errors="replace"))
-        line, col = _line_col(raw[: exc.start].decode("utf-8", errors="replace"))
         raise _error(
             "RM001",
             path,
-            Span.point(line, col),
+            _after(raw[: exc.start].decode("utf-8", errors="replace")),
             "file is not valid UTF-8 text",
             src,
             "ruleset files are UTF-8 YAML",
@@ -156,11 +95,10 @@ def load_yaml_bytes(
 def load_yaml_text(text: str, path: str, budget: NodeBudget | None = None) -> YMap:
     source = SourceFile(path, text)
     if "\x00" in text:
-        line, col = _line_col(text[: text.index("\x00")])
         raise _error(
             "RM001",
             path,
-            Span.point(line, col),
+            source.span(text.index("\x00"), text.index("\x00") + 1),
             "file contains a NUL byte",
             source,
             "ruleset files are UTF-8 YAML text, not binary data",
@@ -199,41 +137,13 @@ def _error(
     return LoadError([diag.with_source(source) if source else diag])
 
 
-def _line_col(prefix: str) -> tuple[int, int]:
-    """(line, col) just after `prefix`, the file's start (decoded alone: it may cut a char)."""
-    return LineIndex(prefix).position(len(prefix))
+def _after(prefix: str) -> Span:
+    """The point just after `prefix`, the file's start (decoded alone: it may cut a char)."""
+    return line_index(prefix).span(len(prefix), len(prefix) + 1)
 
 
+_SKIPPED = frozenset({"StreamStartEvent", "StreamEndEvent", "DocumentEndEvent"})
 _STYLES = {None: "plain", "'": "single", '"': "double", "|": "literal", ">": "folded"}
-_NULL = re.compile(r"^(?:~|null|Null|NULL|)$")
-_TRUE = re.compile(r"^(?:true|True|TRUE)$")
-_FALSE = re.compile(r"^(?:false|False|FALSE)$")
-_INT = re.compile(r"^[-+]?[0-9]+$")
-_OCT = re.compile(r"^0o[0-7]+$")
-_HEX = re.compile(r"^0x[0-9a-fA-F]+$")
-_FLOAT = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$")
-
-
-def resolve_plain(text: str) -> ScalarValue:
-    """YAML 1.2 core schema; everything else (yes/no/on/off, 08:30, dates) stays a string."""
-    if _NULL.match(text):
-        return None
-    if _TRUE.match(text):
-        return True
-    if _FALSE.match(text):
-        return False
-    try:
-        if _INT.match(text):
-            return int(text)
-        if _OCT.match(text):
-            return int(text[2:], 8)
-        if _HEX.match(text):
-            return int(text[2:], 16)
-        if _FLOAT.match(text):
-            return float(text)
-    except ValueError:  # more digits than Python converts: leave it as text
-        pass
-    return text
 
 
 class _Builder:
@@ -244,10 +154,6 @@ class _Builder:
         self.text = text
         self.path = path
         self.source = source
-        self.lines = text.split("\n")
-        self.line_starts = [0]
-        for line in self.lines:
-            self.line_starts.append(self.line_starts[-1] + len(line) + 1)
 
     def build(self) -> YNode | None:
         try:
@@ -268,26 +174,9 @@ class _Builder:
         documents = 0
         for ev in yaml.parse(io.StringIO(self.text)):
             name = type(ev).__name__
-            if name == "DocumentStartEvent":
-                documents += 1
-                if documents > 1:
-                    raise self._fail(
-                        "RM005",
-                        ev,
-                        "a ruleset file holds exactly one YAML document",
-                        "remove the `---` separator and the second document",
-                    )
+            documents += name == "DocumentStartEvent"
+            if name in _SKIPPED or self._refused(ev, name, documents):
                 continue
-            if name in ("StreamStartEvent", "StreamEndEvent", "DocumentEndEvent"):
-                continue
-            if name == "AliasEvent":
-                raise self._fail(
-                    "RM006",
-                    ev,
-                    f"YAML alias `*{ev.anchor}` is not allowed",
-                    "write the value out; anchors and aliases are rejected so "
-                    "no value can be copied in unseen",
-                )
             self._reject_anchor_and_tag(ev)
             if name in ("MappingStartEvent", "SequenceStartEvent", "ScalarEvent"):
                 self._count(ev)
@@ -306,6 +195,25 @@ class _Builder:
             else:
                 root = node
         return root
+
+    def _refused(self, ev: Any, name: str, documents: int) -> bool:
+        """Raises for a second document or an alias; True for an event with nothing to build."""
+        if name == "DocumentStartEvent" and documents > 1:
+            raise self._fail(
+                "RM005",
+                ev,
+                "a ruleset file holds exactly one YAML document",
+                "remove the `---` separator and the second document",
+            )
+        if name == "AliasEvent":
+            raise self._fail(
+                "RM006",
+                ev,
+                f"YAML alias `*{ev.anchor}` is not allowed",
+                "write the value out; anchors and aliases are rejected so "
+                "no value can be copied in unseen",
+            )
+        return name == "DocumentStartEvent"
 
     def _count(self, ev: Any) -> None:
         self.budget.left -= 1
@@ -393,32 +301,30 @@ class _Builder:
         offsets = (self._index(ev.start_mark), self._index(ev.end_mark))
         raw = self.text[offsets[0] : offsets[1]]
         value: ScalarValue = resolve_plain(ev.value) if style == "plain" else ev.value
-        origin = self._origin(span, style)
+        origin = self._origin(offsets[0], style)
         return YScalar(value, ev.value, raw, style, span, origin, self.path, offsets)
 
-    def _origin(self, span: Span, style: str) -> Span:
+    def _origin(self, start: int, style: str) -> Span:
+        """Where the scalar's `text` starts: after a quote, or on the line after `|` / `>`."""
         if style in ("single", "double"):
-            return Span.point(span.line, span.col + 1)
-        if style in ("literal", "folded"):
-            line = span.line + 1
-            text = self.lines[line - 1] if line <= len(self.lines) else ""
-            return Span.point(line, len(text) - len(text.lstrip(" ")) + 1)
-        return Span.point(span.line, span.col)
+            start += 1
+        elif style in ("literal", "folded"):
+            newline = self.text.find("\n", start)
+            start = len(self.text) if newline < 0 else newline + 1
+            while start < len(self.text) and self.text[start] == " ":
+                start += 1
+        return self.source.span(start, start + 1)
 
     def _index(self, mark: Any) -> int:
-        line = min(int(mark.line), len(self.line_starts) - 1)
-        return min(self.line_starts[line] + int(mark.column), len(self.text))
+        return min(int(mark.index), len(self.text))
 
-    def _span(self, start: Any, end: Any) -> Span:
-        sl, sc, el, ec = start.line + 1, start.column + 1, end.line + 1, end.column + 1
-        if (el, ec) <= (sl, sc):
-            return Span.point(sl, sc)
-        if el > sl and ec == 1:  # ends at the start of the next line: keep it on the last line
-            el -= 1
-            ec = len(self.lines[el - 1]) + 1 if el <= len(self.lines) else sc + 1
-            if el == sl and ec <= sc:
-                ec = sc + 1
-        return Span(sl, sc, el, ec)
+    def _span(self, start_mark: Any, end_mark: Any) -> Span:
+        start, end = self._index(start_mark), self._index(end_mark)
+        if end > start and self.text[end - 1] == "\n":  # ends where the next line starts:
+            end -= 1  # keep it on its last line, without the line break ("\r\n" too)
+            if end > start and self.text[end - 1] == "\r":
+                end -= 1
+        return self.source.span(start, end)
 
     def _diag(
         self, code: str, span: Span | None, message: str, hint: str | None = None

@@ -8,27 +8,25 @@ grammar (`action`), and an argument that computes is a checked expression.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import dataclasses
 
 from rmdsl.errors import ParseError
 from rmdsl.lang import ast
-from rmdsl.lang.check import CheckEnv, check_expression
-from rmdsl.lang.codegen import compile_expression
+from rmdsl.lang.check import check_expression
+from rmdsl.lang.checked import CheckedExpr, CheckEnv
 from rmdsl.lang.parser import parse_action
-from rmdsl.lang.schema import ACTIONS, ActionSpec, ArgSpec, Scope, UntilKind
-from rmdsl.lang.types import DURATION, INT, Type
+from rmdsl.lang.schema import ACTIONS, ActionSpec, ArgSpec, UntilKind
+from rmdsl.lang.types import DURATION, INT
 from rmdsl.lang.yaml_loader import YNode, YScalar, YSeq
-from rmdsl.rules.model import MAX_DURATION_MS, Action
+from rmdsl.rules.model import MAX_DURATION_MS
+from rmdsl.rules.stages import CheckedAction
 from rmdsl.rules.values import (
     Report,
     did_you_mean,
     parse_duration_text,
     too_long,
 )
-from rmdsl.source import Span
-from rmdsl.types import Getter
-
-Locate = Callable[[int], tuple[int, int]]  # text offset -> (line, col), 1-based
+from rmdsl.source import SourceFile, Span
 
 
 def split_do(node: YNode, text: str) -> list[tuple[str, int]]:
@@ -75,34 +73,37 @@ def _unquote(text: str, offset: int) -> tuple[str, int]:
     return text, offset
 
 
-class ActionReader:
-    """Reads action items; an argument may name a param (`reduce_position(to: params.max)`)."""
+def params_of(checked: CheckedExpr) -> set[str]:
+    """The params an expression reads (`params.x` -> `x`)."""
+    return {n.removeprefix("params.") for n in checked.names_read if n.startswith("params.")}
 
-    def __init__(
-        self,
-        path: str,
-        locate: Locate,
-        scope: Scope,
-        report: Report,
-        params: Mapping[str, tuple[Type, object]] | None = None,
-    ) -> None:
-        self.path, self.locate, self.scope, self.report = path, locate, scope, report
-        self.params = params or {}
+
+class ActionReader:
+    """Reads action items; an argument may name a param (`reduce_position(to: params.max)`).
+
+    `env` gives the file, the rule's scope and the params; the expressions of arguments
+    that compute are checked (and collected in `checked`), never compiled here.
+    """
+
+    def __init__(self, source: SourceFile, env: CheckEnv, report: Report) -> None:
+        self.source, self.env, self.report = source, env, report
+        self.path, self.scope, self.params = env.path, env.scope, env.params
         self.params_read: set[str] = set()
-        self.exprs: dict[str, Getter] = {}  # the expression arguments of the action being read
+        self.checked: list[CheckedExpr] = []  # every argument expression that checked
+        self.exprs: dict[str, CheckedExpr] = {}  # those of the action being read
 
     def span(self, offset: int, length: int) -> Span:
-        line, col = self.locate(offset)
-        return Span.point(line, col, length)
+        return self.source.span(offset, offset + max(length, 1))
 
-    def read(self, item: str, offset: int) -> Action | None:
+    def read(self, item: str, offset: int) -> CheckedAction | None:
         lead = len(item) - len(item.lstrip())
         body = item.strip()
         where = self.span(offset + lead, len(body))
         try:
-            call = parse_action(body, path=self.path, origin=where)
+            call = parse_action(body, path=self.path, source=self.source, offset=offset + lead)
         except ParseError as err:
-            if _in_arguments(err, body, where):  # the parser's message says what is wrong there
+            # an error between the brackets: the parser's message says what is wrong there
+            if _in_arguments(err, body, offset + lead):
                 self.report.extend(err.diagnostics)
                 return None
             self.report.error_at(
@@ -139,19 +140,19 @@ class ActionReader:
 
     def _action(
         self, spec: ActionSpec, call: ast.ActionCall, body: str, where: Span
-    ) -> Action | None:
+    ) -> CheckedAction | None:
         args = self._args(spec, call, body, where)
         if args is None:
             return None
         exprs = dict(self.exprs)
         for key in exprs:
             del args[key]
-        if spec.name == "cooldown":
-            if "for" in exprs:
-                until = {"until": exprs["for"]}
-                return Action("lockout", {}, span=where, exprs=until, path=self.path)
-            return Action("lockout", {"until": args["for"]}, span=where, path=self.path)
-        return Action(spec.name, args, span=where, exprs=exprs, path=self.path)
+        self.checked.extend(exprs.values())
+        if spec.name == "cooldown":  # cooldown(D) is lockout(until: D)
+            args = {"until": args["for"]} if "for" in args else {}
+            exprs = {"until": exprs["for"]} if "for" in exprs else {}
+            return CheckedAction("lockout", args, where, exprs, self.path)
+        return CheckedAction(spec.name, args, where, exprs, self.path)
 
     def _args(
         self, spec: ActionSpec, call: ast.ActionCall, body: str, origin: Span
@@ -175,13 +176,15 @@ class ActionReader:
                 ok = False
                 continue
             if _computed(written.value):
-                getter = self._expression(arg, written.value)
-                ok = ok and getter is not None
-                if getter is not None:
-                    self.exprs[arg.name] = getter
+                checked = self._expression(arg, written.value)
+                ok = ok and checked is not None
+                if checked is not None:
+                    self.exprs[arg.name] = checked
                     values[arg.name] = 0  # seen; replaced by Action.bind when the rule fires
                 continue
-            value = self._value(spec, arg, _text_of(body, origin, written.value.span), where)
+            value = self._value(
+                spec, arg, _text_of(body, origin.start_pos or 0, written.value.span), where
+            )
             ok = ok and value is not None
             if value is not None:
                 values[arg.name] = value
@@ -290,17 +293,15 @@ class ActionReader:
         message, hint = too_long(f"`{arg.name}` of `{spec.name}`", shown)
         self.report.error_at("RM047", where, self.path, message, hint)
 
-    def _expression(self, arg: ArgSpec, expr: ast.Expr) -> Getter | None:
+    def _expression(self, arg: ArgSpec, expr: ast.Expr) -> CheckedExpr | None:
         """An argument that computes: checked against the argument's type."""
-        env = CheckEnv(self.path, self.scope, self.params, expected=arg.type)
+        env = dataclasses.replace(self.env, expected=arg.type, param_sites={})
         checked = check_expression(expr, env)
         self.report.extend(checked.diagnostics)
         if not checked.ok:
             return None
-        self.params_read.update(
-            n.removeprefix("params.") for n in checked.names_read if n.startswith("params.")
-        )
-        return compile_expression(checked)
+        self.params_read.update(params_of(checked))
+        return checked
 
 
 def _computed(value: ast.Expr) -> bool:
@@ -314,28 +315,20 @@ def _computed(value: ast.Expr) -> bool:
     return True
 
 
-def _in_arguments(err: ParseError, body: str, where: Span) -> bool:
+def _in_arguments(err: ParseError, body: str, start: int) -> bool:
     """The error lies between an action's brackets (not an unclosed one): `to: (1 +)`."""
     opening = body.find("(")
-    spans = [d.span for d in err.diagnostics]
-    if opening < 0 or not spans or spans[0] is None or err.diagnostics[0].code == "RM106":
+    first = err.diagnostics[0] if err.diagnostics else None
+    if opening < 0 or first is None or first.span is None or first.code == "RM106":
         return False
-    span = spans[0]
-    return span.line > where.line or span.col > where.col + opening
+    return (first.span.start_pos or 0) > start + opening
 
 
-def _text_of(body: str, origin: Span, span: Span | None) -> str:
-    """The source text of `span` inside `body`, which starts at `origin` in the file."""
-    if span is None:
+def _text_of(body: str, start: int, span: Span | None) -> str:
+    """The source text of `span` inside `body`, which starts at offset `start` in the file."""
+    if span is None or span.start_pos is None or span.end_pos is None:
         return body
-    lines = body.split("\n")
-
-    def index(line: int, col: int) -> int:
-        row = line - origin.line
-        first = origin.col if row == 0 else 1
-        return sum(len(t) + 1 for t in lines[:row]) + col - first
-
-    return body[index(span.line, span.col) : index(span.end_line, span.end_col)]
+    return body[span.start_pos - start : span.end_pos - start]
 
 
 def _example(spec: ActionSpec) -> str:

@@ -24,17 +24,17 @@ import datetime as dt
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from rmdsl.errors import DiagnosticError
 from rmdsl.lang import ast
 from rmdsl.lang.literals import WEEKDAYS, format_duration
 from rmdsl.lang.schema import UntilKind
 from rmdsl.lang.yaml_loader import YMap, YNode, YScalar, YSeq
 from rmdsl.rules.document import FileDoc
 from rmdsl.rules.extends import Merged, MergedRule
-from rmdsl.rules.model import NoStopLossGrace, Rule, SessionHours, WeekStart
+from rmdsl.rules.model import NoStopLossGrace, SessionHours, Setting, WeekStart
+from rmdsl.rules.stages import CheckedRule
 from rmdsl.rules.values import Entry, Report, parse_duration_text
 
-Setting = tuple[object, Entry | None]  # a value and where it was set (None: the default)
+SetAt = tuple[Setting, Entry | None]  # a value and where it was set (None: the default)
 CALENDAR_KEYS = ("timezone", "reset", "session", "holidays", "week_start")
 _SESSION_START = "until: session_start"
 _FLIP = {
@@ -53,10 +53,10 @@ _GAINS = {
 
 @dataclass(frozen=True, slots=True)
 class _Locked:
-    """A locked rule, compiled, with the ways it reads the session."""
+    """A locked rule, checked, with the ways it reads the session."""
 
     merged: MergedRule
-    rule: Rule
+    rule: CheckedRule
     session_reads: tuple[str, ...]  # "session.open", "until: session_start", ...
 
     @property
@@ -67,7 +67,7 @@ class _Locked:
 
 
 def check_calendar_locks(
-    merged: Merged, rules: Sequence[Rule], defaults: Mapping[str, object], report: Report
+    merged: Merged, rules: Sequence[CheckedRule], defaults: Mapping[str, Setting], report: Report
 ) -> None:
     """Report each calendar setting a file changes under a rule locked by a file before it."""
     by_id = {rule.id: rule for rule in rules}
@@ -75,7 +75,7 @@ def check_calendar_locks(
     for merged_rule in merged.rules.values():
         rule = by_id.get(merged_rule.id)
         if merged_rule.locked_by is None or rule is None:
-            continue  # a rule that did not compile has reported its own error
+            continue  # a rule that did not check has reported its own error
         locked = _Locked(merged_rule, rule, _session_reads(merged_rule, rule))
         lockers.setdefault(merged_rule.locked_by.key.path, []).append(locked)
     final = _settings(merged.docs, None, defaults)
@@ -93,10 +93,10 @@ def check_calendar_locks(
 
 
 def _settings(
-    docs: Sequence[FileDoc], files: set[str] | None, defaults: Mapping[str, object]
-) -> dict[str, Setting]:
+    docs: Sequence[FileDoc], files: set[str] | None, defaults: Mapping[str, Setting]
+) -> dict[str, SetAt]:
     """The calendar settings merged over `files` (None: all) in merge order, else the defaults."""
-    out: dict[str, Setting] = {key: (defaults[key], None) for key in CALENDAR_KEYS}
+    out: dict[str, SetAt] = {key: (defaults[key], None) for key in CALENDAR_KEYS}
     for doc in docs:
         if files is None or doc.path in files:
             out.update((k, v) for k, v in doc.settings.items() if k in CALENDAR_KEYS)
@@ -104,7 +104,7 @@ def _settings(
 
 
 def _check(
-    key: str, seen: dict[str, Setting], final: Setting, locked: list[_Locked], report: Report
+    key: str, seen: dict[str, SetAt], final: SetAt, locked: list[_Locked], report: Report
 ) -> bool:
     (old, old_entry), (new, entry) = seen[key], final
     if entry is None or _shown(old) == _shown(new):
@@ -136,8 +136,8 @@ def _check(
 
 def _moved(
     key: str,
-    seen: dict[str, Setting],
-    new: object,
+    seen: dict[str, SetAt],
+    new: Setting,
     entry: Entry,
     locked: list[_Locked],
     report: Report,
@@ -160,7 +160,7 @@ def _moved(
 
 
 def _week_moved(
-    new: object, old_entry: Entry | None, entry: Entry, locked: list[_Locked], report: Report
+    new: Setting, old_entry: Entry | None, entry: Entry, locked: list[_Locked], report: Report
 ) -> bool:
     """RM414: a locked rule on `week.*` keeps the week its file saw."""
     readers = [lk for lk in locked if any(n.startswith("week.") for n, _ in lk.rule.inputs)]
@@ -179,9 +179,9 @@ def _week_moved(
 
 
 def _holidays(
-    old: frozenset[object],
+    old: frozenset[dt.date],
     old_entry: Entry | None,
-    new: frozenset[object],
+    new: frozenset[dt.date],
     entry: Entry,
     readers: list[_Locked],
     report: Report,
@@ -265,7 +265,7 @@ def _text(entry: Entry | None, default: str) -> str:
     return entry.value.text if entry is not None and isinstance(entry.value, YScalar) else default
 
 
-def _session_reads(merged: MergedRule, rule: Rule) -> tuple[str, ...]:
+def _session_reads(merged: MergedRule, rule: CheckedRule) -> tuple[str, ...]:
     reads = [name for name, _ in rule.inputs if name.startswith("session.")]
     if any(action.until is UntilKind.SESSION_START for action in rule.actions):
         reads.append(_SESSION_START)
@@ -294,13 +294,7 @@ def _loosened_by_holiday(lk: _Locked) -> str | None:
         return unsafe[0]
     if not any(r.startswith("session.") for r in lk.session_reads):
         return None  # only `until: session_start`: a holiday makes the lockout last longer
-    from rmdsl.lang.parser import parse_expression
-
-    try:
-        expr = parse_expression(lk.rule.when_source, path="<calendar>")
-    except DiagnosticError:
-        return "session.open"  # it compiled once; be safe if it cannot be read again
-    return _loosening(expr, positive=True)
+    return _loosening(lk.rule.when.expr, positive=True)
 
 
 def _loosening(node: ast.Expr, *, positive: bool) -> str | None:

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from rmdsl.lang.literals import WEEKDAYS, did_you_mean
 from rmdsl.lang.literals import read_time as parse_time_text
 from rmdsl.lang.yaml_loader import YMap, YNode, YScalar, YSeq, kind_of
-from rmdsl.rules.model import NoStopLossGrace, SessionHours, Stricter, WeekStart
+from rmdsl.rules.model import NoStopLossGrace, SessionHours, Setting, Stricter, WeekStart
 from rmdsl.rules.values import (
     Entry,
     Report,
@@ -39,7 +39,6 @@ RULE_KEYS = ("scope", "when", "for", "on", "do", "message", "severity", "enabled
 SESSION_KEYS = ("hours", "days")
 PARAM_KEYS = ("value", "stricter")
 RULE_ID = re.compile(r"^[a-z][a-z0-9_]*$")
-PARAM_NAME = RULE_ID
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +63,7 @@ class FileDoc:
 
     path: str  # as shown in diagnostics
     root: YMap
-    settings: dict[str, tuple[object, Entry]] = field(default_factory=dict)
+    settings: dict[str, tuple[Setting, Entry]] = field(default_factory=dict)
     extends: tuple[YScalar, ...] = ()
     params: dict[str, ParamDoc] = field(default_factory=dict)
     rules: dict[str, RuleDoc] = field(default_factory=dict)
@@ -134,17 +133,12 @@ def _read_timezone(node: YNode, report: Report) -> ZoneInfo | None:
             return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):
         pass
-    report.error(
-        "RM024",
-        node,
-        node.path,
-        f"unknown timezone `{name}`",
-        "use an IANA zone name such as America/Chicago or America/New_York",
-    )
+    hint = "use an IANA zone name such as America/Chicago or America/New_York"
+    report.error("RM024", node, node.path, f"unknown timezone `{name}`", hint)
     return None
 
 
-def _read_reset(node: YNode, report: Report) -> object:
+def _read_reset(node: YNode, report: Report) -> dt.time | None:
     return read_time(node, "`reset`", report)
 
 
@@ -210,7 +204,7 @@ def _read_hours(node: YNode, report: Report) -> tuple[dt.time, dt.time] | None:
     return start, end
 
 
-def _read_holidays(node: YNode, report: Report) -> frozenset[object] | None:
+def _read_holidays(node: YNode, report: Report) -> frozenset[dt.date] | None:
     if not isinstance(node, YSeq):
         report.error(
             "RM023",
@@ -251,23 +245,39 @@ def _read_extends(node: YNode | None, report: Report) -> tuple[YScalar, ...]:
     return good
 
 
-def _read_params(node: YNode | None, report: Report) -> dict[str, ParamDoc]:
+# params and rules: (code of a bad name, what a name is, hint when not a mapping)
+_NAMED = {
+    "params": ("RM050", "param name", None),
+    "rules": (
+        "RM030",
+        "rule id",
+        "rules are keyed by id: `rules: {daily_loss: {when: ..., do: [...]}}`",
+    ),
+}
+
+
+def _named_entries(node: YNode | None, section: str, report: Report) -> list[tuple[YScalar, YNode]]:
+    """The entries of `params:` or `rules:` whose key is a valid name (the others reported)."""
     if node is None:
-        return {}
+        return []
+    code, what, hint = _NAMED[section]
     if not isinstance(node, YMap):
-        report.error("RM023", node, node.path, f"`params` must be a mapping, not {kind_of(node)}")
-        return {}
-    params: dict[str, ParamDoc] = {}
+        message = f"`{section}` must be a mapping, not {kind_of(node)}"
+        report.error("RM023", node, node.path, message, hint)
+        return []
+    good = []
     for key, value in node.entries:
-        if not PARAM_NAME.match(key.text):
-            report.error(
-                "RM050",
-                key,
-                key.path,
-                f"invalid param name `{key.text}`",
-                "param names are lowercase letters, digits and _, starting with a letter",
-            )
+        if RULE_ID.match(key.text):
+            good.append((key, value))
             continue
+        hint = f"{what}s are lowercase letters, digits and _, starting with a letter"
+        report.error(code, key, key.path, f"invalid {what} `{key.text}`", hint)
+    return good
+
+
+def _read_params(node: YNode | None, report: Report) -> dict[str, ParamDoc]:
+    params: dict[str, ParamDoc] = {}
+    for key, value in _named_entries(node, "params", report):
         param = _read_param(key, value, report)
         if param is not None:
             params[key.text] = param
@@ -320,28 +330,8 @@ def _read_param(key: YScalar, value: YNode, report: Report) -> ParamDoc | None:
 
 
 def _read_rules(node: YNode | None, report: Report) -> dict[str, RuleDoc]:
-    if node is None:
-        return {}
-    if not isinstance(node, YMap):
-        report.error(
-            "RM023",
-            node,
-            node.path,
-            f"`rules` must be a mapping, not {kind_of(node)}",
-            "rules are keyed by id: `rules: {daily_loss: {when: ..., do: [...]}}`",
-        )
-        return {}
     rules: dict[str, RuleDoc] = {}
-    for key, value in node.entries:
-        if not RULE_ID.match(key.text):
-            report.error(
-                "RM030",
-                key,
-                key.path,
-                f"invalid rule id `{key.text}`",
-                "rule ids are lowercase letters, digits and _, starting with a letter",
-            )
-            continue
+    for key, value in _named_entries(node, "rules", report):
         if key.text == NoStopLossGrace.ID:
             rules[key.text] = _nslg_doc(key, value, report)
             continue

@@ -14,16 +14,16 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-from rmdsl.lang.types import ANY, Type
+from rmdsl.lang.types import ANY, Type, Value
 from rmdsl.lang.yaml_loader import YScalar
 from rmdsl.rules.document import FileDoc, ParamDoc
-from rmdsl.rules.model import NoStopLossGrace, Stricter
+from rmdsl.rules.model import NoStopLossGrace, Setting, Stricter
 from rmdsl.rules.values import Entry, Report, read_bool
 
 MAX_CHAIN = 32
 _RELATIVE = "the path is relative to the file that names it"
 LoadDoc = Callable[[Path, str], FileDoc | None]  # (absolute path, display path) -> doc
-TypedValue = tuple[Type, object]
+TypedValue = tuple[Type, Value]
 TypeParam = Callable[[ParamDoc], TypedValue | None]
 ORDERED_TYPES = frozenset({"int", "number", "money", "duration"})
 
@@ -158,7 +158,7 @@ def _chain_notes(stack: list[Link]) -> tuple[str, ...]:
 class MergedParam:
     name: str
     type: Type
-    value: object
+    value: Value
     doc: ParamDoc  # the definition that set the current value
     stricter: Stricter | None = None
     stricter_doc: ParamDoc | None = None
@@ -174,7 +174,7 @@ class MergedRule:
 
 @dataclass(slots=True)
 class Merged:
-    settings: dict[str, tuple[object, Entry]] = field(default_factory=dict)
+    settings: dict[str, tuple[Setting, Entry]] = field(default_factory=dict)
     params: dict[str, MergedParam] = field(default_factory=dict)
     rules: dict[str, MergedRule] = field(default_factory=dict)
     nslg: dict[str, Entry] = field(default_factory=dict)
@@ -249,7 +249,7 @@ def _stricter_kept(base: MergedParam, param: ParamDoc, report: Report) -> bool:
     return False
 
 
-def _direction_ok(base: MergedParam, param: ParamDoc, value: object, report: Report) -> bool:
+def _direction_ok(base: MergedParam, param: ParamDoc, value: Value, report: Report) -> bool:
     if base.stricter is None:
         return True
     if isinstance(base.value, Mapping) and isinstance(value, Mapping):
@@ -276,7 +276,7 @@ def _direction_ok(base: MergedParam, param: ParamDoc, value: object, report: Rep
 
 
 def _map_direction_ok(
-    base: MergedParam, param: ParamDoc, value: Mapping[str, object], report: Report
+    base: MergedParam, param: ParamDoc, value: Mapping[str, Value], report: Report
 ) -> bool:
     """A directional map gets stricter key by key; a child may add keys, never drop one."""
     assert isinstance(base.value, Mapping)

@@ -1,20 +1,38 @@
-"""Ruleset-level warnings (RM850-RM899): likely mistakes that still give a valid ruleset."""
+"""The lint pass: Checked -> Linted, the warnings of a checked ruleset.
+
+Expression warnings (RM800-RM849, rmdsl.lang.lint) for every expression that checked, and
+ruleset warnings (RM850-RM899): likely mistakes that still give a valid ruleset. It runs
+after check even when check found errors, so a file's warnings come with its errors.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Set
+
+from rmdsl.lang.lint import lint_expression
 from rmdsl.lang.schema import ACCOUNT_PARAMS, UntilKind
 from rmdsl.rules.extends import Merged
-from rmdsl.rules.model import Rule, SessionHours
+from rmdsl.rules.model import SessionHours
+from rmdsl.rules.stages import Checked, CheckedRule, Linted
 from rmdsl.rules.values import Report
 
 
-def lint_ruleset(merged: Merged, rules: list[Rule], params_read: set[str], report: Report) -> None:
-    by_id = {rule.id: rule for rule in rules}
-    for rule_id, merged_rule in merged.rules.items():
-        rule = by_id.get(rule_id)
-        if rule is None:
-            continue
-        fields = merged_rule.fields
+def lint_rules(checked: Checked) -> Linted:
+    """The warnings of every checked expression and of the ruleset as a whole."""
+    report = Report()
+    for expr in checked.exprs:
+        report.extend(lint_expression(expr))
+    lint_ruleset(checked.resolved.merged, checked.rules, checked.params_read, report)
+    return Linted(checked, diagnostics=tuple(report.diagnostics))
+
+
+def lint_ruleset(
+    merged: Merged, rules: tuple[CheckedRule, ...], params_read: Set[str], report: Report
+) -> None:
+    """RM850-RM854 for the rules that checked and the params no rule reads."""
+    for rule in rules:
+        fields = rule.merged.fields
+        rule_id = rule.id
         if not rule.enabled and "enabled" in fields:
             node = fields["enabled"].value
             report.warning(
@@ -47,7 +65,7 @@ def lint_ruleset(merged: Merged, rules: list[Rule], params_read: set[str], repor
             )
 
 
-def _lockouts(rule: Rule, merged: Merged, report: Report) -> None:
+def _lockouts(rule: CheckedRule, merged: Merged, report: Report) -> None:
     session = merged.settings.get("session")
     days = session[0].days if session and isinstance(session[0], SessionHours) else None
     if days is None or days:
@@ -65,7 +83,7 @@ def _lockouts(rule: Rule, merged: Merged, report: Report) -> None:
             )
 
 
-def _locked_params(rule: Rule, merged: Merged, report: Report) -> None:
+def _locked_params(rule: CheckedRule, merged: Merged, report: Report) -> None:
     lock = merged.rules[rule.id].locked_by
     if lock is None:
         return

@@ -6,10 +6,12 @@ import datetime as dt
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from rmdsl.lang.context import EvalContext
 from rmdsl.lang.schema import Scope, Trigger, UntilKind
+from rmdsl.lang.types import Value
 from rmdsl.source import Span
 from rmdsl.types import Getter, Predicate, Renderer
 
@@ -36,18 +38,30 @@ MAX_DURATION_MS = 366 * 86_400_000
 
 
 @dataclass(frozen=True, slots=True)
-class Action:
-    """One entry of a rule's `do:` list with its arguments resolved and typed.
+class ActionBase:
+    """An entry of a rule's `do:` list, checked (rules.stages.CheckedAction) or compiled.
 
     name is a key of rmdsl.lang.schema.ACTIONS; `cooldown(D)` is normalised to
     `lockout` with until=D. args hold: to/ticks/after -> int, until -> Until.
-    An argument written as an expression (`reduce_position(to: lookup(...))`)
-    is in `exprs` until the rule fires: `bind(ctx)` evaluates it into `args`.
     """
 
     name: str
     args: Mapping[str, int | Until] = field(default_factory=dict)
     span: Span | None = field(default=None, compare=False)
+
+    @property
+    def until(self) -> Until | None:
+        value = self.args.get("until")
+        return value if isinstance(value, UntilKind | int) else None
+
+
+@dataclass(frozen=True, slots=True)
+class Action(ActionBase):
+    """One action as the engine runs it. An argument written as an expression
+    (`reduce_position(to: lookup(...))`) is in `exprs` until the rule fires: `bind(ctx)`
+    evaluates it into `args`.
+    """
+
     exprs: Mapping[str, Getter] = field(default_factory=dict, compare=False)
     path: str = field(default="", compare=False)  # the file of the `do:` it was written in
 
@@ -64,7 +78,7 @@ class Action:
         for name, getter in self.exprs.items():
             floor = 0 if name == "to" else 1  # reduce to 0 closes; ticks and durations > 0
             try:
-                args[name] = max(int(getter(ctx)), floor)
+                args[name] = max(_whole(getter(ctx)), floor)
             except Exception as exc:  # reported by the caller: never a silent fallback
                 args[name] = floor if name == "to" else DEFAULT_ARG_FALLBACK.get(name, floor)
                 if errors is not None:
@@ -73,10 +87,12 @@ class Action:
                 args[name] = min(args[name], MAX_DURATION_MS)
         return Action(self.name, args, self.span, path=self.path)
 
-    @property
-    def until(self) -> Until | None:
-        value = self.args.get("until")
-        return value if isinstance(value, UntilKind | int) else None
+
+def _whole(value: Value) -> int:
+    """An int or duration argument's value (the checker typed it; anything else is a bug)."""
+    if isinstance(value, bool) or not isinstance(value, int | Decimal):
+        raise TypeError(f"an action argument evaluated to {value!r}, not a number")
+    return int(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +159,7 @@ _DEFAULT_RENDER: Renderer | None = None
 @dataclass(frozen=True, slots=True)
 class Param:
     name: str
-    value: object  # runtime representation of its type (see rmdsl.lang.types)
+    value: Value  # runtime representation of its type (see rmdsl.lang.types)
     type_name: str
     stricter: Stricter | None = None
     origin: Origin | None = field(default=None, compare=False)
@@ -162,6 +178,20 @@ class WeekStart:
 
     weekday: int = 6  # mon=0: Sunday
     time: dt.time = dt.time(17, 0)
+
+
+DEFAULT_TIMEZONE = "America/Chicago"
+DEFAULT_RESET = dt.time(17, 0)
+# a top-level setting's value (name, description, timezone, reset, session, holidays, ...)
+Setting = str | ZoneInfo | dt.time | SessionHours | frozenset[dt.date] | WeekStart
+# the calendar a ruleset runs on when it sets none (rules.calendar_locks compares with it)
+CALENDAR_DEFAULTS: Mapping[str, Setting] = {
+    "timezone": ZoneInfo(DEFAULT_TIMEZONE),
+    "reset": DEFAULT_RESET,
+    "session": SessionHours(),
+    "holidays": frozenset(),
+    "week_start": WeekStart(),
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,17 +7,19 @@ param never depends on run-time state.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from types import MappingProxyType
 
 from rmdsl.errors import ParseError
 from rmdsl.lang import ast
-from rmdsl.lang.types import ANY, Type, list_of, map_of
+from rmdsl.lang.parser import parse_expression
+from rmdsl.lang.types import ANY, Type, Value, list_of, map_of
 from rmdsl.lang.yaml_loader import YMap, YNode, YScalar, YSeq, kind_of
 from rmdsl.rules.document import ParamDoc
 from rmdsl.rules.extends import TypedValue
 from rmdsl.rules.values import Report
-from rmdsl.source import Span
+from rmdsl.source import SourceFile
 
 _MAP_HINT = "a map param holds per-symbol values: `{value: {MNQ: 2, ES: 1}}`"
 _NEGATABLE = frozenset({"int", "number", "money", "duration"})
@@ -26,8 +28,8 @@ _NEGATABLE = frozenset({"int", "number", "money", "duration"})
 class ParamTyper:
     """Turns each ParamDoc into a typed value, reporting problems into `report`."""
 
-    def __init__(self, texts: dict[str, str], report: Report) -> None:
-        self.texts = texts  # path -> file text, for flow lists
+    def __init__(self, sources: Mapping[str, SourceFile], report: Report) -> None:
+        self.sources = sources  # path -> file, where each value's spans point
         self.report = report
 
     def __call__(self, param: ParamDoc) -> TypedValue | None:
@@ -54,78 +56,58 @@ class ParamTyper:
     def _scalar(self, param: ParamDoc, node: YScalar) -> TypedValue | None:
         if node.quoted:
             # a quoted YAML string is a string param unless its text is a literal (`"-$1000"`)
-            typed = self._parse(param, node.text, node.origin, node, quiet=True)
+            typed = self._parse(param, node.text, node, quiet=True)
             return typed if typed is not None else (Type("string"), node.text)
-        return self._parse(param, node.expr_text, node.origin, node, quiet=False)
+        return self._parse(param, node.expr_text, node, quiet=False)
 
     def _list(self, param: ParamDoc, node: YSeq) -> TypedValue | None:
-        values: list[object] = []
-        elem: Type = ANY
-        for item in node.items:
-            typed = (
-                self(ParamDoc(param.name, param.key, item)) if isinstance(item, YScalar) else None
-            )
-            if typed is None:
-                if not isinstance(item, YScalar):
-                    self.report.error(
-                        "RM051",
-                        item,
-                        item.path,
-                        f"param `{param.name}` items must be literal values",
-                    )
-                return None
-            if elem != ANY and typed[0] != elem:
-                self.report.error(
-                    "RM051",
-                    item,
-                    item.path,
-                    f"param `{param.name}` mixes {elem} and {typed[0]} items",
-                    "all items of a list have one type",
-                )
-                return None
-            elem = typed[0]
-            values.append(typed[1])
+        typed = self._items(param, node.items, "items", "items must be literal values")
+        if typed is None:
+            return None
+        elem, values = typed
         return list_of(elem), tuple(values)
 
     def _map(self, param: ParamDoc, node: YMap) -> TypedValue | None:
         """`{MNQ: 2, ES: 1}`: a map<T> from symbol roots to one type of literal."""
-        values: dict[str, object] = {}
+        items = tuple(v for _, v in node.entries)
+        typed = self._items(param, items, "values", "values must be literals")
+        if typed is None:
+            return None
+        elem, values = typed
+        if not values:
+            message = f"param `{param.name}` is an empty map"
+            self.report.error("RM051", node, node.path, message, _MAP_HINT)
+            return None
+        return map_of(elem), MappingProxyType(dict(zip(node.keys(), values, strict=True)))
+
+    def _items(
+        self, param: ParamDoc, items: tuple[YNode, ...], what: str, not_literal: str
+    ) -> tuple[Type, list[Value]] | None:
+        """The items of a list or map param, typed: one type for all of them (RM051 if not)."""
+        values: list[Value] = []
         elem: Type = ANY
-        for key, item in node.entries:
+        for item in items:
             typed = (
                 self(ParamDoc(param.name, param.key, item)) if isinstance(item, YScalar) else None
             )
             if typed is None:
                 if not isinstance(item, YScalar):
-                    self.report.error(
-                        "RM051", item, item.path, f"param `{param.name}` values must be literals"
-                    )
+                    message = f"param `{param.name}` {not_literal}"
+                    self.report.error("RM051", item, item.path, message)
                 return None
             if elem != ANY and typed[0] != elem:
-                self.report.error(
-                    "RM051",
-                    item,
-                    item.path,
-                    f"param `{param.name}` mixes {elem} and {typed[0]} values",
-                    "all values of a map have one type",
-                )
+                message = f"param `{param.name}` mixes {elem} and {typed[0]} {what}"
+                hint = f"all {what} of a {'list' if what == 'items' else 'map'} have one type"
+                self.report.error("RM051", item, item.path, message, hint)
                 return None
             elem = typed[0]
-            values[key.text] = typed[1]
-        if not values:
-            self.report.error(
-                "RM051", node, node.path, f"param `{param.name}` is an empty map", _MAP_HINT
-            )
-            return None
-        return map_of(elem), MappingProxyType(values)
+            values.append(typed[1])
+        return elem, values
 
-    def _parse(
-        self, param: ParamDoc, text: str, origin: Span, node: YNode, quiet: bool
-    ) -> TypedValue | None:
-        from rmdsl.lang.parser import parse_expression
-
+    def _parse(self, param: ParamDoc, text: str, node: YScalar, quiet: bool) -> TypedValue | None:
+        source = self.sources[node.path]
         try:
-            expr = parse_expression(text, path=node.path, origin=origin)
+            expr = parse_expression(text, path=node.path, source=source, offset=node.start)
         except ParseError as err:
             if not quiet:
                 self.report.extend(err.diagnostics)
