@@ -8,6 +8,7 @@ Every import counts, at module level and inside functions, except those under
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,12 @@ def module_files(root: Path = ROOT) -> dict[str, Path]:
     return files
 
 
+@functools.lru_cache(maxsize=1024)
+def _parse(text: str, filename: str) -> ast.Module:
+    """One parse per file text: the tests walk the same tree several times."""
+    return ast.parse(text, filename)
+
+
 def _is_type_checking(test: ast.expr) -> bool:
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
         isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
@@ -79,7 +86,7 @@ def imports_of(
 ) -> Iterator[Import]:
     """The imports of one module that name a module of the package (`type_checking`: also
     those under `if TYPE_CHECKING:`)."""
-    tree = ast.parse(path.read_text(), str(path))
+    tree = _parse(path.read_text(), str(path))
     is_package = path.name == "__init__.py"
     for node in _runtime_nodes(tree, type_checking):
         if isinstance(node, ast.Import):
@@ -194,7 +201,7 @@ def private_uses(root: Path = ROOT) -> Iterator[PrivateUse]:
     files = module_files(root)
     names = set(files)
     for importer, path in files.items():
-        tree = ast.parse(path.read_text(), str(path))
+        tree = _parse(path.read_text(), str(path))
         modules = _bound_modules(importer, path, tree, names)
         own = _defined_names(tree)
         for imp in imports_of(importer, path, names):

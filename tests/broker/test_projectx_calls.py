@@ -12,7 +12,7 @@ import pytest
 from tests.mocks.mock_sdk import ACCOUNT_ID, MockSDK
 
 from rmdsl.broker.projectx import ProjectXBroker
-from rmdsl.contract.broker import ContractInfo, OrderRequest
+from rmdsl.contract.broker import ContractInfo, OrderChange, OrderRequest
 from rmdsl.contract.events import Event, OrderType, PositionType, Side
 from rmdsl.errors import BrokerError
 
@@ -221,7 +221,7 @@ async def test_place_order_without_an_id_is_an_error(broker: ProjectXBroker, sdk
 
 
 async def test_modify_order_calls_modify_order(broker: ProjectXBroker, sdk: MockSDK) -> None:
-    await broker.modify_order(88, stop_price=Decimal("20975.5"))
+    await broker.modify_order(88, OrderChange(stop_price=Decimal("20975.5")))
     sdk.suite.orders.modify_order.assert_awaited_once_with(
         88, limit_price=None, stop_price=20975.5, size=None
     )
@@ -277,7 +277,7 @@ async def test_sdk_exception_is_a_broker_error_with_the_message(
     assert isinstance(info.value.__cause__, RuntimeError)
     sdk.suite.orders.modify_order.side_effect = RuntimeError("Order not found")
     with pytest.raises(BrokerError, match="modify order 9: Order not found"):
-        await broker.modify_order(9, size=1)
+        await broker.modify_order(9, OrderChange(size=1))
 
 
 async def test_a_hanging_sdk_call_times_out_as_broker_error(sdk: MockSDK) -> None:

@@ -15,7 +15,7 @@ import pytest
 
 from rmdsl.broker.projectx import ProjectXBroker
 from rmdsl.broker.simgateway import SimGateway
-from rmdsl.contract.broker import OrderRequest
+from rmdsl.contract.broker import OrderChange, OrderRequest
 from rmdsl.contract.events import (
     ConnectionEvent,
     ConnectionState,
@@ -168,7 +168,7 @@ async def test_enforcement_calls_reach_the_gateway(
     assert gw.position_size("MNQ", account=ACCOUNT) == 2
     stop = OrderRequest(mnq(gw), OrderType.STOP, Side.SELL, 2, stop_price=Decimal("20900"))
     order_id = await broker.place_order(stop)
-    await broker.modify_order(order_id, stop_price=Decimal("20950.25"))
+    await broker.modify_order(order_id, OrderChange(stop_price=Decimal("20950.25")))
     moved = await inbox.wait(
         lambda e: isinstance(e, OrderEvent) and e.id == order_id and e.stop_price == 20950.25
     )

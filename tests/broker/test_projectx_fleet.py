@@ -13,6 +13,7 @@ from tests.broker.test_projectx import DAY_START, MNQ, Sink, trade
 from tests.mocks.mock_sdk import ACCOUNT_ID, MockAccount, MockSDK
 
 from rmdsl.broker.projectx_fleet import ProjectXAccount, ProjectXLogin
+from rmdsl.contract.broker import OrderChange
 from rmdsl.contract.events import (
     ConnectionEvent,
     ConnectionState,
@@ -151,11 +152,11 @@ async def test_another_accounts_modify_is_posted_for_it_on_the_tick(
         41, 7003, MNQ, now, OrderStatus.OPEN, OrderType.STOP, Side.SELL, 1, None, Decimal(20990)
     )
     await broker._noting(Sink())(stop)  # the account's order event names its contract
-    await broker.modify_order(41, stop_price=Decimal("20975.6"))
+    await broker.modify_order(41, OrderChange(stop_price=Decimal("20975.6")))
     sdk.suite.orders.modify_order.assert_not_awaited()  # it would modify the SDK's account
     sdk.suite.client._make_request.assert_awaited_once_with(
         "POST", "/Order/modify", data={"accountId": 7003, "orderId": 41, "stopPrice": 20975.5}
     )
     primary: ProjectXAccount = brokers["PRACTICE-1"][0]
-    await primary.modify_order(9, stop_price=Decimal("20975.5"))
+    await primary.modify_order(9, OrderChange(stop_price=Decimal("20975.5")))
     sdk.suite.orders.modify_order.assert_awaited_once()

@@ -25,7 +25,7 @@ from tests.mocks.mock_sdk import MockRealtime
 from rmdsl.broker.projectx import ProjectXBroker
 from rmdsl.broker.projectx_sdk import ProjectXSdk
 from rmdsl.broker.projectx_settings import ProjectXSettings
-from rmdsl.contract.broker import OrderRequest
+from rmdsl.contract.broker import OrderChange, OrderRequest
 from rmdsl.contract.events import Event, OrderType, Side
 from rmdsl.errors import BrokerError
 
@@ -250,7 +250,7 @@ async def test_place_cancel_modify_bodies(live: tuple[ProjectXBroker, FakeGatewa
         "id": 88, "accountId": 7002, "contractId": MNQ, "creationTimestamp": TS,
         "updateTimestamp": TS, "status": 1, "type": 4, "side": 1, "size": 1,
         "stopPrice": 20950.0}}  # fmt: skip
-    await broker.modify_order(88, stop_price=Decimal("20975.5"))
+    await broker.modify_order(88, OrderChange(stop_price=Decimal("20975.5")))
     assert fake.bodies("/Order/modify") == [
         {"accountId": 7002, "orderId": 88, "stopPrice": 20975.5}
     ]

@@ -19,7 +19,7 @@ from enginekit import MNQ, Harness, at
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rmdsl.contract.broker import OrderRequest
+from rmdsl.contract.broker import OrderChange, OrderRequest
 from rmdsl.contract.events import (
     AccountEvent,
     Event,
@@ -132,14 +132,14 @@ class Checked(Harness):
                 self.flat_places.append(req)
             return await place(req)
 
-        async def checked_modify(order_id: int, **prices: Decimal | None) -> None:
+        async def checked_modify(order_id: int, change: OrderChange) -> None:
             known = self.engine.state.orders.get(order_id)
             if known is None or known.contract_id not in self.engine.state.positions:
-                self.flat_places.append(("modify_order", order_id, prices))
-            await modify(order_id, **prices)  # type: ignore[arg-type]
+                self.flat_places.append(("modify_order", order_id, change))
+            await modify(order_id, change)
 
         self.broker.place_order = checked  # type: ignore[method-assign]
-        self.broker.modify_order = checked_modify  # type: ignore[method-assign, assignment]
+        self.broker.modify_order = checked_modify  # type: ignore[method-assign]
 
 
 async def session(rs: Ruleset, orders: list[list[int]]) -> Checked:

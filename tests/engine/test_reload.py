@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
 
@@ -429,20 +429,21 @@ async def test_swap_waits_for_the_event_in_progress() -> None:
     from enginekit import Harness, fill, param, rule, ruleset
     from enginekit import at as at_s
 
-    from rmdsl.engine.persistence import TradeRecord
+    from rmdsl.engine.persistence import RecordTrade, Write
 
     gate, entered = asyncio.Event(), asyncio.Event()
     old = ruleset(rule("loss", lambda c: False), params={"limit": param("limit", Decimal(-500))})
     new = ruleset(rule("loss", lambda c: False), params={"limit": param("limit", Decimal(-400))})
     h = await Harness(old).start()
-    record_trade = h.store.record_trade
+    apply = h.store.apply
 
-    async def slow_record_trade(trade: TradeRecord) -> None:
-        entered.set()
-        await gate.wait()
-        await record_trade(trade)
+    async def slow_apply(writes: Sequence[Write]) -> None:
+        if any(isinstance(w, RecordTrade) for w in writes):  # the fill's write waits
+            entered.set()
+            await gate.wait()
+        await apply(writes)
 
-    h.store.record_trade = slow_record_trade  # type: ignore[method-assign]
+    h.store.apply = slow_apply  # type: ignore[method-assign]
     step = asyncio.create_task(h.engine.process(fill(1, at_s(1), -100)))
     await entered.wait()
     swap = asyncio.create_task(h.engine.swap_ruleset(new))

@@ -10,8 +10,7 @@ from pathlib import Path
 
 from store_records import ACCOUNT, DAY, account, trade
 
-from rmdsl.store import SqliteStore, schema
-from rmdsl.store.rows import account_params, trade_params
+from rmdsl.store import SqliteStore, rows, schema
 
 WAITING = {
     "in_force": {"daily_loss": "-400"},
@@ -33,10 +32,10 @@ def _create_at_version_3(path: Path) -> None:
             )
         raw.execute(
             f"INSERT INTO account_state VALUES ({', '.join('?' * 13)})",
-            account_params(account())[:13],
+            rows.ACCOUNTS.params(account())[:13],
         )
         raw.execute(
-            f"INSERT INTO trades VALUES ({', '.join('?' * 13)})", trade_params(trade(1))[:13]
+            f"INSERT INTO trades VALUES ({', '.join('?' * 13)})", rows.TRADES.params(trade(1))[:13]
         )
         raw.commit()
     finally:

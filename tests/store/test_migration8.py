@@ -12,8 +12,7 @@ from pathlib import Path
 from store_records import ACCOUNT, DAY, account, trade
 
 from rmdsl.engine.persistence import DayResultRecord
-from rmdsl.store import SqliteStore, schema
-from rmdsl.store.rows import account_params
+from rmdsl.store import SqliteStore, rows, schema
 
 
 def _create_at_version_7(path: Path) -> None:
@@ -29,7 +28,7 @@ def _create_at_version_7(path: Path) -> None:
             )
         raw.execute(
             f"INSERT INTO account_state VALUES ({', '.join('?' * 14)})",
-            account_params(account())[:14],
+            rows.ACCOUNTS.params(account())[:14],
         )
         raw.commit()
     finally:

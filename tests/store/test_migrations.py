@@ -9,8 +9,7 @@ from pathlib import Path
 from store_records import ACCOUNT, T0, enforcement, lockout
 
 from rmdsl.engine.persistence import LockoutKind, RulesetVersionRecord
-from rmdsl.store import SqliteStore, schema
-from rmdsl.store.rows import enforcement_params, lockout_params
+from rmdsl.store import SqliteStore, rows, schema
 
 
 def _create_at_version_1(path: Path) -> None:
@@ -25,7 +24,7 @@ def _create_at_version_1(path: Path) -> None:
         old_columns = "id, account_id, symbol, rule_id, until_ts, until_kind, created_at, "
         old_columns += "lifted_at, reason"
         for lid, symbol in (("pause-abc", None), ("lk-a", None), ("lk-b", "MNQ")):
-            params = lockout_params(lockout(lid, symbol=symbol))[:9]
+            params = rows.LOCKOUTS.params(lockout(lid, symbol=symbol))[:9]
             raw.execute(f"INSERT INTO lockouts ({old_columns}) VALUES (?,?,?,?,?,?,?,?,?)", params)
         raw.commit()
     finally:
@@ -70,7 +69,7 @@ def _create_at_version_2(path: Path) -> None:
             )
         columns = "timestamp, account_id, rule_name, action, reason, values_json, target, "
         columns += "event_received_ts, action_sent_ts, latency_ms, outcome, error, severity"
-        params = enforcement_params(enforcement(1))[:13]
+        params = rows.ENFORCEMENTS.params(enforcement(1))[:13]
         raw.execute(
             f"INSERT INTO enforcement_history ({columns}) VALUES ({', '.join('?' * 13)})", params
         )

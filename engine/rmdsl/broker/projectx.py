@@ -27,7 +27,7 @@ from rmdsl.broker.projectx_settings import (
     default_day_start,
 )
 from rmdsl.broker.projectx_stream import Handoff, event_from_model
-from rmdsl.contract.broker import ContractInfo, EventSink, OrderRequest, Snapshot
+from rmdsl.contract.broker import ContractInfo, EventSink, OrderChange, OrderRequest, Snapshot
 from rmdsl.contract.events import (
     AccountEvent,
     Event,
@@ -338,23 +338,16 @@ class ProjectXBroker:
             raise BrokerError(f"{what}: no order id in the answer {answer!r}")
         return order_id
 
-    async def modify_order(
-        self,
-        order_id: int,
-        *,
-        size: int | None = None,
-        limit_price: Decimal | None = None,
-        stop_price: Decimal | None = None,
-    ) -> None:
+    async def modify_order(self, order_id: int, change: OrderChange) -> None:
         what = f"modify order {order_id}"
         orders = self._require().orders
         done = await self._urgent(
             what,
             orders.modify_order(
                 order_id,
-                limit_price=as_float(limit_price),
-                stop_price=as_float(stop_price),
-                size=size,
+                limit_price=as_float(change.limit_price),
+                stop_price=as_float(change.stop_price),
+                size=change.size,
             ),
         )
         if done is False:

@@ -24,7 +24,7 @@ from rmdsl.broker.projectx import MODIFY_ORDER, ProjectXBroker
 from rmdsl.broker.projectx_calls import as_float, bounded, check_answer
 from rmdsl.broker.projectx_live import LiveFeed
 from rmdsl.broker.projectx_stream import Handoff
-from rmdsl.contract.broker import EventSink
+from rmdsl.contract.broker import EventSink, OrderChange
 from rmdsl.contract.events import AccountEvent, Event, OrderEvent
 from rmdsl.errors import BrokerError
 
@@ -173,26 +173,17 @@ class ProjectXAccount(ProjectXBroker):
                 return event
         raise BrokerError(f"ProjectX account {self.account_name!r} is no longer listed as active")
 
-    async def modify_order(
-        self,
-        order_id: int,
-        *,
-        size: int | None = None,
-        limit_price: Decimal | None = None,
-        stop_price: Decimal | None = None,
-    ) -> None:
+    async def modify_order(self, order_id: int, change: OrderChange) -> None:
         if self.account_id == self.login.primary:  # the SDK's own account: its own call
-            await super().modify_order(
-                order_id, size=size, limit_price=limit_price, stop_price=stop_price
-            )
+            await super().modify_order(order_id, change)
             return
         what = f"modify order {order_id}"
         payload: dict[str, Any] = {"accountId": self.account_id, "orderId": order_id}
-        for key, price in (("limitPrice", limit_price), ("stopPrice", stop_price)):
+        for key, price in (("limitPrice", change.limit_price), ("stopPrice", change.stop_price)):
             if price is not None:
                 payload[key] = as_float(await self._on_tick(order_id, price))
-        if size is not None:
-            payload["size"] = size
+        if change.size is not None:
+            payload["size"] = change.size
         check_answer(what, await self._post(what, MODIFY_ORDER, payload))
 
     async def _on_tick(self, order_id: int, price: Decimal) -> Decimal:

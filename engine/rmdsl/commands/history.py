@@ -99,7 +99,7 @@ async def _history(store: SqliteStore, args: argparse.Namespace) -> dict[str, An
         f"SELECT * FROM enforcement_history WHERE {where} ORDER BY timestamp DESC, id DESC LIMIT ?",
         (*params, args.limit),
     )
-    records = [rows.enforcement_record(r) for r in found]
+    records = [rows.ENFORCEMENTS.record(r) for r in found]
     return {
         "database": str(store.path),
         "timezone": zone,

@@ -56,6 +56,15 @@ class OrderRequest:
     custom_tag: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class OrderChange:
+    """What a modify_order changes in a working order (None: left as it is)."""
+
+    size: int | None = None
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+
+
 class Broker(Protocol):
     """Every method raises rmdsl.errors.BrokerError on failure (SDK error, rejection, timeout)."""
 
@@ -78,11 +87,4 @@ class Broker(Protocol):
         """Returns the new order's id."""
         ...
 
-    async def modify_order(
-        self,
-        order_id: int,
-        *,
-        size: int | None = None,
-        limit_price: Decimal | None = None,
-        stop_price: Decimal | None = None,
-    ) -> None: ...
+    async def modify_order(self, order_id: int, change: OrderChange) -> None: ...

@@ -9,7 +9,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from rmdsl.contract.broker import OrderRequest
+from rmdsl.contract.broker import OrderChange, OrderRequest
 from rmdsl.contract.events import OrderType
 from rmdsl.engine.entities import Order, Position
 from rmdsl.engine.evaluate import Firing
@@ -38,7 +38,7 @@ async def place_stop(
             firing,
             action,
             pos.contract_id,
-            lambda: enf.broker.modify_order(oid, stop_price=stop),
+            lambda: enf.broker.modify_order(oid, OrderChange(stop_price=stop)),
         )
     return await _place(enf, firing, pos, action, OrderType.STOP, stop)
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from typing import Any
 
-from rmdsl.contract.broker import ContractInfo, EventSink, OrderRequest, Snapshot
+from rmdsl.contract.broker import ContractInfo, EventSink, OrderChange, OrderRequest, Snapshot
 from rmdsl.contract.events import (
     AccountEvent,
     Event,
@@ -24,6 +25,7 @@ from rmdsl.contract.events import (
     PositionEvent,
     PositionType,
     TradeEvent,
+    now_ns,
     symbol_of,
 )
 from rmdsl.engine.entities import DEFAULT_CONTRACTS, Position
@@ -102,7 +104,7 @@ class RecordingBroker:
         st = self.state
         if self.simulate and st is not None and order_id in st.orders:
             ev = st.orders[order_id].event
-            self.outbox.append(_order(ev, OrderStatus.CANCELLED, self._now()))
+            self.outbox.append(_order(ev, self._now(), status=OrderStatus.CANCELLED))
 
     async def place_order(self, request: OrderRequest) -> int:
         self._record("place_order", request.contract_id, **_request_fields(request))
@@ -125,76 +127,53 @@ class RecordingBroker:
             )
         return oid
 
-    async def modify_order(
-        self,
-        order_id: int,
-        *,
-        size: int | None = None,
-        limit_price: Decimal | None = None,
-        stop_price: Decimal | None = None,
-    ) -> None:
-        self._record(
-            "modify_order", order_id, size=size, limit_price=limit_price, stop_price=stop_price
-        )
+    async def modify_order(self, order_id: int, change: OrderChange) -> None:
+        size, limit, stop = change.size, change.limit_price, change.stop_price
+        self._record("modify_order", order_id, size=size, limit_price=limit, stop_price=stop)
         st = self.state
         if self.simulate and st is not None and order_id in st.orders:
             ev = st.orders[order_id].event
             self.outbox.append(
-                OrderEvent(
-                    ev.id,
-                    ev.account_id,
-                    ev.contract_id,
+                _order(
+                    ev,
                     self._now(),
-                    ev.status,
-                    ev.type,
-                    ev.side,
-                    size if size is not None else ev.size,
-                    limit_price if limit_price is not None else ev.limit_price,
-                    stop_price if stop_price is not None else ev.stop_price,
-                    custom_tag=ev.custom_tag,
+                    size=ev.size if size is None else size,
+                    limit_price=ev.limit_price if limit is None else limit,
+                    stop_price=ev.stop_price if stop is None else stop,
                 )
             )
 
     def _simulate_close(self, contract_id: str, size: int | None) -> None:
-        """The closing fill at the last price and the resulting position event."""
+        """The gateway's answer to a close: its market order (filled), the closing fill at
+        the last price with that order's id, and the position after it."""
         st = self.state
         if not self.simulate or st is None or contract_id not in st.positions:
             return
         pos = st.positions[contract_id]
         qty = pos.size if size is None else min(size, pos.size)
         price = st.prices.get(contract_id, pos.avg_price)
+        now, oid, side = self._now(), next(self._ids), pos.closing_side
+        order = OrderEvent(
+            oid, st.account_id, contract_id, now, OrderStatus.FILLED, OrderType.MARKET, side, qty
+        )
         pnl = _close_pnl(st, pos, price, qty)
-        now = self._now()
-        oid = next(self._ids)
-        self.outbox.append(
-            OrderEvent(
-                oid,
-                st.account_id,
-                contract_id,
-                now,
-                OrderStatus.FILLED,
-                OrderType.MARKET,
-                pos.closing_side,
-                qty,
-                None,
-                None,
-            )
+        trade = TradeEvent(
+            next(self._ids),
+            st.account_id,
+            contract_id,
+            now,
+            price,
+            pnl,
+            ZERO,
+            side,
+            qty,
+            False,
+            oid,
         )
-        self.outbox.append(
-            TradeEvent(
-                next(self._ids),
-                st.account_id,
-                contract_id,
-                now,
-                price,
-                pnl,
-                ZERO,
-                pos.closing_side,
-                qty,
-                order_id=oid,
-            )
-        )
-        self.outbox.append(_position_left(pos, st.account_id, now, pos.size - qty))
+        left = pos.size - qty
+        kind = (PositionType.LONG if pos.long else PositionType.SHORT) if left else PositionType(0)
+        after = PositionEvent(pos.id, st.account_id, contract_id, now, kind, left, pos.avg_price)
+        self.outbox += (order, trade, after)
 
     def take_outbox(self) -> list[Event]:
         out, self.outbox = self.outbox, []
@@ -202,39 +181,16 @@ class RecordingBroker:
 
 
 def _close_pnl(st: AccountState, pos: Position, price: Decimal, qty: int) -> Decimal:
-    """The gross P&L of closing `qty` of the position at `price`."""
+    """The P&L of closing `qty` of `pos` at `price`, from the contract's tick size and value."""
     tick, value = st.contracts.get(pos.symbol, (ZERO, ZERO))
     move = (price - pos.avg_price) if pos.long else (pos.avg_price - price)
     return (move / tick * value * qty).quantize(Decimal("0.01")) if tick else ZERO
 
 
-def _position_left(pos: Position, account_id: int, ts: dt.datetime, left: int) -> PositionEvent:
-    """The position event after a close: what is left of it (flat: size 0)."""
-    kind = PositionType.LONG if pos.long else PositionType.SHORT
-    return PositionEvent(
-        pos.id,
-        account_id,
-        pos.contract_id,
-        ts,
-        kind if left else PositionType.UNDEFINED,
-        left,
-        pos.avg_price,
-    )
-
-
-def _order(ev: OrderEvent, status: OrderStatus, ts: dt.datetime) -> OrderEvent:
-    return OrderEvent(
-        ev.id,
-        ev.account_id,
-        ev.contract_id,
-        ts,
-        status,
-        ev.type,
-        ev.side,
-        ev.size,
-        ev.limit_price,
-        ev.stop_price,
-        custom_tag=ev.custom_tag,
+def _order(ev: OrderEvent, ts: dt.datetime, **changes: Any) -> OrderEvent:
+    """The order's next update as the gateway sends it: `changes` applied, nothing filled."""
+    return replace(
+        ev, ts=ts, fill_volume=0, filled_price=None, removed=False, received_ns=now_ns(), **changes
     )
 
 

@@ -34,9 +34,15 @@ from __future__ import annotations
 import datetime as dt
 from contextvars import ContextVar
 from dataclasses import dataclass
-from decimal import Decimal
 
-from rmdsl.contract.broker import Broker, ContractInfo, EventSink, OrderRequest, Snapshot
+from rmdsl.contract.broker import (
+    Broker,
+    ContractInfo,
+    EventSink,
+    OrderChange,
+    OrderRequest,
+    Snapshot,
+)
 from rmdsl.contract.events import OrderEvent, OrderType, Side, TradeEvent
 from rmdsl.engine.state import AccountState
 from rmdsl.errors import BrokerError
@@ -181,14 +187,5 @@ class OriginBroker:
     async def place_order(self, request: OrderRequest) -> int:
         return await self.inner.place_order(request)
 
-    async def modify_order(
-        self,
-        order_id: int,
-        *,
-        size: int | None = None,
-        limit_price: Decimal | None = None,
-        stop_price: Decimal | None = None,
-    ) -> None:
-        await self.inner.modify_order(
-            order_id, size=size, limit_price=limit_price, stop_price=stop_price
-        )
+    async def modify_order(self, order_id: int, change: OrderChange) -> None:
+        await self.inner.modify_order(order_id, change)

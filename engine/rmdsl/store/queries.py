@@ -117,32 +117,32 @@ class StateQueries(Database):
     ) -> AccountStateRecord | None:
         """The newest trading day's counters of the account (of a day before `before`)."""
         cutoff = day_out(before) if before is not None else "9999-12-31"
-        columns = await self._columns("account_state", rows.ACCOUNT_COLUMNS)
+        columns = await self._columns("account_state", rows.ACCOUNTS.sql_columns)
         row = await self.fetch_one(
             f"SELECT {columns} FROM account_state WHERE account_id = ? "
             "AND trading_day < ? ORDER BY trading_day DESC LIMIT 1",
             (account_id, cutoff),
         )
-        return None if row is None else rows.account_record(row)
+        return None if row is None else rows.ACCOUNTS.record(row)
 
     async def daily_history(self, account_id: int, days: int = 30) -> list[AccountStateRecord]:
         """One row per trading day, newest first: the daily P&L history."""
-        columns = await self._columns("account_state", rows.ACCOUNT_COLUMNS)
+        columns = await self._columns("account_state", rows.ACCOUNTS.sql_columns)
         found = await self.fetch(
             f"SELECT {columns} FROM account_state WHERE account_id = ? "
             "ORDER BY trading_day DESC LIMIT ?",
             (account_id, days),
         )
-        return [rows.account_record(r) for r in found]
+        return [rows.ACCOUNTS.record(r) for r in found]
 
     async def trades_of_day(self, account_id: int, day: dt.date) -> list[TradeRecord]:
-        columns = await self._columns("trades", rows.TRADE_COLUMNS)
+        columns = await self._columns("trades", rows.TRADES.sql_columns)
         found = await self.fetch(
             f"SELECT {columns} FROM trades WHERE account_id = ? AND trading_day = ? "
             "ORDER BY ts, trade_id",
             (account_id, day_out(day)),
         )
-        return [rows.trade_record(r) for r in found]
+        return [rows.TRADES.record(r) for r in found]
 
     async def day_results(self, account_id: int, before: dt.date) -> list[DayResultRecord]:
         """The kept closed days before `before`, oldest first (none before schema 8)."""
@@ -151,49 +151,50 @@ class StateQueries(Database):
         ):
             return []  # an older database read without migrating (`rmdsl status`)
         found = await self.fetch(
-            f"SELECT {rows.DAY_COLUMNS} FROM day_results WHERE account_id = ? "
+            f"SELECT {rows.DAYS.sql_columns} FROM day_results WHERE account_id = ? "
             "AND trading_day < ? ORDER BY trading_day",
             (account_id, day_out(before)),
         )
-        return [rows.day_record(r) for r in found]
+        return [rows.DAYS.record(r) for r in found]
 
     async def trades_between(
         self, account_id: int, first: dt.date, before: dt.date
     ) -> list[TradeRecord]:
         """The fills of trading days first <= day < before, in time order."""
-        columns = await self._columns("trades", rows.TRADE_COLUMNS)
+        columns = await self._columns("trades", rows.TRADES.sql_columns)
         found = await self.fetch(
             f"SELECT {columns} FROM trades WHERE account_id = ? AND trading_day >= ? "
             "AND trading_day < ? ORDER BY ts, trade_id",
             (account_id, day_out(first), day_out(before)),
         )
-        return [rows.trade_record(r) for r in found]
+        return [rows.TRADES.record(r) for r in found]
 
     async def positions(self, account_id: int) -> list[PositionRecord]:
         found = await self.fetch(
-            f"SELECT {rows.POSITION_COLUMNS} FROM positions WHERE account_id = ? "
+            f"SELECT {rows.POSITIONS.sql_columns} FROM positions WHERE account_id = ? "
             "ORDER BY position_id",
             (account_id,),
         )
-        return [rows.position_record(r) for r in found]
+        return [rows.POSITIONS.record(r) for r in found]
 
     async def active_lockouts(self, account_id: int | None = None) -> list[LockoutRecord]:
         """Not lifted yet. An expired but unlifted lockout is still listed: the engine lifts it."""
         where, params = _account_filter(account_id)
         found = await self.fetch(
-            f"SELECT {rows.LOCKOUT_COLUMNS} FROM lockouts WHERE lifted_at IS NULL{where} "
+            f"SELECT {rows.LOCKOUTS.sql_columns} FROM lockouts WHERE lifted_at IS NULL{where} "
             "ORDER BY created_at, id",
             params,
         )
-        return [rows.lockout_record(r) for r in found]
+        return [rows.LOCKOUTS.record(r) for r in found]
 
     async def timers(self, account_id: int | None = None) -> list[TimerRecord]:
         where, params = _account_filter(account_id)
         found = await self.fetch(
-            f"SELECT {rows.TIMER_COLUMNS} FROM timers WHERE 1 = 1{where} ORDER BY deadline, key",
+            f"SELECT {rows.TIMERS.sql_columns} FROM timers WHERE 1 = 1{where} "
+            "ORDER BY deadline, key",
             params,
         )
-        return [rows.timer_record(r) for r in found]
+        return [rows.TIMERS.record(r) for r in found]
 
     async def enforcement_history(
         self, account_id: int, limit: int = 100
@@ -217,7 +218,7 @@ class StateQueries(Database):
             "ORDER BY timestamp DESC, id DESC LIMIT ?",
             (*params, limit),
         )
-        return [rows.enforcement_record(r) for r in found]
+        return [rows.ENFORCEMENTS.record(r) for r in found]
 
     async def last_ruleset_version(
         self, account_id: int | None = None
@@ -232,13 +233,15 @@ class StateQueries(Database):
             "ORDER BY id DESC LIMIT 1",
             params,
         )
-        return None if row is None else rows.version_record(row)
+        return None if row is None else rows.VERSIONS.record(row)
 
     async def ruleset_versions(self, limit: int = 20) -> list[RulesetVersionEntry]:
         found = await self.fetch(
             "SELECT * FROM ruleset_versions ORDER BY id DESC LIMIT ?", (limit,)
         )
-        return [RulesetVersionEntry(rows.version_record(r), r["status"], r["error"]) for r in found]
+        return [
+            RulesetVersionEntry(rows.VERSIONS.record(r), r["status"], r["error"]) for r in found
+        ]
 
     async def metric_names(self, since: dt.datetime | None = None) -> list[tuple[str, str]]:
         """(name, label) pairs recorded since `since`."""

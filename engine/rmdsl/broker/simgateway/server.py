@@ -16,17 +16,9 @@ from typing import Any
 
 from aiohttp import web
 
+from rmdsl.broker.simgateway import faults as fl
 from rmdsl.broker.simgateway.auth import TOKEN_LIFETIME_S, RateLimits, Tokens
 from rmdsl.broker.simgateway.contracts import SimClock
-from rmdsl.broker.simgateway.faults import (
-    DelayFault,
-    ErrorFault,
-    FaultPlan,
-    Freeze,
-    IgnoreFault,
-    RequestLog,
-    StatusFault,
-)
 from rmdsl.broker.simgateway.market import Market, OrderRequest, Push
 from rmdsl.broker.simgateway.orders import (
     ERR_CLOSE_ACCOUNT_REJECTED,
@@ -104,29 +96,33 @@ class SimGateway(Service):
         self.market.closes_when_cannot_trade = closes_when_cannot_trade
         for name, balance in accounts:
             self.market.add_account(name, balance)
-        self.faults = FaultPlan()
-        self.requests = RequestLog()
-        self.tokens = Tokens(token_lifetime_s)
-        self.limits = RateLimits(enabled=rate_limits)  # benchmarks of other things turn it off
         # whether the gateway ends an open hub connection when its token expires: no source
         self.close_hubs_at_expiry = close_hubs_at_expiry
         self.closed_at_expiry = 0  # hub connections it closed because their token expired
-        self.frozen = Freeze()
-        self.hubs = HubServer(self.tokens.ok, self.frozen)
-        self.hubs.user_gap_s = user_push_gap_s
-        self.rest = RestApi(
-            self.market,
-            self.tokens,
-            self.faults,
-            self.requests,
-            api_keys,
-            self.frozen,
-            self.limits,
-        )
+        self._serve(api_keys, token_lifetime_s, rate_limits, user_push_gap_s)
         self.extra_routes: list[web.RouteDef] = []  # `rmdsl sim`'s /sim/* control routes
         self._runner: web.AppRunner | None = None
         self._expiry_task: asyncio.Task[None] | None = None
         self._pushed = asyncio.Event()
+
+    def _serve(
+        self,
+        api_keys: dict[str, str] | None,
+        token_lifetime_s: float,
+        rate_limits: bool,
+        user_push_gap_s: float,
+    ) -> None:
+        """The REST API and the hubs, with the tokens, limits and faults they share."""
+        self.faults = fl.FaultPlan()
+        self.requests = fl.RequestLog()
+        self.tokens = Tokens(token_lifetime_s)
+        self.limits = RateLimits(enabled=rate_limits)  # benchmarks of other things turn it off
+        self.frozen = fl.Freeze()
+        self.hubs = HubServer(self.tokens.ok, self.frozen)
+        self.hubs.user_gap_s = user_push_gap_s
+        self.rest = RestApi(
+            self.market, self.tokens, self.faults, self.requests, api_keys, self.frozen, self.limits
+        )
 
     # -- lifecycle --------------------------------------------------------
 
@@ -258,28 +254,28 @@ class SimGateway(Service):
     def inject_error(
         self, path: str, code: int = 7, message: str = "Injected failure", count: int = 1
     ) -> None:
-        self.faults.inject(path, ErrorFault(code, message), count)
+        self.faults.inject(path, fl.ErrorFault(code, message), count)
 
     def inject_status(self, path: str, status: int = 500, count: int = 1) -> None:
-        self.faults.inject(path, StatusFault(status), count)
+        self.faults.inject(path, fl.StatusFault(status), count)
 
     def inject_delay(self, path: str, seconds: float, count: int = 1) -> None:
-        self.faults.inject(path, DelayFault(seconds), count)
+        self.faults.inject(path, fl.DelayFault(seconds), count)
 
     def reject_close(self, count: int = 1, message: str = "Close rejected (injected)") -> None:
         """The account rejected: errorCode 8 on closeContract, 9 on partialCloseContract (not
         2: that is PositionNotFound, which rmdsl reads as "already flat")."""
         self.faults.inject(
-            "/Position/closeContract", ErrorFault(ERR_CLOSE_ACCOUNT_REJECTED, message), count
+            "/Position/closeContract", fl.ErrorFault(ERR_CLOSE_ACCOUNT_REJECTED, message), count
         )
         self.faults.inject(
-            "/Position/partialCloseContract", ErrorFault(ERR_CLOSE_REJECTED, message), count
+            "/Position/partialCloseContract", fl.ErrorFault(ERR_CLOSE_REJECTED, message), count
         )
 
     def ignore_close(self, count: int = 1) -> None:
         """Answer the next closes with success and do nothing (the position stays open)."""
         for path in ("/Position/closeContract", "/Position/partialCloseContract"):
-            self.faults.inject(path, IgnoreFault(), count)
+            self.faults.inject(path, fl.IgnoreFault(), count)
 
     async def drop_connections(self) -> int:
         return await self.hubs.drop_all()
