@@ -172,7 +172,7 @@ async def test_a_refused_reload_on_one_ruleset_file_leaves_the_other_accounts_re
     by_name = {s.name: s for s in daemon.accounts.values()}
     assert by_name["ACC-A"].ruleset is not None and by_name["ACC-A"].ruleset.name == "first-v2"
     assert by_name["ACC-B"].ruleset is not None and by_name["ACC-B"].ruleset.name == "second"
-    refused = [a for a in notifier.alerts if a.title == "ruleset reload refused"]
+    refused = [a for a in notifier.alerts if a.title == "[ACC-B] ruleset reload refused"]
     assert [a.fields["account"] for a in refused] == ["ACC-B"]
     assert refused[0].body.startswith("ACC-B: at ")
     await login.last("ACC-B").push(3, pid=9)  # B still enforces its running ruleset

@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, cast
 
-from rmdsl.alerttext import local_time
+from rmdsl.alerttext import for_account, local_time
 from rmdsl.contract.broker import Broker
 from rmdsl.contract.events import AccountEvent, ClockEvent, ConnectionEvent, ConnectionState, Event
 from rmdsl.dashboard.feed import DaemonFeed, tapped
@@ -74,6 +74,8 @@ class AccountSupervisor:
         observers: Sequence[Observer] = (),
     ) -> None:
         self.name, self.ruleset_path = name, ruleset_path
+        if settings.many:  # every alert of the account names it (rmdsl.alerttext)
+            notifier = for_account(notifier, name)
         self.broker, self.store, self.notifier = broker, store, notifier
         self.settings = settings
         self.clock: Clock = settings.clock

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from rmdsl.engine.persistence import EnforcementRecord
+from rmdsl.notify import Notifier
 
 Alert = tuple[str, str, str, dict[str, Any]]  # severity, title, body, fields
 
@@ -82,3 +83,23 @@ def failed(record: EnforcementRecord, zone: dt.tzinfo) -> Alert:
     """A broker call that failed: what, why it was sent, the error, and that it is retried."""
     body = f"{describe(record, zone)}\nfailed: {record.error}; retrying until the broker confirms"
     return "critical", "enforcement failed", body, fields_of(record, zone)
+
+
+class AccountNotifier:
+    """One account's alerts in a daemon that supervises several: each title starts with the
+    account's name (`[TOPX-7] enforced`) and its fields carry `account`, so a phone shows
+    whose account was closed, and the rate limiter keeps two accounts' alerts apart."""
+
+    def __init__(self, inner: Notifier, account: str) -> None:
+        self.inner, self.account = inner, account
+
+    def alert(
+        self, severity: str, title: str, body: str, fields: Mapping[str, Any] | None = None
+    ) -> None:
+        named = {"account": self.account, **(fields or {})}
+        self.inner.alert(severity, f"[{self.account}] {title}", body, named)
+
+
+def for_account(notifier: Notifier, account: str) -> Notifier:
+    """The notifier an account's engine, reconciler and watcher alert through."""
+    return AccountNotifier(notifier, account)

@@ -94,6 +94,10 @@ class Daemon:
         assert source is not None, "accounts need a source (a login)"
         self.source, self.entries = source, list(accounts)
         times = (tick_s, maintenance_s, timeout_s, lock_dir, unreconciled_alert_s, retry_s)
+        self._metrics = metrics or Metrics(notifier)
+        # many accounts share the daemon's one set of latency series (per-account ones would
+        # cost ~300 KB an account and a scrape would sort them all); per-account figures come
+        # from each account's feed (rmdsl.dashboard.prom_accounts)
         self.fleet = Fleet(
             source,
             store,
@@ -102,9 +106,8 @@ class Daemon:
             load=load,
             reload=reload,
             observers=observers,
-            metrics=metrics if self.single else None,
+            metrics=metrics if self.single else self._metrics,
         )
-        self._metrics = metrics or Metrics(notifier)
         self.reconfigure, self.config_path = reconfigure, config_path
         self.dashboard_options = dashboard
         self._process_state()

@@ -127,8 +127,9 @@ class Fleet:
                 self.settings,
                 self.observers,
             )
-            if self._metrics is not None:
-                sup.metrics = self._metrics
+            if self._metrics is not None:  # the daemon's series; many: each its own errors
+                many = self.settings.many
+                sup.metrics = self._metrics.for_account(sup.notifier) if many else self._metrics
             self._pending[spec.name] = sup
         return sup
 

@@ -87,8 +87,8 @@ class CollectingNotifier:
 
 RATE_WINDOW_S = 60.0
 # the fields that tell two alerts of one title apart: an enforcement failure of another
-# rule, action or target is news, the same one again within the window is not
-KEY_FIELDS = ("rule", "action", "target")
+# account, rule, action or target is news, the same one again within the window is not
+KEY_FIELDS = ("account", "rule", "action", "target")
 AlertKey = tuple[str, str, tuple[str, ...]]
 MAX_KINDS = 1024  # kinds remembered before the ones outside the window are forgotten
 
@@ -150,8 +150,10 @@ class RateLimitedNotifier:
 def _distinguishing(title: str, body: str, fields: Mapping[str, Any]) -> tuple[str, ...]:
     """What makes two alerts of one title different news.
 
-    A ruleset's own `alert` action (title "rule <id>") also by its text, which the
-    rule's author wrote per symbol or position: only the same message is held back.
+    A ruleset's own `alert` action (title "rule <id>", "[ACCOUNT] rule <id>" in a daemon
+    of several accounts) also by its text, which the rule's author wrote per symbol or
+    position: only the same message is held back.
     """
     keys = tuple(str(fields.get(k, "")) for k in KEY_FIELDS)
-    return (*keys, body) if title.startswith("rule ") else keys
+    own = title.removeprefix(f"[{fields['account']}] ") if "account" in fields else title
+    return (*keys, body) if own.startswith("rule ") else keys

@@ -113,7 +113,7 @@ async def test_run_enforces_persists_and_stops_on_sigterm(gw: SimGateway, tmp_pa
         await gw.requests.wait_for("/Position/partialCloseContract", count=1, timeout=10)
         await wait_for(lambda: gw.position_size("MNQ") == 2, 5, "MNQ reduced to 2")
         page = await dashboard_url(tmp_path / "daemon.log")
-        fired = 'rmdsl_firings_total{rule="mnq_contracts"} 1.0'
+        fired = 'rmdsl_firings_total{account="PRAC-SIM-1",rule="mnq_contracts"} 1.0'
         async with httpx.AsyncClient(timeout=10) as client:
             health = await client.get(page + "healthz")
             deadline = time.monotonic() + 10  # the record is written once the call returned

@@ -83,15 +83,25 @@ async def test_metrics_and_healthz(start_daemon: StartDaemon) -> None:
         "rmdsl_queue_depth",
     ):
         assert f"\n{name}" in text, name
-    assert 'rmdsl_enforcements_total{outcome="ok",rule="mnq_contracts"} 1.0' in text
+    # per account, labelled with its name, and the fleet's totals beside
+    assert (
+        'rmdsl_enforcements_total{account="PRAC-SIM-1",outcome="ok",rule="mnq_contracts"} 1.0'
+        in text
+    )
+    assert 'rmdsl_fleet_enforcements_total{outcome="ok"} 1.0' in text
+    assert "rmdsl_fleet_accounts 1.0" in text and "rmdsl_fleet_accounts_reconciled 1.0" in text
+    info = f'account_id="{live.gw.account_id}",ruleset="e2e"'
+    assert f'rmdsl_account_info{{account="PRAC-SIM-1",{info}}} 1.0' in text
+    assert 'rmdsl_account_enforcement_latency_ms{account="PRAC-SIM-1",quantile="1"}' in text
     for measured in ("rmdsl_enforcement_latency_ms", "rmdsl_event_processing_ms"):
         # the reduce was measured: the series carry samples, not only their names
         [count] = [ln for ln in text.splitlines() if ln.startswith(f"{measured}_samples_total")]
         assert float(count.split()[-1]) >= 1, count
         assert f'{measured}{{quantile="0.5"}}' in text
-    assert 'rmdsl_firings_total{rule="mnq_contracts"} 1.0' in text
-    assert 'rmdsl_lockouts_active{kind="lockout"} 0.0' in text
-    assert "rmdsl_reconciled 1.0" in text
+    assert 'rmdsl_firings_total{account="PRAC-SIM-1",rule="mnq_contracts"} 1.0' in text
+    assert 'rmdsl_lockouts_active{account="PRAC-SIM-1",kind="lockout"} 0.0' in text
+    assert 'rmdsl_reconciled{account="PRAC-SIM-1"} 1.0' in text
+    assert 'rmdsl_goals_overdue{account="PRAC-SIM-1"} 0.0' in text
 
 
 async def test_a_refused_reload_shows_its_errors_until_a_good_save(
@@ -164,6 +174,10 @@ async def test_metrics_show_the_lockout_while_it_holds(start_daemon: StartDaemon
     await wait_until(lambda: engine.lockouts.account_locked, what="the account lockout")
     async with httpx.AsyncClient(timeout=10) as client:
         text = (await client.get(url(live, "/metrics"))).text
-    assert "\nrmdsl_account_locked 1.0" in text
-    assert 'rmdsl_lockouts_active{kind="lockout"} 1.0' in text
-    assert 'rmdsl_firings_total{rule="daily_realized_loss"} 1.0' in text
+    assert 'rmdsl_account_locked{account="PRAC-SIM-1"} 1.0' in text
+    assert "rmdsl_fleet_accounts_locked 1.0" in text
+    assert 'rmdsl_lockouts_active{account="PRAC-SIM-1",kind="lockout"} 1.0' in text
+    assert 'rmdsl_firings_total{account="PRAC-SIM-1",rule="daily_realized_loss"} 1.0' in text
+    # the day's loss, as a number Prometheus can compare (-$1,050 and fees)
+    [pnl] = [ln for ln in text.splitlines() if ln.startswith("rmdsl_day_realized_pnl{")]
+    assert float(pnl.split()[-1]) < -1000, pnl

@@ -1,7 +1,9 @@
 """`rmdsl history`: the state database -> recent enforcement actions, newest first.
 
 Each line: when, the rule, the action and its target, the outcome, the
-latency, then the rule's message and the values that made it fire. Filters
+latency, then the rule's message and the values that made it fire; on a
+database of several accounts without `--account`, every account's, each line
+naming its account. Filters
 --limit, --since, --rule; `--format json` and `--watch` as for `rmdsl status`.
 `--since` reads `2h`, `90m`, `today`, `yesterday` or a date / date-time, on the
 clock the times are shown in (--tz, else the ruleset's timezone).
@@ -87,18 +89,12 @@ async def _history(store: SqliteStore, args: argparse.Namespace) -> dict[str, An
     from rmdsl.commands.status import display_zone, now_of
     from rmdsl.lang.format import shown_values
     from rmdsl.store import rows
-    from rmdsl.store.codec import ts_out
 
     account_id = await pick_account(store, args.account)
+    names = await fleet_names(store) if args.account is None else {}
     zone = await display_zone(store, args.tz)
-    where = "account_id = ?"
-    params: list[object] = [account_id]
-    if args.since is not None:
-        where += " AND timestamp >= ?"
-        params.append(ts_out(parse_since(args.since, zone, now_of(args))))
-    if args.rule:
-        where += " AND rule_name = ?"
-        params.append(args.rule)
+    since = parse_since(args.since, zone, now_of(args)) if args.since is not None else None
+    where, params = _where(None if len(names) > 1 else account_id, since, args.rule)
     found = await store.fetch(  # `*`: a database at an older schema has fewer columns
         f"SELECT * FROM enforcement_history WHERE {where} ORDER BY timestamp DESC, id DESC LIMIT ?",
         (*params, args.limit),
@@ -107,10 +103,16 @@ async def _history(store: SqliteStore, args: argparse.Namespace) -> dict[str, An
     return {
         "database": str(store.path),
         "timezone": zone,
-        "account_id": account_id,
+        "account_id": account_id if len(names) < 2 else None,
         "enforcements": [
             {
                 "time": r.timestamp,
+                # several accounts in the database and no --account: each line names its own
+                **(
+                    {"account": names.get(r.account_id, str(r.account_id))}
+                    if len(names) > 1
+                    else {}
+                ),
                 "rule": r.rule_name,
                 "action": r.action,
                 "target": r.target,
@@ -128,6 +130,30 @@ async def _history(store: SqliteStore, args: argparse.Namespace) -> dict[str, An
     }
 
 
+def _where(
+    account_id: int | None, since: dt.datetime | None, rule: str | None
+) -> tuple[str, list[object]]:
+    """The filters: one account (None: every account), since when, one rule."""
+    from rmdsl.store.codec import ts_out
+
+    where, params = ("account_id = ?", list[object]([account_id])) if account_id else ("1 = 1", [])
+    if since is not None:
+        where += " AND timestamp >= ?"
+        params.append(ts_out(since))
+    if rule:
+        where += " AND rule_name = ?"
+        params.append(rule)
+    return where, params
+
+
+async def fleet_names(store: SqliteStore) -> dict[int, str]:
+    """Account id -> its name (its id when it has none), for every account of the database."""
+    found = await store.fetch(
+        "SELECT account_id, account_name FROM account_state ORDER BY trading_day"
+    )
+    return {int(r[0]): str(r[1] or r[0]) for r in found}
+
+
 def render_history(data: dict[str, Any]) -> str:
     from rmdsl.commands.status_render import fmt_ts
 
@@ -137,6 +163,7 @@ def render_history(data: dict[str, Any]) -> str:
     rows = [
         (
             fmt_ts(e["time"], data["timezone"]),
+            *([e["account"]] if "account" in e else []),
             e["rule"],
             e["action"],
             e["target"] or "-",
@@ -147,7 +174,8 @@ def render_history(data: dict[str, Any]) -> str:
     ]
     # columns as wide as their longest cell (a long rule name or action must not run
     # into the next column), two spaces apart
-    heads = ("time", "rule", "action", "target", "outcome", "latency")
+    heads = ("time", *(("account",) if "account" in found[0] else ()), "rule", "action")
+    heads += ("target", "outcome", "latency")
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(heads)]
 
     def line(cells: tuple[str, ...]) -> str:

@@ -45,8 +45,9 @@ def add_state_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--account",
         metavar="NAME",
-        help="the account's name, as `rmdsl run --account` takes it (or its numeric id; "
-        "default: the account updated last)",
+        help="the account's name, as `rmdsl run --account` takes it (or its numeric id); "
+        "default: every account of the database (status: one line each and the fleet's "
+        "totals; one account alone is shown in full)",
     )
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.add_argument(
@@ -161,6 +162,12 @@ def json_default(value: object) -> str:
 
 
 async def _status(store: SqliteStore, args: argparse.Namespace) -> dict[str, Any]:
+    if args.account is None:  # several accounts: a line each (rmdsl.commands.fleet_status)
+        from rmdsl.commands.fleet_status import fleet_status
+
+        fleet = await fleet_status(store, now_of(args))
+        if fleet is not None:
+            return fleet
     account_id = await pick_account(store, args.account)
     day = await store.account_state(account_id) if account_id is not None else None
     known = account_id is not None

@@ -58,6 +58,10 @@ def _fmt_stat(value: float | None, unit: str) -> str:
 
 
 def render_status(data: dict[str, Any]) -> str:
+    if "fleet" in data:  # several accounts: a line each (rmdsl.commands.fleet_status)
+        from rmdsl.commands.fleet_status import render_fleet
+
+        return render_fleet(data, fmt_money)
     zone: str | None = data["timezone"]
 
     def ts(value: object) -> str:

@@ -20,8 +20,10 @@ from rmdsl.engine.persistence import (
     Write,
 )
 from rmdsl.errors import Diagnostic
+from rmdsl.metrics import Series
 
 HISTORY = 200  # the newest enforcement records the page can show
+LATENCY_WINDOW = 256  # enforcement latencies kept per account
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,26 +37,59 @@ class ReloadResult:
     errors: tuple[str, ...] = ()
 
 
-class DaemonFeed:
-    """In-memory: the newest records, counts per rule and outcome, the last reload."""
+class AccountCounts:
+    """One account's counts since start: firings per rule, records per rule and outcome, and
+    the latency of its enforcements (a small ring: /metrics reads its quantiles per account)."""
 
-    def __init__(self, history: int = HISTORY) -> None:
-        self.records: deque[EnforcementRecord] = deque(maxlen=history)
+    __slots__ = ("_last_firing", "firings", "latency", "outcomes")
+
+    def __init__(self) -> None:
         self.outcomes: Counter[tuple[str, str]] = Counter()  # (rule, outcome) -> records
         self.firings: Counter[str] = Counter()  # rule -> distinct instants it fired at
+        self.latency = Series(LATENCY_WINDOW)  # event received -> broker call sent, ms
         self._last_firing: dict[str, dt.datetime] = {}
-        self.reload: ReloadResult | None = None
-        self.reconnects = 0
-        self.version = 0  # bumped on every change: a snapshot is rebuilt only when it moved
 
-    def record(self, record: EnforcementRecord) -> None:
-        self.records.append(record)
+    def count(self, record: EnforcementRecord) -> None:
         self.outcomes[(record.rule_name, str(record.outcome))] += 1
+        if record.latency_ms is not None and record.action_sent_ts is not None:
+            self.latency.add(record.latency_ms)
         if record.outcome is not Outcome.ERROR:
             # one firing may write several records (flatten + lockout): count it once
             if self._last_firing.get(record.rule_name) != record.timestamp:
                 self._last_firing[record.rule_name] = record.timestamp
                 self.firings[record.rule_name] += 1
+
+
+class DaemonFeed:
+    """In-memory: the newest records, counts per account, rule and outcome, the last reload."""
+
+    def __init__(self, history: int = HISTORY) -> None:
+        self.records: deque[EnforcementRecord] = deque(maxlen=history)
+        self.accounts: dict[int, AccountCounts] = {}  # account id -> its counts
+        self.reload: ReloadResult | None = None
+        self.reconnects = 0
+        self.version = 0  # bumped on every change: a snapshot is rebuilt only when it moved
+
+    def of(self, account_id: int) -> AccountCounts:
+        """The counts of one account (empty until its first record)."""
+        counts = self.accounts.get(account_id)
+        if counts is None:
+            counts = self.accounts[account_id] = AccountCounts()
+        return counts
+
+    @property
+    def firings(self) -> Counter[str]:
+        """Firings per rule over every account (the fleet's total)."""
+        return sum((c.firings for c in self.accounts.values()), Counter())
+
+    @property
+    def outcomes(self) -> Counter[tuple[str, str]]:
+        """Records per rule and outcome over every account."""
+        return sum((c.outcomes for c in self.accounts.values()), Counter())
+
+    def record(self, record: EnforcementRecord) -> None:
+        self.records.append(record)
+        self.of(record.account_id).count(record)
         self.version += 1
 
     def reloaded(self, at: dt.datetime, name: str, digest: str) -> None:

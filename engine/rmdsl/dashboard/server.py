@@ -1,9 +1,10 @@
 """The dashboard's HTTP server: starlette routes served by uvicorn inside the daemon's loop.
 
 GET /            the page (engine/rmdsl/web, shipped in the wheel; no build step, no CDN)
-GET /api/state   the snapshot as JSON
+GET /api/state   the snapshot as JSON (`?account=NAME`: that account's, else the first's)
 GET /events      server-sent events: a snapshot whenever it changed (at most every
-                 interval_ms) and at least once a second (countdowns, `now`)
+                 interval_ms) and at least once a second (countdowns, `now`);
+                 `?account=NAME` as for /api/state
 GET /metrics     Prometheus text format
 GET /healthz     200 {"running": true, "reconciled": true}, else 503 with the same body
 
@@ -31,6 +32,7 @@ from starlette.routing import Route
 
 from rmdsl.dashboard import DashboardOptions
 from rmdsl.dashboard.feed import DaemonFeed
+from rmdsl.dashboard.fleet import accounts_of
 from rmdsl.dashboard.prom import exposition, registry
 from rmdsl.dashboard.snapshot import Snapshots
 from rmdsl.metrics import Series
@@ -59,7 +61,7 @@ class Dashboard:
         self.feed = feed
         self.snapshots = Snapshots(daemon, feed)
         self._registry = registry(daemon, feed)
-        self._clients: set[asyncio.Queue[str]] = set()
+        self._clients: dict[asyncio.Queue[str], str | None] = {}  # -> the account it shows
         self._closing = asyncio.Event()
         self._server: _Server | None = None
         self._tasks: list[asyncio.Task[Any]] = []
@@ -127,9 +129,11 @@ class Dashboard:
 
     # ---- the push loop ---------------------------------------------------------------------
     async def _publish(self) -> None:
-        """A snapshot when the feed or the engine moved, at most every interval_ms."""
+        """A snapshot when the feed or the engine moved, at most every interval_ms, of each
+        account some page shows."""
         interval = self.options.interval_ms / 1000
-        last_text, last_sent, deferred = "", 0.0, 0
+        sent: dict[str | None, tuple[str, float]] = {}  # account -> (last text, when)
+        deferred = 0
         while True:
             await asyncio.sleep(interval)
             if not self._clients:
@@ -138,24 +142,26 @@ class Dashboard:
                 deferred += 1  # events are waiting: they go first, the page a little later
                 continue
             deferred = 0
-            try:
-                text = self._snapshot_text()
-            except Exception:  # a page must never take the daemon down
-                log.exception("dashboard snapshot failed")
-                continue
-            fresh = text != last_text
-            if fresh or time.monotonic() - last_sent >= KEEPALIVE_S:
-                last_text, last_sent = text, time.monotonic()
-                for queue in list(self._clients):
-                    _offer(queue, text)
+            for account in set(self._clients.values()):
+                try:
+                    text = self._snapshot_text(account)
+                except Exception:  # a page must never take the daemon down
+                    log.exception("dashboard snapshot failed")
+                    continue
+                last_text, last_sent = sent.get(account, ("", 0.0))
+                if text != last_text or time.monotonic() - last_sent >= KEEPALIVE_S:
+                    sent[account] = (text, time.monotonic())
+                    for queue, shown in list(self._clients.items()):
+                        if shown == account:
+                            _offer(queue, text)
 
     def _engine_busy(self) -> bool:
-        engine = self.snapshots.daemon.engine
-        return engine is not None and engine.queue.depth > 0
+        views = accounts_of(self.snapshots.daemon)
+        return any(v.engine is not None and v.engine.queue.depth > 0 for v in views)
 
-    def _snapshot_text(self) -> str:
+    def _snapshot_text(self, account: str | None = None) -> str:
         t0 = time.perf_counter_ns()
-        text = self.snapshots.text()
+        text = self.snapshots.text(account)
         self.snapshot_ms.add((time.perf_counter_ns() - t0) / 1e6)
         return text
 
@@ -170,12 +176,14 @@ class Dashboard:
         return _file(name)
 
     async def _state(self, request: Request) -> Response:
-        return Response(self._snapshot_text(), media_type="application/json")
+        text = self._snapshot_text(request.query_params.get("account"))
+        return Response(text, media_type="application/json")
 
     async def _metrics(self, request: Request) -> Response:
         from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-        return Response(exposition(self._registry), media_type=CONTENT_TYPE_LATEST)
+        body = exposition(self._registry, self.snapshots.daemon)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     async def _healthz(self, request: Request) -> Response:
         health = self.snapshots.health()
@@ -184,8 +192,9 @@ class Dashboard:
 
     async def _events(self, request: Request) -> Response:
         queue: asyncio.Queue[str] = asyncio.Queue(maxsize=1)
-        _offer(queue, self._snapshot_text())  # the page draws at once
-        self._clients.add(queue)
+        account = request.query_params.get("account")
+        _offer(queue, self._snapshot_text(account))  # the page draws at once
+        self._clients[queue] = account
         return StreamingResponse(
             self._stream(queue),
             media_type="text/event-stream",
@@ -200,7 +209,7 @@ class Dashboard:
                     break
                 yield f"event: state\ndata: {text}\n\n"
         finally:
-            self._clients.discard(queue)
+            self._clients.pop(queue, None)
 
     @property
     def clients(self) -> int:

@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from rmdsl.dashboard.feed import DaemonFeed
+from rmdsl.dashboard.fleet import AccountView, accounts_of, find
 from rmdsl.dashboard.limits import LimitSpec, limit_rows, limit_specs
 from rmdsl.engine.lockouts import is_pause
 from rmdsl.engine.persistence import EnforcementRecord, LockoutRecord, TimerRecord
@@ -39,49 +40,70 @@ def iso(ts: dt.datetime | None) -> str | None:
 
 
 class Snapshots:
-    """Builds snapshots; remembers the limits of the ruleset in force (parsed once each)."""
+    """Builds snapshots of one account (the page's choice) with the fleet's table beside;
+    remembers the limits of each ruleset in force (parsed once each)."""
 
     def __init__(self, daemon: Daemon, feed: DaemonFeed) -> None:
         self.daemon, self.feed = daemon, feed
-        self._specs: tuple[str, tuple[LimitSpec, ...]] = ("", ())
-        self._history_text: tuple[int, str] = (-1, "[]")  # (feed version, JSON)
+        self._specs: dict[str, tuple[LimitSpec, ...]] = {}  # ruleset digest -> its limits
+        self._history_text: dict[int, tuple[int, str]] = {}  # account -> (feed version, JSON)
 
-    def text(self) -> str:
+    def text(self, account: str | None = None) -> str:
         """The snapshot as compact JSON; the history part is re-encoded only when it moved."""
-        body = json.dumps(self.take(history=False), separators=(",", ":"))
-        if self._history_text[0] != self.feed.version:
-            encoded = json.dumps(self._history(), separators=(",", ":"))
-            self._history_text = (self.feed.version, encoded)
-        return f'{body[:-1]},"history":{self._history_text[1]}}}'
+        views = accounts_of(self.daemon)
+        view = _pick(views, account)
+        body = json.dumps(self.take(view, views), separators=(",", ":"))
+        feed = view.feed if view is not None else self.feed
+        key = view.account_id if view is not None else 0
+        cached = self._history_text.get(key)
+        if cached is None or cached[0] != feed.version:
+            cached = (feed.version, json.dumps(_history(feed), separators=(",", ":")))
+            self._history_text[key] = cached
+        return f'{body[:-1]},"history":{cached[1]}}}'
 
     def _limits_of(self, ruleset: Ruleset) -> tuple[LimitSpec, ...]:
-        if self._specs[0] != ruleset.digest:
-            self._specs = (ruleset.digest, limit_specs(ruleset))
-        return self._specs[1]
+        specs = self._specs.get(ruleset.digest)
+        if specs is None:
+            if len(self._specs) > 64:  # rulesets replaced by reloads: forget them
+                self._specs.clear()
+            specs = self._specs[ruleset.digest] = limit_specs(ruleset)
+        return specs
 
     def health(self) -> dict[str, Any]:
+        """Running, and every account's decisions on reconciled state (the first account
+        that is not, named, and since when)."""
         d = self.daemon
-        running = d.engine is not None and not d.stopping
-        return {
+        views = accounts_of(d)
+        running = bool(views) and not d.stopping
+        behind = [v for v in views if v.engine is None or not v.reconciled]
+        out: dict[str, Any] = {
             "running": running,
-            "reconciled": bool(running and d.reconciled),
-            "unreconciled_since": iso(d.unreconciled_since),
+            "reconciled": running and not behind,
+            "unreconciled_since": iso(behind[0].unreconciled_since) if behind else None,
         }
+        if len(views) > 1:
+            out["accounts"] = len(views)
+            out["unreconciled"] = [v.label for v in behind]
+        return out
 
-    def take(self, history: bool = True) -> dict[str, Any]:
-        engine = self.daemon.engine
-        out: dict[str, Any] = {"health": self.health()}
-        if history:
-            out["history"] = self._history()
-        out["reload"] = self._reload()
-        if engine is None:
+    def take(
+        self, view: AccountView | None = None, views: list[AccountView] | None = None
+    ) -> dict[str, Any]:
+        views = accounts_of(self.daemon) if views is None else views
+        view = view if view is not None else _pick(views, None)
+        feed = view.feed if view is not None else self.feed
+        out: dict[str, Any] = {"health": self.health(), "reload": _reload(feed)}
+        out["accounts"] = [fleet_row(v) for v in views] if len(views) > 1 else []
+        engine = view.engine if view is not None else None
+        if view is None or engine is None:
             return out | {"now": iso(dt.datetime.now(dt.UTC)), "engine": None}
         st, ruleset = engine.state, engine.ruleset
         day = st.ctx.day
         out |= {
             "now": iso(self.daemon.clock()),
             "timezone": ruleset.timezone.key,
-            "account": {"id": st.account_id, "name": st.ctx.account.name},
+            "account": {"id": st.account_id, "name": view.name or st.ctx.account.name},
+            "reconciled": view.reconciled,
             "trading_day": None if engine.trading_day is None else engine.trading_day.isoformat(),
             "ruleset": {
                 "name": ruleset.name,
@@ -111,15 +133,45 @@ class Snapshots:
         }
         return out
 
-    def _history(self) -> list[dict[str, Any]]:
-        records = self.feed.records
-        return [_record(records[-i]) for i in range(1, min(SHOWN, len(records)) + 1)]
 
-    def _reload(self) -> dict[str, Any] | None:
-        r = self.feed.reload
-        if r is None:
-            return None
-        return {"at": iso(r.at), "ok": r.ok, "version": r.digest[:12], "errors": list(r.errors)}
+def _pick(views: list[AccountView], account: str | None) -> AccountView | None:
+    """The account asked for, else the first (by name)."""
+    chosen = find(views, account) if account else None
+    return chosen if chosen is not None else (views[0] if views else None)
+
+
+def fleet_row(v: AccountView) -> dict[str, Any]:
+    """One account's line of the page's fleet table."""
+    engine = v.engine
+    row: dict[str, Any] = {
+        "id": v.account_id,
+        "name": v.label,
+        "reconciled": engine is not None and v.reconciled,
+        "locked": v.locked,
+    }
+    if engine is None:
+        return row
+    day = engine.state.ctx.day
+    return row | {
+        "pnl": money(day.pnl),
+        "realized": money(day.realized_pnl),
+        "trades": day.trades,
+        "lockouts": len(engine.lockouts.active),
+        "positions": len(engine.state.positions),
+        "overdue": v.overdue_goals,
+    }
+
+
+def _history(feed: DaemonFeed) -> list[dict[str, Any]]:
+    records = feed.records
+    return [_record(records[-i]) for i in range(1, min(SHOWN, len(records)) + 1)]
+
+
+def _reload(feed: DaemonFeed) -> dict[str, Any] | None:
+    r = feed.reload
+    if r is None:
+        return None
+    return {"at": iso(r.at), "ok": r.ok, "version": r.digest[:12], "errors": list(r.errors)}
 
 
 def _lockout(lk: LockoutRecord) -> dict[str, Any]:

@@ -3,6 +3,9 @@
 "use strict";
 
 let state = null;
+// the account this page shows (?account=NAME); a daemon of several accounts lists them all
+let chosen = new URLSearchParams(location.search).get("account");
+let source = null;
 
 let seen = new Set();
 let speed = 1;
@@ -58,6 +61,35 @@ function renderHeader(s) {
   const acct = s.account ? (s.account.name || "account " + s.account.id) : "-";
   document.getElementById("account").textContent = acct;
   document.getElementById("trading-day").textContent = s.trading_day ? "trading day " + s.trading_day : "";
+}
+
+function renderFleet(s) {
+  const box = document.getElementById("fleet");
+  box.hidden = !s.accounts.length;
+  if (!s.accounts.length) return;
+  const locked = s.accounts.filter((a) => a.locked).length;
+  const behind = s.accounts.filter((a) => !a.reconciled).length;
+  document.getElementById("fleet-summary").textContent =
+    `${s.accounts.length} accounts · ${locked} locked out · ${behind} not reconciled`;
+  const shown = s.account ? s.account.name : null;
+  document.querySelector("#fleet-table tbody").replaceChildren(...s.accounts.map((a) => {
+    const word = !a.reconciled ? "NOT RECONCILED" : a.locked ? "LOCKED OUT" : a.overdue ? "TARGET NOT REACHED" : "enforcing";
+    const row = el("tr", { class: "account" + (a.name === shown ? " chosen" : ""), "data-account": a.name },
+      el("td", {}, el("b", {}, a.name)),
+      el("td", { class: a.pnl ? signClass(a.pnl.value) : "" }, a.pnl ? a.pnl.text : "-"),
+      el("td", {}, a.realized ? a.realized.text : "-"), el("td", {}, a.trades ?? "-"),
+      el("td", {}, a.lockouts ?? "-"), el("td", {}, a.positions ?? "-"),
+      el("td", { class: word === "enforcing" ? "pos" : "neg" }, word));
+    row.addEventListener("click", () => choose(a.name));
+    return row;
+  }));
+}
+
+function choose(name) {
+  chosen = name;
+  history.replaceState(null, "", "?account=" + encodeURIComponent(name));
+  seen = new Set();
+  connect();
 }
 
 function renderPnl(s) {
@@ -149,6 +181,7 @@ function render(s) {
   }
   lastPush = Date.now();
   renderHeader(s);
+  renderFleet(s);
   if (s.engine === null) return;
   renderPnl(s); renderLockouts(s); renderPositions(s); renderHistory(s); renderRuleset(s);
   tick();
@@ -161,7 +194,8 @@ function tick() {
 }
 
 function connect() {
-  const source = new EventSource("/events");
+  if (source) source.close();
+  source = new EventSource("/events" + (chosen ? "?account=" + encodeURIComponent(chosen) : ""));
   source.addEventListener("state", (e) => render(JSON.parse(e.data)));
   source.onerror = () => {
     const pill = document.getElementById("health");
