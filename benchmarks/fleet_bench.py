@@ -43,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import fleet_gateway
 from fleet_daemon import start_fleet
+from fleet_probe import Probe, grow
 
 P99_GOAL_US, P95_GOAL_MS, MAX_GOAL_MS, RSS_GOAL_MB, START_GOAL_S = 100.0, 20.0, 100.0, 150.0, 10.0
 FLAT_MB_PER_MIN = 0.1  # "flat": under 6 MB an hour
@@ -170,14 +171,20 @@ async def _measure(
         conn.send("go")
         t0 = time.monotonic()
         until = t0 + plan.seconds
-        sampler = asyncio.create_task(sample_memory(until, t0, memory))
-        scraper = asyncio.create_task(scrape(fleet.metrics_url, until, scrapes))
+        probe = Probe()
+        probe.install()
+        tasks = [sample_memory(until, t0, memory), probe.watch(until)]
+        tasks += [] if args.no_scrape else [scrape(fleet.metrics_url, until, scrapes)]
+        tasks += [grow(t0, until, args.tracemalloc)] if args.tracemalloc else []
+        running = asyncio.gather(*tasks)
         result: fleet_gateway.Result = await asyncio.to_thread(conn.recv)
-        await asyncio.gather(sampler, scraper)
+        await running
+        probe.uninstall()
     finally:
         await fleet.stop()
         conn.send("stop")
-    return _figures(n, plan, start_s, rss_before, hist, memory, scrapes, result)
+    figures = _figures(n, plan, start_s, rss_before, hist, memory, scrapes, result)
+    return figures | probe.figures()
 
 
 def _figures(
@@ -254,6 +261,15 @@ def table(runs: list[dict[str, Any]]) -> None:
         )
 
 
+def _loop_line(r: dict[str, Any]) -> str:
+    return (
+        f"{r['stalls']} stalls > 10 ms by cause {r['stalls_by_cause']}, worst"
+        f" {r['stall_worst_ms']}; gc {r['gc_runs']} runs, max {_fmt(r['gc_max_ms'], '.1f')} ms,"
+        f" gen2 {r['gc_gen2']} (max {_fmt(r['gc_gen2_max_ms'], '.1f')} ms); scrape on the loop"
+        f" p50/max {_fmt(r['scrape_loop_ms'], '.1f')}/{_fmt(r['scrape_loop_max_ms'], '.1f')} ms"
+    )
+
+
 def judge(r: dict[str, Any]) -> bool:
     checks = [
         ("per event p99", r["event_p99_us"], P99_GOAL_US, "us"),
@@ -281,6 +297,8 @@ def main() -> int:
     parser.add_argument("--long-minutes", type=float, help="the largest N's run instead")
     parser.add_argument("--trade-every", type=float, default=60.0, help="seconds (default 60)")
     parser.add_argument("--no-rate-limits", action="store_true", help="gateway budget off")
+    parser.add_argument("--no-scrape", action="store_true", help="no /metrics scraper")
+    parser.add_argument("--tracemalloc", type=int, default=0, help="frames: growth on stderr")
     parser.add_argument("--run", type=int, help=argparse.SUPPRESS)  # one run (a child)
     args = parser.parse_args()
     if args.run is not None:
@@ -292,6 +310,8 @@ def main() -> int:
         cmd = [sys.executable, __file__, "--run", str(n), "--minutes", str(minutes)]
         cmd += ["--trade-every", str(args.trade_every)]
         cmd += ["--no-rate-limits"] if args.no_rate_limits else []
+        cmd += ["--no-scrape"] if args.no_scrape else []
+        cmd += ["--tracemalloc", str(args.tracemalloc)] if args.tracemalloc else []
         print(f"== {n} account(s), {minutes:g} min", flush=True)
         # the run's progress (stderr) shows as it goes; its figures come on stdout
         done = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=False, env=os.environ)
@@ -299,6 +319,7 @@ def main() -> int:
             return 1
         runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
         print(f"   RSS over time (s, MB): {runs[-1]['rss_series']}", flush=True)
+        print(f"   loop: {_loop_line(runs[-1])}", flush=True)
     print("fleet: one daemon, N accounts, the catalogue ruleset on each (rulesets/topstep.yaml)")
     table(runs)
     return 0 if judge(runs[-1]) else GOAL_MISSED

@@ -10,6 +10,7 @@ checks every name there is exported here).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 
 QUANTILES = (0.5, 0.95, 0.99)  # and "1": the maximum of the window
 WINDOW = " (the last samples the daemon keeps: quantile 0.5/0.95/0.99, 1 = max)"
+SLICE = 20  # accounts written between two yields to the loop (~2 ms)
 LOCKOUT_KINDS = ("lockout", "symbol_block", "pause", "reduce_only")
 
 
@@ -93,10 +95,52 @@ def account_text(views: Sequence[AccountView]) -> str:
     """The state and the counts of each account, labelled with its name, in the Prometheus
     text format, written here: prometheus_client spends ~25 us a sample, 75 ms of the event
     loop for a scrape of 200 accounts; these lines cost ~2 us each."""
-    out = Exposition()
-    _state(views, out)
-    _counts(views, out)
-    return out.text()
+    rows = Rows()
+    for view in views:
+        rows.add(view)
+    return rows.text()
+
+
+async def account_text_sliced(views: Sequence[AccountView], per_slice: int = SLICE) -> str:
+    """account_text, yielding to the event loop every `per_slice` accounts: a scrape of 200
+    accounts (~20 ms of writing) never holds the loop more than one slice's few ms, so a
+    breaking fill that arrives during a scrape waits a slice, not the scrape. Each account's
+    lines are read in one go (consistent per account; the fleet is not one instant)."""
+    rows = Rows()
+    for i, view in enumerate(views):
+        if i and i % per_slice == 0:
+            await asyncio.sleep(0)
+        rows.add(view)
+    return rows.text()
+
+
+class Rows:
+    """The samples of every per-account family, filled one account at a time."""
+
+    def __init__(self) -> None:
+        self.state: dict[str, list[str]] = {name: [] for name, _ in STATE}
+        self.firings: list[str] = []
+        self.outcomes: list[str] = []
+        self.latency: list[str] = []
+
+    def add(self, view: AccountView) -> None:
+        _state(view, self.state)
+        _counts(view, self)
+
+    def text(self) -> str:
+        out = Exposition()
+        for name, doc in STATE:
+            out.family(name, "gauge", doc, self.state[name])
+        out.family("rmdsl_firings_total", "counter", "times each rule fired", self.firings)
+        out.family(
+            "rmdsl_enforcements_total",
+            "counter",
+            "enforcement actions by rule and outcome (ok, failed, skipped, error)",
+            self.outcomes,
+        )
+        doc = "event received -> broker call sent, this account's" + WINDOW
+        out.family(LATENCY, "gauge", doc, self.latency)
+        return out.text()
 
 
 class Exposition:
@@ -138,38 +182,34 @@ STATE = (  # name, help
 )
 
 
-def _state(views: Sequence[AccountView], out: Exposition) -> None:
-    rows: dict[str, list[str]] = {name: [] for name, _ in STATE}
-    for v in views:
-        engine, who = v.engine, {"account": v.label}
-        ruleset = engine.ruleset.name if engine is not None else ""
-        info = who | {"account_id": str(v.account_id), "ruleset": ruleset}
-        rows["rmdsl_account_info"].append(sample("rmdsl_account_info", info, 1))
-        reconciled = engine is not None and v.reconciled
-        rows["rmdsl_reconciled"].append(sample("rmdsl_reconciled", who, reconciled))
-        rows["rmdsl_account_locked"].append(sample("rmdsl_account_locked", who, v.locked))
-        if engine is None:
-            continue
-        active = list(engine.lockouts.active.values())
-        for kind in LOCKOUT_KINDS:
-            n = sum(1 for lk in active if ("pause" if is_pause(lk) else str(lk.kind)) == kind)
-            rows["rmdsl_lockouts_active"].append(
-                sample("rmdsl_lockouts_active", who | {"kind": kind}, n)
-            )
-        day = engine.state.ctx.day
-        for name, value in (
-            ("rmdsl_queue_depth", engine.queue.depth),
-            ("rmdsl_goals_open", v.open_goals),
-            ("rmdsl_goals_overdue", v.overdue_goals),
-            ("rmdsl_day_pnl", float(day.pnl)),
-            ("rmdsl_day_realized_pnl", float(day.realized_pnl)),
-        ):
-            rows[name].append(sample(name, who, value))
-        to_mll = _to_mll(engine)
-        if to_mll is not None:
-            rows["rmdsl_account_to_mll"].append(sample("rmdsl_account_to_mll", who, to_mll))
-    for name, doc in STATE:
-        out.family(name, "gauge", doc, rows[name])
+def _state(v: AccountView, rows: dict[str, list[str]]) -> None:
+    engine, who = v.engine, {"account": v.label}
+    ruleset = engine.ruleset.name if engine is not None else ""
+    info = who | {"account_id": str(v.account_id), "ruleset": ruleset}
+    rows["rmdsl_account_info"].append(sample("rmdsl_account_info", info, 1))
+    reconciled = engine is not None and v.reconciled
+    rows["rmdsl_reconciled"].append(sample("rmdsl_reconciled", who, reconciled))
+    rows["rmdsl_account_locked"].append(sample("rmdsl_account_locked", who, v.locked))
+    if engine is None:
+        return
+    active = list(engine.lockouts.active.values())
+    for kind in LOCKOUT_KINDS:
+        n = sum(1 for lk in active if ("pause" if is_pause(lk) else str(lk.kind)) == kind)
+        rows["rmdsl_lockouts_active"].append(
+            sample("rmdsl_lockouts_active", who | {"kind": kind}, n)
+        )
+    day = engine.state.ctx.day
+    for name, value in (
+        ("rmdsl_queue_depth", engine.queue.depth),
+        ("rmdsl_goals_open", v.open_goals),
+        ("rmdsl_goals_overdue", v.overdue_goals),
+        ("rmdsl_day_pnl", float(day.pnl)),
+        ("rmdsl_day_realized_pnl", float(day.realized_pnl)),
+    ):
+        rows[name].append(sample(name, who, value))
+    to_mll = _to_mll(engine)
+    if to_mll is not None:
+        rows["rmdsl_account_to_mll"].append(sample("rmdsl_account_to_mll", who, to_mll))
 
 
 def _to_mll(engine: Engine) -> float | None:
@@ -181,39 +221,25 @@ def _to_mll(engine: Engine) -> float | None:
     return None if value.is_nan() else float(value)
 
 
-def _counts(views: Sequence[AccountView], out: Exposition) -> None:
-    firings: list[str] = []
-    outcomes: list[str] = []
-    latency: list[str] = []
-    for v in views:
-        counts = _counts_of(v)
-        if counts is None:
-            continue
-        who = {"account": v.label}
-        for rule, n in sorted(counts.firings.items()):
-            firings.append(sample("rmdsl_firings_total", who | {"rule": rule}, n))
-        for (rule, outcome), n in sorted(counts.outcomes.items()):
-            labels = who | {"rule": rule, "outcome": outcome}
-            outcomes.append(sample("rmdsl_enforcements_total", labels, n))
-        summary = counts.latency.summary()
-        stats = zip(
-            ("0.5", "0.95", "0.99", "1"),
-            (summary.p50, summary.p95, summary.p99, summary.max),
-            strict=True,
-        )
-        for q, value in stats:
-            if value is not None:
-                latency.append(sample(LATENCY, who | {"quantile": q}, value))
-    out.family("rmdsl_firings_total", "counter", "times each rule fired", firings)
-    out.family(
-        "rmdsl_enforcements_total",
-        "counter",
-        "enforcement actions by rule and outcome (ok, failed, skipped, error)",
-        outcomes,
+def _counts(v: AccountView, rows: Rows) -> None:
+    counts = _counts_of(v)
+    if counts is None:
+        return
+    who = {"account": v.label}
+    for rule, n in sorted(counts.firings.items()):
+        rows.firings.append(sample("rmdsl_firings_total", who | {"rule": rule}, n))
+    for (rule, outcome), n in sorted(counts.outcomes.items()):
+        labels = who | {"rule": rule, "outcome": outcome}
+        rows.outcomes.append(sample("rmdsl_enforcements_total", labels, n))
+    summary = counts.latency.summary()
+    stats = zip(
+        ("0.5", "0.95", "0.99", "1"),
+        (summary.p50, summary.p95, summary.p99, summary.max),
+        strict=True,
     )
-    out.family(
-        LATENCY, "gauge", "event received -> broker call sent, this account's" + WINDOW, latency
-    )
+    for q, value in stats:
+        if value is not None:
+            rows.latency.append(sample(LATENCY, who | {"quantile": q}, value))
 
 
 LATENCY = "rmdsl_account_enforcement_latency_ms"

@@ -33,7 +33,7 @@ from starlette.routing import Route
 from rmdsl.dashboard import DashboardOptions
 from rmdsl.dashboard.feed import DaemonFeed
 from rmdsl.dashboard.fleet import accounts_of
-from rmdsl.dashboard.prom import exposition, registry
+from rmdsl.dashboard.prom import exposition_sliced, registry
 from rmdsl.dashboard.snapshot import Snapshots
 from rmdsl.metrics import Series
 
@@ -182,7 +182,7 @@ class Dashboard:
     async def _metrics(self, request: Request) -> Response:
         from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-        body = exposition(self._registry, self.snapshots.daemon)
+        body = await exposition_sliced(self._registry, self.snapshots.daemon)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     async def _healthz(self, request: Request) -> Response:

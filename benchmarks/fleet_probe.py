@@ -1,0 +1,109 @@
+"""The fleet benchmark's probes: what holds the event loop, and what grows (fleet_bench.py).
+
+- Stalls: a task wakes every 5 ms and records each wake-up more than 10 ms late
+  (the loop was held that long); each stall is charged to what overlapped it: a
+  garbage collection (gc.callbacks), a /metrics scrape (its whole span in the
+  daemon, slices and yields included), or neither ("other": the events
+  themselves, the SDK, the machine).
+- Growth: tracemalloc snapshots after the first minute and at the end, the top
+  growth by traceback on stderr (--tracemalloc: slows every allocation, so the
+  latency figures of such a run are not the goals' judge).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import sys
+import time
+import tracemalloc
+from dataclasses import dataclass, field
+from typing import Any
+
+STALL_MS, TICK_S = 10.0, 0.005
+
+
+@dataclass
+class Probe:
+    stalls: list[tuple[float, float]] = field(default_factory=list)  # (end s, length ms)
+    gcs: list[tuple[float, float, int]] = field(default_factory=list)  # (start, end, gen)
+    scrapes: list[tuple[float, float]] = field(default_factory=list)  # (start, end)
+    _gc_start: float = 0.0
+
+    def install(self) -> None:
+        gc.callbacks.append(self._on_gc)
+        import rmdsl.dashboard.server as server
+
+        original = server.exposition_sliced
+
+        async def timed(*args: Any) -> bytes:
+            t = time.perf_counter()
+            try:
+                return await original(*args)
+            finally:
+                self.scrapes.append((t, time.perf_counter()))
+
+        server.exposition_sliced = timed  # type: ignore[assignment]
+
+    def uninstall(self) -> None:
+        gc.callbacks.remove(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._gc_start = time.perf_counter()
+        else:
+            self.gcs.append((self._gc_start, time.perf_counter(), info["generation"]))
+
+    async def watch(self, until: float) -> None:
+        while time.monotonic() < until:
+            t = time.perf_counter()
+            await asyncio.sleep(TICK_S)
+            late = (time.perf_counter() - t - TICK_S) * 1000
+            if late > STALL_MS:
+                self.stalls.append((time.perf_counter(), late))
+
+    def figures(self) -> dict[str, Any]:
+        charged = {"gc": 0, "scrape": 0, "other": 0}
+        worst: dict[str, float] = {"gc": 0.0, "scrape": 0.0, "other": 0.0}
+        for end, ms in self.stalls:
+            start = end - ms / 1000 - TICK_S
+            cause = "other"
+            if any(a < end and b > start for a, b, _ in self.gcs):
+                cause = "gc"
+            elif any(a < end and b > start for a, b in self.scrapes):
+                cause = "scrape"
+            charged[cause] += 1
+            worst[cause] = max(worst[cause], ms)
+        gen2 = [(b - a) * 1000 for a, b, g in self.gcs if g == 2]
+        scrape_ms = sorted((b - a) * 1000 for a, b in self.scrapes)
+        return {
+            "stalls": len(self.stalls),
+            "stalls_by_cause": charged,
+            "stall_worst_ms": worst,
+            "gc_runs": len(self.gcs),
+            "gc_gen2": len(gen2),
+            "gc_gen2_max_ms": max(gen2, default=None),
+            "gc_max_ms": max(((b - a) * 1000 for a, b, _ in self.gcs), default=None),
+            "scrape_loop_ms": scrape_ms[len(scrape_ms) // 2] if scrape_ms else None,
+            "scrape_loop_max_ms": scrape_ms[-1] if scrape_ms else None,
+        }
+
+
+async def grow(t0: float, until: float, frames: int) -> None:
+    """Snapshots after the first minute and at `until`; the top growth on stderr."""
+    tracemalloc.start(frames)
+    await asyncio.sleep(max(min(60.0, until - time.monotonic() - 30), 0))
+    first = tracemalloc.take_snapshot()
+    t1 = time.monotonic()
+    await asyncio.sleep(max(until - time.monotonic() - 1, 0))
+    last = tracemalloc.take_snapshot()
+    minutes = (time.monotonic() - t1) / 60
+    stats = last.compare_to(first, "traceback")
+    print(f"   tracemalloc: growth over {minutes:.1f} min, top 15 by traceback",
+          file=sys.stderr)  # fmt: skip
+    for stat in stats[:15]:
+        print(f"   {stat.size_diff / 1024:+.1f} KB in {stat.count_diff:+d} blocks",
+              file=sys.stderr)  # fmt: skip
+        for line in stat.traceback.format()[-2 * frames :]:
+            print(f"      {line}", file=sys.stderr)
+    tracemalloc.stop()
