@@ -23,6 +23,12 @@ from rmdsl.contract.events import Event
 # entities remembered (least recently updated forgotten first): an entity that changes
 # keeps being refreshed, so only idle ones, long finished, fall out
 MAX_ENTITIES = 8_192
+# finished entities (trades, orders filled, cancelled, expired or rejected) remembered apart,
+# the newest few only: a late repeat or void of a recent one is still completed, and a daemon
+# of 200 accounts does not keep every order and fill of the day (~1 KB each; see
+# docs/performance.md, "Many accounts in one daemon")
+MAX_DONE = 64
+FINAL_ORDER = frozenset({2, 3, 4, 5})  # OrderStatus FILLED, CANCELLED, EXPIRED, REJECTED
 
 Key = tuple[str, int, str]
 
@@ -34,14 +40,20 @@ class GatewayDecoder:
     stream is that account's). Quotes pass through unchanged.
     """
 
-    def __init__(self, default_account: int = 0, max_entities: int = MAX_ENTITIES) -> None:
+    def __init__(
+        self, default_account: int = 0, max_entities: int = MAX_ENTITIES, max_done: int = MAX_DONE
+    ) -> None:
         self.default_account = default_account
         self._last: OrderedDict[Key, dict[str, Any]] = OrderedDict()
+        self._done: OrderedDict[Key, dict[str, Any]] = OrderedDict()  # finished: the newest
         self._position_ids: dict[int, Key] = {}  # position id -> its key (an update w/o contract)
-        self._max = max_entities
+        self._max, self._max_done = max_entities, max_done
 
     def __len__(self) -> int:
-        return len(self._last)
+        return len(self._last) + len(self._done)
+
+    def _prior(self, key: Key) -> dict[str, Any]:
+        return self._last.get(key) or self._done.get(key) or {}
 
     def decode(
         self,
@@ -55,7 +67,7 @@ class GatewayDecoder:
             return event_from_gateway(target, payload, fallback_ts, received_ns)
         action, data = envelope(payload)
         key = self._key(target, data)
-        merged = {**self._last.get(key, {}), **data}
+        merged = {**self._prior(key), **data}
         if key[0] == "account" and "id" not in merged:
             merged["id"] = key[1]
         event = event_from_gateway(
@@ -72,7 +84,7 @@ class GatewayDecoder:
         if target != "GatewayQuote":
             _, body = envelope(data)
             key = self._key(target, body)
-            self._store(key, {**self._last.get(key, {}), **body})
+            self._store(key, {**self._prior(key), **body})
 
     def _key(self, target: str, data: Mapping[str, Any]) -> Key:
         account = _opt_int(data.get("accountId"))
@@ -100,6 +112,13 @@ class GatewayDecoder:
         return (kind, ident, "")
 
     def _store(self, key: Key, merged: dict[str, Any]) -> None:
+        if _finished(key, merged):
+            self._forget(key)
+            self._done[key] = merged
+            while len(self._done) > self._max_done:
+                self._done.popitem(last=False)
+            return
+        self._done.pop(key, None)
         self._last[key] = merged
         self._last.move_to_end(key)
         ident = _opt_int(merged.get("id"))
@@ -110,6 +129,7 @@ class GatewayDecoder:
             self._drop_position_id(old_key, old)
 
     def _forget(self, key: Key) -> None:
+        self._done.pop(key, None)
         old = self._last.pop(key, None)
         if old is not None:
             self._drop_position_id(key, old)
@@ -118,6 +138,12 @@ class GatewayDecoder:
         ident = _opt_int(data.get("id"))
         if key[0] == "position" and ident is not None and self._position_ids.get(ident) == key:
             del self._position_ids[ident]
+
+
+def _finished(key: Key, merged: Mapping[str, Any]) -> bool:
+    """A trade, or an order in a final status: only a repeat or a void can follow."""
+    kind = key[0]
+    return kind == "trade" or (kind == "order" and _opt_int(merged.get("status")) in FINAL_ORDER)
 
 
 def _opt_int(value: Any) -> int | None:
