@@ -47,16 +47,16 @@ def trade_day(dec: GatewayDecoder, n: int) -> None:
 
 def test_a_day_of_fills_keeps_only_the_newest_finished_entities() -> None:
     dec = GatewayDecoder(7001)
-    trade_day(dec, 1_000)
+    trade_day(dec, 2_000)
     assert len(dec) <= MAX_DONE
-    trade_day(dec, 1_000)
+    trade_day(dec, 2_000)
     assert len(dec) <= MAX_DONE
 
 
 def test_a_working_order_is_remembered_whatever_was_finished_since() -> None:
     dec = GatewayDecoder(7001)
     dec.decode("GatewayUserOrder", order(41, 1), T0)
-    trade_day(dec, 1_000)
+    trade_day(dec, 2_000)
     ev = dec.decode("GatewayUserOrder", {"action": 1, "data": {"id": 41, "status": 3}}, T0)
     assert isinstance(ev, OrderEvent) and ev.contract_id == ES
     assert ev.status is OrderStatus.CANCELLED

@@ -24,10 +24,11 @@ from rmdsl.contract.events import Event
 # keeps being refreshed, so only idle ones, long finished, fall out
 MAX_ENTITIES = 8_192
 # finished entities (trades, orders filled, cancelled, expired or rejected) remembered apart,
-# the newest few only: a late repeat or void of a recent one is still completed, and a daemon
-# of 200 accounts does not keep every order and fill of the day (~1 KB each; see
-# docs/performance.md, "Many accounts in one daemon")
-MAX_DONE = 64
+# the newest only: a late repeat or void of a recent one is still completed, and a daemon of
+# many accounts (one decoder for the login's stream) does not keep every order and fill of
+# the day, ~1 KB each, beside the live ones (docs/performance.md, "Many accounts in one
+# daemon"): 200 busy accounts finish ~10 an second, so this is the last minute or two
+MAX_DONE = 1_024
 FINAL_ORDER = frozenset({2, 3, 4, 5})  # OrderStatus FILLED, CANCELLED, EXPIRED, REJECTED
 
 Key = tuple[str, int, str]
