@@ -3,8 +3,10 @@
 - Stalls: a task wakes every 5 ms and records each wake-up more than 10 ms late
   (the loop was held that long); each stall is charged to what overlapped it: a
   garbage collection (gc.callbacks), a /metrics scrape (its whole span in the
-  daemon, slices and yields included), or neither ("other": the events
-  themselves, the SDK, the machine).
+  daemon, slices and yields included), or to the machine (the process had
+  less than half the stall's CPU time: other processes ran), or to none of them
+  ("other": the events themselves, the SDK). A GC is charged only when it ran
+  over 2 ms.
 - Growth: tracemalloc snapshots after the first minute and at the end, the top
   growth by traceback on stderr (--tracemalloc: slows every allocation, so the
   latency figures of such a run are not the goals' judge).
@@ -25,7 +27,8 @@ STALL_MS, TICK_S = 10.0, 0.005
 
 @dataclass
 class Probe:
-    stalls: list[tuple[float, float]] = field(default_factory=list)  # (end s, length ms)
+    # (end s, length ms, CPU ms of this process meanwhile)
+    stalls: list[tuple[float, float, float]] = field(default_factory=list)
     gcs: list[tuple[float, float, int]] = field(default_factory=list)  # (start, end, gen)
     scrapes: list[tuple[float, float]] = field(default_factory=list)  # (start, end)
     _gc_start: float = 0.0
@@ -56,19 +59,22 @@ class Probe:
 
     async def watch(self, until: float) -> None:
         while time.monotonic() < until:
-            t = time.perf_counter()
+            t, cpu = time.perf_counter(), time.process_time()
             await asyncio.sleep(TICK_S)
             late = (time.perf_counter() - t - TICK_S) * 1000
             if late > STALL_MS:
-                self.stalls.append((time.perf_counter(), late))
+                used = (time.process_time() - cpu) * 1000
+                self.stalls.append((time.perf_counter(), late, used))
 
     def figures(self) -> dict[str, Any]:
-        charged = {"gc": 0, "scrape": 0, "other": 0}
-        worst: dict[str, float] = {"gc": 0.0, "scrape": 0.0, "other": 0.0}
-        for end, ms in self.stalls:
+        charged = {"gc": 0, "scrape": 0, "machine": 0, "other": 0}
+        worst: dict[str, float] = dict.fromkeys(charged, 0.0)
+        for end, ms, used in self.stalls:
             start = end - ms / 1000 - TICK_S
             cause = "other"
-            if any(a < end and b > start for a, b, _ in self.gcs):
+            if used < 0.5 * (ms + TICK_S * 1000):
+                cause = "machine"  # this process ran less than half the stall: not the loop's
+            elif any(a < end and b - a > 0.002 and b > start for a, b, _ in self.gcs):
                 cause = "gc"
             elif any(a < end and b > start for a, b in self.scrapes):
                 cause = "scrape"
