@@ -40,13 +40,13 @@ def _read[T](path: str, read: Callable[[str], T]) -> T | int:
     """What `read` makes of the file (a ruleset, a recording), or the exit code after printing
     why it cannot be used: 1 not valid (a ruleset's located diagnostics, a recording's bad
     line), 2 not readable."""
-    from rmdsl.errors import CheckError, render_all, stream_is_tty
+    from rmdsl.errors import CheckError, print_diagnostics
     from rmdsl.recording import RecordingError
 
     try:
         return read(path)
     except CheckError as exc:
-        print(render_all(exc.diagnostics, stream_is_tty(sys.stderr)), file=sys.stderr)
+        print_diagnostics(exc.diagnostics)
         return 1
     except RecordingError as exc:
         print(f"{exc}", file=sys.stderr)
