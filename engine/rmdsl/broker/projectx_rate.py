@@ -114,8 +114,9 @@ class PriorityGate:
             self._record()
             return
         credit = _CREDIT.get()
-        if credit:  # admitted before the call: the slot is already counted
-            credit.pop()
+        if credit:  # admitted before the call: its slot, counted from now (the gateway
+            self._release(credit.pop())  # counts the request when it arrives, not when
+            self._record()  # it was granted, which may be a while before under load)
             return
         await self.turn(NORMAL)
 
