@@ -170,3 +170,19 @@ def test_exposure_arithmetic_and_mini_weights() -> None:
     assert worst_size(0, 2, 1) == 2  # flat, both sides working: one side fills
     assert mini_weight("MNQ") == D("0.1") and mini_weight("NQ") == 1
     assert mini_weight("MBT") == 1  # weighted otherwise by TopstepX: counted whole
+
+
+async def test_metrics_count_an_active_reduce_only_by_its_kind() -> None:
+    """/metrics shows a reduce-only as its own kind, never as a lockout or a pause."""
+    from rmdsl.dashboard.feed import DaemonFeed
+    from rmdsl.dashboard.fleet import AccountView
+    from rmdsl.dashboard.prom_accounts import account_text
+    from rmdsl.metrics import Metrics
+
+    h = await Harness(ruleset(REDUCE)).start()
+    await reduce_only_after_a_loss(h)
+    view = AccountView(7, "PRAC-1", h.engine, True, None, DaemonFeed(), Metrics())
+    text = account_text([view])
+    assert 'rmdsl_lockouts_active{account="PRAC-1",kind="reduce_only"} 1.0' in text
+    assert 'rmdsl_lockouts_active{account="PRAC-1",kind="lockout"} 0.0' in text
+    assert 'rmdsl_lockouts_active{account="PRAC-1",kind="pause"} 0.0' in text
