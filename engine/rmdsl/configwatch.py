@@ -17,15 +17,13 @@ import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-import watchfiles
-
+from rmdsl import filewatch
 from rmdsl.errors import DiagnosticError, RmdslError, render_all
+from rmdsl.filewatch import DEBOUNCE_MS
 from rmdsl.lifecycle import Service
 from rmdsl.notify import Notifier
 
 log = logging.getLogger("rmdsl.daemon")
-
-DEBOUNCE_MS = 50
 
 
 class ConfigWatcher(Service):
@@ -58,23 +56,11 @@ class ConfigWatcher(Service):
         if task is None:
             return
         self._stop.set()
-        try:
-            await asyncio.wait_for(asyncio.shield(task), 5.0)
-        except TimeoutError:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await filewatch.end(task, 5.0)
 
     async def _run(self) -> None:
-        keys = {str(self.path), os.path.realpath(self.path)}
-        changes = watchfiles.awatch(
-            self.path.parent,
-            watch_filter=lambda _change, path: path in keys,
-            debounce=max(self._debounce_ms * 40, 1_000),
-            step=self._debounce_ms,
-            stop_event=self._stop,
-            recursive=False,
-        )
+        keys = filewatch.keys(self.path)
+        changes = filewatch.changes([str(self.path.parent)], keys, self._debounce_ms, self._stop)
         async with contextlib.aclosing(changes) as stream:
             self.ready.set()
             async for _batch in stream:

@@ -128,6 +128,11 @@ def stream_is_tty(stream: object = sys.stderr) -> bool:
     return bool(isatty and isatty())
 
 
+def print_diagnostics(diags: Sequence[Diagnostic]) -> None:
+    """How a command says why it stops: the diagnostics on stderr, in color on a terminal."""
+    print(render_all(diags, stream_is_tty(sys.stderr)), file=sys.stderr)
+
+
 class RmdslError(Exception):
     """Root of every error rmdsl raises on purpose."""
 

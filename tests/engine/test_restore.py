@@ -23,7 +23,15 @@ from enginekit import (
 )
 
 from rmdsl.contract.broker import ContractInfo, Snapshot
-from rmdsl.contract.events import AccountEvent, ConnectionEvent, ConnectionState, OrderType, Side
+from rmdsl.contract.events import (
+    AccountEvent,
+    ConnectionEvent,
+    ConnectionState,
+    OrderType,
+    Side,
+    TradeEvent,
+)
+from rmdsl.engine import restore
 from rmdsl.lang.schema import Trigger, UntilKind
 from rmdsl.rules.model import Action
 
@@ -156,3 +164,29 @@ async def test_reconciliation_metric_covers_the_snapshot_fetch_when_told_when_it
     assert elapsed >= 2000
     await h.engine.reconcile(snapshot())  # without it: the apply alone, far under a second
     assert h.engine.metrics.series["reconciliation_ms"].values()[-1] < 1000
+
+
+def test_a_fill_round_trips_through_its_record_field_for_field() -> None:
+    """trade_record and trade_event share one list of the fields both keep (rmdsl.engine.restore):
+    every field of a fill survives a restart, whatever its side, P&L or void."""
+    closing = TradeEvent(
+        7, 1, ES, at(3), D("5012.25"), D(-150), D("2.50"), Side.SELL, 2, voided=True, order_id=91
+    )
+    opening = TradeEvent(8, 1, MNQ, at(4), D("18000"), None, D("0.74"), Side.BUY, 1)
+    for ev, ours in ((closing, True), (opening, False)):
+        rec = restore.trade_record(1, ev, dt.date(2024, 3, 5), by_rmdsl=ours)
+        assert (rec.trade_id, rec.symbol, rec.side, rec.by_rmdsl) == (
+            ev.id,
+            ev.symbol,
+            ev.side.word,
+            ours,
+        )
+        assert (rec.size, rec.price, rec.pnl, rec.fees, rec.voided, rec.order_id) == (
+            ev.size,
+            ev.price,
+            ev.pnl,
+            ev.fees,
+            ev.voided,
+            ev.order_id,
+        )
+        assert restore.trade_event(rec) == ev

@@ -138,13 +138,13 @@ def _report(
 
 def _load(path: Path) -> Ruleset | None:
     """The ruleset, or None after printing why not (located diagnostics, as `check`)."""
-    from rmdsl.errors import CheckError, render_all, stream_is_tty
+    from rmdsl.errors import CheckError, print_diagnostics
     from rmdsl.pipeline import load_ruleset
 
     try:
         return load_ruleset(path)
     except CheckError as exc:
-        print(render_all(exc.diagnostics, stream_is_tty(sys.stderr)), file=sys.stderr)
+        print_diagnostics(exc.diagnostics)
         print(f"rmdsl demo: error: {path} is not a valid ruleset", file=sys.stderr)
     except OSError as exc:
         print(f"rmdsl demo: error: cannot read {path}: {exc.strerror}", file=sys.stderr)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -35,15 +36,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=("text", "json"), default="text")
 
 
-def _load(path: str) -> Ruleset | int:
-    """The ruleset, or the exit code after printing why it cannot be used."""
-    from rmdsl.errors import CheckError, render_all, stream_is_tty
-    from rmdsl.pipeline import load_ruleset
+def _read[T](path: str, read: Callable[[str], T]) -> T | int:
+    """What `read` makes of the file (a ruleset, a recording), or the exit code after printing
+    why it cannot be used: 1 not valid (a ruleset's located diagnostics, a recording's bad
+    line), 2 not readable."""
+    from rmdsl.errors import CheckError, print_diagnostics
+    from rmdsl.recording import RecordingError
 
     try:
-        return load_ruleset(path)
+        return read(path)
     except CheckError as exc:
-        print(render_all(exc.diagnostics, stream_is_tty(sys.stderr)), file=sys.stderr)
+        print_diagnostics(exc.diagnostics)
+        return 1
+    except RecordingError as exc:
+        print(f"{exc}", file=sys.stderr)
         return 1
     except OSError as exc:
         print(f"rmdsl replay: error: cannot read {path}: {exc.strerror}", file=sys.stderr)
@@ -52,21 +58,17 @@ def _load(path: str) -> Ruleset | int:
 
 def run(args: argparse.Namespace) -> int:
     from rmdsl.errors import stream_is_tty
-    from rmdsl.recording import RecordingError, read_recording
+    from rmdsl.pipeline import load_ruleset
+    from rmdsl.recording import read_recording
 
     paths: list[str] = args.compare or [args.ruleset]
-    rulesets = [_load(p) for p in paths]
+    rulesets = [_read(p, load_ruleset) for p in paths]
     for loaded in rulesets:
         if isinstance(loaded, int):
             return loaded
-    try:
-        recorded = read_recording(args.events)
-    except RecordingError as exc:
-        print(f"{exc}", file=sys.stderr)
-        return 1
-    except OSError as exc:
-        print(f"rmdsl replay: error: cannot read {args.events}: {exc.strerror}", file=sys.stderr)
-        return 2
+    recorded = _read(args.events, read_recording)
+    if isinstance(recorded, int):
+        return recorded
     import asyncio
 
     if args.compare:

@@ -149,12 +149,12 @@ def settings(args: argparse.Namespace) -> RunConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rmdsl.errors import DiagnosticError, render_all, stream_is_tty
+    from rmdsl.errors import DiagnosticError, print_diagnostics
 
     try:
         cfg = settings(args)
     except DiagnosticError as exc:
-        print(render_all(exc.diagnostics, color=stream_is_tty(sys.stderr)), file=sys.stderr)
+        print_diagnostics(exc.diagnostics)
         print("rmdsl run: error: invalid settings, the daemon did not start", file=sys.stderr)
         return 2
     missing = [name for name in ENV_CREDENTIALS if not os.environ.get(name)]
@@ -324,12 +324,12 @@ def _recorder(record: Path, ruleset: Path, notifier: Notifier) -> SessionRecorde
 
 async def serve_reporting(daemon: Daemon, who: str) -> int:
     """Run a daemon; turn a start failure into a located message and an exit code."""
-    from rmdsl.errors import BrokerError, DiagnosticError, StoreError, render_all, stream_is_tty
+    from rmdsl.errors import BrokerError, DiagnosticError, StoreError, print_diagnostics
 
     try:
         await daemon.serve()
     except DiagnosticError as exc:
-        print(render_all(exc.diagnostics, color=stream_is_tty(sys.stderr)), file=sys.stderr)
+        print_diagnostics(exc.diagnostics)
         print(f"{who}: error: invalid ruleset, the daemon did not start", file=sys.stderr)
         return 1
     except BrokerError as exc:

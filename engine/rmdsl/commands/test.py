@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
 
 async def _run_file(path: str, verbose: bool) -> tuple[int, int, int]:
     """(exit code for the file, passed, failed)."""
-    from rmdsl.errors import DiagnosticError, render_all, stream_is_tty
+    from rmdsl.errors import DiagnosticError, print_diagnostics
     from rmdsl.tooling.ruletest import load_test_file
     from rmdsl.tooling.testevents import TestFileError
 
@@ -72,7 +72,7 @@ async def _run_file(path: str, verbose: bool) -> tuple[int, int, int]:
         print(f"{where}: error: cannot read: {exc.strerror}", file=sys.stderr)
         return 2, 0, 0
     except DiagnosticError as exc:
-        print(render_all(exc.diagnostics, stream_is_tty(sys.stderr)), file=sys.stderr)
+        print_diagnostics(exc.diagnostics)
         return 1, 0, 0
     except TestFileError as exc:
         print(f"{exc}", file=sys.stderr)

@@ -90,8 +90,20 @@ def now_ns() -> int:
     return time.monotonic_ns()
 
 
+class OnContract:
+    """An event about one contract (a fill, a position, an order, a quote): rules name the
+    contract by its symbol, read from the id (`symbol_of`)."""
+
+    __slots__ = ()
+    contract_id: str
+
+    @property
+    def symbol(self) -> str:
+        return symbol_of(self.contract_id)
+
+
 @dataclass(frozen=True, slots=True)
-class TradeEvent:
+class TradeEvent(OnContract):
     """A fill (GatewayUserTrade). `pnl` is the gateway's profitAndLoss: GROSS, None on opening
     fills; `fees` are this fill's, opening fills included. rmdsl counts `net_pnl`
     (docs/language.md, "Net P&L")."""
@@ -110,10 +122,6 @@ class TradeEvent:
     received_ns: int = field(default_factory=now_ns, compare=False)
 
     @property
-    def symbol(self) -> str:
-        return symbol_of(self.contract_id)
-
-    @property
     def is_close(self) -> bool:
         return self.pnl is not None
 
@@ -124,7 +132,7 @@ class TradeEvent:
 
 
 @dataclass(frozen=True, slots=True)
-class PositionEvent:
+class PositionEvent(OnContract):
     """GatewayUserPosition: size 0 means closed."""
 
     id: int
@@ -136,13 +144,9 @@ class PositionEvent:
     avg_price: Decimal
     received_ns: int = field(default_factory=now_ns, compare=False)
 
-    @property
-    def symbol(self) -> str:
-        return symbol_of(self.contract_id)
-
 
 @dataclass(frozen=True, slots=True)
-class OrderEvent:
+class OrderEvent(OnContract):
     """GatewayUserOrder."""
 
     id: int
@@ -160,10 +164,6 @@ class OrderEvent:
     custom_tag: str | None = None
     received_ns: int = field(default_factory=now_ns, compare=False)
     removed: bool = False  # the gateway deleted the order (envelope action 2): it is gone
-
-    @property
-    def symbol(self) -> str:
-        return symbol_of(self.contract_id)
 
     @property
     def working(self) -> bool:
@@ -185,7 +185,7 @@ class AccountEvent:
 
 
 @dataclass(frozen=True, slots=True)
-class QuoteEvent:
+class QuoteEvent(OnContract):
     """GatewayQuote, reduced to a price: last, or the bid/ask midpoint when last is 0."""
 
     contract_id: str
@@ -194,10 +194,6 @@ class QuoteEvent:
     bid: Decimal | None = None
     ask: Decimal | None = None
     received_ns: int = field(default_factory=now_ns, compare=False)
-
-    @property
-    def symbol(self) -> str:
-        return symbol_of(self.contract_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,8 +6,11 @@ engine's state through these: the compiled rules call them by name.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING
+
+from rmdsl.engine.windows import FillWindow
 
 if TYPE_CHECKING:
     from rmdsl.engine.history import DaysFunctions
@@ -29,26 +32,25 @@ class Functions:
     def days(self) -> DaysFunctions:
         return self._s.history.days_fn
 
-    # a window reaching before the last reset adds the closed days' fills (rmdsl.engine.history)
     def fills(self, window_ms: int) -> int:
-        s, past = self._s, self._s.history.past_start(self._s.now, window_ms)
-        today = s.fills.fills(s.window(window_ms))
-        return today + (0 if past is None else s.history.past.fills(past))
+        return self._trailing(FillWindow.fills, window_ms)
 
     def trades(self, window_ms: int) -> int:
-        s, past = self._s, self._s.history.past_start(self._s.now, window_ms)
-        today = s.fills.trades(s.window(window_ms))
-        return today + (0 if past is None else s.history.past.trades(past))
+        return self._trailing(FillWindow.trades, window_ms)
 
     def losses(self, window_ms: int) -> int:
-        s, past = self._s, self._s.history.past_start(self._s.now, window_ms)
-        today = s.fills.losses(s.window(window_ms))
-        return today + (0 if past is None else s.history.past.losses(past))
+        return self._trailing(FillWindow.losses, window_ms)
 
     def pnl(self, window_ms: int) -> Decimal:
-        s, past = self._s, self._s.history.past_start(self._s.now, window_ms)
-        today = s.fills.pnl(s.window(window_ms))
-        return today + (Decimal(0) if past is None else s.history.past.pnl(past))
+        return self._trailing(FillWindow.pnl, window_ms)
+
+    def _trailing[N: (int, Decimal)](self, count: Callable[[FillWindow, int], N], ms: int) -> N:
+        """`count` over today's fills in the window, plus the closed days' fills when the window
+        reaches before the last reset (rmdsl.engine.history)."""
+        s = self._s
+        past = s.history.past_start(s.now, ms)
+        today = count(s.fills, s.window(ms))
+        return today if past is None else today + count(s.history.past, past)
 
     def tick_value(self, symbol: str) -> Decimal:
         return self._s.tick_value(symbol)

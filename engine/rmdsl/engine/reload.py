@@ -20,7 +20,9 @@ from typing import Protocol
 
 import watchfiles
 
+from rmdsl import filewatch
 from rmdsl.errors import Diagnostic, DiagnosticError, RmdslError, render_all
+from rmdsl.filewatch import DEBOUNCE_MS
 from rmdsl.lifecycle import Service
 from rmdsl.rules.model import Ruleset
 
@@ -30,7 +32,6 @@ Loader = Callable[[Path], Ruleset]
 OnValid = Callable[[Ruleset], Awaitable[None]]
 OnInvalid = Callable[[Sequence[Diagnostic]], Awaitable[None]]
 
-DEBOUNCE_MS = 50  # editors save in several writes; wait this long after the last one
 READ_ERROR_CODE = "RM013"
 
 
@@ -46,19 +47,6 @@ def _default_loader(path: Path) -> Ruleset:
     from rmdsl.pipeline import load_ruleset  # imported late: the pipeline pulls in lark
 
     return load_ruleset(path)
-
-
-def _keys(path: str | Path) -> set[str]:
-    """The spellings under which the file watcher may report `path`."""
-    absolute = os.path.abspath(path)
-    return {absolute, os.path.realpath(absolute)}
-
-
-def _only(watched: frozenset[str]) -> Callable[[watchfiles.Change, str], bool]:
-    def accept(_change: watchfiles.Change, path: str) -> bool:
-        return path in watched
-
-    return accept
 
 
 class RulesetWatcher(Service):
@@ -111,12 +99,7 @@ class RulesetWatcher(Service):
             return
         self._stop.set()
         self._rewatch.set()
-        try:
-            await asyncio.wait_for(asyncio.shield(task), timeout)
-        except TimeoutError:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await filewatch.end(task, timeout)
 
     @property
     def running(self) -> bool:
@@ -125,10 +108,10 @@ class RulesetWatcher(Service):
     @property
     def watched(self) -> frozenset[str]:
         """The files whose change triggers a reload: the ruleset and everything it extends."""
-        files: set[str] = set(_keys(self.path))
+        files: set[str] = set(filewatch.keys(self.path))
         if self.current is not None:
             for f in self.current.files:
-                files |= _keys(f)
+                files |= filewatch.keys(f)
         return frozenset(files | self._extra)
 
     # --- the watch loop ---------------------------------------------------------------------
@@ -144,14 +127,7 @@ class RulesetWatcher(Service):
             if not dirs:
                 log.error("hot reload: no directory of %s exists; not watching", self.path)
                 return
-            changes = watchfiles.awatch(
-                *dirs,
-                watch_filter=_only(watched),
-                debounce=max(self._debounce_ms * 40, 1_000),
-                step=self._debounce_ms,
-                stop_event=self._rewatch,
-                recursive=False,
-            )
+            changes = filewatch.changes(dirs, watched, self._debounce_ms, self._rewatch)
             async with contextlib.aclosing(changes) as stream:
                 # waiters resume only once the generator below has installed its watches
                 self.ready.set()
@@ -220,7 +196,7 @@ class RulesetWatcher(Service):
         text = render_all(errors)
         log.error("hot reload refused, the running ruleset stays active:\n%s", text)
         self._extra = {
-            k for d in errors if d.path and os.path.isfile(d.path) for k in _keys(d.path)
+            k for d in errors if d.path and os.path.isfile(d.path) for k in filewatch.keys(d.path)
         }
         if self._rejections is not None:
             try:

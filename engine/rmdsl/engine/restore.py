@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from rmdsl.contract.broker import Snapshot
 from rmdsl.contract.events import OrderType, PositionEvent, PositionType, Side, TradeEvent
@@ -40,41 +41,34 @@ class Parts:
     evaluator: Evaluator
 
 
+# a fill's fields that its event and its record keep under one name, copied both ways (the
+# record adds the symbol, the trading day and whether the fill was rmdsl's; `side` is a word)
+_FILL_FIELDS = ("contract_id", "ts", "size", "price", "pnl", "fees", "voided", "order_id")
+
+
+def _fill_fields(fill: TradeEvent | TradeRecord) -> dict[str, Any]:
+    return {name: getattr(fill, name) for name in _FILL_FIELDS}
+
+
 def trade_record(
     account_id: int, ev: TradeEvent, day: dt.date, by_rmdsl: bool = False
 ) -> TradeRecord:
+    """A fill as persisted: the day it counts in and whether it was rmdsl's own close."""
     return TradeRecord(
         trade_id=ev.id,
         account_id=account_id,
-        contract_id=ev.contract_id,
         symbol=ev.symbol,
-        ts=ev.ts,
         trading_day=day,
         side=ev.side.word,
-        size=ev.size,
-        price=ev.price,
-        pnl=ev.pnl,
-        fees=ev.fees,
-        voided=ev.voided,
-        order_id=ev.order_id,
         by_rmdsl=by_rmdsl,
+        **_fill_fields(ev),
     )
 
 
 def trade_event(rec: TradeRecord) -> TradeEvent:
-    return TradeEvent(
-        id=rec.trade_id,
-        account_id=rec.account_id,
-        contract_id=rec.contract_id,
-        ts=rec.ts,
-        price=rec.price,
-        pnl=rec.pnl,
-        fees=rec.fees,
-        side=Side.BUY if rec.side == "buy" else Side.SELL,
-        size=rec.size,
-        voided=rec.voided,
-        order_id=rec.order_id,
-    )
+    """A persisted fill as the event it was: a restart applies it again."""
+    side = Side.BUY if rec.side == "buy" else Side.SELL
+    return TradeEvent(id=rec.trade_id, account_id=rec.account_id, side=side, **_fill_fields(rec))
 
 
 def position_record(account_id: int, pos: Position) -> PositionRecord:

@@ -23,7 +23,7 @@ from rmdsl.engine.persistence import (
 )
 from rmdsl.store import rows
 from rmdsl.store.codec import day_out, ts_in, ts_out
-from rmdsl.store.db import Database
+from rmdsl.store.db import Database, Params
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +112,13 @@ class StateQueries(Database):
         names = [c.strip() for c in columns.split(",")]
         return ", ".join(f"{added[c]} AS {c}" if c in added and c not in have else c for c in names)
 
+    async def _records[R](
+        self, table: rows.Table[R], rest: str, params: Params, columns: str | None = None
+    ) -> list[R]:
+        """`SELECT <columns> <rest>` (the table's columns by default), each row as its record."""
+        found = await self.fetch(f"SELECT {columns or table.sql_columns} {rest}", params)
+        return [table.record(r) for r in found]
+
     async def account_state(
         self, account_id: int, before: dt.date | None = None
     ) -> AccountStateRecord | None:
@@ -128,21 +135,21 @@ class StateQueries(Database):
     async def daily_history(self, account_id: int, days: int = 30) -> list[AccountStateRecord]:
         """One row per trading day, newest first: the daily P&L history."""
         columns = await self._columns("account_state", rows.ACCOUNTS.sql_columns)
-        found = await self.fetch(
-            f"SELECT {columns} FROM account_state WHERE account_id = ? "
-            "ORDER BY trading_day DESC LIMIT ?",
+        return await self._records(
+            rows.ACCOUNTS,
+            "FROM account_state WHERE account_id = ? ORDER BY trading_day DESC LIMIT ?",
             (account_id, days),
+            columns,
         )
-        return [rows.ACCOUNTS.record(r) for r in found]
 
     async def trades_of_day(self, account_id: int, day: dt.date) -> list[TradeRecord]:
         columns = await self._columns("trades", rows.TRADES.sql_columns)
-        found = await self.fetch(
-            f"SELECT {columns} FROM trades WHERE account_id = ? AND trading_day = ? "
-            "ORDER BY ts, trade_id",
+        return await self._records(
+            rows.TRADES,
+            "FROM trades WHERE account_id = ? AND trading_day = ? ORDER BY ts, trade_id",
             (account_id, day_out(day)),
+            columns,
         )
-        return [rows.TRADES.record(r) for r in found]
 
     async def day_results(self, account_id: int, before: dt.date) -> list[DayResultRecord]:
         """The kept closed days before `before`, oldest first (none before schema 8)."""
@@ -150,51 +157,46 @@ class StateQueries(Database):
             "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'day_results'"
         ):
             return []  # an older database read without migrating (`rmdsl status`)
-        found = await self.fetch(
-            f"SELECT {rows.DAYS.sql_columns} FROM day_results WHERE account_id = ? "
-            "AND trading_day < ? ORDER BY trading_day",
+        return await self._records(
+            rows.DAYS,
+            "FROM day_results WHERE account_id = ? AND trading_day < ? ORDER BY trading_day",
             (account_id, day_out(before)),
         )
-        return [rows.DAYS.record(r) for r in found]
 
     async def trades_between(
         self, account_id: int, first: dt.date, before: dt.date
     ) -> list[TradeRecord]:
         """The fills of trading days first <= day < before, in time order."""
         columns = await self._columns("trades", rows.TRADES.sql_columns)
-        found = await self.fetch(
-            f"SELECT {columns} FROM trades WHERE account_id = ? AND trading_day >= ? "
-            "AND trading_day < ? ORDER BY ts, trade_id",
+        return await self._records(
+            rows.TRADES,
+            "FROM trades WHERE account_id = ? AND trading_day >= ? AND trading_day < ? "
+            "ORDER BY ts, trade_id",
             (account_id, day_out(first), day_out(before)),
+            columns,
         )
-        return [rows.TRADES.record(r) for r in found]
 
     async def positions(self, account_id: int) -> list[PositionRecord]:
-        found = await self.fetch(
-            f"SELECT {rows.POSITIONS.sql_columns} FROM positions WHERE account_id = ? "
-            "ORDER BY position_id",
+        return await self._records(
+            rows.POSITIONS,
+            "FROM positions WHERE account_id = ? ORDER BY position_id",
             (account_id,),
         )
-        return [rows.POSITIONS.record(r) for r in found]
 
     async def active_lockouts(self, account_id: int | None = None) -> list[LockoutRecord]:
         """Not lifted yet. An expired but unlifted lockout is still listed: the engine lifts it."""
         where, params = _account_filter(account_id)
-        found = await self.fetch(
-            f"SELECT {rows.LOCKOUTS.sql_columns} FROM lockouts WHERE lifted_at IS NULL{where} "
-            "ORDER BY created_at, id",
+        return await self._records(
+            rows.LOCKOUTS,
+            f"FROM lockouts WHERE lifted_at IS NULL{where} ORDER BY created_at, id",
             params,
         )
-        return [rows.LOCKOUTS.record(r) for r in found]
 
     async def timers(self, account_id: int | None = None) -> list[TimerRecord]:
         where, params = _account_filter(account_id)
-        found = await self.fetch(
-            f"SELECT {rows.TIMERS.sql_columns} FROM timers WHERE 1 = 1{where} "
-            "ORDER BY deadline, key",
-            params,
+        return await self._records(
+            rows.TIMERS, f"FROM timers WHERE 1 = 1{where} ORDER BY deadline, key", params
         )
-        return [rows.TIMERS.record(r) for r in found]
 
     async def enforcement_history(
         self, account_id: int, limit: int = 100
