@@ -95,22 +95,32 @@ class Daemon:
         self.source, self.entries = source, list(accounts)
         times = (tick_s, maintenance_s, timeout_s, lock_dir, unreconciled_alert_s, retry_s)
         self._metrics = metrics or Metrics(notifier)
-        # many accounts share the daemon's one set of latency series (per-account ones would
-        # cost ~300 KB an account and a scrape would sort them all); per-account figures come
-        # from each account's feed (rmdsl.dashboard.prom_accounts)
-        self.fleet = Fleet(
-            source,
-            store,
-            notifier,
-            Settings(clock, *times, many=not self.single),
-            load=load,
-            reload=reload,
-            observers=observers,
-            metrics=metrics if self.single else self._metrics,
-        )
+        settings = Settings(clock, *times, many=not self.single)
+        self.fleet = self._fleet(settings, load, observers, metrics)
         self.reconfigure, self.config_path = reconfigure, config_path
         self.dashboard_options = dashboard
         self._process_state()
+
+    def _fleet(
+        self,
+        settings: Settings,
+        load: Loader,
+        observers: Sequence[Observer],
+        metrics: Metrics | None,
+    ) -> Fleet:
+        """Many accounts share the daemon's one set of latency series (per-account ones would
+        cost ~300 KB an account and a scrape would sort them all); per-account figures come
+        from each account's feed (rmdsl.dashboard.prom_accounts)."""
+        return Fleet(
+            self.source,
+            self.store,
+            self.notifier,
+            settings,
+            load=load,
+            reload=self.reload,
+            observers=observers,
+            metrics=metrics if self.single else self._metrics,
+        )
 
     def _process_state(self) -> None:
         self.config_watcher: Any = None  # rmdsl.configwatch.ConfigWatcher while watching

@@ -3,6 +3,7 @@ after a 429; the adapter marks its enforcement calls and turns a 429 into a retr
 
 from __future__ import annotations
 
+import asyncio
 import random
 from typing import Any
 from unittest.mock import AsyncMock
@@ -136,3 +137,70 @@ async def test_enforcement_calls_are_urgent_and_a_429_is_a_coded_broker_error() 
         assert read.value.code == RATE_LIMITED
     finally:
         await broker.disconnect()
+
+
+async def full_gate(limit: int = 4, reserve: int = 1, window_s: float = 0.2) -> PriorityGate:
+    """A gate whose room for reads is used up (for `window_s`, on the real clock)."""
+    g = PriorityGate(Budget(limit=limit, window_s=window_s, reserve=reserve))
+    for _ in range(limit - reserve):
+        await g.acquire()
+    return g
+
+
+async def test_enforcement_overtakes_queued_reconcile_reads() -> None:
+    g = await full_gate()
+    order: list[str] = []
+
+    async def read(name: str) -> None:
+        async with g.admitted(projectx_rate.BULK, name):
+            order.append(name)
+
+    reads = [asyncio.create_task(read(f"read-{i}")) for i in range(3)]
+    await asyncio.sleep(0)
+    assert g.queued == 3 and not order
+    with g.urgent():
+        await asyncio.wait_for(g.acquire(), 0.01)  # never waits behind the queued reads
+    order.append("close")
+    await asyncio.gather(*reads)
+    assert order == ["close", "read-0", "read-1", "read-2"]  # the reads in their order
+
+
+async def test_waiting_reads_go_by_priority_then_arrival_and_activity_hurries_an_account() -> None:
+    g = await full_gate(limit=2, reserve=1, window_s=0.1)
+    served: list[str] = []
+
+    async def read(name: str, priority: int, key: str) -> None:
+        await g.turn(priority, key)
+        served.append(name)
+
+    tasks = [
+        asyncio.create_task(read("bulk-a", projectx_rate.BULK, "A")),
+        asyncio.create_task(read("bulk-b", projectx_rate.BULK, "B")),
+        asyncio.create_task(read("normal", projectx_rate.NORMAL, "N")),
+        asyncio.create_task(read("bulk-c", projectx_rate.BULK, "C")),
+    ]
+    await asyncio.sleep(0)
+    g.hurry("C")  # account C traded before its reconcile: its reads go before A's and B's
+    await asyncio.gather(*tasks)
+    assert served == ["normal", "bulk-c", "bulk-a", "bulk-b"]
+
+
+async def test_an_admitted_read_counts_once_and_gives_back_an_unused_slot() -> None:
+    g = PriorityGate(Budget(limit=10, window_s=60.0, reserve=2))
+    async with g.admitted():
+        await g.acquire()  # the SDK's own acquire for the request: the slot granted
+    assert g.sent == 1 and g.remaining() == 9
+    async with g.admitted():
+        pass  # answered from the SDK's cache: nothing sent
+    assert g.sent == 1 and g.remaining() == 9
+
+
+async def test_a_read_cancelled_in_the_queue_leaves_it() -> None:
+    g = await full_gate(window_s=60.0)
+    waiting = asyncio.create_task(g.turn(projectx_rate.BULK))
+    await asyncio.sleep(0)
+    assert g.queued == 1
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert g.queued == 0 and g.sent == 3

@@ -12,12 +12,12 @@ import asyncio
 import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
-from decimal import Decimal
 from typing import Any
 
 from rmdsl.broker import projectx_rate as rate
 from rmdsl.broker.decode.fields import PayloadError
 from rmdsl.broker.projectx_calls import as_float, bounded, check_answer, gather_all
+from rmdsl.broker.projectx_contracts import Contracts
 from rmdsl.broker.projectx_live import LiveFeed
 from rmdsl.broker.projectx_session import RENEW_BEFORE_S
 from rmdsl.broker.projectx_settings import (
@@ -34,7 +34,6 @@ from rmdsl.contract.events import (
     OrderEvent,
     PositionEvent,
     TradeEvent,
-    symbol_of,
 )
 from rmdsl.errors import BrokerError
 
@@ -99,7 +98,7 @@ class ProjectXBroker:
         self._account: Any = None
         self._handoff: Handoff | None = None
         self.live: LiveFeed | None = None
-        self._contracts: dict[str, ContractInfo] = {}
+        self.contracts = Contracts()
 
     def follow_calendar(self, day_start: DayStart) -> None:
         """Read the trades of the ruleset's own trading day (its reset time and timezone).
@@ -200,11 +199,13 @@ class ProjectXBroker:
             self._fetch_account(),
             self._events(
                 "open positions",
-                suite.client.search_open_positions(account_id=self.account_id),
+                lambda: suite.client.search_open_positions(account_id=self.account_id),
                 "Position",
             ),
             self._events(
-                "open orders", suite.orders.search_open_orders(account_id=self.account_id), "Order"
+                "open orders",
+                lambda: suite.orders.search_open_orders(account_id=self.account_id),
+                "Order",
             ),
             self.trades_since(since),
         )
@@ -227,11 +228,11 @@ class ProjectXBroker:
     async def trades_since(self, since: dt.datetime) -> tuple[TradeEvent, ...]:
         """Fills from `since` to now (/Trade/search), oldest first."""
         client = self._require().client
-        found = await self._call(
+        found = await self._read(
             "trade search",
-            client.search_trades(
+            lambda: client.search_trades(
                 start_date=since,
-                end_date=dt.datetime.now(dt.UTC),
+                end_date=dt.datetime.now(dt.UTC),  # when it is sent, after its turn
                 limit=MAX_TRADES,
                 account_id=self.account_id,
             ),
@@ -241,24 +242,13 @@ class ProjectXBroker:
         return tuple(sorted(trades, key=lambda t: (t.ts, t.id)))
 
     async def contract_info(self, contract_id: str) -> ContractInfo:
-        cached = self._contracts.get(contract_id)
-        if cached is not None:
-            return cached
+        """Tick size and value, looked up once (a login's accounts share the lookups)."""
+        return await self.contracts.get(contract_id, self._instrument)
+
+    async def _instrument(self, contract_id: str) -> Any:
         client = self._require().client
-        inst = await self._call(f"contract {contract_id}", client.get_instrument(contract_id))
-        try:
-            info = ContractInfo(
-                contract_id=contract_id,
-                symbol=symbol_of(contract_id),
-                tick_size=Decimal(str(inst.tickSize)),
-                tick_value=Decimal(str(inst.tickValue)),
-            )
-        except (AttributeError, ArithmeticError) as exc:
-            raise BrokerError(f"contract {contract_id}: unusable contract data {inst!r}") from exc
-        if info.tick_size <= 0 or info.tick_value <= 0:
-            raise BrokerError(f"contract {contract_id}: tick size/value must be positive")
-        self._contracts[contract_id] = info
-        return info
+        what = f"contract {contract_id}"
+        return await self._read(what, lambda: client.get_instrument(contract_id), rate.NORMAL)
 
     async def _contracts_for(self, contract_ids: list[str]) -> tuple[ContractInfo, ...]:
         found = await asyncio.gather(
@@ -276,7 +266,7 @@ class ProjectXBroker:
 
     async def _fetch_account(self) -> AccountEvent:
         suite = self._require()
-        accounts = await self._call("account search", suite.client.list_accounts())
+        accounts = await self._read("account search", suite.client.list_accounts, rate.NORMAL)
         for account in accounts:
             if int(account.id) == self.account_id:
                 event = self._map("account", [account], "Account")[0]
@@ -284,8 +274,10 @@ class ProjectXBroker:
                 return event
         raise BrokerError(f"ProjectX account {self.account_name!r} is no longer listed as active")
 
-    async def _events(self, what: str, call: Awaitable[Any], kind: str) -> tuple[Event, ...]:
-        return self._map(what, await self._call(what, call), kind)
+    async def _events(
+        self, what: str, call: Callable[[], Awaitable[Any]], kind: str
+    ) -> tuple[Event, ...]:
+        return self._map(what, await self._read(what, call), kind)
 
     def _map(self, what: str, models: Any, kind: str) -> tuple[Event, ...]:
         now = dt.datetime.now(dt.UTC)
@@ -378,6 +370,14 @@ class ProjectXBroker:
     async def _urgent[T](self, what: str, call: Awaitable[T]) -> T:
         """An enforcement call: first in the request budget (projectx_rate)."""
         return await rate.enforcement(self.gate, what, self._call(what, call))
+
+    async def _read[T](
+        self, what: str, call: Callable[[], Awaitable[T]], priority: int = rate.BULK
+    ) -> T:
+        """A read (a reconcile's, by default: BULK): it waits for its turn in the request
+        budget first, and only then is the SDK call made and timed (no timeout in the queue)."""
+        async with self.gate.admitted(priority, self.account_name):
+            return await self._call(what, call())
 
     async def _call[T](self, what: str, call: Awaitable[T], timeout_s: float | None = None) -> T:
         """Await one SDK call under a timeout; anything it raises becomes a BrokerError."""

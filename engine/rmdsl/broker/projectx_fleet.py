@@ -22,10 +22,11 @@ from typing import Any
 from rmdsl.broker import projectx_rate as rate
 from rmdsl.broker.projectx import MODIFY_ORDER, ProjectXBroker
 from rmdsl.broker.projectx_calls import as_float, bounded, check_answer
+from rmdsl.broker.projectx_contracts import Contracts
 from rmdsl.broker.projectx_live import LiveFeed
 from rmdsl.broker.projectx_stream import Handoff
-from rmdsl.contract.broker import EventSink, OrderChange
-from rmdsl.contract.events import AccountEvent, Event, OrderEvent
+from rmdsl.contract.broker import EventSink, OrderChange, Snapshot
+from rmdsl.contract.events import AccountEvent, Event, OrderEvent, PositionEvent, TradeEvent
 from rmdsl.errors import BrokerError
 
 log = logging.getLogger("rmdsl.broker.projectx")
@@ -45,6 +46,9 @@ class ProjectXLogin:
         self.primary: int | None = None  # the account the SDK's realtime client is built for
         self._lock = asyncio.Lock()
         self._accounts: tuple[float, list[Any]] | None = None  # (fetched at, SDK models)
+        self._listing: asyncio.Future[list[Any]] | None = None  # the /Account/search in flight
+        self.listed = 0  # /Account/search calls sent
+        self.contracts = Contracts()  # every account's lookups: one per contract
         # the login's own plumbing: settings, SDK factory, feed bounds (as one account's)
         self._adapter = ProjectXBroker("", **options)
         self._call_s = float(options.get("call_timeout_s", 5.0))
@@ -58,14 +62,29 @@ class ProjectXLogin:
         return [str(a.name) for a in await self.accounts(max_age_s=0.0)]
 
     async def accounts(self, max_age_s: float = ACCOUNTS_TTL_S) -> list[Any]:
-        """The login's accounts (/Account/search), fetched at most once per `max_age_s`."""
+        """The login's accounts (/Account/search), fetched at most once per `max_age_s`; a
+        search in flight serves everyone who asks meanwhile (200 starting accounts: one)."""
         await self.open()
         cached = self._accounts
         if cached is not None and time.monotonic() - cached[0] < max_age_s:
             return cached[1]
-        found = await bounded("list accounts", self.client.list_accounts(), self._call_s)
-        self._accounts = (time.monotonic(), list(found))
+        if self._listing is None:
+            self._listing = asyncio.ensure_future(self._list())
+            self._listing.add_done_callback(self._listed)
+        return await asyncio.shield(self._listing)
+
+    async def _list(self) -> list[Any]:
+        started = time.monotonic()
+        self.listed += 1
+        async with self.gate.admitted(rate.NORMAL):
+            found = await bounded("list accounts", self.client.list_accounts(), self._call_s)
+        self._accounts = (started, list(found))
         return self._accounts[1]
+
+    def _listed(self, future: asyncio.Future[list[Any]]) -> None:
+        self._listing = None
+        if not future.cancelled():
+            future.exception()  # every waiter saw it
 
     async def open(self) -> None:
         """Log in (once): the REST client, behind the shared rate gate."""
@@ -114,6 +133,8 @@ class ProjectXAccount(ProjectXBroker):
         self.login = login
         self.gate = login.gate  # one request budget for the login: the gateway counts per token
         self._order_contracts: dict[int, str] = {}  # order id -> contract id, from the events
+        self.contracts = login.contracts
+        self._reading = 0  # snapshots in progress: activity moves their reads up the queue
 
     async def connect(self, sink: EventSink) -> None:
         if self._account is not None:
@@ -140,6 +161,8 @@ class ProjectXAccount(ProjectXBroker):
         async def deliver(event: Event) -> None:
             if isinstance(event, OrderEvent):
                 self._order_contracts[event.id] = event.contract_id
+            if self._reading and isinstance(event, OrderEvent | PositionEvent | TradeEvent):
+                self.gate.hurry(self.account_name)  # trading before its reconcile: it goes next
             await sink(event)
 
         return deliver
@@ -163,6 +186,14 @@ class ProjectXAccount(ProjectXBroker):
             await self._quietly("unsubscribe the account", live.remove_account(int(account.id)))
         if handoff is not None:
             await handoff.close()
+
+    async def snapshot(self) -> Snapshot:
+        """As one account's, its reads queued BULK behind other accounts' earlier ones."""
+        self._reading += 1
+        try:
+            return await super().snapshot()
+        finally:
+            self._reading -= 1
 
     async def _fetch_account(self) -> AccountEvent:
         """The account's row from the login's shared /Account/search (one for all accounts)."""

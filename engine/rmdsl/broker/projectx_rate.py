@@ -11,7 +11,12 @@ counted once, and:
 - an enforcement call (close, partial close, cancel, place/modify of a
   protective order) never waits: it may use the whole budget;
 - any other call (searches, reconciles, contract lookups) waits while the
-  budget left is at or below `reserve`, and after a 429 backs off with jitter.
+  budget left is at or below `reserve`, and after a 429 backs off with jitter;
+  the waiting ones are let through one at a time, by priority (NORMAL before
+  BULK, the reconciles' reads) then in order of arrival;
+- a read admitted before its call starts (`admitted()`) waits for its turn
+  outside the call's timeout: a read queued behind 600 others is not timed out
+  and sent again, it waits (docs/broker.md, "Many accounts: start-up").
 A 429 on an enforcement call surfaces as BrokerError(code=RATE_LIMITED),
 which the enforcer retries like any failed attempt.
 """
@@ -20,17 +25,23 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import itertools
 import random
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from rmdsl.errors import BrokerError
 
 RATE_LIMITED = 429  # BrokerError.code of a call the gateway refused with HTTP 429
+NORMAL, BULK = 1, 2  # the priorities of waiting requests: lower goes first
+# a slot of the window granted before an admitted call started: its first request takes it
+_CREDIT: contextvars.ContextVar[list[float] | None] = contextvars.ContextVar(
+    "rmdsl_credit", default=None
+)
 _URGENT: contextvars.ContextVar[bool] = contextvars.ContextVar("rmdsl_urgent", default=False)
 # the HTTP statuses answered to one enforcement call: the SDK swallows some errors (a close
 # answers {"success": False, "error": "Operation failed"}), the status tells a 429 apart
@@ -49,6 +60,13 @@ class Budget:
     backoff_s: float = 1.0  # other calls' pause after a 429, doubled per 429 in a row
     backoff_cap_s: float = 30.0
     jitter: float = 0.5  # up to +50 %: several clients do not come back in step
+
+
+class _Waiter:
+    __slots__ = ("future", "key", "priority", "seq")
+
+    def __init__(self, priority: int, seq: int, key: Hashable, future: asyncio.Future[float]):
+        self.priority, self.seq, self.key, self.future = priority, seq, key, future
 
 
 class PriorityGate:
@@ -70,6 +88,9 @@ class PriorityGate:
         self.sent = 0  # requests let through
         self.waited = 0  # non-enforcement requests that had to wait
         self.refused = 0  # 429 answers seen
+        self._waiters: list[_Waiter] = []
+        self._seq = itertools.count()
+        self._server: asyncio.Task[None] | None = None
 
     @contextmanager
     def urgent(self) -> Iterator[list[int]]:
@@ -89,14 +110,84 @@ class PriorityGate:
         return self.budget.limit - len(self._sent)
 
     async def acquire(self) -> None:
-        if not _URGENT.get():
-            first = True
-            while (delay := self._delay()) > 0:
-                self.waited += first
-                first = False
+        if _URGENT.get():
+            self._record()
+            return
+        credit = _CREDIT.get()
+        if credit:  # admitted before the call: its slot, counted from now (the gateway
+            self._release(credit.pop())  # counts the request when it arrives, not when
+            self._record()  # it was granted, which may be a while before under load)
+            return
+        await self.turn(NORMAL)
+
+    async def turn(self, priority: int = NORMAL, key: Hashable = None) -> float:
+        """Wait for room in the window, after every waiter of a lower priority number and
+        every earlier one of the same; the slot is counted before this returns (its time)."""
+        if not self._waiters and self._delay() <= 0:
+            return self._record()
+        waiter = _Waiter(priority, next(self._seq), key, asyncio.get_running_loop().create_future())
+        self._waiters.append(waiter)
+        self.waited += 1
+        if self._server is None or self._server.done():
+            self._server = asyncio.create_task(self._serve(), name="rmdsl-rate-gate")
+        try:
+            return await waiter.future
+        except asyncio.CancelledError:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+            elif waiter.future.done() and not waiter.future.cancelled():
+                self._release(waiter.future.result())  # granted, never sent
+            raise
+
+    async def _serve(self) -> None:
+        """Grant the waiters their slots one by one, as the window makes room."""
+        while self._waiters:
+            delay = self._delay()
+            if delay > 0:
                 await asyncio.sleep(delay)
-        self._sent.append(self._clock())
+                continue
+            waiter = min(self._waiters, key=lambda w: (w.priority, w.seq))
+            self._waiters.remove(waiter)
+            if not waiter.future.done():
+                waiter.future.set_result(self._record())
+
+    @asynccontextmanager
+    async def admitted(self, priority: int = BULK, key: Hashable = None) -> AsyncIterator[None]:
+        """Wait for a turn, then run the block: its first request uses the slot (a call's
+        timeout starts inside the block, after the wait). A slot left unused (the SDK
+        answered from its cache) is given back."""
+        credit = [await self.turn(priority, key)]
+        token = _CREDIT.set(credit)
+        try:
+            yield
+        finally:
+            _CREDIT.reset(token)
+            if credit:
+                self._release(credit[0])
+
+    def hurry(self, key: Hashable) -> None:
+        """The waiting requests of `key` (an account with activity) go before BULK ones."""
+        for waiter in self._waiters:
+            if waiter.key == key:
+                waiter.priority = min(waiter.priority, NORMAL)
+
+    @property
+    def queued(self) -> int:
+        """Requests waiting for their turn."""
+        return len(self._waiters)
+
+    def _record(self) -> float:
+        now = self._clock()
+        self._sent.append(now)
         self.sent += 1
+        return now
+
+    def _release(self, sent_at: float) -> None:
+        try:
+            self._sent.remove(sent_at)
+        except ValueError:  # already out of the window
+            return
+        self.sent -= 1
 
     def _delay(self) -> float:
         """How long a non-enforcement request must wait (0: go)."""

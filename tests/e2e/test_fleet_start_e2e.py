@@ -1,0 +1,74 @@
+"""Many accounts starting under a small request budget through the real SDK: every account
+reconciles, each snapshot read is sent once (a read waiting its turn is not timed out and
+sent again), no 429, one account list for all (docs/broker.md, "Many accounts: start-up")."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from e2ekit import RULES
+
+from rmdsl.accounts import AccountEntry
+from rmdsl.broker.projectx_rate import Budget
+from rmdsl.daemon import Daemon
+from rmdsl.demo.sim import SimAccount
+from rmdsl.notify import CollectingNotifier
+from rmdsl.pipeline import load_ruleset
+from rmdsl.store.sqlite import SqliteStore
+
+pytestmark = pytest.mark.e2e
+NAMES = tuple(f"PRAC-SIM-{i}" for i in range(1, 7))
+# 6 accounts x 3 reads + the account list + MNQ's contract: 3 windows of 8 reads, so reads
+# wait ~2 s for their turn, longer than their 1 s call timeout
+LIMIT, WINDOW_S, RESERVE = 10, 1.0, 2
+READS = ("/Position/searchOpen", "/Order/searchOpen", "/Trade/search")
+
+
+@pytest.fixture
+async def sim(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[SimAccount]:
+    sim = SimAccount(load_ruleset(RULES), accounts=[(n, Decimal(50_000)) for n in NAMES])
+    await sim.start()
+    for name, value in sim.env().items():
+        monkeypatch.setenv(name, value)
+    try:
+        yield sim
+    finally:
+        await sim.stop()
+
+
+async def test_accounts_start_under_a_small_budget_each_read_sent_once(
+    sim: SimAccount, tmp_path: Path
+) -> None:
+    gw = sim.gw
+    for name in NAMES[:3]:  # three accounts start with an MNQ order: one contract lookup
+        gw.trader_place("MNQ", "buy", "limit", 1, limit_price="15000", account=name)
+    gw.limits.set(LIMIT, WINDOW_S)
+    login = sim.login(budget=Budget(LIMIT, WINDOW_S, RESERVE), call_timeout_s=1.0)
+    daemon = Daemon.for_accounts(
+        [AccountEntry("PRAC-SIM-*", RULES)],
+        login,
+        SqliteStore(tmp_path / "state.db"),
+        CollectingNotifier(),
+        clock=sim.now,
+        reload=False,
+        lock_dir=tmp_path / "locks",
+    )
+    try:
+        await daemon.start()  # returns once every account has reconciled
+        assert daemon.reconciled and len(daemon.accounts) == len(NAMES)
+        for sup in daemon.accounts.values():
+            assert sup.reconciler.reconcile_ms and sup.engine is not None
+        assert login.gate.waited > 0  # the budget did hold reads back
+        assert gw.limits.refused == 0 and login.gate.refused == 0
+        for path in READS:  # once per account: no read timed out in the queue and re-sent
+            sent = sorted(r.body["accountId"] for r in gw.requests.calls(path))
+            assert sent == sorted(daemon.accounts), path
+        # rmdsl's one list serves the names, the connects and the snapshots; the SDK's login
+        # reads the list once itself
+        assert login.listed == 1 and len(gw.requests.calls("/Account/search")) == 2
+        assert login.contracts.fetched == 1
+    finally:
+        await daemon.stop()
