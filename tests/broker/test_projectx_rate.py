@@ -46,7 +46,8 @@ async def test_other_calls_stop_at_the_reserve_enforcement_uses_it() -> None:
         await g.acquire()
         clock.now += 1
     assert g.remaining() == 3 and g.waited == 0
-    assert g._delay() == pytest.approx(53)  # until the first (at 100, now 107) leaves
+    # until the first (at 100, now 107) leaves the window, and the slack after it
+    assert g._delay() == pytest.approx(53 + Budget().slack_s)
     with g.urgent():
         for _ in range(5):  # the reserve, and past it: the gateway's 429 will tell
             await g.acquire()
@@ -204,3 +205,16 @@ async def test_a_read_cancelled_in_the_queue_leaves_it() -> None:
     with pytest.raises(asyncio.CancelledError):
         await waiting
     assert g.queued == 0 and g.sent == 3
+
+
+async def test_a_slot_stays_taken_for_the_slack_past_the_window() -> None:
+    """The gateway counts a request when it arrives, which a busy loop may delay: a slot is
+    freed only `slack_s` after the window, so two windows' requests never land in one."""
+    clock = Clock()
+    g = gate(clock, limit=2, reserve=0, slack_s=0.5)
+    await g.acquire()
+    await g.acquire()
+    clock.now += 60.0  # the window has passed, the slack has not
+    assert g.remaining() == 0 and g._delay() == pytest.approx(0.5)
+    clock.now += 0.5
+    assert g.remaining() == 2 and g._delay() == 0.0

@@ -60,6 +60,10 @@ class Budget:
     backoff_s: float = 1.0  # other calls' pause after a 429, doubled per 429 in a row
     backoff_cap_s: float = 30.0
     jitter: float = 0.5  # up to +50 %: several clients do not come back in step
+    # a slot is counted when granted, the gateway counts the request when it arrives: a busy
+    # event loop delays some sends more than others, so a slot stays taken this long past the
+    # window (without it, a stall bunches two windows' requests into one gateway window: 429)
+    slack_s: float = 0.25
 
 
 class _Waiter:
@@ -200,10 +204,10 @@ class PriorityGate:
             return 0.0
         # the request that must leave the window before there is room again
         leaving = self._sent[len(self._sent) - room] if room > 0 else self._sent[-1]
-        return max(leaving + self.budget.window_s - now, 0.001)
+        return max(leaving + self.budget.window_s + self.budget.slack_s - now, 0.001)
 
     def _trim(self, now: float) -> None:
-        while self._sent and self._sent[0] <= now - self.budget.window_s:
+        while self._sent and self._sent[0] <= now - self.budget.window_s - self.budget.slack_s:
             self._sent.popleft()
 
     def note_status(self, status: int) -> None:
