@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -53,6 +54,21 @@ def run_env(gw: SimGateway, **extra: str) -> dict[str, str]:
     env.update(gw.sdk_env())
     env.update(extra)
     return env
+
+
+async def stopped(proc: asyncio.subprocess.Process) -> tuple[bytes, bytes, str]:
+    """SIGTERM the daemon and collect its output (killed if it outlives 15 s); the stderr
+    text is returned decoded as well, for the assertions on the log."""
+    try:
+        with contextlib.suppress(ProcessLookupError):  # it may have died already
+            proc.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(15):
+            stdout, stderr = await proc.communicate()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    return stdout, stderr, stderr.decode()
 
 
 async def wait_for(predicate: object, timeout: float, what: str) -> None:
@@ -121,14 +137,8 @@ async def test_run_enforces_persists_and_stops_on_sigterm(gw: SimGateway, tmp_pa
                 assert time.monotonic() < deadline, "no firing in /metrics"
                 await asyncio.sleep(0.05)
         assert (health.status_code, health.json()["reconciled"]) == (200, True)
-        proc.send_signal(signal.SIGTERM)
-        async with asyncio.timeout(15):
-            stdout, stderr = await proc.communicate()
     finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    log = stderr.decode()
+        stdout, _, log = await stopped(proc)
     assert proc.returncode == 0, log
     assert stdout == b"", "the daemon keeps stdout clean (logs go to stderr)"
     assert '"msg": "daemon stopped"' in log

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import re
-import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
-from test_run import RMDSL, run_env, wait_for
+from test_run import RMDSL, run_env, stopped, wait_for
 
 from rmdsl.broker.simgateway import SimGateway
 
@@ -98,14 +97,8 @@ async def test_run_with_only_a_config_file_enforces_and_alerts_the_webhook(
         await wait_for(
             lambda: any(a["title"] == "rmdsl: enforced" for a in received), 10, "the alert"
         )
-        proc.send_signal(signal.SIGTERM)
-        async with asyncio.timeout(15):
-            _, stderr = await proc.communicate()
     finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    log = stderr.decode()
+        _, _, log = await stopped(proc)
     assert proc.returncode == 0, log
     # one "enforced" (a loaded machine may add a metric alert, e.g. a slow enforcement)
     (alert,) = [a for a in received if a["title"] == "rmdsl: enforced"]
