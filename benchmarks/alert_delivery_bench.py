@@ -93,9 +93,13 @@ async def bench(mode: str, samples: int, tmp: Path) -> tuple[list[float], int, l
     async with SimAccount(load_ruleset(path), rate_limits=False) as sim:
         os.environ.update(sim.env(requests_per_minute=10_000_000))
         daemon = Daemon(
-            path, sim.broker(), SqliteStore(tmp / f"{len(mode)}.db"), notifier, reload=False
+            path,
+            sim.broker(),
+            SqliteStore(tmp / f"{len(mode)}.db"),
+            notifier,
+            reload=False,
+            clock=sim.now,
         )
-        daemon.clock = sim.now
         await daemon.start()
         try:
             for i in range(20):  # warm-up

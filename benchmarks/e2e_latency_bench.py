@@ -157,9 +157,14 @@ async def rmdsl_case(
     store = SqliteStore(tmp / f"{name}.db")
     options = DashboardOptions(port=0) if page else None
     daemon = Daemon(
-        path, sim.broker(), store, CollectingNotifier(), reload=False, dashboard=options
+        path,
+        sim.broker(),
+        store,
+        CollectingNotifier(),
+        reload=False,
+        clock=sim.now,
+        dashboard=options,
     )
-    daemon.clock = sim.now
     await daemon.start()
     stack.push_async_callback(daemon.stop)
     engine = daemon.engine

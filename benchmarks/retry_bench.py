@@ -104,9 +104,14 @@ async def bench(trials: int, tmp: Path) -> dict[str, list[tuple[float, float]]]:
         os.environ.update(sim.env(requests_per_minute=10_000_000))
         store = CountingStore(tmp / "state.db")
         daemon = Daemon(
-            path, sim.broker(), store, CollectingNotifier(), reload=False, timeout_s=TIMEOUT_S
+            path,
+            sim.broker(),
+            store,
+            CollectingNotifier(),
+            reload=False,
+            clock=sim.now,
+            timeout_s=TIMEOUT_S,
         )
-        daemon.clock = sim.now
         await daemon.start()
         try:
             return {k: [await trial(sim, daemon, store, k) for _ in range(trials)] for k in KINDS}

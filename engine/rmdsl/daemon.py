@@ -84,7 +84,7 @@ class Daemon:
         reconfigure: Reconfigure | None = None,
         config_path: Path | None = None,
     ) -> None:
-        self.store, self.notifier, self.clock = store, notifier, clock
+        self.store, self.notifier, self._clock = store, notifier, clock
         self.reload = reload
         self.single = broker is not None  # the one-account form: its errors stop the daemon
         if broker is not None:
@@ -168,6 +168,12 @@ class Daemon:
             self._primary = running[0] if running else self._primary
 
     # ---- lifecycle ---------------------------------------------------------------------------
+    @property
+    def clock(self) -> Clock:
+        """The clock every account's engine was built with: read-only, since a clock set
+        after construction would reach the dashboard but not the engines."""
+        return self._clock
+
     async def start(self) -> None:
         """Bring everything up; on any failure undo what was started and re-raise."""
         if self.single:  # an invalid ruleset stops here: nothing is started yet
