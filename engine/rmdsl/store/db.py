@@ -140,6 +140,8 @@ class Database(Service):
             await self._configure(db)
             if not self.readonly:
                 await self._migrate(db)
+                wait = min(self.open_busy_timeout_ms, self.busy_timeout_ms)
+                await db.execute(f"PRAGMA busy_timeout = {int(wait)}")
                 self.locked_by = await self._probe_write(db)
                 timeout = LOCKED_BUSY_TIMEOUT_MS if self.locked_by else self.busy_timeout_ms
                 await db.execute(f"PRAGMA busy_timeout = {int(min(timeout, self.busy_timeout_ms))}")
@@ -196,8 +198,10 @@ class Database(Service):
 
     async def _configure(self, db: aiosqlite.Connection) -> None:
         db.row_factory = sqlite3.Row
-        wait = self.busy_timeout_ms if self.readonly else self.open_busy_timeout_ms
-        await db.execute(f"PRAGMA busy_timeout = {int(min(wait, self.busy_timeout_ms))}")
+        # the full busy wait while the file is set up: processes opening a fresh file switch
+        # it to WAL and migrate it one after another, and waiting for the others' set-up is
+        # not "held by another daemon" (the short wait applies to _probe_write only)
+        await db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
         await db.execute("PRAGMA foreign_keys = ON")
         if not self.readonly:
             mode = await db.execute_fetchall("PRAGMA journal_mode = WAL")
@@ -220,9 +224,12 @@ class Database(Service):
         applied = await self._applied_versions(db)
         if applied and max(applied) > schema.LATEST:
             raise _newer(self.path, max(applied))
-        for version, script in schema.MIGRATIONS:
-            if version in applied:
-                continue
+        missing = [(v, script) for v, script in schema.MIGRATIONS if v not in applied]
+        if missing:
+            await self._apply(db, missing)
+
+    async def _apply(self, db: aiosqlite.Connection, missing: list[tuple[int, str]]) -> None:
+        for version, script in missing:
             await db.execute("BEGIN IMMEDIATE")
             try:
                 applied = await self._applied_versions(db)
