@@ -175,7 +175,7 @@ async def _measure(
         probe.install()
         tasks = [sample_memory(until, t0, memory), probe.watch(until)]
         tasks += [] if args.no_scrape else [scrape(fleet.metrics_url, until, scrapes)]
-        tasks += [grow(t0, until, args.tracemalloc)] if args.tracemalloc else []
+        tasks += [grow(t0, until, args.tracemalloc, rss_mb)] if args.tracemalloc else []
         running = asyncio.gather(*tasks)
         result: fleet_gateway.Result = await asyncio.to_thread(conn.recv)
         await running

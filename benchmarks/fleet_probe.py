@@ -7,18 +7,21 @@
   less than half the stall's CPU time: other processes ran), or to none of them
   ("other": the events themselves, the SDK). A GC is charged only when it ran
   over 2 ms.
-- Growth: tracemalloc snapshots after the first minute and at the end, the top
-  growth by traceback on stderr (--tracemalloc: slows every allocation, so the
+- Growth: tracemalloc snapshots at 2 minutes and at the end, the top growth by
+  traceback and by file on stderr, and each minute RSS against the traced total
+  and glibc's arenas (mallinfo2) (--tracemalloc: slows every allocation, so the
   latency figures of such a run are not the goals' judge).
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import gc
 import sys
 import time
 import tracemalloc
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -95,21 +98,65 @@ class Probe:
         }
 
 
-async def grow(t0: float, until: float, frames: int) -> None:
-    """Snapshots after the first minute and at `until`; the top growth on stderr."""
+class _Mallinfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
+            "uordblks", "fordblks", "keepcost",
+        )
+    ]  # fmt: skip
+
+
+def malloc_mb() -> dict[str, float] | None:
+    """glibc's own view of the heap: in use vs free inside the arenas, and mmapped blocks.
+
+    RSS that tracemalloc does not see is either free memory malloc keeps (fragmentation,
+    `free`) or memory outside Python's allocator (SQLite's page cache, the SDK's C parts).
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallinfo2.restype = _Mallinfo2
+    except (OSError, AttributeError):
+        return None
+    m = libc.mallinfo2()
+    mb = 1_048_576
+    return {"arena": m.arena / mb, "used": m.uordblks / mb, "free": m.fordblks / mb,
+            "mmap": m.hblkhd / mb}  # fmt: skip
+
+
+def _memory_line(elapsed_s: float, rss: Callable[[], float]) -> str:
+    traced, _ = tracemalloc.get_traced_memory()
+    line = f"   mem t={elapsed_s:.0f}s rss={rss():.1f} traced={traced / 1_048_576:.1f}"
+    malloc = malloc_mb()
+    if malloc is not None:
+        line += " " + " ".join(f"malloc_{k}={v:.1f}" for k, v in malloc.items())
+    return line + f" blocks={sys.getallocatedblocks()}"
+
+
+async def grow(t0: float, until: float, frames: int, rss: Callable[[], float]) -> None:
+    """Traced from the start; snapshots at 2 minutes and at `until`, the top growth by
+    traceback and by file on stderr, and once a minute RSS against what tracemalloc and
+    malloc account for (what grows outside the Python heap shows as their gap)."""
     tracemalloc.start(frames)
-    await asyncio.sleep(max(min(60.0, until - time.monotonic() - 30), 0))
-    first = tracemalloc.take_snapshot()
+    first_at = t0 + max(min(120.0, until - t0 - 60), 0)
+    first: tracemalloc.Snapshot | None = None
     t1 = time.monotonic()
-    await asyncio.sleep(max(until - time.monotonic() - 1, 0))
+    while time.monotonic() < until - 1:
+        await asyncio.sleep(min(60.0, max(until - 1 - time.monotonic(), 0)))
+        print(_memory_line(time.monotonic() - t0, rss), file=sys.stderr, flush=True)
+        if first is None and time.monotonic() >= first_at:
+            first, t1 = tracemalloc.take_snapshot(), time.monotonic()
     last = tracemalloc.take_snapshot()
+    if first is None:
+        first = last
     minutes = (time.monotonic() - t1) / 60
-    stats = last.compare_to(first, "traceback")
-    print(f"   tracemalloc: growth over {minutes:.1f} min, top 15 by traceback",
-          file=sys.stderr)  # fmt: skip
-    for stat in stats[:15]:
-        print(f"   {stat.size_diff / 1024:+.1f} KB in {stat.count_diff:+d} blocks",
+    for key, top in (("traceback", 15), ("filename", 15)):
+        print(f"   tracemalloc: growth over {minutes:.1f} min, top {top} by {key}",
               file=sys.stderr)  # fmt: skip
-        for line in stat.traceback.format()[-2 * frames :]:
-            print(f"      {line}", file=sys.stderr)
+        for stat in last.compare_to(first, key)[:top]:
+            print(f"   {stat.size_diff / 1024:+.1f} KB in {stat.count_diff:+d} blocks",
+                  file=sys.stderr)  # fmt: skip
+            for line in stat.traceback.format()[-2 * frames :]:
+                print(f"      {line}", file=sys.stderr)
     tracemalloc.stop()

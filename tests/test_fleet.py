@@ -24,6 +24,7 @@ from rmdsl.daemon import Daemon
 from rmdsl.enforce.recording_broker import RecordingBroker
 from rmdsl.errors import BrokerError
 from rmdsl.lang.context import EvalContext
+from rmdsl.metrics import DAEMON
 from rmdsl.notify import CollectingNotifier
 from rmdsl.pipeline import load_ruleset
 from rmdsl.rules.model import Rule, Ruleset
@@ -301,3 +302,20 @@ async def test_config_edits_add_and_remove_accounts_and_a_broken_edit_changes_no
     await until(lambda: watcher.refused == 2, "the edit that cannot be resolved now")
     assert {s.name for s in daemon.accounts.values()} == {"ACC-A", "ACC-C", "ACC-D"}
     assert "Server error: 500" in notifier.alerts[-1].body
+
+
+async def test_accounts_persist_the_daemons_shared_series_once_and_their_errors_each(
+    tmp_path: Path, started: Callable[..., object]
+) -> None:
+    """Every account's maintenance (here the last one, at stop) used to write the daemon's
+    shared latency series again under its own id: N copies of the same rows."""
+    login = Login(("ACC-A", "ACC-B", "ACC-C"))
+    daemon: Daemon = await started([AccountEntry("ACC-*", ruleset(tmp_path))], login)  # type: ignore[misc]
+    store = daemon.store
+    assert isinstance(store, MemoryStore)
+    await daemon.stop()
+    rss = [(m.account_id, m.ts) for m in store.metrics if m.name == "rss_mb.p50"]
+    assert [account for account, _ in rss] == [DAEMON]
+    series = {(m.name, m.label) for m in store.metrics if m.name != "rule_errors.count"}
+    rows = [m for m in store.metrics if m.name != "rule_errors.count"]
+    assert len(rows) == len(series) and {m.account_id for m in rows} == {DAEMON}

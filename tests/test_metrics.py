@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from rmdsl.metrics import (
+    DAEMON,
     ENFORCEMENT_LATENCY,
     EVENT_PROCESSING,
     QUEUE_DEPTH,
@@ -158,3 +159,37 @@ def test_accounts_of_a_daemon_share_its_series_and_keep_their_own_errors() -> No
     b.event_processed(60_000_000)  # 60 ms: alerted through the account's own notifier
     assert [x.title for x in b_alerts.alerts] == ["metric event_processing_ms"]
     assert a_alerts.alerts == []
+
+
+def test_a_fleet_persists_its_shared_series_once_a_round_and_each_accounts_errors() -> None:
+    """200 accounts sharing ~27 series wrote 200 copies of them every minute; one does."""
+    daemon, _, clock = metrics()
+    accounts = [daemon.for_account(CollectingNotifier(), every_s=60.0) for _ in range(5)]
+    for i, account in enumerate(accounts):
+        account.event_processed(1_000 * (i + 1))
+        account.rule_evaluated("r", 500)
+        account.rule_error(f"rule{i}")
+    ts = dt.datetime(2026, 3, 2, tzinfo=dt.UTC)
+    first = [a.periodic(ts, account_id=i + 1) for i, a in enumerate(accounts)]
+    series_rows = [s for rows in first for s in rows if not s.name.startswith("rule_errors")]
+    one_copy = [s for s in daemon.samples(ts, series=True) if s.account_id == 0]
+    assert len(series_rows) == len(one_copy) > 0  # the series count, not 5 times it
+    assert {s.account_id for s in series_rows} == {DAEMON}
+    assert ("rss_mb.p50", "") in {(s.name, s.label) for s in series_rows}  # sampled once
+    assert daemon.series[RSS].count == 1
+    for i, rows in enumerate(first):  # every account's own errors, under its own id
+        errors = [(s.label, s.account_id) for s in rows if s.name == "rule_errors.count"]
+        assert errors == [(f"rule{i}", i + 1)]
+    clock.t = 59.0
+    assert all(len(a.periodic(ts, 1)) == 1 for a in accounts)  # still this round: errors only
+    clock.t = 60.0
+    again = [len(a.periodic(ts, 1)) for a in accounts]
+    assert again == [len(series_rows) + 1, 1, 1, 1, 1] and daemon.series[RSS].count == 2
+
+
+def test_a_single_accounts_metrics_persist_every_series_under_its_own_id_each_time() -> None:
+    m, _, _ = metrics()
+    m.event_processed(1_000)
+    ts = dt.datetime(2026, 3, 2, tzinfo=dt.UTC)
+    assert m.periodic(ts, 7) and m.periodic(ts, 7)  # no round to share: every maintenance
+    assert {s.account_id for s in m.periodic(ts, 7)} == {7} and m.series[RSS].count == 3

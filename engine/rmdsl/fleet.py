@@ -129,7 +129,10 @@ class Fleet:
             )
             if self._metrics is not None:  # the daemon's series; many: each its own errors
                 many = self.settings.many
-                sup.metrics = self._metrics.for_account(sup.notifier) if many else self._metrics
+                every = self.settings.maintenance_s
+                sup.metrics = (
+                    self._metrics.for_account(sup.notifier, every) if many else self._metrics
+                )
             self._pending[spec.name] = sup
         return sup
 

@@ -220,10 +220,11 @@ class Engine:
                 raise  # cancelled by someone else than stop()
 
     async def maintenance(self) -> None:
-        """Periodic: sample RSS and persist the metric summaries."""
-        self.metrics.memory()
-        samples = self.metrics.samples(self.state.now, self.state.account_id)
-        await self.journal.persist(self.store.record_metrics(samples))
+        """Periodic: sample RSS and persist the metric summaries (a fleet's shared series
+        once a round for all its accounts: Metrics.periodic)."""
+        samples = self.metrics.periodic(self.state.now, self.state.account_id)
+        if samples:
+            await self.journal.persist(self.store.record_metrics(samples))
 
     def _degraded(self, depth: int) -> None:
         self.notifier.alert(
