@@ -12,7 +12,7 @@ import pytest
 from tests.broker.test_projectx import DAY_START, MNQ, Sink, trade
 from tests.mocks.mock_sdk import ACCOUNT_ID, MockAccount, MockSDK
 
-from rmdsl.broker.projectx_fleet import ProjectXAccount, ProjectXLogin
+from rmdsl.broker.projectx_fleet import ORDER_CONTRACTS_KEPT, ProjectXAccount, ProjectXLogin
 from rmdsl.contract.broker import OrderChange
 from rmdsl.contract.events import (
     ConnectionEvent,
@@ -160,3 +160,23 @@ async def test_another_accounts_modify_is_posted_for_it_on_the_tick(
     primary: ProjectXAccount = brokers["PRACTICE-1"][0]
     await primary.modify_order(9, OrderChange(stop_price=Decimal("20975.5")))
     sdk.suite.orders.modify_order.assert_awaited_once()
+
+
+async def test_an_account_remembers_the_contracts_of_its_working_orders_only_and_a_bounded_number(
+    sdk: MockSDK, fleet: tuple[ProjectXLogin, dict[str, tuple[Any, Sink]]]
+) -> None:
+    """Every order's contract was kept for the daemon's life: ~200 orders a minute in a fleet."""
+    broker: ProjectXAccount = fleet[1]["EXPRESS-3"][0]
+    now, deliver = dt.datetime(2026, 3, 2, 15, tzinfo=dt.UTC), broker._noting(Sink())
+
+    def order(oid: int, status: OrderStatus) -> OrderEvent:
+        return OrderEvent(oid, 7003, MNQ, now, status, OrderType.STOP, Side.SELL, 1, None, None)
+
+    for oid in range(1, 2001):  # placed, then filled or cancelled
+        await deliver(order(oid, OrderStatus.OPEN))
+        await deliver(order(oid, OrderStatus.FILLED if oid % 2 else OrderStatus.CANCELLED))
+    assert broker._order_contracts == {}
+    for oid in range(1, 2001):  # working orders whose end never came: the newest kept
+        await deliver(order(oid, OrderStatus.OPEN))
+    kept = broker._order_contracts
+    assert len(kept) == ORDER_CONTRACTS_KEPT and min(kept) == 2001 - ORDER_CONTRACTS_KEPT

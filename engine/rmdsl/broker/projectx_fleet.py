@@ -31,6 +31,7 @@ from rmdsl.errors import BrokerError
 
 log = logging.getLogger("rmdsl.broker.projectx")
 
+ORDER_CONTRACTS_KEPT = 512  # working orders' contracts an account remembers, newest kept
 ACCOUNTS_TTL_S = 2.0  # one /Account/search serves every account's snapshot within this
 
 
@@ -160,12 +161,22 @@ class ProjectXAccount(ProjectXBroker):
 
         async def deliver(event: Event) -> None:
             if isinstance(event, OrderEvent):
-                self._order_contracts[event.id] = event.contract_id
+                self._note_contract(event)
             if self._reading and isinstance(event, OrderEvent | PositionEvent | TradeEvent):
                 self.gate.hurry(self.account_name)  # trading before its reconcile: it goes next
             await sink(event)
 
         return deliver
+
+    def _note_contract(self, order: OrderEvent) -> None:
+        """Working orders only (a modify targets a resting order), ORDER_CONTRACTS_KEPT at
+        most: every order an account ever placed was kept, ~200 a minute in a busy fleet."""
+        if not order.working:
+            self._order_contracts.pop(order.id, None)
+            return
+        self._order_contracts[order.id] = order.contract_id
+        if len(self._order_contracts) > ORDER_CONTRACTS_KEPT:  # one whose end was never seen
+            del self._order_contracts[next(iter(self._order_contracts))]
 
     def _find(self, accounts: list[Any]) -> Any:
         wanted = self.account_name.strip().upper()
