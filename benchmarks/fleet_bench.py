@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import fleet_gateway
 from fleet_daemon import start_fleet
-from fleet_probe import Probe, grow
+from fleet_probe import Probe, grow, memory_lines
 
 P99_GOAL_US, P95_GOAL_MS, MAX_GOAL_MS, RSS_GOAL_MB, START_GOAL_S = 100.0, 20.0, 100.0, 150.0, 10.0
 FLAT_MB_PER_MIN = 0.1  # "flat": under 6 MB an hour
@@ -175,7 +175,8 @@ async def _measure(
         probe.install()
         tasks = [sample_memory(until, t0, memory), probe.watch(until)]
         tasks += [] if args.no_scrape else [scrape(fleet.metrics_url, until, scrapes)]
-        tasks += [grow(t0, until, args.tracemalloc, rss_mb)] if args.tracemalloc else []
+        watch = grow(t0, until, args.tracemalloc, rss_mb) if args.tracemalloc else None
+        tasks.append(watch or memory_lines(t0, until, rss_mb))
         running = asyncio.gather(*tasks)
         result: fleet_gateway.Result = await asyncio.to_thread(conn.recv)
         await running

@@ -126,12 +126,20 @@ def malloc_mb() -> dict[str, float] | None:
 
 
 def _memory_line(elapsed_s: float, rss: Callable[[], float]) -> str:
-    traced, _ = tracemalloc.get_traced_memory()
-    line = f"   mem t={elapsed_s:.0f}s rss={rss():.1f} traced={traced / 1_048_576:.1f}"
+    line = f"   mem t={elapsed_s:.0f}s rss={rss():.1f}"
+    if tracemalloc.is_tracing():
+        line += f" traced={tracemalloc.get_traced_memory()[0] / 1_048_576:.1f}"
     malloc = malloc_mb()
     if malloc is not None:
         line += " " + " ".join(f"malloc_{k}={v:.1f}" for k, v in malloc.items())
     return line + f" blocks={sys.getallocatedblocks()}"
+
+
+async def memory_lines(t0: float, until: float, rss: Callable[[], float]) -> None:
+    """Once a minute on stderr, without tracemalloc: RSS against glibc's arenas."""
+    while time.monotonic() < until - 1:
+        await asyncio.sleep(min(60.0, max(until - 1 - time.monotonic(), 0)))
+        print(_memory_line(time.monotonic() - t0, rss), file=sys.stderr, flush=True)
 
 
 async def grow(t0: float, until: float, frames: int, rss: Callable[[], float]) -> None:
