@@ -16,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any
 
@@ -186,6 +188,17 @@ class ProjectXAccount(ProjectXBroker):
             await self._quietly("unsubscribe the account", live.remove_account(int(account.id)))
         if handoff is not None:
             await handoff.close()
+
+    @asynccontextmanager
+    async def snapshot_turn(self) -> AsyncIterator[None]:
+        """As one account's: its turn queued BULK behind other accounts' earlier ones, moved
+        up (hurry) when the account trades meanwhile."""
+        self._reading += 1
+        try:
+            async with super().snapshot_turn():
+                yield
+        finally:
+            self._reading -= 1
 
     async def snapshot(self) -> Snapshot:
         """As one account's, its reads queued BULK behind other accounts' earlier ones."""
