@@ -4,17 +4,22 @@ sent again), no 429, one account list for all (docs/broker.md, "Many accounts: s
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
+import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from e2ekit import RULES
+from e2ekit import RULES, wait_until
 
 from rmdsl.accounts import AccountEntry
 from rmdsl.broker.projectx_rate import Budget
 from rmdsl.daemon import Daemon
 from rmdsl.demo.sim import SimAccount
+from rmdsl.engine.core import Engine
+from rmdsl.engine.persistence import LockoutRecord, UntilKindRecord
 from rmdsl.notify import CollectingNotifier
 from rmdsl.pipeline import load_ruleset
 from rmdsl.store.sqlite import SqliteStore
@@ -72,3 +77,58 @@ async def test_accounts_start_under_a_small_budget_each_read_sent_once(
         assert login.contracts.fetched == 1
     finally:
         await daemon.stop()
+
+
+async def test_a_restored_lockout_is_enforced_long_before_the_accounts_snapshot_turn(
+    sim: SimAccount, tmp_path: Path
+) -> None:
+    """docs/operations.md, "Before its first reconcile": the lockout in the state database is
+    policed from the moment the engine is restored, while the snapshot waits its turn."""
+    gw, target = sim.gw, NAMES[2]
+    account_id = next(a.id for a in gw.market.iter_accounts() if a.name == target)
+    now = sim.now()
+    async with SqliteStore(tmp_path / "state.db") as store:
+        await store.add_lockout(
+            LockoutRecord(
+                "lk-restored",
+                account_id,
+                None,
+                "daily_realized_loss",
+                now + dt.timedelta(hours=2),
+                UntilKindRecord.DURATION,
+                now - dt.timedelta(minutes=5),
+            )
+        )
+    window_s = 2.0  # 5 reads per window: every snapshot's 4 reads wait a window or more
+    gw.limits.set(6, window_s)
+    login = sim.login(budget=Budget(6, window_s, 1), call_timeout_s=1.0)
+    daemon = Daemon.for_accounts(
+        [AccountEntry("PRAC-SIM-[1-3]", RULES)],
+        login,
+        SqliteStore(tmp_path / "state.db"),
+        CollectingNotifier(),
+        clock=sim.now,
+        reload=False,
+        lock_dir=tmp_path / "locks",
+    )
+    start = asyncio.create_task(daemon.start())
+    try:
+        await wait_until(lambda: _engine_of(daemon, target) is not None, what="the engine")
+        began = time.monotonic()
+        gw.trader_place("MNQ", "buy", "market", 1, account=target)
+        await wait_until(lambda: gw.position_size("MNQ", account=target) == 0, what="closed")
+        closed_s = time.monotonic() - began
+        sup = daemon.fleet.starting[target]
+        assert not sup.reconciler.reconciled and login.gate.queued > 0  # its turn: later
+        assert closed_s < 1.5
+        await start
+        assert daemon.reconciled and gw.limits.refused == 0
+    finally:
+        start.cancel()
+        await asyncio.gather(start, return_exceptions=True)
+        await daemon.stop()
+
+
+def _engine_of(daemon: Daemon, name: str) -> Engine | None:
+    sup = daemon.fleet.starting.get(name)
+    return sup.engine if sup is not None else None
