@@ -62,7 +62,7 @@ class Reconciler:
         self.broker, self.notifier, self.status, self.clock = broker, notifier, status, clock
         self.stopping = stopping
         self.pause = pause or asyncio.Lock()  # held by the account's pump around each event
-        self.queued = False  # the snapshot waits for its turn in the request budget
+        self.attempting = False  # a snapshot is under way: waiting its turn, or reading
         self._epoch = 0  # disconnects seen: a reconcile begun before one is superseded
         self.alert_s, self.retry_s = alert_s, retry_s
         self.reconcile_ms: list[float] = []  # snapshot fetched + applied, per reconcile
@@ -124,16 +124,15 @@ class Reconciler:
     async def _turn(self) -> AsyncIterator[None]:
         """The broker's snapshot turn (its reads' slots reserved), if it has a request budget."""
         turn: Callable[[], Any] | None = getattr(self.broker, "snapshot_turn", None)
-        if turn is None:
-            yield
-            return
-        self.queued = True
+        self.attempting = True
         try:
-            async with turn():
-                self.queued = False
+            if turn is None:
                 yield
+            else:
+                async with turn():
+                    yield
         finally:
-            self.queued = False
+            self.attempting = False
 
     def disconnected(self) -> None:
         """The broker is away: a reconcile under way is superseded, decisions wait."""
@@ -163,8 +162,8 @@ class Reconciler:
     def alert_if_overdue(self, why: str) -> None:
         """Once per episode, after the bound: decisions are paused on stale state."""
         since = self._since_mono
-        if self._alerted or since is None or self.queued:
-            return  # a snapshot that only waits its turn is not overdue: not alerted
+        if self._alerted or since is None or self.attempting:
+            return  # a snapshot under way (its turn may take minutes) has not failed: later
         waited = time.monotonic() - since
         if waited >= self.alert_s:
             self._alerted = True

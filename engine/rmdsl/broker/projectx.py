@@ -45,8 +45,6 @@ MAX_TRADES = 100_000
 CLOSE_CONTRACT = "/Position/closeContract"
 PARTIAL_CLOSE_CONTRACT = "/Position/partialCloseContract"
 MODIFY_ORDER = "/Order/modify"
-# a snapshot's requests: the account list, open positions, open orders, the day's trades
-SNAPSHOT_READS = 4
 
 
 def default_sdk() -> SdkFactory:
@@ -58,6 +56,9 @@ def default_sdk() -> SdkFactory:
 
 class ProjectXBroker:
     """The Broker protocol for one TopstepX account, chosen by name, across all its instruments."""
+
+    # a snapshot's requests: the account list, open positions, open orders, the day's trades
+    snapshot_reads = 4
 
     def __init__(
         self,
@@ -199,7 +200,7 @@ class ProjectXBroker:
         """Wait for the snapshot's turn in the request budget, then run the block (which
         takes the snapshot) with its reads' slots reserved: the daemon keeps enforcing the
         account's events during the wait and pauses them for the reads only."""
-        async with self.gate.reserved(SNAPSHOT_READS, rate.BULK, self.account_name):
+        async with self.gate.reserved(self.snapshot_reads, rate.BULK, self.account_name):
             yield
 
     async def snapshot(self) -> Snapshot:

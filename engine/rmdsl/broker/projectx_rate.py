@@ -177,9 +177,12 @@ class PriorityGate:
         """Wait for a turn, then run the block: its first request uses the slot (a call's
         timeout starts inside the block, after the wait). A slot left unused (the SDK
         answered from its cache) is given back. Inside `reserved()` a reserved slot is used
-        while one is left."""
+        while one is left; past them the call goes NORMAL (its caller is pausing work)."""
         held = _CREDIT.get()
-        credit = [held.pop()] if held else [await self.turn(priority, key)]
+        if held:
+            credit = [held.pop()]
+        else:
+            credit = [await self.turn(priority if held is None else NORMAL, key)]
         token = _CREDIT.set(credit)
         try:
             yield
