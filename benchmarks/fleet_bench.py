@@ -181,11 +181,21 @@ async def _measure(
         result: fleet_gateway.Result = await asyncio.to_thread(conn.recv)
         await running
         probe.uninstall()
+        print(f"   timers: {_timer_entries(fleet)}", file=sys.stderr, flush=True)
     finally:
         await fleet.stop()
         conn.send("stop")
     figures = _figures(n, plan, start_s, rss_before, hist, memory, scrapes, result)
     return figures | probe.figures() | {"policed_s": fleet.policed_s}
+
+
+def _timer_entries(fleet: Any) -> str:
+    """The engines' timer heaps against their running timers (cancelled ones stay in a
+    heap until it is compacted): what the accounts hold for timers at the end."""
+    engines = [s.engine for s in fleet.daemon.accounts.values() if s.engine is not None]
+    heap = sum(len(e.evaluator.timers._heap) for e in engines)
+    running = sum(len(e.evaluator.timers) for e in engines)
+    return f"{heap} heap entries for {running} running, {len(engines)} engines"
 
 
 def _figures(
