@@ -24,7 +24,9 @@ account first hands it the quotes still waiting for it.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -116,7 +118,8 @@ class Routes:
         followers.add(account_id)
         latest, had = self._latest.get(contract_id), self._had.pop((account_id, contract_id), None)
         if latest is not None and latest is not had and len(self._handoffs) > 1:
-            self._put(account_id, latest)  # (one account is handed every quote anyway)
+            # (one account is handed every quote anyway); handed now: its latency starts now
+            self._put(account_id, dataclasses.replace(latest, received_ns=time.monotonic_ns()))
         return True
 
     def expose(self, account_id: int, snapshot: Iterable[PositionEvent | OrderEvent]) -> None:
