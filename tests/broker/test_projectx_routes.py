@@ -12,17 +12,7 @@ from decimal import Decimal
 
 from rmdsl.broker.projectx_routes import Routes
 from rmdsl.broker.projectx_stream import Handoff
-from rmdsl.contract.events import (
-    Event,
-    OrderEvent,
-    OrderStatus,
-    OrderType,
-    PositionEvent,
-    PositionType,
-    QuoteEvent,
-    Side,
-    TradeEvent,
-)
+from rmdsl.contract import events as ev
 
 MNQ, ES = "CON.F.US.MNQ.Z25", "CON.F.US.EP.Z25"
 TS = dt.datetime(2026, 11, 27, 15, tzinfo=dt.UTC)
@@ -31,41 +21,41 @@ TS = dt.datetime(2026, 11, 27, 15, tzinfo=dt.UTC)
 class Recorder(Handoff):
     """A handoff that records each put (account, event) in one log shared by all accounts."""
 
-    def __init__(self, account_id: int, log: list[tuple[int, Event]]) -> None:
-        async def unused(event: Event) -> None:
+    def __init__(self, account_id: int, log: list[tuple[int, ev.Event]]) -> None:
+        async def unused(event: ev.Event) -> None:
             raise AssertionError("not pumped in these tests")
 
         super().__init__(unused)
         self.account_id, self.log = account_id, log
 
-    def put(self, event: Event) -> None:
+    def put(self, event: ev.Event) -> None:
         self.log.append((self.account_id, event))
 
 
-def routes_of(n: int, quote_slice: int = 16) -> tuple[Routes, list[tuple[int, Event]]]:
+def routes_of(n: int, quote_slice: int = 16) -> tuple[Routes, list[tuple[int, ev.Event]]]:
     routes, log = Routes(quote_slice=quote_slice), []
     for account_id in range(1, n + 1):
         routes.add(account_id, Recorder(account_id, log))
     return routes, log
 
 
-def quote(price: int, contract_id: str = MNQ) -> QuoteEvent:
-    return QuoteEvent(contract_id, TS, Decimal(price))
+def quote(price: int, contract_id: str = MNQ) -> ev.QuoteEvent:
+    return ev.QuoteEvent(contract_id, TS, Decimal(price))
 
 
-def order(oid: int, account_id: int, status: OrderStatus = OrderStatus.OPEN) -> OrderEvent:
-    return OrderEvent(oid, account_id, MNQ, TS, status, OrderType.STOP, Side.SELL, 1)
+def order(oid: int, account_id: int, status: ev.OrderStatus = ev.OrderStatus.OPEN) -> ev.OrderEvent:
+    return ev.OrderEvent(oid, account_id, MNQ, TS, status, ev.OrderType.STOP, ev.Side.SELL, 1)
 
 
-def position(pid: int, account_id: int, size: int = 1) -> PositionEvent:
-    return PositionEvent(pid, account_id, MNQ, TS, PositionType.LONG, size, Decimal(21000))
+def position(pid: int, account_id: int, size: int = 1) -> ev.PositionEvent:
+    return ev.PositionEvent(pid, account_id, MNQ, TS, ev.PositionType.LONG, size, Decimal(21000))
 
 
-def fill(tid: int, account_id: int) -> TradeEvent:
-    return TradeEvent(tid, account_id, MNQ, TS, Decimal(21000), None, Decimal(0), Side.BUY, 3)
+def fill(tid: int, account_id: int) -> ev.TradeEvent:
+    return ev.TradeEvent(tid, account_id, MNQ, TS, Decimal(21000), None, Decimal(0), ev.Side.BUY, 3)
 
 
-def of(log: list[tuple[int, Event]], account_id: int) -> list[Event]:
+def of(log: list[tuple[int, ev.Event]], account_id: int) -> list[ev.Event]:
     return [event for who, event in log if who == account_id]
 
 
@@ -86,7 +76,7 @@ async def test_an_account_follows_only_while_exposed_and_gets_the_latest_quote_f
     routes.deliver(working)
     assert of(log, 1) == [q1, working]  # the latest quote before the order that follows
     routes.deliver(q2)
-    cancelled = order(8, 1, OrderStatus.CANCELLED)
+    cancelled = order(8, 1, ev.OrderStatus.CANCELLED)
     routes.deliver(cancelled)
     assert routes.following(MNQ) == frozenset()
     routes.deliver(q3)  # account 1 flat and without orders: not handed it
@@ -108,7 +98,7 @@ async def test_a_position_and_an_order_both_gone_before_the_account_stops_follow
     routes.deliver(order(8, 1))
     routes.deliver(position(5, 1, 0))  # flat, but its order still works
     assert routes.following(MNQ) == {1}
-    routes.deliver(order(8, 1, OrderStatus.FILLED))
+    routes.deliver(order(8, 1, ev.OrderStatus.FILLED))
     assert routes.following(MNQ) == frozenset()
     routes.expose(2, [order(20, 2)])  # a snapshot's working order: account 2 follows
     assert routes.following(MNQ) == {2}
@@ -143,26 +133,26 @@ async def test_the_fan_out_hands_one_slice_per_loop_turn() -> None:
     assert all(b - a <= 4 for a, b in itertools.pairwise(handed))
 
 
-def expected(arrived: list[tuple[int | None, Event]], account_id: int) -> list[Event]:
+def expected(arrived: list[tuple[int | None, ev.Event]], account_id: int) -> list[ev.Event]:
     """What the account must see, in order: its own events; the MNQ quotes that arrive
     while it holds a position; at a new position, the latest quote first if it lacks it."""
-    want: list[Event] = []
+    want: list[ev.Event] = []
     latest = had = None  # the last MNQ quote; the last one the account was handed
     exposed = False
     for who, event in arrived:
-        if isinstance(event, QuoteEvent):
+        if isinstance(event, ev.QuoteEvent):
             if event.contract_id == MNQ:
                 latest = event
                 if exposed:
                     want.append(event)
                     had = event
         elif who == account_id:
-            if isinstance(event, PositionEvent) and event.size and not exposed:
+            if isinstance(event, ev.PositionEvent) and event.size and not exposed:
                 if latest is not None and had is not latest:
                     want.append(latest)
                     had = latest
                 exposed = True
-            elif isinstance(event, PositionEvent) and not event.size:
+            elif isinstance(event, ev.PositionEvent) and not event.size:
                 exposed = False
             want.append(event)
     return want
@@ -171,15 +161,15 @@ def expected(arrived: list[tuple[int | None, Event]], account_id: int) -> list[E
 async def test_each_account_sees_its_own_events_in_arrival_order_under_interleaving() -> None:
     routes, log = routes_of(30, quote_slice=3)
     rng = random.Random(14)
-    arrived: list[tuple[int | None, Event]] = []  # (account, or None for a quote; event)
+    arrived: list[tuple[int | None, ev.Event]] = []  # (account, or None for a quote; event)
     for n in range(600):
         account_id, kind = rng.randint(1, 30), rng.random()
-        event: Event = quote(n, rng.choice((MNQ, ES)))
+        event: ev.Event = quote(n, rng.choice((MNQ, ES)))
         if kind > 0.8:
             event = position(account_id, account_id, rng.choice((0, 1)))
         elif kind > 0.5:
             event = fill(n, account_id)
-        arrived.append((None if isinstance(event, QuoteEvent) else account_id, event))
+        arrived.append((None if isinstance(event, ev.QuoteEvent) else account_id, event))
         routes.deliver(event)
         if rng.random() < 0.3:
             await asyncio.sleep(0)  # the fan-out runs on: a slice per turn
