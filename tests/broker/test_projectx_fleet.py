@@ -190,3 +190,23 @@ async def test_quotes_reach_only_the_accounts_exposed_in_the_contract_latest_fir
     market = rt.market_connection
     assert market is not None
     market.send.assert_awaited_once_with("SubscribeContractQuotes", [MNQ])
+
+
+async def test_a_snapshot_reads_the_account_list_again_only_after_an_account_update(
+    sdk: MockSDK, fleet: tuple[ProjectXLogin, dict[str, tuple[Any, Sink]]]
+) -> None:
+    """docs/broker.md, "Many accounts: start-up": the list the connects read serves the
+    snapshots however long they waited, unless the account's update came after it (the
+    daemon has applied that newer balance: an older list must not put the old one back)."""
+    login, brokers = fleet
+    express, _ = brokers["EXPRESS-2"]
+    listed = login.listed
+    await express.snapshot()
+    assert login.listed == listed  # no account update: the connects' list
+    update = {"id": 7002, "name": "EXPRESS-2", "balance": 49_000.0, "canTrade": True}
+    await sdk.realtime.push_user("GatewayUserAccount", update)
+    await flush(brokers)
+    await express.snapshot()
+    assert login.listed == listed + 1
+    await brokers["EXPRESS-3"][0].snapshot()  # its own account had no update: that fresh list
+    assert login.listed == listed + 1
