@@ -10,8 +10,8 @@ from typing import Any
 
 import hypothesis.strategies as st
 from hypothesis import HealthCheck, given, settings
-from hypothesis.extra.lark import from_lark
 from lark import Lark
+from larkgen import BoundedLark
 from reference import Reference
 
 from rmdsl.errors import ParseError
@@ -44,7 +44,7 @@ _EXPLICIT = {
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
-@given(from_lark(GRAMMAR, start="start", explicit=_EXPLICIT))
+@given(BoundedLark(GRAMMAR, "start", _EXPLICIT))
 def test_generated_sentences_parse_or_fail_located(text: str) -> None:
     try:
         expr = parse_expression(text, path="g.yaml")
