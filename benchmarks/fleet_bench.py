@@ -184,7 +184,7 @@ async def _measure(
         await fleet.stop()
         conn.send("stop")
     figures = _figures(n, plan, start_s, rss_before, hist, memory, scrapes, result)
-    return figures | probe.figures()
+    return figures | probe.figures() | {"policed_s": fleet.policed_s}
 
 
 def _figures(
@@ -320,6 +320,9 @@ def main() -> int:
         runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
         print(f"   RSS over time (s, MB): {runs[-1]['rss_series']}", flush=True)
         print(f"   loop: {_loop_line(runs[-1])}", flush=True)
+        policed, reconciled = _fmt(runs[-1]["policed_s"], ".2f"), runs[-1]["start_s"]
+        print(f"   start: every account policed after {policed} s, reconciled after "
+              f"{reconciled:.2f} s", flush=True)  # fmt: skip
     print("fleet: one daemon, N accounts, the catalogue ruleset on each (rulesets/topstep.yaml)")
     table(runs)
     return 0 if judge(runs[-1]) else GOAL_MISSED

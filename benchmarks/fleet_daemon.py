@@ -34,6 +34,7 @@ READY_S = 600.0  # start-up of 200 accounts under the gateway's request budget t
 @dataclass
 class RunningFleet:
     daemon: Daemon
+    policed_s: float | None = None  # from start until every account's engine enforces
 
     @property
     def metrics_url(self) -> str:
@@ -84,6 +85,7 @@ async def start_fleet(
     )
     _dump_tasks_on_sigusr1()
     progress = asyncio.create_task(_progress(daemon, len(names)))
+    policed = asyncio.create_task(_until_policed(daemon, len(names), time.monotonic()))
     try:
         await daemon.start()
     finally:
@@ -93,7 +95,17 @@ async def start_fleet(
         if time.monotonic() > deadline:
             raise TimeoutError("the accounts did not all reconcile")
         await _sleep(0.05)
-    return RunningFleet(daemon)
+    return RunningFleet(daemon, await policed)
+
+
+async def _until_policed(daemon: Daemon, n: int, t0: float) -> float:
+    """Seconds until every account's engine runs (restored state policed, docs/operations.md
+    "Before its first reconcile"), whether or not its snapshot has had its turn yet."""
+    while True:
+        sups = list(daemon.fleet.starting.values()) + list(daemon.fleet.by_name.values())
+        if sum(1 for s in sups if s.engine is not None) >= n:
+            return time.monotonic() - t0
+        await asyncio.sleep(0.05)
 
 
 def _all_enforcing(daemon: Daemon, n: int) -> bool:

@@ -3,10 +3,13 @@
 Start order: the ruleset (an error stops here, nothing half-started), the
 broker's connect (the account on the login's connection), the account's claim
 (rmdsl.store.claim: one daemon per account), the engine restored from the
-state database, a reconcile from a REST snapshot; then the pump (the one
-consumer of the account's queue) and the clock run as the account's own tasks.
-After a disconnect the engine waits (not evaluating) until the broker is back
-and a fresh snapshot has been reconciled.
+state database; from then on the pump (the one consumer of the account's queue)
+and the clock run as the account's own tasks, and a reconcile from a REST
+snapshot follows (start() returns once it has succeeded). Until then, and
+after a disconnect until the broker is back and a fresh snapshot has been
+reconciled, the engine does not evaluate: events are applied, and what is
+already decided (a restored lockout, pause, block, reduce-only) is policed,
+but nothing new is decided (docs/operations.md, "Before its first reconcile").
 
 Each account has its own queue, pump and clock tasks, so a slow broker call, a
 failing reload or a rule error on one account never holds up another's
@@ -85,6 +88,7 @@ class AccountSupervisor:
         self.engine: Engine | None = None
         self.feed = DaemonFeed()  # records, reloads, reconnects: for the dashboard and /metrics
         self.stopping = asyncio.Event()  # the daemon stops, or the account left the config
+        self.pause = asyncio.Lock()  # the pump holds it per event; a reconcile, for its reads
         self.reconciler = Reconciler(
             broker,
             notifier,
@@ -93,7 +97,9 @@ class AccountSupervisor:
             self.stopping,
             alert_s=settings.unreconciled_alert_s,
             retry_s=settings.retry_s,
+            pause=self.pause,
         )
+        self._reconnect: asyncio.Task[None] | None = None
         self._buffer: list[Event] = []  # events that arrived before the engine existed
         self._tasks: list[asyncio.Task[None]] = []
         self._connected = False
@@ -137,29 +143,40 @@ class AccountSupervisor:
             for event in self._buffer:
                 engine.queue.put(event)
             self._buffer.clear()
+            # what the database says is decided is policed from now, not from the reconcile
+            # (which may wait minutes for its turn in a login's request budget)
+            self._spawn(self._pump(), f"rmdsl-pump-{account_id}")
+            self._spawn(self._tick(), f"rmdsl-clock-{account_id}")
+            log.info("%s: enforcing restored state until its first reconcile", self.name)
             await self.reconciler.run(engine, "start")
         except BaseException:
+            await self._cancel_tasks()
             await self._teardown()
             raise
-        self._spawn(self._pump(), f"rmdsl-pump-{account_id}")
-        self._spawn(self._tick(), f"rmdsl-clock-{account_id}")
         if self.claim.held:
             self._spawn(self.claim.heartbeat(), f"rmdsl-heartbeat-{account_id}")
-        await self.claim.set_status(RUNNING)
+        if self.reconciler.reconciled:  # else a disconnect came first: its reconnect says so
+            await self.claim.set_status(RUNNING)
         log.info("supervising account %s (%s) with %s", self.name, account_id, ruleset.name)
 
     async def stop(self) -> None:
         """Stop the clock and pump, finish enforcement in flight, save state, release the
         account (its claim last: a successor starts only once this one enforces nothing)."""
         self.stopping.set()
-        tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._cancel_tasks()
         if self.engine is not None:
             with contextlib.suppress(Exception):
                 await self.engine.maintenance()  # the last metric summaries for `rmdsl status`
         await self._teardown()
+
+    async def _cancel_tasks(self) -> None:
+        tasks, self._tasks = self._tasks, []
+        if self._reconnect is not None:
+            tasks.append(self._reconnect)
+            self._reconnect = None
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _teardown(self) -> None:
         await self.reconciler.statuses_written()  # the last reconcile status, then "stopped"
@@ -200,7 +217,8 @@ class AccountSupervisor:
             self.engine.queue.put(event)
 
     async def _pump(self) -> None:
-        """The one consumer of the account's queue; a reconcile runs here, between events."""
+        """The one consumer of the account's queue; a reconcile pauses it (`pause`) for its
+        reads and apply only, so what arrives meanwhile is applied after the snapshot."""
         engine = self.engine
         assert engine is not None
         last_maintenance = time.monotonic()
@@ -208,27 +226,34 @@ class AccountSupervisor:
             event = await engine.queue.get()
             engine.metrics.queue_depth(engine.queue.depth)
             try:
-                await engine.process(event, wait=False)
+                async with self.pause:
+                    await engine.process(event, wait=False)
                 if isinstance(event, ConnectionEvent):
-                    await self._on_connection(event)
+                    self._on_connection(event)
                 if time.monotonic() - last_maintenance >= self.settings.maintenance_s:
                     last_maintenance = time.monotonic()
                     await engine.maintenance()
             except Exception:  # one bad event must never stop enforcement of the next
                 log.exception("internal error processing %s; continuing", type(event).__name__)
 
-    async def _on_connection(self, event: ConnectionEvent) -> None:
+    def _on_connection(self, event: ConnectionEvent) -> None:
         engine = self.engine
         assert engine is not None
         if event.state is ConnectionState.DISCONNECTED:
             log.warning("%s: broker disconnected: decisions paused until reconciled", self.name)
-            self.reconciler.unreconciled()
+            self.reconciler.disconnected()  # a reconcile under way gives up at its next step
             self._lost_broker = True
         elif event.state is ConnectionState.CONNECTED:
             if self._lost_broker:
                 self._lost_broker = False
                 self.feed.reconnected()
-            await self.reconciler.run(engine, "reconnect")
+            if self._reconnect is not None:
+                self._reconnect.cancel()  # superseded: this reconnect's snapshot is newer
+            # a task: the pump goes on (policing) while the snapshot waits its turn or a
+            # failed attempt backs off
+            self._reconnect = asyncio.create_task(
+                self.reconciler.run(engine, "reconnect"), name=f"rmdsl-reconcile-{self.name}"
+            )
 
     async def _tick(self) -> None:
         """A clock event every tick, and one as soon as an enforcement retry falls due."""

@@ -89,6 +89,12 @@ class Fleet:
         self._pending: dict[str, AccountSupervisor] = {}  # prepared, not started
 
     @property
+    def starting(self) -> dict[str, AccountSupervisor]:
+        """The accounts still starting, by config name (enforcing their restored state until
+        their first reconcile)."""
+        return dict(self._pending)
+
+    @property
     def accounts(self) -> dict[int, AccountSupervisor]:
         """The running accounts by gateway account id."""
         return {s.account_id: s for s in self.by_name.values() if s.engine is not None}

@@ -7,6 +7,13 @@ unreconciled: the engine does not evaluate (fills are held for the catch-up),
 `daemons` row says `not reconciled`, and past `alert_s` a critical alert is
 sent once per episode (docs/decisions.md Q20). Status rows are written by an
 ordered task: a slow or locked database never holds up the reconcile.
+
+The account's events keep being applied (and what is already decided policed)
+while a snapshot waits for its turn in the request budget (the broker's
+`snapshot_turn`, if it has one) and while a failed attempt backs off; `pause`
+(a lock the account's pump holds around each event) stops them for the reads
+and the apply only, so an event that arrives during the reads is applied after
+the snapshot, never overwritten by it (docs/decisions.md D18).
 """
 
 from __future__ import annotations
@@ -16,8 +23,8 @@ import contextlib
 import datetime as dt
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from typing import Protocol
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, Protocol
 
 from rmdsl.contract.broker import Broker
 from rmdsl.engine.core import Engine
@@ -50,9 +57,13 @@ class Reconciler:
         *,
         alert_s: float = UNRECONCILED_ALERT_S,
         retry_s: tuple[float, float] = (FIRST_RETRY_S, MAX_RETRY_S),
+        pause: asyncio.Lock | None = None,
     ) -> None:
         self.broker, self.notifier, self.status, self.clock = broker, notifier, status, clock
         self.stopping = stopping
+        self.pause = pause or asyncio.Lock()  # held by the account's pump around each event
+        self.attempting = False  # a snapshot is under way: waiting its turn, or reading
+        self._epoch = 0  # disconnects seen: a reconcile begun before one is superseded
         self.alert_s, self.retry_s = alert_s, retry_s
         self.reconcile_ms: list[float] = []  # snapshot fetched + applied, per reconcile
         self.reconciled = False
@@ -62,12 +73,14 @@ class Reconciler:
         self._write: asyncio.Task[None] | None = None
 
     async def run(self, engine: Engine, why: str) -> None:
-        """Snapshot + engine reconcile, retried with backoff until one succeeds (or stop)."""
+        """Snapshot + engine reconcile, retried with backoff until one succeeds, the daemon
+        stops or a disconnect supersedes it (the reconnect that follows runs its own)."""
         self.unreconciled(say=False)  # the row keeps "starting" / "not reconciled"
         delay, ceiling = self.retry_s
-        while not self.stopping.is_set():
+        epoch = self._epoch
+        while not self.stopping.is_set() and epoch == self._epoch:
             try:
-                if await self._once(engine, why):
+                if await self._once(engine, why, epoch):
                     self._reconciled()
                 return
             except Exception as exc:  # BrokerError, a store or engine failure: try again
@@ -78,13 +91,17 @@ class Reconciler:
                 await asyncio.wait_for(self.stopping.wait(), delay)
             delay = min(delay * 2, ceiling)
 
-    async def _once(self, engine: Engine, why: str) -> bool:
-        """One attempt; False when stopping. Raises what the snapshot or the reconcile raised."""
-        started_ns = time.perf_counter_ns()
-        snapshot = await self.broker.snapshot()
-        if self.stopping.is_set():
-            return False
-        records = await engine.reconcile(snapshot, started_ns=started_ns)
+    async def _once(self, engine: Engine, why: str, epoch: int) -> bool:
+        """One attempt; False when stopping or superseded. Raises what the snapshot or the
+        reconcile raised. The time measured is the reads' and the apply's, not the turn's."""
+        async with self._turn(), self.pause:
+            if self.stopping.is_set() or epoch != self._epoch:
+                return False
+            started_ns = time.perf_counter_ns()
+            snapshot = await self.broker.snapshot()
+            if self.stopping.is_set():
+                return False
+            records = await engine.reconcile(snapshot, started_ns=started_ns)
         ms = (time.perf_counter_ns() - started_ns) / 1e6
         self.reconcile_ms.append(ms)
         log.info(
@@ -102,6 +119,25 @@ class Reconciler:
                 "warning", "metric reconciliation_ms", f"reconciliation took {ms / 1000:.1f} s"
             )
         return True
+
+    @contextlib.asynccontextmanager
+    async def _turn(self) -> AsyncIterator[None]:
+        """The broker's snapshot turn (its reads' slots reserved), if it has a request budget."""
+        turn: Callable[[], Any] | None = getattr(self.broker, "snapshot_turn", None)
+        self.attempting = True
+        try:
+            if turn is None:
+                yield
+            else:
+                async with turn():
+                    yield
+        finally:
+            self.attempting = False
+
+    def disconnected(self) -> None:
+        """The broker is away: a reconcile under way is superseded, decisions wait."""
+        self._epoch += 1
+        self.unreconciled()
 
     def unreconciled(self, say: bool = True) -> None:
         """A disconnect (or a reconcile begins): decisions wait for the next reconcile."""
@@ -126,8 +162,8 @@ class Reconciler:
     def alert_if_overdue(self, why: str) -> None:
         """Once per episode, after the bound: decisions are paused on stale state."""
         since = self._since_mono
-        if self._alerted or since is None:
-            return
+        if self._alerted or since is None or self.attempting:
+            return  # a snapshot under way (its turn may take minutes) has not failed: later
         waited = time.monotonic() - since
         if waited >= self.alert_s:
             self._alerted = True

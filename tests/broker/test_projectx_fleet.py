@@ -160,3 +160,23 @@ async def test_another_accounts_modify_is_posted_for_it_on_the_tick(
     primary: ProjectXAccount = brokers["PRACTICE-1"][0]
     await primary.modify_order(9, OrderChange(stop_price=Decimal("20975.5")))
     sdk.suite.orders.modify_order.assert_awaited_once()
+
+
+async def test_a_snapshot_reads_the_account_list_again_only_after_an_account_update(
+    sdk: MockSDK, fleet: tuple[ProjectXLogin, dict[str, tuple[Any, Sink]]]
+) -> None:
+    """docs/broker.md, "Many accounts: start-up": the list the connects read serves the
+    snapshots however long they waited, unless the account's update came after it (the
+    daemon has applied that newer balance: an older list must not put the old one back)."""
+    login, brokers = fleet
+    express, _ = brokers["EXPRESS-2"]
+    listed = login.listed
+    await express.snapshot()
+    assert login.listed == listed  # no account update: the connects' list
+    update = {"id": 7002, "name": "EXPRESS-2", "balance": 49_000.0, "canTrade": True}
+    await sdk.realtime.push_user("GatewayUserAccount", update)
+    await flush(brokers)
+    await express.snapshot()
+    assert login.listed == listed + 1
+    await brokers["EXPRESS-3"][0].snapshot()  # its own account had no update: that fresh list
+    assert login.listed == listed + 1

@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from rmdsl.broker import projectx_rate as rate
@@ -55,6 +56,9 @@ def default_sdk() -> SdkFactory:
 
 class ProjectXBroker:
     """The Broker protocol for one TopstepX account, chosen by name, across all its instruments."""
+
+    # a snapshot's requests: the account list, open positions, open orders, the day's trades
+    snapshot_reads = 4
 
     def __init__(
         self,
@@ -190,6 +194,14 @@ class ProjectXBroker:
         )
 
     # -- state -----------------------------------------------------------
+
+    @asynccontextmanager
+    async def snapshot_turn(self) -> AsyncIterator[None]:
+        """Wait for the snapshot's turn in the request budget, then run the block (which
+        takes the snapshot) with its reads' slots reserved: the daemon keeps enforcing the
+        account's events during the wait and pauses them for the reads only."""
+        async with self.gate.reserved(self.snapshot_reads, rate.BULK, self.account_name):
+            yield
 
     async def snapshot(self) -> Snapshot:
         """Account, open positions, ALL open orders and the trading day's trades, over REST."""

@@ -16,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any
 
@@ -26,7 +28,14 @@ from rmdsl.broker.projectx_contracts import Contracts
 from rmdsl.broker.projectx_live import LiveFeed
 from rmdsl.broker.projectx_stream import Handoff
 from rmdsl.contract.broker import EventSink, OrderChange, Snapshot
-from rmdsl.contract.events import AccountEvent, Event, OrderEvent, PositionEvent, TradeEvent
+from rmdsl.contract.events import (
+    AccountEvent,
+    ConnectionEvent,
+    Event,
+    OrderEvent,
+    PositionEvent,
+    TradeEvent,
+)
 from rmdsl.errors import BrokerError
 
 log = logging.getLogger("rmdsl.broker.projectx")
@@ -128,6 +137,8 @@ class ProjectXLogin:
 class ProjectXAccount(ProjectXBroker):
     """One account of a ProjectXLogin: the Broker an account's engine enforces through."""
 
+    snapshot_reads = 3  # the account list is the login's, one for every account's snapshot
+
     def __init__(self, login: ProjectXLogin, account_name: str, **options: Any) -> None:
         super().__init__(account_name, **options)
         self.login = login
@@ -135,6 +146,8 @@ class ProjectXAccount(ProjectXBroker):
         self._order_contracts: dict[int, str] = {}  # order id -> contract id, from the events
         self.contracts = login.contracts
         self._reading = 0  # snapshots in progress: activity moves their reads up the queue
+        # monotonic: the last account update or connection change delivered (see _fetch_account)
+        self._account_event_at = 0.0
 
     async def connect(self, sink: EventSink) -> None:
         if self._account is not None:
@@ -161,6 +174,8 @@ class ProjectXAccount(ProjectXBroker):
         async def deliver(event: Event) -> None:
             if isinstance(event, OrderEvent):
                 self._order_contracts[event.id] = event.contract_id
+            elif isinstance(event, AccountEvent | ConnectionEvent):
+                self._account_event_at = time.monotonic()
             if self._reading and isinstance(event, OrderEvent | PositionEvent | TradeEvent):
                 self.gate.hurry(self.account_name)  # trading before its reconcile: it goes next
             await sink(event)
@@ -187,6 +202,17 @@ class ProjectXAccount(ProjectXBroker):
         if handoff is not None:
             await handoff.close()
 
+    @asynccontextmanager
+    async def snapshot_turn(self) -> AsyncIterator[None]:
+        """As one account's: its turn queued BULK behind other accounts' earlier ones, moved
+        up (hurry) when the account trades meanwhile."""
+        self._reading += 1
+        try:
+            async with super().snapshot_turn():
+                yield
+        finally:
+            self._reading -= 1
+
     async def snapshot(self) -> Snapshot:
         """As one account's, its reads queued BULK behind other accounts' earlier ones."""
         self._reading += 1
@@ -196,8 +222,14 @@ class ProjectXAccount(ProjectXBroker):
             self._reading -= 1
 
     async def _fetch_account(self) -> AccountEvent:
-        """The account's row from the login's shared /Account/search (one for all accounts)."""
-        for account in await self.login.accounts():
+        """The account's row from the login's shared /Account/search (one for all accounts):
+        a list fetched since the account's last update or connection change delivered,
+        however old (while the hub is connected every change of the account comes as an
+        update). Never an older one: the daemon applies events while the snapshot waits its
+        turn, and the snapshot must not put an older balance back (docs/broker.md, "Many
+        accounts: start-up")."""
+        since_update = time.monotonic() - self._account_event_at
+        for account in await self.login.accounts(max_age_s=since_update):
             if int(account.id) == self.account_id:
                 event = self._map("account", [account], "Account")[0]
                 assert isinstance(event, AccountEvent)

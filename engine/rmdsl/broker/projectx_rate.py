@@ -127,21 +127,38 @@ class PriorityGate:
     async def turn(self, priority: int = NORMAL, key: Hashable = None) -> float:
         """Wait for room in the window, after every waiter of a lower priority number and
         every earlier one of the same; the slot is counted before this returns (its time)."""
-        if not self._waiters and self._delay() <= 0:
-            return self._record()
-        waiter = _Waiter(priority, next(self._seq), key, asyncio.get_running_loop().create_future())
-        self._waiters.append(waiter)
-        self.waited += 1
+        return (await self.turns(1, priority, key))[0]
+
+    async def turns(self, n: int, priority: int = NORMAL, key: Hashable = None) -> list[float]:
+        """`n` slots granted back to back (one place in the queue, not n: a snapshot's reads
+        do not each queue again behind every other account's)."""
+        granted: list[float] = []
+        while len(granted) < n and not self._waiters and self._delay() <= 0:
+            granted.append(self._record())
+        loop = asyncio.get_running_loop()
+        waiters = [
+            _Waiter(priority, next(self._seq), key, loop.create_future())
+            for _ in range(n - len(granted))
+        ]
+        if not waiters:
+            return granted
+        self._waiters += waiters
+        self.waited += len(waiters)
         if self._server is None or self._server.done():
             self._server = asyncio.create_task(self._serve(), name="rmdsl-rate-gate")
         try:
-            return await waiter.future
+            for waiter in waiters:
+                granted.append(await waiter.future)
         except asyncio.CancelledError:
-            if waiter in self._waiters:
-                self._waiters.remove(waiter)
-            elif waiter.future.done() and not waiter.future.cancelled():
-                self._release(waiter.future.result())  # granted, never sent
+            for sent_at in granted:  # granted, never sent
+                self._release(sent_at)
+            for waiter in waiters[len(granted) - (n - len(waiters)) :]:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+                elif waiter.future.done() and not waiter.future.cancelled():
+                    self._release(waiter.future.result())
             raise
+        return granted
 
     async def _serve(self) -> None:
         """Grant the waiters their slots one by one, as the window makes room."""
@@ -159,8 +176,13 @@ class PriorityGate:
     async def admitted(self, priority: int = BULK, key: Hashable = None) -> AsyncIterator[None]:
         """Wait for a turn, then run the block: its first request uses the slot (a call's
         timeout starts inside the block, after the wait). A slot left unused (the SDK
-        answered from its cache) is given back."""
-        credit = [await self.turn(priority, key)]
+        answered from its cache) is given back. Inside `reserved()` a reserved slot is used
+        while one is left; past them the call goes NORMAL (its caller is pausing work)."""
+        held = _CREDIT.get()
+        if held:
+            credit = [held.pop()]
+        else:
+            credit = [await self.turn(priority if held is None else NORMAL, key)]
         token = _CREDIT.set(credit)
         try:
             yield
@@ -168,6 +190,23 @@ class PriorityGate:
             _CREDIT.reset(token)
             if credit:
                 self._release(credit[0])
+
+    @asynccontextmanager
+    async def reserved(
+        self, n: int, priority: int = BULK, key: Hashable = None
+    ) -> AsyncIterator[None]:
+        """Wait for `n` slots, then run the block: its requests (and those of the tasks it
+        starts) use them first. The wait is over before the block starts, so a caller may
+        pause other work for the block only, not for the queue (a reconcile pauses its
+        account's events for the reads, not for the turn). Unused slots are given back."""
+        credit = await self.turns(n, priority, key)
+        token = _CREDIT.set(credit)
+        try:
+            yield
+        finally:
+            _CREDIT.reset(token)
+            for sent_at in credit:
+                self._release(sent_at)
 
     def hurry(self, key: Hashable) -> None:
         """The waiting requests of `key` (an account with activity) go before BULK ones."""

@@ -39,6 +39,7 @@ class Clockwork:
         self.enforcer = enforcer
         self.dispatcher = dispatcher
         self.reset = reset
+        self._intake = parts  # whether the engine evaluates (not before a reconcile)
 
     async def advance(self, ts: dt.datetime, received_ns: int, wait: bool) -> Records:
         """Run, in time order, every reset, lockout expiry, timer and retry due at or before ts.
@@ -47,10 +48,10 @@ class Clockwork:
         slow close (the SDK sleeps after one) never holds up the events behind it.
         """
         records: Records = []
-        timers, lockouts, today = self.evaluator.timers, self.lockouts, self.today
+        lockouts, today = self.lockouts, self.today
         self.enforcer.begin_step()
         while True:
-            timer_at = timers.next_deadline() or FAR
+            timer_at = self._timer_at()
             at = min(today.next_reset, lockouts.next_expiry, timer_at, self._retry_at())
             if at > ts:
                 break
@@ -81,11 +82,21 @@ class Clockwork:
                 firings.append(firing)
         return await self.dispatcher.dispatch(firings, wait) if firings else []
 
+    def _timer_at(self) -> dt.datetime:
+        """The next `for:`/grace deadline; none while not evaluating: a timer re-checks its
+        rule on the state, which is not the broker's until reconciled (docs/decisions.md
+        D18). One due meanwhile fires at the reconcile (catchup.reconcile advances the
+        clock once evaluating). Retries, lockout ends and resets run: they carry out or
+        end what was already decided."""
+        if not self._intake.evaluating:
+            return FAR
+        return self.evaluator.timers.next_deadline() or FAR
+
     def _retry_at(self, this_step: bool = False) -> dt.datetime:
         return self.enforcer.next_due(this_step) or FAR
 
     def next_wakeup(self) -> dt.datetime | None:
         """The engine-clock instant of the next due reset, lockout end, timer or retry."""
-        timers = self.evaluator.timers.next_deadline() or FAR
+        timers = self._timer_at()
         at = min(self.today.next_reset, self.lockouts.next_expiry, timers, self._retry_at(True))
         return None if at == FAR else at

@@ -90,6 +90,9 @@ class Stepper:
         self.enforcer.settle()  # the broker's events confirm enforcement goals
         if i.evaluating:
             firings += self._evaluate(event, changes)
+        elif firings:  # a lockout, pause, block or reduce-only already decided: enforced
+            rules = ", ".join(sorted({f.rule_id for f in firings}))
+            log.warning("account %s not reconciled: policed by %s", i.state.account_id, rules)
         await i.journal.timers(changes)
         self.metrics.event_processed(time.perf_counter_ns() - t0)
         if firings:
