@@ -277,7 +277,9 @@ def _loop_line(r: dict[str, Any]) -> str:
         f"{r['stalls']} stalls > 10 ms by cause {r['stalls_by_cause']}, worst"
         f" {r['stall_worst_ms']}; gc {r['gc_runs']} runs, max {_fmt(r['gc_max_ms'], '.1f')} ms,"
         f" gen2 {r['gc_gen2']} (max {_fmt(r['gc_gen2_max_ms'], '.1f')} ms); scrape on the loop"
-        f" p50/max {_fmt(r['scrape_loop_ms'], '.1f')}/{_fmt(r['scrape_loop_max_ms'], '.1f')} ms"
+        f" p50/max {_fmt(r['scrape_loop_ms'], '.1f')}/{_fmt(r['scrape_loop_max_ms'], '.1f')} ms;"
+        f" a quote makes ready {r['quote_fanout']}; ready ahead of a user event"
+        f" {r['ready_ahead_of_user_event']}"
     )
 
 

@@ -7,6 +7,10 @@
   less than half the stall's CPU time: other processes ran), or to none of them
   ("other": the events themselves, the SDK). A GC is charged only when it ran
   over 2 ms.
+- Routing: each quote's fan-out (the loop callbacks one quote makes ready at
+  once, and how many follower hand-outs it had) and, for each user-hub event
+  (fills, orders, positions), the callbacks already ready ahead of it on the
+  loop when it arrives (asyncio's private `_ready` queue: a benchmark's look).
 - Growth: tracemalloc snapshots at 2 minutes and at the end, the top growth by
   traceback and by file on stderr, and each minute RSS against the traced total
   and glibc's arenas (mallinfo2) (--tracemalloc: slows every allocation, so the
@@ -36,6 +40,9 @@ class Probe:
     gcs: list[tuple[float, float, int]] = field(default_factory=list)  # (start, end, gen)
     scrapes: list[tuple[float, float]] = field(default_factory=list)  # (start, end)
     _gc_start: float = 0.0
+    fanouts: list[int] = field(default_factory=list)  # callbacks one quote made ready at once
+    ahead: list[int] = field(default_factory=list)  # ready callbacks ahead of a user event
+    _unwatch: Any = None
 
     def install(self) -> None:
         gc.callbacks.append(self._on_gc)
@@ -51,9 +58,32 @@ class Probe:
                 self.scrapes.append((t, time.perf_counter()))
 
         server.exposition_sliced = timed  # type: ignore[assignment]
+        self._watch_routes()
+
+    def _watch_routes(self) -> None:
+        from rmdsl.broker.projectx_routes import Routes
+        from rmdsl.contract.events import Event, QuoteEvent
+
+        original, probe = Routes.deliver, self
+
+        def deliver(routes: Routes, event: Event) -> bool:
+            ready = asyncio.get_running_loop()._ready  # type: ignore[attr-defined]
+            before = len(ready)
+            if not isinstance(event, QuoteEvent):
+                probe.ahead.append(before)
+                return original(routes, event)
+            handed = original(routes, event)
+            if handed:
+                probe.fanouts.append(len(ready) - before)
+            return handed
+
+        Routes.deliver = deliver  # type: ignore[method-assign]
+        self._unwatch = lambda: setattr(Routes, "deliver", original)
 
     def uninstall(self) -> None:
         gc.callbacks.remove(self._on_gc)
+        if self._unwatch is not None:
+            self._unwatch()
 
     def _on_gc(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
@@ -96,7 +126,18 @@ class Probe:
             "gc_max_ms": max(((b - a) * 1000 for a, b, _ in self.gcs), default=None),
             "scrape_loop_ms": scrape_ms[len(scrape_ms) // 2] if scrape_ms else None,
             "scrape_loop_max_ms": scrape_ms[-1] if scrape_ms else None,
+            "quote_fanout": _spread(self.fanouts),
+            "ready_ahead_of_user_event": _spread(self.ahead),
         }
+
+
+def _spread(values: list[int]) -> dict[str, float] | None:
+    """p50 / p95 / max and count of a list of counts (None when empty)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    at = lambda q: ordered[min(int(q * len(ordered)), len(ordered) - 1)]  # noqa: E731
+    return {"n": len(ordered), "p50": at(0.5), "p95": at(0.95), "max": ordered[-1]}
 
 
 class _Mallinfo2(ctypes.Structure):

@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from tests.broker.test_projectx import DAY_START, MNQ, Sink, trade
+from tests.broker.test_projectx import DAY_START, MNQ, Sink, order, trade
 from tests.mocks.mock_sdk import ACCOUNT_ID, MockAccount, MockSDK
 
 from rmdsl.broker.projectx_fleet import ORDER_CONTRACTS_KEPT, ProjectXAccount, ProjectXLogin
@@ -20,6 +20,7 @@ from rmdsl.contract.events import (
     OrderEvent,
     OrderStatus,
     OrderType,
+    QuoteEvent,
     Side,
     TradeEvent,
 )
@@ -160,6 +161,35 @@ async def test_another_accounts_modify_is_posted_for_it_on_the_tick(
     primary: ProjectXAccount = brokers["PRACTICE-1"][0]
     await primary.modify_order(9, OrderChange(stop_price=Decimal("20975.5")))
     sdk.suite.orders.modify_order.assert_awaited_once()
+
+
+async def test_quotes_reach_only_the_accounts_exposed_in_the_contract_latest_first(
+    sdk: MockSDK, fleet: tuple[ProjectXLogin, dict[str, tuple[Any, Sink]]]
+) -> None:
+    _, brokers = fleet
+    rt = sdk.realtime
+
+    async def quote(bid: float) -> None:
+        await rt.push_quote(MNQ, {"symbol": MNQ, "lastPrice": bid, "bestBid": bid})
+
+    await quote(21000)  # nobody works an order or holds a position in MNQ yet
+    await rt.push_user("GatewayUserOrder", order(8) | {"accountId": 7002})
+    await quote(21001)
+    await rt.push_user("GatewayUserOrder", order(8, status=3) | {"accountId": 7002})
+    await quote(21002)  # its stop cancelled: EXPRESS-2 no longer follows MNQ
+    await flush(brokers)
+    seen = brokers["EXPRESS-2"][1].events
+    assert [type(e) for e in seen] == [QuoteEvent, OrderEvent, QuoteEvent, OrderEvent]
+    first, working, second, cancelled = seen
+    assert isinstance(first, QuoteEvent) and first.price == Decimal(21000)  # before its order
+    assert isinstance(second, QuoteEvent) and second.price == Decimal(21001)
+    assert isinstance(working, OrderEvent) and working.working
+    assert isinstance(cancelled, OrderEvent) and not cancelled.working
+    for name in ("PRACTICE-1", "EXPRESS-3"):
+        assert not brokers[name][1].of(QuoteEvent)
+    market = rt.market_connection
+    assert market is not None
+    market.send.assert_awaited_once_with("SubscribeContractQuotes", [MNQ])
 
 
 async def test_a_snapshot_reads_the_account_list_again_only_after_an_account_update(

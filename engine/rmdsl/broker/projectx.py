@@ -225,9 +225,8 @@ class ProjectXBroker:
         open_orders = tuple(o for o in orders if isinstance(o, OrderEvent))
         exposed = {p.contract_id for p in live_positions}
         exposed |= {o.contract_id for o in open_orders if o.working}
-        for contract_id in sorted(exposed):
-            if self.live is not None:
-                self.live.watch_quotes(contract_id, self.account_id)
+        if self.live is not None:  # the account follows the quotes of these contracts
+            self.live.routes.expose(self.account_id, (*live_positions, *open_orders))
         ids = exposed | {o.contract_id for o in open_orders} | {t.contract_id for t in trades}
         return Snapshot(
             account=account,

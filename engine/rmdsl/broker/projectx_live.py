@@ -38,9 +38,6 @@ from rmdsl.broker.projectx_stream import Deduper, Handoff, model_payload
 from rmdsl.contract.events import (
     ConnectionEvent,
     ConnectionState,
-    Event,
-    OrderEvent,
-    PositionEvent,
 )
 from rmdsl.errors import BrokerError
 
@@ -79,7 +76,8 @@ class LiveFeed:
         self._tap = tap  # `rmdsl run --record`: each message of the account, as received
         self._rt = suite.realtime
         self._account_id = account_id
-        self.routes = Routes()  # each account's events to its own handoff (projectx_routes)
+        # each account's events to its own handoff; quotes to the accounts exposed in them
+        self.routes = Routes(on_contract=self.watch_quotes)
         if handoff is not None:  # None: the account's route comes with add_account()
             self.routes.add(account_id, handoff)
         self._reconnect_after_s = reconnect_after_s
@@ -130,6 +128,7 @@ class LiveFeed:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self.routes.close()
         await self._rt.cleanup()
 
     # -- messages --------------------------------------------------------
@@ -165,7 +164,6 @@ class LiveFeed:
         if self._tap is not None:
             self._tap(target, payload)
         self.routes.deliver(event)
-        self._follow_quotes(event)
 
     def remember(self, target: str, models: Any) -> None:
         """REST objects (the snapshot) are the last known state partial updates complete from."""
@@ -197,16 +195,9 @@ class LiveFeed:
 
     # -- quotes ------------------------------------------------------------
 
-    def _follow_quotes(self, event: Event) -> None:
-        if (isinstance(event, PositionEvent) and event.size != 0) or (
-            isinstance(event, OrderEvent) and event.working
-        ):
-            self.watch_quotes(event.contract_id, event.account_id)
-
-    def watch_quotes(self, contract_id: str, account_id: int | None = None) -> None:
-        """Subscribe the contract's quotes once (quotes only: depth and tape are not needed);
-        they reach the accounts following it."""
-        self.routes.follow(contract_id, self._account_id if account_id is None else account_id)
+    def watch_quotes(self, contract_id: str) -> None:
+        """Subscribe the contract's quotes once (quotes only: depth and tape are not needed),
+        and keep them (routes hand a new follower the latest); they reach its followers."""
         if contract_id not in self._quotes:
             self._quotes.add(contract_id)
             self._spawn(self._subscribe_quotes([contract_id]))
