@@ -203,3 +203,52 @@ def test_calendar_bundles_the_settings() -> None:
     assert not cal.session_open(ts)
     assert cal.session_ends_in_ms(ts) == 0
     assert cal.next_session_start(ts) == chi(2026, 12, 28, 8, 30)
+
+
+@pytest.mark.parametrize(
+    ("zone", "reset"),
+    [(CHI, FIVE_PM), (CHI, dt.time(2, 30)), (CHI, dt.time(1, 30)), (ZoneInfo("UTC"), dt.time(0))],
+)
+def test_calendar_answers_as_the_functions_do_through_dst_and_resets(
+    zone: ZoneInfo, reset: dt.time
+) -> None:
+    """The calendar keeps the last trading day asked about: every instant, in order, out of
+    order and on the resets themselves, gets the functions' answers."""
+    cal = Calendar(zone, reset, RTH)
+    instants: list[dt.datetime] = []
+    for start in (utc(2026, 3, 6), utc(2026, 10, 30)):  # both DST weekends in Chicago
+        instants += [start + dt.timedelta(minutes=17 * i) for i in range(1200)]
+        resets = [reset_instant(start.date() + dt.timedelta(days=d), zone, reset) for d in range(6)]
+        for at in resets:
+            instants += [at - dt.timedelta(microseconds=1), at, at + dt.timedelta(microseconds=1)]
+    instants += instants[::-7]  # going back in time after a later day was kept
+    for ts in instants:
+        assert cal.trading_day(ts) == trading_day(ts, zone, reset), ts
+        assert cal.next_reset(ts) == next_reset(ts, zone, reset), ts
+        assert cal.last_reset(ts) == last_reset(ts, zone, reset), ts
+
+
+def test_calendar_computes_a_trading_day_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every fill asks for its trading day: within a day that is a comparison, not four zone
+    conversions; a naive instant is still refused."""
+    import rmdsl.engine.tradingday as td
+
+    computed: list[dt.datetime] = []
+    real = td._next_reset_and_day
+
+    def counting(ts: dt.datetime, tz: ZoneInfo, reset: dt.time) -> tuple[dt.datetime, dt.date]:
+        computed.append(ts)
+        return real(ts, tz, reset)
+
+    monkeypatch.setattr(td, "_next_reset_and_day", counting)
+    cal = Calendar(CHI, FIVE_PM, RTH)
+    monday = chi(2026, 3, 2, 9)
+    for minutes in range(0, 8 * 60, 5):  # Monday 09:00 .. 16:55, one trading day
+        ts = monday + dt.timedelta(minutes=minutes)
+        assert cal.trading_day(ts) == dt.date(2026, 3, 2)
+        assert cal.last_reset(ts) == chi(2026, 3, 1, 17)  # the reset every day: Sunday 17:00
+    assert len(computed) == 1
+    assert cal.trading_day(chi(2026, 3, 2, 17)) == dt.date(2026, 3, 3)  # the next day
+    assert len(computed) == 2
+    with pytest.raises(ValueError):
+        cal.trading_day(dt.datetime(2026, 3, 2, 10))

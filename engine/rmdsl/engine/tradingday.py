@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from rmdsl.rules.model import Ruleset, SessionHours
@@ -179,19 +179,37 @@ class Calendar:
     reset: dt.time
     session: SessionHours
     holidays: frozenset[dt.date] = frozenset()
+    # the last trading day asked about: (its first instant, the next reset, its date). Every
+    # fill asks for its day (and a saved account row for the last reset) two or three times,
+    # and each answer computed is four zone conversions (~10 us): nearly all fall in one day.
+    _day: list[tuple[dt.datetime, dt.datetime, dt.date]] = field(
+        default_factory=list, init=False, compare=False, repr=False
+    )
 
     @classmethod
     def of(cls, ruleset: Ruleset) -> Calendar:
         return cls(ruleset.timezone, ruleset.reset, ruleset.session, ruleset.holidays)
 
+    def _day_of(self, ts: dt.datetime) -> tuple[dt.datetime, dt.datetime, dt.date]:
+        """The trading day of `ts` as (last reset, next reset, date): the module's functions'
+        answers, kept for the last day asked about."""
+        _require_aware(ts)
+        known = self._day
+        if known and known[0][0] <= ts < known[0][1]:
+            return known[0]
+        end, day = _next_reset_and_day(ts, self.tz, self.reset)
+        span = (reset_instant(day - _ONE_DAY, self.tz, self.reset), end, day)
+        known[:] = [span]
+        return span
+
     def trading_day(self, ts: dt.datetime) -> dt.date:
-        return trading_day(ts, self.tz, self.reset)
+        return self._day_of(ts)[2]
 
     def next_reset(self, ts: dt.datetime) -> dt.datetime:
-        return next_reset(ts, self.tz, self.reset)
+        return self._day_of(ts)[1]
 
     def last_reset(self, ts: dt.datetime) -> dt.datetime:
-        return last_reset(ts, self.tz, self.reset)
+        return self._day_of(ts)[0]
 
     def next_wall_time(self, ts: dt.datetime, wall: dt.time) -> dt.datetime:
         return next_wall_time(ts, self.tz, wall)
