@@ -44,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import fleet_gateway
 from fleet_daemon import start_fleet
 from fleet_probe import Probe, grow, memory_lines
+from fleet_spans import Spans
 
 P99_GOAL_US, P95_GOAL_MS, MAX_GOAL_MS, RSS_GOAL_MB, START_GOAL_S = 100.0, 20.0, 100.0, 150.0, 10.0
 FLAT_MB_PER_MIN = 0.1  # "flat": under 6 MB an hour
@@ -166,6 +167,9 @@ async def _measure(
     try:
         hist = Histogram()
         watch_events(fleet.metrics_objects(), hist)
+        spans = Spans(Histogram) if args.spans else None
+        if spans is not None:
+            spans.install(fleet.metrics_objects())
         memory: list[tuple[float, float]] = []
         scrapes: list[float] = []
         conn.send("go")
@@ -181,6 +185,9 @@ async def _measure(
         result: fleet_gateway.Result = await asyncio.to_thread(conn.recv)
         await running
         probe.uninstall()
+        if spans is not None:
+            spans.uninstall()
+            spans.print()
         print(f"   timers: {_timer_entries(fleet)}", file=sys.stderr, flush=True)
     finally:
         await fleet.stop()
@@ -312,6 +319,7 @@ def main() -> int:
     parser.add_argument("--no-rate-limits", action="store_true", help="gateway budget off")
     parser.add_argument("--no-scrape", action="store_true", help="no /metrics scraper")
     parser.add_argument("--tracemalloc", type=int, default=0, help="frames: growth on stderr")
+    parser.add_argument("--spans", action="store_true", help="per-event spans' causes")
     parser.add_argument("--run", type=int, help=argparse.SUPPRESS)  # one run (a child)
     args = parser.parse_args()
     if args.run is not None:
@@ -324,6 +332,7 @@ def main() -> int:
         cmd += ["--trade-every", str(args.trade_every)]
         cmd += ["--no-rate-limits"] if args.no_rate_limits else []
         cmd += ["--no-scrape"] if args.no_scrape else []
+        cmd += ["--spans"] if args.spans else []
         cmd += ["--tracemalloc", str(args.tracemalloc)] if args.tracemalloc else []
         print(f"== {n} account(s), {minutes:g} min", flush=True)
         # the run's progress (stderr) shows as it goes; its figures come on stdout
