@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from enginekit import ES, MNQ, D, at, fill, harness, order, position, quote, ruleset
 
 from rmdsl.contract.events import OrderStatus, OrderType, Side
@@ -95,6 +96,32 @@ def test_short_position_and_net_contracts() -> None:
     assert (st.ctx.positions.contracts, st.ctx.positions.net_contracts) == (4, 2)
     # the gateway names E-mini S&P contracts EP; rules see the exchange symbol ES
     assert st.ctx.funcs.contracts("ES") == 3 and st.ctx.funcs.contracts("EP") == 0
+
+
+def test_a_quote_moves_the_pnl_and_leaves_the_sizes_and_exposure(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A price moves no size: a quote recomputes the P&L, not the exposure (whose names read
+    sizes and working orders only), which is the same afterwards as recomputed."""
+    import rmdsl.engine.state as state_module
+    from rmdsl.engine import exposure
+
+    st = AccountState(1)
+    st.apply_position(position(at(0), 2, price=21000))
+    st.apply_position(position(at(0), 1, contract=ES, pid=2, long=False, price=5000))
+    st.apply_order(order(7, at(0), type=OrderType.LIMIT, side=Side.BUY, size=3))
+    pv = st.ctx.positions
+    before = (pv.count, pv.contracts, pv.net_contracts, pv.exposure, pv.mini_equivalents)
+    refreshed: list[object] = []
+    monkeypatch.setattr(state_module.exposure, "refresh", refreshed.append)
+    st.apply_quote(quote(at(1), 21010))  # MNQ +$40
+    st.apply_quote(quote(at(2), 4990, contract=ES))  # ES short +$500
+    assert refreshed == []
+    assert (pv.unrealized_pnl, st.ctx.day.unrealized_pnl, st.ctx.day.pnl) == (D(540),) * 3
+    assert (pv.count, pv.contracts, pv.net_contracts, pv.exposure, pv.mini_equivalents) == before
+    monkeypatch.undo()
+    exposure.refresh(st)
+    assert (pv.count, pv.contracts, pv.net_contracts, pv.exposure, pv.mini_equivalents) == before
 
 
 def test_has_stop_and_stop_ticks() -> None:

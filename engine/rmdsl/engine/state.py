@@ -291,7 +291,7 @@ class AccountState:
         if pos is None:
             return False
         self._refresh_position(pos)
-        self._refresh_totals()
+        self._refresh_pnl()  # a price moves no size: the counts and the exposure stand
         return True
 
     # ---- derived views -------------------------------------------------------------------------
@@ -323,15 +323,17 @@ class AccountState:
         pv = self.ctx.positions
         pv.count = len(self.positions)
         pv.contracts = pv.net_contracts = 0
-        total = ZERO
         for pos in self.positions.values():
             pv.contracts += pos.size
             pv.net_contracts += pos.size if pos.long else -pos.size
-            total += pos.view.unrealized_pnl
-        pv.unrealized_pnl = total
+        self._refresh_pnl()
+        exposure.refresh(self)
+
+    def _refresh_pnl(self) -> None:
+        total = sum((pos.view.unrealized_pnl for pos in self.positions.values()), ZERO)
+        self.ctx.positions.unrealized_pnl = total
         self.ctx.day.unrealized_pnl = total
         self._refresh_day()
-        exposure.refresh(self)
 
     def _refresh_day(self) -> None:
         day = self.ctx.day
