@@ -124,6 +124,21 @@ def test_a_quote_moves_the_pnl_and_leaves_the_sizes_and_exposure(
     assert (pv.count, pv.contracts, pv.net_contracts, pv.exposure, pv.mini_equivalents) == before
 
 
+def test_a_fill_s_view_is_made_once_and_says_whose_fill_it_is() -> None:
+    """Every trade-scoped rule binds the fill's view: one view per fill, not one per rule."""
+    st = AccountState(1)
+    mine = fill(1, at(1), -100)
+    st.apply_trade(mine)
+    view = st.trade_view(mine)
+    assert st.trade_view(mine) is view
+    assert (view.pnl, view.symbol, view.by_rmdsl) == (mine.net_pnl, "MNQ", False)
+    ours = fill(2, at(2), 50)
+    st.apply_trade(ours, by_rmdsl=True)
+    assert st.trade_view(ours) is not view and st.trade_view(ours).by_rmdsl
+    again = fill(1, at(1), -100)  # an equal event of another delivery: its own view
+    assert st.trade_view(again) is not view and st.trade_view(again) == view
+
+
 def test_has_stop_and_stop_ticks() -> None:
     st = AccountState(1)
     st.apply_position(position(at(0), 1, price=21000))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import functools
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -232,6 +233,7 @@ Event = (
 CONTRACT_ROOT_ALIASES = {"EP": "ES", "ENQ": "NQ"}
 
 
+@functools.lru_cache(maxsize=1024)  # a fill asks ~8 times, every quote once: a few ids
 def symbol_of(contract_id: str) -> str:
     """`CON.F.US.MNQ.Z25` -> `MNQ`, `CON.F.US.EP.Z25` -> `ES`; else upper-cased as is."""
     parts = contract_id.split(".")

@@ -68,6 +68,7 @@ class AccountState:
         # trailing windows: fills ordered by ts (epoch ms) with their realized pnl (None = opening)
         self.fills = FillWindow()
         self._last_trade_ts = self.now
+        self._trade_view: tuple[TradeEvent, bool, TradeView] | None = None  # the last one made
         self.fill_book = FillBook()  # one fill's Order, Trade and Position, in any order
         self.account_model = AccountModel(self.ctx)  # account.eod_high, mll, net, to_mll
         self.history = DayHistory(self.ctx)  # the closed days: week.*, days(N), long windows
@@ -209,6 +210,17 @@ class AccountState:
         self._refresh_day()
 
     def trade_view(self, ev: TradeEvent) -> TradeView:
+        """The fill as the rules read it: made once per fill, not once per trade-scoped rule
+        (a fill runs six in the catalogue); its fields are the event's and whose it is."""
+        ours = self.by_rmdsl(ev.id)
+        known = self._trade_view
+        if known is not None and known[0] is ev and known[1] == ours:
+            return known[2]
+        view = self._make_trade_view(ev, ours)
+        self._trade_view = (ev, ours, view)
+        return view
+
+    def _make_trade_view(self, ev: TradeEvent, ours: bool) -> TradeView:
         return TradeView(
             symbol=ev.symbol,
             side=ev.side.word,
@@ -218,7 +230,7 @@ class AccountState:
             gross_pnl=ev.pnl if ev.pnl is not None else ZERO,
             fees=ev.fees,
             is_close=ev.is_close,
-            by_rmdsl=self.by_rmdsl(ev.id),
+            by_rmdsl=ours,
         )
 
     def apply_position(self, ev: PositionEvent) -> Position | None:
