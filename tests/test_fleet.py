@@ -21,6 +21,7 @@ from rmdsl.accounts import AccountEntry
 from rmdsl.contract.broker import EventSink, Snapshot
 from rmdsl.contract.events import AccountEvent, PositionEvent, PositionType
 from rmdsl.daemon import Daemon
+from rmdsl.dashboard.feed import FLEET_HISTORY
 from rmdsl.enforce.recording_broker import RecordingBroker
 from rmdsl.errors import BrokerError
 from rmdsl.lang.context import EvalContext
@@ -319,3 +320,14 @@ async def test_accounts_persist_the_daemons_shared_series_once_and_their_errors_
     series = {(m.name, m.label) for m in store.metrics if m.name != "rule_errors.count"}
     rows = [m for m in store.metrics if m.name != "rule_errors.count"]
     assert len(rows) == len(series) and {m.account_id for m in rows} == {DAEMON}
+
+
+async def test_each_account_of_a_fleet_holds_fewer_recent_records_in_memory(
+    tmp_path: Path, started: Callable[..., object]
+) -> None:
+    """200 accounts x the one-account page's 200 records were ~40 MB held (the hour-long
+    fleet run); the state database keeps every record for `rmdsl history`."""
+    login = Login(("ACC-A", "ACC-B"))
+    daemon: Daemon = await started([AccountEntry("ACC-*", ruleset(tmp_path))], login)  # type: ignore[misc]
+    feeds = [s.feed for s in daemon.accounts.values()]
+    assert len(feeds) == 2 and {f.records.maxlen for f in feeds} == {FLEET_HISTORY}

@@ -32,7 +32,7 @@ from typing import Any, cast
 from rmdsl.alerttext import for_account, local_time
 from rmdsl.contract.broker import Broker
 from rmdsl.contract.events import AccountEvent, ClockEvent, ConnectionEvent, ConnectionState, Event
-from rmdsl.dashboard.feed import DaemonFeed, tapped
+from rmdsl.dashboard.feed import FLEET_HISTORY, HISTORY, DaemonFeed, tapped
 from rmdsl.engine.core import Clock, Engine
 from rmdsl.engine.persistence import StateStore
 from rmdsl.engine.tradingday import Calendar
@@ -86,7 +86,8 @@ class AccountSupervisor:
         self.metrics = Metrics(notifier)
         self.claim = AccountClaim(store, notifier, settings.lock_dir)
         self.engine: Engine | None = None
-        self.feed = DaemonFeed()  # records, reloads, reconnects: for the dashboard and /metrics
+        # records, reloads, reconnects: for the dashboard and /metrics (in a fleet, fewer each)
+        self.feed = DaemonFeed(FLEET_HISTORY if settings.many else HISTORY)
         self.stopping = asyncio.Event()  # the daemon stops, or the account left the config
         self.pause = asyncio.Lock()  # the pump holds it per event; a reconcile, for its reads
         self.reconciler = Reconciler(

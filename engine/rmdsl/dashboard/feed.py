@@ -23,6 +23,10 @@ from rmdsl.errors import Diagnostic
 from rmdsl.metrics import Series
 
 HISTORY = 200  # the newest enforcement records the page can show
+# per account when a daemon supervises several: 200 accounts x 200 records held ~40 MB
+# (the hour-long fleet run, docs/performance.md); every record stays in the state
+# database for `rmdsl history` and the page's account view
+FLEET_HISTORY = 20
 LATENCY_WINDOW = 256  # enforcement latencies kept per account
 
 
