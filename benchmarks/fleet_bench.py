@@ -19,7 +19,7 @@ and flat, start <= 10 s. The last run's figures are the goals' judge; the table
 shows how they grow with N.
 
 Usage: python benchmarks/fleet_bench.py [--accounts 1,10,200] [--minutes 1]
-           [--long-minutes 25] [--trade-every 60] [--no-rate-limits]
+           [--long-minutes 25] [--trade-every 60] [--no-rate-limits] [--walk S]
 """
 
 from __future__ import annotations
