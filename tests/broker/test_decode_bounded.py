@@ -15,21 +15,15 @@ T0 = dt.datetime(2026, 1, 5, 15, 0, tzinfo=dt.UTC)
 ES = "CON.F.US.EP.H26"
 
 
+def update(ident: int, **fields: object) -> dict[str, object]:
+    """An update (action 1) of entity `ident` of account 7001 on ES, created at 15:00."""
+    data = {"id": ident, "accountId": 7001, "contractId": ES}
+    return {"action": 1, "data": data | {"creationTimestamp": "2026-01-05T15:00:00+00:00"} | fields}
+
+
 def order(ident: int, status: int) -> dict[str, object]:
-    return {
-        "action": 1,
-        "data": {
-            "id": ident,
-            "accountId": 7001,
-            "contractId": ES,
-            "creationTimestamp": "2026-01-05T15:00:00+00:00",
-            "updateTimestamp": "2026-01-05T15:00:00+00:00",
-            "status": status,
-            "type": 2,
-            "side": 0,
-            "size": 1,
-        },
-    }
+    stamp = "2026-01-05T15:00:00+00:00"
+    return update(ident, updateTimestamp=stamp, status=status, type=2, side=0, size=1)
 
 
 def trade(ident: int, action: int = 1) -> dict[str, object]:
@@ -73,18 +67,7 @@ def test_a_recent_fill_voided_by_id_alone_is_completed() -> None:
 
 
 def position(ident: int, size: int) -> dict[str, object]:
-    return {
-        "action": 1,
-        "data": {
-            "id": ident,
-            "accountId": 7001,
-            "contractId": ES,
-            "creationTimestamp": "2026-01-05T15:00:00+00:00",
-            "type": 1 if size else 0,
-            "size": size,
-            "averagePrice": 6000.0,
-        },
-    }
+    return update(ident, type=1 if size else 0, size=size, averagePrice=6000.0)
 
 
 def test_positions_opened_and_closed_all_day_keep_one_id_per_contract() -> None:
