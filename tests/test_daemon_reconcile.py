@@ -45,7 +45,7 @@ class StatusStore(MemoryStore):
         self.statuses.append((account_id, status, since))
 
 
-def daemon(tmp_path: Path, broker: FlakyBroker, store: MemoryStore) -> Daemon:
+def daemon(tmp_path: Path, broker: FlakyBroker, store: MemoryStore, tick_s: float = 1.0) -> Daemon:
     path = tmp_path / "r.yaml"
     path.write_text(RULESET, encoding="utf-8")
     return Daemon(
@@ -58,7 +58,14 @@ def daemon(tmp_path: Path, broker: FlakyBroker, store: MemoryStore) -> Daemon:
         lock_dir=tmp_path / "locks",  # the account's claim writes the status rows
         unreconciled_alert_s=0.05,
         retry_s=(0.01, 0.02),
+        tick_s=tick_s,
     )
+
+
+def overdue(d: Daemon) -> list[str]:
+    notifier = d.notifier
+    assert isinstance(notifier, CollectingNotifier)
+    return [a.body for a in notifier.alerts if a.title == "not reconciled"]
 
 
 async def test_a_failing_start_snapshot_is_retried_and_alerted_past_the_bound(
@@ -66,7 +73,7 @@ async def test_a_failing_start_snapshot_is_retried_and_alerted_past_the_bound(
 ) -> None:
     broker, store = FlakyBroker(), StatusStore()
     broker.snapshot_failures = 8
-    d = daemon(tmp_path, broker, store)
+    d = daemon(tmp_path, broker, store, tick_s=0.01)  # the clock checks the bound too
     assert not d.reconciled and d.unreconciled_since == NOW
     await d.start()
     try:
@@ -74,6 +81,8 @@ async def test_a_failing_start_snapshot_is_retried_and_alerted_past_the_bound(
         notifier = d.notifier
         assert isinstance(notifier, CollectingNotifier)
         assert notifier.titles() == ["not reconciled", "reconciled"]
+        (body,) = overdue(d)  # what began it, and what is enforced meanwhile (D18)
+        assert " after start: " in body and "already in force are still enforced" in body
         await asyncio.wait_for(_until(lambda: said(store)[-1:] == ["running"]), 5)  # a task
         assert said(store) == ["not reconciled", "running"]
     finally:
@@ -95,6 +104,21 @@ async def test_a_disconnect_unreconciles_until_the_reconnect_reconciles(tmp_path
         await asyncio.wait_for(_until(lambda: d.reconciled), 5)
         assert engine.evaluating and broker.snapshot_failures == 0
         await asyncio.wait_for(_until(lambda: said(store) == RECONNECTED), 5)
+    finally:
+        await d.stop()
+
+
+async def test_the_overdue_alert_while_the_broker_is_away_names_the_disconnect(
+    tmp_path: Path,
+) -> None:
+    d = daemon(tmp_path, FlakyBroker(), MemoryStore(), tick_s=0.01)
+    await d.start()
+    try:
+        assert overdue(d) == []
+        await d.primary._sink(ConnectionEvent(ConnectionState.DISCONNECTED, NOW))
+        await asyncio.wait_for(_until(lambda: overdue(d) != []), 5)  # the clock's check
+        (body,) = overdue(d)
+        assert " after a disconnect: " in body
     finally:
         await d.stop()
 

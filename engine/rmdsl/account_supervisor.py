@@ -279,7 +279,7 @@ class AccountSupervisor:
                 posted = due  # one clock event per due instant, even if the queue is slow
             if loop.time() >= tick_at:
                 tick_at = loop.time() + tick_s
-            self.reconciler.alert_if_overdue("a disconnect")  # also while the broker is away
+            self.reconciler.alert_if_overdue()  # also while the broker is away
 
     # ---- hot reload (the fleet's watcher of the ruleset file calls these) --------------------
     async def swap(self, new: Ruleset) -> None:

@@ -70,12 +70,13 @@ class Reconciler:
         self.unreconciled_since: dt.datetime | None = clock()
         self._since_mono: float | None = time.monotonic()
         self._alerted = False
+        self.why = "start"  # what began the episode: the overdue alert names it
         self._write: asyncio.Task[None] | None = None
 
     async def run(self, engine: Engine, why: str) -> None:
         """Snapshot + engine reconcile, retried with backoff until one succeeds, the daemon
         stops or a disconnect supersedes it (the reconnect that follows runs its own)."""
-        self.unreconciled(say=False)  # the row keeps "starting" / "not reconciled"
+        self.unreconciled(say=False, why=why)  # the row keeps "starting" / "not reconciled"
         delay, ceiling = self.retry_s
         epoch = self._epoch
         while not self.stopping.is_set() and epoch == self._epoch:
@@ -86,7 +87,7 @@ class Reconciler:
             except Exception as exc:  # BrokerError, a store or engine failure: try again
                 log.warning("reconcile after %s failed (%s); retrying in %.2f s", why, exc, delay)
             self._say(NOT_RECONCILED, self.unreconciled_since)
-            self.alert_if_overdue(why)
+            self.alert_if_overdue()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stopping.wait(), delay)
             delay = min(delay * 2, ceiling)
@@ -139,9 +140,10 @@ class Reconciler:
         self._epoch += 1
         self.unreconciled()
 
-    def unreconciled(self, say: bool = True) -> None:
+    def unreconciled(self, say: bool = True, why: str = "a disconnect") -> None:
         """A disconnect (or a reconcile begins): decisions wait for the next reconcile."""
-        if self.reconciled or self.unreconciled_since is None:
+        if self.reconciled or self.unreconciled_since is None:  # a new episode, begun by `why`
+            self.why = why
             self.reconciled = False
             self.unreconciled_since = self.clock()
             self._since_mono = time.monotonic()
@@ -159,7 +161,7 @@ class Reconciler:
         self._alerted = False
         self._say(RUNNING, self.clock())
 
-    def alert_if_overdue(self, why: str) -> None:
+    def alert_if_overdue(self) -> None:
         """Once per episode, after the bound: decisions are paused on stale state."""
         since = self._since_mono
         if self._alerted or since is None or self.attempting:
@@ -170,9 +172,10 @@ class Reconciler:
             self.notifier.alert(
                 "critical",
                 "not reconciled",
-                f"no successful reconcile for {waited:.0f} s after {why}: rules are not "
-                "evaluated until the broker's snapshot is reconciled (retrying)",
-                {"since": str(self.unreconciled_since), "why": why},
+                f"no successful reconcile for {waited:.0f} s after {self.why}: rules are not "
+                "evaluated until the broker's snapshot is reconciled (retrying); lockouts, "
+                "pauses, blocks and reduce-only already in force are still enforced",
+                {"since": str(self.unreconciled_since), "why": self.why},
             )
 
     def _say(self, status: str, since: dt.datetime | None) -> None:

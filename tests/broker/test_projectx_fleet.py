@@ -192,23 +192,32 @@ async def test_quotes_reach_only_the_accounts_exposed_in_the_contract_latest_fir
     market.send.assert_awaited_once_with("SubscribeContractQuotes", [MNQ])
 
 
-async def test_a_snapshot_reads_the_account_list_again_only_after_an_account_update(
+async def test_a_snapshots_account_row_is_the_hubs_last_update_and_no_read_waits_for_it(
     sdk: MockSDK, fleet: tuple[ProjectXLogin, dict[str, tuple[Any, Sink]]]
 ) -> None:
     """docs/broker.md, "Many accounts: start-up": the list the connects read serves the
-    snapshots however long they waited, unless the account's update came after it (the
-    daemon has applied that newer balance: an older list must not put the old one back)."""
+    snapshots however long they waited; an account update from the hub after it is newer
+    (the daemon has applied it: the old list must not put the old balance back) and is the
+    row itself, so no read is sent while the snapshot holds the account's events paused.
+    Only a connection change (updates may have been missed) makes the list be read again."""
     login, brokers = fleet
     express, _ = brokers["EXPRESS-2"]
     listed = login.listed
-    await express.snapshot()
+    assert (await express.snapshot()).account.balance != Decimal("49000")
     assert login.listed == listed  # no account update: the connects' list
     update = {"id": 7002, "name": "EXPRESS-2", "balance": 49_000.0, "canTrade": True}
     await sdk.realtime.push_user("GatewayUserAccount", update)
     await flush(brokers)
+    assert (await express.snapshot()).account.balance == Decimal("49000")
+    assert login.listed == listed  # the hub's update is the row: nothing read
+    await brokers["EXPRESS-3"][0].snapshot()  # its own account had no update: the list
+    assert login.listed == listed
+    await sdk.realtime.drop()  # updates may be missed while away: the list is read again
+    await sdk.realtime.reopen()
+    for task in list(express.live._tasks):
+        await task
+    await flush(brokers)
     await express.snapshot()
-    assert login.listed == listed + 1
-    await brokers["EXPRESS-3"][0].snapshot()  # its own account had no update: that fresh list
     assert login.listed == listed + 1
 
 

@@ -147,8 +147,10 @@ class ProjectXAccount(ProjectXBroker):
         self._order_contracts: dict[int, str] = {}  # order id -> contract id, from the events
         self.contracts = login.contracts
         self._reading = 0  # snapshots in progress: activity moves their reads up the queue
-        # monotonic: the last account update or connection change delivered (see _fetch_account)
-        self._account_event_at = 0.0
+        # the account's last update from the hub since its connection last changed, and when
+        # the connection last changed (monotonic): what a snapshot's account row is (_fetch_account)
+        self._hub_account: AccountEvent | None = None
+        self._connection_at = 0.0
 
     async def connect(self, sink: EventSink) -> None:
         if self._account is not None:
@@ -175,8 +177,10 @@ class ProjectXAccount(ProjectXBroker):
         async def deliver(event: Event) -> None:
             if isinstance(event, OrderEvent):
                 self._note_contract(event)
-            elif isinstance(event, AccountEvent | ConnectionEvent):
-                self._account_event_at = time.monotonic()
+            elif isinstance(event, AccountEvent):
+                self._hub_account = event
+            elif isinstance(event, ConnectionEvent):
+                self._hub_account, self._connection_at = None, time.monotonic()
             if self._reading and isinstance(event, OrderEvent | PositionEvent | TradeEvent):
                 self.gate.hurry(self.account_name)  # trading before its reconcile: it goes next
             await sink(event)
@@ -233,14 +237,16 @@ class ProjectXAccount(ProjectXBroker):
             self._reading -= 1
 
     async def _fetch_account(self) -> AccountEvent:
-        """The account's row from the login's shared /Account/search (one for all accounts):
-        a list fetched since the account's last update or connection change delivered,
-        however old (while the hub is connected every change of the account comes as an
-        update). Never an older one: the daemon applies events while the snapshot waits its
-        turn, and the snapshot must not put an older balance back (docs/broker.md, "Many
-        accounts: start-up")."""
-        since_update = time.monotonic() - self._account_event_at
-        for account in await self.login.accounts(max_age_s=since_update):
+        """The account's row: its last update from the hub since the connection last changed
+        (while connected, every change of an account comes as an update, so that is its
+        state now, and newer than any list read before it); without one, the row of the
+        login's shared /Account/search (one for all accounts) fetched since that change,
+        however old. No read while the snapshot holds the account's events paused unless
+        the connection changed (docs/broker.md, "Many accounts: start-up")."""
+        if self._hub_account is not None:
+            return self._hub_account
+        since_change = time.monotonic() - self._connection_at
+        for account in await self.login.accounts(max_age_s=since_change):
             if int(account.id) == self.account_id:
                 event = self._map("account", [account], "Account")[0]
                 assert isinstance(event, AccountEvent)
