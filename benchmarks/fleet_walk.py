@@ -13,11 +13,16 @@ new at the second moment are summed by type.
 from __future__ import annotations
 
 import gc
+import reprlib
 import sys
 from collections import Counter, deque
 from typing import Any
 
 SIZED = (list, dict, set, deque)
+# a sample item is shown this short: a full repr of an item of a big structure (a dict of
+# every module, a walk's own table) takes gigabytes
+SAMPLE = reprlib.Repr(maxlevel=2, maxdict=3, maxlist=3, maxtuple=4, maxset=3, maxstring=40)
+SAMPLE.maxother = 40
 Lengths = dict[int, tuple[type, int]]
 
 
@@ -76,7 +81,7 @@ def report(first: Lengths, last: Lengths, top: int = 20) -> list[str]:
     lines = [f"containers grown: {len(grown)}, items added {sum(g[0] for g in grown)}"]
     for added, i, t in grown[:top]:
         obj = objects.get(i)
-        sample = repr(_one(obj))[:80] if obj is not None else "?"
+        sample = SAMPLE.repr(_one(obj))[:80] if obj is not None else "?"
         who = owner(obj, objects) if obj is not None else "?"
         lines.append(f"{added:+8d} {t.__name__} now {last[i][1]} of {who}: e.g. {sample}")
     new: Counter[str] = Counter()
