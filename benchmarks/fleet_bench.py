@@ -19,7 +19,7 @@ and flat, start <= 10 s. The last run's figures are the goals' judge; the table
 shows how they grow with N.
 
 Usage: python benchmarks/fleet_bench.py [--accounts 1,10,200] [--minutes 1]
-           [--long-minutes 25] [--trade-every 60] [--no-rate-limits]
+           [--long-minutes 25] [--trade-every 60] [--no-rate-limits] [--walk S]
 """
 
 from __future__ import annotations
@@ -180,7 +180,7 @@ async def _measure(
         tasks = [sample_memory(until, t0, memory), probe.watch(until)]
         tasks += [] if args.no_scrape else [scrape(fleet.metrics_url, until, scrapes)]
         watch = grow(t0, until, args.tracemalloc, rss_mb) if args.tracemalloc else None
-        tasks.append(watch or memory_lines(t0, until, rss_mb))
+        tasks.append(watch or memory_lines(t0, until, rss_mb, args.walk))
         running = asyncio.gather(*tasks)
         result: fleet_gateway.Result = await asyncio.to_thread(conn.recv)
         await running
@@ -320,6 +320,7 @@ def main() -> int:
     parser.add_argument("--no-scrape", action="store_true", help="no /metrics scraper")
     parser.add_argument("--tracemalloc", type=int, default=0, help="frames: growth on stderr")
     parser.add_argument("--spans", action="store_true", help="per-event spans' causes")
+    parser.add_argument("--walk", type=float, help="containers grown from this s to the end")
     parser.add_argument("--run", type=int, help=argparse.SUPPRESS)  # one run (a child)
     args = parser.parse_args()
     if args.run is not None:
@@ -334,6 +335,7 @@ def main() -> int:
         cmd += ["--no-scrape"] if args.no_scrape else []
         cmd += ["--spans"] if args.spans else []
         cmd += ["--tracemalloc", str(args.tracemalloc)] if args.tracemalloc else []
+        cmd += ["--walk", str(args.walk)] if args.walk is not None else []
         print(f"== {n} account(s), {minutes:g} min", flush=True)
         # the run's progress (stderr) shows as it goes; its figures come on stdout
         done = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=False, env=os.environ)

@@ -25,23 +25,36 @@ import gc
 import sys
 import time
 import tracemalloc
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import fleet_walk
+
 STALL_MS, TICK_S = 10.0, 0.005
+RECENT_S = 10.0  # GCs and scrapes kept this long to charge a stall (stalls are < 10 s)
+CAUSES = ("gc", "scrape", "machine", "other")
 
 
 @dataclass
 class Probe:
-    # (end s, length ms, CPU ms of this process meanwhile)
-    stalls: list[tuple[float, float, float]] = field(default_factory=list)
-    gcs: list[tuple[float, float, int]] = field(default_factory=list)  # (start, end, gen)
-    scrapes: list[tuple[float, float]] = field(default_factory=list)  # (start, end)
+    """Aggregates as it goes: it runs in the daemon's process, whose RSS the benchmark
+    reports, so nothing here grows with the run (a list entry per stall, GC or quote did:
+    at 200 accounts ~2,000 pymalloc blocks a minute for the stalls alone)."""
+
+    charged: Counter[str] = field(default_factory=Counter)  # stalls > 10 ms by cause
+    worst: dict[str, float] = field(default_factory=lambda: dict.fromkeys(CAUSES, 0.0))
+    recent_gcs: deque[tuple[float, float]] = field(default_factory=deque)  # over 2 ms
+    recent_scrapes: deque[tuple[float, float]] = field(default_factory=deque)  # (start, end)
+    scraping: Counter[float] = field(default_factory=Counter)  # starts of scrapes in flight
+    scrape_ms: Counter[float] = field(default_factory=Counter)  # span, 0.1 ms steps
+    gc_runs: int = 0
+    gc_max_ms: float | None = None
+    gen2_ms: list[float] = field(default_factory=list)  # a few an hour
     _gc_start: float = 0.0
-    fanouts: list[int] = field(default_factory=list)  # callbacks one quote made ready at once
-    ahead: list[int] = field(default_factory=list)  # ready callbacks ahead of a user event
+    fanouts: Counter[int] = field(default_factory=Counter)  # callbacks one quote made ready
+    ahead: Counter[int] = field(default_factory=Counter)  # ready callbacks ahead of a user event
     _unwatch: Any = None
 
     def install(self) -> None:
@@ -52,13 +65,21 @@ class Probe:
 
         async def timed(*args: Any) -> bytes:
             t = time.perf_counter()
+            self.scraping[t] += 1
             try:
                 return await original(*args)
             finally:
-                self.scrapes.append((t, time.perf_counter()))
+                self._scraped(t, time.perf_counter())
 
         server.exposition_sliced = timed  # type: ignore[assignment]
         self._watch_routes()
+
+    def _scraped(self, start: float, end: float) -> None:
+        self.scraping[start] -= 1
+        if not self.scraping[start]:
+            del self.scraping[start]
+        self.recent_scrapes.append((start, end))
+        self.scrape_ms[round((end - start) * 1000, 1)] += 1
 
     def _watch_routes(self) -> None:
         from rmdsl.broker.projectx_routes import Routes
@@ -70,11 +91,11 @@ class Probe:
             ready = asyncio.get_running_loop()._ready  # type: ignore[attr-defined]
             before = len(ready)
             if not isinstance(event, QuoteEvent):
-                probe.ahead.append(before)
+                probe.ahead[before] += 1
                 return original(routes, event)
             handed = original(routes, event)
             if handed:
-                probe.fanouts.append(len(ready) - before)
+                probe.fanouts[len(ready) - before] += 1
             return handed
 
         Routes.deliver = deliver  # type: ignore[method-assign]
@@ -88,8 +109,17 @@ class Probe:
     def _on_gc(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
             self._gc_start = time.perf_counter()
-        else:
-            self.gcs.append((self._gc_start, time.perf_counter(), info["generation"]))
+            return
+        self._collected(self._gc_start, time.perf_counter(), info["generation"])
+
+    def _collected(self, start: float, end: float, generation: int) -> None:
+        ms = (end - start) * 1000
+        self.gc_runs += 1
+        self.gc_max_ms = max(self.gc_max_ms or 0.0, ms)
+        if generation == 2:
+            self.gen2_ms.append(ms)
+        if ms > 2.0:
+            self.recent_gcs.append((start, end))
 
     async def watch(self, until: float) -> None:
         while time.monotonic() < until:
@@ -97,47 +127,60 @@ class Probe:
             await asyncio.sleep(TICK_S)
             late = (time.perf_counter() - t - TICK_S) * 1000
             if late > STALL_MS:
-                used = (time.process_time() - cpu) * 1000
-                self.stalls.append((time.perf_counter(), late, used))
+                self._stall(time.perf_counter(), late, (time.process_time() - cpu) * 1000)
+
+    def _stall(self, end: float, ms: float, used: float) -> None:
+        """Charge one stall to what overlapped it (the GCs and scrapes of the last
+        RECENT_S, and the scrapes still in flight), then forget what is older."""
+        start = end - ms / 1000 - TICK_S
+        cause = "other"
+        if used < 0.5 * (ms + TICK_S * 1000):
+            cause = "machine"  # this process ran less than half the stall: not the loop's
+        elif any(a < end and b > start for a, b in self.recent_gcs):
+            cause = "gc"
+        elif any(a < end and b > start for a, b in self.recent_scrapes) or any(
+            a < end for a in self.scraping
+        ):
+            cause = "scrape"
+        self.charged[cause] += 1
+        self.worst[cause] = max(self.worst[cause], ms)
+        for recent in (self.recent_gcs, self.recent_scrapes):
+            while recent and recent[0][1] < end - RECENT_S:
+                recent.popleft()
 
     def figures(self) -> dict[str, Any]:
-        charged = {"gc": 0, "scrape": 0, "machine": 0, "other": 0}
-        worst: dict[str, float] = dict.fromkeys(charged, 0.0)
-        for end, ms, used in self.stalls:
-            start = end - ms / 1000 - TICK_S
-            cause = "other"
-            if used < 0.5 * (ms + TICK_S * 1000):
-                cause = "machine"  # this process ran less than half the stall: not the loop's
-            elif any(a < end and b - a > 0.002 and b > start for a, b, _ in self.gcs):
-                cause = "gc"
-            elif any(a < end and b > start for a, b in self.scrapes):
-                cause = "scrape"
-            charged[cause] += 1
-            worst[cause] = max(worst[cause], ms)
-        gen2 = [(b - a) * 1000 for a, b, g in self.gcs if g == 2]
-        scrape_ms = sorted((b - a) * 1000 for a, b in self.scrapes)
+        scrapes = _spread(self.scrape_ms)
         return {
-            "stalls": len(self.stalls),
-            "stalls_by_cause": charged,
-            "stall_worst_ms": worst,
-            "gc_runs": len(self.gcs),
-            "gc_gen2": len(gen2),
-            "gc_gen2_max_ms": max(gen2, default=None),
-            "gc_max_ms": max(((b - a) * 1000 for a, b, _ in self.gcs), default=None),
-            "scrape_loop_ms": scrape_ms[len(scrape_ms) // 2] if scrape_ms else None,
-            "scrape_loop_max_ms": scrape_ms[-1] if scrape_ms else None,
+            "stalls": sum(self.charged.values()),
+            "stalls_by_cause": {cause: self.charged[cause] for cause in CAUSES},
+            "stall_worst_ms": self.worst,
+            "gc_runs": self.gc_runs,
+            "gc_gen2": len(self.gen2_ms),
+            "gc_gen2_max_ms": max(self.gen2_ms, default=None),
+            "gc_max_ms": self.gc_max_ms,
+            "scrape_loop_ms": scrapes["p50"] if scrapes else None,
+            "scrape_loop_max_ms": scrapes["max"] if scrapes else None,
             "quote_fanout": _spread(self.fanouts),
             "ready_ahead_of_user_event": _spread(self.ahead),
         }
 
 
-def _spread(values: list[int]) -> dict[str, float] | None:
-    """p50 / p95 / max and count of a list of counts (None when empty)."""
-    if not values:
+def _spread(counts: Counter[Any]) -> dict[str, Any] | None:
+    """p50 / p95 / max and count of values kept as value -> times seen (None when none)."""
+    n = sum(counts.values())
+    if not n:
         return None
-    ordered = sorted(values)
-    at = lambda q: ordered[min(int(q * len(ordered)), len(ordered) - 1)]  # noqa: E731
-    return {"n": len(ordered), "p50": at(0.5), "p95": at(0.95), "max": ordered[-1]}
+    ordered = sorted(counts.items())
+
+    def at(q: float) -> Any:
+        rank, seen = min(int(q * n), n - 1), 0
+        for value, times in ordered:
+            seen += times
+            if seen > rank:
+                return value
+        return ordered[-1][0]
+
+    return {"n": n, "p50": at(0.5), "p95": at(0.95), "max": ordered[-1][0]}
 
 
 class _Mallinfo2(ctypes.Structure):
@@ -183,21 +226,30 @@ def census() -> Counter[str]:
     return Counter(f"{type(o).__module__}.{type(o).__qualname__}" for o in gc.get_objects())
 
 
-async def memory_lines(t0: float, until: float, rss: Callable[[], float]) -> None:
+async def memory_lines(
+    t0: float, until: float, rss: Callable[[], float], walk_after_s: float | None = None
+) -> None:
     """Once a minute on stderr, without tracemalloc: RSS against glibc's arenas; the
-    growth of live objects by type between 2 minutes and the end."""
+    growth of live objects by type between 2 minutes and the end; with `walk_after_s`,
+    the containers that grew between that time and the end (fleet_walk.py)."""
     first: Counter[str] | None = None
+    walked: fleet_walk.Lengths | None = None
     while time.monotonic() < until - 1:
         await asyncio.sleep(min(60.0, max(until - 1 - time.monotonic(), 0)))
         print(_memory_line(time.monotonic() - t0, rss), file=sys.stderr, flush=True)
         if first is None and time.monotonic() - t0 >= 110:
             first = census()
+        if walk_after_s is not None and walked is None and time.monotonic() - t0 >= walk_after_s:
+            walked = fleet_walk.lengths()
     if first is not None:
         grown = census()
         grown.subtract(first)
         print("   objects grown since 2 min, by type:", file=sys.stderr)
         for name, count in grown.most_common(20):
             print(f"   {count:+8d} {name}", file=sys.stderr)
+    if walked is not None:
+        for line in fleet_walk.report(walked, fleet_walk.lengths()):
+            print(f"   {line}", file=sys.stderr)
 
 
 async def grow(t0: float, until: float, frames: int, rss: Callable[[], float]) -> None:

@@ -47,7 +47,8 @@ class GatewayDecoder:
         self.default_account = default_account
         self._last: OrderedDict[Key, dict[str, Any]] = OrderedDict()
         self._done: OrderedDict[Key, dict[str, Any]] = OrderedDict()  # finished: the newest
-        self._position_ids: dict[int, Key] = {}  # position id -> its key (an update w/o contract)
+        # the current position id of each position key -> the key (an update w/o contract)
+        self._position_ids: dict[int, Key] = {}
         self._max, self._max_done = max_entities, max_done
 
     def __len__(self) -> int:
@@ -120,6 +121,9 @@ class GatewayDecoder:
                 self._done.popitem(last=False)
             return
         self._done.pop(key, None)
+        replaced = self._last.get(key)
+        if replaced is not None:  # one id per position key: a new position's replaces the
+            self._drop_position_id(key, replaced)  # closed one's (else kept for good)
         self._last[key] = merged
         self._last.move_to_end(key)
         ident = _opt_int(merged.get("id"))
