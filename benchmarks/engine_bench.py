@@ -79,11 +79,13 @@ def in_session(ts: dt.datetime) -> bool:
     return local.weekday() < 5 and dt.time(8, 31) <= local.time() < dt.time(15, 5)
 
 
-def session(n: int, trade_every_s: float, seed: int = 7, balances: bool = False) -> Iterator[Event]:
-    """n events over 24 h: quotes all day; in session hours a trader opens a protected
-    position every `trade_every_s` seconds and closes it 30-90 s later."""
+def session(
+    n: int, trade_every_s: float, seed: int = 7, balances: bool = False, days: int = 1
+) -> Iterator[Event]:
+    """n events over `days` x 24 h: quotes all day; in session hours a trader opens a
+    protected position every `trade_every_s` seconds and closes it 30-90 s later."""
     rng = random.Random(seed)
-    step = dt.timedelta(microseconds=86_400_000_000 // n)
+    step = dt.timedelta(microseconds=days * 86_400_000_000 // n)
     prices = {c: p for c, p in CONTRACTS}
     ids = iter(range(1, 10**9))
     ts, next_trade = START, START

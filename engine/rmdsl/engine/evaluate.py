@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 from rmdsl.contract.events import (
@@ -29,10 +30,11 @@ from rmdsl.lang.context import EvalContext
 from rmdsl.lang.format import format_value, type_named
 from rmdsl.lang.schema import NAMES, Scope, Trigger
 from rmdsl.lang.types import BOOL, DURATION, STRING, Type
-from rmdsl.metrics import Metrics
+from rmdsl.metrics import RULE_ALERT_MS, Metrics, Series
 from rmdsl.rules.model import Action, NoStopLossGrace, Rule, Ruleset
 
 GRACE_ID = NoStopLossGrace.ID
+_ACCOUNT = (scopes.ACCOUNT,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +54,16 @@ class Firing:
     symbol: str | None = None
     order_id: int | None = None
     shown: dict[str, str] = field(default_factory=dict)  # the values as the language writes them
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """A rule as the hot loop runs it: what `_run_rule` would otherwise look up per entity."""
+
+    rule: Rule
+    series: Series  # the rule's evaluation times (Metrics.rule_series)
+    prefix: str  # "<rule id>|": a latch or timer key is the prefix and the entity
+    account: bool  # account scope: one entity, nothing to bind
 
 
 @dataclass(slots=True)
@@ -98,6 +110,10 @@ class Evaluator:
         self.by_trigger: dict[Trigger, tuple[Rule, ...]] = {
             t: tuple(r for r in self.rules.values() if t in r.triggers) for t in Trigger
         }
+        self._plans = {rid: self._plan(r) for rid, r in self.rules.items()}
+        # a set of triggers -> the rules it runs, each once: made at the first event of the
+        # set, in the order evaluate() always ran them (the triggers', then the rules')
+        self._runs: dict[frozenset[Trigger], tuple[_Plan, ...]] = {}
         for key in [k for k in self.latched if k.split("|", 1)[0] not in self.rules]:
             self.latched.discard(key)
 
@@ -105,41 +121,56 @@ class Evaluator:
     def evaluate(self, event: Event, changes: TimerChanges) -> list[Firing]:
         """Run the rules matching the event's triggers, once per entity."""
         firings: list[Firing] = []
-        seen: set[str] = set()
-        for trigger in triggers_of(event):
-            for rule in self.by_trigger[trigger]:
-                if rule.id in seen:
-                    continue
-                seen.add(rule.id)
-                self._run_rule(rule, event, changes, firings)
+        triggers = triggers_of(event)
+        run = self._runs.get(triggers)
+        if run is None:
+            run = self._runs[triggers] = self._run_of(triggers)
+        for plan in run:
+            self._run_rule(plan, event, changes, firings)
         return firings
 
     def evaluate_all(self, changes: TimerChanges) -> list[Firing]:
         """Every rule except trade-scoped ones (after reconcile, restore or a reload)."""
         firings: list[Firing] = []
-        for rule in self.rules.values():
-            if rule.scope is not Scope.TRADE:
-                self._run_rule(rule, None, changes, firings)
+        for plan in self._plans.values():
+            if plan.rule.scope is not Scope.TRADE:
+                self._run_rule(plan, None, changes, firings)
         return firings
 
+    def _plan(self, rule: Rule) -> _Plan:
+        series = self.metrics.rule_series(rule.id)
+        return _Plan(rule, series, timer_key(rule.id, ""), rule.scope is Scope.ACCOUNT)
+
+    def _run_of(self, triggers: frozenset[Trigger]) -> tuple[_Plan, ...]:
+        ids = dict.fromkeys(r.id for t in triggers for r in self.by_trigger[t])
+        return tuple(self._plans[rid] for rid in ids)
+
     def _run_rule(
-        self, rule: Rule, event: Event | None, changes: TimerChanges, out: list[Firing]
+        self, plan: _Plan, event: Event | None, changes: TimerChanges, out: list[Firing]
     ) -> None:
-        ctx, metrics = self.state.ctx, self.metrics
-        for entity in scopes.entities(self.state, rule.scope, event):
+        rule, ctx, add = plan.rule, self.state.ctx, plan.series.add
+        if plan.account:
+            ents: Iterable[str] = _ACCOUNT
+        else:
+            ents = scopes.entities(self.state, rule.scope, event)
+        for entity in ents:
             t0 = time.perf_counter_ns()
             try:
                 hit = bool(rule.when(ctx))
             except Exception as exc:  # not fired for the decision, but loudly: never silent
                 self._failed(rule, "when", where_of(rule.when_at), exc, entity)
                 hit = False
-            metrics.rule_evaluated(rule.id, time.perf_counter_ns() - t0)
-            key = timer_key(rule.id, entity)
+            ms = (time.perf_counter_ns() - t0) / 1e6
+            add(ms)
+            if ms > RULE_ALERT_MS:
+                self.metrics.rule_slow(rule.id, ms)
             if not hit:
-                self.latched.discard(key)
-                if rule.for_ms is not None and self.timers.cancel(key) is not None:
-                    changes.cancelled.append(key)
+                # a rule seen false forgets its latch and `for:` timer; with none of either
+                # (the usual case) there is nothing to look up
+                if self.latched or self.timers.running:
+                    self._rearm(plan, entity, changes)
                 continue
+            key = plan.prefix + entity
             if key in self.latched:
                 continue
             if rule.for_ms is not None and rule.scope is not Scope.TRADE:
@@ -152,6 +183,12 @@ class Evaluator:
             if rule.scope is not Scope.TRADE:
                 self.latched.add(key)
             out.append(self._fire(rule, entity, event))
+
+    def _rearm(self, plan: _Plan, entity: str, changes: TimerChanges) -> None:
+        key = plan.prefix + entity
+        self.latched.discard(key)
+        if plan.rule.for_ms is not None and self.timers.cancel(key) is not None:
+            changes.cancelled.append(key)
 
     def _fire(self, rule: Rule, entity: str, event: Event | None) -> Firing:
         ctx = self.state.ctx
