@@ -154,3 +154,36 @@ async def test_a_slow_evaluation_alerts_and_a_fast_one_does_not(
     ev.evaluate(fill(2, at(0)), TimerChanges())
     (alert,) = [a for a in h.notifier.alerts if "slowish" in a.body]
     assert alert.fields["metric"] == "rule_evaluation_ms:slowish"
+
+
+def noting(rid: str, seen: list[object], scope: Scope, on: tuple[Trigger, ...]) -> Rule:
+    """A rule that never holds and notes the entity bound for it."""
+    attribute = {Scope.POSITION: "position", Scope.TRADE: "trade", Scope.SYMBOL: "symbol"}
+
+    def when(ctx: EvalContext) -> bool:
+        bound = getattr(ctx, attribute[scope])
+        seen.append(bound if isinstance(bound, str) else (rid, bound.size))
+        return False
+
+    return rule(rid, when, ALERT, scope=scope, on=on)
+
+
+async def test_each_step_binds_its_own_entities_for_every_rule_of_a_scope() -> None:
+    seen: list[object] = []
+    rules = (
+        noting("t1", seen, Scope.TRADE, (Trigger.FILL,)),
+        noting("t2", seen, Scope.TRADE, (Trigger.FILL,)),
+        noting("p", seen, Scope.POSITION, (Trigger.QUOTE,)),
+        noting("s", seen, Scope.SYMBOL, (Trigger.QUOTE,)),
+    )
+    h = await harness(ruleset(*rules))
+    await h.feed(fill(1, at(0), size=1), fill(2, at(1), size=2))
+    assert seen == [("t1", 1), ("t2", 1), ("t1", 2), ("t2", 2)]  # each fill its own view
+    seen.clear()
+    await h.feed(position(at(2), 3), position(at(2), 1, contract=ES), quote(at(3), 21001))
+    assert seen == [("p", 3), "MNQ"]  # the quote's contract only
+    seen.clear()
+    await h.feed(position(at(4), 2), quote(at(5), 21002))
+    assert seen == [("p", 2), "MNQ"]  # listed again at each step: the new size
+    ctx = h.engine.state.ctx
+    assert ctx.position is None and ctx.trade is None and ctx.symbol is None

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 from rmdsl.contract.events import (
@@ -34,7 +33,6 @@ from rmdsl.metrics import RULE_ALERT_MS, Metrics, Series
 from rmdsl.rules.model import Action, NoStopLossGrace, Rule, Ruleset
 
 GRACE_ID = NoStopLossGrace.ID
-_ACCOUNT = (scopes.ACCOUNT,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +61,6 @@ class _Plan:
     rule: Rule
     series: Series  # the rule's evaluation times (Metrics.rule_series)
     prefix: str  # "<rule id>|": a latch or timer key is the prefix and the entity
-    account: bool  # account scope: one entity, nothing to bind
 
 
 @dataclass(slots=True)
@@ -114,6 +111,7 @@ class Evaluator:
         # a set of triggers -> the rules it runs, each once: made at the first event of the
         # set, in the order evaluate() always ran them (the triggers', then the rules')
         self._runs: dict[frozenset[Trigger], tuple[_Plan, ...]] = {}
+        self._step: dict[Scope, scopes.Listed] = {}  # this step's entities by scope
         for key in [k for k in self.latched if k.split("|", 1)[0] not in self.rules]:
             self.latched.discard(key)
 
@@ -125,6 +123,7 @@ class Evaluator:
         run = self._runs.get(triggers)
         if run is None:
             run = self._runs[triggers] = self._run_of(triggers)
+        self._step = {}
         for plan in run:
             self._run_rule(plan, event, changes, firings)
         return firings
@@ -132,6 +131,7 @@ class Evaluator:
     def evaluate_all(self, changes: TimerChanges) -> list[Firing]:
         """Every rule except trade-scoped ones (after reconcile, restore or a reload)."""
         firings: list[Firing] = []
+        self._step = {}
         for plan in self._plans.values():
             if plan.rule.scope is not Scope.TRADE:
                 self._run_rule(plan, None, changes, firings)
@@ -139,7 +139,7 @@ class Evaluator:
 
     def _plan(self, rule: Rule) -> _Plan:
         series = self.metrics.rule_series(rule.id)
-        return _Plan(rule, series, timer_key(rule.id, ""), rule.scope is Scope.ACCOUNT)
+        return _Plan(rule, series, timer_key(rule.id, ""))
 
     def _run_of(self, triggers: frozenset[Trigger]) -> tuple[_Plan, ...]:
         ids = dict.fromkeys(r.id for t in triggers for r in self.by_trigger[t])
@@ -149,40 +149,60 @@ class Evaluator:
         self, plan: _Plan, event: Event | None, changes: TimerChanges, out: list[Firing]
     ) -> None:
         rule, ctx, add = plan.rule, self.state.ctx, plan.series.add
-        if plan.account:
-            ents: Iterable[str] = _ACCOUNT
-        else:
-            ents = scopes.entities(self.state, rule.scope, event)
-        for entity in ents:
-            t0 = time.perf_counter_ns()
-            try:
-                hit = bool(rule.when(ctx))
-            except Exception as exc:  # not fired for the decision, but loudly: never silent
-                self._failed(rule, "when", where_of(rule.when_at), exc, entity)
-                hit = False
-            ms = (time.perf_counter_ns() - t0) / 1e6
-            add(ms)
-            if ms > RULE_ALERT_MS:
-                self.metrics.rule_slow(rule.id, ms)
-            if not hit:
-                # a rule seen false forgets its latch and `for:` timer; with none of either
-                # (the usual case) there is nothing to look up
-                if self.latched or self.timers.running:
+        attribute = scopes.ATTRIBUTE.get(rule.scope)
+        try:
+            for entity, bound in self._listed(rule.scope, event):
+                if attribute is not None:
+                    setattr(ctx, attribute, bound)
+                t0 = time.perf_counter_ns()
+                try:
+                    hit = bool(rule.when(ctx))
+                except Exception as exc:  # not fired for the decision, but loudly: never silent
+                    self._failed(rule, "when", where_of(rule.when_at), exc, entity)
+                    hit = False
+                ms = (time.perf_counter_ns() - t0) / 1e6
+                add(ms)
+                if ms > RULE_ALERT_MS:
+                    self.metrics.rule_slow(rule.id, ms)
+                if hit:
+                    self._hit(plan, entity, event, changes, out)
+                elif self.latched or self.timers.running:
+                    # seen false: forget its latch and `for:` timer; with none of either (the
+                    # usual case) there is nothing to look up
                     self._rearm(plan, entity, changes)
-                continue
-            key = plan.prefix + entity
-            if key in self.latched:
-                continue
-            if rule.for_ms is not None and rule.scope is not Scope.TRADE:
-                rec = self.timers.start(
-                    self.state.account_id, rule.id, entity, self.state.now, rule.for_ms
-                )
-                if rec is not None:
-                    changes.started.append(rec)
-                continue
-            if rule.scope is not Scope.TRADE:
-                self.latched.add(key)
-            out.append(self._fire(rule, entity, event))
+        finally:
+            if attribute is not None:
+                setattr(ctx, attribute, None)
+
+    def _listed(self, scope: Scope, event: Event | None) -> scopes.Listed:
+        """The scope's entities for this step, listed at its first rule of the scope."""
+        known = self._step.get(scope)
+        if known is None:
+            known = self._step[scope] = scopes.listed(self.state, scope, event)
+        return known
+
+    def _hit(
+        self,
+        plan: _Plan,
+        entity: str,
+        event: Event | None,
+        changes: TimerChanges,
+        out: list[Firing],
+    ) -> None:
+        rule = plan.rule
+        key = plan.prefix + entity
+        if key in self.latched:
+            return
+        if rule.for_ms is not None and rule.scope is not Scope.TRADE:
+            rec = self.timers.start(
+                self.state.account_id, rule.id, entity, self.state.now, rule.for_ms
+            )
+            if rec is not None:
+                changes.started.append(rec)
+            return
+        if rule.scope is not Scope.TRADE:
+            self.latched.add(key)
+        out.append(self._fire(rule, entity, event))
 
     def _rearm(self, plan: _Plan, entity: str, changes: TimerChanges) -> None:
         key = plan.prefix + entity
@@ -207,7 +227,7 @@ class Evaluator:
         except Exception as exc:  # the rule still acts; the failure is reported
             self._failed(rule, "message", where_of(rule.message_at or rule.origin), exc, entity)
             message = rule.id
-        contract, symbol, order_id = self._target(rule.scope, entity, event)
+        contract, symbol, order_id = scopes.target(self.state, rule.scope, entity, event)
         return Firing(
             rule.id,
             str(rule.severity),
@@ -247,22 +267,6 @@ class Evaluator:
             error = RuleError(GRACE_ID, "message", where, error_text(exc), entity, self.state.now)
             self.errors.add(error)
             return GRACE_ID
-
-    def _target(
-        self, scope: Scope, entity: str, event: Event | None
-    ) -> tuple[str | None, str | None, int | None]:
-        ctx = self.state.ctx
-        if scope is Scope.POSITION and ctx.position is not None:
-            return ctx.position.contract_id, ctx.position.symbol, None
-        if scope is Scope.TRADE and isinstance(event, TradeEvent):
-            return event.contract_id, event.symbol, None
-        if scope is Scope.SYMBOL:
-            return None, entity, None
-        if scope is Scope.ORDER and ctx.order is not None:
-            oid = int(entity.split(":", 1)[1])
-            order = self.state.orders.get(oid)
-            return (order.contract_id if order else None), ctx.order.symbol, oid
-        return None, None, None
 
     # ---- timers ----------------------------------------------------------------------------
     def fire_timer(self, rec: TimerRecord, received_ns: int) -> Firing | None:

@@ -1,4 +1,4 @@
-"""A rule's scope -> the entities it runs for, each bound on the EvalContext in turn.
+"""A rule's scope -> the entities it runs for, and what binds each on the EvalContext.
 
 An entity is named by a key: "account", a contract id (position), a symbol,
 "order:<id>" or "trade:<id>". The key is half of a timer's or latch's key
@@ -7,8 +7,6 @@ An entity is named by a key: "account", a contract id (position), a symbol,
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from rmdsl.contract.events import Event, OrderEvent, QuoteEvent, TradeEvent
 from rmdsl.engine.state import AccountState
 from rmdsl.lang.context import EvalContext
@@ -16,41 +14,42 @@ from rmdsl.lang.schema import Scope
 
 ACCOUNT = "account"
 
+# the EvalContext attribute that binds an entity of each scope (the account binds none)
+ATTRIBUTE = {
+    Scope.POSITION: "position",
+    Scope.SYMBOL: "symbol",
+    Scope.TRADE: "trade",
+    Scope.ORDER: "order",
+}
+Listed = tuple[tuple[str, object], ...]
 
-def entities(st: AccountState, scope: Scope, event: Event | None) -> Iterator[str]:
-    """Bind each entity of `scope` on the context in turn, yielding its key (a quote runs
-    only the positions and symbols of its contract)."""
-    ctx = st.ctx
-    if scope is Scope.ACCOUNT:
-        yield ACCOUNT
-    elif scope is Scope.POSITION:
-        for pos in list(st.positions.values()):
-            if isinstance(event, QuoteEvent) and pos.contract_id != event.contract_id:
-                continue
-            ctx.position = pos.view
-            yield pos.contract_id
-        ctx.position = None
-    elif scope is Scope.SYMBOL:
+
+def listed(st: AccountState, scope: Scope, event: Event | None) -> Listed:
+    """The entities of `scope` for this event, as (key, the value bound on ATTRIBUTE[scope]):
+    a quote runs only the positions and symbols of its contract. The evaluator lists them
+    once per step and shares them among the step's rules of the scope: rules only read the
+    state, so the list cannot change within the step."""
+    if scope is Scope.POSITION:
+        quote = event.contract_id if isinstance(event, QuoteEvent) else None
+        return tuple(
+            (p.contract_id, p.view)
+            for p in st.positions.values()
+            if quote is None or p.contract_id == quote
+        )
+    if scope is Scope.SYMBOL:
         symbols = {p.symbol for p in st.positions.values()}
         if isinstance(event, QuoteEvent):
             symbols &= {event.symbol}
-        for sym in sorted(symbols):
-            ctx.symbol = sym
-            yield sym
-        ctx.symbol = None
-    elif scope is Scope.TRADE:
+        return tuple((sym, sym) for sym in sorted(symbols))
+    if scope is Scope.TRADE:
         if isinstance(event, TradeEvent):
-            ctx.trade = st.trade_view(event)
-            yield f"trade:{event.id}"
-            ctx.trade = None
-    elif scope is Scope.ORDER:
+            return ((f"trade:{event.id}", st.trade_view(event)),)
+        return ()
+    if scope is Scope.ORDER:
         ids = [event.id] if isinstance(event, OrderEvent) else list(st.orders)
-        for oid in ids:
-            order = st.orders.get(oid)
-            if order is not None:
-                ctx.order = order.view
-                yield f"order:{oid}"
-        ctx.order = None
+        orders = ((oid, st.orders.get(oid)) for oid in ids)
+        return tuple((f"order:{oid}", o.view) for oid, o in orders if o is not None)
+    return ((ACCOUNT, None),)
 
 
 def bind(st: AccountState, scope: Scope, entity: str) -> bool:
@@ -87,3 +86,21 @@ def alive(entity: str, st: AccountState, known: set[str]) -> bool:
     if entity in known or entity in st.positions:
         return True
     return any(p.symbol == entity for p in st.positions.values())
+
+
+def target(
+    st: AccountState, scope: Scope, entity: str, event: Event | None
+) -> tuple[str | None, str | None, int | None]:
+    """What a firing for the bound entity acts on: (contract id, symbol, order id)."""
+    ctx = st.ctx
+    if scope is Scope.POSITION and ctx.position is not None:
+        return ctx.position.contract_id, ctx.position.symbol, None
+    if scope is Scope.TRADE and isinstance(event, TradeEvent):
+        return event.contract_id, event.symbol, None
+    if scope is Scope.SYMBOL:
+        return None, entity, None
+    if scope is Scope.ORDER and ctx.order is not None:
+        oid = int(entity.split(":", 1)[1])
+        order = st.orders.get(oid)
+        return (order.contract_id if order else None), ctx.order.symbol, oid
+    return None, None, None
