@@ -193,3 +193,11 @@ def test_a_single_accounts_metrics_persist_every_series_under_its_own_id_each_ti
     ts = dt.datetime(2026, 3, 2, tzinfo=dt.UTC)
     assert m.periodic(ts, 7) and m.periodic(ts, 7)  # no round to share: every maintenance
     assert {s.account_id for s in m.periodic(ts, 7)} == {7} and m.series[RSS].count == 3
+
+
+def test_series_last_is_the_newest_sample_also_after_the_ring_wraps() -> None:
+    s = Series(capacity=3)
+    assert s.last() is None
+    for v in (1.0, 2.0, 3.0, 4.0):
+        s.add(v)
+        assert s.last() == v

@@ -65,6 +65,10 @@ class Series:
             self._ring[self.count % self._capacity] = value
         self.count += 1
 
+    def last(self) -> float | None:
+        """The newest sample (benchmarks/engine_bench.py reads each event's span by it)."""
+        return self._ring[(self.count - 1) % self._capacity] if self.count else None
+
     def values(self) -> list[float]:
         """The samples kept, oldest first."""
         at = self.count % self._capacity if self.count > self._capacity else 0
