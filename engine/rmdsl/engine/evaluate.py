@@ -61,6 +61,8 @@ class _Plan:
     rule: Rule
     series: Series  # the rule's evaluation times (Metrics.rule_series)
     prefix: str  # "<rule id>|": a latch or timer key is the prefix and the entity
+    attribute: str | None  # the EvalContext attribute that binds its entities (scopes)
+    scope: str  # the scope's name: a str key is cheaper to look up than the enum
 
 
 @dataclass(slots=True)
@@ -111,7 +113,7 @@ class Evaluator:
         # a set of triggers -> the rules it runs, each once: made at the first event of the
         # set, in the order evaluate() always ran them (the triggers', then the rules')
         self._runs: dict[frozenset[Trigger], tuple[_Plan, ...]] = {}
-        self._step: dict[Scope, scopes.Listed] = {}  # this step's entities by scope
+        self._step: dict[str, scopes.Listed] = {}  # this step's entities by scope
         for key in [k for k in self.latched if k.split("|", 1)[0] not in self.rules]:
             self.latched.discard(key)
 
@@ -139,7 +141,8 @@ class Evaluator:
 
     def _plan(self, rule: Rule) -> _Plan:
         series = self.metrics.rule_series(rule.id)
-        return _Plan(rule, series, timer_key(rule.id, ""))
+        scope = rule.scope
+        return _Plan(rule, series, timer_key(rule.id, ""), scopes.ATTRIBUTE.get(scope), str(scope))
 
     def _run_of(self, triggers: frozenset[Trigger]) -> tuple[_Plan, ...]:
         ids = dict.fromkeys(r.id for t in triggers for r in self.by_trigger[t])
@@ -149,9 +152,9 @@ class Evaluator:
         self, plan: _Plan, event: Event | None, changes: TimerChanges, out: list[Firing]
     ) -> None:
         rule, ctx, add = plan.rule, self.state.ctx, plan.series.add
-        attribute = scopes.ATTRIBUTE.get(rule.scope)
+        attribute = plan.attribute
         try:
-            for entity, bound in self._listed(rule.scope, event):
+            for entity, bound in self._listed(plan, event):
                 if attribute is not None:
                     setattr(ctx, attribute, bound)
                 t0 = time.perf_counter_ns()
@@ -174,11 +177,11 @@ class Evaluator:
             if attribute is not None:
                 setattr(ctx, attribute, None)
 
-    def _listed(self, scope: Scope, event: Event | None) -> scopes.Listed:
+    def _listed(self, plan: _Plan, event: Event | None) -> scopes.Listed:
         """The scope's entities for this step, listed at its first rule of the scope."""
-        known = self._step.get(scope)
+        known = self._step.get(plan.scope)
         if known is None:
-            known = self._step[scope] = scopes.listed(self.state, scope, event)
+            known = self._step[plan.scope] = scopes.listed(self.state, plan.rule.scope, event)
         return known
 
     def _hit(
