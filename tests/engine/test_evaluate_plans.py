@@ -187,3 +187,20 @@ async def test_each_step_binds_its_own_entities_for_every_rule_of_a_scope() -> N
     assert seen == [("p", 2), "MNQ"]  # listed again at each step: the new size
     ctx = h.engine.state.ctx
     assert ctx.position is None and ctx.trade is None and ctx.symbol is None
+
+
+async def test_an_order_event_binds_its_order_and_a_reload_every_working_order() -> None:
+    seen: list[int] = []
+
+    def when(ctx: EvalContext) -> bool:
+        assert ctx.order is not None
+        seen.append(ctx.order.size)
+        return False
+
+    orders = rule("orders", when, ALERT, scope=Scope.ORDER, on=(Trigger.ORDER,))
+    h = await harness(ruleset(orders))
+    await h.feed(position(at(0), 3), order(7, at(1), size=1), order(8, at(2), size=2))
+    assert seen == [1, 2]  # each order event: its own order only
+    seen.clear()
+    await h.engine.swap_ruleset(ruleset(orders))  # a reload evaluates every working order
+    assert sorted(seen) == [1, 2]

@@ -46,9 +46,10 @@ def listed(st: AccountState, scope: Scope, event: Event | None) -> Listed:
             return ((f"trade:{event.id}", st.trade_view(event)),)
         return ()
     if scope is Scope.ORDER:
-        ids = [event.id] if isinstance(event, OrderEvent) else list(st.orders)
-        orders = ((oid, st.orders.get(oid)) for oid in ids)
-        return tuple((f"order:{oid}", o.view) for oid, o in orders if o is not None)
+        if isinstance(event, OrderEvent):  # the changed order only (gone once done)
+            order = st.orders.get(event.id)
+            return () if order is None else ((f"order:{event.id}", order.view),)
+        return tuple((f"order:{oid}", o.view) for oid, o in st.orders.items())
     return ((ACCOUNT, None),)
 
 
