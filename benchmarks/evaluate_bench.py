@@ -18,6 +18,7 @@ import asyncio
 import sys
 import time
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +29,20 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import engine_bench as eb  # noqa: E402
 from rmdsl.engine import restore  # noqa: E402
 from rmdsl.engine.evaluate import TimerChanges  # noqa: E402
+from rmdsl.lang import types  # noqa: E402
+from rmdsl.lang.format import format_value  # noqa: E402
 from rmdsl.tooling.offline import quiet_engine_logs  # noqa: E402
 
+# a value of each type a firing shows (money, count, symbol, duration, flag, map, number)
+SHOWN: tuple[tuple[object, types.Type], ...] = (
+    (Decimal("-412.50"), types.MONEY),
+    (4, types.INT),
+    ("MNQ", types.STRING),
+    (60_000, types.DURATION),
+    (False, types.BOOL),
+    ({"MNQ": 2, "ES": 1}, types.Type("map", types.INT)),
+    (Decimal("2.50"), types.NUMBER),
+)
 KINDS = ("TradeEvent", "PositionEvent", "OrderEvent", "AccountEvent", "QuoteEvent")
 
 
@@ -72,6 +85,8 @@ async def measure(loops: int, repeat: int) -> None:
     print(f"  fill row            {trade:6.2f} us")
     position = best_us(lambda: restore.position_record(1, pos), loops, repeat)
     print(f"  position row        {position:6.2f} us")
+    shown = best_us(lambda: [format_value(v, t) for v, t in SHOWN], loops, repeat) / len(SHOWN)
+    print(f"  a firing's value    {shown:6.2f} us (format_value, one of each type)")
 
 
 def main() -> None:
