@@ -158,7 +158,12 @@ async def test_a_slow_evaluation_alerts_and_a_fast_one_does_not(
 
 def noting(rid: str, seen: list[object], scope: Scope, on: tuple[Trigger, ...]) -> Rule:
     """A rule that never holds and notes the entity bound for it."""
-    attribute = {Scope.POSITION: "position", Scope.TRADE: "trade", Scope.SYMBOL: "symbol"}
+    attribute = {
+        Scope.POSITION: "position",
+        Scope.TRADE: "trade",
+        Scope.SYMBOL: "symbol",
+        Scope.ORDER: "order",
+    }
 
     def when(ctx: EvalContext) -> bool:
         bound = getattr(ctx, attribute[scope])
@@ -190,17 +195,11 @@ async def test_each_step_binds_its_own_entities_for_every_rule_of_a_scope() -> N
 
 
 async def test_an_order_event_binds_its_order_and_a_reload_every_working_order() -> None:
-    seen: list[int] = []
-
-    def when(ctx: EvalContext) -> bool:
-        assert ctx.order is not None
-        seen.append(ctx.order.size)
-        return False
-
-    orders = rule("orders", when, ALERT, scope=Scope.ORDER, on=(Trigger.ORDER,))
+    seen: list[object] = []
+    orders = noting("orders", seen, Scope.ORDER, (Trigger.ORDER,))
     h = await harness(ruleset(orders))
     await h.feed(position(at(0), 3), order(7, at(1), size=1), order(8, at(2), size=2))
-    assert seen == [1, 2]  # each order event: its own order only
+    assert seen == [("orders", 1), ("orders", 2)]  # each order event: its own order only
     seen.clear()
     await h.engine.swap_ruleset(ruleset(orders))  # a reload evaluates every working order
-    assert sorted(seen) == [1, 2]
+    assert sorted(seen, key=str) == [("orders", 1), ("orders", 2)]
