@@ -44,6 +44,7 @@ from rmdsl.contract.broker import (
     Snapshot,
 )
 from rmdsl.contract.events import OrderEvent, OrderType, Side, TradeEvent
+from rmdsl.engine.compact import IntSet
 from rmdsl.engine.state import AccountState
 from rmdsl.errors import BrokerError
 
@@ -67,8 +68,11 @@ class Origins:
         self.expected: list[Expectation] = []
         self.orders: dict[int, frozenset[str]] = {}  # rmdsl's close orders today -> cause
         self._previous: dict[int, frozenset[str]] = {}  # ... and the previous trading day's
-        self._foreign: set[int] = set()  # market orders seen that are the trader's
+        # market orders seen that are the trader's: one a market order of the day (an array)
+        self._foreign = IntSet()
         self._fills: dict[int, frozenset[str]] = {}  # rmdsl's fills today -> cause
+        # each cause once: every close of one rule would otherwise hold its own frozenset
+        self._causes: dict[frozenset[str], frozenset[str]] = {}
 
     def expect(
         self,
@@ -77,6 +81,7 @@ class Origins:
         now: dt.datetime,
         cause: frozenset[str] = frozenset(),
     ) -> Expectation:
+        cause = self._causes.setdefault(cause, cause)
         exp = Expectation(contract_id, side, now, cause)
         self.expected.append(exp)
         return exp
