@@ -93,6 +93,9 @@ class IntPairs:
     def __len__(self) -> int:
         return len(self._ids)
 
+    def keys(self) -> list[int]:
+        return self._ids.tolist()
+
     def get(self, key: int) -> tuple[int, int]:
         """The pair of key, (0, 0) when unknown."""
         i = find(self._ids, key)
