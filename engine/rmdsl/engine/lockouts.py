@@ -59,6 +59,8 @@ class Lockouts:
     def __init__(self) -> None:
         self.active: dict[str, LockoutRecord] = {}
         self.next_expiry = _FAR  # the earliest end by time of an active lockout
+        # active ones a longer one of the same rule replaced: lifted, their rows to update
+        self.superseded: list[LockoutRecord] = []
 
     def restore(self, records: tuple[LockoutRecord, ...]) -> None:
         for rec in records:
@@ -106,13 +108,43 @@ class Lockouts:
             rule_id=rule_id,
             until_ts=until_ts,
             until_kind=kind,
-            created_at=now,
+            created_at=self._supersede(rule_id, symbol, lock_kind, until_ts, now),
             reason=reason,
             kind=lock_kind,
         )
         self.active[rec.id] = rec
         self._recompute()
         return rec, True
+
+    def _supersede(
+        self,
+        rule_id: str,
+        symbol: str | None,
+        kind: LockoutKind,
+        until_ts: dt.datetime | None,
+        now: dt.datetime,
+    ) -> dt.datetime:
+        """Lift the active lockouts of the same rule, scope and kind that the new one outlasts
+        (a frequency rule pausing on every fill kept one record per fill for its 30 minutes:
+        docs/performance.md, "Cheaper fills of the day (r14k)"); the new one starts when the
+        earliest of them did: the account has been paused since then, and a pause polices
+        what opened after its start. A reduce-only is never merged: its caps are its own."""
+        started = now
+        if until_ts is None or kind is LockoutKind.REDUCE_ONLY:
+            return started
+        for rec in list(self.active.values()):
+            if rec.rule_id != rule_id or rec.symbol != symbol or rec.kind is not kind:
+                continue
+            if rec.until_ts is not None and rec.until_ts < until_ts:
+                del self.active[rec.id]
+                self.superseded.append(_lifted(rec, now))
+                started = min(started, rec.created_at)
+        return started
+
+    def take_superseded(self) -> list[LockoutRecord]:
+        """The lockouts `add` lifted since the last call (their rows get lifted_at)."""
+        out, self.superseded = self.superseded, []
+        return out
 
     def blocking(
         self, symbol: str, since: dt.datetime | None = None, skip: frozenset[str] = frozenset()
