@@ -54,8 +54,11 @@ def epoch_us(ts: dt.datetime) -> int:
 
 def find(ids: array[int], key: int) -> int:
     """Index of key in the sorted ids, -1 when absent (a key above the last: at once)."""
-    if not ids or key > ids[-1]:
+    if not ids:
         return -1
+    last = ids[-1]
+    if key >= last:  # a new id, or the newest (its other events): no search
+        return len(ids) - 1 if key == last else -1
     i = bisect.bisect_left(ids, key)
     return i if i < len(ids) and ids[i] == key else -1
 
@@ -102,11 +105,17 @@ class IntPairs:
         return (0, 0) if i < 0 else (self._a[i], self._b[i])
 
     def set(self, key: int, a: int, b: int) -> None:
-        i = find(self._ids, key)
+        ids = self._ids
+        if not ids or key > ids[-1]:  # a new order, the highest id yet
+            ids.append(key)
+            self._a.append(a)
+            self._b.append(b)
+            return
+        i = find(ids, key)
         if i >= 0:
             self._a[i], self._b[i] = a, b
             return
-        i = bisect.bisect_left(self._ids, key)
+        i = bisect.bisect_left(ids, key)
         self._ids.insert(i, key)
         self._a.insert(i, a)
         self._b.insert(i, b)
@@ -171,6 +180,16 @@ class DayFills(MutableMapping[int, Fill]):
 
     def __setitem__(self, trade_id: int, fill: Fill) -> None:
         row = _encoded(fill)
+        ids = self._ids
+        if not ids or trade_id > ids[-1]:  # the common case: a new fill, the highest id yet
+            ids.append(trade_id)
+            self._us.append(row[0])
+            self._gross.append(row[1])
+            self._fees.append(row[2])
+            self._meta.append(row[3])
+            if row[3] & WIDE:
+                self._wide[trade_id] = fill
+            return
         i = self._row(trade_id)
         if i < 0:
             i = bisect.bisect_left(self._ids, trade_id)

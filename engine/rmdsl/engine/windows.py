@@ -91,10 +91,14 @@ class FillWindow:
         """One fill and its net P&L (an opening fill's is -fees); `own` False for rmdsl's
         close: its P&L counts, it is not a trade."""
         units = self._units(net)
-        i = bisect.bisect_right(self._ms, ms)
-        late = i < len(self._ms)
-        self._ms.insert(i, ms)
         closing = own and is_close
+        times = self._ms
+        if not times or ms >= times[-1]:  # in time order, as almost every fill: appends
+            self._append(ms, units, int(own), int(closing), int(closing and net < 0))
+            return
+        i = bisect.bisect_right(times, ms)
+        late = i < len(times)
+        times.insert(i, ms)
         for seq, step in (
             (self._fills, int(own)),
             (self._trades, int(closing)),
@@ -104,6 +108,19 @@ class FillWindow:
             if late and step:  # a late fill: every later prefix sum counts it too
                 seq[i + 1 :] = array("q", [x + step for x in seq[i + 1 :]])
         self._insert_sum(i, units)
+
+    def _append(self, ms: int, units: int, own: int, closing: int, loss: int) -> None:
+        n = len(self._ms)
+        self._ms.append(ms)
+        for seq, step in ((self._fills, own), (self._trades, closing), (self._losses, loss)):
+            seq.append(seq[-1] + step if n else step)
+        pnl = self._pnl
+        total = pnl[-1] + units if n else units
+        try:
+            pnl.append(total)
+        except OverflowError:  # past 64 bits: Python's integers from now on
+            self._pnl = pnl = list(pnl)
+            pnl.append(total)
 
     def _units(self, net: Decimal) -> int:
         """net in the window's units; a finer value first makes every sum finer."""
