@@ -29,18 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "engine"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+import rmdsl.contract.events as e  # noqa: E402
 from engine_bench import FEES, NullStore  # noqa: E402
-from rmdsl.contract.events import (  # noqa: E402
-    Event,
-    OrderEvent,
-    OrderStatus,
-    OrderType,
-    PositionEvent,
-    PositionType,
-    QuoteEvent,
-    Side,
-    TradeEvent,
-)
 from rmdsl.enforce.recording_broker import RecordingBroker  # noqa: E402
 from rmdsl.engine.core import Engine  # noqa: E402
 from rmdsl.engine.persistence import LockoutRecord  # noqa: E402
@@ -54,7 +44,7 @@ WARM_S = 1800  # the warm-up's fills in the session's first half hour, the measu
 DAY_S = 5 * 3600  # ... over five hours, before the 15:08 CT flatten
 
 
-def round_trips(fills: int, first_id: int, start: dt.datetime, span_s: float) -> Iterator[Event]:
+def round_trips(fills: int, first_id: int, start: dt.datetime, span_s: float) -> Iterator[e.Event]:
     """`fills` fills (half opening, half closing) spread over `span_s` seconds from `start`,
     each with its market order and position event, the P&L varying to the cent."""
     gap = dt.timedelta(seconds=span_s / max(fills, 1))
@@ -63,27 +53,28 @@ def round_trips(fills: int, first_id: int, start: dt.datetime, span_s: float) ->
     ts = start
     for n in range(fills // 2):
         oid = next(ids)
-        yield QuoteEvent(MNQ, ts, price)
-        yield _order(oid, ts, Side.BUY)
-        yield TradeEvent(next(ids), 1, MNQ, ts, price, None, FEES, Side.BUY, 1, order_id=oid)
-        yield PositionEvent(1, 1, MNQ, ts, PositionType.LONG, 1, price)
+        yield e.QuoteEvent(MNQ, ts, price)
+        yield _order(oid, ts, e.Side.BUY)
+        yield e.TradeEvent(next(ids), 1, MNQ, ts, price, None, FEES, e.Side.BUY, 1, order_id=oid)
+        yield e.PositionEvent(1, 1, MNQ, ts, e.PositionType.LONG, 1, price)
         ts += gap
         move = Decimal((n * 37) % 41 - 20) * Decimal("0.25")
         cid = next(ids)
-        yield _order(cid, ts, Side.SELL)
+        yield _order(cid, ts, e.Side.SELL)
         gross = move * 2  # $0.50 a tick, 4 ticks a point: cents vary
         out = price + move
-        yield TradeEvent(next(ids), 1, MNQ, ts, out, gross, FEES, Side.SELL, 1, order_id=cid)
-        yield PositionEvent(1, 1, MNQ, ts, PositionType.UNDEFINED, 0, price)
+        yield e.TradeEvent(next(ids), 1, MNQ, ts, out, gross, FEES, e.Side.SELL, 1, order_id=cid)
+        yield e.PositionEvent(1, 1, MNQ, ts, e.PositionType.UNDEFINED, 0, price)
         ts += gap
 
 
-def _order(oid: int, ts: dt.datetime, side: Side) -> OrderEvent:
-    return OrderEvent(oid, 1, MNQ, ts, OrderStatus.FILLED, OrderType.MARKET, side, 1, None, None, 1)
+def _order(oid: int, ts: dt.datetime, side: e.Side) -> e.OrderEvent:
+    filled, market = e.OrderStatus.FILLED, e.OrderType.MARKET
+    return e.OrderEvent(oid, 1, MNQ, ts, filled, market, side, 1, None, None, 1)
 
 
 async def feed(
-    engine: Engine, broker: RecordingBroker, notifier: CollectingNotifier, events: Iterator[Event]
+    engine: Engine, broker: RecordingBroker, notifier: CollectingNotifier, events: Iterator[e.Event]
 ) -> None:
     for ev in events:
         await engine.process(ev)
