@@ -59,9 +59,7 @@ class AccountState:
         self.ctx.funcs = Functions(self)
         self.positions: dict[str, Position] = {}  # by contract id: one net position each
         self.orders: dict[int, Order] = {}  # working orders only
-        # today's fills by gateway trade id: only what dedupe, voids and a rebuild need, as
-        # machine integers (rmdsl.engine.compact; a dict of Fill tuples to its readers)
-        self.trades = DayFills()
+        self.trades = DayFills()  # today's fills by trade id, as integers (engine/compact.py)
         # the previous trading day's fills: a re-delivery after the reset is still known
         self.previous = DayFills()
         self.prices: dict[str, Decimal] = {}  # last quote per contract
@@ -157,10 +155,9 @@ class AccountState:
         return TradeResult.NEW
 
     def by_rmdsl(self, trade_id: int) -> bool:
-        known = self.trades.flags(trade_id)
-        if known is None:
-            known = self.previous.flags(trade_id)
-        return known is not None and bool(known & OURS)
+        flags = self.trades.flags(trade_id)
+        flags = self.previous.flags(trade_id) if flags is None else flags
+        return bool(flags and flags & OURS)
 
     def reduce_by_fill(self, ev: TradeEvent) -> None:
         """A fill of a closed day that comes late still shrinks the position it closed."""
