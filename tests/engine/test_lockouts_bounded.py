@@ -9,10 +9,12 @@ import datetime as dt
 import gc
 from pathlib import Path
 
-from enginekit import Harness, fill, position
+from enginekit import Harness, clock, fill, position
 
 from rmdsl.contract.events import Side
+from rmdsl.enforce.recording_broker import BrokerCall, RecordingBroker
 from rmdsl.engine.persistence import LockoutRecord
+from rmdsl.errors import BrokerError
 from rmdsl.pipeline import load_ruleset
 
 START = dt.datetime(2026, 3, 2, 15, tzinfo=dt.UTC)  # Monday 09:00 America/Chicago
@@ -41,10 +43,9 @@ async def test_a_pause_on_every_fill_keeps_one_active_record(tmp_path: Path) -> 
     (active,) = h.engine.lockouts.active.values()
     assert active.created_at == t(0)  # paused since the first: what opened since is policed
     assert active.until_ts == t(20 * 299) + dt.timedelta(minutes=30)
-    # the store's rows: one active, the replaced ones lifted when the next was set
+    # the store's rows: the one pause, its end moved by each fill, never lifted
     rows = list(h.store.lockouts.values())
-    assert [r.id for r in rows if r.lifted_at is None] == [active.id]
-    assert len(rows) >= 299 and all(r.lifted_at is not None for r in rows if r.id != active.id)
+    assert [(r.id, r.until_ts, r.lifted_at) for r in rows] == [(active.id, active.until_ts, None)]
     h.store.lockouts.clear()  # the memory store keeps every row, as a database would
     del rows
     gc.collect()
@@ -61,3 +62,43 @@ async def test_a_position_opened_during_the_chain_of_pauses_is_still_closed(
     assert len(h.engine.lockouts.active) == 1
     await h.feed(position(t(120), 1, contract="CON.F.US.MES.H26", price=5000))
     assert h.broker.calls[-1].describe() == "close_position(CON.F.US.MES.H26)"
+
+
+class CloseFailsOnce(RecordingBroker):
+    """The first close_position fails (recorded), the next ones work."""
+
+    failed = False
+
+    async def close_position(self, contract_id: str) -> None:
+        if self.failed:
+            return await super().close_position(contract_id)
+        self.failed = True
+        self.calls.append(BrokerCall(self._now(), "close_position", (contract_id,)))
+        raise BrokerError("close_position: connection reset")
+
+
+async def test_a_close_retried_under_a_pause_goes_on_when_the_pause_is_extended(
+    tmp_path: Path,
+) -> None:
+    """A retry stands while its pause is active: the pause a later fill extends is the same
+    one, so the retry is not dropped as if the pause had ended."""
+    (tmp_path / "r.yaml").write_text(BUSY)
+    h = Harness(load_ruleset(tmp_path / "r.yaml"), start=START, timeout_s=0.01)
+    broker = CloseFailsOnce()
+    broker.state = h.engine.state
+    h.broker = h.engine.broker = h.engine.enforcer.broker = broker
+    await h.start()
+    mes = "CON.F.US.MES.H26"
+    await h.feed(fill(1, t(0)), fill(2, t(1), 5, side=Side.SELL))  # paused from t(1)
+    await h.feed(position(t(120), 1, contract=mes, price=5000))  # its close fails: retried
+    (pause,) = h.engine.lockouts.active.values()
+    await h.feed(fill(3, t(121)), fill(4, t(121), 5, side=Side.SELL))  # the pause extended
+    (extended,) = h.engine.lockouts.active.values()
+    assert (extended.id, extended.created_at) == (pause.id, pause.created_at)
+    assert extended.until_ts is not None and pause.until_ts is not None
+    assert extended.until_ts > pause.until_ts
+    while (due := h.engine.next_wakeup()) is not None and due <= t(300):
+        await h.feed(clock(due))
+    closes = [c for c in broker.calls if c.method == "close_position"]
+    assert [c.args for c in closes] == [(mes,), (mes,)]  # the failed one and its retry
+    assert mes not in h.engine.state.positions
