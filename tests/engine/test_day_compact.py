@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as s
 
 from rmdsl.engine.compact import DayFills, IntPairs, IntSet, decode, encode
+from rmdsl.engine.history import PastFills
 from rmdsl.engine.state import AccountState
 from rmdsl.engine.windows import Fill, FillWindow, count, tally
 from rmdsl.lang.context import DayView
@@ -158,3 +159,21 @@ def test_the_arrays_of_ids_keep_keys_in_any_order() -> None:
     keys.clear()
     pairs.clear()
     assert len(keys) == len(pairs) == 0
+
+
+@settings(max_examples=60)
+@given(
+    s.lists(
+        s.tuples(s.integers(0, 10**15), MONEY, s.booleans(), s.booleans()),
+        max_size=40,
+    )
+)
+def test_past_fills_give_back_the_closed_days_fills_as_given(
+    rows: list[tuple[int, Decimal, bool, bool]],
+) -> None:
+    """The closed days' fills kept for the windows (rmdsl.engine.history.PastFills): the
+    same fills in the same order, each net P&L with its digits and exponent."""
+    given_fills = [(trade_id, row) for trade_id, row in enumerate(rows, 1)]
+    kept = list(PastFills(given_fills).items())
+    assert kept == given_fills
+    assert [f[1].as_tuple() for _, f in kept] == [f[1].as_tuple() for _, f in given_fills]
