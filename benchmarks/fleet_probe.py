@@ -250,6 +250,8 @@ async def memory_lines(
     if walked is not None:
         for line in fleet_walk.report(walked, fleet_walk.lengths()):
             print(f"   {line}", file=sys.stderr)
+        for line in fleet_walk.survivors("LockoutRecord"):  # the census's +1,175 (r14k)
+            print(f"   {line}", file=sys.stderr)
 
 
 async def grow(t0: float, until: float, frames: int, rss: Callable[[], float]) -> None:

@@ -99,3 +99,24 @@ def _one(obj: Any) -> Any:
     if isinstance(obj, (list, deque)):
         return obj[-1] if obj else None
     return next(iter(obj), None)
+
+
+def survivors(qualname: str, sample: int = 10) -> list[str]:
+    """Objects of one type: how many a census without a full collection counts (cyclic
+    garbage included), how many are alive after one, and who holds a sample of them (and,
+    for a tuple, list or dict, who holds that)."""
+    counted = sum(1 for o in gc.get_objects() if type(o).__qualname__ == qualname)
+    gc.collect()
+    alive = [o for o in gc.get_objects() if type(o).__qualname__ == qualname]
+    held: Counter[str] = Counter()
+    for obj in alive[:sample]:
+        for ref in gc.get_referrers(obj):
+            if ref is alive or isinstance(ref, type(sys._getframe())):
+                continue
+            name = type(ref).__qualname__
+            if isinstance(ref, (tuple, list, dict, set)):
+                name += " in " + owner(ref, alive)
+            held[name] += 1
+    lines = [f"{qualname}: {counted} counted, {len(alive)} alive after a full collection"]
+    of = min(sample, len(alive))
+    return lines + [f"  held by {name} ({n} of {of})" for name, n in held.items()]

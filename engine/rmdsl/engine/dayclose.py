@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -40,7 +41,7 @@ def past_fill(fill: Fill) -> PastFill:
     return epoch_ms(ts), net, gross is not None, not ours
 
 
-def _past_fills(fills: dict[int, Fill]) -> list[tuple[int, PastFill]]:
+def _past_fills(fills: Mapping[int, Fill]) -> list[tuple[int, PastFill]]:
     return [(i, past_fill(f)) for i, f in fills.items() if not f[2]]
 
 

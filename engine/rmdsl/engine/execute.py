@@ -87,6 +87,8 @@ class Executor:
                 reduce_only=a.name == "reduce_only",
             )
             rec, new = out[i]
+            for lifted in self.lockouts.take_superseded():  # the longer one replaces them
+                await self.journal.persist(self.journal.store.lift_lockout(lifted.id, st.now))
             if new:
                 if a.name == "reduce_only":
                     self.reduce_only.arm(fresh=self.reduce_only.first(rec))

@@ -21,13 +21,16 @@ and must then not count the same fill again from its other events:
 from __future__ import annotations
 
 from rmdsl.contract.events import OrderEvent, OrderStatus, Side, TradeEvent
+from rmdsl.engine.compact import IntPairs
 
 
 class FillBook:
     """Per order: the volume known filled; per contract: the position change not yet explained."""
 
     def __init__(self) -> None:
-        self._orders: dict[int, tuple[int, int]] = {}  # key -> (fillVolume seen, trades' sum)
+        # key -> (fillVolume seen, trades' sum): one an order of the day, held until the reset
+        # (a late event of a filled order must add nothing), so as arrays (rmdsl.engine.compact)
+        self._orders = IntPairs()
         self._credits: dict[str, tuple[int, int]] = {}  # contract -> (net before, net after)
 
     def from_order(self, ev: OrderEvent) -> int:
@@ -37,20 +40,20 @@ class FillBook:
             volume = ev.size  # a FILLED order without its fillVolume: all of it
         if volume <= 0:
             return 0
-        seen, traded = self._orders.get(ev.id, (0, 0))
-        self._orders[ev.id] = (max(seen, volume), traded)
+        seen, traded = self._orders.get(ev.id)
+        self._orders.set(ev.id, max(seen, volume), traded)
         return max(volume - max(seen, traded), 0)
 
     def from_trade(self, ev: TradeEvent) -> int:
         """The volume this (new, not voided) fill adds to what its order was known to fill."""
         key = ev.order_id or -ev.id  # a fill without an order id is its own
-        seen, traded = self._orders.get(key, (0, 0))
-        self._orders[key] = (seen, traded + ev.size)
+        seen, traded = self._orders.get(key)
+        self._orders.set(key, seen, traded + ev.size)
         return max(traded + ev.size - max(seen, traded), 0)
 
     def filled(self, order_id: int) -> int:
         """The volume of the order known filled, from its order events and its trades."""
-        seen, traded = self._orders.get(order_id, (0, 0))
+        seen, traded = self._orders.get(order_id)
         return max(seen, traded)
 
     def position(self, contract_id: str, before: int, after: int) -> None:

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
-from collections.abc import Iterable
+from array import array
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
 
+from rmdsl.engine.compact import decode, encode
 from rmdsl.engine.persistence import DayResultRecord
 from rmdsl.engine.tradingday import Calendar, reset_instant, wall_to_utc
 from rmdsl.engine.windows import FillWindow
@@ -55,7 +57,7 @@ class DayHistory:
         self.days: list[DayResultRecord] = []  # closed days, oldest first, today excluded
         self._dates: list[dt.date] = []
         self._sums: list[Decimal] = [ZERO]  # _sums[i]: realized_pnl of days[:i]
-        self._fills: dict[int, PastFill] = {}  # closed days' fills by trade id
+        self._fills = PastFills()  # closed days' fills by trade id
         self.past = FillWindow()  # the same, in time order with prefix sums
         self.until_ms = 0  # the past holds fills before this instant (the last reset)
         self.calendar: Calendar | None = None
@@ -173,14 +175,16 @@ class DayHistory:
     ) -> None:
         """Closed days' fills (trade id, fill), without the voided ones in `drop`; the window
         then holds the fills of WINDOW_DAYS before `until` (the last reset)."""
-        self._fills.update(fills)
+        merged = dict(self._fills.items())  # once a day (and for a late fill): rebuilt
+        merged.update(fills)
         for trade_id in drop:
-            self._fills.pop(trade_id, None)
+            merged.pop(trade_id, None)
         self.until_ms = max(self.until_ms, epoch_ms(until))
         oldest = self.until_ms - MAX_WINDOW_MS
-        self._fills = {i: f for i, f in self._fills.items() if f[0] > oldest}
+        kept = sorted((f for f in merged.items() if f[1][0] > oldest), key=_fill_order)
+        self._fills = PastFills(kept)
         self.past = FillWindow()
-        for _, (ms, net, closing, own) in sorted(self._fills.items(), key=_fill_order):
+        for _, (ms, net, closing, own) in kept:
             self.past.add(ms, net, closing, own)
 
     def past_start(self, now: dt.datetime, window_ms: int) -> int | None:
@@ -212,3 +216,42 @@ class DaysFunctions:
 
 def _fill_order(item: tuple[int, PastFill]) -> tuple[int, int]:
     return item[1][0], item[0]
+
+
+class PastFills:
+    """Trade id -> PastFill, the closed days' fills that a window can reach (up to
+    WINDOW_DAYS of them), held in arrays (rmdsl.engine.compact's encoding: the net P&L as
+    coefficient and exponent, exact): ~26 bytes a fill, where a dict of tuples of `int`
+    and `Decimal` objects took ~275 (docs/performance.md, "Cheaper fills of the day"). A
+    value that does not fit is kept as it came. Built whole when the day closes."""
+
+    __slots__ = ("_ids", "_meta", "_ms", "_net", "_wide")
+    _CLOSING, _OWN, _WIDE = 1 << 8, 1 << 9, 1 << 10  # _meta: the exponent + 128, then these
+
+    def __init__(self, fills: Iterable[tuple[int, PastFill]] = ()) -> None:
+        self._ids, self._ms, self._net, self._meta = array("q"), array("q"), array("q"), array("i")
+        self._wide: dict[int, PastFill] = {}
+        for trade_id, fill in fills:
+            ms, net, closing, own = fill
+            coded = encode(net)
+            meta = (self._CLOSING if closing else 0) | (self._OWN if own else 0)
+            if coded is None:
+                self._wide[trade_id] = fill
+                coded, meta = (0, 0), meta | self._WIDE
+            self._ids.append(trade_id)
+            self._ms.append(ms)
+            self._net.append(coded[0])
+            self._meta.append(meta | (coded[1] + 128))
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def items(self) -> Iterator[tuple[int, PastFill]]:
+        """(trade id, fill) in the order they were given."""
+        for i, trade_id in enumerate(self._ids):
+            meta = self._meta[i]
+            if meta & self._WIDE:
+                yield trade_id, self._wide[trade_id]
+                continue
+            net = decode(self._net[i], (meta & 0xFF) - 128)
+            yield trade_id, (self._ms[i], net, bool(meta & self._CLOSING), bool(meta & self._OWN))

@@ -59,6 +59,8 @@ class Lockouts:
     def __init__(self) -> None:
         self.active: dict[str, LockoutRecord] = {}
         self.next_expiry = _FAR  # the earliest end by time of an active lockout
+        # active ones a longer one of the same rule extended instead: lifted, rows to update
+        self.superseded: list[LockoutRecord] = []
 
     def restore(self, records: tuple[LockoutRecord, ...]) -> None:
         for rec in records:
@@ -99,20 +101,58 @@ class Lockouts:
                     covering = rec
         if covering is not None:
             return covering, False
-        rec = LockoutRecord(
-            id=uuid.uuid4().hex,
-            account_id=account_id,
-            symbol=symbol,
-            rule_id=rule_id,
-            until_ts=until_ts,
-            until_kind=kind,
-            created_at=now,
-            reason=reason,
-            kind=lock_kind,
+        rec = self._extending(
+            LockoutRecord(
+                id=uuid.uuid4().hex,
+                account_id=account_id,
+                symbol=symbol,
+                rule_id=rule_id,
+                until_ts=until_ts,
+                until_kind=kind,
+                created_at=now,
+                reason=reason,
+                kind=lock_kind,
+            )
         )
         self.active[rec.id] = rec
         self._recompute()
         return rec, True
+
+    def _extending(self, rec: LockoutRecord) -> LockoutRecord:
+        """`rec`, or `rec` as the extension of the active lockouts of the same rule, scope
+        and kind that it outlasts: it takes the id and the start of the oldest of them, and
+        the others (restored from an older daemon's rows) are lifted.
+
+        A frequency rule pausing on every fill otherwise kept one record per fill for its 30
+        minutes (docs/performance.md, "Cheaper fills of the day (r14k)"). The id stays: an
+        enforcement goal that stands while its lockout is active (a close being retried)
+        stands on. The start stays: the account has been paused since then, and a pause
+        polices what opened after its start. A reduce-only is never merged (its caps are
+        its own), nor a lockout without an end by time."""
+        if rec.until_ts is None or rec.kind is LockoutKind.REDUCE_ONLY:
+            return rec
+        until = rec.until_ts
+        same = sorted(
+            (
+                r
+                for r in self.active.values()
+                if (r.rule_id, r.symbol, r.kind) == (rec.rule_id, rec.symbol, rec.kind)
+                and r.until_ts is not None
+                and r.until_ts < until
+            ),
+            key=lambda r: r.created_at,
+        )
+        if not same:
+            return rec
+        for old in same[1:]:
+            del self.active[old.id]
+            self.superseded.append(_lifted(old, rec.created_at))
+        return replace(rec, id=same[0].id, created_at=same[0].created_at)
+
+    def take_superseded(self) -> list[LockoutRecord]:
+        """The lockouts `add` lifted since the last call (their rows get lifted_at)."""
+        out, self.superseded = self.superseded, []
+        return out
 
     def blocking(
         self, symbol: str, since: dt.datetime | None = None, skip: frozenset[str] = frozenset()

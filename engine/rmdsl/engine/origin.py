@@ -32,6 +32,7 @@ trader's own trade, and their fill is that trade's outcome (docs/rules.md).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 
@@ -44,6 +45,7 @@ from rmdsl.contract.broker import (
     Snapshot,
 )
 from rmdsl.contract.events import OrderEvent, OrderType, Side, TradeEvent
+from rmdsl.engine.compact import IntPairs, IntSet
 from rmdsl.engine.state import AccountState
 from rmdsl.errors import BrokerError
 
@@ -60,15 +62,54 @@ class Expectation:
     cause: frozenset[str] = frozenset()
 
 
+class Causes(Mapping[int, frozenset[str]]):
+    """Order or trade id -> the cause of a close of rmdsl's, as arrays (rmdsl.engine.compact)
+    and an index into the causes, each kept once (`known`, shared by an account's maps)."""
+
+    def __init__(self, known: dict[frozenset[str], int]) -> None:
+        self._rows = IntPairs()  # id -> (index of the cause + 1, unused)
+        self._known = known
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, int) and self._rows.get(key)[0] > 0
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._rows.keys())
+
+    def __getitem__(self, key: int) -> frozenset[str]:
+        cause = self.get(key)
+        if cause is None:
+            raise KeyError(key)
+        return cause
+
+    def get(self, key: int, default: frozenset[str] | None = None) -> frozenset[str] | None:  # type: ignore[override]
+        index = self._rows.get(key)[0]
+        if not index:
+            return default
+        return next(c for c, i in self._known.items() if i == index)
+
+    def __setitem__(self, key: int, cause: frozenset[str]) -> None:
+        self._rows.set(key, self._known.setdefault(cause, len(self._known) + 1), 0)
+
+    def clear(self) -> None:
+        self._rows.clear()
+
+
 class Origins:
     """The closes rmdsl sent and the market orders and fills they became."""
 
     def __init__(self) -> None:
         self.expected: list[Expectation] = []
-        self.orders: dict[int, frozenset[str]] = {}  # rmdsl's close orders today -> cause
-        self._previous: dict[int, frozenset[str]] = {}  # ... and the previous trading day's
-        self._foreign: set[int] = set()  # market orders seen that are the trader's
-        self._fills: dict[int, frozenset[str]] = {}  # rmdsl's fills today -> cause
+        # the causes of rmdsl's closes, each once (a handful of rule sets in an account's life)
+        self._causes: dict[frozenset[str], int] = {}
+        self.orders = Causes(self._causes)  # rmdsl's close orders today -> cause
+        self._previous = Causes(self._causes)  # ... and the previous trading day's
+        # market orders seen that are the trader's: one a market order of the day (an array)
+        self._foreign = IntSet()
+        self._fills = Causes(self._causes)  # rmdsl's fills today -> cause
 
     def expect(
         self,
@@ -108,14 +149,15 @@ class Origins:
 
     def caused_by(self, trade_id: int) -> frozenset[str]:
         """The rules whose enforcement made this fill (empty: not rmdsl's, or not known)."""
-        return self._fills.get(trade_id, frozenset())
+        return self._fills.get(trade_id) or frozenset()
 
     def _cause(self, ev: TradeEvent, now: dt.datetime) -> frozenset[str] | None:
         oid = ev.order_id
-        if oid and oid in self.orders:
-            return self.orders[oid]
-        if oid and oid in self._previous:
-            return self._previous[oid]
+        known = self.orders.get(oid) if oid else None
+        if known is None and oid:
+            known = self._previous.get(oid)
+        if known is not None:
+            return known  # an empty cause is a cause: rmdsl's close, its rules unknown
         if oid and oid in self._foreign:
             return None
         exp = self._match(ev.contract_id, ev.side, now)
@@ -126,7 +168,7 @@ class Origins:
         return exp.cause
 
     def new_day(self) -> None:
-        self._previous, self.orders = self.orders, {}
+        self._previous, self.orders = self.orders, Causes(self._causes)
         self._foreign.clear()
         self._fills.clear()
 

@@ -14,6 +14,7 @@ from typing import Any
 from rmdsl.contract.broker import Snapshot
 from rmdsl.contract.events import OrderType, PositionEvent, PositionType, Side, TradeEvent
 from rmdsl.engine import params
+from rmdsl.engine.compact import DayFills
 from rmdsl.engine.entities import Position
 from rmdsl.engine.evaluate import GRACE_ID, Evaluator, Firing, TimerChanges
 from rmdsl.engine.execute import lockout_firing
@@ -208,8 +209,10 @@ def remember_closed_day(
     if day is None or today.trading_day is None or day.trading_day >= today.trading_day:
         return
     today.closed_day = day
-    st.previous = {
-        t.trade_id: (t.ts, t.pnl, t.voided, t.by_rmdsl, t.fees)
-        for t in trades
-        if t.trading_day == day.trading_day
-    }
+    st.previous = DayFills(
+        {
+            t.trade_id: (t.ts, t.pnl, t.voided, t.by_rmdsl, t.fees)
+            for t in trades
+            if t.trading_day == day.trading_day
+        }
+    )

@@ -22,11 +22,12 @@ from rmdsl.contract.events import (
 )
 from rmdsl.engine import exposure
 from rmdsl.engine.account import AccountModel
+from rmdsl.engine.compact import OURS, VOIDED, DayFills
 from rmdsl.engine.entities import DEFAULT_CONTRACTS, Order, Position, protection
 from rmdsl.engine.fills import FillBook
 from rmdsl.engine.functions import Functions
 from rmdsl.engine.history import DayHistory
-from rmdsl.engine.windows import Fill, FillWindow, count
+from rmdsl.engine.windows import FillWindow, count
 from rmdsl.lang.context import AccountView, EvalContext, TradeView
 
 ZERO = Decimal(0)
@@ -58,10 +59,9 @@ class AccountState:
         self.ctx.funcs = Functions(self)
         self.positions: dict[str, Position] = {}  # by contract id: one net position each
         self.orders: dict[int, Order] = {}  # working orders only
-        # today's fills by gateway trade id, compact: only what dedupe, voids and a rebuild need
-        self.trades: dict[int, Fill] = {}
+        self.trades = DayFills()  # today's fills by trade id, as integers (engine/compact.py)
         # the previous trading day's fills: a re-delivery after the reset is still known
-        self.previous: dict[int, Fill] = {}
+        self.previous = DayFills()
         self.prices: dict[str, Decimal] = {}  # last quote per contract
         self.contracts: dict[str, tuple[Decimal, Decimal]] = dict(DEFAULT_CONTRACTS)
         self.now: dt.datetime = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -129,10 +129,11 @@ class AccountState:
         trader's (docs/rules.md, "Whose trades")."""
         if ev.id in self.previous:
             return TradeResult.DUPLICATE  # yesterday's fill re-delivered: counted there
-        known = self.trades.get(ev.id)
+        known = self.trades.flags(ev.id)
         if known is not None:
-            if ev.voided and not known[2]:
-                self.trades[ev.id] = (ev.ts, ev.pnl, True, known[3], known[4])
+            if ev.voided and not known & VOIDED:
+                fees = self.trades[ev.id][4]
+                self.trades[ev.id] = (ev.ts, ev.pnl, True, bool(known & OURS), fees)
                 self._rebuild_day()
                 return TradeResult.VOIDED
             return TradeResult.DUPLICATE
@@ -154,8 +155,9 @@ class AccountState:
         return TradeResult.NEW
 
     def by_rmdsl(self, trade_id: int) -> bool:
-        known = self.trades.get(trade_id) or self.previous.get(trade_id)
-        return known is not None and known[3]
+        flags = self.trades.flags(trade_id)
+        flags = self.previous.flags(trade_id) if flags is None else flags
+        return bool(flags and flags & OURS)
 
     def reduce_by_fill(self, ev: TradeEvent) -> None:
         """A fill of a closed day that comes late still shrinks the position it closed."""
@@ -198,8 +200,7 @@ class AccountState:
         # the peak is replayed from realized history in trade time: a voided or late fill must
         # not leave behind a peak that never existed (earlier unrealized excursions are lost)
         peak = ZERO
-        for trade_id in sorted(self.trades, key=lambda i: (self.trades[i][0], i)):
-            ts, gross, voided, ours, fees = self.trades[trade_id]
+        for _, (ts, gross, voided, ours, fees) in self.trades.in_trade_time():
             if not voided:
                 self._count(gross, fees, not ours)
                 net = (gross if gross is not None else ZERO) - fees
@@ -369,7 +370,7 @@ class AccountState:
         """A new trading day: counters cleared, today's trades become the previous day's (their
         ids stay known for one more day); open positions carry over."""
         self.previous = self.trades
-        self.trades = {}
+        self.trades = DayFills()
         self.fills.clear()
         self.fill_book.clear()
         day = self.ctx.day
