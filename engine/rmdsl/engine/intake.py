@@ -9,7 +9,7 @@ that appears while a lockout is active is closed or cancelled at once.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from rmdsl.contract.events import (
     AccountEvent,
@@ -73,10 +73,29 @@ class Intake:
         else:
             await j.persist(j.store.upsert_position(restore.position_record(st.account_id, pos)))
         ev.update_grace(changes)
-        lock = None if pos is None else self.lockouts.blocking(pos.symbol, pos.opened_at)
-        if lock is None or pos is None:
+        if pos is None:
+            policed = self.reduce_only.police_position(event.contract_id, pos, event)
+            return policed + self._left_behind(event)
+        lock = self.lockouts.blocking(pos.symbol, pos.opened_at)
+        if lock is None:
             return self.reduce_only.police_position(event.contract_id, pos, event)
         return self._policed(lock, pos.contract_id, pos.symbol, event, "close")
+
+    def _left_behind(self, event: PositionEvent) -> list[Firing]:
+        """The position is gone: a working order in its contract that a pause or a
+        reduce-only let through because it closed the position would now open one (a stop
+        left behind): it is policed as if it had just been placed."""
+        out: list[Firing] = []
+        sent = self.reduce_only.enforcer.cancel_sent  # a cancel in flight: nothing to add
+        left = [o for o in self.state.orders.values() if o.contract_id == event.contract_id]
+        for order in [o for o in left if o.event.type is not OrderType.MARKET and not sent(o.id)]:
+            now_placed = replace(order.event, received_ns=event.received_ns)
+            lock = self.lockouts.blocking(order.symbol, order.placed_at)
+            if lock is not None and is_pause(lock):
+                out += self._policed(lock, order.contract_id, order.symbol, now_placed, "cancel")
+            elif lock is None:
+                out += self.reduce_only.police_order(order, now_placed)
+        return out
 
     def order(self, event: OrderEvent, changes: TimerChanges) -> list[Firing]:
         self.origins.on_order(event, self.state.now)
