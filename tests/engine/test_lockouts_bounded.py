@@ -18,14 +18,15 @@ from rmdsl.errors import BrokerError
 from rmdsl.pipeline import load_ruleset
 
 START = dt.datetime(2026, 3, 2, 15, tzinfo=dt.UTC)  # Monday 09:00 America/Chicago
-BUSY = """rmdsl: 1
+BUSY_RULES = """rmdsl: 1
 name: t
 rules:
   busy:
     scope: trade
     when: fills(1h) > 1
-    do: [pause(30m)]
+    do: [{action}]
 """
+BUSY = BUSY_RULES.format(action="pause(30m)")
 
 
 def t(seconds: float) -> dt.datetime:

@@ -4,32 +4,18 @@ while paused, and a reduce-only account cannot either (docs/engine.md, "Lockouts
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 from enginekit import Harness, fill, order, position
+from test_lockouts_bounded import BUSY_RULES, START, t
 
 from rmdsl.contract.events import Side
 from rmdsl.pipeline import load_ruleset
 
-START = dt.datetime(2026, 3, 2, 15, tzinfo=dt.UTC)  # Monday 09:00 America/Chicago
-RULES = """rmdsl: 1
-name: t
-rules:
-  busy:
-    scope: trade
-    when: fills(1h) > 1
-    do: [{action}]
-"""
-
-
-def t(seconds: float) -> dt.datetime:
-    return START + dt.timedelta(seconds=seconds)
-
 
 async def paused_with_a_position(tmp_path: Path, action: str) -> Harness:
     """A long MNQ opened before the account is paused (or made reduce-only): it is kept."""
-    (tmp_path / "r.yaml").write_text(RULES.format(action=action))
+    (tmp_path / "r.yaml").write_text(BUSY_RULES.format(action=action))
     h = await Harness(load_ruleset(tmp_path / "r.yaml"), start=START).start()
     await h.feed(position(t(0), 1))
     await h.feed(fill(1, t(1), contract="CON.F.US.MES.H26"))
