@@ -59,6 +59,7 @@ async def bench(edits: int, work: Path) -> list[float]:
     (work / "base").mkdir()
     base = work / "base" / "topstep-base.yaml"
     shutil.copy(REPO / "rulesets" / "base" / "topstep-base.yaml", base)
+    shutil.copytree(REPO / "rulesets" / "topstep", work / "topstep")  # the base extends it
     child = work / "child.yaml"
     # the base's daily_loss is -$500 with `stricter: higher`: a child may only tighten it
     # (a looser value is refused, RM404), so every edit stays between -$400 and -$101
