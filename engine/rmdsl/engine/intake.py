@@ -84,16 +84,17 @@ class Intake:
     def _left_behind(self, event: PositionEvent) -> list[Firing]:
         """The position is gone: a working order in its contract that a pause or a
         reduce-only let through because it closed the position would now open one (a stop
-        left behind): it is policed as if it had just been placed."""
+        left behind): it is policed as if it had just been placed (as a restart does)."""
         out: list[Firing] = []
         sent = self.reduce_only.enforcer.cancel_sent  # a cancel in flight: nothing to add
         left = [o for o in self.state.orders.values() if o.contract_id == event.contract_id]
-        for order in [o for o in left if o.event.type is not OrderType.MARKET and not sent(o.id)]:
+        for order in [o for o in left if not sent(o.id)]:
             now_placed = replace(order.event, received_ns=event.received_ns)
-            lock = self.lockouts.blocking(order.symbol, order.placed_at)
-            if lock is not None and is_pause(lock):
-                out += self._policed(lock, order.contract_id, order.symbol, now_placed, "cancel")
-            elif lock is None:
+            st, zone = self.state, self.today.zone
+            firing = restore.police_order(st, self.lockouts, order, now_placed, zone)
+            if firing is not None:
+                out.append(firing)
+            elif order.event.type is not OrderType.MARKET:
                 out += self.reduce_only.police_order(order, now_placed)
         return out
 

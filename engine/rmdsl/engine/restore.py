@@ -12,10 +12,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from rmdsl.contract.broker import Snapshot
-from rmdsl.contract.events import OrderType, PositionEvent, PositionType, Side, TradeEvent
+from rmdsl.contract.events import (
+    OrderEvent,
+    OrderType,
+    PositionEvent,
+    PositionType,
+    Side,
+    TradeEvent,
+)
 from rmdsl.engine import params
 from rmdsl.engine.compact import DayFills
-from rmdsl.engine.entities import Position
+from rmdsl.engine.entities import Order, Position
 from rmdsl.engine.evaluate import GRACE_ID, Evaluator, Firing, TimerChanges
 from rmdsl.engine.execute import lockout_firing
 from rmdsl.engine.journal import Journal
@@ -146,14 +153,28 @@ def police(
                 lockout_firing(lock, pos.contract_id, pos.symbol, None, "close", st.now, zone)
             )
     for order in st.orders.values():
-        if order.event.type is OrderType.MARKET:
-            continue
-        lock = lockouts.blocking(order.symbol, order.placed_at, skip)
-        if lock is None or (is_pause(lock) and st.closes_position(order)):
-            continue  # a pause lets a stop or target protect what is already open
-        cid, sym, ev = order.contract_id, order.symbol, order.event
-        out.append(lockout_firing(lock, cid, sym, ev, "cancel", st.now, zone))
+        firing = police_order(st, lockouts, order, order.event, zone, skip)
+        out += [] if firing is None else [firing]
     return out
+
+
+def police_order(
+    st: AccountState,
+    lockouts: Lockouts,
+    order: Order,
+    event: OrderEvent,
+    zone: dt.tzinfo,
+    skip: frozenset[str] = frozenset(),
+) -> Firing | None:
+    """The cancel an active lockout makes of a working order, as of `event`; None when no
+    lockout forbids it (a pause lets a stop or target protect what is still open, and a
+    market order is, usually, a close)."""
+    if order.event.type is OrderType.MARKET:
+        return None
+    lock = lockouts.blocking(order.symbol, order.placed_at, skip)
+    if lock is None or (is_pause(lock) and st.closes_position(order)):
+        return None
+    return lockout_firing(lock, order.contract_id, order.symbol, event, "cancel", st.now, zone)
 
 
 def take_snapshot_info(st: AccountState, snapshot: Snapshot) -> None:
