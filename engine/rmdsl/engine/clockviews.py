@@ -1,7 +1,8 @@
 """The virtual clock -> `now.*` and `session.*` views of the EvalContext.
 
 Session boundaries are computed only when one is crossed (cached until the
-next open or close), so a quote pays one `astimezone` and a subtraction.
+next open or close), and `now.*` in the ruleset's timezone is worked out only when a rule
+reads it, so a quote pays a subtraction.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ class ClockViews:
     def update(self) -> None:
         """Refresh now.* always and session.* when a boundary has been crossed."""
         now = self.state.now
-        self.state.ctx.now.set(now.astimezone(self.calendar.tz))
+        self.state.ctx.now.move(now, self.calendar.tz)
         session = self.state.ctx.session
         if now >= self._until:
             cal = self.calendar
@@ -47,8 +48,7 @@ class ClockViews:
             session.open = self._end is not None
             self._start = last_session_start(cal, now)
             self.refresh_fills()
-        end = self._end
-        session.ends_in = (end - now) // dt.timedelta(milliseconds=1) if end is not None else 0
+        session.move(now, self._end)
 
     def refresh_fills(self) -> None:
         """`session.fills`: fills since the current (or last) session opened."""

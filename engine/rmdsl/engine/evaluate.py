@@ -79,6 +79,7 @@ def triggers_of(event: Event) -> frozenset[Trigger]:
     return _TRIGGERS.get(type(event), frozenset())
 
 
+_AGES = frozenset(("position.age", "order.age"))
 _TRADE_OPEN = frozenset((Trigger.FILL,))
 _TRADE_CLOSE = frozenset((Trigger.FILL, Trigger.TRADE))
 _TRIGGERS: dict[type, frozenset[Trigger]] = {
@@ -106,6 +107,9 @@ class Evaluator:
         self.grace = ruleset.no_stop_loss_grace
         self.rules = {r.id: r for r in ruleset.rules if r.enabled}
         self.input_types = _input_types(ruleset)
+        # position.age / order.age are worked out before a step's rules only when a condition
+        # reads one (a firing's message and actions read them current: _fire)
+        self.reads_ages = any(n in _AGES for r in self.rules.values() for n, _ in r.inputs)
         self.by_trigger: dict[Trigger, tuple[Rule, ...]] = {
             t: tuple(r for r in self.rules.values() if t in r.triggers) for t in Trigger
         }
@@ -121,6 +125,8 @@ class Evaluator:
     def evaluate(self, event: Event, changes: TimerChanges) -> list[Firing]:
         """Run the rules matching the event's triggers, once per entity."""
         firings: list[Firing] = []
+        if self.reads_ages:
+            self.state.bind_ages()
         triggers = triggers_of(event)
         run = self._runs.get(triggers)
         if run is None:
@@ -146,15 +152,26 @@ class Evaluator:
 
     def _run_of(self, triggers: frozenset[Trigger]) -> tuple[_Plan, ...]:
         ids = dict.fromkeys(r.id for t in triggers for r in self.by_trigger[t])
-        return tuple(self._plans[rid] for rid in ids)
+        # a trade-scoped rule has an entity only at a fill (scopes.listed): not run at others
+        fill = Trigger.FILL in triggers
+        return tuple(
+            self._plans[rid] for rid in ids if fill or self.rules[rid].scope is not Scope.TRADE
+        )
 
     def _run_rule(
         self, plan: _Plan, event: Event | None, changes: TimerChanges, out: list[Firing]
     ) -> None:
+        # the code every event runs for each of its rules: kept to few calls and lookups (a
+        # daemon of many accounts runs it on cold caches: docs/performance.md)
+        listed = self._step.get(plan.scope)
+        if listed is None:  # the scope's entities, listed at its first rule in the step
+            listed = self._step[plan.scope] = scopes.listed(self.state, plan.rule.scope, event)
+        if not listed:
+            return
         rule, ctx, add = plan.rule, self.state.ctx, plan.series.add
         attribute = plan.attribute
         try:
-            for entity, bound in self._listed(plan, event):
+            for entity, bound in listed:
                 if attribute is not None:
                     setattr(ctx, attribute, bound)
                 t0 = time.perf_counter_ns()
@@ -176,13 +193,6 @@ class Evaluator:
         finally:
             if attribute is not None:
                 setattr(ctx, attribute, None)
-
-    def _listed(self, plan: _Plan, event: Event | None) -> scopes.Listed:
-        """The scope's entities for this step, listed at its first rule of the scope."""
-        known = self._step.get(plan.scope)
-        if known is None:
-            known = self._step[plan.scope] = scopes.listed(self.state, plan.rule.scope, event)
-        return known
 
     def _hit(
         self,
@@ -215,6 +225,7 @@ class Evaluator:
 
     def _fire(self, rule: Rule, entity: str, event: Event | None) -> Firing:
         ctx = self.state.ctx
+        self.state.bind_ages()
         values: dict[str, str] = {}
         shown: dict[str, str] = {}
         for name, getter in rule.inputs:

@@ -31,6 +31,8 @@ from rmdsl.engine.windows import FillWindow, count
 from rmdsl.lang.context import AccountView, EvalContext, TradeView
 
 ZERO = Decimal(0)
+_CENT = Decimal("0.01")
+_NO_CONTRACT = (ZERO, ZERO)  # tick size and value of a contract not known (yet)
 _MS = dt.timedelta(milliseconds=1)
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
@@ -298,13 +300,19 @@ class AccountState:
         )
 
     def apply_quote(self, ev: QuoteEvent) -> bool:
-        """Store the price; True when an open position's P&L changed."""
-        self.prices[ev.contract_id] = ev.price
+        """Store the price; True when an open position's P&L changed.
+
+        An unchanged price changes nothing: every other change to a position's P&L (its
+        size, its average, the contract's tick value) refreshes it where it happens."""
+        prices = self.prices
+        if prices.get(ev.contract_id) == ev.price:
+            return False
+        prices[ev.contract_id] = ev.price
         pos = self.positions.get(ev.contract_id)
         if pos is None:
             return False
-        self._refresh_position(pos)
-        self._refresh_pnl()  # a price moves no size: the counts and the exposure stand
+        self._refresh_open_pnl(pos)  # a price moves only the P&L: no size, count or exposure
+        self._refresh_pnl()
         return True
 
     # ---- derived views -------------------------------------------------------------------------
@@ -313,15 +321,19 @@ class AccountState:
         view.symbol, view.contract_id, view.size = pos.symbol, pos.contract_id, pos.size
         view.side = "long" if pos.long else "short"
         view.avg_price = pos.avg_price
+        self._refresh_open_pnl(pos)
+
+    def _refresh_open_pnl(self, pos: Position) -> None:
+        view = pos.view
         price = self.prices.get(pos.contract_id)
-        size, value = self.contracts.get(pos.symbol, (ZERO, ZERO))
+        size, value = self.contracts.get(pos.symbol, _NO_CONTRACT)
         if price is None or size == 0:
             view.unrealized_pnl = view.unrealized_ticks = ZERO
             return
         move = (price - pos.avg_price) if pos.long else (pos.avg_price - price)
         ticks = move / size
         view.unrealized_ticks = ticks
-        view.unrealized_pnl = (ticks * value * pos.size).quantize(Decimal("0.01"))
+        view.unrealized_pnl = (ticks * value * pos.size).quantize(_CENT)
 
     def _protect_contract(self, contract_id: str) -> None:
         pos = self.positions.get(contract_id)
@@ -343,7 +355,11 @@ class AccountState:
         exposure.refresh(self)
 
     def _refresh_pnl(self) -> None:
-        total = sum((pos.view.unrealized_pnl for pos in self.positions.values()), ZERO)
+        positions = self.positions
+        if len(positions) == 1:  # the usual case: no generator to sum
+            total = next(iter(positions.values())).view.unrealized_pnl
+        else:
+            total = sum((pos.view.unrealized_pnl for pos in positions.values()), ZERO)
         self.ctx.positions.unrealized_pnl = total
         self.ctx.day.unrealized_pnl = total
         self._refresh_day()

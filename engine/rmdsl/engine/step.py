@@ -100,7 +100,6 @@ class Stepper:
         return records
 
     def _evaluate(self, event: Event, changes: TimerChanges) -> list[Firing]:
-        self.intake.state.bind_ages()
         firings = self.intake.evaluator.evaluate(event, changes)
         if isinstance(event, TradeEvent) and (cause := self.intake.origins.caused_by(event.id)):
             # a fill of rmdsl's own close never re-arms the rules that sent it

@@ -108,27 +108,78 @@ class OrderView:
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
-@dataclass(slots=True)
 class NowView:
-    """`now` itself compares as a datetime; `.time/.date/.weekday` are in the ruleset's timezone."""
+    """`now` itself compares as a datetime; `.time/.date/.weekday` are in the ruleset's timezone.
 
-    value: dt.datetime = _EPOCH
-    time: dt.time = dt.time(0, 0)
-    date: dt.date = dt.date(1970, 1, 1)
-    weekday: int = 3
+    The engine moves it on every event (`move`), but most events run no rule that reads it
+    (a quote's rules read P&L): the local time is worked out at the first read after a move,
+    not at each move (docs/performance.md, "Less work per event").
+    """
+
+    __slots__ = ("_at", "_local", "_tz")
+
+    def __init__(self, value: dt.datetime = _EPOCH) -> None:
+        self.set(value)
 
     def set(self, local: dt.datetime) -> None:
-        self.value = local
-        self.time = local.time().replace(tzinfo=None)
-        self.date = local.date()
-        self.weekday = local.weekday()
+        """Now is `local`, already in the ruleset's timezone."""
+        self._at: dt.datetime = local
+        self._tz: dt.tzinfo | None = None
+        self._local: dt.datetime | None = local
+
+    def move(self, at: dt.datetime, tz: dt.tzinfo) -> None:
+        """Now is `at` (any timezone), read in `tz`."""
+        self._at = at
+        self._tz = tz
+        self._local = None
+
+    @property
+    def value(self) -> dt.datetime:
+        local = self._local
+        if local is None:
+            local = self._local = self._at.astimezone(self._tz)
+        return local
+
+    @property
+    def time(self) -> dt.time:
+        return self.value.time()
+
+    @property
+    def date(self) -> dt.date:
+        return self.value.date()
+
+    @property
+    def weekday(self) -> int:
+        return self.value.weekday()
 
 
-@dataclass(slots=True)
+_MS = dt.timedelta(milliseconds=1)
+
+
 class SessionView:
-    open: bool = False
-    ends_in: int = 0  # ms until the session closes, 0 when closed
-    fills: int = 0  # fills since the current (or last) session opened
+    """`session.*`; `ends_in` (ms until the open session closes, 0 when closed) is worked out
+    at its first read after the clock moves, like NowView's local time."""
+
+    __slots__ = ("_at", "_end", "_ends_in", "fills", "open")
+
+    def __init__(self) -> None:
+        self.open = False
+        self.fills = 0  # fills since the current (or last) session opened
+        self._end: dt.datetime | None = None
+        self._at = _EPOCH
+        self._ends_in: int | None = 0
+
+    def move(self, at: dt.datetime, end: dt.datetime | None) -> None:
+        """Now is `at`; the open session ends at `end` (None: closed)."""
+        self._at, self._end, self._ends_in = at, end, None
+
+    @property
+    def ends_in(self) -> int:
+        ends_in = self._ends_in
+        if ends_in is None:
+            end = self._end
+            ends_in = self._ends_in = (end - self._at) // _MS if end is not None else 0
+        return ends_in
 
 
 class DaysFunctions(Protocol):
