@@ -50,6 +50,7 @@ P99_GOAL_US, P95_GOAL_MS, MAX_GOAL_MS, RSS_GOAL_MB, START_GOAL_S = 100.0, 20.0, 
 FLAT_MB_PER_MIN = 0.1  # "flat": under 6 MB an hour
 GOAL_MISSED = 3
 RSS_EVERY_S, SCRAPE_EVERY_S = 5.0, 15.0
+SPAN_WINDOW_S = 300.0  # --spans: a line per 5 minutes (fleet_spans.Spans.windows)
 
 
 class Histogram:
@@ -179,6 +180,7 @@ async def _measure(
         probe.install()
         tasks = [sample_memory(until, t0, memory), probe.watch(until)]
         tasks += [] if args.no_scrape else [scrape(fleet.metrics_url, until, scrapes)]
+        tasks += [] if spans is None else [spans.windows(t0, until, SPAN_WINDOW_S)]
         watch = grow(t0, until, args.tracemalloc, rss_mb) if args.tracemalloc else None
         tasks.append(watch or memory_lines(t0, until, rss_mb, args.walk))
         running = asyncio.gather(*tasks)

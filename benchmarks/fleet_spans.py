@@ -11,6 +11,11 @@ time, the loop callbacks run inside it (asyncio Handle._run: none unless it
 yielded), the collections inside it and the thread's context switches
 (getrusage(RUSAGE_THREAD)), and prints the tail broken down by those causes.
 It costs two getrusage calls and a clock read per event, outside the span.
+
+Over a long run the mix of events changes (accounts paused for the session hold no
+position, so fewer quotes reach them), and the p99 of all events moves with it: `windows`
+prints, every few minutes, the window's events by kind, its p99 and which kinds were over
+100 us, so that the tail of an hour can be told apart from the cost of one kind.
 """
 
 from __future__ import annotations
@@ -33,6 +38,9 @@ class Spans:
         self.cpu: dict[str, Any] = {}
         self.tail: Counter[str] = Counter()  # cause -> spans over TAIL_US
         self.tail_kinds: Counter[str] = Counter()
+        self.window: Any = histogram()  # the current window's spans (all kinds)
+        self.window_kinds: Counter[str] = Counter()
+        self.window_tail: Counter[str] = Counter()
         self.handles = 0  # loop callbacks run so far
         self.gcs = 0  # collections started so far
         self._open: dict[int, tuple[str, int, int, int, int, int]] = {}
@@ -94,9 +102,12 @@ class Spans:
         wall_us, cpu_us = elapsed_ns / 1e3, (cpu_end - cpu) / 1e3
         self._add(self.wall, kind, wall_us)
         self._add(self.cpu, kind, cpu_us)
+        self.window.add(wall_us)
+        self.window_kinds[kind] += 1
         if wall_us <= TAIL_US:
             return
         self.tail_kinds[kind] += 1
+        self.window_tail[kind] += 1
         if self.handles != handles:
             self.tail["yielded (another callback ran inside)"] += 1
         elif self.gcs != gcs:
@@ -116,6 +127,28 @@ class Spans:
                 table[key] = self.make()
             table[key].add(us)
 
+    def window_line(self, t: float) -> str:
+        """The window since the last line: events, p99, each kind's share of the events
+        and of the spans over 100 us; the window is then begun again."""
+        w, kinds, tail = self.window, self.window_kinds, self.window_tail
+        n = max(w.n, 1)
+        shares = " ".join(
+            f"{_short(k)} {100 * c / n:.2f}%/{100 * tail[k] / n:.2f}%"
+            for k, c in kinds.most_common()
+        )
+        line = (
+            f"   spans t={t:.0f}s: {w.n} events, p99 {w.quantile(0.99):.1f} us, over"
+            f" {TAIL_US:g} us {100 * sum(tail.values()) / n:.2f}% | kind events%/over%: {shares}"
+        )
+        self.window, self.window_kinds, self.window_tail = self.make(), Counter(), Counter()
+        return line
+
+    async def windows(self, t0: float, until: float, every_s: float) -> None:
+        """A window_line on stderr every `every_s` seconds until `until` (monotonic)."""
+        while time.monotonic() < until - 1:
+            await asyncio.sleep(min(every_s, max(until - 1 - time.monotonic(), 0)))
+            print(self.window_line(time.monotonic() - t0), file=sys.stderr, flush=True)
+
     def print(self) -> None:
         out = sys.stderr
         print("   spans by kind: wall p50/p99/max | thread CPU p50/p99 us (events)", file=out)
@@ -130,3 +163,8 @@ class Spans:
         print(f"   spans over {TAIL_US:g} us: {total}, by kind {dict(self.tail_kinds)}", file=out)
         for cause, count in self.tail.most_common():
             print(f"     {cause}: {count}", file=out)
+
+
+def _short(kind: str) -> str:
+    """QuoteEvent -> Quote: the window lines stay on one line."""
+    return kind.removesuffix("Event")
