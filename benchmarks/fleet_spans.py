@@ -38,8 +38,7 @@ class Spans:
         self.cpu: dict[str, Any] = {}
         self.tail: Counter[str] = Counter()  # cause -> spans over TAIL_US
         self.tail_kinds: Counter[str] = Counter()
-        self.window: Any = histogram()  # the current window's spans (all kinds)
-        self.window_kinds: Counter[str] = Counter()
+        self.window: dict[str, Any] = {}  # the current window's spans, as `wall`
         self.window_tail: Counter[str] = Counter()
         self.handles = 0  # loop callbacks run so far
         self.gcs = 0  # collections started so far
@@ -102,8 +101,7 @@ class Spans:
         wall_us, cpu_us = elapsed_ns / 1e3, (cpu_end - cpu) / 1e3
         self._add(self.wall, kind, wall_us)
         self._add(self.cpu, kind, cpu_us)
-        self.window.add(wall_us)
-        self.window_kinds[kind] += 1
+        self._add(self.window, kind, wall_us)
         if wall_us <= TAIL_US:
             return
         self.tail_kinds[kind] += 1
@@ -128,19 +126,24 @@ class Spans:
             table[key].add(us)
 
     def window_line(self, t: float) -> str:
-        """The window since the last line: events, p99, each kind's share of the events
-        and of the spans over 100 us; the window is then begun again."""
-        w, kinds, tail = self.window, self.window_kinds, self.window_tail
+        """The window since the last line: events, p99, each kind's share of the events and
+        of the spans over 100 us, and its p50 (a kind grown dearer shows apart from a kind
+        grown commoner); the window is then begun again."""
+        window, tail = self.window, self.window_tail
+        w = window.get("all") or self.make()
         n = max(w.n, 1)
+        kinds = sorted((k for k in window if k != "all"), key=lambda k: -window[k].n)
         shares = " ".join(
-            f"{_short(k)} {100 * c / n:.2f}%/{100 * tail[k] / n:.2f}%"
-            for k, c in kinds.most_common()
+            f"{_short(k)} {100 * window[k].n / n:.2f}%/{100 * tail[k] / n:.2f}%"
+            f" {window[k].quantile(0.5):.0f}"
+            for k in kinds
         )
         line = (
             f"   spans t={t:.0f}s: {w.n} events, p99 {w.quantile(0.99):.1f} us, over"
-            f" {TAIL_US:g} us {100 * sum(tail.values()) / n:.2f}% | kind events%/over%: {shares}"
+            f" {TAIL_US:g} us {100 * sum(tail.values()) / n:.2f}%"
+            f" | kind events%/over% p50us: {shares}"
         )
-        self.window, self.window_kinds, self.window_tail = self.make(), Counter(), Counter()
+        self.window, self.window_tail = {}, Counter()
         return line
 
     async def windows(self, t0: float, until: float, every_s: float) -> None:

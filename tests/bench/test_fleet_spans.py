@@ -23,8 +23,9 @@ def test_a_window_shows_each_kinds_share_and_its_tail_then_begins_again() -> Non
 
     assert "t=300s: 100 events" in line
     assert "over 100 us 4.00%" in line
-    assert "Quote 96.00%/0.00%" in line and "Trade 4.00%/4.00%" in line
-    assert "p99 2" in line  # the fills set the tail: 250 us in 5 % buckets
+    assert "Quote 96.00%/0.00% 20 " in line  # its share, its share over 100 us, its p50
+    assert line.endswith("Trade 4.00%/4.00% 258")  # 250 us, in its 5 % bucket
+    assert "p99 257.9 us" in line  # the fills set the tail
     _span(spans, "ClockEvent", 10.0)
     later = spans.window_line(600.0)
     assert "t=600s: 1 events" in later and "Trade" not in later
