@@ -20,6 +20,22 @@ from project_x_py.realtime import ProjectXRealtimeClient
 
 from rmdsl.broker.projectx_settings import ProjectXSettings
 
+# The SDK's OrderManager remembers each order it searched, cancelled or modified for an hour,
+# up to 10,000 (its status answers a repeated cancel without a request). rmdsl's orders are
+# the engine's, from the user hub; in a daemon of many accounts that hour of cancels was the
+# memory that still grew after an hour's run (docs/performance.md, "The hour with spans").
+# Five minutes cover any retry of a cancel (docs/broker.md, "The SDK's order memory").
+SDK_ORDER_MEMORY_S, SDK_ORDER_MEMORY_MAX = 300, 2_000
+
+
+async def bounded_order_manager(client: Any, events: Any) -> Any:
+    """The SDK's OrderManager with its order memory bounded to SDK_ORDER_MEMORY_*."""
+    orders = OrderManager(client, events)
+    await orders.configure_memory_limits(order_ttl_seconds=SDK_ORDER_MEMORY_S)
+    # the SDK makes its caches anew only when given a size, with the TTL it then holds
+    await orders.configure_memory_limits(max_tracked_orders=SDK_ORDER_MEMORY_MAX)
+    return orders
+
 
 @dataclass(slots=True)
 class SdkSuite:
@@ -73,7 +89,7 @@ class ProjectXSdk:
         return SdkSuite(
             client=client,
             realtime=realtime,
-            orders=OrderManager(client, events),
+            orders=await bounded_order_manager(client, events),
             positions=PositionManager(client, events),
             events=events,
         )
