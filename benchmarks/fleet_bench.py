@@ -16,7 +16,10 @@ catalogue ruleset (rulesets/topstep.yaml), through the real SDK. It measures:
 
 Goals: per event p99 <= 100 us, close p95 <= 20 ms and max <= 100 ms, RSS <= 150 MB
 and flat, start <= 10 s. The last run's figures are the goals' judge; the table
-shows how they grow with N.
+shows how they grow with N. The recorded runs use --trade-every 400 (9 fills an hour
+a trader, inside the catalogue's limits: quotes and fills flow on every account); with
+the default 60 every busy account is paused from ~10 minutes on and the run measures a
+policed fleet, the stress case (docs/decisions.md D19).
 
 Usage: python benchmarks/fleet_bench.py [--accounts 1,10,200] [--minutes 1]
            [--long-minutes 25] [--trade-every 60] [--no-rate-limits] [--walk S]
